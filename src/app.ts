@@ -1,0 +1,134 @@
+import { readFile } from 'node:fs/promises';
+import path from 'node:path';
+import Router from '@koa/router';
+import Koa, { type Context, type Next } from 'koa';
+import type Provider from 'oidc-provider';
+import type { Config } from './config.ts';
+import type { Pool } from './db/pool.ts';
+import { interactionRoutes, type InteractionDeps } from './interactions/routes.ts';
+import { VIEWS_DIR, type Views } from './interactions/views.ts';
+import { healthRoutes } from './observability/health.ts';
+import type { Logger } from './observability/logger.ts';
+import { requestLog } from './observability/request-log.ts';
+import { ROUTES } from './oidc/provider.ts';
+
+/** Holds the live engine; key rotation swaps in a new one without a restart. */
+export interface ProviderRef { current: Provider }
+
+export interface AppDeps {
+  config: Config;
+  pool: Pool;
+  providerRef: ProviderRef;
+  views: Views;
+  log: Logger;
+  interactions: Omit<InteractionDeps, 'provider' | 'views' | 'log'>;
+  /** Extra routers mounted before the engine (metrics, admin). */
+  extraRoutes?: Router[];
+}
+
+const ENGINE_PATHS = [...Object.values(ROUTES), '/.well-known'];
+
+/** Whether the engine serves this path (its routes and their sub-paths, such as /authorize/:uid). */
+export function isEnginePath(pathname: string): boolean {
+  return ENGINE_PATHS.some((route) => pathname === route || pathname.startsWith(`${route}/`));
+}
+
+/**
+ * Security headers on every response (RFC 9700 §4.16, OWASP ASVS V14). No `form-action`: Chromium
+ * applies it to the redirect that follows a form POST, which would block the return to the client
+ * after consent. The engine adds a hash to script-src for its own auto-submitting form_post page.
+ */
+function securityHeaders(config: Config) {
+  const hsts = config.issuer.startsWith('https://');
+  return async function setSecurityHeaders(ctx: Context, next: Next) {
+    ctx.set('Content-Security-Policy', "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' https: data:; " +
+      "connect-src 'self'; base-uri 'none'; frame-ancestors 'none'");
+    ctx.set('X-Content-Type-Options', 'nosniff');
+    ctx.set('X-Frame-Options', 'DENY');
+    ctx.set('Referrer-Policy', 'no-referrer');
+    ctx.set('Cross-Origin-Opener-Policy', 'same-origin');
+    ctx.set('Permissions-Policy', 'camera=(), microphone=(), geolocation=(), payment=()');
+    if (hsts) ctx.set('Strict-Transport-Security', 'max-age=31536000; includeSubDomains');
+    await next();
+  };
+}
+
+/**
+ * Failures in our own routes become our error page (HTML) or an RFC 6749-shaped JSON body; never
+ * a stack trace. Client mistakes (4xx from ctx.throw) keep their status.
+ */
+function errorPages(views: Views) {
+  return async function renderFailures(ctx: Context, next: Next) {
+    try {
+      await next();
+      if (ctx.status === 404 && ctx.body === undefined && ctx.respond !== false) {
+        const t = views.strings(ctx);
+        await views.render(ctx, 'error', { title: t.error.notFound, heading: t.error.notFound, message: t.error.notFoundMessage, code: null }, 404);
+      }
+    } catch (err) {
+      const status = (err as { status?: number }).status ?? 500;
+      const expose = status < 500;
+      if (!expose) ctx.state.log.error({ event: 'server_error', err }, 'request failed');
+      if (ctx.headerSent || ctx.respond === false) return;
+      const t = views.strings(ctx);
+      if (status === 503) ctx.set('Retry-After', '5');
+      if (!ctx.accepts('html')) {
+        ctx.status = status;
+        ctx.body = { error: expose ? 'invalid_request' : status === 503 ? 'temporarily_unavailable' : 'server_error',
+          error_description: expose ? (err as Error).message : t.error.serverMessage };
+        return;
+      }
+      const [heading, message] = status === 429 ? [t.error.tooMany, t.error.tooManyMessage]
+        : expose ? [t.error.badRequest, (err as Error).message] : [t.error.server, t.error.serverMessage];
+      await views.render(ctx, 'error', { title: heading, heading, message, code: expose ? status : null }, status);
+    }
+  };
+}
+
+function assetRoutes(views: Views): Router {
+  const cache = new Map<string, Promise<string>>();
+  return new Router()
+    .get('/assets/theme.css', function themeCss(ctx) {
+      ctx.type = 'text/css';
+      ctx.set('Cache-Control', 'public, max-age=300');
+      ctx.body = views.themeCss;
+    })
+    .get('/assets/latchkey.css', async function stylesheet(ctx) {
+      let css = cache.get('latchkey.css');
+      if (!css) cache.set('latchkey.css', css = readFile(path.join(VIEWS_DIR, 'assets', 'latchkey.css'), 'utf8'));
+      ctx.type = 'text/css';
+      ctx.set('Cache-Control', 'public, max-age=300');
+      ctx.body = await css;
+    });
+}
+
+export function createApp(deps: AppDeps): Koa {
+  const { config, pool, providerRef, views, log } = deps;
+  const app = new Koa({ proxy: config.trustProxy });
+  app.silent = true; // errors are logged by our middleware, with context
+  const handlers = new WeakMap<Provider, ReturnType<Provider['callback']>>();
+  const engineHandler = () => {
+    let handler = handlers.get(providerRef.current);
+    if (!handler) handlers.set(providerRef.current, handler = providerRef.current.callback());
+    return handler;
+  };
+
+  const routers = [
+    healthRoutes({ pool, keysLoaded: () => providerRef.current !== undefined }),
+    assetRoutes(views),
+    interactionRoutes({ ...deps.interactions, provider: () => providerRef.current, views, log }),
+    ...(deps.extraRoutes ?? []),
+  ];
+
+  app.use(requestLog(log));
+  app.use(securityHeaders(config));
+  app.use(errorPages(views));
+  for (const router of routers) app.use(router.routes()).use(router.allowedMethods());
+  app.use(async function oidcEngine(ctx, next) {
+    if (!isEnginePath(ctx.path)) return next();
+    // The engine is a Koa app of its own (own cookie keys, own error handling); it writes the response.
+    ctx.respond = false;
+    await engineHandler()(ctx.req, ctx.res);
+  });
+  return app;
+}

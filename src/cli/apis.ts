@@ -1,0 +1,66 @@
+import type { CliContext } from './context.ts';
+import { CommandError, parse, print, required, UsageError, type Io } from './output.ts';
+
+export const APIS_HELP = `Usage: latchkey apis <command> [options]
+
+An API (resource server, RFC 8707) is identified by a URI; access tokens requested for it with
+resource=<identifier> are JWTs (RFC 9068) with that audience, verifiable offline with /jwks.
+
+Commands:
+  create --identifier URI --scope "read write" [--name N] [--ttl SECONDS] [--alg ES256|RS256]
+  list
+  show <identifier>
+  delete <identifier>
+
+Options:
+  --json    Machine-readable output
+`;
+
+const API_OPTIONS = {
+  identifier: { type: 'string' },
+  scope: { type: 'string' },
+  name: { type: 'string' },
+  ttl: { type: 'string' },
+  alg: { type: 'string' },
+} as const;
+
+export async function apisCommand(ctx: CliContext, args: string[], io: Io): Promise<void> {
+  const [command, ...rest] = args;
+  const { values, positionals } = parse(rest, API_OPTIONS);
+  const json = values.json;
+  switch (command) {
+    case 'create': {
+      const ttl = values.ttl === undefined ? undefined : Number(values.ttl);
+      if (ttl !== undefined && !Number.isInteger(ttl)) throw new UsageError('--ttl must be a number of seconds');
+      const result = await ctx.apis.create({
+        identifier: required(values.identifier, '--identifier'),
+        name: values.name,
+        scopes: (values.scope ?? '').split(/\s+/).filter(Boolean),
+        accessTokenTtl: ttl,
+        signingAlg: values.alg,
+      });
+      if (!result.ok) throw new CommandError(result.problems.join('; '));
+      await ctx.audit.record({ event: 'api.created', details: { identifier: result.api.identifier } });
+      print(io, json, result.api);
+      return;
+    }
+    case 'list':
+      print(io, json, await ctx.apis.store.list());
+      return;
+    case 'show': {
+      const api = await ctx.apis.store.findByIdentifier(required(positionals[0], 'identifier'));
+      if (!api) throw new CommandError(`no API ${positionals[0]}`);
+      print(io, json, api);
+      return;
+    }
+    case 'delete': {
+      const identifier = required(positionals[0], 'identifier');
+      if (!(await ctx.apis.store.delete(identifier))) throw new CommandError(`no API ${identifier}`);
+      await ctx.audit.record({ event: 'api.deleted', details: { identifier } });
+      print(io, json, { deleted: identifier }, () => `deleted API ${identifier}`);
+      return;
+    }
+    default:
+      throw new UsageError(command ? `unknown command: apis ${command}` : 'missing command');
+  }
+}

@@ -1,0 +1,188 @@
+import { readFile } from 'node:fs/promises';
+import type { ClientInput } from '../clients/clients.ts';
+import type { ClientRow } from '../clients/store.ts';
+import type { CliContext } from './context.ts';
+import { CommandError, parse, print, required, UsageError, type Io } from './output.ts';
+
+export const CLIENTS_HELP = `Usage: latchkey clients <command> [options]
+
+Commands:
+  create      Register an application; prints its client_id (and client_secret, shown once)
+  list        List applications
+  show <id>   Show one application
+  update <id> Change an application (same options as create; given lists replace the old ones)
+  delete <id> Delete an application
+  rotate-secret <id>  Issue a new client secret (shown once); the old one stops working
+
+Options for create and update:
+  --name N                      Display name shown on the consent page
+  --type confidential|public    confidential: a backend with a secret; public: SPA or native app (PKCE)
+  --application-type web|native web (default) or native (mobile/desktop: loopback and app-scheme redirects)
+  --redirect-uri U              Allowed redirect URI, exact match (repeatable)
+  --post-logout-redirect-uri U  Allowed post-logout redirect URI (repeatable)
+  --grant G                     authorization_code, refresh_token, client_credentials, device_code (repeatable;
+                                default authorization_code + refresh_token)
+  --scope "S ..."               Scopes the app may request (default: any)
+  --first-party                 Skip the consent page (your own apps)
+  --auth-method M               Require one token endpoint auth method: client_secret_basic, client_secret_post,
+                                private_key_jwt (default: basic or post)
+  --jwks JSON|@file             Public keys for private_key_jwt (inline JSON or a file path)
+  --jwks-uri U                  URL of the client's public keys for private_key_jwt
+  --backchannel-logout-uri U    Receives logout tokens when the user signs out
+  --require-par                 Only accept authorization requests pushed to /par
+  --json                        Machine-readable output
+`;
+
+const CLIENT_OPTIONS = {
+  name: { type: 'string' },
+  type: { type: 'string' },
+  'application-type': { type: 'string' },
+  'redirect-uri': { type: 'string', multiple: true },
+  'post-logout-redirect-uri': { type: 'string', multiple: true },
+  grant: { type: 'string', multiple: true },
+  scope: { type: 'string' },
+  'first-party': { type: 'boolean' },
+  'auth-method': { type: 'string' },
+  jwks: { type: 'string' },
+  'jwks-uri': { type: 'string' },
+  'backchannel-logout-uri': { type: 'string' },
+  'require-par': { type: 'boolean' },
+} as const;
+
+export function clientView(row: ClientRow) {
+  return {
+    client_id: row.client_id,
+    name: row.name,
+    type: row.type,
+    application_type: row.application_type,
+    token_endpoint_auth_method: row.token_endpoint_auth_method,
+    redirect_uris: row.redirect_uris,
+    post_logout_redirect_uris: row.post_logout_redirect_uris,
+    grant_types: row.grant_types,
+    scope: row.scope || null,
+    first_party: row.first_party,
+    created_at: row.created_at,
+  };
+}
+
+function applicationType(value: string | undefined): 'web' | 'native' | undefined {
+  if (value === undefined || value === 'web' || value === 'native') return value;
+  throw new UsageError('--application-type must be web or native');
+}
+
+async function readJwks(value: string): Promise<unknown> {
+  const text = value.startsWith('{') ? value : await readFile(value.replace(/^@/, ''), 'utf8').catch((err: Error) => {
+    throw new CommandError(`cannot read --jwks file: ${err.message}`);
+  });
+  try {
+    const jwks = JSON.parse(text) as { keys?: unknown };
+    if (!Array.isArray(jwks.keys)) throw new Error('no "keys" array');
+    return jwks;
+  } catch (err) {
+    throw new CommandError(`--jwks is not a JWK Set: ${(err as Error).message}`);
+  }
+}
+
+async function extraMetadata(values: { jwks?: string | undefined; 'jwks-uri'?: string | undefined; 'backchannel-logout-uri'?: string | undefined; 'require-par'?: boolean | undefined }) {
+  const extra: Record<string, unknown> = {};
+  if (values.jwks) extra.jwks = await readJwks(values.jwks);
+  if (values['jwks-uri']) {
+    if (!URL.parse(values['jwks-uri'])) throw new CommandError('--jwks-uri must be an absolute URL');
+    extra.jwks_uri = values['jwks-uri'];
+  }
+  if (values['backchannel-logout-uri']) {
+    const url = URL.parse(values['backchannel-logout-uri']);
+    if (!url || !['https:', 'http:'].includes(url.protocol) || url.hash) throw new CommandError('--backchannel-logout-uri must be an http(s) URL without a fragment');
+    extra.backchannel_logout_uri = values['backchannel-logout-uri'];
+  }
+  if (values['require-par'] !== undefined) extra.require_pushed_authorization_requests = values['require-par'];
+  return extra;
+}
+
+async function findOrFail(ctx: CliContext, id: string | undefined): Promise<ClientRow> {
+  const row = await ctx.clients.store.findById(required(id, 'client id'));
+  if (!row) throw new CommandError(`no client ${id}`);
+  return row;
+}
+
+export async function clientsCommand(ctx: CliContext, args: string[], io: Io): Promise<void> {
+  const [command, ...rest] = args;
+  const { values, positionals } = parse(rest, CLIENT_OPTIONS);
+  const json = values.json;
+  switch (command) {
+    case 'create': {
+      const type = required(values.type, '--type');
+      if (type !== 'confidential' && type !== 'public') throw new UsageError('--type must be confidential or public');
+      const input: ClientInput = {
+        name: required(values.name, '--name'),
+        type,
+        applicationType: applicationType(values['application-type']),
+        redirectUris: values['redirect-uri'] ?? [],
+        postLogoutRedirectUris: values['post-logout-redirect-uri'],
+        grantTypes: values.grant,
+        scope: values.scope,
+        firstParty: values['first-party'],
+        tokenEndpointAuthMethod: values['auth-method'],
+      };
+      const extra = await extraMetadata(values);
+      if (input.tokenEndpointAuthMethod === 'private_key_jwt' && !extra.jwks && !extra.jwks_uri) {
+        throw new CommandError('private_key_jwt needs --jwks or --jwks-uri');
+      }
+      const result = await ctx.clients.create(input, extra);
+      if (!result.ok) throw new CommandError(result.problems.join('; '));
+      await ctx.audit.record({ event: 'client.created', clientId: result.client.client_id, details: { type } });
+      const out = { client_id: result.client.client_id, ...(result.clientSecret ? { client_secret: result.clientSecret } : {}) };
+      print(io, json, out, () => [
+        `client_id      ${out.client_id}`,
+        ...(out.client_secret ? [`client_secret  ${out.client_secret}`, '', 'Store the secret now: it is not shown again.'] : []),
+      ].join('\n'));
+      return;
+    }
+    case 'list': {
+      const rows = await ctx.clients.store.list();
+      print(io, json, rows.map(clientView), () => rows.length === 0 ? '(no clients)' : rows.map((row) => `${row.client_id}  ${row.type.padEnd(12)}  ${row.name}`).join('\n'));
+      return;
+    }
+    case 'show': {
+      print(io, json, clientView(await findOrFail(ctx, positionals[0])));
+      return;
+    }
+    case 'update': {
+      const current = await findOrFail(ctx, positionals[0]);
+      const extra = await extraMetadata(values);
+      const result = await ctx.clients.update(current.client_id, {
+        name: values.name,
+        applicationType: applicationType(values['application-type']),
+        redirectUris: values['redirect-uri'],
+        postLogoutRedirectUris: values['post-logout-redirect-uri'],
+        grantTypes: values.grant,
+        scope: values.scope,
+        firstParty: values['first-party'],
+        tokenEndpointAuthMethod: values['auth-method'],
+      }, extra);
+      if (!result) throw new CommandError(`no client ${current.client_id}`);
+      if (!result.ok) throw new CommandError(result.problems.join('; '));
+      await ctx.audit.record({ event: 'client.updated', clientId: current.client_id });
+      print(io, json, clientView(result.client));
+      return;
+    }
+    case 'delete': {
+      const row = await findOrFail(ctx, positionals[0]);
+      await ctx.clients.store.delete(row.client_id);
+      await ctx.audit.record({ event: 'client.deleted', clientId: row.client_id });
+      print(io, json, { deleted: row.client_id }, () => `deleted client ${row.client_id}`);
+      return;
+    }
+    case 'rotate-secret': {
+      const row = await findOrFail(ctx, positionals[0]);
+      const secret = await ctx.clients.rotateSecret(row.client_id);
+      if (!secret) throw new CommandError(`client ${row.client_id} has no secret to rotate (public or private_key_jwt)`);
+      await ctx.audit.record({ event: 'client.secret_rotated', clientId: row.client_id });
+      print(io, json, { client_id: row.client_id, client_secret: secret },
+        () => `client_id      ${row.client_id}\nclient_secret  ${secret}\n\nStore the secret now: it is not shown again.`);
+      return;
+    }
+    default:
+      throw new UsageError(command ? `unknown command: clients ${command}` : 'missing command');
+  }
+}

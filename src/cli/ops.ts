@@ -1,0 +1,122 @@
+import { setTimeout as sleep } from 'node:timers/promises';
+import { migrate } from '../db/migrate.ts';
+import type { AuditRow } from '../observability/audit-store.ts';
+import { rotateKeys } from '../oidc/keys.ts';
+import { sweepExpired } from '../oidc/janitor.ts';
+import type { CliContext } from './context.ts';
+import { CommandError, parse, print, required, table, UsageError, type Io } from './output.ts';
+
+export const KEYS_HELP = `Usage: latchkey keys <command> [options]
+
+Signing keys move next -> active -> retired. A next key is published in /jwks before it signs;
+a retired key stays published until the tokens it signed have expired. Running servers pick up
+changes within 10 seconds.
+
+Commands:
+  list          List keys and their states
+  rotate        Activate the next key of each algorithm, retire the active one, make a new next key
+  retire <kid>  Retire one key now (it stays published for the longest token lifetime)
+
+Options:
+  --json        Machine-readable output
+`;
+
+export const JANITOR_HELP = `Usage: latchkey janitor [--batch-size N] [--limit N] [--json]
+
+Deletes expired codes, tokens, sessions and interactions in batches (one sweep). Servers also
+sweep on their own every JANITOR_INTERVAL seconds.
+`;
+
+export const AUDIT_HELP = `Usage: latchkey audit tail [--limit N] [--follow] [--json]
+
+Shows the latest audit events (sign-ins, lockouts, consents, client/user/key changes);
+--follow keeps printing new ones until interrupted.
+`;
+
+/** How long a retired key stays in /jwks: the longest lifetime of anything it may have signed, plus margin. */
+export function retiredKeyPublishSeconds(ctx: CliContext, apiTtls: number[]): number {
+  return Math.max(ctx.config.ttl.accessToken, ctx.config.ttl.idToken, ...apiTtls) + 600;
+}
+
+export async function keysCommand(ctx: CliContext, args: string[], io: Io): Promise<void> {
+  const [command, ...rest] = args;
+  const { values, positionals } = parse(rest, {});
+  const json = values.json;
+  const publishSeconds = async () => retiredKeyPublishSeconds(ctx, (await ctx.apis.store.list()).map((api) => api.access_token_ttl ?? 0));
+  switch (command) {
+    case 'list': {
+      const rows = (await ctx.keys.listAll()).map((key) => ({
+        kid: key.kid, alg: key.alg, state: key.state, created_at: key.created_at, activated_at: key.activated_at,
+        retired_at: key.retired_at, published_until: key.state === 'retired' ? key.unpublish_after : null,
+      }));
+      print(io, json, rows, () => table(rows.map((row) => ({ kid: row.kid, alg: row.alg, state: row.state, created: row.created_at, published_until: row.published_until }))));
+      return;
+    }
+    case 'rotate': {
+      const rotated = await rotateKeys(ctx.database.pool, ctx.box, { publishRetiredSeconds: await publishSeconds(), cookieGraceSeconds: ctx.config.ttl.session });
+      await ctx.audit.record({ event: 'key.rotated', details: { rotated } });
+      print(io, json, { rotated }, () => rotated.map((r) => `${r.alg}: ${r.activated} is now active; next is ${r.next}`).join('\n'));
+      return;
+    }
+    case 'retire': {
+      const kid = required(positionals[0], 'kid');
+      const keys = await ctx.keys.listAll();
+      const key = keys.find((k) => k.kid === kid);
+      if (!key) throw new CommandError(`no key ${kid}`);
+      if (key.state === 'active' && !keys.some((k) => k.alg === key.alg && k.state === 'next')) {
+        throw new CommandError(`${kid} is the only ${key.alg} key able to sign: run keys rotate instead`);
+      }
+      if (key.state === 'active') {
+        // Retiring the active key promotes the next one, so signing never stops.
+        await rotateKeys(ctx.database.pool, ctx.box, { publishRetiredSeconds: await publishSeconds(), cookieGraceSeconds: ctx.config.ttl.session, algs: [key.alg] });
+      } else if (!(await ctx.keys.retire(kid, await publishSeconds()))) {
+        throw new CommandError(`${kid} is already retired`);
+      }
+      await ctx.audit.record({ event: 'key.retired', details: { kid } });
+      print(io, json, { retired: kid }, () => `retired key ${kid}`);
+      return;
+    }
+    default:
+      throw new UsageError(command ? `unknown command: keys ${command}` : 'missing command');
+  }
+}
+
+export async function migrateCommand(ctx: CliContext, args: string[], io: Io): Promise<void> {
+  const { values } = parse(args, {});
+  // openCliContext already migrated; this reports what the database holds now.
+  const { applied } = await migrate(ctx.database.pool, ctx.log);
+  print(io, values.json, { status: 'up to date', applied }, () => applied.length ? `applied ${applied.join(', ')}` : 'database is up to date');
+}
+
+export async function janitorCommand(ctx: CliContext, args: string[], io: Io): Promise<void> {
+  const { values } = parse(args, { 'batch-size': { type: 'string' }, limit: { type: 'string' } });
+  const batchSize = Number(values['batch-size'] ?? 1000);
+  const limit = Number(values.limit ?? 100_000);
+  if (!(batchSize > 0) || !(limit > 0)) throw new UsageError('--batch-size and --limit must be positive numbers');
+  const removed = await sweepExpired(ctx.database.pool, ctx.log, { batchSize, limit, graceSeconds: 300 });
+  print(io, values.json, { removed: removed ?? 0, skipped: removed === undefined },
+    () => removed === undefined ? 'another node is sweeping; skipped' : `removed ${removed} expired row(s)`);
+}
+
+export async function auditCommand(ctx: CliContext, args: string[], io: Io, signal?: AbortSignal): Promise<void> {
+  const [command, ...rest] = args;
+  if (command !== 'tail') throw new UsageError(command ? `unknown command: audit ${command}` : 'missing command');
+  const { values } = parse(rest, { follow: { type: 'boolean' }, limit: { type: 'string' } });
+  const limit = Number(values.limit ?? 50);
+  if (!(limit > 0)) throw new UsageError('--limit must be a positive number');
+  const show = (rows: AuditRow[]) => {
+    for (const row of rows) {
+      io.stdout(values.json ? `${JSON.stringify(row)}\n`
+        : `${row.at.toISOString()}  ${row.event.padEnd(20)}  ${row.account_id ?? '-'}  ${row.client_id ?? '-'}  ${JSON.stringify(row.details)}\n`);
+    }
+  };
+  const rows = await ctx.audit.latest(limit);
+  show(rows);
+  let last = rows.at(-1)?.id ?? 0;
+  while (values.follow && !signal?.aborted) {
+    await sleep(1000, undefined, { signal }).catch(() => undefined);
+    const next = await ctx.audit.since(last);
+    show(next);
+    last = next.at(-1)?.id ?? last;
+  }
+}

@@ -1,0 +1,160 @@
+import type { AccountRow } from '../accounts/store.ts';
+import type { CliContext } from './context.ts';
+import { CommandError, parse, print, readPassword, required, UsageError, type Io } from './output.ts';
+
+export const USERS_HELP = `Usage: latchkey users <command> [options]
+
+Each <user> is an account id or an email address.
+
+Commands:
+  create --email E --name N --password-stdin [--email-verified]
+                       Create an account; the password is read from stdin (one trailing newline removed)
+  list                 List accounts
+  show <user>          Show one account
+  update <user> [--email E] [--name N] [--given-name G] [--family-name F] [--email-verified | --no-email-verified]
+  disable <user>       Refuse sign-in and token refresh for the account
+  enable <user>        Allow it again
+  unlock <user>        Clear a lockout after failed sign-ins
+  set-password <user> --password-stdin
+  delete <user>        Delete the account, its sessions and grants
+  grants <user>        Apps the user has authorized
+  revoke-grants <user> Sign the user out of every app (sessions, grants and their tokens)
+
+Options:
+  --json               Machine-readable output
+`;
+
+const USER_OPTIONS = {
+  email: { type: 'string' },
+  name: { type: 'string' },
+  'given-name': { type: 'string' },
+  'family-name': { type: 'string' },
+  'password-stdin': { type: 'boolean' },
+  'email-verified': { type: 'boolean' },
+  'no-email-verified': { type: 'boolean' },
+} as const;
+
+export function userView(row: AccountRow) {
+  const locked = row.locked_until !== null && row.locked_until > new Date();
+  return {
+    id: row.id,
+    email: row.email,
+    name: row.name,
+    email_verified: row.email_verified,
+    disabled: row.disabled,
+    locked_until: locked ? row.locked_until : null,
+    last_login_at: row.last_login_at,
+    created_at: row.created_at,
+  };
+}
+
+const REASONS: Record<string, string> = {
+  email_taken: 'an account with this email already exists',
+  invalid_email: 'email is not a valid address',
+  weak_password: 'password must be at least 8 characters',
+  password_too_long: 'password must be at most 1024 characters',
+};
+
+async function findUser(ctx: CliContext, ref: string | undefined): Promise<AccountRow> {
+  const key = required(ref, 'user id or email');
+  const row = key.includes('@') ? await ctx.accounts.store.findByEmail(key) : await ctx.accounts.store.findById(key);
+  if (!row) throw new CommandError(`no user ${key}`);
+  return row;
+}
+
+export async function usersCommand(ctx: CliContext, args: string[], io: Io): Promise<void> {
+  const [command, ...rest] = args;
+  const { values, positionals } = parse(rest, USER_OPTIONS);
+  const json = values.json;
+  const store = ctx.accounts.store;
+  switch (command) {
+    case 'create': {
+      if (!values['password-stdin']) throw new UsageError('--password-stdin is required (the password is never taken from the command line)');
+      const result = await ctx.accounts.create({
+        email: required(values.email, '--email'),
+        name: values.name ?? '',
+        password: await readPassword(io),
+        emailVerified: values['email-verified'],
+        givenName: values['given-name'],
+        familyName: values['family-name'],
+      });
+      if (!result.ok) throw new CommandError(REASONS[result.reason] ?? result.reason);
+      await ctx.audit.record({ event: 'user.created', accountId: result.account.id });
+      print(io, json, { id: result.account.id, email: result.account.email }, () => `created user ${result.account.id} (${result.account.email})`);
+      return;
+    }
+    case 'list': {
+      const rows = await store.list(10_000);
+      print(io, json, rows.map(userView), () => rows.length === 0 ? '(no users)'
+        : rows.map((row) => `${row.id}  ${row.email}${row.disabled ? '  [disabled]' : ''}`).join('\n'));
+      return;
+    }
+    case 'show':
+      print(io, json, userView(await findUser(ctx, positionals[0])));
+      return;
+    case 'update': {
+      const row = await findUser(ctx, positionals[0]);
+      if (values.email !== undefined && (await store.findByEmail(values.email))?.id !== undefined && values.email.toLowerCase() !== row.email.toLowerCase()) {
+        throw new CommandError(REASONS.email_taken!);
+      }
+      const emailVerified = values['email-verified'] ? true : values['no-email-verified'] ? false : undefined;
+      const updated = await store.update(row.id, {
+        ...(values.email !== undefined ? { email: values.email } : {}),
+        ...(values.name !== undefined ? { name: values.name } : {}),
+        ...(values['given-name'] !== undefined ? { givenName: values['given-name'] } : {}),
+        ...(values['family-name'] !== undefined ? { familyName: values['family-name'] } : {}),
+        ...(emailVerified !== undefined ? { emailVerified } : {}),
+      });
+      await ctx.audit.record({ event: 'user.updated', accountId: row.id });
+      print(io, json, userView(updated ?? row));
+      return;
+    }
+    case 'disable':
+    case 'enable': {
+      const row = await findUser(ctx, positionals[0]);
+      await store.setDisabled(row.id, command === 'disable');
+      await ctx.audit.record({ event: `user.${command}d`, accountId: row.id });
+      print(io, json, { id: row.id, disabled: command === 'disable' }, () => `${command}d user ${row.id}`);
+      return;
+    }
+    case 'unlock': {
+      const row = await findUser(ctx, positionals[0]);
+      await store.unlock(row.id);
+      await ctx.audit.record({ event: 'user.unlocked', accountId: row.id });
+      print(io, json, { id: row.id, locked: false }, () => `unlocked user ${row.id}`);
+      return;
+    }
+    case 'set-password': {
+      if (!values['password-stdin']) throw new UsageError('--password-stdin is required');
+      const row = await findUser(ctx, positionals[0]);
+      const outcome = await ctx.accounts.setPassword(row.id, await readPassword(io));
+      if (outcome !== 'ok') throw new CommandError(REASONS[outcome]!);
+      await ctx.audit.record({ event: 'user.password_set', accountId: row.id });
+      print(io, json, { id: row.id, password: 'updated' }, () => `password updated for user ${row.id}`);
+      return;
+    }
+    case 'delete': {
+      const row = await findUser(ctx, positionals[0]);
+      await ctx.payloads.revokeGrantsOfAccount(row.id);
+      await store.delete(row.id);
+      await ctx.audit.record({ event: 'user.deleted', accountId: row.id });
+      print(io, json, { deleted: row.id }, () => `deleted user ${row.id}`);
+      return;
+    }
+    case 'grants': {
+      const row = await findUser(ctx, positionals[0]);
+      const grants = await ctx.payloads.grantsOfAccount(row.id);
+      print(io, json, grants);
+      return;
+    }
+    case 'revoke-grants': {
+      const row = await findUser(ctx, positionals[0]);
+      const removed = await ctx.payloads.revokeGrantsOfAccount(row.id);
+      await ctx.audit.record({ event: 'user.grants_revoked', accountId: row.id, details: { grants: removed } });
+      print(io, json, { id: row.id, revoked_grants: removed }, () => `revoked ${removed} grant(s) of user ${row.id}; sessions ended`);
+      return;
+    }
+    default:
+      throw new UsageError(command ? `unknown command: users ${command}` : 'missing command');
+  }
+}

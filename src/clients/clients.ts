@@ -1,0 +1,166 @@
+import { randomBytes } from 'node:crypto';
+import type { AdapterPayload, ClientAuthMethod } from 'oidc-provider';
+import type { SecretBox } from '../secret-box.ts';
+import { redirectUriProblem } from './redirect-policy.ts';
+import type { ClientRow, ClientStore } from './store.ts';
+
+export const GRANT_TYPES = ['authorization_code', 'refresh_token', 'client_credentials', 'urn:ietf:params:oauth:grant-type:device_code'] as const;
+const GRANT_ALIASES: Record<string, string> = { device_code: 'urn:ietf:params:oauth:grant-type:device_code' };
+export const CONFIDENTIAL_AUTH_METHODS = ['client_secret_basic', 'client_secret_post', 'private_key_jwt'] as const;
+
+export interface ClientInput {
+  name: string;
+  type: 'confidential' | 'public';
+  applicationType?: 'web' | 'native' | undefined;
+  redirectUris: string[];
+  postLogoutRedirectUris?: string[] | undefined;
+  grantTypes?: string[] | undefined;
+  /** Space-separated scopes the client may request; empty means any scope we serve. */
+  scope?: string | undefined;
+  firstParty?: boolean | undefined;
+  tokenEndpointAuthMethod?: string | undefined;
+}
+
+export type ClientResult =
+  | { ok: true; client: ClientRow; clientSecret?: string | undefined }
+  | { ok: false; problems: string[] };
+
+/** Client secrets are random and high-entropy: 256 bits, shown once, stored sealed. */
+export function generateClientSecret(): string {
+  return randomBytes(32).toString('base64url');
+}
+
+function generateClientId(): string {
+  return randomBytes(16).toString('base64url');
+}
+
+export function normaliseGrantType(grant: string): string {
+  return GRANT_ALIASES[grant] ?? grant;
+}
+
+function validate(input: ClientInput): { problems: string[]; grantTypes: string[]; applicationType: 'web' | 'native'; authMethod: string } {
+  const problems: string[] = [];
+  const applicationType = input.applicationType ?? 'web';
+  const grantTypes = [...new Set((input.grantTypes?.length ? input.grantTypes : ['authorization_code', 'refresh_token']).map(normaliseGrantType))];
+  if (!input.name.trim()) problems.push('name must not be empty');
+  if (input.name.length > 200) problems.push('name must be at most 200 characters');
+  for (const grant of grantTypes) {
+    if (!(GRANT_TYPES as readonly string[]).includes(grant)) problems.push(`grant ${grant} is not supported (use one of ${GRANT_TYPES.join(', ')}, or device_code)`);
+  }
+  if (input.type === 'public' && grantTypes.includes('client_credentials')) problems.push('a public client cannot use client_credentials: it has no secret');
+  const needsRedirect = grantTypes.includes('authorization_code');
+  if (needsRedirect && input.redirectUris.length === 0) problems.push('at least one --redirect-uri is required for the authorization_code grant');
+  for (const uri of input.redirectUris) {
+    const problem = redirectUriProblem(uri, applicationType);
+    if (problem) problems.push(problem);
+  }
+  for (const uri of input.postLogoutRedirectUris ?? []) {
+    const problem = redirectUriProblem(uri, applicationType, 'post-logout redirect URI');
+    if (problem) problems.push(problem);
+  }
+  let authMethod = input.type === 'public' ? 'none' : 'client_secret_basic';
+  if (input.tokenEndpointAuthMethod) {
+    if (input.type === 'public' && input.tokenEndpointAuthMethod !== 'none') problems.push('a public client authenticates with none');
+    else if (input.type === 'confidential' && !(CONFIDENTIAL_AUTH_METHODS as readonly string[]).includes(input.tokenEndpointAuthMethod)) {
+      problems.push(`auth method must be one of ${CONFIDENTIAL_AUTH_METHODS.join(', ')}`);
+    } else authMethod = input.tokenEndpointAuthMethod;
+  }
+  return { problems, grantTypes, applicationType, authMethod };
+}
+
+export function createClients(deps: { store: ClientStore; box: SecretBox }) {
+  const { store, box } = deps;
+  return {
+    store,
+
+    /** `extra`: metadata kept as is (jwks, jwks_uri, backchannel_logout_uri, require_pushed_authorization_requests). */
+    async create(input: ClientInput, extra: Record<string, unknown> = {}): Promise<ClientResult> {
+      const { problems, grantTypes, applicationType, authMethod } = validate(input);
+      if (problems.length) return { ok: false, problems };
+      const clientSecret = input.type === 'confidential' && authMethod !== 'private_key_jwt' ? generateClientSecret() : undefined;
+      const client = await store.insert({
+        client_id: generateClientId(),
+        name: input.name.trim(),
+        type: input.type,
+        application_type: applicationType,
+        secret_sealed: clientSecret ? box.seal(clientSecret) : null,
+        token_endpoint_auth_method: authMethod,
+        redirect_uris: input.redirectUris,
+        post_logout_redirect_uris: input.postLogoutRedirectUris ?? [],
+        grant_types: grantTypes,
+        scope: input.scope?.trim() ?? '',
+        first_party: input.firstParty ?? false,
+        // An explicitly chosen basic/post method is enforced strictly; the default accepts both.
+        metadata: { ...extra, ...(input.tokenEndpointAuthMethod ? { strict_auth_method: true } : {}) },
+      });
+      return { ok: true, client, clientSecret };
+    },
+
+    async update(clientId: string, changes: Partial<ClientInput>, extra: Record<string, unknown> = {}): Promise<ClientResult | undefined> {
+      const current = await store.findById(clientId);
+      if (!current) return undefined;
+      const merged: ClientInput = {
+        name: changes.name ?? current.name,
+        type: current.type,
+        applicationType: changes.applicationType ?? current.application_type,
+        redirectUris: changes.redirectUris ?? current.redirect_uris,
+        postLogoutRedirectUris: changes.postLogoutRedirectUris ?? current.post_logout_redirect_uris,
+        grantTypes: changes.grantTypes ?? current.grant_types,
+        scope: changes.scope ?? current.scope,
+        firstParty: changes.firstParty ?? current.first_party,
+        tokenEndpointAuthMethod: changes.tokenEndpointAuthMethod ?? current.token_endpoint_auth_method,
+      };
+      const { problems, grantTypes, applicationType, authMethod } = validate(merged);
+      if (problems.length) return { ok: false, problems };
+      const client = await store.update({
+        ...current,
+        name: merged.name,
+        application_type: applicationType,
+        token_endpoint_auth_method: authMethod,
+        redirect_uris: merged.redirectUris,
+        post_logout_redirect_uris: merged.postLogoutRedirectUris ?? [],
+        grant_types: grantTypes,
+        scope: merged.scope ?? '',
+        first_party: merged.firstParty ?? false,
+        metadata: { ...current.metadata, ...extra, ...(changes.tokenEndpointAuthMethod ? { strict_auth_method: true } : {}) },
+      });
+      return client ? { ok: true, client } : undefined;
+    },
+
+    async rotateSecret(clientId: string): Promise<string | undefined> {
+      const current = await store.findById(clientId);
+      if (!current || current.type !== 'confidential' || current.token_endpoint_auth_method === 'private_key_jwt') return undefined;
+      const secret = generateClientSecret();
+      return (await store.setSecret(clientId, box.seal(secret))) ? secret : undefined;
+    },
+
+    /** The client as oidc-provider reads it: the only place the secret is unsealed. */
+    async findMetadata(clientId: string): Promise<AdapterPayload | undefined> {
+      if (clientId.length > 200) return undefined;
+      const row = await store.findById(clientId);
+      return row ? toProviderMetadata(row, box) : undefined;
+    },
+  };
+}
+export type Clients = ReturnType<typeof createClients>;
+
+export function toProviderMetadata(row: ClientRow, box: SecretBox): AdapterPayload {
+  const extra = row.metadata as Record<string, unknown>;
+  return {
+    client_id: row.client_id,
+    ...(row.secret_sealed ? { client_secret: box.open(row.secret_sealed) } : {}),
+    client_name: row.name,
+    application_type: row.application_type,
+    redirect_uris: row.redirect_uris,
+    post_logout_redirect_uris: row.post_logout_redirect_uris,
+    grant_types: row.grant_types,
+    response_types: row.grant_types.includes('authorization_code') ? ['code'] : [],
+    token_endpoint_auth_method: row.token_endpoint_auth_method as ClientAuthMethod,
+    ...(row.scope ? { scope: row.scope } : {}),
+    first_party: row.first_party,
+    ...(typeof extra.jwks === 'object' ? { jwks: extra.jwks as AdapterPayload['jwks'] } : {}),
+    ...(typeof extra.jwks_uri === 'string' ? { jwks_uri: extra.jwks_uri } : {}),
+    ...(typeof extra.backchannel_logout_uri === 'string' ? { backchannel_logout_uri: extra.backchannel_logout_uri } : {}),
+    ...(extra.require_pushed_authorization_requests === true ? { require_pushed_authorization_requests: true } : {}),
+  };
+}

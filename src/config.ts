@@ -1,0 +1,145 @@
+import path from 'node:path';
+import { z } from 'zod';
+
+const seconds = (fallback: number) => z.coerce.number().int().min(1).default(fallback);
+const flag = (fallback: boolean) =>
+  z.enum(['true', 'false', '1', '0', 'yes', 'no']).default(fallback ? 'true' : 'false')
+    .transform((value) => value === 'true' || value === '1' || value === 'yes');
+
+/**
+ * Every setting Latchkey reads, with its default and why. This schema is the single source:
+ * README's configuration table lists the same keys (a test checks it).
+ */
+export const ConfigSchema = z.object({
+  /** `development` or `production`. Production refuses unsafe defaults (http issuer, generated secrets). Default development. */
+  NODE_ENV: z.enum(['development', 'production', 'test']).default('development'),
+  /** TCP port for HTTP. Default 3000. */
+  PORT: z.coerce.number().int().min(0).max(65535).default(3000),
+  /** Address to bind. Default 0.0.0.0 (all interfaces), as a container needs. */
+  HOST: z.string().min(1).default('0.0.0.0'),
+  /** Public issuer URL, without a trailing slash. Default http://localhost:$PORT; must be https in production. */
+  ISSUER: z.url({ protocol: /^https?$/ }).optional(),
+  /** PostgreSQL URL. Unset: an embedded PostgreSQL under LATCHKEY_DATA_DIR. */
+  DATABASE_URL: z.url({ protocol: /^postgres(ql)?$/ }).optional(),
+  /** Connections per process in the PostgreSQL pool. Default 10. */
+  DATABASE_POOL_SIZE: z.coerce.number().int().min(1).max(200).default(10),
+  /** Milliseconds to wait for a pooled connection before failing the request with 503. Default 5000. */
+  DATABASE_CONNECT_TIMEOUT_MS: z.coerce.number().int().min(100).default(5000),
+  /** Folder for local state: the embedded PostgreSQL and the generated secret key. Default ./.data. */
+  LATCHKEY_DATA_DIR: z.string().min(1).default('.data'),
+  /**
+   * Key that encrypts private signing keys, cookie keys and client secrets at rest (32+ characters).
+   * Unset in development: generated once into LATCHKEY_DATA_DIR/secret-key. Required in production.
+   */
+  LATCHKEY_SECRET_KEY: z.string().min(32, 'must be at least 32 characters').optional(),
+  /** Comma-separated cookie signing keys, newest first. Unset: generated, stored encrypted in the database, shared by every node. */
+  COOKIE_KEYS: z.string().optional()
+    .transform((value) => value?.split(',').map((key) => key.trim()).filter(Boolean))
+    .refine((keys) => keys === undefined || keys.every((key) => key.length >= 32), 'each key must be at least 32 characters'),
+  /** Trust X-Forwarded-* headers (set when behind a TLS-terminating proxy). Default false. */
+  TRUST_PROXY: flag(false),
+  /** pino level: fatal, error, warn, info, debug, trace, silent. Default info. */
+  LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+  /** Log format: json, pretty, or auto (pretty on a terminal, JSON otherwise). Default auto. */
+  LOG_FORMAT: z.enum(['json', 'pretty', 'auto']).default('auto'),
+  /** Access token lifetime in seconds. Default 3600 (1 hour). */
+  ACCESS_TOKEN_TTL: seconds(3600),
+  /** Refresh token lifetime in seconds; each rotation starts a new one. Default 1209600 (14 days). */
+  REFRESH_TOKEN_TTL: seconds(14 * 24 * 3600),
+  /** Authorization code lifetime in seconds (at most 60, RFC 9700 §4.2). Default 60. */
+  AUTHORIZATION_CODE_TTL: z.coerce.number().int().min(1).max(60).default(60),
+  /** ID token lifetime in seconds. Default 3600. */
+  ID_TOKEN_TTL: seconds(3600),
+  /** Sign-in session lifetime in seconds. Default 1209600 (14 days). */
+  SESSION_TTL: seconds(14 * 24 * 3600),
+  /** Login/consent interaction lifetime in seconds. Default 3600. */
+  INTERACTION_TTL: seconds(3600),
+  /** argon2id memory in KiB. Default 19456 (OWASP minimum); raise it if logins/s allow. */
+  ARGON2_MEMORY_KIB: z.coerce.number().int().min(19456).default(19456),
+  /** argon2id iterations. Default 2 (OWASP with 19 MiB). */
+  ARGON2_ITERATIONS: z.coerce.number().int().min(2).default(2),
+  /** Failed sign-ins in a row that lock an account. Default 10. */
+  LOCKOUT_THRESHOLD: z.coerce.number().int().min(1).max(1000).default(10),
+  /** First lock duration in seconds; each further lock doubles it (capped at a day). Default 900 (15 minutes). */
+  LOCKOUT_SECONDS: z.coerce.number().int().min(1).max(86400).default(900),
+  /** Folder whose .ejs files replace the built-in templates of the same name (login, consent, error, layout, ...). Default: none. */
+  THEME_DIR: z.string().min(1).optional(),
+  /** Product name shown on the pages. Default Latchkey. */
+  BRAND_NAME: z.string().min(1).max(60).default('Latchkey'),
+  /** Logo URL shown on the pages. Default: none. */
+  BRAND_LOGO_URL: z.url().optional(),
+  /** Primary colour of the pages, #rrggbb. Default #3346d3. */
+  BRAND_PRIMARY_COLOR: z.string().regex(/^#[0-9a-fA-F]{6}$/, 'must be a #rrggbb colour').default('#3346d3'),
+});
+
+export type ConfigInput = z.input<typeof ConfigSchema>;
+
+export interface Config {
+  env: 'development' | 'production' | 'test';
+  port: number;
+  host: string;
+  issuer: string;
+  databaseUrl: string | undefined;
+  databasePoolSize: number;
+  databaseConnectTimeoutMs: number;
+  dataDir: string;
+  secretKey: string | undefined;
+  cookieKeys: string[] | undefined;
+  trustProxy: boolean;
+  logLevel: string;
+  logFormat: 'json' | 'pretty' | 'auto';
+  ttl: { accessToken: number; refreshToken: number; authorizationCode: number; idToken: number; session: number; interaction: number };
+  argon2: { memoryKib: number; iterations: number };
+  lockout: { threshold: number; lockSeconds: number };
+  themeDir: string | undefined;
+  brand: { name: string; logoUrl: string | undefined; primaryColor: string };
+}
+
+export class ConfigError extends Error {
+  override name = 'ConfigError';
+}
+
+/** Builds the Config from an environment. Throws ConfigError whose message is one line per problem. */
+export function loadConfig(env: Record<string, string | undefined>): Config {
+  const defined = Object.fromEntries(Object.entries(env).filter(([, value]) => value !== undefined && value !== ''));
+  const parsed = ConfigSchema.safeParse(defined);
+  if (!parsed.success) {
+    const lines = parsed.error.issues.map((issue) => `config: ${issue.path.join('.') || '(root)'}: ${issue.message}`);
+    throw new ConfigError(lines.join('\n'));
+  }
+  const c = parsed.data;
+  const issuer = (c.ISSUER ?? `http://localhost:${c.PORT}`).replace(/\/+$/, '');
+  if (c.NODE_ENV === 'production') {
+    const problems: string[] = [];
+    if (!issuer.startsWith('https://')) problems.push('config: ISSUER: must be an https URL in production');
+    if (!c.LATCHKEY_SECRET_KEY) problems.push('config: LATCHKEY_SECRET_KEY: required in production');
+    if (problems.length) throw new ConfigError(problems.join('\n'));
+  }
+  return {
+    env: c.NODE_ENV,
+    port: c.PORT,
+    host: c.HOST,
+    issuer,
+    databaseUrl: c.DATABASE_URL,
+    databasePoolSize: c.DATABASE_POOL_SIZE,
+    databaseConnectTimeoutMs: c.DATABASE_CONNECT_TIMEOUT_MS,
+    dataDir: path.resolve(c.LATCHKEY_DATA_DIR),
+    secretKey: c.LATCHKEY_SECRET_KEY,
+    cookieKeys: c.COOKIE_KEYS,
+    trustProxy: c.TRUST_PROXY,
+    logLevel: c.LOG_LEVEL,
+    logFormat: c.LOG_FORMAT,
+    ttl: {
+      accessToken: c.ACCESS_TOKEN_TTL,
+      refreshToken: c.REFRESH_TOKEN_TTL,
+      authorizationCode: c.AUTHORIZATION_CODE_TTL,
+      idToken: c.ID_TOKEN_TTL,
+      session: c.SESSION_TTL,
+      interaction: c.INTERACTION_TTL,
+    },
+    argon2: { memoryKib: c.ARGON2_MEMORY_KIB, iterations: c.ARGON2_ITERATIONS },
+    lockout: { threshold: c.LOCKOUT_THRESHOLD, lockSeconds: c.LOCKOUT_SECONDS },
+    themeDir: c.THEME_DIR ? path.resolve(c.THEME_DIR) : undefined,
+    brand: { name: c.BRAND_NAME, logoUrl: c.BRAND_LOGO_URL, primaryColor: c.BRAND_PRIMARY_COLOR },
+  };
+}

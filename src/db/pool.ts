@@ -1,0 +1,40 @@
+import pg from 'pg';
+import type { Logger } from '../observability/logger.ts';
+
+export type Pool = pg.Pool;
+export type PoolClient = pg.PoolClient;
+/** What a store needs: something that runs a query. A Pool, or a PoolClient inside a transaction. */
+export type Queryable = Pick<pg.Pool, 'query'> | Pick<pg.PoolClient, 'query'>;
+
+// int8 and numeric as JS numbers: our counters and ids stay far below 2^53.
+pg.types.setTypeParser(pg.types.builtins.INT8, (value) => Number.parseInt(value, 10));
+
+export function createPool(options: { connectionString: string; max: number; connectTimeoutMs: number; log: Logger }): Pool {
+  const pool = new pg.Pool({
+    connectionString: options.connectionString,
+    max: options.max,
+    connectionTimeoutMillis: options.connectTimeoutMs,
+    idleTimeoutMillis: 30_000,
+    application_name: 'latchkey',
+  });
+  // An idle client losing its connection (database restart) must not crash the process;
+  // the pool discards it and the next query reconnects.
+  pool.on('error', (err) => options.log.warn({ event: 'db.idle_client_error', err }, 'idle database connection lost'));
+  return pool;
+}
+
+/** Runs fn inside one transaction on one connection; rolls back when fn throws. */
+export async function withTransaction<T>(pool: Pool, fn: (client: PoolClient) => Promise<T>): Promise<T> {
+  const client = await pool.connect();
+  try {
+    await client.query('begin');
+    const result = await fn(client);
+    await client.query('commit');
+    return result;
+  } catch (err) {
+    await client.query('rollback').catch(() => undefined);
+    throw err;
+  } finally {
+    client.release();
+  }
+}

@@ -1,0 +1,107 @@
+import Router from '@koa/router';
+import type { Context } from 'koa';
+import type Provider from 'oidc-provider';
+import type { AccountStore } from '../accounts/store.ts';
+import type { AuditStore } from '../observability/audit-store.ts';
+import type { Logger } from '../observability/logger.ts';
+import { parseForm, type Csrf } from './forms.ts';
+import { clientNameOf, loadInteraction, renderForbidden, type InteractionDetails } from './interaction.ts';
+import type { Views } from './views.ts';
+
+export interface ConsentDeps {
+  provider: () => Provider;
+  accounts: AccountStore;
+  audit: AuditStore;
+  views: Views;
+  csrf: Csrf;
+  log: Logger;
+}
+
+interface ConsentDetails {
+  missingOIDCScope?: string[];
+  missingOIDCClaims?: string[];
+  missingResourceScopes?: Record<string, string[]>;
+}
+
+/**
+ * Records what the person approved as a Grant (the engine's consent record, remembered for the
+ * next authorization) and resumes the authorization.
+ */
+export async function grantConsent(ctx: Context, provider: Provider, interaction: InteractionDetails): Promise<string> {
+  const details = interaction.prompt.details as ConsentDetails;
+  const accountId = interaction.session!.accountId;
+  const grant = interaction.grantId
+    ? await provider.Grant.find(interaction.grantId)
+    : new provider.Grant({ accountId, clientId: String(interaction.params.client_id) });
+  if (!grant) throw new Error('the interaction names a grant that no longer exists');
+  if (details.missingOIDCScope) grant.addOIDCScope(details.missingOIDCScope.join(' '));
+  if (details.missingOIDCClaims) grant.addOIDCClaims(details.missingOIDCClaims);
+  for (const [indicator, scopes] of Object.entries(details.missingResourceScopes ?? {})) {
+    grant.addResourceScope(indicator, scopes.join(' '));
+  }
+  const grantId = await grant.save();
+  await provider.interactionFinished(ctx.req, ctx.res,
+    { consent: interaction.grantId ? {} : { grantId } }, { mergeWithLastSubmission: true });
+  ctx.respond = false;
+  return grantId;
+}
+
+export async function showConsent(ctx: Context, deps: ConsentDeps, interaction: InteractionDetails) {
+  const provider = deps.provider();
+  const client = await provider.Client.find(String(interaction.params.client_id));
+  const accountId = interaction.session!.accountId;
+  if (client?.['first_party'] === true) {
+    // First-party apps are the operator's own: approval is implied, as in Auth0 and Logto.
+    const grantId = await grantConsent(ctx, provider, interaction);
+    await deps.audit.record({ event: 'consent.implied', accountId, clientId: client.clientId, details: { grant_id_set: Boolean(grantId) } });
+    return;
+  }
+  const t = deps.views.strings(ctx);
+  const account = await deps.accounts.findById(accountId);
+  const details = interaction.prompt.details as ConsentDetails;
+  const requested = String(interaction.params.scope ?? '').split(' ').filter(Boolean);
+  const scopes = requested.filter((scope) => t.consent.scopes[scope]).map((scope) => {
+    const [title, description] = t.consent.scopes[scope]!;
+    return { title, description };
+  });
+  for (const [indicator, apiScopes] of Object.entries(details.missingResourceScopes ?? {})) {
+    for (const scope of apiScopes) scopes.push({ title: t.consent.apiScope(scope, indicator), description: '' });
+  }
+  const clientName = await clientNameOf(provider, interaction);
+  await deps.views.render(ctx, 'consent', {
+    title: t.consent.title(clientName),
+    uid: interaction.uid,
+    csrf: deps.csrf.tokenFor(interaction.uid),
+    clientName,
+    accountName: account?.name ?? '',
+    accountEmail: account?.email ?? '',
+    scopes,
+    offline: requested.includes('offline_access'),
+  });
+}
+
+/** POST /interaction/:uid/consent: Allow records a Grant; Deny sends access_denied to the client. */
+export function consentRoutes(deps: ConsentDeps): Router {
+  const { audit, views, csrf, log } = deps;
+  return new Router().post('/interaction/:uid/consent', parseForm, async function submitConsent(ctx) {
+    const provider = deps.provider();
+    const interaction = await loadInteraction(ctx, provider, views);
+    if (!interaction) return;
+    const form = ctx.request.form ?? {};
+    if (!csrf.verify(interaction.uid, form.csrf)) return renderForbidden(ctx, views);
+    if (interaction.prompt.name !== 'consent') return ctx.redirect(`/interaction/${interaction.uid}`);
+    const accountId = interaction.session?.accountId;
+    const clientId = String(interaction.params.client_id);
+    if (form.decision !== 'allow') {
+      await audit.record({ event: 'consent.denied', accountId, clientId, ip: ctx.ip });
+      log.info({ event: 'consent.denied', account_id: accountId, client_id: clientId }, 'consent denied');
+      await provider.interactionFinished(ctx.req, ctx.res,
+        { error: 'access_denied', error_description: 'End-User denied the authorization request' }, { mergeWithLastSubmission: true });
+      ctx.respond = false;
+      return;
+    }
+    await grantConsent(ctx, provider, interaction);
+    await audit.record({ event: 'consent.given', accountId, clientId, ip: ctx.ip, details: { scope: String(interaction.params.scope ?? '') } });
+    log.info({ event: 'consent.given', account_id: accountId, client_id: clientId }, 'consent given');
+  });
+}

@@ -1,0 +1,33 @@
+import type { Context } from 'koa';
+import type Provider from 'oidc-provider';
+import { errors } from 'oidc-provider';
+import type { Views } from './views.ts';
+
+export type InteractionDetails = Awaited<ReturnType<Provider['interactionDetails']>>;
+
+/** Re-reads the interaction for this request; undefined (after rendering the expiry page) when it is gone. */
+export async function loadInteraction(ctx: Context, provider: Provider, views: Views): Promise<InteractionDetails | undefined> {
+  try {
+    const interaction = await provider.interactionDetails(ctx.req, ctx.res);
+    if (interaction.uid !== ctx.params.uid) throw new errors.SessionNotFound('interaction uid does not match its cookie');
+    return interaction;
+  } catch (err) {
+    if (err instanceof errors.SessionNotFound) {
+      const t = views.strings(ctx);
+      await views.render(ctx, 'error', { title: t.error.expired, heading: t.error.expired, message: t.error.expiredMessage, code: 'interaction_expired' }, 400);
+      return undefined;
+    }
+    throw err;
+  }
+}
+
+/** The display name of the client an interaction is for. */
+export async function clientNameOf(provider: Provider, interaction: InteractionDetails): Promise<string> {
+  const client = await provider.Client.find(String(interaction.params.client_id));
+  return (client?.clientName as string | undefined) ?? String(interaction.params.client_id);
+}
+
+export async function renderForbidden(ctx: Context, views: Views) {
+  const t = views.strings(ctx);
+  await views.render(ctx, 'error', { title: t.error.forbidden, heading: t.error.forbidden, message: t.error.forbiddenMessage, code: 'csrf' }, 403);
+}

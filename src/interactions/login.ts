@@ -1,0 +1,83 @@
+import Router from '@koa/router';
+import type { Context } from 'koa';
+import type Provider from 'oidc-provider';
+import type { Accounts } from '../accounts/accounts.ts';
+import type { AuditStore } from '../observability/audit-store.ts';
+import type { Logger } from '../observability/logger.ts';
+import { parseForm, type Csrf } from './forms.ts';
+import { clientNameOf, loadInteraction, renderForbidden, type InteractionDetails } from './interaction.ts';
+import type { Views } from './views.ts';
+
+export interface LoginDeps {
+  provider: () => Provider;
+  accounts: Accounts;
+  audit: AuditStore;
+  views: Views;
+  csrf: Csrf;
+  log: Logger;
+  /** Per-IP limiter for login attempts; false when the caller must wait. */
+  allowLoginAttempt?: (ctx: Context) => Promise<{ allowed: true } | { allowed: false; retryAfterSeconds: number }>;
+}
+
+export async function renderLogin(ctx: Context, deps: Pick<LoginDeps, 'provider' | 'views' | 'csrf'>, interaction: InteractionDetails,
+  options: { error?: string | undefined; email?: string | undefined; status?: number | undefined } = {}) {
+  const t = deps.views.strings(ctx);
+  const hint = typeof interaction.params.login_hint === 'string' ? interaction.params.login_hint.slice(0, 254) : '';
+  await deps.views.render(ctx, 'login', {
+    title: t.login.title,
+    uid: interaction.uid,
+    csrf: deps.csrf.tokenFor(interaction.uid),
+    clientName: await clientNameOf(deps.provider(), interaction),
+    email: options.email ?? hint,
+    error: options.error,
+  }, options.status ?? 200);
+}
+
+/** POST /interaction/:uid/login and /abort: check the password, then let the engine resume the authorization. */
+export function loginRoutes(deps: LoginDeps): Router {
+  const { accounts, audit, views, csrf, log } = deps;
+  return new Router()
+    .post('/interaction/:uid/login', parseForm, async function submitLogin(ctx) {
+      const provider = deps.provider();
+      const interaction = await loadInteraction(ctx, provider, views);
+      if (!interaction) return;
+      const form = ctx.request.form ?? {};
+      if (!csrf.verify(interaction.uid, form.csrf)) return renderForbidden(ctx, views);
+      if (interaction.prompt.name !== 'login') return ctx.redirect(`/interaction/${interaction.uid}`);
+      const t = views.strings(ctx);
+      const email = (form.email ?? '').trim().slice(0, 254);
+      const password = form.password ?? '';
+      if (!email || !password) return renderLogin(ctx, deps, interaction, { error: t.login.missing, email, status: 400 });
+
+      const limit = await deps.allowLoginAttempt?.(ctx);
+      if (limit && !limit.allowed) {
+        ctx.set('Retry-After', String(limit.retryAfterSeconds));
+        return renderLogin(ctx, deps, interaction, { error: t.login.rateLimited, email, status: 429 });
+      }
+
+      const clientId = String(interaction.params.client_id);
+      const result = await accounts.signIn(email, password);
+      if (!result.ok) {
+        const accountId = result.reason === 'locked' ? result.accountId : undefined;
+        const event = result.reason === 'locked' && result.lockedNow ? 'login.locked' : 'login.failed';
+        await audit.record({ event, accountId, clientId, ip: ctx.ip, details: { reason: result.reason } });
+        log.info({ event, reason: result.reason, client_id: clientId, account_id: accountId }, 'sign-in refused');
+        const message = result.reason === 'locked' ? t.login.locked : result.reason === 'disabled' ? t.login.disabled : t.login.invalid;
+        return renderLogin(ctx, deps, interaction, { error: message, email, status: 401 });
+      }
+      await audit.record({ event: 'login.success', accountId: result.accountId, clientId, ip: ctx.ip });
+      log.info({ event: 'login.success', account_id: result.accountId, client_id: clientId }, 'signed in');
+      await provider.interactionFinished(ctx.req, ctx.res,
+        { login: { accountId: result.accountId, amr: ['pwd'], remember: true } }, { mergeWithLastSubmission: false });
+      ctx.respond = false;
+    })
+    .post('/interaction/:uid/abort', parseForm, async function abortInteraction(ctx) {
+      const provider = deps.provider();
+      const interaction = await loadInteraction(ctx, provider, views);
+      if (!interaction) return;
+      if (!csrf.verify(interaction.uid, ctx.request.form?.csrf)) return renderForbidden(ctx, views);
+      await provider.interactionFinished(ctx.req, ctx.res,
+        { error: 'access_denied', error_description: 'End-User aborted interaction' }, { mergeWithLastSubmission: false });
+      ctx.respond = false;
+    });
+}

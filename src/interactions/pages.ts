@@ -1,0 +1,40 @@
+import type { KoaContextWithOIDC } from 'oidc-provider';
+import type { ProviderPages } from '../oidc/provider.ts';
+import type { Views } from './views.ts';
+
+/**
+ * The engine's own pages in our look: its error page (for requests it cannot redirect back,
+ * such as an unregistered redirect_uri), the logout confirmation and the signed-out page.
+ * Error details go to logs through the engine's events; the page shows the public half only.
+ */
+export function createProviderPages(views: Views): ProviderPages {
+  return {
+    async renderError(ctx, out, error) {
+      const t = views.strings(ctx);
+      const status = ctx.status >= 400 ? ctx.status : 400;
+      const isServer = status >= 500;
+      const isRedirect = /redirect_uri/.test(out.error_description ?? '');
+      await views.render(ctx, 'error', {
+        title: isServer ? t.error.server : t.error.badRequest,
+        heading: isServer ? t.error.server : t.error.badRequest,
+        message: isServer ? t.error.serverMessage : isRedirect ? t.error.redirectMessage
+          : out.error_description ?? t.error.badRequestMessage,
+        code: out.error,
+      }, status);
+      void error;
+    },
+    async logoutSource(ctx: KoaContextWithOIDC, form: string) {
+      const t = views.strings(ctx);
+      const client = ctx.oidc.client;
+      await views.render(ctx, 'logout', {
+        title: t.logout.title,
+        form,
+        clientName: (client?.clientName as string | undefined) ?? null,
+      });
+    },
+    async postLogoutSuccessSource(ctx: KoaContextWithOIDC) {
+      const t = views.strings(ctx);
+      await views.render(ctx, 'logged-out', { title: t.loggedOut.title });
+    },
+  };
+}

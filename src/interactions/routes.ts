@@ -1,0 +1,22 @@
+import Router from '@koa/router';
+import { consentRoutes, showConsent, type ConsentDeps } from './consent.ts';
+import { loadInteraction } from './interaction.ts';
+import { loginRoutes, renderLogin, type LoginDeps } from './login.ts';
+
+export type InteractionDeps = LoginDeps & Omit<ConsentDeps, 'accounts'> & { accountStore: ConsentDeps['accounts'] };
+
+/** GET /interaction/:uid shows the page for the pending prompt; the POST routes live with their prompt. */
+export function interactionRoutes(deps: InteractionDeps): Router {
+  const consentDeps: ConsentDeps = { ...deps, accounts: deps.accountStore };
+  const router = new Router();
+  router.get('/interaction/:uid', async function showInteraction(ctx) {
+    const interaction = await loadInteraction(ctx, deps.provider(), deps.views);
+    if (!interaction) return;
+    if (interaction.prompt.name === 'login') return renderLogin(ctx, deps, interaction);
+    if (interaction.prompt.name === 'consent') return showConsent(ctx, consentDeps, interaction);
+    throw new Error(`interaction prompt ${interaction.prompt.name} has no page`);
+  });
+  router.use(loginRoutes(deps).routes());
+  router.use(consentRoutes(consentDeps).routes());
+  return router;
+}

@@ -1,0 +1,39 @@
+import type { Queryable } from '../db/pool.ts';
+
+/** Security-relevant events, kept in PostgreSQL: ids only, never emails, tokens or secrets. */
+export interface AuditEvent {
+  event: string;
+  accountId?: string | undefined;
+  clientId?: string | undefined;
+  ip?: string | undefined;
+  details?: Record<string, unknown> | undefined;
+}
+export interface AuditRow { id: number; at: Date; event: string; account_id: string | null; client_id: string | null; ip: string | null; details: Record<string, unknown> }
+
+const insert = {
+  name: 'audit_events.insert',
+  text: 'insert into audit_events (event, account_id, client_id, ip, details) values ($1, $2, $3, $4, $5::jsonb)',
+};
+const since = {
+  name: 'audit_events.since',
+  text: 'select id, at, event, account_id, client_id, ip, details from audit_events where id > $1 order by id limit $2',
+};
+const latest = {
+  name: 'audit_events.latest',
+  text: 'select * from (select id, at, event, account_id, client_id, ip, details from audit_events order by id desc limit $1) recent order by id',
+};
+
+export function createAuditStore(db: Queryable) {
+  return {
+    async record(entry: AuditEvent): Promise<void> {
+      await db.query({ ...insert, values: [entry.event, entry.accountId ?? null, entry.clientId ?? null, entry.ip ?? null, JSON.stringify(entry.details ?? {})] });
+    },
+    async since(afterId: number, limit = 500): Promise<AuditRow[]> {
+      return (await db.query<AuditRow>({ ...since, values: [afterId, limit] })).rows;
+    },
+    async latest(limit = 50): Promise<AuditRow[]> {
+      return (await db.query<AuditRow>({ ...latest, values: [limit] })).rows;
+    },
+  };
+}
+export type AuditStore = ReturnType<typeof createAuditStore>;

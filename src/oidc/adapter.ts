@@ -1,0 +1,119 @@
+import { errors, type Adapter, type AdapterPayload } from 'oidc-provider';
+import { sha256, type SecretBox } from '../secret-box.ts';
+import type { PayloadStore, StoredRow } from './payload-store.ts';
+
+/**
+ * oidc-provider's storage contract over PostgreSQL (see the engine's example/my_adapter.js).
+ *
+ * No bearer value at rest: the id of a code, token, session or interaction *is* the credential,
+ * so rows are keyed by its SHA-256 and the raw id (`jti`) is removed from the stored payload and
+ * put back on find, when the caller has just handed it to us. grant_id, uid and user_code are
+ * digests too; lookups digest their argument the same way. An Interaction's copy of its session's
+ * cookie value (`session.cookie`) is dropped: the engine never reads it back.
+ *
+ * Rows found by a secondary key (a Session by uid, a DeviceCode by user code) are saved again by
+ * the engine under their raw id, which a digest cannot give back; for those the raw id is kept
+ * sealed (AES-GCM under LATCHKEY_SECRET_KEY, which is never in the database) in `_sealed_jti`.
+ */
+
+/** Models whose rows belong to a grant and go when it is revoked. */
+const GRANT_BOUND = new Set(['AccessToken', 'AuthorizationCode', 'RefreshToken', 'DeviceCode',
+  'BackchannelAuthenticationRequest', 'PreAuthorizedCode', 'ClientCredentials']);
+
+export interface ClientMetadataSource {
+  /** The client's metadata as oidc-provider expects it, or undefined when no such client exists. */
+  findMetadata(clientId: string): Promise<AdapterPayload | undefined>;
+}
+
+export function createAdapterFactory(deps: { payloads: PayloadStore; clients: ClientMetadataSource; box: SecretBox }): (model: string) => Adapter {
+  return (model: string) => (model === 'Client' ? clientAdapter(deps.clients) : payloadAdapter(model, deps.payloads, deps.box));
+}
+
+const SEALED_JTI = '_sealed_jti';
+
+function restore(id: string, row: StoredRow | undefined): AdapterPayload | undefined {
+  if (!row) return undefined;
+  const { [SEALED_JTI]: _sealed, ...rest } = row.payload;
+  const payload = { ...rest, jti: id } as AdapterPayload;
+  if (row.consumed !== null) payload.consumed = row.consumed;
+  return payload;
+}
+
+function forStorage(model: string, id: string, payload: AdapterPayload, box: SecretBox): Record<string, unknown> {
+  const { jti, consumed: _consumed, ...rest } = payload;
+  // A Grant's id is no credential (it authorizes nothing by itself) and remembered consent
+  // looks grants up by account, so it stays readable.
+  if (model === 'Grant') return { ...rest, jti };
+  if (model === 'Interaction' && rest.session && typeof rest.session === 'object') {
+    const { cookie: _cookie, ...session } = rest.session as Record<string, unknown>;
+    rest.session = session;
+  }
+  if (rest.uid || rest.userCode) return { ...rest, [SEALED_JTI]: box.seal(id) };
+  return rest;
+}
+
+function payloadAdapter(model: string, payloads: PayloadStore, box: SecretBox): Adapter {
+  const restoreSealed = (row: StoredRow | undefined) => {
+    const sealed = row?.payload[SEALED_JTI];
+    return typeof sealed === 'string' ? restore(box.open(sealed), row) : undefined;
+  };
+  return {
+    async upsert(id: string, payload: AdapterPayload, expiresIn: number) {
+      await payloads.upsert({
+        model,
+        id: sha256(id),
+        payload: forStorage(model, id, payload, box),
+        grantId: payload.grantId ? sha256(payload.grantId) : null,
+        uid: payload.uid ? sha256(payload.uid) : null,
+        userCode: payload.userCode ? sha256(payload.userCode) : null,
+        expiresIn: typeof expiresIn === 'number' && Number.isFinite(expiresIn) ? Math.ceil(expiresIn) : null,
+      });
+    },
+
+    async find(id: string) {
+      return restore(id, await payloads.find(model, sha256(id)));
+    },
+
+    async findByUid(uid: string) {
+      return restoreSealed(await payloads.findByUid(model, sha256(uid)));
+    },
+
+    async findByUserCode(userCode: string) {
+      return restoreSealed(await payloads.findByUserCode(model, sha256(userCode)));
+    },
+
+    async consume(id: string) {
+      if (await payloads.consume(model, sha256(id))) return;
+      // Two requests raced with the same code or refresh token and this one lost: it is a replay.
+      // Revoke what the grant issued, as the engine does for a replay it sees itself.
+      const row = await payloads.find(model, sha256(id));
+      const grantId = row?.payload.grantId;
+      if (typeof grantId === 'string') await payloads.revokeGrant(sha256(grantId));
+      if (GRANT_BOUND.has(model)) throw new errors.InvalidGrant(`${model} already consumed`);
+      throw new errors.InvalidRequest(`${model} already used`);
+    },
+
+    async destroy(id: string) {
+      await payloads.destroy(model, sha256(id));
+    },
+
+    async revokeByGrantId(grantId: string) {
+      await payloads.revokeByGrantId(model, sha256(grantId));
+    },
+  };
+}
+
+function clientAdapter(clients: ClientMetadataSource): Adapter {
+  const readOnly = async () => {
+    throw new Error('clients are managed with the latchkey CLI, not through the provider');
+  };
+  return {
+    find: (id: string) => clients.findMetadata(id),
+    upsert: readOnly,
+    consume: readOnly,
+    destroy: readOnly,
+    revokeByGrantId: readOnly,
+    findByUid: readOnly,
+    findByUserCode: readOnly,
+  };
+}

@@ -1,0 +1,103 @@
+import { generateKeyPair, randomBytes } from 'node:crypto';
+import { promisify } from 'node:util';
+import { calculateJwkThumbprint, type JWK } from 'jose';
+import { withTransaction, type Pool } from '../db/pool.ts';
+import type { SecretBox } from '../secret-box.ts';
+import { createKeyStore, type KeyStore } from './key-store.ts';
+
+/**
+ * Signing keys and cookie keys, shared by every node through PostgreSQL, private parts sealed.
+ *
+ * A signing key moves next -> active -> retired. `next` is published in /jwks but signs nothing,
+ * so verifiers have cached it by the time it becomes `active`; a `retired` key stays published
+ * until every token it signed has expired. Each algorithm always has one active and one next key.
+ */
+export const SIGNING_ALGS = ['ES256', 'RS256'] as const;
+export type SigningAlg = (typeof SIGNING_ALGS)[number];
+
+// Any constant shared by all nodes; distinct from the migration lock.
+const KEYS_LOCK = '7015401542';
+
+const generate = promisify(generateKeyPair);
+
+export async function generateSigningJwk(alg: string): Promise<{ kid: string; privateJwk: JWK; publicJwk: JWK }> {
+  const pair = alg === 'RS256'
+    ? await generate('rsa', { modulusLength: 2048 })
+    : await generate('ec', { namedCurve: 'P-256' });
+  const privateJwk = pair.privateKey.export({ format: 'jwk' }) as JWK;
+  const publicJwk = pair.publicKey.export({ format: 'jwk' }) as JWK;
+  const kid = await calculateJwkThumbprint(publicJwk);
+  return {
+    kid,
+    privateJwk: { ...privateJwk, kid, alg, use: 'sig' },
+    publicJwk: { ...publicJwk, kid, alg, use: 'sig' },
+  };
+}
+
+async function insertKey(keys: KeyStore, box: SecretBox, alg: string, state: 'next' | 'active') {
+  const { kid, privateJwk, publicJwk } = await generateSigningJwk(alg);
+  await keys.insert({ kid, alg, state, publicJwk, privateJwkSealed: box.seal(JSON.stringify(privateJwk)) });
+  return kid;
+}
+
+/**
+ * Creates what is missing on a fresh database: an active and a next key per algorithm and a
+ * cookie key. Under an advisory lock, so nodes starting together create one set, not two.
+ */
+export async function ensureKeys(pool: Pool, box: SecretBox): Promise<void> {
+  await withTransaction(pool, async (client) => {
+    await client.query('select pg_advisory_xact_lock($1)', [KEYS_LOCK]);
+    const keys = createKeyStore(client);
+    const existing = await keys.listPublished();
+    for (const alg of SIGNING_ALGS) {
+      if (!existing.some((key) => key.alg === alg && key.state === 'active')) await insertKey(keys, box, alg, 'active');
+      if (!existing.some((key) => key.alg === alg && key.state === 'next')) await insertKey(keys, box, alg, 'next');
+    }
+    if ((await keys.listCookieKeys()).length === 0) await keys.insertCookieKey(box.seal(randomBytes(32).toString('base64url')));
+  });
+}
+
+export interface KeyMaterial {
+  /** Private JWKs for oidc-provider: active keys first (they sign), then next and retired (published only). */
+  jwks: { keys: JWK[] };
+  /** Cookie signing keys, newest first: the first signs, all verify. */
+  cookieKeys: string[];
+  /** Identifies this set, to notice when another node changed it. */
+  fingerprint: string;
+}
+
+export async function loadKeyMaterial(keys: KeyStore, box: SecretBox, cookieKeysOverride?: string[]): Promise<KeyMaterial> {
+  const [signing, cookies] = await Promise.all([keys.listPublished(), keys.listCookieKeys()]);
+  if (!SIGNING_ALGS.every((alg) => signing.some((key) => key.alg === alg && key.state === 'active'))) {
+    throw new Error('no active signing key in the database: run migrations and start the server once');
+  }
+  const jwks = { keys: signing.map((key) => JSON.parse(box.open(key.private_jwk_sealed)) as JWK) };
+  const cookieKeys = cookieKeysOverride ?? cookies.map((row) => box.open(row.key_sealed));
+  const fingerprint = [...signing.map((key) => `${key.kid}:${key.state}`), ...cookies.map((row) => row.id)].join(',');
+  return { jwks, cookieKeys, fingerprint };
+}
+
+/**
+ * Rotates now: for each algorithm the next key becomes active, the active key retires (published
+ * for `publishRetiredSeconds` more) and a new next key is made. Cookie keys rotate too; the old
+ * ones keep verifying for `cookieGraceSeconds`.
+ */
+export async function rotateKeys(pool: Pool, box: SecretBox, options: { publishRetiredSeconds: number; cookieGraceSeconds: number; algs?: readonly string[] }) {
+  return withTransaction(pool, async (client) => {
+    await client.query('select pg_advisory_xact_lock($1)', [KEYS_LOCK]);
+    const keys = createKeyStore(client);
+    const published = await keys.listPublished();
+    const rotated: Array<{ alg: string; activated: string; next: string }> = [];
+    for (const alg of options.algs ?? SIGNING_ALGS) {
+      let next = published.find((key) => key.alg === alg && key.state === 'next')?.kid;
+      if (!next) next = await insertKey(keys, box, alg, 'next');
+      await keys.retireActive(alg, options.publishRetiredSeconds);
+      await keys.activate(next);
+      rotated.push({ alg, activated: next, next: await insertKey(keys, box, alg, 'next') });
+    }
+    await keys.insertCookieKey(box.seal(randomBytes(32).toString('base64url')));
+    const [newest] = await keys.listCookieKeys();
+    if (newest) await keys.retireCookieKeysBefore(newest.id, options.cookieGraceSeconds);
+    return rotated;
+  });
+}

@@ -1,0 +1,39 @@
+import { createCipheriv, createDecipheriv, createHash, randomBytes } from 'node:crypto';
+
+/**
+ * Authenticated encryption (AES-256-GCM) for values kept at rest: private JWKs, cookie keys,
+ * client secrets. The key is derived from LATCHKEY_SECRET_KEY, which never enters the database,
+ * so a dump or a replica holds only ciphertext. Format: v1.<iv>.<tag>.<ciphertext> (base64url).
+ */
+export interface SecretBox {
+  seal(plaintext: string): string;
+  open(sealed: string): string;
+}
+
+export function createSecretBox(secretKey: string): SecretBox {
+  const key = createHash('sha256').update(`latchkey/secret-box/v1\0${secretKey}`).digest();
+  return {
+    seal(plaintext) {
+      const iv = randomBytes(12);
+      const cipher = createCipheriv('aes-256-gcm', key, iv);
+      const body = Buffer.concat([cipher.update(plaintext, 'utf8'), cipher.final()]);
+      return ['v1', iv.toString('base64url'), cipher.getAuthTag().toString('base64url'), body.toString('base64url')].join('.');
+    },
+    open(sealed) {
+      const [version, iv, tag, body] = sealed.split('.');
+      if (version !== 'v1' || !iv || !tag || body === undefined) throw new Error('sealed value has an unknown format');
+      try {
+        const decipher = createDecipheriv('aes-256-gcm', key, Buffer.from(iv, 'base64url'));
+        decipher.setAuthTag(Buffer.from(tag, 'base64url'));
+        return Buffer.concat([decipher.update(Buffer.from(body, 'base64url')), decipher.final()]).toString('utf8');
+      } catch (err) {
+        throw new Error('sealed value could not be decrypted: is LATCHKEY_SECRET_KEY the one it was sealed with?', { cause: err });
+      }
+    },
+  };
+}
+
+/** SHA-256, base64url: how bearer values are keyed at rest. */
+export function sha256(value: string): string {
+  return createHash('sha256').update(value).digest('base64url');
+}

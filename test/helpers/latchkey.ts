@@ -1,0 +1,197 @@
+import { randomBytes } from 'node:crypto';
+import net from 'node:net';
+import type { TestContext } from 'node:test';
+import * as oidc from 'openid-client';
+import { createAccounts } from '../../src/accounts/accounts.ts';
+import { createPasswordHasher } from '../../src/accounts/passwords.ts';
+import { createAccountStore } from '../../src/accounts/store.ts';
+import { createClients, type ClientInput } from '../../src/clients/clients.ts';
+import { createClientStore } from '../../src/clients/store.ts';
+import { loadConfig, type Config } from '../../src/config.ts';
+import { createLogger, type Logger } from '../../src/observability/logger.ts';
+import { createApiResourceStore } from '../../src/oidc/api-resource-store.ts';
+import { createApiResources } from '../../src/oidc/api-resources.ts';
+import { createSecretBox } from '../../src/secret-box.ts';
+import { startServer, type RunningServer } from '../../src/server.ts';
+import { UserAgent, formField } from './browser.ts';
+import { createTestDatabase, type TestDatabase } from './database.ts';
+
+export const PASSWORD = 'correct horse battery staple';
+export const CALLBACK = 'http://127.0.0.1:8765/callback';
+
+export async function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = net.createServer().once('error', reject).listen(0, '127.0.0.1', () => {
+      const { port } = server.address() as net.AddressInfo;
+      server.close(() => resolve(port));
+    });
+  });
+}
+
+export interface TestClient { clientId: string; clientSecret?: string | undefined }
+
+export interface Latchkey {
+  issuer: string;
+  config: Config;
+  server: RunningServer;
+  database: TestDatabase;
+  log: Logger;
+  clients: { create(input?: Partial<ClientInput>, extra?: Record<string, unknown>): Promise<TestClient> };
+  users: { create(input?: { email?: string; name?: string; password?: string }): Promise<{ id: string; email: string }> };
+  apis: { create(input: { identifier: string; scopes: string[]; accessTokenTtl?: number }): Promise<void> };
+  /** An openid-client Configuration for a client of this server (http allowed: tests run on loopback). */
+  rp(client: TestClient, auth?: 'basic' | 'post' | 'none'): Promise<oidc.Configuration>;
+  close(): Promise<void>;
+}
+
+/**
+ * Starts a real Latchkey server on an ephemeral port against a fresh PostgreSQL database,
+ * stopped and dropped when the test ends.
+ */
+export async function startLatchkey(t: TestContext | undefined, env: Record<string, string> = {}): Promise<Latchkey> {
+  const database = await createTestDatabase();
+  const port = await freePort();
+  const issuer = `http://127.0.0.1:${port}`;
+  const config = loadConfig({
+    PORT: String(port), HOST: '127.0.0.1', ISSUER: issuer, DATABASE_URL: database.url,
+    LATCHKEY_SECRET_KEY: randomBytes(32).toString('base64url'), LOG_LEVEL: process.env.TEST_LOG_LEVEL ?? 'silent',
+    DATABASE_POOL_SIZE: '5', ...env,
+  });
+  const log = createLogger({ level: config.logLevel });
+  let server: RunningServer;
+  try {
+    server = await startServer(config, log);
+  } catch (err) {
+    await database.drop();
+    throw err;
+  }
+  const pool = server.database.pool;
+  const box = createSecretBox(config.secretKey!);
+  const clients = createClients({ store: createClientStore(pool), box });
+  const accounts = createAccounts({
+    store: createAccountStore(pool),
+    passwords: createPasswordHasher(config.argon2),
+    lockout: config.lockout,
+  });
+  const apis = createApiResources(createApiResourceStore(pool));
+  let userCount = 0;
+
+  const idp: Latchkey = {
+    issuer, config, server, database, log,
+    clients: {
+      async create(input = {}, extra = {}) {
+        const result = await clients.create({ name: 'Test App', type: 'confidential', redirectUris: [CALLBACK], ...input }, extra);
+        if (!result.ok) throw new Error(result.problems.join('; '));
+        return { clientId: result.client.client_id, clientSecret: result.clientSecret };
+      },
+    },
+    users: {
+      async create(input = {}) {
+        userCount += 1;
+        const result = await accounts.create({
+          email: input.email ?? `user${userCount}.${randomBytes(3).toString('hex')}@example.com`,
+          name: input.name ?? `Test User ${userCount}`,
+          password: input.password ?? PASSWORD,
+          emailVerified: true,
+        });
+        if (!result.ok) throw new Error(result.reason);
+        return { id: result.account.id, email: result.account.email };
+      },
+    },
+    apis: {
+      async create(input) {
+        const result = await apis.create(input);
+        if (!result.ok) throw new Error(result.problems.join('; '));
+      },
+    },
+    async rp(client, auth) {
+      const method = auth ?? (client.clientSecret ? 'basic' : 'none');
+      const clientAuth = method === 'basic' ? oidc.ClientSecretBasic(client.clientSecret!)
+        : method === 'post' ? oidc.ClientSecretPost(client.clientSecret!) : oidc.None();
+      return oidc.discovery(new URL(issuer), client.clientId, undefined, clientAuth, { execute: [oidc.allowInsecureRequests] });
+    },
+    async close() {
+      await server.close(2000);
+      await database.drop();
+    },
+  };
+  t?.after(() => idp.close());
+  return idp;
+}
+
+export interface FlowOptions {
+  scope?: string;
+  prompt?: string;
+  resource?: string;
+  pkce?: boolean;
+  extraParams?: Record<string, string>;
+  /** Decision on the consent page when it shows: allow (default) or deny. */
+  consent?: 'allow' | 'deny';
+  agent?: UserAgent;
+  email: string;
+  password?: string;
+  redirectUri?: string;
+}
+
+export interface FlowResult {
+  /** The URL the browser was sent back to (the client's redirect URI with code or error). */
+  callback: URL;
+  codeVerifier: string;
+  state: string;
+  nonce: string;
+  agent: UserAgent;
+  sawLogin: boolean;
+  sawConsent: boolean;
+}
+
+/**
+ * Drives the front channel as a browser would: /authorize -> login page -> consent page ->
+ * redirect back to the client. Returns the callback URL for the RP library to finish.
+ */
+export async function authorize(idp: Latchkey, rp: oidc.Configuration, options: FlowOptions): Promise<FlowResult> {
+  const agent = options.agent ?? new UserAgent(idp.issuer);
+  const codeVerifier = oidc.randomPKCECodeVerifier();
+  const state = oidc.randomState();
+  const nonce = oidc.randomNonce();
+  const params: Record<string, string> = {
+    redirect_uri: options.redirectUri ?? CALLBACK,
+    scope: options.scope ?? 'openid profile email',
+    state,
+    nonce,
+    ...(options.prompt ? { prompt: options.prompt } : {}),
+    ...(options.resource ? { resource: options.resource } : {}),
+    ...options.extraParams,
+  };
+  if (options.pkce !== false) {
+    params.code_challenge = await oidc.calculatePKCECodeChallenge(codeVerifier);
+    params.code_challenge_method = 'S256';
+  }
+  let step = await agent.navigate(oidc.buildAuthorizationUrl(rp, params));
+  let sawLogin = false;
+  let sawConsent = false;
+  for (let i = 0; i < 4 && !step.location; i += 1) {
+    const csrf = formField(step.body, 'csrf');
+    if (step.body.includes('/login"') && csrf) {
+      sawLogin = true;
+      step = await agent.submitForm(new URL(`${step.url.pathname}/login`, idp.issuer),
+        { csrf, email: options.email, password: options.password ?? PASSWORD });
+    } else if (step.body.includes('/consent"') && csrf) {
+      sawConsent = true;
+      step = await agent.submitForm(new URL(`${step.url.pathname}/consent`, idp.issuer), { csrf, decision: options.consent ?? 'allow' });
+    } else {
+      break;
+    }
+  }
+  if (!step.location) throw Object.assign(new Error(`flow stopped at ${step.url} with status ${step.response.status}`), { step });
+  return { callback: step.location, codeVerifier, state, nonce, agent, sawLogin, sawConsent };
+}
+
+/** Exchanges the callback's code with openid-client, checking state, nonce and PKCE as an RP must. */
+export async function exchange(rp: oidc.Configuration, flow: FlowResult, pkce = true) {
+  return oidc.authorizationCodeGrant(rp, flow.callback, {
+    expectedState: flow.state,
+    expectedNonce: flow.nonce,
+    ...(pkce ? { pkceCodeVerifier: flow.codeVerifier } : {}),
+    idTokenExpected: true,
+  });
+}
