@@ -11,6 +11,9 @@ import { healthRoutes } from './observability/health.ts';
 import type { Logger } from './observability/logger.ts';
 import { requestLog } from './observability/request-log.ts';
 import { ROUTES } from './oidc/provider.ts';
+import { isDatabaseUnavailable, isUnstorableInput, UNSTORABLE_DESCRIPTION } from './security/database-errors.ts';
+import { limitFrontChannelParameters } from './security/request-limits.ts';
+import { requireHttps } from './security/require-https.ts';
 
 /** Holds the live engine; key rotation swaps in a new one without a restart. */
 export interface ProviderRef { current: Provider }
@@ -24,6 +27,10 @@ export interface AppDeps {
   interactions: Omit<InteractionDeps, 'provider' | 'views' | 'log'>;
   /** Extra routers mounted before the engine (metrics, admin). */
   extraRoutes?: Router[];
+  /** Outermost middleware that times every request (metrics). */
+  observeRequests?: (ctx: Context, next: Next) => Promise<void>;
+  /** Middleware run just before the engine (the /token rate limit); each checks its own path. */
+  engineGuards?: Array<(ctx: Context, next: Next) => Promise<void>>;
 }
 
 const ENGINE_PATHS = [...Object.values(ROUTES), '/.well-known'];
@@ -66,7 +73,11 @@ function errorPages(views: Views) {
         await views.render(ctx, 'error', { title: t.error.notFound, heading: t.error.notFound, message: t.error.notFoundMessage, code: null }, 404);
       }
     } catch (err) {
-      const status = (err as { status?: number }).status ?? 500;
+      // An unreachable database is an outage the client may retry (503), not a bug (500); text the
+      // database cannot store (a NUL character) is the request's fault (400).
+      const unstorable = isUnstorableInput(err);
+      const status = isDatabaseUnavailable(err) ? 503 : unstorable ? 400 : (err as { status?: number }).status ?? 500;
+      const publicMessage = unstorable ? UNSTORABLE_DESCRIPTION : (err as Error).message;
       const expose = status < 500;
       if (!expose) ctx.state.log.error({ event: 'server_error', err }, 'request failed');
       if (ctx.headerSent || ctx.respond === false) return;
@@ -75,11 +86,11 @@ function errorPages(views: Views) {
       if (!ctx.accepts('html')) {
         ctx.status = status;
         ctx.body = { error: expose ? 'invalid_request' : status === 503 ? 'temporarily_unavailable' : 'server_error',
-          error_description: expose ? (err as Error).message : t.error.serverMessage };
+          error_description: expose ? publicMessage : t.error.serverMessage };
         return;
       }
       const [heading, message] = status === 429 ? [t.error.tooMany, t.error.tooManyMessage]
-        : expose ? [t.error.badRequest, (err as Error).message] : [t.error.server, t.error.serverMessage];
+        : expose ? [t.error.badRequest, publicMessage] : [t.error.server, t.error.serverMessage];
       await views.render(ctx, 'error', { title: heading, heading, message, code: expose ? status : null }, status);
     }
   };
@@ -104,7 +115,8 @@ function assetRoutes(views: Views): Router {
 
 export function createApp(deps: AppDeps): Koa {
   const { config, pool, providerRef, views, log } = deps;
-  const app = new Koa({ proxy: config.trustProxy });
+  // maxIpsCount: only the X-Forwarded-For entries our own proxies appended name the client.
+  const app = new Koa({ proxy: config.trustProxy, maxIpsCount: config.trustProxyHops });
   app.silent = true; // errors are logged by our middleware, with context
   const handlers = new WeakMap<Provider, ReturnType<Provider['callback']>>();
   const engineHandler = () => {
@@ -120,10 +132,14 @@ export function createApp(deps: AppDeps): Koa {
     ...(deps.extraRoutes ?? []),
   ];
 
+  if (deps.observeRequests) app.use(deps.observeRequests);
   app.use(requestLog(log));
   app.use(securityHeaders(config));
   app.use(errorPages(views));
+  app.use(requireHttps({ issuer: config.issuer, trustProxy: config.trustProxy }));
   for (const router of routers) app.use(router.routes()).use(router.allowedMethods());
+  app.use(limitFrontChannelParameters);
+  for (const guard of deps.engineGuards ?? []) app.use(guard);
   app.use(async function oidcEngine(ctx, next) {
     if (!isEnginePath(ctx.path)) return next();
     // The engine is a Koa app of its own (own cookie keys, own error handling); it writes the response.

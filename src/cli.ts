@@ -5,7 +5,6 @@ import { AUDIT_HELP, auditCommand, JANITOR_HELP, janitorCommand, KEYS_HELP, keys
 import { CommandError, UsageError, type Io } from './cli/output.ts';
 import { USERS_HELP, usersCommand } from './cli/users.ts';
 import { ConfigError } from './config.ts';
-import { serve } from './main.ts';
 
 export const HELP = `Usage: latchkey <command> [options]
 
@@ -72,6 +71,8 @@ export async function main(argv: string[], env: Record<string, string | undefine
       io.stdout(SERVE_HELP);
       return 0;
     }
+    // Loaded only here: the engine, Koa and the pages are not needed by the other commands.
+    const { serve } = await import('./main.ts');
     await serve(env);
     return 0;
   }
@@ -80,9 +81,13 @@ export async function main(argv: string[], env: Record<string, string | undefine
     io.stderr(`latchkey: unknown command ${name} (see latchkey --help)\n`);
     return 2;
   }
-  if (args.includes('--help') || args.includes('-h') || (args.length === 0 && !['migrate', 'janitor'].includes(name))) {
+  if (args.includes('--help') || args.includes('-h')) {
     io.stdout(command.help);
-    return args.length === 0 && !args.includes('--help') && !args.includes('-h') ? 2 : 0;
+    return 0;
+  }
+  if (args.length === 0 && !['migrate', 'janitor'].includes(name)) {
+    io.stderr(`latchkey ${name}: missing command (see latchkey ${name} --help)\n`);
+    return 2;
   }
   let ctx: CliContext | undefined;
   try {

@@ -1,3 +1,4 @@
+import { availableParallelism } from 'node:os';
 import path from 'node:path';
 import { z } from 'zod';
 
@@ -23,6 +24,16 @@ export const ConfigSchema = z.object({
   DATABASE_URL: z.url({ protocol: /^postgres(ql)?$/ }).optional(),
   /** Connections per process in the PostgreSQL pool. Default 10. */
   DATABASE_POOL_SIZE: z.coerce.number().int().min(1).max(200).default(10),
+  /**
+   * Server processes, one per core: a primary forks this many workers sharing the port (node:cluster).
+   * 1 runs a single process. Default: the number of cores (os.availableParallelism()).
+   */
+  WEB_CONCURRENCY: z.coerce.number().int().min(1).max(64).optional(),
+  /**
+   * Seconds a node may serve a client's or an API's settings from memory. Changes reach every node
+   * at once through LISTEN/NOTIFY; this only bounds staleness if that fails. 0 reads the database every time. Default 300.
+   */
+  CLIENT_CACHE_SECONDS: z.coerce.number().int().min(0).max(86400).default(300),
   /** Milliseconds to wait for a pooled connection before failing the request with 503. Default 5000. */
   DATABASE_CONNECT_TIMEOUT_MS: z.coerce.number().int().min(100).default(5000),
   /** Folder for local state: the embedded PostgreSQL and the generated secret key. Default ./.data. */
@@ -38,10 +49,27 @@ export const ConfigSchema = z.object({
     .refine((keys) => keys === undefined || keys.every((key) => key.length >= 32), 'each key must be at least 32 characters'),
   /** Trust X-Forwarded-* headers (set when behind a TLS-terminating proxy). Default false. */
   TRUST_PROXY: flag(false),
+  /**
+   * With TRUST_PROXY: how many proxies in front append to X-Forwarded-For. The client address is
+   * the entry that many from the right; entries further left are whatever the client sent, so
+   * trusting them would let anyone choose their address for rate limits and audit. Default 1.
+   */
+  TRUST_PROXY_HOPS: z.coerce.number().int().min(1).max(10).default(1),
   /** pino level: fatal, error, warn, info, debug, trace, silent. Default info. */
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
   /** Log format: json, pretty, or auto (pretty on a terminal, JSON otherwise). Default auto. */
   LOG_FORMAT: z.enum(['json', 'pretty', 'auto']).default('auto'),
+  /** Serve /metrics on this port (on HOST) instead of the public port, which then has no /metrics. Default: unset (public port). */
+  METRICS_PORT: z.coerce.number().int().min(0).max(65535).optional(),
+  /** Days a signing key signs before the next one takes over (checked by every node; one rotates). 0: never automatically. Default 30. */
+  KEY_ROTATION_DAYS: z.coerce.number().int().min(0).max(3650).default(30),
+  /**
+   * Milliseconds between checks for a due rotation and for keys changed elsewhere. Changes normally
+   * arrive at once through LISTEN/NOTIFY; this poll also covers a missed notification. Default 10000.
+   */
+  KEY_RELOAD_INTERVAL_MS: z.coerce.number().int().min(100).max(30_000).default(10_000),
+  /** Seconds between sweeps of expired tokens, codes and sessions (one node sweeps at a time). 0: never (run `latchkey janitor`). Default 600. */
+  JANITOR_INTERVAL: z.coerce.number().int().min(0).max(86400).default(600),
   /** Access token lifetime in seconds. Default 3600 (1 hour). */
   ACCESS_TOKEN_TTL: seconds(3600),
   /** Refresh token lifetime in seconds; each rotation starts a new one. Default 1209600 (14 days). */
@@ -62,6 +90,30 @@ export const ConfigSchema = z.object({
   LOCKOUT_THRESHOLD: z.coerce.number().int().min(1).max(1000).default(10),
   /** First lock duration in seconds; each further lock doubles it (capped at a day). Default 900 (15 minutes). */
   LOCKOUT_SECONDS: z.coerce.number().int().min(1).max(86400).default(900),
+  /**
+   * Password attempts per minute from one client address (an IPv6 /64 counts as one), across all
+   * nodes. 0: no limit. Default 60: an office behind one address signing in together passes (sessions
+   * last SESSION_TTL, so people rarely sign in at the same minute), while a password sprayer
+   * gets one guess a second, each of which also counts toward that account's lockout.
+   */
+  RATE_LIMIT_LOGIN_PER_MINUTE: z.coerce.number().int().min(0).max(100_000).default(60),
+  /**
+   * Token endpoint requests per minute from one client address, across all nodes. 0: no limit.
+   * Default 6000 (100/s): a busy backend that redeems codes and refreshes tokens for all its
+   * users from one address passes; a runaway retry loop or a flood is cut off with 429.
+   */
+  RATE_LIMIT_TOKEN_PER_MINUTE: z.coerce.number().int().min(0).max(1_000_000).default(6000),
+  /**
+   * Dynamic client registration (RFC 7591) at /register and its management (RFC 7592). Registering
+   * needs an initial access token from `latchkey clients initial-access-token`. Default false.
+   */
+  REGISTRATION_ENABLED: flag(false),
+  /**
+   * Let the server's own outgoing requests (back-channel logout tokens, a client's jwks_uri) reach
+   * loopback addresses (127.0.0.0/8, ::1, localhost), for development and tests. Other private and
+   * special-use addresses stay refused (SSRF protection). Refused in production. Default false.
+   */
+  ALLOW_LOOPBACK_OUTBOUND: flag(false),
   /** Folder whose .ejs files replace the built-in templates of the same name (login, consent, error, layout, ...). Default: none. */
   THEME_DIR: z.string().min(1).optional(),
   /** Product name shown on the pages. Default Latchkey. */
@@ -82,15 +134,24 @@ export interface Config {
   databaseUrl: string | undefined;
   databasePoolSize: number;
   databaseConnectTimeoutMs: number;
+  webConcurrency: number;
+  clientCacheSeconds: number;
   dataDir: string;
   secretKey: string | undefined;
   cookieKeys: string[] | undefined;
   trustProxy: boolean;
+  trustProxyHops: number;
   logLevel: string;
   logFormat: 'json' | 'pretty' | 'auto';
+  metricsPort: number | undefined;
+  keys: { rotationDays: number; reloadIntervalMs: number };
+  janitorIntervalSeconds: number;
   ttl: { accessToken: number; refreshToken: number; authorizationCode: number; idToken: number; session: number; interaction: number };
   argon2: { memoryKib: number; iterations: number };
   lockout: { threshold: number; lockSeconds: number };
+  rateLimit: { loginPerMinute: number; tokenPerMinute: number };
+  registrationEnabled: boolean;
+  allowLoopbackOutbound: boolean;
   themeDir: string | undefined;
   brand: { name: string; logoUrl: string | undefined; primaryColor: string };
 }
@@ -113,6 +174,7 @@ export function loadConfig(env: Record<string, string | undefined>): Config {
     const problems: string[] = [];
     if (!issuer.startsWith('https://')) problems.push('config: ISSUER: must be an https URL in production');
     if (!c.LATCHKEY_SECRET_KEY) problems.push('config: LATCHKEY_SECRET_KEY: required in production');
+    if (c.ALLOW_LOOPBACK_OUTBOUND) problems.push('config: ALLOW_LOOPBACK_OUTBOUND: not allowed in production');
     if (problems.length) throw new ConfigError(problems.join('\n'));
   }
   return {
@@ -123,12 +185,18 @@ export function loadConfig(env: Record<string, string | undefined>): Config {
     databaseUrl: c.DATABASE_URL,
     databasePoolSize: c.DATABASE_POOL_SIZE,
     databaseConnectTimeoutMs: c.DATABASE_CONNECT_TIMEOUT_MS,
+    webConcurrency: c.WEB_CONCURRENCY ?? availableParallelism(),
+    clientCacheSeconds: c.CLIENT_CACHE_SECONDS,
     dataDir: path.resolve(c.LATCHKEY_DATA_DIR),
     secretKey: c.LATCHKEY_SECRET_KEY,
     cookieKeys: c.COOKIE_KEYS,
     trustProxy: c.TRUST_PROXY,
+    trustProxyHops: c.TRUST_PROXY_HOPS,
     logLevel: c.LOG_LEVEL,
     logFormat: c.LOG_FORMAT,
+    metricsPort: c.METRICS_PORT,
+    keys: { rotationDays: c.KEY_ROTATION_DAYS, reloadIntervalMs: c.KEY_RELOAD_INTERVAL_MS },
+    janitorIntervalSeconds: c.JANITOR_INTERVAL,
     ttl: {
       accessToken: c.ACCESS_TOKEN_TTL,
       refreshToken: c.REFRESH_TOKEN_TTL,
@@ -139,6 +207,9 @@ export function loadConfig(env: Record<string, string | undefined>): Config {
     },
     argon2: { memoryKib: c.ARGON2_MEMORY_KIB, iterations: c.ARGON2_ITERATIONS },
     lockout: { threshold: c.LOCKOUT_THRESHOLD, lockSeconds: c.LOCKOUT_SECONDS },
+    rateLimit: { loginPerMinute: c.RATE_LIMIT_LOGIN_PER_MINUTE, tokenPerMinute: c.RATE_LIMIT_TOKEN_PER_MINUTE },
+    registrationEnabled: c.REGISTRATION_ENABLED,
+    allowLoopbackOutbound: c.ALLOW_LOOPBACK_OUTBOUND,
     themeDir: c.THEME_DIR ? path.resolve(c.THEME_DIR) : undefined,
     brand: { name: c.BRAND_NAME, logoUrl: c.BRAND_LOGO_URL, primaryColor: c.BRAND_PRIMARY_COLOR },
   };

@@ -1,10 +1,14 @@
+import cluster from 'node:cluster';
+import { pathToFileURL } from 'node:url';
+import { isStopMessage, runPrimary } from './cluster.ts';
 import { ConfigError, loadConfig, type Config } from './config.ts';
 import { createLogger } from './observability/logger.ts';
-import { startServer } from './server.ts';
 
 /**
  * `npm start`: config -> database -> migrate -> app -> listen. SIGTERM/SIGINT stop gracefully
- * (in-flight requests get up to 10 s); a second signal exits at once.
+ * (in-flight requests get up to 10 s); a second signal exits at once. With WEB_CONCURRENCY > 1
+ * (the default on a multi-core machine) this process is the cluster primary (cluster.ts) and the
+ * same entry point, re-run by node:cluster, is each worker.
  */
 export async function serve(env: Record<string, string | undefined>): Promise<void> {
   let config: Config;
@@ -20,7 +24,16 @@ export async function serve(env: Record<string, string | undefined>): Promise<vo
   const log = createLogger({ level: config.logLevel, pretty: config.logFormat === 'pretty' || (config.logFormat === 'auto' && process.stdout.isTTY) });
   let running;
   try {
-    running = await startServer(config, log);
+    if (cluster.isPrimary && config.webConcurrency > 1) {
+      // glibc keeps freed argon2 buffers (19 MiB each, allocated on the thread pool's arenas) in
+      // the process unless large blocks are always mmapped: this keeps a worker's RSS after a
+      // login burst ~90 MiB lower. The operator's own setting wins.
+      await runPrimary(config, log, { workerEnv: { MALLOC_MMAP_THRESHOLD_: env.MALLOC_MMAP_THRESHOLD_ ?? '131072' } });
+      return;
+    }
+    // Loaded here, not at the top: the cluster primary serves nothing and stays small without it.
+    const { startServer } = await import('./server.ts');
+    running = await startServer(config, log, { worker: cluster.isWorker });
   } catch (err) {
     process.stderr.write(`latchkey: ${oneLine(err)}\n`);
     log.debug({ err }, 'start failed');
@@ -29,6 +42,9 @@ export async function serve(env: Record<string, string | undefined>): Promise<vo
   }
   let stopping = false;
   const stop = (signal: string) => {
+    // A worker stops once, whoever asks (the primary, or a signal sent to the whole process
+    // group); forcing an exit is the primary's job.
+    if (stopping && cluster.isWorker) return;
     if (stopping) {
       log.warn({ event: 'server.forced_exit', signal }, 'second signal: exiting now');
       process.exit(1);
@@ -42,6 +58,9 @@ export async function serve(env: Record<string, string | undefined>): Promise<vo
   };
   process.on('SIGTERM', () => stop('SIGTERM'));
   process.on('SIGINT', () => stop('SIGINT'));
+  process.on('message', (message) => {
+    if (isStopMessage(message)) stop('primary');
+  });
 }
 
 function oneLine(err: unknown): string {
@@ -49,6 +68,6 @@ function oneLine(err: unknown): string {
   return message.split('\n')[0] ?? message;
 }
 
-if (import.meta.url === `file://${process.argv[1]}`) {
+if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) {
   await serve(process.env);
 }

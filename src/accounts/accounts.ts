@@ -4,7 +4,9 @@ import { MAX_PASSWORD_LENGTH, MIN_PASSWORD_LENGTH, type PasswordHasher } from '.
 
 export type SignIn =
   | { ok: true; accountId: string }
-  | { ok: false; reason: 'bad_credentials' | 'disabled' }
+  /** accountId: the account the email names, when there is one (for the audit trail, never for the page). */
+  | { ok: false; reason: 'bad_credentials'; accountId?: string | undefined }
+  | { ok: false; reason: 'disabled'; accountId: string }
   | { ok: false; reason: 'locked'; lockedUntil: Date; accountId: string; lockedNow: boolean };
 
 export type CreateAccount =
@@ -70,9 +72,9 @@ export function createAccounts(deps: { store: AccountStore; passwords: PasswordH
       if (!valid) {
         const lockedUntil = await store.recordFailure(account.id, lockout.threshold, lockout.lockSeconds);
         if (lockedUntil && lockedUntil > new Date()) return { ok: false, reason: 'locked', lockedUntil, accountId: account.id, lockedNow: true };
-        return { ok: false, reason: 'bad_credentials' };
+        return { ok: false, reason: 'bad_credentials', accountId: account.id };
       }
-      if (account.disabled) return { ok: false, reason: 'disabled' };
+      if (account.disabled) return { ok: false, reason: 'disabled', accountId: account.id };
       await store.recordSuccess(account.id);
       return { ok: true, accountId: account.id };
     },

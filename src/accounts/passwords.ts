@@ -22,13 +22,16 @@ export function createPasswordHasher(options: { memoryKib: number; iterations: n
   let running = 0;
   const waiting: Array<() => void> = [];
   async function queued<T>(work: () => Promise<T>): Promise<T> {
+    // A finishing job hands its slot straight to the next waiter, so a caller arriving between
+    // the hand-over and the waiter's resumption cannot take the slot as well.
     if (running >= limit) await new Promise<void>((resolve) => waiting.push(resolve));
-    running += 1;
+    else running += 1;
     try {
       return await work();
     } finally {
-      running -= 1;
-      waiting.shift()?.();
+      const next = waiting.shift();
+      if (next) next();
+      else running -= 1;
     }
   }
   let dummyHash: Promise<string> | undefined;

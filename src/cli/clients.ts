@@ -1,6 +1,8 @@
 import { readFile } from 'node:fs/promises';
 import type { ClientInput } from '../clients/clients.ts';
 import type { ClientRow } from '../clients/store.ts';
+import { createAdapterFactory } from '../oidc/adapter.ts';
+import { INITIAL_ACCESS_TOKEN_TTL, issueInitialAccessToken } from '../oidc/registration.ts';
 import type { CliContext } from './context.ts';
 import { CommandError, parse, print, required, UsageError, type Io } from './output.ts';
 
@@ -13,6 +15,9 @@ Commands:
   update <id> Change an application (same options as create; given lists replace the old ones)
   delete <id> Delete an application
   rotate-secret <id>  Issue a new client secret (shown once); the old one stops working
+  initial-access-token [--ttl SECONDS]
+              Issue a token that lets an app register itself at /register (RFC 7591; needs
+              REGISTRATION_ENABLED=true); valid for --ttl seconds (default 86400), shown once
 
 Options for create and update:
   --name N                      Display name shown on the consent page
@@ -22,7 +27,8 @@ Options for create and update:
   --post-logout-redirect-uri U  Allowed post-logout redirect URI (repeatable)
   --grant G                     authorization_code, refresh_token, client_credentials, device_code (repeatable;
                                 default authorization_code + refresh_token)
-  --scope "S ..."               Scopes the app may request (default: any)
+  --scope "S ..."               Scopes the app may request, OpenID and API scopes (default: any; a list
+                                without API scopes allows none of them)
   --first-party                 Skip the consent page (your own apps)
   --auth-method M               Require one token endpoint auth method: client_secret_basic, client_secret_post,
                                 private_key_jwt (default: basic or post)
@@ -47,6 +53,7 @@ const CLIENT_OPTIONS = {
   'jwks-uri': { type: 'string' },
   'backchannel-logout-uri': { type: 'string' },
   'require-par': { type: 'boolean' },
+  ttl: { type: 'string' },
 } as const;
 
 export function clientView(row: ClientRow) {
@@ -148,6 +155,7 @@ export async function clientsCommand(ctx: CliContext, args: string[], io: Io): P
       return;
     }
     case 'update': {
+      if (values.type !== undefined) throw new UsageError('--type cannot change: register a new client instead');
       const current = await findOrFail(ctx, positionals[0]);
       const extra = await extraMetadata(values);
       const result = await ctx.clients.update(current.client_id, {
@@ -180,6 +188,22 @@ export async function clientsCommand(ctx: CliContext, args: string[], io: Io): P
       await ctx.audit.record({ event: 'client.secret_rotated', clientId: row.client_id });
       print(io, json, { client_id: row.client_id, client_secret: secret },
         () => `client_id      ${row.client_id}\nclient_secret  ${secret}\n\nStore the secret now: it is not shown again.`);
+      return;
+    }
+    case 'initial-access-token': {
+      const ttl = values.ttl === undefined ? INITIAL_ACCESS_TOKEN_TTL : Number(values.ttl);
+      if (!Number.isInteger(ttl) || ttl < 60 || ttl > 366 * 86400) throw new UsageError('--ttl must be a number of seconds between 60 and 31622400');
+      const adapter = createAdapterFactory({ payloads: ctx.payloads, clients: ctx.clients, box: ctx.box })('InitialAccessToken');
+      const issued = await issueInitialAccessToken(adapter, ttl);
+      await ctx.audit.record({ event: 'client.initial_access_token_issued', details: { expires_at: issued.expiresAt.toISOString() } });
+      const out = { initial_access_token: issued.token, expires_at: issued.expiresAt.toISOString() };
+      print(io, json, out, () => [
+        `initial_access_token  ${out.initial_access_token}`,
+        `expires_at            ${out.expires_at}`,
+        '',
+        'Send it as "Authorization: Bearer <token>" to POST /register. Store it now: it is not shown again.',
+        ...(ctx.config.registrationEnabled ? [] : ['Registration is off on this configuration: set REGISTRATION_ENABLED=true on the server.']),
+      ].join('\n'));
       return;
     }
     default:

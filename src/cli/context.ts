@@ -20,6 +20,8 @@ export interface CliContext {
   config: Config;
   log: Logger;
   database: Database;
+  /** Migrations this invocation applied on opening the database (every command migrates first). */
+  migrated: string[];
   box: SecretBox;
   accounts: ReturnType<typeof createAccounts>;
   clients: ReturnType<typeof createClients>;
@@ -36,12 +38,12 @@ export async function openCliContext(env: Record<string, string | undefined>): P
   const database = await openDatabase(config, log);
   try {
     const { pool } = database;
-    await migrate(pool, log);
+    const { applied: migrated } = await migrate(pool, log);
     const box = createSecretBox(await resolveSecretKey(config, log));
     await ensureKeys(pool, box);
     const accountStore = createAccountStore(pool);
     return {
-      config, log, database, box,
+      config, log, database, migrated, box,
       accounts: createAccounts({
         store: accountStore,
         passwords: createPasswordHasher({ memoryKib: config.argon2.memoryKib, iterations: config.argon2.iterations }),

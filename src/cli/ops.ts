@@ -1,7 +1,7 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { migrate } from '../db/migrate.ts';
 import type { AuditRow } from '../observability/audit-store.ts';
-import { rotateKeys } from '../oidc/keys.ts';
+import { retiredKeyPublishSeconds, rotateKeys } from '../oidc/keys.ts';
 import { sweepExpired } from '../oidc/janitor.ts';
 import type { CliContext } from './context.ts';
 import { CommandError, parse, print, required, table, UsageError, type Io } from './output.ts';
@@ -10,7 +10,8 @@ export const KEYS_HELP = `Usage: latchkey keys <command> [options]
 
 Signing keys move next -> active -> retired. A next key is published in /jwks before it signs;
 a retired key stays published until the tokens it signed have expired. Running servers pick up
-changes within 10 seconds.
+changes at once (within KEY_RELOAD_INTERVAL_MS at worst) and also rotate on their own every
+KEY_ROTATION_DAYS (30).
 
 Commands:
   list          List keys and their states
@@ -33,16 +34,12 @@ Shows the latest audit events (sign-ins, lockouts, consents, client/user/key cha
 --follow keeps printing new ones until interrupted.
 `;
 
-/** How long a retired key stays in /jwks: the longest lifetime of anything it may have signed, plus margin. */
-export function retiredKeyPublishSeconds(ctx: CliContext, apiTtls: number[]): number {
-  return Math.max(ctx.config.ttl.accessToken, ctx.config.ttl.idToken, ...apiTtls) + 600;
-}
 
 export async function keysCommand(ctx: CliContext, args: string[], io: Io): Promise<void> {
   const [command, ...rest] = args;
   const { values, positionals } = parse(rest, {});
   const json = values.json;
-  const publishSeconds = async () => retiredKeyPublishSeconds(ctx, (await ctx.apis.store.list()).map((api) => api.access_token_ttl ?? 0));
+  const publishSeconds = async () => retiredKeyPublishSeconds(ctx.config.ttl, (await ctx.apis.store.list()).map((api) => api.access_token_ttl));
   switch (command) {
     case 'list': {
       const rows = (await ctx.keys.listAll()).map((key) => ({
@@ -69,7 +66,9 @@ export async function keysCommand(ctx: CliContext, args: string[], io: Io): Prom
       if (key.state === 'active') {
         // Retiring the active key promotes the next one, so signing never stops.
         await rotateKeys(ctx.database.pool, ctx.box, { publishRetiredSeconds: await publishSeconds(), cookieGraceSeconds: ctx.config.ttl.session, algs: [key.alg] });
-      } else if (!(await ctx.keys.retire(kid, await publishSeconds()))) {
+      } else if (await ctx.keys.retire(kid, await publishSeconds())) {
+        await ctx.keys.notifyChanged();
+      } else {
         throw new CommandError(`${kid} is already retired`);
       }
       await ctx.audit.record({ event: 'key.retired', details: { kid } });
@@ -83,8 +82,8 @@ export async function keysCommand(ctx: CliContext, args: string[], io: Io): Prom
 
 export async function migrateCommand(ctx: CliContext, args: string[], io: Io): Promise<void> {
   const { values } = parse(args, {});
-  // openCliContext already migrated; this reports what the database holds now.
-  const { applied } = await migrate(ctx.database.pool, ctx.log);
+  // openCliContext has already migrated (as every command does): report what that applied.
+  const applied = [...ctx.migrated, ...(await migrate(ctx.database.pool, ctx.log)).applied];
   print(io, values.json, { status: 'up to date', applied }, () => applied.length ? `applied ${applied.join(', ')}` : 'database is up to date');
 }
 

@@ -48,6 +48,9 @@ export function userView(row: AccountRow) {
   };
 }
 
+// The same shape accounts.create accepts.
+const EMAIL = /^[^\s@]+@[^\s@]+\.[^\s@]+$/;
+
 const REASONS: Record<string, string> = {
   email_taken: 'an account with this email already exists',
   invalid_email: 'email is not a valid address',
@@ -94,6 +97,7 @@ export async function usersCommand(ctx: CliContext, args: string[], io: Io): Pro
       return;
     case 'update': {
       const row = await findUser(ctx, positionals[0]);
+      if (values.email !== undefined && !EMAIL.test(values.email)) throw new CommandError(REASONS.invalid_email!);
       if (values.email !== undefined && (await store.findByEmail(values.email))?.id !== undefined && values.email.toLowerCase() !== row.email.toLowerCase()) {
         throw new CommandError(REASONS.email_taken!);
       }

@@ -1,7 +1,9 @@
 import { randomBytes } from 'node:crypto';
 import type { AdapterPayload, ClientAuthMethod } from 'oidc-provider';
+import { API_SCOPES, OIDC_SCOPES } from '../oidc/scopes.ts';
 import type { SecretBox } from '../secret-box.ts';
 import { redirectUriProblem } from './redirect-policy.ts';
+import { STRICT_AUTH_METHOD } from './strict-auth.ts';
 import type { ClientRow, ClientStore } from './store.ts';
 
 export const GRANT_TYPES = ['authorization_code', 'refresh_token', 'client_credentials', 'urn:ietf:params:oauth:grant-type:device_code'] as const;
@@ -91,7 +93,7 @@ export function createClients(deps: { store: ClientStore; box: SecretBox }) {
         scope: input.scope?.trim() ?? '',
         first_party: input.firstParty ?? false,
         // An explicitly chosen basic/post method is enforced strictly; the default accepts both.
-        metadata: { ...extra, ...(input.tokenEndpointAuthMethod ? { strict_auth_method: true } : {}) },
+        metadata: { ...extra, ...(input.tokenEndpointAuthMethod ? { [STRICT_AUTH_METHOD]: true } : {}) },
       });
       return { ok: true, client, clientSecret };
     },
@@ -122,7 +124,7 @@ export function createClients(deps: { store: ClientStore; box: SecretBox }) {
         grant_types: grantTypes,
         scope: merged.scope ?? '',
         first_party: merged.firstParty ?? false,
-        metadata: { ...current.metadata, ...extra, ...(changes.tokenEndpointAuthMethod ? { strict_auth_method: true } : {}) },
+        metadata: { ...current.metadata, ...extra, ...(changes.tokenEndpointAuthMethod ? { [STRICT_AUTH_METHOD]: true } : {}) },
       });
       return client ? { ok: true, client } : undefined;
     },
@@ -132,6 +134,33 @@ export function createClients(deps: { store: ClientStore; box: SecretBox }) {
       if (!current || current.type !== 'confidential' || current.token_endpoint_auth_method === 'private_key_jwt') return undefined;
       const secret = generateClientSecret();
       return (await store.setSecret(clientId, box.seal(secret))) ? secret : undefined;
+    },
+
+    /**
+     * A client written by dynamic registration (RFC 7591/7592, through the engine's adapter): the
+     * engine chose its id and secret and has told the registrant; the rules are the CLI's. Only an
+     * operator makes an app first-party (`clients update --first-party`); the client's own
+     * updates keep that mark and cannot set it.
+     */
+    async saveRegistered(clientId: string, clientSecret: string | undefined, input: ClientInput, extra: Record<string, unknown>): Promise<ClientResult> {
+      const { problems, grantTypes, applicationType, authMethod } = validate(input);
+      const current = await store.findById(clientId);
+      if (current && current.type !== input.type) problems.push(`a ${current.type} client cannot become ${input.type}`);
+      if (problems.length) return { ok: false, problems };
+      const fields = {
+        name: input.name.trim(),
+        application_type: applicationType,
+        token_endpoint_auth_method: authMethod,
+        redirect_uris: input.redirectUris,
+        post_logout_redirect_uris: input.postLogoutRedirectUris ?? [],
+        grant_types: grantTypes,
+        scope: input.scope?.trim() ?? '',
+        metadata: extra,
+      };
+      const client = current
+        ? await store.update({ ...current, ...fields })
+        : await store.insert({ client_id: clientId, type: input.type, secret_sealed: clientSecret ? box.seal(clientSecret) : null, first_party: false, ...fields });
+      return client ? { ok: true, client } : { ok: false, problems: [`client ${clientId} was deleted during the update`] };
     },
 
     /** The client as oidc-provider reads it: the only place the secret is unsealed. */
@@ -144,9 +173,20 @@ export function createClients(deps: { store: ClientStore; box: SecretBox }) {
 }
 export type Clients = ReturnType<typeof createClients>;
 
+function scopeMetadata(list: string): { scope?: string; [API_SCOPES]?: string } {
+  const scopes = list.split(' ').filter(Boolean);
+  if (!scopes.length) return {};
+  const openid = scopes.filter((scope) => OIDC_SCOPES.includes(scope));
+  return { ...(openid.length ? { scope: openid.join(' ') } : {}), [API_SCOPES]: scopes.filter((scope) => !OIDC_SCOPES.includes(scope)).join(' ') };
+}
+
 export function toProviderMetadata(row: ClientRow, box: SecretBox): AdapterPayload {
   const extra = row.metadata as Record<string, unknown>;
+  const registered = extra.registered_metadata;
   return {
+    // What a dynamically registered client declared beyond our columns (id_token_signed_response_alg,
+    // logo_uri, ...), as the engine validated it; our columns below take precedence.
+    ...(registered && typeof registered === 'object' && !Array.isArray(registered) ? registered as AdapterPayload : {}),
     client_id: row.client_id,
     ...(row.secret_sealed ? { client_secret: box.open(row.secret_sealed) } : {}),
     client_name: row.name,
@@ -156,8 +196,11 @@ export function toProviderMetadata(row: ClientRow, box: SecretBox): AdapterPaylo
     grant_types: row.grant_types,
     response_types: row.grant_types.includes('authorization_code') ? ['code'] : [],
     token_endpoint_auth_method: row.token_endpoint_auth_method as ClientAuthMethod,
-    ...(row.scope ? { scope: row.scope } : {}),
+    // The scope list restricts OpenID scopes through the engine's `scope` (which may hold only
+    // those) and API scopes through ours; a list without OpenID scopes leaves those open.
+    ...scopeMetadata(row.scope),
     first_party: row.first_party,
+    ...(extra[STRICT_AUTH_METHOD] === true ? { [STRICT_AUTH_METHOD]: true } : {}),
     ...(typeof extra.jwks === 'object' ? { jwks: extra.jwks as AdapterPayload['jwks'] } : {}),
     ...(typeof extra.jwks_uri === 'string' ? { jwks_uri: extra.jwks_uri } : {}),
     ...(typeof extra.backchannel_logout_uri === 'string' ? { backchannel_logout_uri: extra.backchannel_logout_uri } : {}),

@@ -37,14 +37,23 @@ const update = {
 const setSecret = { name: 'clients.set_secret', text: 'update clients set secret_sealed = $2, updated_at = now() where client_id = $1' };
 const remove = { name: 'clients.delete', text: 'delete from clients where client_id = $1' };
 
+/** Servers cache client metadata (cache.ts) and drop an entry when its id arrives on this channel. */
+export const CLIENTS_CHANNEL = 'latchkey_clients';
+const notifyChanged = { name: 'clients.notify_changed', text: `select pg_notify('${CLIENTS_CHANNEL}', $1)` };
+
 export type NewClientRow = Omit<ClientRow, 'created_at' | 'updated_at'>;
 
 export function createClientStore(db: Queryable) {
+  // Every change tells the servers' caches; inside a transaction it is delivered on commit.
+  const changed = async (clientId: string) => {
+    await db.query({ ...notifyChanged, values: [clientId] });
+  };
   return {
     async insert(row: NewClientRow): Promise<ClientRow> {
       const { rows } = await db.query<ClientRow>({ ...insert, values: [row.client_id, row.name, row.type, row.application_type,
         row.secret_sealed, row.token_endpoint_auth_method, row.redirect_uris, row.post_logout_redirect_uris, row.grant_types,
         row.scope, row.first_party, JSON.stringify(row.metadata)] });
+      await changed(row.client_id);
       return rows[0]!;
     },
     async findById(clientId: string): Promise<ClientRow | undefined> {
@@ -57,13 +66,18 @@ export function createClientStore(db: Queryable) {
       const { rows } = await db.query<ClientRow>({ ...update, values: [row.client_id, row.name, row.application_type,
         row.token_endpoint_auth_method, row.redirect_uris, row.post_logout_redirect_uris, row.grant_types, row.scope,
         row.first_party, JSON.stringify(row.metadata)] });
+      if (rows[0]) await changed(row.client_id);
       return rows[0];
     },
     async setSecret(clientId: string, sealed: string): Promise<boolean> {
-      return ((await db.query({ ...setSecret, values: [clientId, sealed] })).rowCount ?? 0) > 0;
+      const done = ((await db.query({ ...setSecret, values: [clientId, sealed] })).rowCount ?? 0) > 0;
+      if (done) await changed(clientId);
+      return done;
     },
     async delete(clientId: string): Promise<boolean> {
-      return ((await db.query({ ...remove, values: [clientId] })).rowCount ?? 0) > 0;
+      const done = ((await db.query({ ...remove, values: [clientId] })).rowCount ?? 0) > 0;
+      if (done) await changed(clientId);
+      return done;
     },
   };
 }

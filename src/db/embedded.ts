@@ -4,6 +4,7 @@ import { chown, mkdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { promisify } from 'node:util';
 import pg from 'pg';
 import type { Logger } from '../observability/logger.ts';
@@ -45,6 +46,7 @@ export async function openEmbeddedPostgres(options: { dataDir: string; log: Logg
   const settings = await loadSettings(dataDir);
   const bin = await loadBinaries();
   const runAs = await postgresUser(log);
+  await assertReachable(dataDir, runAs);
 
   if (!(await exists(path.join(clusterDir, 'PG_VERSION')))) {
     await initCluster({ bin, clusterDir, settings, runAs, log });
@@ -136,6 +138,21 @@ async function postgresUser(log: Logger): Promise<RunAs> {
   }
 }
 
+/**
+ * As root, the cluster runs as the postgres user, which must be able to enter the data dir (every
+ * parent folder traversable). /root is not, so `npm start` in a clone under /root would otherwise
+ * fail inside initdb with a bare "Permission denied".
+ */
+async function assertReachable(dataDir: string, runAs: RunAs) {
+  if (runAs.uid === undefined) return;
+  try {
+    await run('test', ['-x', dataDir], runAs);
+  } catch {
+    throw new Error(`the embedded PostgreSQL runs as the postgres user (we are root), which cannot reach ${dataDir}: ` +
+      'set LATCHKEY_DATA_DIR to a folder it can reach (every parent folder traversable), or set DATABASE_URL');
+  }
+}
+
 async function initCluster(args: { bin: Binaries; clusterDir: string; settings: EmbeddedSettings; runAs: RunAs; log: Logger }) {
   const { bin, clusterDir, settings, runAs, log } = args;
   log.info({ event: 'embedded_pg.init' }, 'initialising the embedded PostgreSQL (first run)');
@@ -207,13 +224,24 @@ async function runPgCtl(bin: Binaries, args: string[], runAs: RunAs) {
   await run(bin.pg_ctl, args, { ...runAs, env: { ...process.env, LC_ALL: 'C' }, timeout: 90_000 });
 }
 
-async function othersConnected(port: number, password: string): Promise<boolean> {
+/**
+ * Whether another Latchkey process is connected. A process that has just exited (a cluster
+ * worker stopped a moment ago, a CLI command that just finished) stays listed until its backend
+ * notices the closed socket, so this waits up to `graceMs` for its connections to go before
+ * concluding someone still uses the cluster.
+ */
+async function othersConnected(port: number, password: string, graceMs = 3000): Promise<boolean> {
   const admin = new pg.Client({ host: '127.0.0.1', port, user: SUPERUSER, password, database: 'postgres' });
   try {
     await admin.connect();
-    const { rows } = await admin.query<{ n: number }>(
-      `select count(*)::int as n from pg_stat_activity where application_name = 'latchkey' and pid <> pg_backend_pid()`);
-    return (rows[0]?.n ?? 0) > 0;
+    const deadline = Date.now() + graceMs;
+    for (;;) {
+      const { rows } = await admin.query<{ n: number }>(
+        `select count(*)::int as n from pg_stat_activity where application_name = 'latchkey' and pid <> pg_backend_pid()`);
+      if ((rows[0]?.n ?? 0) === 0) return false;
+      if (Date.now() >= deadline) return true;
+      await sleep(100);
+    }
   } catch {
     return false;
   } finally {

@@ -64,8 +64,20 @@ export async function showConsent(ctx: Context, deps: ConsentDeps, interaction: 
     const [title, description] = t.consent.scopes[scope]!;
     return { title, description };
   });
-  for (const [indicator, apiScopes] of Object.entries(details.missingResourceScopes ?? {})) {
-    for (const scope of apiScopes) scopes.push({ title: t.consent.apiScope(scope, indicator), description: '' });
+  // Every API scope requested, not only the ones still missing: with prompt=consent the person
+  // approves the whole request again, so the page must show all of it.
+  const resources = [interaction.params.resource ?? []].flat().map(String);
+  const apiScopes = new Map<string, Set<string>>();
+  for (const [indicator, missing] of Object.entries(details.missingResourceScopes ?? {})) {
+    apiScopes.set(indicator, new Set(missing));
+  }
+  for (const indicator of resources) {
+    const set = apiScopes.get(indicator) ?? new Set<string>();
+    for (const scope of requested) if (!t.consent.scopes[scope]) set.add(scope);
+    apiScopes.set(indicator, set);
+  }
+  for (const [indicator, set] of apiScopes) {
+    for (const scope of set) scopes.push({ title: t.consent.apiScope(scope, indicator), description: '' });
   }
   const clientName = await clientNameOf(provider, interaction);
   await deps.views.render(ctx, 'consent', {

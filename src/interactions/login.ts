@@ -58,11 +58,14 @@ export function loginRoutes(deps: LoginDeps): Router {
       const clientId = String(interaction.params.client_id);
       const result = await accounts.signIn(email, password);
       if (!result.ok) {
-        const accountId = result.reason === 'locked' ? result.accountId : undefined;
+        const accountId = result.accountId;
         const event = result.reason === 'locked' && result.lockedNow ? 'login.locked' : 'login.failed';
         await audit.record({ event, accountId, clientId, ip: ctx.ip, details: { reason: result.reason } });
         log.info({ event, reason: result.reason, client_id: clientId, account_id: accountId }, 'sign-in refused');
-        const message = result.reason === 'locked' ? t.login.locked : result.reason === 'disabled' ? t.login.disabled : t.login.invalid;
+        // A locked account reads like a wrong password (as in Keycloak): a message of its own would
+        // tell a guesser, after a few tries, that the email has an account. "Disabled" is only ever
+        // shown after the right password.
+        const message = result.reason === 'disabled' ? t.login.disabled : t.login.invalid;
         return renderLogin(ctx, deps, interaction, { error: message, email, status: 401 });
       }
       await audit.record({ event: 'login.success', accountId: result.accountId, clientId, ip: ctx.ip });

@@ -17,8 +17,9 @@ export function createProviderPages(views: Views): ProviderPages {
       await views.render(ctx, 'error', {
         title: isServer ? t.error.server : t.error.badRequest,
         heading: isServer ? t.error.server : t.error.badRequest,
-        message: isServer ? t.error.serverMessage : isRedirect ? t.error.redirectMessage
-          : out.error_description ?? t.error.badRequestMessage,
+        message: isServer ? t.error.serverMessage : isRedirect ? t.error.redirectMessage : t.error.badRequestMessage,
+        // The engine's public description is English and technical: for the app's developer, below the person's message.
+        detail: isServer || isRedirect ? undefined : out.error_description,
         code: out.error,
       }, status);
       void error;

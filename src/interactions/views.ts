@@ -16,6 +16,36 @@ export interface Views {
   themeCss: string;
 }
 
+/** WCAG 2.x relative luminance of a #rrggbb colour. */
+function luminance(hex: string): number {
+  const [r = 0, g = 0, b = 0] = [1, 3, 5].map((i) => {
+    const c = parseInt(hex.slice(i, i + 2), 16) / 255;
+    return c <= 0.04045 ? c / 12.92 : ((c + 0.055) / 1.055) ** 2.4;
+  });
+  return 0.2126 * r + 0.7152 * g + 0.0722 * b;
+}
+
+function contrast(a: string, b: string): number {
+  const [light, dark] = [luminance(a), luminance(b)].sort((x, y) => y - x) as [number, number];
+  return (light + 0.05) / (dark + 0.05);
+}
+
+const WHITE = '#ffffff';
+const INK = '#1b1f2a';
+
+/**
+ * The brand colour as CSS custom properties. An operator may pick any colour, so the colours
+ * that carry text or focus are derived to keep WCAG AA contrast: button text is white or ink,
+ * whichever reads better on the brand colour; links and the focus ring fall back to ink when
+ * the brand colour is too light on white (4.5:1 for text, 3:1 for the focus indicator).
+ */
+export function brandCss(primary: string): string {
+  const onPrimary = contrast(primary, WHITE) >= contrast(primary, INK) ? WHITE : INK;
+  const link = contrast(primary, WHITE) >= 4.5 ? primary : INK;
+  const focus = contrast(primary, WHITE) >= 3 ? primary : INK;
+  return `:root { --primary: ${primary}; --primary-text: ${onPrimary}; --link: ${link}; --focus: ${focus}; }\n`;
+}
+
 /**
  * EJS views. A theme folder (THEME_DIR) may override any template by file name, Keycloak-style;
  * templates are compiled once and cached. Every value is escaped by `<%= %>`; the only raw
@@ -39,7 +69,7 @@ export function createViews(options: { brand: Config['brand']; themeDir?: string
   const strings = (ctx: Pick<Context, 'get'>) => pickLocale(ctx.get('accept-language'));
   return {
     strings,
-    themeCss: `:root { --primary: ${options.brand.primaryColor}; --focus: ${options.brand.primaryColor}; }\n`,
+    themeCss: brandCss(options.brand.primaryColor),
     async render(ctx, name, data, status = 200) {
       const t = strings(ctx);
       const locals = { ...data, t, brand: options.brand, lang: t.lang };

@@ -9,7 +9,9 @@ import type { PayloadStore, StoredRow } from './payload-store.ts';
  * so rows are keyed by its SHA-256 and the raw id (`jti`) is removed from the stored payload and
  * put back on find, when the caller has just handed it to us. grant_id, uid and user_code are
  * digests too; lookups digest their argument the same way. An Interaction's copy of its session's
- * cookie value (`session.cookie`) is dropped: the engine never reads it back.
+ * cookie value (`session.cookie`) is dropped: the engine never reads it back. An Interaction's
+ * `returnTo` ends with its own id, stored without it and rebuilt on find; the ids of other models
+ * it points at (`deviceCode`, `parJti`: a device code is what the device polls /token with) are sealed.
  *
  * Rows found by a secondary key (a Session by uid, a DeviceCode by user code) are saved again by
  * the engine under their raw id, which a digest cannot give back; for those the raw id is kept
@@ -25,16 +27,34 @@ export interface ClientMetadataSource {
   findMetadata(clientId: string): Promise<AdapterPayload | undefined>;
 }
 
-export function createAdapterFactory(deps: { payloads: PayloadStore; clients: ClientMetadataSource; box: SecretBox }): (model: string) => Adapter {
-  return (model: string) => (model === 'Client' ? clientAdapter(deps.clients) : payloadAdapter(model, deps.payloads, deps.box));
+/** Writes of dynamic client registration (oidc/registration.ts); without it the engine cannot write clients. */
+export interface ClientWrites {
+  save(clientId: string, metadata: AdapterPayload): Promise<void>;
+  remove(clientId: string): Promise<void>;
+}
+
+export function createAdapterFactory(deps: { payloads: PayloadStore; clients: ClientMetadataSource; box: SecretBox; registrations?: ClientWrites | undefined }): (model: string) => Adapter {
+  return (model: string) => (model === 'Client' ? clientAdapter(deps.clients, deps.registrations) : payloadAdapter(model, deps.payloads, deps.box));
 }
 
 const SEALED_JTI = '_sealed_jti';
+/** Lifetime of a replay claim until the engine saves the real expiry (proofs live minutes at most). */
+const REPLAY_CLAIM_SECONDS = 600;
+/** Set when `returnTo` was stored without its trailing own id. */
+const RETURN_TO_WITHOUT_JTI = '_return_to_without_jti';
+/** Fields of an Interaction holding another model's raw id. */
+const SEALED_REFERENCES = ['deviceCode', 'parJti'] as const;
 
-function restore(id: string, row: StoredRow | undefined): AdapterPayload | undefined {
+function restore(model: string, id: string, row: StoredRow | undefined, box: SecretBox): AdapterPayload | undefined {
   if (!row) return undefined;
-  const { [SEALED_JTI]: _sealed, ...rest } = row.payload;
+  const { [SEALED_JTI]: _sealed, [RETURN_TO_WITHOUT_JTI]: returnToBase, ...rest } = row.payload;
   const payload = { ...rest, jti: id } as AdapterPayload;
+  if (model === 'Interaction') {
+    if (typeof returnToBase === 'string') payload.returnTo = `${returnToBase}${id}`;
+    for (const field of SEALED_REFERENCES) {
+      if (typeof payload[field] === 'string') payload[field] = box.open(payload[field]);
+    }
+  }
   if (row.consumed !== null) payload.consumed = row.consumed;
   return payload;
 }
@@ -44,9 +64,18 @@ function forStorage(model: string, id: string, payload: AdapterPayload, box: Sec
   // A Grant's id is no credential (it authorizes nothing by itself) and remembered consent
   // looks grants up by account, so it stays readable.
   if (model === 'Grant') return { ...rest, jti };
-  if (model === 'Interaction' && rest.session && typeof rest.session === 'object') {
-    const { cookie: _cookie, ...session } = rest.session as Record<string, unknown>;
-    rest.session = session;
+  if (model === 'Interaction') {
+    if (rest.session && typeof rest.session === 'object') {
+      const { cookie: _cookie, ...session } = rest.session as Record<string, unknown>;
+      rest.session = session;
+    }
+    if (typeof rest.returnTo === 'string' && rest.returnTo.endsWith(id)) {
+      rest[RETURN_TO_WITHOUT_JTI] = rest.returnTo.slice(0, -id.length);
+      delete rest.returnTo;
+    }
+    for (const field of SEALED_REFERENCES) {
+      if (typeof rest[field] === 'string') rest[field] = box.seal(rest[field]);
+    }
   }
   if (rest.uid || rest.userCode) return { ...rest, [SEALED_JTI]: box.seal(id) };
   return rest;
@@ -55,7 +84,7 @@ function forStorage(model: string, id: string, payload: AdapterPayload, box: Sec
 function payloadAdapter(model: string, payloads: PayloadStore, box: SecretBox): Adapter {
   const restoreSealed = (row: StoredRow | undefined) => {
     const sealed = row?.payload[SEALED_JTI];
-    return typeof sealed === 'string' ? restore(box.open(sealed), row) : undefined;
+    return typeof sealed === 'string' ? restore(model, box.open(sealed), row, box) : undefined;
   };
   return {
     async upsert(id: string, payload: AdapterPayload, expiresIn: number) {
@@ -71,7 +100,14 @@ function payloadAdapter(model: string, payloads: PayloadStore, box: SecretBox): 
     },
 
     async find(id: string) {
-      return restore(id, await payloads.find(model, sha256(id)));
+      if (model === 'ReplayDetection') {
+        // The engine's ReplayDetection.unique() is find-then-save: two requests with the same
+        // DPoP proof or client assertion at the same moment would both see "not found". Here the
+        // find claims the id atomically; the engine's save that follows fills in the expiry.
+        if (await payloads.claim(model, sha256(id), REPLAY_CLAIM_SECONDS)) return undefined;
+        return restore(model, id, await payloads.find(model, sha256(id)), box) ?? { jti: id } as AdapterPayload;
+      }
+      return restore(model, id, await payloads.find(model, sha256(id)), box);
     },
 
     async findByUid(uid: string) {
@@ -103,15 +139,16 @@ function payloadAdapter(model: string, payloads: PayloadStore, box: SecretBox): 
   };
 }
 
-function clientAdapter(clients: ClientMetadataSource): Adapter {
+function clientAdapter(clients: ClientMetadataSource, registrations: ClientWrites | undefined): Adapter {
   const readOnly = async () => {
     throw new Error('clients are managed with the latchkey CLI, not through the provider');
   };
   return {
     find: (id: string) => clients.findMetadata(id),
-    upsert: readOnly,
+    // Only dynamic registration (RFC 7591/7592) writes clients through the engine.
+    upsert: registrations ? (id: string, payload: AdapterPayload) => registrations.save(id, payload) : readOnly,
     consume: readOnly,
-    destroy: readOnly,
+    destroy: registrations ? (id: string) => registrations.remove(id) : readOnly,
     revokeByGrantId: readOnly,
     findByUid: readOnly,
     findByUserCode: readOnly,

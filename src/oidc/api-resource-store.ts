@@ -17,12 +17,21 @@ const insert = {
 };
 const findByIdentifier = { name: 'api_resources.find_by_identifier', text: `select ${COLUMNS} from api_resources where identifier = $1` };
 const list = { name: 'api_resources.list', text: `select ${COLUMNS} from api_resources order by created_at, identifier` };
-const remove = { name: 'api_resources.delete', text: 'delete from api_resources where identifier = $1 or id = $1' };
+const remove = { name: 'api_resources.delete', text: 'delete from api_resources where identifier = $1 or id = $1 returning identifier' };
+
+/** Servers cache APIs by identifier (clients/cache.ts) and drop an entry when it arrives on this channel. */
+export const APIS_CHANNEL = 'latchkey_apis';
+const notifyChanged = { name: 'api_resources.notify_changed', text: `select pg_notify('${APIS_CHANNEL}', $1)` };
 
 export function createApiResourceStore(db: Queryable) {
+  // Every change tells the servers' caches; inside a transaction it is delivered on commit.
+  const changed = async (identifier: string) => {
+    await db.query({ ...notifyChanged, values: [identifier] });
+  };
   return {
     async insert(row: Omit<ApiResourceRow, 'created_at'>): Promise<ApiResourceRow> {
       const { rows } = await db.query<ApiResourceRow>({ ...insert, values: [row.id, row.identifier, row.name, row.scopes, row.access_token_ttl, row.signing_alg] });
+      await changed(row.identifier);
       return rows[0]!;
     },
     async findByIdentifier(identifier: string): Promise<ApiResourceRow | undefined> {
@@ -32,7 +41,9 @@ export function createApiResourceStore(db: Queryable) {
       return (await db.query<ApiResourceRow>(list)).rows;
     },
     async delete(identifierOrId: string): Promise<boolean> {
-      return ((await db.query({ ...remove, values: [identifierOrId] })).rowCount ?? 0) > 0;
+      const { rows } = await db.query<{ identifier: string }>({ ...remove, values: [identifierOrId] });
+      for (const row of rows) await changed(row.identifier);
+      return rows.length > 0;
     },
   };
 }

@@ -3,7 +3,7 @@ import type { Logger } from '../observability/logger.ts';
 import { createPayloadStore } from './payload-store.ts';
 
 // Any constant shared by all nodes, so one node sweeps at a time.
-const JANITOR_LOCK = '7015401543';
+export const JANITOR_LOCK = '7015401543';
 
 export interface SweepOptions {
   /** Rows per DELETE: small enough that no statement holds locks for long. */

@@ -38,6 +38,9 @@ const retireKey = {
   text: `update signing_keys set state = 'retired', retired_at = now(), unpublish_after = now() + make_interval(secs => $2::int)
          where kid = $1 and state <> 'retired' returning kid`,
 };
+/** Servers listen on this channel and reload their keys at once (they also poll, in case one is missed). */
+export const KEYS_CHANNEL = 'latchkey_keys';
+const notifyChanged = { name: 'signing_keys.notify_changed', text: `select pg_notify('${KEYS_CHANNEL}', 'changed')` };
 const listCookieKeys = {
   name: 'cookie_keys.list_live',
   text: 'select id, key_sealed from cookie_keys where retired_at is null or retired_at > now() order by id desc',
@@ -68,6 +71,10 @@ export function createKeyStore(db: Queryable) {
     },
     async retire(kid: string, publishSeconds: number): Promise<boolean> {
       return ((await db.query({ ...retireKey, values: [kid, publishSeconds] })).rowCount ?? 0) > 0;
+    },
+    /** Tells every server to reload; inside a transaction it is sent on commit. */
+    async notifyChanged(): Promise<void> {
+      await db.query(notifyChanged);
     },
     async listCookieKeys(): Promise<Array<{ id: number; key_sealed: string }>> {
       return (await db.query<{ id: number; key_sealed: string }>(listCookieKeys)).rows;

@@ -64,6 +64,8 @@ export interface KeyMaterial {
   cookieKeys: string[];
   /** Identifies this set, to notice when another node changed it. */
   fingerprint: string;
+  /** When the longest-serving active key started signing: scheduled rotation is due from this. */
+  oldestActivation: Date;
 }
 
 export async function loadKeyMaterial(keys: KeyStore, box: SecretBox, cookieKeysOverride?: string[]): Promise<KeyMaterial> {
@@ -74,30 +76,55 @@ export async function loadKeyMaterial(keys: KeyStore, box: SecretBox, cookieKeys
   const jwks = { keys: signing.map((key) => JSON.parse(box.open(key.private_jwk_sealed)) as JWK) };
   const cookieKeys = cookieKeysOverride ?? cookies.map((row) => box.open(row.key_sealed));
   const fingerprint = [...signing.map((key) => `${key.kid}:${key.state}`), ...cookies.map((row) => row.id)].join(',');
-  return { jwks, cookieKeys, fingerprint };
+  const activations = signing.filter((key) => key.state === 'active').map((key) => (key.activated_at ?? key.created_at).getTime());
+  return { jwks, cookieKeys, fingerprint, oldestActivation: new Date(Math.min(...activations)) };
+}
+
+/**
+ * How long a retired key stays in /jwks: the longest lifetime of anything it may have signed
+ * (ID tokens, access tokens, JWT access tokens of each API), plus a margin for clock skew and caches.
+ */
+export function retiredKeyPublishSeconds(ttl: { accessToken: number; idToken: number }, apiTtls: Array<number | null>): number {
+  return Math.max(ttl.accessToken, ttl.idToken, ...apiTtls.map((value) => value ?? 0)) + 600;
+}
+
+export interface RotateOptions {
+  publishRetiredSeconds: number;
+  cookieGraceSeconds: number;
+  algs?: readonly string[];
+  /**
+   * Scheduled rotation: rotate only the algorithms whose active key has signed for at least this
+   * long, judged inside the lock, so when several nodes find a rotation due only the first rotates.
+   */
+  ifActiveOlderThanSeconds?: number;
 }
 
 /**
  * Rotates now: for each algorithm the next key becomes active, the active key retires (published
  * for `publishRetiredSeconds` more) and a new next key is made. Cookie keys rotate too; the old
- * ones keep verifying for `cookieGraceSeconds`.
+ * ones keep verifying for `cookieGraceSeconds`. Returns what rotated (empty when nothing was due).
  */
-export async function rotateKeys(pool: Pool, box: SecretBox, options: { publishRetiredSeconds: number; cookieGraceSeconds: number; algs?: readonly string[] }) {
+export async function rotateKeys(pool: Pool, box: SecretBox, options: RotateOptions) {
   return withTransaction(pool, async (client) => {
     await client.query('select pg_advisory_xact_lock($1)', [KEYS_LOCK]);
     const keys = createKeyStore(client);
     const published = await keys.listPublished();
     const rotated: Array<{ alg: string; activated: string; next: string }> = [];
-    for (const alg of options.algs ?? SIGNING_ALGS) {
+    const { ifActiveOlderThanSeconds: maxAge } = options;
+    const due = (alg: string) => maxAge === undefined || published.some((key) => key.alg === alg && key.state === 'active'
+      && Date.now() - (key.activated_at ?? key.created_at).getTime() >= maxAge * 1000);
+    for (const alg of (options.algs ?? SIGNING_ALGS).filter(due)) {
       let next = published.find((key) => key.alg === alg && key.state === 'next')?.kid;
       if (!next) next = await insertKey(keys, box, alg, 'next');
       await keys.retireActive(alg, options.publishRetiredSeconds);
       await keys.activate(next);
       rotated.push({ alg, activated: next, next: await insertKey(keys, box, alg, 'next') });
     }
+    if (rotated.length === 0) return rotated;
     await keys.insertCookieKey(box.seal(randomBytes(32).toString('base64url')));
     const [newest] = await keys.listCookieKeys();
     if (newest) await keys.retireCookieKeysBefore(newest.id, options.cookieGraceSeconds);
+    await keys.notifyChanged();
     return rotated;
   });
 }

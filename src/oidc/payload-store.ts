@@ -25,6 +25,14 @@ const findByUserCode = {
   name: 'oidc_payloads.find_by_user_code',
   text: `select ${COLUMNS} from oidc_payloads where model = $1 and user_code = $2 and ${LIVE} limit 1`,
 };
+const claim = {
+  name: 'oidc_payloads.claim',
+  text: `insert into oidc_payloads (model, id, payload, expires_at)
+         values ($1, $2, '{}'::jsonb, now() + make_interval(secs => $3::int))
+         on conflict (model, id) do update set payload = oidc_payloads.payload
+           where oidc_payloads.expires_at is not null and oidc_payloads.expires_at <= now()
+         returning id`,
+};
 const consume = {
   name: 'oidc_payloads.consume',
   text: `update oidc_payloads set consumed_at = now()
@@ -99,6 +107,14 @@ export function createPayloadStore(db: Queryable) {
     async findByUserCode(model: string, userCode: string): Promise<StoredRow | undefined> {
       const { rows } = await db.query<StoredRow>({ ...findByUserCode, values: [model, userCode] });
       return rows[0];
+    },
+    /**
+     * Inserts a placeholder row unless a live one exists; true when this call created it.
+     * One statement, so two concurrent callers cannot both see "absent".
+     */
+    async claim(model: string, id: string, ttlSeconds: number): Promise<boolean> {
+      const { rowCount } = await db.query({ ...claim, values: [model, id, ttlSeconds] });
+      return rowCount === 1;
     },
     /** Marks the row consumed. False when it was already consumed (or is gone): the caller lost the race. */
     async consume(model: string, id: string): Promise<boolean> {

@@ -1,9 +1,14 @@
-import Provider, { errors, type Configuration, type KoaContextWithOIDC } from 'oidc-provider';
+import { randomBytes } from 'node:crypto';
+import Provider, { errors, type Client, type Configuration, type KoaContextWithOIDC } from 'oidc-provider';
 import type { Config } from '../config.ts';
 import { claimsFor } from '../accounts/accounts.ts';
+import { STRICT_AUTH_METHOD, strictClientAuth } from '../clients/strict-auth.ts';
 import type { AccountStore } from '../accounts/store.ts';
 import type { Logger } from '../observability/logger.ts';
 import type { ApiResourceStore } from './api-resource-store.ts';
+import { createOutboundFetch } from './backchannel.ts';
+import { REGISTRATION_POLICY, registrationPolicy } from './registration.ts';
+import { API_SCOPES, OIDC_SCOPES } from './scopes.ts';
 import type { GrantStore } from './payload-store.ts';
 import type { KeyMaterial } from './keys.ts';
 
@@ -14,6 +19,10 @@ export interface ProviderPages {
   postLogoutSuccessSource(ctx: KoaContextWithOIDC): Promise<void>;
 }
 
+type DeviceFlowFeature = NonNullable<NonNullable<Configuration['features']>['deviceFlow']>;
+/** The device flow's pages (RFC 8628), built in interactions/device.ts. */
+export type DeviceFlowPages = Required<Pick<DeviceFlowFeature, 'userCodeInputSource' | 'userCodeConfirmSource' | 'successSource'>>;
+
 export interface ProviderDeps {
   config: Config;
   adapter: (model: string) => NonNullable<ReturnType<Extract<Configuration['adapter'], (name: string) => unknown>>>;
@@ -22,7 +31,36 @@ export interface ProviderDeps {
   apis: ApiResourceStore;
   grants: GrantStore;
   pages: ProviderPages;
+  device: DeviceFlowPages;
   log: Logger;
+}
+
+/**
+ * RFC 6749 §5.2 (and RFC 8628 §3.2): a client using a grant type it is not registered for gets
+ * unauthorized_client. The engine says invalid_request, after authenticating the client
+ * (actions/token.js allowedGrantTypeCheck, actions/authorization/client.js checkClientGrantType);
+ * this corrects the code of those answers and leaves every other response alone.
+ */
+const GRANT_CHECK_ROUTES = new Set(['token', 'device_authorization']);
+const GRANT_NOT_ALLOWED = / is not allowed for this client$/;
+async function unauthorizedClientForGrant(ctx: KoaContextWithOIDC, next: () => Promise<unknown>) {
+  await next();
+  const body = ctx.body as { error?: unknown; error_description?: unknown } | undefined;
+  if (GRANT_CHECK_ROUTES.has(ctx.oidc?.route) && ctx.status === 400 && body?.error === 'invalid_request'
+    && typeof body.error_description === 'string' && GRANT_NOT_ALLOWED.test(body.error_description)) {
+    ctx.body = { ...body, error: 'unauthorized_client' };
+  }
+}
+
+/**
+ * Introspection (RFC 7662) and revocation (RFC 7009) answer only the client the token was issued
+ * to. The engine's defaults let any confidential client introspect any token, and answer another
+ * client's revocation with an error, which confirms the token exists; here both answer as for an
+ * unknown token. API access tokens are JWTs that APIs verify offline with /jwks; the engine
+ * refuses to introspect or revoke those (unsupported_token_type), so no API needs a credential here.
+ */
+async function ownTokenOnly(_ctx: KoaContextWithOIDC, client: Client, token: { clientId?: string | undefined }): Promise<boolean> {
+  return token.clientId === client.clientId;
 }
 
 /** Paths of the endpoints, as DESIGN.md's runtime contract names them. */
@@ -40,7 +78,7 @@ export const ROUTES = {
   registration: '/register',
 } as const;
 
-export const OIDC_SCOPES = ['openid', 'offline_access', 'profile', 'email'];
+export { OIDC_SCOPES };
 
 /**
  * The engine's configuration. Every `@important` option of oidc-provider is set here: adapter,
@@ -48,7 +86,7 @@ export const OIDC_SCOPES = ['openid', 'offline_access', 'profile', 'email'];
  * redirect URI matching, scope handling) are the engine's; we only choose the policy.
  */
 export function createProvider(deps: ProviderDeps): Provider {
-  const { config, keys, accounts, apis, grants, pages, log } = deps;
+  const { config, keys, accounts, apis, grants, pages, device, log } = deps;
   const secure = config.issuer.startsWith('https://');
   const cookieOptions = { httpOnly: true, sameSite: 'lax' as const, signed: true, overwrite: true, secure };
 
@@ -85,10 +123,13 @@ export function createProvider(deps: ProviderDeps): Provider {
       return grant?.accountId === session.accountId ? grant : undefined;
     },
     extraClientMetadata: {
-      properties: ['first_party'],
+      properties: ['first_party', STRICT_AUTH_METHOD, API_SCOPES],
       validator(_ctx, key, value) {
-        if (key === 'first_party' && value !== undefined && typeof value !== 'boolean') {
-          throw new errors.InvalidClientMetadata('first_party must be a boolean');
+        if (key === API_SCOPES && value !== undefined && typeof value !== 'string') {
+          throw new errors.InvalidClientMetadata(`${key} must be a string`);
+        }
+        if ((key === 'first_party' || key === STRICT_AUTH_METHOD) && value !== undefined && typeof value !== 'boolean') {
+          throw new errors.InvalidClientMetadata(`${key} must be a boolean`);
         }
       },
     },
@@ -102,7 +143,11 @@ export function createProvider(deps: ProviderDeps): Provider {
     // Public clients must use PKCE (S256 is the only method the engine accepts); confidential
     // clients may, and the engine verifies it whenever a challenge was sent.
     pkce: { required: (_ctx, client) => client.clientAuthMethod === 'none' },
-    // Rotate every refresh token on use; a rotated one presented again revokes the whole grant.
+    // Refresh tokens: issued only when the authorization asked for `offline_access` together with
+    // `prompt=consent` (OpenID Connect Core 11) and the client has the refresh_token grant; without
+    // prompt=consent the engine silently drops offline_access and no refresh token is issued.
+    // Every use rotates the token, for confidential clients too; a rotated one presented again
+    // revokes the whole grant (its newest refresh token and its access tokens included).
     rotateRefreshToken: true,
     allowOmittingSingleRegisteredRedirectUri: false,
     ttl: {
@@ -122,23 +167,55 @@ export function createProvider(deps: ProviderDeps): Provider {
     features: {
       devInteractions: { enabled: false },
       userinfo: { enabled: true },
-      introspection: { enabled: true },
-      revocation: { enabled: true },
+      introspection: { enabled: true, allowedPolicy: ownTokenOnly },
+      revocation: { enabled: true, allowedPolicy: ownTokenOnly },
+      // Confidential clients registered with the grant (a public client cannot have it: clients.ts).
       clientCredentials: { enabled: true },
       rpInitiatedLogout: {
         enabled: true,
         logoutSource: (ctx, form) => pages.logoutSource(ctx, form),
         postLogoutSuccessSource: (ctx) => pages.postLogoutSuccessSource(ctx),
       },
+      // Logout tokens to each client of the session that registered a backchannel_logout_uri;
+      // delivered in the background with retries (backchannel.ts), never holding up the person.
+      backchannelLogout: { enabled: true },
+      deviceFlow: {
+        enabled: true,
+        // 8 characters of 20 consonants: about 34 bits, with wrong entries rate limited (device.ts).
+        charset: 'base-20',
+        mask: '****-****',
+        userCodeInputSource: device.userCodeInputSource,
+        userCodeConfirmSource: device.userCodeConfirmSource,
+        successSource: device.successSource,
+      },
+      // Sender-constrained tokens (RFC 9449); proofs are single-use (ReplayDetection rows).
+      dPoP: { enabled: true, allowReplay: false },
+      // PAR (RFC 9126) for every client; a client registered with require_pushed_authorization_requests must use it.
+      pushedAuthorizationRequests: { enabled: true, requirePushedAuthorizationRequests: false, allowUnregisteredRedirectUris: false },
+      registration: {
+        enabled: config.registrationEnabled,
+        // Registering needs an initial access token (`latchkey clients initial-access-token`).
+        initialAccessToken: true,
+        issueRegistrationAccessToken: true,
+        policies: { [REGISTRATION_POLICY]: registrationPolicy },
+        idFactory: () => randomBytes(16).toString('base64url'),
+        // 256 bits, as clients.ts generates for the CLI.
+        secretFactory: async () => randomBytes(32).toString('base64url'),
+      },
+      registrationManagement: { enabled: config.registrationEnabled, rotateRegistrationAccessToken: true },
       resourceIndicators: {
         enabled: true,
         defaultResource: async (_ctx, _client, oneOf) => oneOf ?? undefined,
         useGrantedResource: async () => false,
-        async getResourceServerInfo(_ctx, resourceIndicator) {
+        async getResourceServerInfo(_ctx, resourceIndicator, client) {
           const api = await apis.findByIdentifier(resourceIndicator);
           if (!api) throw new errors.InvalidTarget(`resource ${resourceIndicator} is not a registered API`);
+          // A client registered with a scope list gets only those of the API's scopes (the engine
+          // checks a client's scope list against OpenID scopes only).
+          const listed = client[API_SCOPES];
+          const allowed = typeof listed === 'string' ? new Set(listed.split(' ')) : undefined;
           return {
-            scope: api.scopes.join(' '),
+            scope: (allowed ? api.scopes.filter((scope) => allowed.has(scope)) : api.scopes).join(' '),
             audience: api.identifier,
             accessTokenTTL: api.access_token_ttl ?? config.ttl.accessToken,
             accessTokenFormat: 'jwt',
@@ -147,7 +224,12 @@ export function createProvider(deps: ProviderDeps): Provider {
         },
       },
     },
+    // What clients.ts lets a client register; client_secret_jwt is not offered.
+    clientAuthMethods: ['client_secret_basic', 'client_secret_post', 'private_key_jwt', 'none'],
+    // Outgoing requests keep the engine's SSRF guard; loopback only with ALLOW_LOOPBACK_OUTBOUND.
+    fetch: createOutboundFetch({ allowLoopback: config.allowLoopbackOutbound, log }),
     enabledJWA: {
+      clientAuthSigningAlgValues: ['RS256', 'PS256', 'ES256', 'Ed25519', 'EdDSA'],
       idTokenSigningAlgValues: ['RS256', 'ES256'],
       userinfoSigningAlgValues: ['RS256', 'ES256'],
       introspectionSigningAlgValues: ['RS256', 'ES256'],
@@ -159,11 +241,22 @@ export function createProvider(deps: ProviderDeps): Provider {
 
   const provider = new Provider(config.issuer, configuration);
   provider.proxy = config.trustProxy;
+  // A client registered with an explicit client_secret_basic/post may use only that one.
+  provider.use(strictClientAuth());
+  provider.use(unauthorizedClientForGrant);
   provider.on('server_error', (ctx, err) => log.error({ event: 'server_error', route: ctx.oidc?.route, err }, 'server error'));
-  for (const event of ['grant.error', 'authorization.error', 'introspection.error', 'revocation.error', 'userinfo.error', 'end_session.error'] as const) {
+  for (const event of ['grant.error', 'authorization.error', 'introspection.error', 'revocation.error', 'userinfo.error', 'end_session.error',
+    'device_authorization.error', 'code_verification.error', 'device_resume.error', 'pushed_authorization_request.error',
+    'registration_create.error', 'registration_read.error', 'registration_update.error', 'registration_delete.error'] as const) {
     (provider.on as (name: string, listener: (ctx: KoaContextWithOIDC, err: errors.OIDCProviderError) => void) => Provider)(event, (ctx, err) => log.info({
       event, route: ctx.oidc?.route, client_id: ctx.oidc?.client?.clientId, error: err.error, error_detail: err.error_detail,
     }, err.error_description ?? err.message));
+  }
+  provider.on('backchannel.error', (_ctx, err, client) => log.warn({ event: 'backchannel.error', client_id: client.clientId, err }, 'logout token not sent'));
+  for (const event of ['registration_create.success', 'registration_update.success', 'registration_delete.success']) {
+    (provider.on as (name: string, listener: (ctx: KoaContextWithOIDC, client: Client) => void) => Provider)(event, (_ctx, client) => log.info({
+      event: event.replace('.success', ''), client_id: client.clientId,
+    }, 'dynamically registered client changed'));
   }
   provider.on('grant.success', (ctx: KoaContextWithOIDC) => log.debug({
     event: 'grant.success', client_id: ctx.oidc.client?.clientId, grant_type: ctx.oidc.params?.grant_type,

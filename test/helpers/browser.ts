@@ -6,7 +6,10 @@ interface StoredCookie { name: string; value: string; path: string }
 
 export class UserAgent {
   private cookies: StoredCookie[] = [];
-  constructor(private readonly origin: string) {}
+  private readonly origin: string;
+  constructor(origin: string) {
+    this.origin = origin;
+  }
 
   private cookieHeader(url: URL): string {
     if (url.origin !== this.origin) return '';

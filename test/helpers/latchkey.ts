@@ -44,13 +44,25 @@ export interface Latchkey {
   close(): Promise<void>;
 }
 
+export interface StartOptions {
+  /**
+   * Start on this database (a restart: pass the first server's `database`, its
+   * `config.secretKey` as LATCHKEY_SECRET_KEY and its `server.port`). A borrowed database is
+   * not dropped by this server's close(); its creator drops it.
+   */
+  database?: TestDatabase;
+  /** Listen on this port, so the issuer stays the same across a restart. Default: a free port. */
+  port?: number;
+}
+
 /**
  * Starts a real Latchkey server on an ephemeral port against a fresh PostgreSQL database,
  * stopped and dropped when the test ends.
  */
-export async function startLatchkey(t: TestContext | undefined, env: Record<string, string> = {}): Promise<Latchkey> {
-  const database = await createTestDatabase();
-  const port = await freePort();
+export async function startLatchkey(t: TestContext | undefined, env: Record<string, string> = {}, options: StartOptions = {}): Promise<Latchkey> {
+  const borrowed = options.database !== undefined;
+  const database = options.database ?? await createTestDatabase();
+  const port = options.port ?? await freePort();
   const issuer = `http://127.0.0.1:${port}`;
   const config = loadConfig({
     PORT: String(port), HOST: '127.0.0.1', ISSUER: issuer, DATABASE_URL: database.url,
@@ -62,7 +74,7 @@ export async function startLatchkey(t: TestContext | undefined, env: Record<stri
   try {
     server = await startServer(config, log);
   } catch (err) {
-    await database.drop();
+    if (!borrowed) await database.drop();
     throw err;
   }
   const pool = server.database.pool;
@@ -112,7 +124,7 @@ export async function startLatchkey(t: TestContext | undefined, env: Record<stri
     },
     async close() {
       await server.close(2000);
-      await database.drop();
+      if (!borrowed) await database.drop();
     },
   };
   t?.after(() => idp.close());

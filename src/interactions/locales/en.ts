@@ -59,6 +59,27 @@ export const en = {
     title: 'You are signed out',
     lede: 'You can close this window.',
   },
+  device: {
+    title: 'Connect a device',
+    lede: 'Enter the code shown on your TV, console or other device.',
+    code: 'Code',
+    hint: 'For example BCDF-GHJK. Dashes and letter case do not matter.',
+    submit: 'Continue',
+    wrongCode: 'That code is not valid. Check it on your device; if it has expired, start again there.',
+    missing: 'Enter the code shown on your device.',
+    aborted: 'The sign-in on your device was cancelled. You can close this window.',
+    failed: 'This sign-in cannot be completed. Start again on your device.',
+    tooMany: 'Too many wrong codes',
+    tooManyMessage: 'Too many wrong codes were entered from your network. Wait a few minutes and try again.',
+    confirmTitle: (client: string) => `Connect ${client}?`,
+    confirmLede: 'Check that your device shows this code before you continue:',
+    codeLabel: 'Code:',
+    confirmWarning: 'If you did not start this on a device you have with you, or the code does not match, cancel.',
+    continue: 'Continue',
+    cancel: 'Cancel',
+    successTitle: 'Your device is connected',
+    successLede: (client: string) => `You are signed in to ${client} on your device. You can close this window.`,
+  },
 };
 
 export type Strings = typeof en;

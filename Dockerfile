@@ -1,0 +1,27 @@
+# Latchkey container image. `docker compose up --build` runs it with PostgreSQL (docker-compose.yml);
+# alone it needs DATABASE_URL, LATCHKEY_SECRET_KEY and an https ISSUER (README, "Operations").
+
+# Production dependencies only. tsx is one of them: the server runs its TypeScript directly.
+FROM node:24-bookworm-slim AS deps
+WORKDIR /app
+COPY package.json package-lock.json ./
+RUN npm ci --omit=dev --no-audit --no-fund && npm cache clean --force
+
+FROM node:24-bookworm-slim
+# Production refuses an http ISSUER and a missing LATCHKEY_SECRET_KEY (see docker-compose.yml for a local try-out).
+ENV NODE_ENV=production
+WORKDIR /app
+COPY --from=deps /app/node_modules ./node_modules
+COPY package.json ./
+COPY bin ./bin
+COPY src ./src
+COPY migrations ./migrations
+COPY views ./views
+# Used only without DATABASE_URL (embedded PostgreSQL) or LATCHKEY_SECRET_KEY (generated key).
+RUN mkdir -p /app/.data && chown node:node /app/.data
+USER node
+EXPOSE 3000
+HEALTHCHECK --interval=10s --timeout=3s --start-period=30s --retries=3 \
+  CMD ["node", "-e", "fetch('http://127.0.0.1:' + (process.env.PORT || 3000) + '/readyz').then((r) => process.exit(r.ok ? 0 : 1), () => process.exit(1))"]
+# The same command as `npm start`, without npm in between, so SIGTERM reaches the server.
+CMD ["node", "--import", "tsx", "src/main.ts"]

@@ -1,0 +1,115 @@
+import { execFileSync } from 'node:child_process';
+import { readdirSync, readFileSync } from 'node:fs';
+
+/**
+ * CPU time and memory of processes, read from /proc (Linux). utime + stime are in clock ticks
+ * (usually 100 per second), so a measurement needs a few hundred ticks to be meaningful: each
+ * scenario runs a fixed number of operations large enough for that.
+ */
+const TICKS_PER_SECOND = (() => {
+  try {
+    return Number(execFileSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).trim()) || 100;
+  } catch {
+    return 100;
+  }
+})();
+
+export interface ProcStat { pid: number; ppid: number; cpuMs: number }
+
+/** utime + stime (ms) and parent of one process; undefined when it is gone. */
+export function procStat(pid: number): ProcStat | undefined {
+  let text: string;
+  try {
+    text = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  } catch {
+    return undefined;
+  }
+  // The command name (field 2) is in parentheses and may contain spaces: parse after the last ')'.
+  const fields = text.slice(text.lastIndexOf(')') + 2).split(' ');
+  const ppid = Number(fields[1]);
+  const utime = Number(fields[11]);
+  const stime = Number(fields[12]);
+  return { pid, ppid, cpuMs: ((utime + stime) * 1000) / TICKS_PER_SECOND };
+}
+
+/** Resident set size of a process in MiB. */
+export function rssMiB(pid: number): number | undefined {
+  try {
+    const match = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
+    return match ? Number(match[1]) / 1024 : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+function allPids(): number[] {
+  return readdirSync('/proc').filter((name) => /^\d+$/.test(name)).map(Number);
+}
+
+function cmdline(pid: number): string {
+  try {
+    return readFileSync(`/proc/${pid}/cmdline`, 'utf8').replace(/\0/g, ' ');
+  } catch {
+    return '';
+  }
+}
+
+/** A process and its descendants (a cluster primary, its workers, and any helper they started). */
+export function processTree(root: number): number[] {
+  const parents = new Map(allPids().map((pid) => [pid, procStat(pid)?.ppid]));
+  const tree = [root];
+  for (let i = 0; i < tree.length; i += 1) {
+    for (const [pid, ppid] of parents) if (ppid === tree[i]) tree.push(pid);
+  }
+  return tree;
+}
+
+/** The direct children of a process (a cluster primary's workers). */
+export function childrenOf(root: number): number[] {
+  return allPids().filter((pid) => procStat(pid)?.ppid === root);
+}
+
+/**
+ * The processes of one PostgreSQL cluster: every child of its postmaster whose command line is
+ * `postgres: ...` (backends, walwriter, checkpointer, ...). `database` narrows it to the backends
+ * serving that database (their title is `postgres: user database host(port) state`).
+ */
+export function postgresPids(postmaster: number, database?: string): number[] {
+  return allPids().filter((pid) => {
+    if (procStat(pid)?.ppid !== postmaster) return false;
+    const line = cmdline(pid);
+    if (!line.startsWith('postgres:')) return false;
+    return database === undefined || line.split(' ').includes(database);
+  });
+}
+
+/** CPU ms per pid now; compare two snapshots with cpuDelta. */
+export function cpuSnapshot(pids: number[]): Map<number, number> {
+  const snapshot = new Map<number, number>();
+  for (const pid of pids) {
+    const stat = procStat(pid);
+    if (stat) snapshot.set(pid, stat.cpuMs);
+  }
+  return snapshot;
+}
+
+/** CPU ms spent between two snapshots; a pid only in `after` started during the interval and counts from zero. */
+export function cpuDelta(before: Map<number, number>, after: Map<number, number>): number {
+  let total = 0;
+  for (const [pid, ms] of after) total += ms - (before.get(pid) ?? 0);
+  return total;
+}
+
+/** The parent (postmaster) of a PostgreSQL backend. */
+export function parentOf(pid: number): number | undefined {
+  return procStat(pid)?.ppid;
+}
+
+/** The executable name of a process (`node`, `esbuild`, `postgres`, ...). */
+export function commOf(pid: number): string {
+  try {
+    return readFileSync(`/proc/${pid}/comm`, 'utf8').trim();
+  } catch {
+    return '';
+  }
+}

@@ -1,0 +1,171 @@
+import { mkdir, writeFile } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { parseArgs } from 'node:util';
+import pg from 'pg';
+import { checks, ratios, table } from './lib/report.ts';
+import { FULL, QUICK, SCENARIOS, type Row, type RunContext, type ScenarioName } from './lib/scenarios.ts';
+import { ADMIN_URL, ROOT, startBaselineTarget, startLatchkeyTarget, type Target } from './lib/targets.ts';
+
+/**
+ * `npm run bench` (full, under 10 minutes) or `npm run bench -- --quick` (under a minute).
+ * Starts Latchkey as a real server (cluster of a worker per core) on a fresh database of the
+ * machine's PostgreSQL, seeds it, runs each scenario with autocannon, then does the same against
+ * bare oidc-provider (the baseline), and prints a table plus Latchkey/baseline ratios. Results go
+ * to bench/results/<timestamp>.json and bench/results/latest.json. See bench/README.md.
+ *
+ * Options: --quick; --only=login,refresh (scenario names: see SCENARIOS; code-exchange provides
+ * the tokens introspection and userinfo use); --no-baseline; --workers=N; --pool=N (DATABASE_POOL_SIZE);
+ * --profile (Latchkey runs with --cpu-prof; profiles in bench/results/profiles, see profile-summary.ts);
+ * --env=NAME=value (repeatable) passes a setting to Latchkey, e.g. --env=RATE_LIMIT_TOKEN_PER_MINUTE=0.
+ */
+const { values } = parseArgs({
+  options: {
+    quick: { type: 'boolean', default: false },
+    only: { type: 'string' },
+    'no-baseline': { type: 'boolean', default: false },
+    workers: { type: 'string' },
+    pool: { type: 'string' },
+    profile: { type: 'boolean', default: false },
+    env: { type: 'string', multiple: true },
+  },
+});
+
+const sizes = values.quick ? QUICK : FULL;
+const budgetMs = values.quick ? 60_000 : 600_000;
+const names = (values.only?.split(',').map((name) => name.trim()) ?? Object.keys(SCENARIOS)) as ScenarioName[];
+for (const name of names) if (!(name in SCENARIOS)) throw new Error(`unknown scenario ${name} (known: ${Object.keys(SCENARIOS).join(', ')})`);
+const log = (line: string) => process.stdout.write(`${line}\n`);
+const began = performance.now();
+const rows: Row[] = [];
+const targets: Target[] = [];
+const stopping: Array<Promise<void>> = [];
+
+// Every run stops on its own; this is the net under it.
+const watchdog = setTimeout(() => {
+  log(`bench: over the ${budgetMs / 1000} s budget (+30 s): stopping`);
+  void cleanup().finally(() => process.exit(2));
+}, budgetMs + 30_000);
+watchdog.unref();
+
+async function cleanup() {
+  stopping.push(...targets.splice(0).map((target) => target.stop().catch((err: Error) => {
+    log(`stop failed: ${err.message}`);
+  })));
+  await Promise.all(stopping);
+}
+for (const signal of ['SIGINT', 'SIGTERM'] as const) {
+  process.once(signal, () => {
+    log(`bench: ${signal}: stopping servers and dropping the database`);
+    void cleanup().finally(() => process.exit(130));
+  });
+}
+
+function loadavg() {
+  return os.loadavg().map((value) => Number(value.toFixed(2)));
+}
+
+async function machine() {
+  const client = new pg.Client({ connectionString: ADMIN_URL });
+  await client.connect();
+  const { rows: [row] } = await client.query<{ version: string }>('show server_version');
+  const { rows: settings } = await client.query<{ name: string; setting: string }>(
+    "select name, setting from pg_settings where name in ('max_connections', 'shared_buffers', 'synchronous_commit', 'fsync')");
+  await client.end();
+  const cpus = os.cpus();
+  return {
+    cpus: cpus.length,
+    available_parallelism: os.availableParallelism(),
+    cpu_model: cpus[0]?.model ?? 'unknown',
+    memory_gib: Number((os.totalmem() / 2 ** 30).toFixed(1)),
+    node: process.version,
+    postgres: row?.version,
+    postgres_settings: Object.fromEntries(settings.map((s) => [s.name, s.setting])),
+    loadavg_before: loadavg(),
+  };
+}
+
+async function runTarget(target: Target) {
+  const ctx: RunContext = { target, sizes, log, rows, pairs: 0, sessions: [], accessTokens: [], maxMs: values.quick ? 20_000 : 90_000 };
+  for (const name of names) {
+    log(`${target.name}: ${name}`);
+    try {
+      await SCENARIOS[name](ctx);
+    } catch (err) {
+      log(`  ${name} failed: ${(err as Error).message}`);
+      rows.push({ scenario: name, target: target.name, variant: 'failed', note: (err as Error).message });
+    }
+  }
+}
+
+const info = await machine();
+log(`bench: ${values.quick ? 'quick' : 'full'} run on ${info.cpus} CPUs (${info.cpu_model}), load average ${info.loadavg_before.join(' ')}`);
+const rss = { idle: [] as number[], peak: [] as number[], afterLoad: [] as number[] };
+const described: Record<string, unknown> = {};
+
+try {
+  const latchkey = await startLatchkeyTarget({
+    log,
+    ...(values.workers ? { workers: Number(values.workers) } : {}),
+    ...(values.pool ? { poolSize: Number(values.pool) } : {}),
+    extraEnv: Object.fromEntries((values.env ?? []).map((pair) => [pair.slice(0, pair.indexOf('=')), pair.slice(pair.indexOf('=') + 1)])),
+    ...(values.profile ? { nodeFlags: ['--cpu-prof', `--cpu-prof-dir=${path.join(ROOT, 'bench', 'results', 'profiles')}`] } : {}),
+  });
+  targets.push(latchkey);
+  await new Promise((resolve) => setTimeout(resolve, 1000));
+  rss.idle = latchkey.rss();
+  log(`latchkey: idle RSS per process (primary, workers): ${rss.idle.join(', ')} MiB`);
+  await runTarget(latchkey);
+  rss.peak = rows.filter((row) => row.target === 'latchkey').flatMap((row) => row.measured?.peakRssMiB ?? []);
+  await new Promise((resolve) => setTimeout(resolve, 2000));
+  rss.afterLoad = latchkey.rss();
+  described.latchkey = { ...latchkey.describe, rss_idle_mib: rss.idle, rss_after_load_mib: rss.afterLoad };
+  targets.splice(targets.indexOf(latchkey), 1);
+  await latchkey.stop();
+
+  if (!values['no-baseline']) {
+    const baseline = await startBaselineTarget({ log });
+    targets.push(baseline);
+    described.baseline = { ...baseline.describe, rss_idle_mib: baseline.rss() };
+    await runTarget(baseline);
+    targets.splice(targets.indexOf(baseline), 1);
+    await baseline.stop();
+  }
+} finally {
+  await cleanup();
+}
+
+const elapsedS = (performance.now() - began) / 1000;
+const result = {
+  started_at: new Date(Date.now() - elapsedS * 1000).toISOString(),
+  mode: values.quick ? 'quick' : 'full',
+  elapsed_s: Number(elapsedS.toFixed(1)),
+  machine: { ...info, loadavg_after: loadavg() },
+  targets: described,
+  rows,
+  ratios: ratios(rows),
+  checks: checks(rows, rss),
+};
+
+log('');
+log(table(rows));
+for (const row of rows.filter((r) => r.variant === 'failed')) log(`  ${row.target} ${row.scenario} failed: ${row.note}`);
+log('');
+if (result.ratios.length) {
+  log('Latchkey / baseline: throughput ratio, CPU-per-operation ratio (Latchkey includes its PostgreSQL backends)');
+  for (const ratio of result.ratios) log(`  ${ratio.scenario.padEnd(20)} ${ratio.throughput.toFixed(2)}x throughput   ${ratio.cpuPerOp.toFixed(2)}x CPU/op`);
+  log('');
+}
+log('Targets:');
+for (const check of result.checks) log(`  ${check.met === undefined ? '  ' : check.met ? 'ok' : '--'} ${check.target.padEnd(44)} ${check.measured}`);
+log(`\nbench: ${elapsedS.toFixed(0)} s, load average ${result.machine.loadavg_after.join(' ')} (other work on this machine makes throughput noisy; CPU per operation is the steadier figure)`);
+
+const dir = path.join(ROOT, 'bench', 'results');
+await mkdir(dir, { recursive: true });
+const stamp = result.started_at.replace(/[:.]/g, '-');
+const json = `${JSON.stringify(result, null, 2)}\n`;
+await writeFile(path.join(dir, `${stamp}.json`), json);
+await writeFile(path.join(dir, 'latest.json'), json);
+log(`results: bench/results/${stamp}.json (and latest.json)`);
+clearTimeout(watchdog);
+process.exit(0);

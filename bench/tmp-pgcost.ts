@@ -1,0 +1,31 @@
+import pg from 'pg';
+import { createPayloadStore } from '../src/oidc/payload-store.ts';
+import { cpuDelta, cpuSnapshot, postgresPids, parentOf } from './lib/proc.ts';
+const name = `lkx_${Date.now().toString(36)}`;
+const admin = new pg.Client({ connectionString: 'postgres://postgres@127.0.0.1:5432/postgres' });
+await admin.connect();
+await admin.query(`create database ${name}`);
+const pool = new pg.Pool({ connectionString: process.env.UNIX ? `postgres://postgres@localhost/${name}?host=/var/run/postgresql` : `postgres://postgres@127.0.0.1:5432/${name}`, max: 8 });
+pool.on('error', () => {});
+await pool.query(`create table oidc_payloads (model text not null, id text not null, payload jsonb not null, grant_id text, uid text, user_code text, expires_at timestamptz, consumed_at timestamptz, primary key (model, id))`);
+const store = createPayloadStore(pool);
+const payload = { accountId: 'acc-123456789', clientId: 'client-abcdefghijk', grantId: 'g'.repeat(43), scope: 'openid profile email', iat: 1, exp: 2, kind: 'AccessToken', sessionUid: 's'.repeat(21), expiresWithSession: true, gty: 'authorization_code', claims: {} };
+for (let i = 0; i < 1000; i++) await store.upsert({ model: 'AccessToken', id: `id${i}`, payload, grantId: null, uid: null, userCode: null, expiresIn: 3600 });
+const { rows } = await pool.query('select pg_backend_pid() as pid');
+const postmaster = parentOf(rows[0].pid)!;
+async function run(label: string, fn: (i: number) => Promise<unknown>, n = 20000) {
+  for (let i = 0; i < 2000; i++) await fn(i);
+  const me = process.cpuUsage(); const p0 = cpuSnapshot(postgresPids(postmaster, name));
+  let next = 0;
+  await Promise.all(Array.from({ length: 16 }, async () => { while (next < n) await fn(next++); }));
+  const c = process.cpuUsage(me); const pgms = cpuDelta(p0, cpuSnapshot(postgresPids(postmaster, name)));
+  console.log(label.padEnd(30), 'node µs/q', ((c.user + c.system) / n).toFixed(1), 'pg µs/q', (pgms * 1000 / n).toFixed(1));
+}
+await run('select 1', () => pool.query('select 1'));
+await run('named select 1', () => pool.query({ name: 'one', text: 'select 1' }));
+await run('payloads.find hit', (i) => store.find('AccessToken', `id${i % 1000}`));
+await run('payloads.find miss', (i) => store.find('RefreshToken', `id${i % 1000}`));
+await run('upsert', (i) => store.upsert({ model: 'AccessToken', id: `n${i}`, payload, grantId: null, uid: null, userCode: null, expiresIn: 3600 }), 5000);
+await pool.end();
+await admin.query(`drop database ${name} with (force)`);
+await admin.end();

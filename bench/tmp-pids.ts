@@ -1,0 +1,10 @@
+import { startLatchkeyTarget } from './lib/targets.ts';
+import { cpuDelta, cpuSnapshot } from './lib/proc.ts';
+const t = await startLatchkeyTarget({ log: console.log, extraEnv: { RATE_LIMIT_TOKEN_PER_MINUTE: process.env.RL ?? '1000000' } });
+const body = 'grant_type=client_credentials&resource=https://api.bench.example&scope=read';
+const headers = { authorization: 'Basic ' + Buffer.from(`${t.ccClient.clientId}:${t.ccClient.clientSecret}`).toString('base64'), 'content-type': 'application/x-www-form-urlencoded' };
+const s0 = cpuSnapshot(t.cpu.server()); const p0 = cpuSnapshot(t.cpu.postgres());
+let ok = 0;
+for (let i = 0; i < 100; i++) await Promise.all(Array.from({ length: 20 }, async () => { const r = await fetch(`${t.issuer}/token`, { method: 'POST', headers, body }); await r.text(); if (r.ok) ok++; }));
+console.log('ok', ok, 'server ms/op', (cpuDelta(s0, cpuSnapshot(t.cpu.server())) / ok).toFixed(3), 'pg ms/op', (cpuDelta(p0, cpuSnapshot(t.cpu.postgres())) / ok).toFixed(3));
+await t.stop();

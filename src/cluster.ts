@@ -1,0 +1,148 @@
+import cluster, { type Worker } from 'node:cluster';
+import type { Config } from './config.ts';
+import { migrate } from './db/migrate.ts';
+import { openDatabase, resolveSecretKey } from './db/open.ts';
+import type { Pool } from './db/pool.ts';
+import type { Logger } from './observability/logger.ts';
+import { serveClusterMetrics } from './observability/cluster-metrics.ts';
+import { ensureKeys } from './oidc/keys.ts';
+import { createSecretBox } from './secret-box.ts';
+
+/**
+ * One server process per core (WEB_CONCURRENCY). The primary opens the database (starting the
+ * embedded PostgreSQL when there is no DATABASE_URL), migrates and creates the keys once, then forks
+ * the workers; each worker runs startServer on the shared port (node:cluster hands out connections)
+ * and only attaches to the embedded database. The primary serves no requests.
+ *
+ * Stopping: SIGTERM or SIGINT to the primary asks every worker to stop over IPC (a message, not a
+ * signal: Ctrl-C already signals the whole process group, and a worker treats a second signal as
+ * "exit now"), waits for them to finish their in-flight requests, then closes its own pool and the
+ * embedded PostgreSQL. A second signal kills the workers and exits at once. A worker that dies
+ * while serving is replaced, unless that happens more than RESTARTS_PER_MINUTE times a minute.
+ * If the primary dies, node:cluster makes its workers exit when the IPC channel closes.
+ */
+
+/** The IPC message a worker receives when it should stop gracefully. */
+export const STOP_MESSAGE = 'latchkey:stop';
+
+const RESTARTS_PER_MINUTE = 5;
+
+export function isStopMessage(message: unknown): boolean {
+  return typeof message === 'object' && message !== null && (message as { type?: unknown }).type === STOP_MESSAGE;
+}
+
+/**
+ * Runs the primary. Resolves once every worker listens; rejects (after stopping what it started)
+ * when setup fails or a worker exits before it listened.
+ */
+export async function runPrimary(config: Config, log: Logger, options: { graceMs?: number; workerEnv?: Record<string, string> } = {}): Promise<void> {
+  const graceMs = options.graceMs ?? 10_000;
+  const database = await openDatabase(config, log, { adoptEmbedded: true });
+  let metrics: Awaited<ReturnType<typeof serveClusterMetrics>>;
+  try {
+    await prepareDatabase(database.pool, config, log);
+    // Sums the workers' metrics for /metrics (and serves METRICS_PORT when set).
+    metrics = await serveClusterMetrics({ log, port: config.metricsPort, host: config.host });
+  } catch (err) {
+    await database.close().catch(() => undefined);
+    throw err;
+  }
+
+  const live = () => Object.values(cluster.workers ?? {}).filter((worker): worker is Worker => worker !== undefined);
+  const stopWorkers = async () => {
+    const workers = live();
+    for (const worker of workers) {
+      try {
+        worker.send({ type: STOP_MESSAGE });
+      } catch {
+        worker.process.kill('SIGTERM'); // its channel is already gone
+      }
+    }
+    const exited = Promise.all(workers.map((worker) => worker.isDead() ? undefined : new Promise((resolve) => worker.once('exit', resolve))));
+    let timer: NodeJS.Timeout | undefined;
+    const late = new Promise<'late'>((resolve) => { timer = setTimeout(resolve, graceMs + 5_000, 'late'); });
+    if (await Promise.race([exited, late]) === 'late') {
+      log.warn({ event: 'cluster.kill_workers' }, 'workers did not stop in time: killing them');
+      for (const worker of live()) worker.process.kill('SIGKILL');
+      await exited;
+    }
+    clearTimeout(timer);
+  };
+
+  const listening = new Set<number>();
+  try {
+    await new Promise<void>((resolve, reject) => {
+      const onListening = (worker: Worker) => {
+        listening.add(worker.id);
+        if (listening.size === config.webConcurrency) done();
+      };
+      const onExit = (worker: Worker, code: number | null, signal: string | null) => {
+        if (!listening.has(worker.id)) done(new Error(`a server worker exited while starting (${signal ?? `exit code ${code}`})`));
+      };
+      const done = (err?: Error) => {
+        cluster.off('listening', onListening);
+        cluster.off('exit', onExit);
+        if (err) reject(err);
+        else resolve();
+      };
+      cluster.on('listening', onListening);
+      cluster.on('exit', onExit);
+      for (let i = 0; i < config.webConcurrency; i += 1) cluster.fork(options.workerEnv);
+    });
+  } catch (err) {
+    await stopWorkers();
+    await metrics.close();
+    await database.close().catch(() => undefined);
+    throw err;
+  }
+  log.info({ event: 'cluster.started', workers: config.webConcurrency }, `Latchkey running ${config.webConcurrency} workers`);
+
+  let stopping = false;
+  let restarts: number[] = [];
+  const shutdown = (exitCode: number) => {
+    stopping = true;
+    stopWorkers()
+      .then(() => metrics.close())
+      .then(() => database.close())
+      .then(() => {
+        log.info({ event: 'server.stopped' }, 'Latchkey stopped');
+        process.exit(exitCode);
+      }, (err: unknown) => {
+        log.error({ event: 'server.stop_failed', err }, 'stop failed');
+        process.exit(1);
+      });
+  };
+
+  cluster.on('exit', (worker, code, signal) => {
+    if (stopping) return;
+    const now = Date.now();
+    restarts = [...restarts.filter((at) => now - at < 60_000), now];
+    if (restarts.length > RESTARTS_PER_MINUTE) {
+      log.fatal({ event: 'cluster.crash_loop', code, signal }, 'server workers keep exiting: stopping');
+      shutdown(1);
+      return;
+    }
+    log.error({ event: 'cluster.worker_exited', worker_pid: worker.process.pid, code, signal }, 'a server worker exited: starting another');
+    cluster.fork(options.workerEnv);
+  });
+
+  const onSignal = (signal: string) => {
+    if (stopping) {
+      log.warn({ event: 'server.forced_exit', signal }, 'second signal: exiting now');
+      for (const worker of live()) worker.process.kill('SIGKILL');
+      process.exit(1);
+    }
+    log.info({ event: 'server.stopping', signal }, 'stopping: workers finish in-flight requests');
+    shutdown(0);
+  };
+  process.on('SIGTERM', () => onSignal('SIGTERM'));
+  process.on('SIGINT', () => onSignal('SIGINT'));
+}
+
+/** What runs once before any process serves: migrations and first-start keys. Returns the secret key. */
+export async function prepareDatabase(pool: Pool, config: Config, log: Logger): Promise<string> {
+  await migrate(pool, log);
+  const secretKey = await resolveSecretKey(config, log);
+  await ensureKeys(pool, createSecretBox(secretKey));
+  return secretKey;
+}

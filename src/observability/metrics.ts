@@ -1,0 +1,164 @@
+import type { IncomingMessage, RequestListener } from 'node:http';
+import Router from '@koa/router';
+import type { Context, Next } from 'koa';
+import type Provider from 'oidc-provider';
+import type { KoaContextWithOIDC } from 'oidc-provider';
+import client from 'prom-client';
+import type { Pool } from '../db/pool.ts';
+import type { AuditEvent, AuditStore } from './audit-store.ts';
+import { metricsOnly, reportToPrimary } from './cluster-metrics.ts';
+import type { Logger } from './logger.ts';
+
+/**
+ * Prometheus metrics, on a registry of our own (never prom-client's global one, so two servers in
+ * one process keep separate counts). Labels are bounded sets: route templates and engine route
+ * names, never raw paths (those carry interaction uids), client ids or account ids.
+ *
+ * In a cluster, /metrics reports the sum of every worker (cluster-metrics.ts).
+ */
+export interface Metrics {
+  registry: client.Registry;
+  /** Outermost Koa middleware: times every request by route and status. */
+  observeRequests: (ctx: Context, next: Next) => Promise<void>;
+  /** Hooks the engine so its requests are labelled with its route name and tokens are counted. Returns it. */
+  observeProvider(provider: Provider): Provider;
+  /** The audit store, counting sign-ins and lockouts as they are recorded. */
+  observeAudit(audit: AuditStore): AuditStore;
+  janitorRemoved: client.Counter;
+  keyRotations: client.Counter;
+  /** GET /metrics for the public port. */
+  routes(): Router;
+  /** A bare request handler serving only /metrics, for METRICS_PORT. */
+  listener(log: Logger): RequestListener;
+}
+
+const LOGIN_OUTCOMES = new Set(['bad_credentials', 'disabled', 'locked']);
+
+export function createMetrics(deps: { pool: Pool; clusterWorker?: boolean }): Metrics {
+  const registry = new client.Registry();
+  client.collectDefaultMetrics({ register: registry });
+  const registers = [registry];
+
+  const httpDuration = new client.Histogram({
+    name: 'latchkey_http_request_duration_seconds',
+    help: 'HTTP requests by method, route (template or engine route name) and status',
+    labelNames: ['method', 'route', 'status'] as const,
+    buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
+    registers,
+  });
+  const tokensIssued = new client.Counter({
+    name: 'latchkey_tokens_issued_total',
+    help: 'Successful token endpoint responses by grant type',
+    labelNames: ['grant_type'] as const,
+    registers,
+  });
+  const logins = new client.Counter({
+    name: 'latchkey_logins_total',
+    help: 'Password sign-ins by outcome: success, bad_credentials, locked, disabled',
+    labelNames: ['outcome'] as const,
+    registers,
+  });
+  const lockouts = new client.Counter({
+    name: 'latchkey_lockouts_total',
+    help: 'Accounts locked after too many failed sign-ins',
+    registers,
+  });
+  const janitorRemoved = new client.Counter({
+    name: 'latchkey_janitor_rows_removed_total',
+    help: 'Expired codes, tokens, sessions and interactions deleted by this node',
+    registers,
+  });
+  const keyRotations = new client.Counter({
+    name: 'latchkey_key_rotations_total',
+    help: 'Scheduled signing key rotations performed by this node',
+    registers,
+  });
+  const { pool } = deps;
+  new client.Gauge({
+    name: 'latchkey_db_pool_clients',
+    help: 'PostgreSQL pool: open connections (total), unused ones (idle), requests queued for one (waiting)',
+    labelNames: ['state'] as const,
+    registers,
+    collect() {
+      this.set({ state: 'total' }, pool.totalCount);
+      this.set({ state: 'idle' }, pool.idleCount);
+      this.set({ state: 'waiting' }, pool.waitingCount);
+    },
+  });
+
+  // The engine is a Koa app of its own: its route name is known on its context only, so it is
+  // handed over through the request object both contexts share.
+  const engineRoutes = new WeakMap<IncomingMessage, string>();
+
+  // A cluster worker reports the whole cluster's sum, which the primary collects.
+  const text = deps.clusterWorker ? reportToPrimary(registry) : () => registry.metrics();
+
+  async function serveMetrics(ctx: Context) {
+    ctx.set('Cache-Control', 'no-store');
+    ctx.type = registry.contentType;
+    ctx.body = await text();
+  }
+
+  return {
+    registry,
+    janitorRemoved,
+    keyRotations,
+
+    async observeRequests(ctx, next) {
+      const stop = httpDuration.startTimer();
+      let status: number | undefined;
+      try {
+        await next();
+      } catch (err) {
+        status = (err as { status?: number }).status ?? 500;
+        throw err;
+      } finally {
+        status ??= ctx.respond === false ? ctx.res.statusCode : ctx.status;
+        const template = (ctx as { _matchedRoute?: unknown })._matchedRoute;
+        const route = engineRoutes.get(ctx.req) ?? (typeof template === 'string' ? template : 'unmatched');
+        stop({ method: ctx.method, route, status: String(status) });
+      }
+    },
+
+    observeProvider(provider) {
+      provider.use(async function labelEngineRoute(ctx, next) {
+        try {
+          await next();
+        } finally {
+          const name = (ctx as { _matchedRouteName?: unknown })._matchedRouteName;
+          if (typeof name === 'string') engineRoutes.set(ctx.req, name);
+        }
+      });
+      provider.on('grant.success', (ctx: KoaContextWithOIDC) => {
+        const grantType = ctx.oidc.params?.grant_type;
+        tokensIssued.inc({ grant_type: typeof grantType === 'string' ? grantType : 'unknown' });
+      });
+      return provider;
+    },
+
+    observeAudit(audit) {
+      return {
+        ...audit,
+        async record(entry: AuditEvent) {
+          await audit.record(entry);
+          if (entry.event === 'login.success') logins.inc({ outcome: 'success' });
+          else if (entry.event === 'login.locked') {
+            lockouts.inc();
+            logins.inc({ outcome: 'locked' });
+          } else if (entry.event === 'login.failed') {
+            const reason = String(entry.details?.reason ?? '');
+            logins.inc({ outcome: LOGIN_OUTCOMES.has(reason) ? reason : 'other' });
+          }
+        },
+      };
+    },
+
+    routes() {
+      return new Router().get('/metrics', serveMetrics);
+    },
+
+    listener(log) {
+      return metricsOnly(text, log);
+    },
+  };
+}

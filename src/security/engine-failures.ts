@@ -1,0 +1,79 @@
+import type { Context, Next } from 'koa';
+import type Provider from 'oidc-provider';
+import type { KoaContextWithOIDC } from 'oidc-provider';
+import type { Logger } from '../observability/logger.ts';
+import type { ProviderPages } from '../oidc/provider.ts';
+import {
+  isDatabaseUnavailable, isUnstorableInput, UNAVAILABLE_BODY, UNAVAILABLE_RETRY_AFTER_SECONDS, UNSTORABLE_DESCRIPTION,
+} from './database-errors.ts';
+
+type Failure = 'unavailable' | 'unstorable';
+
+function classify(err: unknown): Failure | undefined {
+  if (isDatabaseUnavailable(err)) return 'unavailable';
+  if (isUnstorableInput(err)) return 'unstorable';
+  return undefined;
+}
+
+/**
+ * Guards the engine (applied to every provider we build).
+ *
+ * The engine answers every failure of our adapter with 500 server_error: it cannot tell a bug
+ * from an unreachable database or from a request carrying text PostgreSQL refuses (a NUL byte in
+ * `state`). This gives those two their proper answers: 503 temporarily_unavailable with
+ * Retry-After (clients and load balancers retry), and 400 invalid_request.
+ *
+ * A database error leaves an engine route in one of two ways: its error handler catches it,
+ * renders server_error and emits `server_error` (we note the request and fix the answer after the
+ * route), or it escapes the route (the session is saved after the error handler ran) and reaches
+ * this middleware. The engine's own redirect of server_error to a verified redirect_uri is kept.
+ */
+export function guardEngine(provider: Provider, deps: { pages: Pick<ProviderPages, 'renderError'>; log: Logger }): Provider {
+  logEscapedErrors(provider, deps.log);
+  const failures = new WeakMap<object, Failure>();
+  provider.on('server_error', (ctx: KoaContextWithOIDC, err: unknown) => {
+    const failure = classify(err);
+    if (failure) failures.set(ctx, failure);
+  });
+  provider.use(async function databaseFailures(ctx: Context, next: Next) {
+    try {
+      await next();
+    } catch (err) {
+      const failure = classify(err);
+      if (!failure) throw err;
+      deps.log.warn({ event: failure === 'unavailable' ? 'db.unavailable' : 'request.unstorable', route: (ctx as KoaContextWithOIDC).oidc?.route, err }, 'request failed in the database');
+      failures.set(ctx, failure);
+      ctx.status = 500;
+      ctx.body = undefined;
+    }
+    const failure = failures.get(ctx);
+    if (!failure || ctx.status < 500) return;
+    const out = failure === 'unavailable' ? { ...UNAVAILABLE_BODY } : { error: 'invalid_request', error_description: UNSTORABLE_DESCRIPTION };
+    ctx.status = failure === 'unavailable' ? 503 : 400;
+    ctx.set('Cache-Control', 'no-store');
+    if (failure === 'unavailable') ctx.set('Retry-After', String(UNAVAILABLE_RETRY_AFTER_SECONDS));
+    if (ctx.accepts('json', 'html') === 'html') {
+      await deps.pages.renderError(ctx as KoaContextWithOIDC, out, new Error(out.error_description));
+    } else {
+      ctx.body = out;
+    }
+  });
+  return provider;
+}
+
+/**
+ * The engine is a Koa app of its own: an error that escapes it (most often a client that hung up
+ * mid-body, which Node reports as "Parse Error" or "aborted") would go to Koa's default handler,
+ * which prints it to stderr. Our logger takes it instead: client hang-ups at debug, the rest as errors.
+ */
+function logEscapedErrors(provider: Provider, log: Logger) {
+  type EscapedError = Error & { status?: number; expose?: boolean; code?: string };
+  // Koa's 'error' event; the engine's typings list only its own events.
+  (provider.on as (event: 'error', listener: (err: EscapedError) => void) => Provider)('error', (err) => {
+    if (err.expose || (err.status !== undefined && err.status < 500)) return;
+    const hungUp = (typeof err.code === 'string' && (err.code.startsWith('HPE_') || err.code === 'ECONNRESET' || err.code === 'ERR_STREAM_PREMATURE_CLOSE'))
+      || /^(aborted|Parse Error)/.test(err.message);
+    if (hungUp) log.debug({ event: 'http.client_error', err }, 'client closed the connection mid-request');
+    else log.error({ event: 'server_error', err }, 'error outside the engine\'s routes');
+  });
+}

@@ -1,0 +1,32 @@
+import type { Context, Next } from 'koa';
+
+/**
+ * The browser-facing routes, where the engine and our pages set cookies: the authorization
+ * endpoint and its resume path, logout, the device flow's pages, and our interaction pages.
+ */
+export function isBrowserFacing(pathname: string): boolean {
+  if (pathname === '/device/auth') return false; // the device flow's back channel
+  return ['/authorize', '/logout', '/device', '/interaction'].some((route) => pathname === route || pathname.startsWith(`${route}/`));
+}
+
+/**
+ * With an https issuer every cookie is Secure, and Koa refuses to set a Secure cookie on a request
+ * it believes arrived over plain http: without this check, a browser request that bypassed the TLS
+ * proxy (or a proxy deployment without TRUST_PROXY=true) would get a 500 from deep inside the
+ * engine. Such a request gets a 400 that says what is wrong; operators get a log line that says why.
+ * Only browser-facing routes are checked: discovery, /jwks, /token and the other back-channel
+ * endpoints set no cookies, and services inside the network may call them over plain http.
+ */
+export function requireHttps(options: { issuer: string; trustProxy: boolean }) {
+  const enabled = options.issuer.startsWith('https://');
+  return async function rejectPlainHttp(ctx: Context, next: Next): Promise<void> {
+    if (enabled && !ctx.secure && isBrowserFacing(ctx.path)) {
+      ctx.state.log.warn({ event: 'http.not_https', trust_proxy: options.trustProxy },
+        options.trustProxy
+          ? 'request without X-Forwarded-Proto: https on an https issuer: does it bypass the TLS proxy?'
+          : 'plain http request on an https issuer: behind a TLS-terminating proxy, set TRUST_PROXY=true');
+      ctx.throw(400, 'This server accepts only https requests.');
+    }
+    await next();
+  };
+}

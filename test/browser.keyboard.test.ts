@@ -1,0 +1,54 @@
+import assert from 'node:assert/strict';
+import { after, test } from 'node:test';
+import type { Page } from 'playwright-core';
+import { authorizationRequest, backAtApp, inPage, launchChromium, newContext, receivedQuery,
+  registerApp, startRelyingParty } from './helpers/chromium.ts';
+import { PASSWORD, startLatchkey } from './helpers/latchkey.ts';
+
+const browser = await launchChromium();
+after(() => browser.close());
+
+/** The focused element, as `tag#id` or `tag[value]`, and whether it shows a focus ring. */
+async function focused(page: Page): Promise<{ element: string; ring: boolean }> {
+  return inPage(page, `(() => {
+    const el = document.activeElement;
+    const style = getComputedStyle(el);
+    const element = el.tagName.toLowerCase() + (el.id ? '#' + el.id : el.getAttribute('value') ? '[' + el.getAttribute('value') + ']' : '');
+    return { element, ring: style.outlineStyle !== 'none' && parseFloat(style.outlineWidth) >= 2 };
+  })()`);
+}
+
+test('a person signs in and allows access with the keyboard only, and always sees where the focus is', async (t) => {
+  const idp = await startLatchkey(t);
+  const app = await startRelyingParty(t);
+  const { rp } = await registerApp(idp, app);
+  const user = await idp.users.create();
+  const page = await (await newContext(t, browser)).newPage();
+  const request = await authorizationRequest(rp, app);
+  await page.goto(request.url.href);
+
+  // The email field has focus on arrival; Tab walks email -> password -> Sign in -> Cancel.
+  assert.deepEqual(await focused(page), { element: 'input#email', ring: true });
+  await page.keyboard.type(user.email);
+  await page.keyboard.press('Tab');
+  assert.deepEqual(await focused(page), { element: 'input#password', ring: true });
+  await page.keyboard.type(PASSWORD);
+  await page.keyboard.press('Tab');
+  assert.deepEqual(await focused(page), { element: 'button', ring: true });
+  await page.keyboard.press('Tab');
+  assert.deepEqual(await focused(page), { element: 'button', ring: true });
+  assert.match(await inPage<string>(page, 'document.activeElement.textContent'), /Cancel/);
+  await page.keyboard.press('Shift+Tab');
+  await page.keyboard.press('Shift+Tab');
+  assert.deepEqual(await focused(page), { element: 'input#password', ring: true });
+  await page.keyboard.press('Enter');
+  await page.waitForURL((url) => url.pathname.startsWith('/interaction/') && url.href !== request.url.href);
+  await page.locator('form[action$="/consent"]').waitFor();
+
+  // Consent: the first Tab stop is Allow.
+  await page.keyboard.press('Tab');
+  assert.deepEqual(await focused(page), { element: 'button[allow]', ring: true });
+  await page.keyboard.press('Enter');
+  await backAtApp(page, app);
+  assert.ok((await receivedQuery(page)).code);
+});

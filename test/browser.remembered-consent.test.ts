@@ -1,0 +1,31 @@
+import assert from 'node:assert/strict';
+import { after, test } from 'node:test';
+import { authorizationRequest, backAtApp, clickConsent, launchChromium, newContext, receivedQuery,
+  registerApp, startRelyingParty, submitLogin } from './helpers/chromium.ts';
+import { startLatchkey } from './helpers/latchkey.ts';
+
+const browser = await launchChromium();
+after(() => browser.close());
+
+test('the second sign-in in the same browser shows neither login nor consent', async (t) => {
+  const idp = await startLatchkey(t);
+  const app = await startRelyingParty(t);
+  const { rp } = await registerApp(idp, app);
+  const user = await idp.users.create();
+  const page = await (await newContext(t, browser)).newPage();
+
+  await page.goto((await authorizationRequest(rp, app)).url.href);
+  await submitLogin(page, user.email);
+  await clickConsent(page, 'allow');
+  await backAtApp(page, app);
+
+  const second = await authorizationRequest(rp, app);
+  const visited: string[] = [];
+  page.on('framenavigated', (frame) => { if (frame === page.mainFrame()) visited.push(new URL(frame.url()).pathname); });
+  await page.goto(second.url.href);
+  await backAtApp(page, app);
+  const query = await receivedQuery(page);
+  assert.equal(query.state, second.state);
+  assert.ok(query.code);
+  assert.ok(!visited.some((path) => path.startsWith('/interaction/')), `no page was shown: ${visited.join(' -> ')}`);
+});

@@ -1,0 +1,49 @@
+import assert from 'node:assert/strict';
+import { mkdir } from 'node:fs/promises';
+import { after, test } from 'node:test';
+import { fileURLToPath } from 'node:url';
+import { authorizationRequest, backAtApp, clickConsent, finishAtApp, launchChromium, newContext, overflowsHorizontally,
+  registerApp, startRelyingParty, submitLogin } from './helpers/chromium.ts';
+import { startLatchkey } from './helpers/latchkey.ts';
+
+const SCREENSHOTS = fileURLToPath(new URL('../docs/screenshots/', import.meta.url));
+const browser = await launchChromium();
+after(() => browser.close());
+
+for (const width of [375, 1280]) {
+  test(`every page fits a ${width} px wide screen without sideways scrolling (screenshots in docs/screenshots)`, async (t) => {
+    const idp = await startLatchkey(t);
+    const app = await startRelyingParty(t);
+    const { rp } = await registerApp(idp, app, 'Acme Dashboard');
+    const user = await idp.users.create({ email: 'alex.martin@example.com', name: 'Alex Martin' });
+    const page = await (await newContext(t, browser, { viewport: { width, height: width < 600 ? 740 : 800 } })).newPage();
+    await mkdir(SCREENSHOTS, { recursive: true });
+    const check = async (name: string, shoot = false) => {
+      assert.equal(await overflowsHorizontally(page), false, `${name} at ${width} px scrolls sideways`);
+      if (shoot) await page.screenshot({ path: `${SCREENSHOTS}${name}-${width}.png`, fullPage: true, animations: 'disabled', caret: 'hide' });
+    };
+
+    const request = await authorizationRequest(rp, app, { scope: 'openid profile email offline_access', prompt: 'consent' });
+    await page.goto(request.url.href);
+    await check('login', true);
+    await submitLogin(page, user.email, 'wrong password');
+    await check('login-error', true);
+    await submitLogin(page, user.email);
+    await check('consent', true);
+    await clickConsent(page, 'allow');
+    await backAtApp(page, app);
+    const tokens = await finishAtApp(rp, request, page.url());
+
+    await page.goto((await authorizationRequest(rp, app, { redirect_uri: `${app.url}/unregistered` })).url.href);
+    await check('error', true);
+
+    const logout = new URL('/logout', idp.issuer);
+    logout.search = new URLSearchParams({ id_token_hint: tokens.id_token! }).toString();
+    await page.goto(logout.href);
+    await check('logout', true);
+    await page.locator('button[name=logout][value=yes]').click();
+    await page.waitForURL((url) => url.pathname.startsWith('/logout/'));
+    await check('logged-out');
+  });
+}
+

@@ -1,0 +1,38 @@
+import assert from 'node:assert/strict';
+import { after, test } from 'node:test';
+import { authorizationRequest, backAtApp, clickConsent, finishAtApp, launchChromium, newContext, receivedQuery,
+  registerApp, startRelyingParty, submitLogin } from './helpers/chromium.ts';
+import { startLatchkey } from './helpers/latchkey.ts';
+
+const browser = await launchChromium();
+after(() => browser.close());
+
+test('a person signs in through the login and consent pages and lands back at the app with a code', async (t) => {
+  const idp = await startLatchkey(t);
+  const app = await startRelyingParty(t);
+  const { rp } = await registerApp(idp, app, 'Acme Dashboard');
+  const user = await idp.users.create({ email: 'alex@example.com', name: 'Alex Martin' });
+  const context = await newContext(t, browser);
+  const page = await context.newPage();
+  const request = await authorizationRequest(rp, app);
+
+  const first = await page.goto(request.url.href);
+  assert.equal(first?.status(), 200);
+  assert.match(await first!.headerValue('content-security-policy') ?? '', /script-src 'self'/, 'pages are served under our CSP');
+  assert.match(await page.locator('h1').textContent() ?? '', /Sign in/);
+  assert.match(await page.locator('main').textContent() ?? '', /Acme Dashboard/);
+
+  await submitLogin(page, user.email);
+  assert.match(await page.locator('h1').textContent() ?? '', /Acme Dashboard wants to access your account/);
+  // The redirect that follows the consent POST leaves our origin: the CSP must not block it.
+  await clickConsent(page, 'allow');
+  await backAtApp(page, app);
+
+  const query = await receivedQuery(page);
+  assert.equal(query.state, request.state);
+  assert.equal(query.iss, idp.issuer);
+  assert.ok(query.code, 'the app received a code');
+  const tokens = await finishAtApp(rp, request, page.url());
+  assert.equal(tokens.claims()?.sub, user.id);
+  assert.deepEqual(context.cspViolations, [], 'no Content-Security-Policy violations on the way');
+});

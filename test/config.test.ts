@@ -1,0 +1,81 @@
+import assert from 'node:assert/strict';
+import { mkdtemp, rm } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { test } from 'node:test';
+import { ConfigError, loadConfig } from '../src/config.ts';
+import { runNode, stderrLines } from './helpers/processes.ts';
+const SECRET = 'k'.repeat(43);
+
+function configError(env: Record<string, string>): string[] {
+  try {
+    loadConfig(env);
+  } catch (err) {
+    assert.ok(err instanceof ConfigError, `a ConfigError, not ${String(err)}`);
+    return err.message.split('\n');
+  }
+  assert.fail('loadConfig accepted the configuration');
+}
+
+/** `npm start` with exactly `env` and a data dir of its own. */
+const start = (env: Record<string, string>, dataDir: string) =>
+  runNode(['--import', 'tsx', 'src/main.ts'], { LATCHKEY_DATA_DIR: dataDir, ...env });
+
+test('loadConfig reports one line per problem, each naming its variable', () => {
+  const lines = configError({ PORT: 'notaport', LOG_LEVEL: 'loud', DATABASE_URL: 'mysql://db/x', LATCHKEY_SECRET_KEY: 'short' });
+  assert.equal(lines.length, 4, lines.join('\n'));
+  for (const name of ['PORT', 'LOG_LEVEL', 'DATABASE_URL', 'LATCHKEY_SECRET_KEY']) {
+    assert.equal(lines.filter((line) => line.startsWith(`config: ${name}: `)).length, 1, `${name} in:\n${lines.join('\n')}`);
+  }
+  for (const line of lines) assert.doesNotMatch(line, /[{}]|\s+at \S+ \(/, 'a sentence, not a dump');
+});
+
+test('loadConfig applies the documented defaults', () => {
+  const config = loadConfig({});
+  assert.equal(config.port, 3000);
+  assert.equal(config.issuer, 'http://localhost:3000');
+  assert.equal(config.databaseUrl, undefined, 'no DATABASE_URL: embedded PostgreSQL');
+  assert.equal(config.dataDir, path.resolve('.data'));
+  assert.equal(loadConfig({ PORT: '4000', ISSUER: 'https://id.example.com/' }).issuer, 'https://id.example.com', 'no trailing slash');
+});
+
+test('production refuses an http issuer and a missing secret key', () => {
+  assert.deepEqual(configError({ NODE_ENV: 'production', ISSUER: 'http://id.example.com', LATCHKEY_SECRET_KEY: SECRET }),
+    ['config: ISSUER: must be an https URL in production']);
+  assert.deepEqual(configError({ NODE_ENV: 'production', ISSUER: 'https://id.example.com' }),
+    ['config: LATCHKEY_SECRET_KEY: required in production']);
+  assert.equal(loadConfig({ NODE_ENV: 'production', ISSUER: 'https://id.example.com', LATCHKEY_SECRET_KEY: SECRET }).issuer,
+    'https://id.example.com');
+});
+
+test('npm start with a bad PORT exits 1 with one line naming PORT, no stack trace', async (t) => {
+  const dataDir = await mkdtemp(path.join(os.tmpdir(), 'latchkey-config-'));
+  t.after(() => rm(dataDir, { recursive: true, force: true }));
+
+  const run = await start({ PORT: 'notaport' }, dataDir);
+  assert.equal(run.code, 1);
+  const lines = stderrLines(run);
+  assert.equal(lines.length, 1, run.stderr);
+  assert.match(lines[0]!, /^config: PORT: /);
+  assert.doesNotMatch(run.stderr + run.stdout, /\n\s+at |Error:/, 'no stack trace');
+});
+
+test('npm start in production with an http ISSUER exits 1 and says why', async (t) => {
+  const dataDir = await mkdtemp(path.join(os.tmpdir(), 'latchkey-config-'));
+  t.after(() => rm(dataDir, { recursive: true, force: true }));
+
+  const run = await start({ NODE_ENV: 'production', ISSUER: 'http://id.example.com', LATCHKEY_SECRET_KEY: SECRET }, dataDir);
+  assert.equal(run.code, 1);
+  assert.deepEqual(stderrLines(run), ['config: ISSUER: must be an https URL in production']);
+});
+
+test('npm start with an unreachable DATABASE_URL exits 1 with one line, never half-started', async (t) => {
+  const dataDir = await mkdtemp(path.join(os.tmpdir(), 'latchkey-config-'));
+  t.after(() => rm(dataDir, { recursive: true, force: true }));
+
+  const run = await start({ DATABASE_URL: 'postgres://postgres@127.0.0.1:1/latchkey', PORT: '0' }, dataDir);
+  assert.equal(run.code, 1);
+  const lines = stderrLines(run);
+  assert.equal(lines.length, 1, run.stderr);
+  assert.match(lines[0]!, /^latchkey: cannot connect to PostgreSQL at DATABASE_URL/);
+});

