@@ -1,19 +1,14 @@
 import assert from 'node:assert/strict';
 import { after, test } from 'node:test';
-import { assertAccessible, authorizationRequest, backAtApp, clickConsent, finishAtApp, launchChromium, newContext,
-  registerApp, startRelyingParty, submitLogin, type AxeSummary } from './helpers/chromium.ts';
-import { startLatchkey } from './helpers/latchkey.ts';
+import { arrangeBrowserFlow, assertAccessible, authorizationRequest, backAtApp, clickConsent, finishAtApp, launchChromium,
+  submitLogin, type AxeSummary } from './helpers/chromium.ts';
 
 const browser = await launchChromium();
 after(() => browser.close());
 
 test('every page passes axe (WCAG 2.2 AA) without serious or critical findings and has labelled landmarks and fields', async (t) => {
-  const idp = await startLatchkey(t);
-  const app = await startRelyingParty(t);
-  const { rp } = await registerApp(idp, app, 'Acme Dashboard');
-  const user = await idp.users.create({ name: 'Alex Martin' });
-  const context = await newContext(t, browser);
-  const page = await context.newPage();
+  const { idp, app, rp, user, context, page, request } = await arrangeBrowserFlow(t, browser, { appName: 'Acme Dashboard',
+    user: { name: 'Alex Martin' }, params: { scope: 'openid profile email offline_access', prompt: 'consent' } });
   const results: Record<string, AxeSummary> = {};
   const audit = async (name: string) => {
     results[name] = await assertAccessible(page, name);
@@ -22,7 +17,6 @@ test('every page passes axe (WCAG 2.2 AA) without serious or critical findings a
     assert.ok(await page.locator('html').getAttribute('lang'), `${name}: the language is declared`);
   };
 
-  const request = await authorizationRequest(rp, app, { scope: 'openid profile email offline_access', prompt: 'consent' });
   await page.goto(request.url.href);
   await audit('login');
   assert.equal(await page.locator('#email').getAttribute('autocomplete'), 'username');

@@ -1,8 +1,7 @@
 import assert from 'node:assert/strict';
 import { after, test } from 'node:test';
 import { brandCss } from '../src/interactions/views.ts';
-import { authorizationRequest, inPage, launchChromium, newContext, registerApp, startRelyingParty } from './helpers/chromium.ts';
-import { startLatchkey } from './helpers/latchkey.ts';
+import { arrangeBrowserFlow, inPage, launchChromium } from './helpers/chromium.ts';
 
 const browser = await launchChromium();
 after(() => browser.close());
@@ -11,13 +10,10 @@ const LOGO = `data:image/svg+xml;base64,${Buffer.from(
   '<svg xmlns="http://www.w3.org/2000/svg" width="160" height="40"><rect width="160" height="40" rx="8" fill="#0b6e4f"/></svg>').toString('base64')}`;
 
 test('BRAND_NAME, BRAND_LOGO_URL and BRAND_PRIMARY_COLOR show on the pages', async (t) => {
-  const idp = await startLatchkey(t, { BRAND_NAME: 'Acme Identity', BRAND_LOGO_URL: LOGO, BRAND_PRIMARY_COLOR: '#0b6e4f' });
-  const app = await startRelyingParty(t);
-  const { rp } = await registerApp(idp, app);
-  const context = await newContext(t, browser);
-  const page = await context.newPage();
+  const { context, page, request } = await arrangeBrowserFlow(t, browser,
+    { env: { BRAND_NAME: 'Acme Identity', BRAND_LOGO_URL: LOGO, BRAND_PRIMARY_COLOR: '#0b6e4f' } });
 
-  await page.goto((await authorizationRequest(rp, app)).url.href);
+  await page.goto(request.url.href);
   assert.equal(await page.title(), 'Sign in · Acme Identity');
   const logo = page.locator('header img');
   assert.equal(await logo.getAttribute('alt'), 'Acme Identity', 'the logo is named for screen readers');

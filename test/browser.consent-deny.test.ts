@@ -1,19 +1,12 @@
 import assert from 'node:assert/strict';
 import { after, test } from 'node:test';
-import { authorizationRequest, backAtApp, clickConsent, launchChromium, newContext, receivedQuery,
-  registerApp, startRelyingParty, submitLogin } from './helpers/chromium.ts';
-import { startLatchkey } from './helpers/latchkey.ts';
+import { arrangeBrowserFlow, backAtApp, clickConsent, launchChromium, receivedQuery, submitLogin } from './helpers/chromium.ts';
 
 const browser = await launchChromium();
 after(() => browser.close());
 
 test('denying consent sends the browser back to the app with access_denied and no code', async (t) => {
-  const idp = await startLatchkey(t);
-  const app = await startRelyingParty(t);
-  const { rp } = await registerApp(idp, app);
-  const user = await idp.users.create();
-  const page = await (await newContext(t, browser)).newPage();
-  const request = await authorizationRequest(rp, app);
+  const { idp, app, user, page, request } = await arrangeBrowserFlow(t, browser);
 
   await page.goto(request.url.href);
   await submitLogin(page, user.email);

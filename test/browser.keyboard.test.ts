@@ -1,9 +1,8 @@
 import assert from 'node:assert/strict';
 import { after, test } from 'node:test';
 import type { Page } from 'playwright-core';
-import { authorizationRequest, backAtApp, inPage, launchChromium, newContext, receivedQuery,
-  registerApp, startRelyingParty } from './helpers/chromium.ts';
-import { PASSWORD, startLatchkey } from './helpers/latchkey.ts';
+import { arrangeBrowserFlow, backAtApp, inPage, launchChromium, receivedQuery } from './helpers/chromium.ts';
+import { PASSWORD } from './helpers/latchkey.ts';
 
 const browser = await launchChromium();
 after(() => browser.close());
@@ -19,12 +18,7 @@ async function focused(page: Page): Promise<{ element: string; ring: boolean }> 
 }
 
 test('a person signs in and allows access with the keyboard only, and always sees where the focus is', async (t) => {
-  const idp = await startLatchkey(t);
-  const app = await startRelyingParty(t);
-  const { rp } = await registerApp(idp, app);
-  const user = await idp.users.create();
-  const page = await (await newContext(t, browser)).newPage();
-  const request = await authorizationRequest(rp, app);
+  const { app, user, page, request } = await arrangeBrowserFlow(t, browser);
   await page.goto(request.url.href);
 
   // The email field has focus on arrival; Tab walks email -> password -> Sign in -> Cancel.

@@ -5,21 +5,17 @@ import { after, test } from 'node:test';
 import { en } from '../src/interactions/locales/en.ts';
 import { fr } from '../src/interactions/locales/fr.ts';
 import { VIEWS_DIR } from '../src/interactions/views.ts';
-import { authorizationRequest, backAtApp, clickConsent, launchChromium, newContext, receivedQuery,
-  registerApp, startRelyingParty, submitLogin } from './helpers/chromium.ts';
-import { startLatchkey } from './helpers/latchkey.ts';
+import { arrangeBrowserFlow, authorizationRequest, backAtApp, clickConsent, launchChromium, receivedQuery,
+  submitLogin } from './helpers/chromium.ts';
 
 const browser = await launchChromium();
 after(() => browser.close());
 
 test('a browser that prefers French gets every page in French', async (t) => {
-  const idp = await startLatchkey(t);
-  const app = await startRelyingParty(t);
-  const { rp } = await registerApp(idp, app, 'Acme Dashboard');
-  const user = await idp.users.create({ name: 'Alex Martin' });
-  const page = await (await newContext(t, browser, { locale: 'fr-FR' })).newPage();
+  const { app, rp, user, page, request } = await arrangeBrowserFlow(t, browser,
+    { appName: 'Acme Dashboard', user: { name: 'Alex Martin' }, context: { locale: 'fr-FR' } });
 
-  const response = await page.goto((await authorizationRequest(rp, app)).url.href);
+  const response = await page.goto(request.url.href);
   assert.equal(await response?.headerValue('content-language'), 'fr');
   assert.equal(await page.locator('html').getAttribute('lang'), 'fr');
   assert.equal(await page.title(), 'Connexion · Latchkey');

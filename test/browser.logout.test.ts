@@ -1,20 +1,13 @@
 import assert from 'node:assert/strict';
 import { after, test } from 'node:test';
-import { authorizationRequest, backAtApp, clickConsent, finishAtApp, launchChromium, newContext, receivedQuery,
-  registerApp, startRelyingParty, submitLogin } from './helpers/chromium.ts';
-import { startLatchkey } from './helpers/latchkey.ts';
+import { arrangeBrowserFlow, authorizationRequest, backAtApp, clickConsent, finishAtApp, launchChromium, receivedQuery,
+  submitLogin } from './helpers/chromium.ts';
 
 const browser = await launchChromium();
 after(() => browser.close());
 
 test('logout with id_token_hint asks to confirm, ends the session and returns to the registered address', async (t) => {
-  const idp = await startLatchkey(t);
-  const app = await startRelyingParty(t);
-  const { rp } = await registerApp(idp, app, 'Acme Dashboard');
-  const user = await idp.users.create();
-  const context = await newContext(t, browser);
-  const page = await context.newPage();
-  const request = await authorizationRequest(rp, app);
+  const { idp, app, rp, user, context, page, request } = await arrangeBrowserFlow(t, browser, { appName: 'Acme Dashboard' });
   await page.goto(request.url.href);
   await submitLogin(page, user.email);
   await clickConsent(page, 'allow');

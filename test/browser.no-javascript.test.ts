@@ -1,19 +1,13 @@
 import assert from 'node:assert/strict';
 import { after, test } from 'node:test';
-import { authorizationRequest, backAtApp, clickConsent, finishAtApp, launchChromium, newContext, receivedQuery,
-  registerApp, startRelyingParty, submitLogin } from './helpers/chromium.ts';
-import { startLatchkey } from './helpers/latchkey.ts';
+import { arrangeBrowserFlow, backAtApp, clickConsent, finishAtApp, launchChromium, receivedQuery,
+  submitLogin } from './helpers/chromium.ts';
 
 const browser = await launchChromium();
 after(() => browser.close());
 
 test('sign-in works with JavaScript turned off: the pages are plain forms', async (t) => {
-  const idp = await startLatchkey(t);
-  const app = await startRelyingParty(t);
-  const { rp } = await registerApp(idp, app);
-  const user = await idp.users.create();
-  const page = await (await newContext(t, browser, { javaScriptEnabled: false })).newPage();
-  const request = await authorizationRequest(rp, app);
+  const { app, rp, user, page, request } = await arrangeBrowserFlow(t, browser, { context: { javaScriptEnabled: false } });
 
   await page.goto(request.url.href);
   assert.equal(await page.locator('script').count(), 0, 'the login page has no script');

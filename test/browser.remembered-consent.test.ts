@@ -1,20 +1,15 @@
 import assert from 'node:assert/strict';
 import { after, test } from 'node:test';
-import { authorizationRequest, backAtApp, clickConsent, launchChromium, newContext, receivedQuery,
-  registerApp, startRelyingParty, submitLogin } from './helpers/chromium.ts';
-import { startLatchkey } from './helpers/latchkey.ts';
+import { arrangeBrowserFlow, authorizationRequest, backAtApp, clickConsent, launchChromium, receivedQuery,
+  submitLogin } from './helpers/chromium.ts';
 
 const browser = await launchChromium();
 after(() => browser.close());
 
 test('the second sign-in in the same browser shows neither login nor consent', async (t) => {
-  const idp = await startLatchkey(t);
-  const app = await startRelyingParty(t);
-  const { rp } = await registerApp(idp, app);
-  const user = await idp.users.create();
-  const page = await (await newContext(t, browser)).newPage();
+  const { app, rp, user, page, request } = await arrangeBrowserFlow(t, browser);
 
-  await page.goto((await authorizationRequest(rp, app)).url.href);
+  await page.goto(request.url.href);
   await submitLogin(page, user.email);
   await clickConsent(page, 'allow');
   await backAtApp(page, app);

@@ -2,9 +2,8 @@ import assert from 'node:assert/strict';
 import { mkdir } from 'node:fs/promises';
 import { after, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
-import { authorizationRequest, backAtApp, clickConsent, finishAtApp, launchChromium, newContext, overflowsHorizontally,
-  registerApp, startRelyingParty, submitLogin } from './helpers/chromium.ts';
-import { startLatchkey } from './helpers/latchkey.ts';
+import { arrangeBrowserFlow, authorizationRequest, backAtApp, clickConsent, finishAtApp, launchChromium, overflowsHorizontally,
+  submitLogin } from './helpers/chromium.ts';
 
 const SCREENSHOTS = fileURLToPath(new URL('../docs/screenshots/', import.meta.url));
 const browser = await launchChromium();
@@ -12,18 +11,17 @@ after(() => browser.close());
 
 for (const width of [375, 1280]) {
   test(`every page fits a ${width} px wide screen without sideways scrolling (screenshots in docs/screenshots)`, async (t) => {
-    const idp = await startLatchkey(t);
-    const app = await startRelyingParty(t);
-    const { rp } = await registerApp(idp, app, 'Acme Dashboard');
-    const user = await idp.users.create({ email: 'alex.martin@example.com', name: 'Alex Martin' });
-    const page = await (await newContext(t, browser, { viewport: { width, height: width < 600 ? 740 : 800 } })).newPage();
+    const { idp, app, rp, user, page, request } = await arrangeBrowserFlow(t, browser, {
+      appName: 'Acme Dashboard', user: { email: 'alex.martin@example.com', name: 'Alex Martin' },
+      context: { viewport: { width, height: width < 600 ? 740 : 800 } },
+      params: { scope: 'openid profile email offline_access', prompt: 'consent' },
+    });
     await mkdir(SCREENSHOTS, { recursive: true });
     const check = async (name: string, shoot = false) => {
       assert.equal(await overflowsHorizontally(page), false, `${name} at ${width} px scrolls sideways`);
       if (shoot) await page.screenshot({ path: `${SCREENSHOTS}${name}-${width}.png`, fullPage: true, animations: 'disabled', caret: 'hide' });
     };
 
-    const request = await authorizationRequest(rp, app, { scope: 'openid profile email offline_access', prompt: 'consent' });
     await page.goto(request.url.href);
     await check('login', true);
     await submitLogin(page, user.email, 'wrong password');

@@ -1,20 +1,14 @@
 import assert from 'node:assert/strict';
 import { after, test } from 'node:test';
-import { authorizationRequest, backAtApp, clickConsent, finishAtApp, launchChromium, newContext, receivedQuery,
-  registerApp, startRelyingParty, submitLogin } from './helpers/chromium.ts';
-import { startLatchkey } from './helpers/latchkey.ts';
+import { arrangeBrowserFlow, backAtApp, clickConsent, finishAtApp, launchChromium, receivedQuery,
+  submitLogin } from './helpers/chromium.ts';
 
 const browser = await launchChromium();
 after(() => browser.close());
 
 test('a person signs in through the login and consent pages and lands back at the app with a code', async (t) => {
-  const idp = await startLatchkey(t);
-  const app = await startRelyingParty(t);
-  const { rp } = await registerApp(idp, app, 'Acme Dashboard');
-  const user = await idp.users.create({ email: 'alex@example.com', name: 'Alex Martin' });
-  const context = await newContext(t, browser);
-  const page = await context.newPage();
-  const request = await authorizationRequest(rp, app);
+  const { idp, app, rp, user, context, page, request } = await arrangeBrowserFlow(t, browser,
+    { appName: 'Acme Dashboard', user: { email: 'alex@example.com', name: 'Alex Martin' } });
 
   const first = await page.goto(request.url.href);
   assert.equal(first?.status(), 200);

@@ -3,9 +3,7 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { after, test } from 'node:test';
-import { authorizationRequest, backAtApp, clickConsent, launchChromium, newContext, registerApp,
-  startRelyingParty, submitLogin } from './helpers/chromium.ts';
-import { startLatchkey } from './helpers/latchkey.ts';
+import { arrangeBrowserFlow, backAtApp, clickConsent, launchChromium, submitLogin } from './helpers/chromium.ts';
 
 const browser = await launchChromium();
 after(() => browser.close());
@@ -26,13 +24,9 @@ test('a THEME_DIR template replaces the built-in one of the same name; the other
   const themeDir = await mkdtemp(path.join(tmpdir(), 'latchkey-theme-'));
   t.after(() => rm(themeDir, { recursive: true, force: true }));
   await writeFile(path.join(themeDir, 'login.ejs'), THEMED_LOGIN);
-  const idp = await startLatchkey(t, { THEME_DIR: themeDir });
-  const app = await startRelyingParty(t);
-  const { rp } = await registerApp(idp, app, 'Acme Dashboard');
-  const user = await idp.users.create();
-  const page = await (await newContext(t, browser)).newPage();
+  const { app, user, page, request } = await arrangeBrowserFlow(t, browser, { env: { THEME_DIR: themeDir }, appName: 'Acme Dashboard' });
 
-  await page.goto((await authorizationRequest(rp, app)).url.href);
+  await page.goto(request.url.href);
   assert.equal(await page.locator('#themed-welcome').textContent(), 'Welcome back to Acme Dashboard.');
   assert.equal(await page.locator('header').count(), 1, 'the built-in layout still wraps the themed page');
 

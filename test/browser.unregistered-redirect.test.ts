@@ -1,16 +1,12 @@
 import assert from 'node:assert/strict';
 import { after, test } from 'node:test';
-import { authorizationRequest, launchChromium, newContext, registerApp, startRelyingParty } from './helpers/chromium.ts';
-import { startLatchkey } from './helpers/latchkey.ts';
+import { arrangeBrowserFlow, authorizationRequest, launchChromium } from './helpers/chromium.ts';
 
 const browser = await launchChromium();
 after(() => browser.close());
 
 test('an unregistered redirect_uri shows our error page with 400 and the browser stays on Latchkey', async (t) => {
-  const idp = await startLatchkey(t);
-  const app = await startRelyingParty(t);
-  const { rp } = await registerApp(idp, app);
-  const page = await (await newContext(t, browser)).newPage();
+  const { idp, app, rp, page } = await arrangeBrowserFlow(t, browser);
   const request = await authorizationRequest(rp, app, { redirect_uri: `${app.url}/not-registered` });
 
   const response = await page.goto(request.url.href);

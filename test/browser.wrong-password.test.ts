@@ -1,19 +1,13 @@
 import assert from 'node:assert/strict';
 import { after, test } from 'node:test';
-import { authorizationRequest, backAtApp, clickConsent, inPage, launchChromium, newContext, receivedQuery,
-  registerApp, startRelyingParty, submitLogin } from './helpers/chromium.ts';
-import { startLatchkey } from './helpers/latchkey.ts';
+import { arrangeBrowserFlow, backAtApp, clickConsent, inPage, launchChromium, receivedQuery,
+  submitLogin } from './helpers/chromium.ts';
 
 const browser = await launchChromium();
 after(() => browser.close());
 
 test('a wrong password shows an error tied to the fields; the right one then signs the person in', async (t) => {
-  const idp = await startLatchkey(t);
-  const app = await startRelyingParty(t);
-  const { rp } = await registerApp(idp, app);
-  const user = await idp.users.create();
-  const page = await (await newContext(t, browser)).newPage();
-  const request = await authorizationRequest(rp, app);
+  const { app, user, page, request } = await arrangeBrowserFlow(t, browser);
 
   await page.goto(request.url.href);
   await submitLogin(page, user.email, 'not the password');

@@ -3,18 +3,9 @@ import { test } from 'node:test';
 import { createRemoteJWKSet, jwtVerify } from 'jose';
 import * as oidc from 'openid-client';
 import { authorize, startLatchkey } from './helpers/latchkey.ts';
+import { oauthError } from './helpers/oauth-errors.ts';
 
 const API = 'https://api.example.com';
-
-/** Matches an OAuth error response (a JSON body, or a 401 challenge when the client failed to authenticate). */
-function protocolError(code: string) {
-  return (err: unknown) => {
-    const actual = err instanceof oidc.ResponseBodyError ? err.error
-      : err instanceof oidc.WWWAuthenticateChallengeError ? err.cause[0]?.parameters.error : undefined;
-    assert.equal(actual, code, `expected ${code}, got ${String(err)}`);
-    return true;
-  };
-}
 
 test('client_credentials gives a JWT access token for the API, with the API scopes the client is registered for', async (t) => {
   const idp = await startLatchkey(t);
@@ -52,14 +43,14 @@ test('client_credentials is refused to a client without the grant, a wrong secre
   const idp = await startLatchkey(t);
   await idp.apis.create({ identifier: API, scopes: ['read'] });
   const webApp = await idp.clients.create({ type: 'confidential' });
-  await assert.rejects(oidc.clientCredentialsGrant(await idp.rp(webApp), { resource: API, scope: 'read' }), protocolError('unauthorized_client'));
+  await assert.rejects(oidc.clientCredentialsGrant(await idp.rp(webApp), { resource: API, scope: 'read' }), oauthError('unauthorized_client'));
 
   const service = await idp.clients.create({ grantTypes: ['client_credentials'], redirectUris: [] });
   const impostor = await idp.rp({ clientId: service.clientId, clientSecret: `${service.clientSecret!.slice(0, -2)}xx` });
-  await assert.rejects(oidc.clientCredentialsGrant(impostor, { resource: API, scope: 'read' }), protocolError('invalid_client'));
+  await assert.rejects(oidc.clientCredentialsGrant(impostor, { resource: API, scope: 'read' }), oauthError('invalid_client'));
 
   await assert.rejects(oidc.clientCredentialsGrant(await idp.rp(service), { resource: 'https://elsewhere.example.com', scope: 'read' }),
-    protocolError('invalid_target'));
+    oauthError('invalid_target'));
 });
 
 test('a public client cannot be registered with client_credentials', async (t) => {

@@ -2,20 +2,7 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import * as oidc from 'openid-client';
 import { authorize, exchange, startLatchkey } from './helpers/latchkey.ts';
-
-function isOAuthError(code: string) {
-  return (err: unknown) => {
-    assert.ok(err instanceof oidc.ResponseBodyError, String(err));
-    assert.equal(err.error, code);
-    return true;
-  };
-}
-
-function isUnauthorized(err: unknown) {
-  assert.ok(err instanceof oidc.WWWAuthenticateChallengeError || err instanceof oidc.ResponseBodyError, String(err));
-  assert.equal(err.status, 401);
-  return true;
-}
+import { isUnauthorized, oauthErrorBody } from './helpers/oauth-errors.ts';
 
 test('authorization codes are single-use and bound to their client', async (t) => {
   const idp = await startLatchkey(t);
@@ -29,10 +16,10 @@ test('authorization codes are single-use and bound to their client', async (t) =
     assert.ok(first.refresh_token, 'offline_access with prompt=consent gives a refresh token');
     assert.equal((await oidc.fetchUserInfo(rp, first.access_token, user.id)).sub, user.id, 'the first access token works');
 
-    await assert.rejects(exchange(rp, flow), isOAuthError('invalid_grant'));
+    await assert.rejects(exchange(rp, flow), oauthErrorBody('invalid_grant'));
 
     await assert.rejects(oidc.fetchUserInfo(rp, first.access_token, user.id), isUnauthorized);
-    await assert.rejects(oidc.refreshTokenGrant(rp, first.refresh_token), isOAuthError('invalid_grant'));
+    await assert.rejects(oidc.refreshTokenGrant(rp, first.refresh_token), oauthErrorBody('invalid_grant'));
   });
 
   await t.test('a code issued to one client cannot be redeemed by another', async () => {
@@ -42,6 +29,6 @@ test('authorization codes are single-use and bound to their client', async (t) =
 
     const flow = await authorize(idp, rpA, { email: user.email });
     // B replays A's callback (same redirect URI, state, nonce and verifier): only the client differs.
-    await assert.rejects(exchange(rpB, flow), isOAuthError('invalid_grant'));
+    await assert.rejects(exchange(rpB, flow), oauthErrorBody('invalid_grant'));
   });
 });

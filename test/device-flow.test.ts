@@ -3,18 +3,10 @@ import { test } from 'node:test';
 import * as oidc from 'openid-client';
 import { formField, UserAgent } from './helpers/browser.ts';
 import { MAX_WRONG_CODES } from '../src/interactions/device.ts';
-import { startLatchkey, type Latchkey } from './helpers/latchkey.ts';
-import { signInFrom } from './helpers/sign-in.ts';
+import { signInFrom, startLatchkey, type Latchkey } from './helpers/latchkey.ts';
+import { oauthErrorBody } from './helpers/oauth-errors.ts';
 
 const DEVICE_GRANT = 'urn:ietf:params:oauth:grant-type:device_code';
-
-function oauthError(code: string) {
-  return (err: unknown) => {
-    assert.ok(err instanceof oidc.ResponseBodyError, String(err));
-    assert.equal(err.error, code);
-    return true;
-  };
-}
 
 /** One poll of the token endpoint, as a device does between its waits. */
 async function poll(idp: Latchkey, clientId: string, deviceCode: string) {
@@ -87,7 +79,7 @@ test('device authorization grant (RFC 8628)', async (t) => {
     const started = await oidc.initiateDeviceAuthorization(rp, { scope: 'openid' });
     const phone = await approveOnPhone(idp, started.user_code, user.email, 'deny');
     assert.match(phone.body, /cancelled/);
-    await assert.rejects(oidc.pollDeviceAuthorizationGrant(rp, { ...started, interval: 0 }), oauthError('access_denied'));
+    await assert.rejects(oidc.pollDeviceAuthorizationGrant(rp, { ...started, interval: 0 }), oauthErrorBody('access_denied'));
   });
 
   await t.test('an expired device code is refused', async () => {
@@ -108,7 +100,7 @@ test('device authorization grant (RFC 8628)', async (t) => {
 
   await t.test('a client without the grant cannot start the flow', async () => {
     const web = await idp.clients.create({ type: 'confidential' });
-    await assert.rejects(oidc.initiateDeviceAuthorization(await idp.rp(web), { scope: 'openid' }), oauthError('unauthorized_client'));
+    await assert.rejects(oidc.initiateDeviceAuthorization(await idp.rp(web), { scope: 'openid' }), oauthErrorBody('unauthorized_client'));
   });
 
   await t.test('discovery advertises the device authorization endpoint and grant', async () => {

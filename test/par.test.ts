@@ -1,8 +1,8 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import * as oidc from 'openid-client';
-import { authorize, CALLBACK, startLatchkey } from './helpers/latchkey.ts';
-import { signInFrom, UserAgent } from './helpers/sign-in.ts';
+import { UserAgent } from './helpers/browser.ts';
+import { authorize, CALLBACK, signInFrom, startLatchkey } from './helpers/latchkey.ts';
 
 async function parRequest(rp: oidc.Configuration) {
   const codeVerifier = oidc.randomPKCECodeVerifier();

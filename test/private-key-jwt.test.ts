@@ -6,6 +6,7 @@ import { test, type TestContext } from 'node:test';
 import { exportJWK, generateKeyPair, SignJWT } from 'jose';
 import * as oidc from 'openid-client';
 import { authorize, exchange, startLatchkey, type Latchkey } from './helpers/latchkey.ts';
+import { oauthError } from './helpers/oauth-errors.ts';
 
 async function clientKey(kid: string) {
   const { publicKey, privateKey } = await generateKeyPair('ES256');
@@ -14,13 +15,6 @@ async function clientKey(kid: string) {
 
 function rpWithKey(idp: Latchkey, clientId: string, privateKey: Parameters<typeof oidc.PrivateKeyJwt>[0]) {
   return oidc.discovery(new URL(idp.issuer), clientId, undefined, oidc.PrivateKeyJwt(privateKey), { execute: [oidc.allowInsecureRequests] });
-}
-
-function isInvalidClient(err: unknown) {
-  const code = err instanceof oidc.ResponseBodyError ? err.error
-    : err instanceof oidc.WWWAuthenticateChallengeError ? err.cause[0]?.parameters.error : undefined;
-  assert.equal(code, 'invalid_client', String(err));
-  return true;
 }
 
 /** Serves a JWK Set on 127.0.0.1, as a client's jwks_uri. */
@@ -50,7 +44,7 @@ test('private_key_jwt with keys registered inline', async (t) => {
 
   await t.test('an assertion signed with another key is refused', async () => {
     const stranger = await clientKey('app-1');
-    await assert.rejects(oidc.clientCredentialsGrant(await rpWithKey(idp, client.clientId, stranger.privateKey)), isInvalidClient);
+    await assert.rejects(oidc.clientCredentialsGrant(await rpWithKey(idp, client.clientId, stranger.privateKey)), oauthError('invalid_client'));
   });
 
   await t.test('an assertion is single-use', async () => {
@@ -75,7 +69,7 @@ test('private_key_jwt with keys registered inline', async (t) => {
 
   await t.test('a client secret is no way in for a private_key_jwt client', async () => {
     const withSecret = await idp.rp({ clientId: client.clientId, clientSecret: 'guessed-secret' });
-    await assert.rejects(oidc.clientCredentialsGrant(withSecret), isInvalidClient);
+    await assert.rejects(oidc.clientCredentialsGrant(withSecret), oauthError('invalid_client'));
   });
 });
 
@@ -92,7 +86,7 @@ test('private_key_jwt with a jwks_uri, reachable on loopback only with ALLOW_LOO
   const prod = await startLatchkey(t);
   const prodClient = await prod.clients.create({ type: 'confidential', tokenEndpointAuthMethod: 'private_key_jwt', grantTypes: ['client_credentials'], redirectUris: [] },
     { jwks_uri: jwksUri });
-  await assert.rejects(oidc.clientCredentialsGrant(await rpWithKey(prod, prodClient.clientId, key.privateKey)), isInvalidClient);
+  await assert.rejects(oidc.clientCredentialsGrant(await rpWithKey(prod, prodClient.clientId, key.privateKey)), oauthError('invalid_client'));
 });
 
 test('discovery lists exactly the client authentication methods we accept', async (t) => {

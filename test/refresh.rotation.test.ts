@@ -2,18 +2,7 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import * as oidc from 'openid-client';
 import { authorize, exchange, startLatchkey } from './helpers/latchkey.ts';
-
-function isInvalidGrant(err: unknown) {
-  assert.ok(err instanceof oidc.ResponseBodyError, String(err));
-  assert.equal(err.error, 'invalid_grant');
-  return true;
-}
-
-function isUnauthorized(err: unknown) {
-  assert.ok(err instanceof oidc.WWWAuthenticateChallengeError || err instanceof oidc.ResponseBodyError, String(err));
-  assert.equal(err.status, 401);
-  return true;
-}
+import { isUnauthorized, oauthErrorBody } from './helpers/oauth-errors.ts';
 
 test('refresh tokens', async (t) => {
   const idp = await startLatchkey(t);
@@ -39,8 +28,8 @@ test('refresh tokens', async (t) => {
       assert.ok(third.refresh_token);
 
       // The rotated-out first token comes back: someone copied it. The whole grant goes.
-      await assert.rejects(oidc.refreshTokenGrant(rp, first.refresh_token), isInvalidGrant);
-      await assert.rejects(oidc.refreshTokenGrant(rp, third.refresh_token), isInvalidGrant, 'the newest refresh token stops working too');
+      await assert.rejects(oidc.refreshTokenGrant(rp, first.refresh_token), oauthErrorBody('invalid_grant'));
+      await assert.rejects(oidc.refreshTokenGrant(rp, third.refresh_token), oauthErrorBody('invalid_grant'), 'the newest refresh token stops working too');
       for (const token of [first.access_token, second.access_token, third.access_token]) {
         await assert.rejects(oidc.fetchUserInfo(rp, token, user.id), isUnauthorized);
       }

@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import * as oidc from 'openid-client';
 import { authorize, CALLBACK, exchange, startLatchkey, type Latchkey } from './helpers/latchkey.ts';
+import { oauthError } from './helpers/oauth-errors.ts';
 import { runNode, stderrLines } from './helpers/processes.ts';
 
 /** `npx latchkey clients initial-access-token --json` against the server's database, as an operator runs it. */
@@ -17,15 +18,6 @@ async function initialAccessToken(idp: Latchkey): Promise<string> {
 function register(idp: Latchkey, metadata: Partial<oidc.ClientMetadata>, initial?: string) {
   return oidc.dynamicClientRegistration(new URL(idp.issuer), metadata, undefined,
     { execute: [oidc.allowInsecureRequests], ...(initial ? { initialAccessToken: initial } : {}) });
-}
-
-function oauthError(code: string) {
-  return (err: unknown) => {
-    const actual = err instanceof oidc.ResponseBodyError ? err.error
-      : err instanceof oidc.WWWAuthenticateChallengeError ? err.cause[0]?.parameters.error : undefined;
-    assert.equal(actual, code, `expected ${code}, got ${String(err)}`);
-    return true;
-  };
 }
 
 test('dynamic registration is off by default', async (t) => {

@@ -2,15 +2,7 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import * as oidc from 'openid-client';
 import { authorize, exchange, startLatchkey } from './helpers/latchkey.ts';
-
-function oauthError(code: string) {
-  return (err: unknown) => {
-    const actual = err instanceof oidc.ResponseBodyError ? err.error
-      : err instanceof oidc.WWWAuthenticateChallengeError ? err.cause[0]?.parameters.error : undefined;
-    assert.equal(actual, code, `expected ${code}, got ${String(err)}`);
-    return true;
-  };
-}
+import { oauthError } from './helpers/oauth-errors.ts';
 
 async function signIn(t: Parameters<typeof startLatchkey>[0]) {
   const idp = await startLatchkey(t);

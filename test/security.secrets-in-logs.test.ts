@@ -2,53 +2,27 @@ import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { test } from 'node:test';
 import * as oidc from 'openid-client';
-import pg from 'pg';
-import { createAccounts } from '../src/accounts/accounts.ts';
-import { createPasswordHasher } from '../src/accounts/passwords.ts';
-import { createAccountStore } from '../src/accounts/store.ts';
-import { createClients } from '../src/clients/clients.ts';
-import { createClientStore } from '../src/clients/store.ts';
-import { createSecretBox } from '../src/secret-box.ts';
-import { createTestDatabase } from './helpers/database.ts';
-import { authorize, CALLBACK, exchange, freePort, type Latchkey } from './helpers/latchkey.ts';
-import { openLoginPage, postLogin, spawnLatchkey } from './helpers/security.ts';
+import { authorize, exchange } from './helpers/latchkey.ts';
+import { openLoginPage, postLogin } from './helpers/security.ts';
+import { spawnServer } from './helpers/spawned-server.ts';
 
 test('a full flow at LOG_LEVEL=debug logs no password, secret, code, token or cookie value', async (t) => {
-  const database = await createTestDatabase();
-  const cleanup: Array<() => Promise<unknown>> = [];
-  // In order: the server and our pool let go of the database before it is dropped.
-  t.after(async () => {
-    for (const step of cleanup.reverse()) await step();
-    await database.drop();
-  });
-  const port = await freePort();
-  const issuer = `http://127.0.0.1:${port}`;
-  const secretKey = randomBytes(32).toString('base64url');
-  const server = await spawnLatchkey({
-    PORT: String(port), ISSUER: issuer, DATABASE_URL: database.url, LATCHKEY_SECRET_KEY: secretKey, LOG_LEVEL: 'debug',
-  });
-  cleanup.push(() => server.stop());
+  const server = await spawnServer(t, { env: { WEB_CONCURRENCY: '1', LOG_LEVEL: 'debug' } });
+  const { issuer, secretKey } = server;
 
-  const pool = new pg.Pool({ connectionString: database.url, max: 2 });
-  cleanup.push(() => pool.end());
   const password = `pw-${randomBytes(12).toString('hex')}`;
   const wrongPassword = `wrong-${randomBytes(12).toString('hex')}`;
   const email = `secret.${randomBytes(4).toString('hex')}@example.com`;
-  const accounts = createAccounts({ store: createAccountStore(pool), passwords: createPasswordHasher({ memoryKib: 19456, iterations: 2 }), lockout: { threshold: 10, lockSeconds: 900 } });
-  assert.ok((await accounts.create({ email, name: 'Secret Person', password, emailVerified: true })).ok);
-  const registered = await createClients({ store: createClientStore(pool), box: createSecretBox(secretKey) })
-    .create({ name: 'Secret App', type: 'confidential', redirectUris: [CALLBACK], grantTypes: ['authorization_code', 'refresh_token', 'client_credentials'] });
-  assert.ok(registered.ok);
+  await server.users.create({ email, name: 'Secret Person', password });
+  const registered = await server.clients.create({ name: 'Secret App', grantTypes: ['authorization_code', 'refresh_token', 'client_credentials'] });
   const clientSecret = registered.clientSecret!;
-  const rp = await oidc.discovery(new URL(issuer), registered.client.client_id, undefined,
-    oidc.ClientSecretBasic(clientSecret), { execute: [oidc.allowInsecureRequests] });
-  const idp = { issuer } as Latchkey;
+  const rp = await server.rp(registered);
 
   // A wrong password first, then the real flow: login, consent, code, tokens, userinfo, refresh,
   // introspection, revocation, client credentials, a bad client secret, logout.
-  const page = await openLoginPage(idp, rp);
+  const page = await openLoginPage(server, rp);
   assert.equal((await postLogin(page, email, wrongPassword)).response.status, 401);
-  const flow = await authorize(idp, rp, { email, password, scope: 'openid profile email offline_access', prompt: 'consent' });
+  const flow = await authorize(server, rp, { email, password, scope: 'openid profile email offline_access', prompt: 'consent' });
   const code = flow.callback.searchParams.get('code')!;
   const tokens = await exchange(rp, flow);
   await oidc.fetchUserInfo(rp, tokens.access_token, tokens.claims()!.sub);
@@ -59,11 +33,11 @@ test('a full flow at LOG_LEVEL=debug logs no password, secret, code, token or co
   const wrongSecret = `bad-${randomBytes(16).toString('hex')}`;
   const badAuth = await fetch(`${issuer}/token`, {
     method: 'POST',
-    headers: { authorization: `Basic ${Buffer.from(`${registered.client.client_id}:${wrongSecret}`).toString('base64')}`, 'content-type': 'application/x-www-form-urlencoded' },
+    headers: { authorization: `Basic ${Buffer.from(`${registered.clientId}:${wrongSecret}`).toString('base64')}`, 'content-type': 'application/x-www-form-urlencoded' },
     body: 'grant_type=client_credentials',
   });
   assert.equal(badAuth.status, 401);
-  const logout = await flow.agent.navigate(`/logout?${new URLSearchParams({ id_token_hint: tokens.id_token!, client_id: registered.client.client_id })}`);
+  const logout = await flow.agent.navigate(`/logout?${new URLSearchParams({ id_token_hint: tokens.id_token!, client_id: registered.clientId })}`);
   assert.ok(logout.response.status < 500);
 
   // The interaction cookies carry the interaction uid, which is in the page's URL by design (the

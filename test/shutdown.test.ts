@@ -2,22 +2,11 @@ import assert from 'node:assert/strict';
 import http from 'node:http';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { test } from 'node:test';
-import pg from 'pg';
-import { createClients } from '../src/clients/clients.ts';
-import { createClientStore } from '../src/clients/store.ts';
-import { createSecretBox } from '../src/secret-box.ts';
 import { spawnServer, type SpawnedServer } from './helpers/spawned-server.ts';
 
 async function registerClient(server: SpawnedServer) {
-  const pool = new pg.Pool({ connectionString: server.database.url, max: 1 });
-  try {
-    const result = await createClients({ store: createClientStore(pool), box: createSecretBox(server.secretKey) })
-      .create({ name: 'Backend', type: 'confidential', redirectUris: [], grantTypes: ['client_credentials'] });
-    assert.ok(result.ok);
-    return { clientId: result.client.client_id, clientSecret: result.clientSecret! };
-  } finally {
-    await pool.end();
-  }
+  const client = await server.clients.create({ name: 'Backend', redirectUris: [], grantTypes: ['client_credentials'] });
+  return { clientId: client.clientId, clientSecret: client.clientSecret! };
 }
 
 /**

@@ -15,16 +15,25 @@ export interface Sizes {
   userinfos: number;
   /** Seconds of each fixed-rate run. */
   pacedSeconds: number;
+  /** Operations run (unmeasured) before each measurement; 0 skips warming up (the quick run). */
   warmup: number;
+  /** Signed-in sessions the code and refresh scenarios draw on (more than the concurrent flows). */
+  sessions: number;
+  /** Opaque access tokens for introspection and userinfo. */
+  tokens: number;
+  /** Cap on each load run, whatever its size: the quick run is time-boxed. */
+  maxMs: number;
+  /** Run the fixed-rate latency runs against the baseline too (the quick run skips them). */
+  pacedBaseline: boolean;
 }
 
 export const FULL: Sizes = {
   discovery: 20_000, logins: 1_000, exchanges: 6_000, refreshes: 4_000, clientCredentials: 20_000,
-  introspections: 15_000, userinfos: 15_000, pacedSeconds: 10, warmup: 300,
+  introspections: 15_000, userinfos: 15_000, pacedSeconds: 10, warmup: 300, sessions: 48, tokens: 300, maxMs: 90_000, pacedBaseline: true,
 };
 export const QUICK: Sizes = {
-  discovery: 3_000, logins: 150, exchanges: 1_200, refreshes: 800, clientCredentials: 4_000,
-  introspections: 3_000, userinfos: 3_000, pacedSeconds: 3, warmup: 100,
+  discovery: 3_000, logins: 60, exchanges: 1_000, refreshes: 500, clientCredentials: 3_000,
+  introspections: 3_000, userinfos: 3_000, pacedSeconds: 1.5, warmup: 0, sessions: 12, tokens: 60, maxMs: 2_000, pacedBaseline: false,
 };
 
 export interface Row {
@@ -48,7 +57,6 @@ export interface RunContext {
   pairs: number;
   sessions: Session[];
   accessTokens: IssuedToken[];
-  maxMs: number;
 }
 
 const tally = (): Tally => ({ ok: 0, errors: 0, opLatencies: [], lastAt: 0 });
@@ -81,7 +89,7 @@ function record(ctx: RunContext, row: Row) {
 }
 
 async function load(ctx: RunContext, spec: Omit<LoadSpec, 'url' | 'maxMs'>): Promise<Measured> {
-  return measure(ctx.target.cpu, { ...spec, url: ctx.target.issuer, maxMs: ctx.maxMs });
+  return measure(ctx.target.cpu, { ...spec, url: ctx.target.issuer, maxMs: ctx.sizes.maxMs });
 }
 
 export async function ensureSessions(ctx: RunContext, count: number) {
@@ -94,7 +102,7 @@ export async function ensureSessions(ctx: RunContext, count: number) {
 
 /** Codes from signed-in sessions: one GET /authorize each (no login, no consent: the grant exists). */
 export async function mintCodes(ctx: RunContext, count: number): Promise<Array<{ client: BenchClient; code: string }>> {
-  await ensureSessions(ctx, 40);
+  await ensureSessions(ctx, ctx.sizes.sessions);
   const codes: Array<{ client: BenchClient; code: string }> = [];
   let i = 0;
   let failures = 0;
@@ -119,7 +127,7 @@ export async function mintCodes(ctx: RunContext, count: number): Promise<Array<{
       if (err) reject(err as Error);
       else resolve();
     });
-    const timer = setTimeout(() => instance.stop(), ctx.maxMs);
+    const timer = setTimeout(() => instance.stop(), ctx.sizes.maxMs);
   });
   if (failures) ctx.log(`  (minting: ${failures} of ${count} /authorize requests gave no code)`);
   return codes;
@@ -127,7 +135,7 @@ export async function mintCodes(ctx: RunContext, count: number): Promise<Array<{
 
 export async function discovery(ctx: RunContext) {
   const make = (i: number) => ({ method: 'GET' as const, path: i % 2 ? '/jwks' : '/.well-known/openid-configuration', headers: {} });
-  await load(ctx, { connections: 32, ops: ctx.sizes.warmup * 4, steps: 1, tally: tally(), requests: singleRequest({ make, check: (s) => s === 200, tally: tally() }) });
+  if (ctx.sizes.warmup) await load(ctx, { connections: 32, ops: ctx.sizes.warmup * 4, steps: 1, tally: tally(), requests: singleRequest({ make, check: (s) => s === 200, tally: tally() }) });
   const t = tally();
   const measured = await load(ctx, { connections: 32, ops: ctx.sizes.discovery, steps: 1, tally: t, requests: singleRequest({ make, check: (s) => s === 200, tally: t }) });
   record(ctx, { scenario: 'discovery+jwks', target: ctx.target.name, variant: 'max', measured, note: 'alternating GET /.well-known/openid-configuration and GET /jwks' });
@@ -143,7 +151,7 @@ export async function login(ctx: RunContext) {
     const requests = flowRequests({ steps, flow: () => loginOptions(ctx), tally: t });
     return load(ctx, { connections: 16, ops, steps, tally: t, requests });
   };
-  await run(Math.max(20, Math.round(ctx.sizes.warmup / 10)));
+  if (ctx.sizes.warmup) await run(Math.max(20, Math.round(ctx.sizes.warmup / 10)));
   const measured = await run(ctx.sizes.logins);
   const how = ctx.target.name === 'latchkey'
     ? 'GET /authorize, login page, POST password (argon2id), implied consent of a first-party app (Grant saved), code, POST /token'
@@ -160,20 +168,22 @@ export async function codeExchange(ctx: RunContext) {
     return load(ctx, { connections: 32, ops: codes.length, steps: 1, tally: t, requests });
   };
   // Codes live 60 s at most: each batch is minted right before it is used.
-  await run(await mintCodes(ctx, ctx.sizes.warmup));
+  if (ctx.sizes.warmup) await run(await mintCodes(ctx, ctx.sizes.warmup));
   const measured = await run(await mintCodes(ctx, ctx.sizes.exchanges));
   record(ctx, { scenario: 'code exchange', target: ctx.target.name, variant: 'max', measured, note: 'POST /token authorization_code with PKCE, client_secret_basic; returns RS256 ID token + opaque access token' });
 
   const rate = 500;
-  const pacedCodes = await mintCodes(ctx, rate * ctx.sizes.pacedSeconds);
-  const paced = await runPaced({
-    url: ctx.target.issuer, rate, total: pacedCodes.length, maxMs: ctx.maxMs, isOk: (s) => s === 200,
-    request: (i) => exchange(pacedCodes[i]!),
-  });
-  record(ctx, { scenario: 'code exchange', target: ctx.target.name, variant: `paced ${rate}/s`, paced });
+  if (ctx.target.name === 'latchkey' || ctx.sizes.pacedBaseline) {
+    const pacedCodes = await mintCodes(ctx, Math.round(rate * ctx.sizes.pacedSeconds));
+    const paced = await runPaced({
+      url: ctx.target.issuer, rate, total: pacedCodes.length, maxMs: ctx.sizes.pacedSeconds * 1000 + 1000, isOk: (s) => s === 200,
+      request: (i) => exchange(pacedCodes[i]!),
+    });
+    record(ctx, { scenario: 'code exchange', target: ctx.target.name, variant: `paced ${rate}/s`, paced });
+  }
 
   // Opaque access tokens for the introspection and userinfo scenarios.
-  for (const minted of await mintCodes(ctx, 300)) {
+  for (const minted of await mintCodes(ctx, ctx.sizes.tokens)) {
     const request = exchange(minted);
     const response = await fetch(`${ctx.target.issuer}${request.path}`, { method: 'POST', headers: request.headers, body: request.body, signal: AbortSignal.timeout(10_000) });
     if (response.ok) ctx.accessTokens.push({ client: minted.client, accessToken: ((await response.json()) as { access_token: string }).access_token });
@@ -183,7 +193,7 @@ export async function codeExchange(ctx: RunContext) {
 export async function refresh(ctx: RunContext) {
   // Each consent flow ends with the engine giving its session a new id (the old row is deleted), so
   // a session serves one flow at a time and goes back to the pool with the cookies that flow ended with.
-  await ensureSessions(ctx, 48);
+  await ensureSessions(ctx, ctx.sizes.sessions);
   const idle = [...ctx.sessions];
   ctx.sessions.length = 0;
   const collect = async (count: number) => {
@@ -206,7 +216,8 @@ export async function refresh(ctx: RunContext) {
         release(state);
       },
     });
-    await load(ctx, { connections: 16, ops: count, steps: probe.steps, tally: t, requests });
+    // Fewer concurrent flows than sessions: each flow holds its session until it ends.
+    await load(ctx, { connections: Math.min(16, ctx.sizes.sessions - 4), ops: count, steps: probe.steps, tally: t, requests });
     return tokens;
   };
   const run = (tokens: Array<{ client: BenchClient; refreshToken: string }>) => {
@@ -218,7 +229,7 @@ export async function refresh(ctx: RunContext) {
     return load(ctx, { connections: 32, ops: tokens.length, steps: 1, tally: t, requests });
   };
   try {
-    await run(await collect(ctx.sizes.warmup));
+    if (ctx.sizes.warmup) await run(await collect(ctx.sizes.warmup));
     const tokens = await collect(ctx.sizes.refreshes);
     const measured = await run(tokens);
     record(ctx, { scenario: 'refresh', target: ctx.target.name, variant: 'max', measured, note: 'POST /token refresh_token (each token once: rotation), returns RS256 ID token + opaque access token + new refresh token' });
@@ -234,11 +245,12 @@ export async function clientCredentials(ctx: RunContext) {
     const t = tally();
     return load(ctx, { connections: 32, ops, steps: 1, tally: t, requests: singleRequest({ make: () => request, check: (s) => s === 200, tally: t }) });
   };
-  await run(ctx.sizes.warmup * 4);
+  if (ctx.sizes.warmup) await run(ctx.sizes.warmup * 4);
   const measured = await run(ctx.sizes.clientCredentials);
   record(ctx, { scenario: 'client_credentials', target: ctx.target.name, variant: 'max', measured, note: 'POST /token client_credentials for an API (resource indicator): ES256 JWT access token, nothing stored' });
   const rate = 1500;
-  const paced = await runPaced({ url: ctx.target.issuer, rate, total: rate * ctx.sizes.pacedSeconds, maxMs: ctx.maxMs, isOk: (s) => s === 200, request: () => request });
+  if (ctx.target.name === 'baseline' && !ctx.sizes.pacedBaseline) return;
+  const paced = await runPaced({ url: ctx.target.issuer, rate, total: Math.round(rate * ctx.sizes.pacedSeconds), maxMs: ctx.sizes.pacedSeconds * 1000 + 1000, isOk: (s) => s === 200, request: () => request });
   record(ctx, { scenario: 'client_credentials', target: ctx.target.name, variant: `paced ${rate}/s`, paced });
 }
 
@@ -261,7 +273,7 @@ export async function introspection(ctx: RunContext) {
     });
     return load(ctx, { connections: 32, ops, steps: 1, tally: t, requests });
   };
-  await run(ctx.sizes.warmup * 4);
+  if (ctx.sizes.warmup) await run(ctx.sizes.warmup * 4);
   const measured = await run(ctx.sizes.introspections);
   record(ctx, { scenario: 'introspection', target: ctx.target.name, variant: 'max', measured, note: 'POST /introspect of an opaque access token by its client (client_secret_basic)' });
 }
@@ -278,7 +290,7 @@ export async function userinfo(ctx: RunContext) {
     });
     return load(ctx, { connections: 32, ops, steps: 1, tally: t, requests });
   };
-  await run(ctx.sizes.warmup * 4);
+  if (ctx.sizes.warmup) await run(ctx.sizes.warmup * 4);
   const measured = await run(ctx.sizes.userinfos);
   record(ctx, { scenario: 'userinfo', target: ctx.target.name, variant: 'max', measured, note: 'GET /userinfo with an opaque access token (scope openid profile email)' });
 }

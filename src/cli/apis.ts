@@ -1,5 +1,5 @@
 import type { CliContext } from './context.ts';
-import { CommandError, parse, print, required, UsageError, type Io } from './output.ts';
+import { CommandError, found, parse, print, required, unknownCommand, UsageError, type Io } from './output.ts';
 
 export const APIS_HELP = `Usage: latchkey apis <command> [options]
 
@@ -47,12 +47,9 @@ export async function apisCommand(ctx: CliContext, args: string[], io: Io): Prom
     case 'list':
       print(io, json, await ctx.apis.store.list());
       return;
-    case 'show': {
-      const api = await ctx.apis.store.findByIdentifier(required(positionals[0], 'identifier'));
-      if (!api) throw new CommandError(`no API ${positionals[0]}`);
-      print(io, json, api);
+    case 'show':
+      print(io, json, found(await ctx.apis.store.findByIdentifier(required(positionals[0], 'identifier')), `API ${positionals[0]}`));
       return;
-    }
     case 'delete': {
       const identifier = required(positionals[0], 'identifier');
       if (!(await ctx.apis.store.delete(identifier))) throw new CommandError(`no API ${identifier}`);
@@ -61,6 +58,6 @@ export async function apisCommand(ctx: CliContext, args: string[], io: Io): Prom
       return;
     }
     default:
-      throw new UsageError(command ? `unknown command: apis ${command}` : 'missing command');
+      throw unknownCommand('apis', command);
   }
 }

@@ -4,7 +4,7 @@ import type { ClientRow } from '../clients/store.ts';
 import { createAdapterFactory } from '../oidc/adapter.ts';
 import { INITIAL_ACCESS_TOKEN_TTL, issueInitialAccessToken } from '../oidc/registration.ts';
 import type { CliContext } from './context.ts';
-import { CommandError, parse, print, required, UsageError, type Io } from './output.ts';
+import { CommandError, found, parse, print, required, unknownCommand, UsageError, type Io } from './output.ts';
 
 export const CLIENTS_HELP = `Usage: latchkey clients <command> [options]
 
@@ -107,9 +107,7 @@ async function extraMetadata(values: { jwks?: string | undefined; 'jwks-uri'?: s
 }
 
 async function findOrFail(ctx: CliContext, id: string | undefined): Promise<ClientRow> {
-  const row = await ctx.clients.store.findById(required(id, 'client id'));
-  if (!row) throw new CommandError(`no client ${id}`);
-  return row;
+  return found(await ctx.clients.store.findById(required(id, 'client id')), `client ${id}`);
 }
 
 export async function clientsCommand(ctx: CliContext, args: string[], io: Io): Promise<void> {
@@ -168,10 +166,10 @@ export async function clientsCommand(ctx: CliContext, args: string[], io: Io): P
         firstParty: values['first-party'],
         tokenEndpointAuthMethod: values['auth-method'],
       }, extra);
-      if (!result) throw new CommandError(`no client ${current.client_id}`);
-      if (!result.ok) throw new CommandError(result.problems.join('; '));
+      const updated = found(result, `client ${current.client_id}`);
+      if (!updated.ok) throw new CommandError(updated.problems.join('; '));
       await ctx.audit.record({ event: 'client.updated', clientId: current.client_id });
-      print(io, json, clientView(result.client));
+      print(io, json, clientView(updated.client));
       return;
     }
     case 'delete': {
@@ -207,6 +205,6 @@ export async function clientsCommand(ctx: CliContext, args: string[], io: Io): P
       return;
     }
     default:
-      throw new UsageError(command ? `unknown command: clients ${command}` : 'missing command');
+      throw unknownCommand('clients', command);
   }
 }

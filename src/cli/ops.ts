@@ -4,7 +4,7 @@ import type { AuditRow } from '../observability/audit-store.ts';
 import { retiredKeyPublishSeconds, rotateKeys } from '../oidc/keys.ts';
 import { sweepExpired } from '../oidc/janitor.ts';
 import type { CliContext } from './context.ts';
-import { CommandError, parse, print, required, table, UsageError, type Io } from './output.ts';
+import { CommandError, found, parse, print, required, table, unknownCommand, UsageError, type Io } from './output.ts';
 
 export const KEYS_HELP = `Usage: latchkey keys <command> [options]
 
@@ -58,8 +58,7 @@ export async function keysCommand(ctx: CliContext, args: string[], io: Io): Prom
     case 'retire': {
       const kid = required(positionals[0], 'kid');
       const keys = await ctx.keys.listAll();
-      const key = keys.find((k) => k.kid === kid);
-      if (!key) throw new CommandError(`no key ${kid}`);
+      const key = found(keys.find((k) => k.kid === kid), `key ${kid}`);
       if (key.state === 'active' && !keys.some((k) => k.alg === key.alg && k.state === 'next')) {
         throw new CommandError(`${kid} is the only ${key.alg} key able to sign: run keys rotate instead`);
       }
@@ -76,7 +75,7 @@ export async function keysCommand(ctx: CliContext, args: string[], io: Io): Prom
       return;
     }
     default:
-      throw new UsageError(command ? `unknown command: keys ${command}` : 'missing command');
+      throw unknownCommand('keys', command);
   }
 }
 
@@ -99,7 +98,7 @@ export async function janitorCommand(ctx: CliContext, args: string[], io: Io): P
 
 export async function auditCommand(ctx: CliContext, args: string[], io: Io, signal?: AbortSignal): Promise<void> {
   const [command, ...rest] = args;
-  if (command !== 'tail') throw new UsageError(command ? `unknown command: audit ${command}` : 'missing command');
+  if (command !== 'tail') throw unknownCommand('audit', command);
   const { values } = parse(rest, { follow: { type: 'boolean' }, limit: { type: 'string' } });
   const limit = Number(values.limit ?? 50);
   if (!(limit > 0)) throw new UsageError('--limit must be a positive number');

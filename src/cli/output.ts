@@ -68,6 +68,17 @@ export async function readPassword(io: Io): Promise<string> {
   return raw.replace(/\r?\n$/, '');
 }
 
+/** What a command names by id, or a CommandError (`no client abc`) when there is no such thing. */
+export function found<T>(value: T | undefined, what: string): T {
+  if (value === undefined) throw new CommandError(`no ${what}`);
+  return value;
+}
+
+/** The usage error for a missing or unknown subcommand of `group`. */
+export function unknownCommand(group: string, command: string | undefined): UsageError {
+  return new UsageError(command ? `unknown command: ${group} ${command}` : 'missing command');
+}
+
 export function required(value: string | undefined, flag: string): string {
   if (value === undefined || value === '') throw new UsageError(`${flag} is required`);
   return value;

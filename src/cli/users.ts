@@ -1,6 +1,6 @@
 import type { AccountRow } from '../accounts/store.ts';
 import type { CliContext } from './context.ts';
-import { CommandError, parse, print, readPassword, required, UsageError, type Io } from './output.ts';
+import { CommandError, found, parse, print, readPassword, required, unknownCommand, UsageError, type Io } from './output.ts';
 
 export const USERS_HELP = `Usage: latchkey users <command> [options]
 
@@ -60,9 +60,7 @@ const REASONS: Record<string, string> = {
 
 async function findUser(ctx: CliContext, ref: string | undefined): Promise<AccountRow> {
   const key = required(ref, 'user id or email');
-  const row = key.includes('@') ? await ctx.accounts.store.findByEmail(key) : await ctx.accounts.store.findById(key);
-  if (!row) throw new CommandError(`no user ${key}`);
-  return row;
+  return found(key.includes('@') ? await ctx.accounts.store.findByEmail(key) : await ctx.accounts.store.findById(key), `user ${key}`);
 }
 
 export async function usersCommand(ctx: CliContext, args: string[], io: Io): Promise<void> {
@@ -159,6 +157,6 @@ export async function usersCommand(ctx: CliContext, args: string[], io: Io): Pro
       return;
     }
     default:
-      throw new UsageError(command ? `unknown command: users ${command}` : 'missing command');
+      throw unknownCommand('users', command);
   }
 }

@@ -5,7 +5,7 @@ import type { AccountStore } from '../accounts/store.ts';
 import type { AuditStore } from '../observability/audit-store.ts';
 import type { Logger } from '../observability/logger.ts';
 import { parseForm, type Csrf } from './forms.ts';
-import { clientNameOf, loadInteraction, renderForbidden, type InteractionDetails } from './interaction.ts';
+import { clientNameOf, loadPostedInteraction, type InteractionDetails } from './interaction.ts';
 import type { Views } from './views.ts';
 
 export interface ConsentDeps {
@@ -97,10 +97,9 @@ export function consentRoutes(deps: ConsentDeps): Router {
   const { audit, views, csrf, log } = deps;
   return new Router().post('/interaction/:uid/consent', parseForm, async function submitConsent(ctx) {
     const provider = deps.provider();
-    const interaction = await loadInteraction(ctx, provider, views);
-    if (!interaction) return;
-    const form = ctx.request.form ?? {};
-    if (!csrf.verify(interaction.uid, form.csrf)) return renderForbidden(ctx, views);
+    const posted = await loadPostedInteraction(ctx, provider, views, csrf);
+    if (!posted) return;
+    const { interaction, form } = posted;
     if (interaction.prompt.name !== 'consent') return ctx.redirect(`/interaction/${interaction.uid}`);
     const accountId = interaction.session?.accountId;
     const clientId = String(interaction.params.client_id);

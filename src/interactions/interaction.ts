@@ -1,6 +1,7 @@
 import type { Context } from 'koa';
 import type Provider from 'oidc-provider';
 import { errors } from 'oidc-provider';
+import type { Csrf } from './forms.ts';
 import type { Views } from './views.ts';
 
 export type InteractionDetails = Awaited<ReturnType<Provider['interactionDetails']>>;
@@ -19,6 +20,22 @@ export async function loadInteraction(ctx: Context, provider: Provider, views: V
     }
     throw err;
   }
+}
+
+/**
+ * For a form posted to an interaction: the interaction and the form once its CSRF token checks out;
+ * undefined after rendering the expiry page (interaction gone) or the forbidden page (bad token).
+ */
+export async function loadPostedInteraction(ctx: Context, provider: Provider, views: Views, csrf: Csrf):
+  Promise<{ interaction: InteractionDetails; form: Record<string, string> } | undefined> {
+  const interaction = await loadInteraction(ctx, provider, views);
+  if (!interaction) return undefined;
+  const form = ctx.request.form ?? {};
+  if (!csrf.verify(interaction.uid, form.csrf)) {
+    await renderForbidden(ctx, views);
+    return undefined;
+  }
+  return { interaction, form };
 }
 
 /** The display name of the client an interaction is for. */

@@ -5,7 +5,7 @@ import type { Accounts } from '../accounts/accounts.ts';
 import type { AuditStore } from '../observability/audit-store.ts';
 import type { Logger } from '../observability/logger.ts';
 import { parseForm, type Csrf } from './forms.ts';
-import { clientNameOf, loadInteraction, renderForbidden, type InteractionDetails } from './interaction.ts';
+import { clientNameOf, loadPostedInteraction, type InteractionDetails } from './interaction.ts';
 import type { Views } from './views.ts';
 
 export interface LoginDeps {
@@ -39,10 +39,9 @@ export function loginRoutes(deps: LoginDeps): Router {
   return new Router()
     .post('/interaction/:uid/login', parseForm, async function submitLogin(ctx) {
       const provider = deps.provider();
-      const interaction = await loadInteraction(ctx, provider, views);
-      if (!interaction) return;
-      const form = ctx.request.form ?? {};
-      if (!csrf.verify(interaction.uid, form.csrf)) return renderForbidden(ctx, views);
+      const posted = await loadPostedInteraction(ctx, provider, views, csrf);
+      if (!posted) return;
+      const { interaction, form } = posted;
       if (interaction.prompt.name !== 'login') return ctx.redirect(`/interaction/${interaction.uid}`);
       const t = views.strings(ctx);
       const email = (form.email ?? '').trim().slice(0, 254);
@@ -76,9 +75,7 @@ export function loginRoutes(deps: LoginDeps): Router {
     })
     .post('/interaction/:uid/abort', parseForm, async function abortInteraction(ctx) {
       const provider = deps.provider();
-      const interaction = await loadInteraction(ctx, provider, views);
-      if (!interaction) return;
-      if (!csrf.verify(interaction.uid, ctx.request.form?.csrf)) return renderForbidden(ctx, views);
+      if (!await loadPostedInteraction(ctx, provider, views, csrf)) return;
       await provider.interactionFinished(ctx.req, ctx.res,
         { error: 'access_denied', error_description: 'End-User aborted interaction' }, { mergeWithLastSubmission: false });
       ctx.respond = false;

@@ -7,7 +7,7 @@ import type { TestContext } from 'node:test';
 import type { AxeResults } from 'axe-core';
 import * as oidc from 'openid-client';
 import { chromium, type Browser, type BrowserContext, type BrowserContextOptions, type Page } from 'playwright-core';
-import { PASSWORD, type Latchkey, type TestClient } from './latchkey.ts';
+import { PASSWORD, startLatchkey, type Latchkey, type TestClient } from './latchkey.ts';
 
 /**
  * Real-browser helpers: Debian's Chromium driven by playwright-core, a tiny relying party that
@@ -95,6 +95,40 @@ export async function authorizationRequest(rp: oidc.Configuration, app: RelyingP
     code_challenge: await oidc.calculatePKCECodeChallenge(codeVerifier), code_challenge_method: 'S256', ...params,
   });
   return { url, state, nonce, codeVerifier };
+}
+
+export interface BrowserFlow {
+  idp: Latchkey;
+  app: RelyingParty;
+  client: TestClient;
+  rp: oidc.Configuration;
+  user: { id: string; email: string };
+  context: BrowserContext & { cspViolations: string[] };
+  page: Page;
+  /** Where the app sends the browser to sign in; not visited yet. */
+  request: AuthorizationRequest;
+}
+
+/**
+ * What every browser test starts from: a Latchkey (with `env`), the app with its registered
+ * client, a person with an account, a fresh context with one page, and the app's authorization
+ * request (`params` added), all stopped or closed when the test ends.
+ */
+export async function arrangeBrowserFlow(t: TestContext, browser: Browser, options: {
+  env?: Record<string, string>;
+  appName?: string;
+  user?: { email?: string; name?: string };
+  context?: BrowserContextOptions;
+  params?: Record<string, string>;
+} = {}): Promise<BrowserFlow> {
+  const idp = await startLatchkey(t, options.env);
+  const app = await startRelyingParty(t);
+  const { client, rp } = await registerApp(idp, app, options.appName);
+  const user = await idp.users.create(options.user);
+  const context = await newContext(t, browser, options.context);
+  const page = await context.newPage();
+  const request = await authorizationRequest(rp, app, options.params);
+  return { idp, app, client, rp, user, context, page, request };
 }
 
 /** The query the relying party received, as its page shows it. */

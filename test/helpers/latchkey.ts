@@ -7,6 +7,7 @@ import { createPasswordHasher } from '../../src/accounts/passwords.ts';
 import { createAccountStore } from '../../src/accounts/store.ts';
 import { createClients, type ClientInput } from '../../src/clients/clients.ts';
 import { createClientStore } from '../../src/clients/store.ts';
+import type { Queryable } from '../../src/db/pool.ts';
 import { loadConfig, type Config } from '../../src/config.ts';
 import { createLogger, type Logger } from '../../src/observability/logger.ts';
 import { createApiResourceStore } from '../../src/oidc/api-resource-store.ts';
@@ -30,17 +31,21 @@ export async function freePort(): Promise<number> {
 
 export interface TestClient { clientId: string; clientSecret?: string | undefined }
 
-export interface Latchkey {
-  issuer: string;
-  config: Config;
-  server: RunningServer;
-  database: TestDatabase;
-  log: Logger;
+/** What tests arrange on a server: users, clients and APIs written to its database (as the CLI does), and RPs. */
+export interface Arrangements {
   clients: { create(input?: Partial<ClientInput>, extra?: Record<string, unknown>): Promise<TestClient> };
   users: { create(input?: { email?: string; name?: string; password?: string }): Promise<{ id: string; email: string }> };
   apis: { create(input: { identifier: string; scopes: string[]; accessTokenTtl?: number }): Promise<void> };
   /** An openid-client Configuration for a client of this server (http allowed: tests run on loopback). */
   rp(client: TestClient, auth?: 'basic' | 'post' | 'none'): Promise<oidc.Configuration>;
+}
+
+export interface Latchkey extends Arrangements {
+  issuer: string;
+  config: Config;
+  server: RunningServer;
+  database: TestDatabase;
+  log: Logger;
   close(): Promise<void>;
 }
 
@@ -77,19 +82,36 @@ export async function startLatchkey(t: TestContext | undefined, env: Record<stri
     if (!borrowed) await database.drop();
     throw err;
   }
-  const pool = server.database.pool;
-  const box = createSecretBox(config.secretKey!);
-  const clients = createClients({ store: createClientStore(pool), box });
-  const accounts = createAccounts({
-    store: createAccountStore(pool),
-    passwords: createPasswordHasher(config.argon2),
-    lockout: config.lockout,
-  });
-  const apis = createApiResources(createApiResourceStore(pool));
-  let userCount = 0;
-
   const idp: Latchkey = {
     issuer, config, server, database, log,
+    ...createArrangements(server.database.pool, { issuer, secretKey: config.secretKey!, argon2: config.argon2, lockout: config.lockout }),
+    async close() {
+      await server.close(2000);
+      if (!borrowed) await database.drop();
+    },
+  };
+  t?.after(() => idp.close());
+  return idp;
+}
+
+/**
+ * Arrangements on the server at `issuer` over `db`, its database. Users' passwords are hashed at
+ * the `argon2` cost (the server verifies any cost).
+ */
+export function createArrangements(db: Queryable,
+  options: { issuer: string; secretKey: string } & Pick<Config, 'argon2' | 'lockout'>): Arrangements {
+  const { issuer } = options;
+  const box = createSecretBox(options.secretKey);
+  const clients = createClients({ store: createClientStore(db), box });
+  const accounts = createAccounts({
+    store: createAccountStore(db),
+    passwords: createPasswordHasher(options.argon2),
+    lockout: options.lockout,
+  });
+  const apis = createApiResources(createApiResourceStore(db));
+  let userCount = 0;
+
+  return {
     clients: {
       async create(input = {}, extra = {}) {
         const result = await clients.create({ name: 'Test App', type: 'confidential', redirectUris: [CALLBACK], ...input }, extra);
@@ -122,13 +144,7 @@ export async function startLatchkey(t: TestContext | undefined, env: Record<stri
         : method === 'post' ? oidc.ClientSecretPost(client.clientSecret!) : oidc.None();
       return oidc.discovery(new URL(issuer), client.clientId, undefined, clientAuth, { execute: [oidc.allowInsecureRequests] });
     },
-    async close() {
-      await server.close(2000);
-      if (!borrowed) await database.drop();
-    },
   };
-  t?.after(() => idp.close());
-  return idp;
 }
 
 export interface FlowOptions {
@@ -160,7 +176,7 @@ export interface FlowResult {
  * Drives the front channel as a browser would: /authorize -> login page -> consent page ->
  * redirect back to the client. Returns the callback URL for the RP library to finish.
  */
-export async function authorize(idp: Latchkey, rp: oidc.Configuration, options: FlowOptions): Promise<FlowResult> {
+export async function authorize(idp: Pick<Latchkey, 'issuer'>, rp: oidc.Configuration, options: FlowOptions): Promise<FlowResult> {
   const agent = options.agent ?? new UserAgent(idp.issuer);
   const codeVerifier = oidc.randomPKCECodeVerifier();
   const state = oidc.randomState();
@@ -178,7 +194,30 @@ export async function authorize(idp: Latchkey, rp: oidc.Configuration, options: 
     params.code_challenge = await oidc.calculatePKCECodeChallenge(codeVerifier);
     params.code_challenge_method = 'S256';
   }
-  let step = await agent.navigate(oidc.buildAuthorizationUrl(rp, params));
+  const step = await signInFrom(idp, agent, agent.navigate(oidc.buildAuthorizationUrl(rp, params)), options);
+  if (!step.location) throw Object.assign(new Error(`flow stopped at ${step.url} with status ${step.status}`), { step });
+  return { callback: step.location, codeVerifier, state, nonce, agent, sawLogin: step.sawLogin, sawConsent: step.sawConsent };
+}
+
+export interface SignInResult {
+  /** Where the browser was sent off the provider (the client's redirect URI), if it was. */
+  location?: URL | undefined;
+  /** The last page shown on the provider (the device flow's success page, an error page). */
+  url: URL;
+  body: string;
+  status: number;
+  sawLogin: boolean;
+  sawConsent: boolean;
+}
+
+/**
+ * The part of authorize() after the first request, from any page that leads to our sign-in (the
+ * authorization endpoint, a PAR request_uri, the device flow's confirmation): follows redirects,
+ * signs in and answers the consent page when asked (allow unless told otherwise).
+ */
+export async function signInFrom(idp: Pick<Latchkey, 'issuer'>, agent: UserAgent, start: ReturnType<UserAgent['navigate']>,
+  options: { email: string; password?: string | undefined; consent?: 'allow' | 'deny' | undefined }): Promise<SignInResult> {
+  let step = await start;
   let sawLogin = false;
   let sawConsent = false;
   for (let i = 0; i < 4 && !step.location; i += 1) {
@@ -194,8 +233,7 @@ export async function authorize(idp: Latchkey, rp: oidc.Configuration, options: 
       break;
     }
   }
-  if (!step.location) throw Object.assign(new Error(`flow stopped at ${step.url} with status ${step.response.status}`), { step });
-  return { callback: step.location, codeVerifier, state, nonce, agent, sawLogin, sawConsent };
+  return { location: step.location, url: step.url, body: step.body, status: step.response.status, sawLogin, sawConsent };
 }
 
 /** Exchanges the callback's code with openid-client, checking state, nonce and PKCE as an RP must. */
