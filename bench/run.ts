@@ -68,7 +68,7 @@ function loadavg() {
 async function machine() {
   const client = new pg.Client({ connectionString: ADMIN_URL });
   await client.connect();
-  const { rows: [row] } = await client.query<{ version: string }>('show server_version');
+  const { rows: [row] } = await client.query<{ server_version: string }>('show server_version');
   const { rows: settings } = await client.query<{ name: string; setting: string }>(
     "select name, setting from pg_settings where name in ('max_connections', 'shared_buffers', 'synchronous_commit', 'fsync')");
   await client.end();
@@ -79,7 +79,7 @@ async function machine() {
     cpu_model: cpus[0]?.model ?? 'unknown',
     memory_gib: Number((os.totalmem() / 2 ** 30).toFixed(1)),
     node: process.version,
-    postgres: row?.version,
+    postgres: row?.server_version,
     postgres_settings: Object.fromEntries(settings.map((s) => [s.name, s.setting])),
     loadavg_before: loadavg(),
   };
