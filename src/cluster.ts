@@ -69,6 +69,35 @@ export async function runPrimary(config: Config, log: Logger, options: { graceMs
     clearTimeout(timer);
   };
 
+  // Stopping is set up before the first fork: a worker answers requests as soon as it listens,
+  // so a signal may come while others are still starting, and it must not kill the primary
+  // without stopping the workers and the embedded PostgreSQL.
+  let stopping = false;
+  let restarts: number[] = [];
+  let closed: Promise<void> | undefined;
+  const closeAll = () => closed ??= stopWorkers().then(() => metrics.close()).then(() => database.close());
+  const shutdown = (exitCode: number) => {
+    stopping = true;
+    closeAll().then(() => {
+      log.info({ event: 'server.stopped' }, 'Latchkey stopped');
+      process.exit(exitCode);
+    }, (err: unknown) => {
+      log.error({ event: 'server.stop_failed', err }, 'stop failed');
+      process.exit(1);
+    });
+  };
+  const onSignal = (signal: string) => {
+    if (stopping) {
+      log.warn({ event: 'server.forced_exit', signal }, 'second signal: exiting now');
+      for (const worker of live()) worker.process.kill('SIGKILL');
+      process.exit(1);
+    }
+    log.info({ event: 'server.stopping', signal }, 'stopping: workers finish in-flight requests');
+    shutdown(0);
+  };
+  process.on('SIGTERM', () => onSignal('SIGTERM'));
+  process.on('SIGINT', () => onSignal('SIGINT'));
+
   const listening = new Set<number>();
   try {
     await new Promise<void>((resolve, reject) => {
@@ -90,28 +119,13 @@ export async function runPrimary(config: Config, log: Logger, options: { graceMs
       for (let i = 0; i < config.webConcurrency; i += 1) cluster.fork(options.workerEnv);
     });
   } catch (err) {
-    await stopWorkers();
-    await metrics.close();
-    await database.close().catch(() => undefined);
+    // A signal during start-up: shutdown() is already stopping everything and will exit.
+    if (stopping) return;
+    await closeAll().catch(() => undefined);
     throw err;
   }
+  if (stopping) return;
   log.info({ event: 'cluster.started', workers: config.webConcurrency }, `Latchkey running ${config.webConcurrency} workers`);
-
-  let stopping = false;
-  let restarts: number[] = [];
-  const shutdown = (exitCode: number) => {
-    stopping = true;
-    stopWorkers()
-      .then(() => metrics.close())
-      .then(() => database.close())
-      .then(() => {
-        log.info({ event: 'server.stopped' }, 'Latchkey stopped');
-        process.exit(exitCode);
-      }, (err: unknown) => {
-        log.error({ event: 'server.stop_failed', err }, 'stop failed');
-        process.exit(1);
-      });
-  };
 
   cluster.on('exit', (worker, code, signal) => {
     if (stopping) return;
@@ -125,18 +139,6 @@ export async function runPrimary(config: Config, log: Logger, options: { graceMs
     log.error({ event: 'cluster.worker_exited', worker_pid: worker.process.pid, code, signal }, 'a server worker exited: starting another');
     cluster.fork(options.workerEnv);
   });
-
-  const onSignal = (signal: string) => {
-    if (stopping) {
-      log.warn({ event: 'server.forced_exit', signal }, 'second signal: exiting now');
-      for (const worker of live()) worker.process.kill('SIGKILL');
-      process.exit(1);
-    }
-    log.info({ event: 'server.stopping', signal }, 'stopping: workers finish in-flight requests');
-    shutdown(0);
-  };
-  process.on('SIGTERM', () => onSignal('SIGTERM'));
-  process.on('SIGINT', () => onSignal('SIGINT'));
 }
 
 /** What runs once before any process serves: migrations and first-start keys. Returns the secret key. */

@@ -23,6 +23,10 @@ export async function serve(env: Record<string, string | undefined>): Promise<vo
   }
   const log = createLogger({ level: config.logLevel, pretty: config.logFormat === 'pretty' || (config.logFormat === 'auto' && process.stdout.isTTY) });
   let running;
+  let earlyStop = false;
+  const rememberEarlyStop = (message: unknown) => {
+    if (isStopMessage(message)) earlyStop = true;
+  };
   try {
     if (cluster.isPrimary && config.webConcurrency > 1) {
       // glibc keeps freed argon2 buffers (19 MiB each, allocated on the thread pool's arenas) in
@@ -31,6 +35,9 @@ export async function serve(env: Record<string, string | undefined>): Promise<vo
       await runPrimary(config, log, { workerEnv: { MALLOC_MMAP_THRESHOLD_: env.MALLOC_MMAP_THRESHOLD_ ?? '131072' } });
       return;
     }
+    // A worker may be asked to stop while it is still starting (a signal to the primary right
+    // after the first worker listens): remember it and stop as soon as the server is up.
+    process.on('message', rememberEarlyStop);
     // Loaded here, not at the top: the cluster primary serves nothing and stays small without it.
     const { startServer } = await import('./server.ts');
     running = await startServer(config, log, { worker: cluster.isWorker });
@@ -58,10 +65,13 @@ export async function serve(env: Record<string, string | undefined>): Promise<vo
   };
   process.on('SIGTERM', () => stop('SIGTERM'));
   process.on('SIGINT', () => stop('SIGINT'));
+  process.off('message', rememberEarlyStop);
   process.on('message', (message) => {
     if (isStopMessage(message)) stop('primary');
   });
+  if (earlyStop) stop('primary');
 }
+
 
 function oneLine(err: unknown): string {
   const message = err instanceof Error ? err.message : String(err);
