@@ -19,7 +19,9 @@ export function createPool(options: { connectionString: string; max: number; con
   });
   // An idle client losing its connection (database restart) must not crash the process;
   // the pool discards it and the next query reconnects.
-  pool.on('error', (err) => options.log.warn({ event: 'db.idle_client_error', err }, 'idle database connection lost'));
+  // Only message and code: pg attaches its client (with every prepared statement) to these errors.
+  pool.on('error', (err) => options.log.warn({ event: 'db.idle_client_error', error: err.message, code: (err as { code?: string }).code },
+    'idle database connection lost'));
   return pool;
 }
 
