@@ -9,7 +9,7 @@ import type { Views } from './views.ts';
  */
 export function createProviderPages(views: Views): ProviderPages {
   return {
-    async renderError(ctx, out, error) {
+    async renderError(ctx, out) {
       const t = views.strings(ctx);
       const status = ctx.status >= 400 ? ctx.status : 400;
       const isServer = status >= 500;
@@ -22,7 +22,6 @@ export function createProviderPages(views: Views): ProviderPages {
         detail: isServer || isRedirect ? undefined : out.error_description,
         code: out.error,
       }, status);
-      void error;
     },
     async logoutSource(ctx: KoaContextWithOIDC, form: string) {
       const t = views.strings(ctx);

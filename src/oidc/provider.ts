@@ -78,7 +78,6 @@ export const ROUTES = {
   registration: '/register',
 } as const;
 
-export { OIDC_SCOPES };
 
 /**
  * The engine's configuration. Every `@important` option of oidc-provider is set here: adapter,

@@ -11,7 +11,6 @@ export const en = {
     cancel: (client: string) => `Cancel and return to ${client}`,
     invalid: 'Email or password is incorrect.',
     missing: 'Enter your email and password.',
-    locked: 'Too many failed attempts. Sign-in is paused for this account; try again later.',
     disabled: 'This account is disabled. Contact your administrator.',
     rateLimited: 'Too many sign-in attempts from your network. Wait a moment and try again.',
   },

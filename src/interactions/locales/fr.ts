@@ -12,7 +12,6 @@ export const fr: Strings = {
     cancel: (client) => `Annuler et revenir à ${client}`,
     invalid: 'Adresse e-mail ou mot de passe incorrect.',
     missing: 'Saisissez votre adresse e-mail et votre mot de passe.',
-    locked: 'Trop de tentatives échouées. La connexion à ce compte est suspendue ; réessayez plus tard.',
     disabled: 'Ce compte est désactivé. Contactez votre administrateur.',
     rateLimited: 'Trop de tentatives de connexion depuis votre réseau. Patientez un instant puis réessayez.',
   },
