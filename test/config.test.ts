@@ -1,9 +1,9 @@
 import assert from 'node:assert/strict';
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { test } from 'node:test';
-import { ConfigError, loadConfig } from '../src/config.ts';
+import { ConfigError, ConfigSchema, loadConfig } from '../src/config.ts';
 import { runNode, stderrLines } from './helpers/processes.ts';
 const SECRET = 'k'.repeat(43);
 
@@ -78,4 +78,10 @@ test('npm start with an unreachable DATABASE_URL exits 1 with one line, never ha
   const lines = stderrLines(run);
   assert.equal(lines.length, 1, run.stderr);
   assert.match(lines[0]!, /^latchkey: cannot connect to PostgreSQL at DATABASE_URL/);
+});
+
+test('every setting in the config schema is documented in README', async () => {
+  const readme = await readFile(new URL('../README.md', import.meta.url), 'utf8');
+  const missing = Object.keys(ConfigSchema.shape).filter((key) => !readme.includes(`| \`${key}\` |`));
+  assert.deepEqual(missing, []);
 });
