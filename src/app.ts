@@ -11,6 +11,7 @@ import { healthRoutes } from './observability/health.ts';
 import type { Logger } from './observability/logger.ts';
 import { requestLog } from './observability/request-log.ts';
 import { ROUTES } from './oidc/provider.ts';
+import type { ReadAhead } from './oidc/read-ahead.ts';
 import { isDatabaseUnavailable, isUnstorableInput, UNSTORABLE_DESCRIPTION } from './security/database-errors.ts';
 import { limitFrontChannelParameters } from './security/request-limits.ts';
 import { requireHttps } from './security/require-https.ts';
@@ -24,6 +25,8 @@ export interface AppDeps {
   providerRef: ProviderRef;
   views: Views;
   log: Logger;
+  /** Each request gets its own read-ahead of stored codes and tokens (oidc/read-ahead.ts). */
+  readAhead: ReadAhead;
   interactions: Omit<InteractionDeps, 'provider' | 'views' | 'log'>;
   /** Extra routers mounted before the engine (metrics, admin). */
   extraRoutes?: Router[];
@@ -133,6 +136,9 @@ export function createApp(deps: AppDeps): Koa {
   ];
 
   if (deps.observeRequests) app.use(deps.observeRequests);
+  app.use(function requestReadAhead(_ctx, next) {
+    return deps.readAhead.run(next);
+  });
   app.use(requestLog(log));
   app.use(securityHeaders(config));
   app.use(errorPages(views));

@@ -1,4 +1,4 @@
-import { createCipheriv, createDecipheriv, createHash, randomBytes } from 'node:crypto';
+import { createCipheriv, createDecipheriv, createHash, createSecretKey, randomBytes } from 'node:crypto';
 
 /**
  * Authenticated encryption (AES-256-GCM) for values kept at rest: private JWKs, cookie keys,
@@ -11,7 +11,9 @@ export interface SecretBox {
 }
 
 export function createSecretBox(secretKey: string): SecretBox {
-  const key = createHash('sha256').update(`latchkey/secret-box/v1\0${secretKey}`).digest();
+  // A KeyObject, not a Buffer: node checks a Buffer key by throwing and catching two errors
+  // (with stack traces) on every cipher it creates.
+  const key = createSecretKey(createHash('sha256').update(`latchkey/secret-box/v1\0${secretKey}`).digest());
   return {
     seal(plaintext) {
       const iv = randomBytes(12);

@@ -25,9 +25,11 @@ import { sweepExpired } from './oidc/janitor.ts';
 import { loadKeyMaterial, retiredKeyPublishSeconds, rotateKeys, type KeyMaterial } from './oidc/keys.ts';
 import { createPayloadStore } from './oidc/payload-store.ts';
 import { createProvider } from './oidc/provider.ts';
+import { createReadAhead } from './oidc/read-ahead.ts';
 import { createClientRegistrations } from './oidc/registration.ts';
 import { createSecretBox } from './secret-box.ts';
 import { guardEngine } from './security/engine-failures.ts';
+import { createCookieSigner } from './security/cookie-signer.ts';
 import { createRateLimits } from './security/rate-limits.ts';
 
 export interface RunningServer {
@@ -95,7 +97,8 @@ async function listen(config: Config, log: Logger, database: Database, options: 
   const apiCache = createNotifiedCache({ load: apis.findByIdentifier, maxAgeMs: config.clientCacheSeconds * 1000 });
   // Dynamic registration (REGISTRATION_ENABLED) writes clients through the engine's adapter.
   const registrations = config.registrationEnabled ? createClientRegistrations(clients) : undefined;
-  const adapter = createAdapterFactory({ payloads, clients: clientCache, box, registrations });
+  const readAhead = createReadAhead();
+  const adapter = createAdapterFactory({ payloads, clients: clientCache, box, registrations, readAhead });
   const device = createDeviceFlow({ views, pool, log });
 
   const limits = createRateLimits({ pool, settings: config.rateLimit, log });
@@ -105,13 +108,13 @@ async function listen(config: Config, log: Logger, database: Database, options: 
   const providerRef: ProviderRef = { current: buildProvider(keys) };
 
   const app = createApp({
-    config, pool, providerRef, views, log,
+    config, pool, providerRef, views, log, readAhead,
     interactions: { accounts, accountStore, audit, csrf: createCsrf(secretKey), allowLoginAttempt: limits.allowLoginAttempt },
     engineGuards: [limits.limitTokenRequests, device.limitCodeEntry],
     observeRequests: metrics.observeRequests,
     extraRoutes: config.metricsPort === undefined ? [metrics.routes()] : [],
   });
-  app.keys = keys.cookieKeys;
+  app.keys = createCookieSigner(keys.cookieKeys);
 
   // Rotates the keys when they are due (KEY_ROTATION_DAYS; of several nodes finding it due, the
   // first rotates and the others see fresh keys inside the lock), then picks up whatever another
@@ -132,7 +135,7 @@ async function listen(config: Config, log: Logger, database: Database, options: 
     if (latest.fingerprint === keys.fingerprint) return;
     keys = latest;
     providerRef.current = buildProvider(latest);
-    app.keys = latest.cookieKeys;
+    app.keys = createCookieSigner(latest.cookieKeys);
     log.info({ event: 'key.reloaded' }, 'signing or cookie keys changed: reloaded');
   }
   const keyWatch = every(config.keys.reloadIntervalMs, refreshKeys,

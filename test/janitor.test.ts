@@ -10,7 +10,7 @@ import { startLatchkey, type Latchkey } from './helpers/latchkey.ts';
 async function seed(idp: Latchkey) {
   const payloads = createPayloadStore(idp.server.database.pool);
   const row = (id: string, expiresIn: number | null) => payloads.upsert({
-    model: 'AccessToken', id, payload: { kind: 'AccessToken' }, grantId: null, uid: null, userCode: null, expiresIn,
+    model: 'AccessToken', id, payload: { kind: 'AccessToken' }, grantId: null, uid: null, userCode: null, sessionUid: null, expiresIn,
   });
   await row('expired-long-ago-1', -3600);
   await row('expired-long-ago-2', -1000);

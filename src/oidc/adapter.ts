@@ -1,6 +1,7 @@
 import { errors, type Adapter, type AdapterPayload } from 'oidc-provider';
 import { sha256, type SecretBox } from '../secret-box.ts';
-import type { PayloadStore, StoredRow } from './payload-store.ts';
+import { OPAQUE_TOKEN_MODELS, type PayloadStore, type StoredRow } from './payload-store.ts';
+import { readAheadKey, readAheadUidKey, type ReadAhead, type ReadAheadRows } from './read-ahead.ts';
 
 /**
  * oidc-provider's storage contract over PostgreSQL (see the engine's example/my_adapter.js).
@@ -16,11 +17,17 @@ import type { PayloadStore, StoredRow } from './payload-store.ts';
  * Rows found by a secondary key (a Session by uid, a DeviceCode by user code) are saved again by
  * the engine under their raw id, which a digest cannot give back; for those the raw id is kept
  * sealed (AES-GCM under LATCHKEY_SECRET_KEY, which is never in the database) in `_sealed_jti`.
+ *
+ * Within a request (read-ahead.ts) a code or token is read with its Grant and Session in one
+ * statement, and an opaque token value once for every opaque token model: the engine's next finds
+ * (the grant, the session a token ends with, introspection trying each token kind) are answered
+ * from that read instead of one round trip each.
  */
 
 /** Models whose rows belong to a grant and go when it is revoked. */
 const GRANT_BOUND = new Set(['AccessToken', 'AuthorizationCode', 'RefreshToken', 'DeviceCode',
   'BackchannelAuthenticationRequest', 'PreAuthorizedCode', 'ClientCredentials']);
+const isOpaqueToken = (model: string) => (OPAQUE_TOKEN_MODELS as readonly string[]).includes(model);
 
 export interface ClientMetadataSource {
   /** The client's metadata as oidc-provider expects it, or undefined when no such client exists. */
@@ -33,8 +40,17 @@ export interface ClientWrites {
   remove(clientId: string): Promise<void>;
 }
 
-export function createAdapterFactory(deps: { payloads: PayloadStore; clients: ClientMetadataSource; box: SecretBox; registrations?: ClientWrites | undefined }): (model: string) => Adapter {
-  return (model: string) => (model === 'Client' ? clientAdapter(deps.clients, deps.registrations) : payloadAdapter(model, deps.payloads, deps.box));
+export interface AdapterDeps {
+  payloads: PayloadStore;
+  clients: ClientMetadataSource;
+  box: SecretBox;
+  registrations?: ClientWrites | undefined;
+  /** Per-request read-ahead; without it every find is its own round trip (the CLI). */
+  readAhead?: ReadAhead | undefined;
+}
+
+export function createAdapterFactory(deps: AdapterDeps): (model: string) => Adapter {
+  return (model: string) => (model === 'Client' ? clientAdapter(deps.clients, deps.registrations) : payloadAdapter(model, deps));
 }
 
 const SEALED_JTI = '_sealed_jti';
@@ -81,13 +97,42 @@ function forStorage(model: string, id: string, payload: AdapterPayload, box: Sec
   return rest;
 }
 
-function payloadAdapter(model: string, payloads: PayloadStore, box: SecretBox): Adapter {
+/**
+ * Reads a code or token (with its Grant and Session) into this request's read-ahead: an opaque
+ * token value under every opaque token model, anything else under its own. Returns the row of `model`.
+ */
+function readToken(payloads: PayloadStore, rows: ReadAheadRows, model: string, digest: string): Promise<StoredRow | undefined> {
+  const remember = (key: string, row: Promise<StoredRow | undefined>) => {
+    row.catch(() => undefined); // a failed read fails the find that awaits it, not the process
+    rows.set(key, row);
+  };
+  const opaque = isOpaqueToken(model);
+  const found = (opaque ? payloads.findOpaqueToken(digest) : payloads.findToken(model, digest)).then((result) => {
+    if (result.grant) remember(readAheadKey('Grant', result.grant.id), Promise.resolve(result.grant.row));
+    if (result.session) remember(readAheadUidKey('Session', result.session.uid), Promise.resolve(result.session.row));
+    return result.tokens;
+  });
+  for (const each of opaque ? OPAQUE_TOKEN_MODELS : [model]) remember(readAheadKey(each, digest), found.then((tokens) => tokens.get(each)));
+  return rows.get(readAheadKey(model, digest))!;
+}
+
+function payloadAdapter(model: string, deps: AdapterDeps): Adapter {
+  const { payloads, box, readAhead } = deps;
   const restoreSealed = (row: StoredRow | undefined) => {
     const sealed = row?.payload[SEALED_JTI];
     return typeof sealed === 'string' ? restore(model, box.open(sealed), row, box) : undefined;
   };
+  /** The row by id: read ahead already, read now with what it points at, or read alone. */
+  const findRow = (digest: string): Promise<StoredRow | undefined> => {
+    const rows = readAhead?.rows();
+    if (!rows) return payloads.find(model, digest);
+    const ahead = rows.get(readAheadKey(model, digest));
+    if (ahead) return ahead;
+    return GRANT_BOUND.has(model) ? readToken(payloads, rows, model, digest) : payloads.find(model, digest);
+  };
   return {
     async upsert(id: string, payload: AdapterPayload, expiresIn: number) {
+      readAhead?.forget();
       await payloads.upsert({
         model,
         id: sha256(id),
@@ -95,6 +140,7 @@ function payloadAdapter(model: string, payloads: PayloadStore, box: SecretBox): 
         grantId: payload.grantId ? sha256(payload.grantId) : null,
         uid: payload.uid ? sha256(payload.uid) : null,
         userCode: payload.userCode ? sha256(payload.userCode) : null,
+        sessionUid: model !== 'Session' && typeof payload.sessionUid === 'string' ? sha256(payload.sessionUid) : null,
         expiresIn: typeof expiresIn === 'number' && Number.isFinite(expiresIn) ? Math.ceil(expiresIn) : null,
       });
     },
@@ -104,14 +150,17 @@ function payloadAdapter(model: string, payloads: PayloadStore, box: SecretBox): 
         // The engine's ReplayDetection.unique() is find-then-save: two requests with the same
         // DPoP proof or client assertion at the same moment would both see "not found". Here the
         // find claims the id atomically; the engine's save that follows fills in the expiry.
+        readAhead?.forget();
         if (await payloads.claim(model, sha256(id), REPLAY_CLAIM_SECONDS)) return undefined;
         return restore(model, id, await payloads.find(model, sha256(id)), box) ?? { jti: id } as AdapterPayload;
       }
-      return restore(model, id, await payloads.find(model, sha256(id)), box);
+      return restore(model, id, await findRow(sha256(id)), box);
     },
 
     async findByUid(uid: string) {
-      return restoreSealed(await payloads.findByUid(model, sha256(uid)));
+      const digest = sha256(uid);
+      const ahead = readAhead?.rows()?.get(readAheadUidKey(model, digest));
+      return restoreSealed(await (ahead ?? payloads.findByUid(model, digest)));
     },
 
     async findByUserCode(userCode: string) {
@@ -119,6 +168,7 @@ function payloadAdapter(model: string, payloads: PayloadStore, box: SecretBox): 
     },
 
     async consume(id: string) {
+      readAhead?.forget();
       if (await payloads.consume(model, sha256(id))) return;
       // Two requests raced with the same code or refresh token and this one lost: it is a replay.
       // Revoke what the grant issued, as the engine does for a replay it sees itself.
@@ -130,10 +180,12 @@ function payloadAdapter(model: string, payloads: PayloadStore, box: SecretBox): 
     },
 
     async destroy(id: string) {
+      readAhead?.forget();
       await payloads.destroy(model, sha256(id));
     },
 
     async revokeByGrantId(grantId: string) {
+      readAhead?.forget();
       await payloads.revokeByGrantId(model, sha256(grantId));
     },
   };

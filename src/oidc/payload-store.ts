@@ -6,10 +6,10 @@ import type { Queryable } from '../db/pool.ts';
  */
 const upsert = {
   name: 'oidc_payloads.upsert',
-  text: `insert into oidc_payloads (model, id, payload, grant_id, uid, user_code, expires_at)
-         values ($1, $2, $3::jsonb, $4, $5, $6, case when $7::int is null then null else now() + make_interval(secs => $7::int) end)
+  text: `insert into oidc_payloads (model, id, payload, grant_id, uid, user_code, session_uid, expires_at)
+         values ($1, $2, $3::jsonb, $4, $5, $6, $7, case when $8::int is null then null else now() + make_interval(secs => $8::int) end)
          on conflict (model, id) do update set payload = excluded.payload, grant_id = excluded.grant_id,
-           uid = excluded.uid, user_code = excluded.user_code, expires_at = excluded.expires_at`,
+           uid = excluded.uid, user_code = excluded.user_code, session_uid = excluded.session_uid, expires_at = excluded.expires_at`,
 };
 const COLUMNS = `payload, floor(extract(epoch from consumed_at))::int as consumed`;
 const LIVE = `(expires_at is null or expires_at > now())`;
@@ -17,6 +17,29 @@ const findById = {
   name: 'oidc_payloads.find',
   text: `select ${COLUMNS} from oidc_payloads where model = $1 and id = $2 and ${LIVE}`,
 };
+/** Opaque token values look alike: the engine tries each of these models for one value. */
+export const OPAQUE_TOKEN_MODELS = ['AccessToken', 'ClientCredentials', 'RefreshToken'] as const;
+
+/**
+ * A code or token with its Grant and its Session (each null when gone), in one statement. The
+ * model list is literal, not a parameter: with an array parameter PostgreSQL keeps planning the
+ * statement anew each time (~0.2 ms), since its generic plan looks costlier.
+ */
+const tokenWithRelations = (name: string, model: string) => ({
+  name,
+  text: `select t.model, t.payload, floor(extract(epoch from t.consumed_at))::int as consumed,
+           t.grant_id, g.payload as grant_payload, floor(extract(epoch from g.consumed_at))::int as grant_consumed,
+           t.session_uid, s.payload as session_payload, s.consumed as session_consumed
+         from oidc_payloads t
+         left join oidc_payloads g on g.model = 'Grant' and g.id = t.grant_id and (g.expires_at is null or g.expires_at > now())
+         left join lateral (
+           select ${COLUMNS} from oidc_payloads where model = 'Session' and uid = t.session_uid and ${LIVE} limit 1
+         ) s on true
+         where ${model} and t.id = $1 and (t.expires_at is null or t.expires_at > now())`,
+});
+const findToken = tokenWithRelations('oidc_payloads.find_token', 't.model = $2');
+const findOpaqueToken = tokenWithRelations('oidc_payloads.find_opaque_token',
+  `t.model in (${OPAQUE_TOKEN_MODELS.map((model) => `'${model}'`).join(', ')})`);
 const findByUid = {
   name: 'oidc_payloads.find_by_uid',
   text: `select ${COLUMNS} from oidc_payloads where model = $1 and uid = $2 and ${LIVE} limit 1`,
@@ -88,13 +111,53 @@ export interface UpsertRow {
   grantId: string | null;
   uid: string | null;
   userCode: string | null;
+  /** Digest of the session uid a code or token carries. */
+  sessionUid: string | null;
   expiresIn: number | null;
+}
+
+/** A code or token found with what it points at (see findToken). */
+export interface TokenRows {
+  /** The row found, per model (ids are random: at most one in practice). */
+  tokens: Map<string, StoredRow>;
+  /** Its Grant when it names one (grant_id): the row, or undefined when the grant is gone. */
+  grant?: { id: string; row: StoredRow | undefined };
+  /** Its Session when it names one (session_uid), likewise. */
+  session?: { uid: string; row: StoredRow | undefined };
+}
+
+interface TokenRowsResult {
+  model: string; payload: Record<string, unknown>; consumed: number | null;
+  grant_id: string | null; grant_payload: Record<string, unknown> | null; grant_consumed: number | null;
+  session_uid: string | null; session_payload: Record<string, unknown> | null; session_consumed: number | null;
+}
+
+function tokenRows(rows: TokenRowsResult[]): TokenRows {
+  const found: TokenRows = { tokens: new Map() };
+  for (const row of rows) {
+    found.tokens.set(row.model, { payload: row.payload, consumed: row.consumed });
+    if (row.grant_id !== null) {
+      found.grant = { id: row.grant_id, row: row.grant_payload ? { payload: row.grant_payload, consumed: row.grant_consumed } : undefined };
+    }
+    if (row.session_uid !== null) {
+      found.session = { uid: row.session_uid, row: row.session_payload ? { payload: row.session_payload, consumed: row.session_consumed } : undefined };
+    }
+  }
+  return found;
 }
 
 export function createPayloadStore(db: Queryable) {
   return {
     async upsert(row: UpsertRow): Promise<void> {
-      await db.query({ ...upsert, values: [row.model, row.id, JSON.stringify(row.payload), row.grantId, row.uid, row.userCode, row.expiresIn] });
+      await db.query({ ...upsert, values: [row.model, row.id, JSON.stringify(row.payload), row.grantId, row.uid, row.userCode, row.sessionUid, row.expiresIn] });
+    },
+    /** A code or token by id, with its Grant and Session, in one round trip. */
+    async findToken(model: string, id: string): Promise<TokenRows> {
+      return tokenRows((await db.query<TokenRowsResult>({ ...findToken, values: [id, model] })).rows);
+    },
+    /** An opaque token value as any of OPAQUE_TOKEN_MODELS, with its Grant and Session. */
+    async findOpaqueToken(id: string): Promise<TokenRows> {
+      return tokenRows((await db.query<TokenRowsResult>({ ...findOpaqueToken, values: [id] })).rows);
     },
     async find(model: string, id: string): Promise<StoredRow | undefined> {
       const { rows } = await db.query<StoredRow>({ ...findById, values: [model, id] });
