@@ -1,7 +1,7 @@
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import Router from '@koa/router';
-import Koa, { type Context, type Next } from 'koa';
+import Koa, { type Context, type Middleware, type Next } from 'koa';
 import type Provider from 'oidc-provider';
 import type { Config } from './config.ts';
 import type { Pool } from './db/pool.ts';
@@ -116,16 +116,29 @@ function assetRoutes(views: Views): Router {
     });
 }
 
+/**
+ * Runs a Koa app's middleware on the current request's context, as koa-mount does, instead of
+ * through its callback(): one context and one response per request, not two.
+ */
+function runOnContext(middleware: readonly Middleware[]): (ctx: Context) => Promise<void> {
+  return (ctx) => {
+    const dispatch = async (i: number): Promise<void> => {
+      if (i < middleware.length) await middleware[i]!(ctx, () => dispatch(i + 1));
+    };
+    return dispatch(0);
+  };
+}
+
 export function createApp(deps: AppDeps): Koa {
   const { config, pool, providerRef, views, log } = deps;
   // maxIpsCount: only the X-Forwarded-For entries our own proxies appended name the client.
   const app = new Koa({ proxy: config.trustProxy, maxIpsCount: config.trustProxyHops });
   app.silent = true; // errors are logged by our middleware, with context
-  const handlers = new WeakMap<Provider, ReturnType<Provider['callback']>>();
-  const engineHandler = () => {
-    let handler = handlers.get(providerRef.current);
-    if (!handler) handlers.set(providerRef.current, handler = providerRef.current.callback());
-    return handler;
+  const engines = new WeakMap<Provider, (ctx: Context) => Promise<void>>();
+  const currentEngine = () => {
+    let engine = engines.get(providerRef.current);
+    if (!engine) engines.set(providerRef.current, engine = runOnContext(providerRef.current.middleware));
+    return engine;
   };
 
   const routers = [
@@ -134,6 +147,10 @@ export function createApp(deps: AppDeps): Koa {
     interactionRoutes({ ...deps.interactions, provider: () => providerRef.current, views, log }),
     ...(deps.extraRoutes ?? []),
   ];
+  // The engine's endpoints: parameter limits and rate limits first (each guard checks its own path),
+  // then the engine, which sets the response (its cookies are signed with the same keys as ours).
+  const engineRoutes = runOnContext([limitFrontChannelParameters, ...(deps.engineGuards ?? []),
+    (ctx) => currentEngine()(ctx)]);
 
   if (deps.observeRequests) app.use(deps.observeRequests);
   app.use(function requestReadAhead(_ctx, next) {
@@ -143,14 +160,10 @@ export function createApp(deps: AppDeps): Koa {
   app.use(securityHeaders(config));
   app.use(errorPages(views));
   app.use(requireHttps({ issuer: config.issuer, trustProxy: config.trustProxy }));
-  for (const router of routers) app.use(router.routes()).use(router.allowedMethods());
-  app.use(limitFrontChannelParameters);
-  for (const guard of deps.engineGuards ?? []) app.use(guard);
-  app.use(async function oidcEngine(ctx, next) {
-    if (!isEnginePath(ctx.path)) return next();
-    // The engine is a Koa app of its own (own cookie keys, own error handling); it writes the response.
-    ctx.respond = false;
-    await engineHandler()(ctx.req, ctx.res);
+  // Each path belongs either to the engine or to our routes: the token path skips our routers.
+  app.use(function engineOrOurRoutes(ctx, next) {
+    return isEnginePath(ctx.path) ? engineRoutes(ctx) : next();
   });
+  for (const router of routers) app.use(router.routes()).use(router.allowedMethods());
   return app;
 }
