@@ -1,5 +1,5 @@
 import { execFileSync } from 'node:child_process';
-import { readdirSync, readFileSync } from 'node:fs';
+import { readdirSync, readFileSync, readlinkSync } from 'node:fs';
 
 /**
  * CPU time and memory of processes, read from /proc (Linux). utime + stime are in clock ticks
@@ -105,10 +105,13 @@ export function parentOf(pid: number): number | undefined {
   return procStat(pid)?.ppid;
 }
 
-/** The executable name of a process (`node`, `esbuild`, `postgres`, ...). */
-export function commOf(pid: number): string {
+/**
+ * The executable a process runs (/proc/<pid>/exe). Not its `comm`: Node 24 names its main thread,
+ * and so the process, "MainThread".
+ */
+export function executableOf(pid: number): string {
   try {
-    return readFileSync(`/proc/${pid}/comm`, 'utf8').trim();
+    return readlinkSync(`/proc/${pid}/exe`);
   } catch {
     return '';
   }

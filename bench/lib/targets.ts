@@ -13,7 +13,7 @@ import { createApiResources } from '../../src/oidc/api-resources.ts';
 import { createSecretBox } from '../../src/secret-box.ts';
 import { REDIRECT_URI, type BenchClient } from './flow.ts';
 import type { CpuSources } from './load.ts';
-import { childrenOf, commOf, parentOf, postgresPids, processTree, rssMiB } from './proc.ts';
+import { childrenOf, executableOf, parentOf, postgresPids, processTree, rssMiB } from './proc.ts';
 
 export const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 export const ADMIN_URL = 'postgres://postgres@127.0.0.1:5432/postgres';
@@ -39,7 +39,7 @@ export interface Target {
 
 /** The primary and its workers (tsx may also run an esbuild helper: not ours to count as memory). */
 function nodeProcesses(primary: number): number[] {
-  return [primary, ...childrenOf(primary).filter((pid) => commOf(pid) === 'node')];
+  return [primary, ...childrenOf(primary).filter((pid) => executableOf(pid) === executableOf(primary))];
 }
 
 export async function freePort(): Promise<number> {
