@@ -1,0 +1,84 @@
+import assert from 'node:assert/strict';
+import { test, type TestContext } from 'node:test';
+import * as oidc from 'openid-client';
+import { authorize, exchange, startLatchkey, type Latchkey } from './helpers/latchkey.ts';
+
+/**
+ * Within one request a code or token is read with its grant and its session in one statement,
+ * and an opaque token value once for every kind of opaque token (oidc/read-ahead.ts). What is read
+ * ahead never outlives the request, and a write drops it: a revocation is seen at once.
+ */
+
+/** Names of the statements the server runs while `step` runs. */
+async function statementsDuring(idp: Latchkey, step: () => Promise<unknown>): Promise<string[]> {
+  const pool = idp.server.database.pool;
+  const query = pool.query;
+  const seen: string[] = [];
+  pool.query = ((config: unknown, values?: unknown) => {
+    const name = (config as { name?: string }).name;
+    if (name) seen.push(name);
+    return (query as (config: unknown, values?: unknown) => unknown).call(pool, config, values);
+  }) as typeof pool.query;
+  try {
+    await step();
+  } finally {
+    pool.query = query;
+  }
+  return seen.filter((name) => !name.startsWith('rate_limits'));
+}
+
+async function signedIn(t: TestContext, scope: string) {
+  const idp = await startLatchkey(t);
+  const user = await idp.users.create();
+  const rp = await idp.rp(await idp.clients.create({ type: 'confidential', grantTypes: ['authorization_code', 'refresh_token'] }));
+  const flow = await authorize(idp, rp, { email: user.email, scope, ...(scope.includes('offline_access') ? { prompt: 'consent' } : {}) });
+  return { idp, user, rp, flow };
+}
+
+test('a code exchange reads the code, its grant and its session in one statement', async (t) => {
+  const { idp, rp, flow } = await signedIn(t, 'openid profile');
+  let tokens: Awaited<ReturnType<typeof exchange>> | undefined;
+  const statements = await statementsDuring(idp, async () => { tokens = await exchange(rp, flow); });
+  assert.ok(tokens?.id_token && tokens.access_token);
+  assert.deepEqual(statements, ['oidc_payloads.find_token', 'oidc_payloads.consume', 'accounts.find_by_id', 'oidc_payloads.upsert']);
+});
+
+test('introspection is one statement: the token under every opaque kind, with its grant', async (t) => {
+  const { idp, rp, flow } = await signedIn(t, 'openid profile');
+  const tokens = await exchange(rp, flow);
+  let introspected: oidc.IntrospectionResponse | undefined;
+  const statements = await statementsDuring(idp, async () => {
+    introspected = await oidc.tokenIntrospection(rp, tokens.access_token, { token_type_hint: 'access_token' });
+  });
+  assert.equal(introspected?.active, true);
+  assert.deepEqual(statements, ['oidc_payloads.find_opaque_token']);
+});
+
+test('userinfo reads the token with its grant and session, then the account', async (t) => {
+  const { idp, user, rp, flow } = await signedIn(t, 'openid profile email');
+  const tokens = await exchange(rp, flow);
+  let claims: oidc.UserInfoResponse | undefined;
+  const statements = await statementsDuring(idp, async () => { claims = await oidc.fetchUserInfo(rp, tokens.access_token, user.id); });
+  assert.equal(claims?.email, user.email);
+  assert.deepEqual(statements, ['oidc_payloads.find_opaque_token', 'accounts.find_by_id']);
+});
+
+test('a refresh reads the token and its grant once, and its rotation writes what the next request reads', async (t) => {
+  const { idp, rp, flow } = await signedIn(t, 'openid offline_access');
+  const first = await exchange(rp, flow);
+  let second: oidc.TokenEndpointResponse | undefined;
+  const statements = await statementsDuring(idp, async () => { second = await oidc.refreshTokenGrant(rp, first.refresh_token!); });
+  assert.deepEqual(statements.filter((name) => name.startsWith('oidc_payloads.find')), ['oidc_payloads.find_opaque_token']);
+  // The rotated token is consumed: presenting it again is refused, and the grant goes with it.
+  await assert.rejects(oidc.refreshTokenGrant(rp, first.refresh_token!), (err: oidc.ResponseBodyError) => err.error === 'invalid_grant');
+  assert.equal((await oidc.tokenIntrospection(rp, second!.access_token)).active, false);
+});
+
+test('what one request read ahead is not what the next one sees: a revoked token is inactive at once', async (t) => {
+  const { idp, rp, flow } = await signedIn(t, 'openid profile');
+  const tokens = await exchange(rp, flow);
+  assert.equal((await oidc.tokenIntrospection(rp, tokens.access_token)).active, true);
+  await oidc.tokenRevocation(rp, tokens.access_token);
+  assert.equal((await oidc.tokenIntrospection(rp, tokens.access_token)).active, false);
+  await assert.rejects(oidc.fetchUserInfo(rp, tokens.access_token, oidc.skipSubjectCheck));
+});
