@@ -35,8 +35,10 @@ export function isStopMessage(message: unknown): boolean {
  * Runs the primary. Resolves once every worker listens; rejects (after stopping what it started)
  * when setup fails or a worker exits before it listened.
  */
-export async function runPrimary(config: Config, log: Logger, options: { graceMs?: number; workerEnv?: Record<string, string> } = {}): Promise<void> {
+export async function runPrimary(config: Config, log: Logger,
+  options: { graceMs?: number; workerEnv?: Record<string, string>; workerNodeFlags?: string[] } = {}): Promise<void> {
   const graceMs = options.graceMs ?? 10_000;
+  if (options.workerNodeFlags?.length) cluster.setupPrimary({ execArgv: [...process.execArgv, ...options.workerNodeFlags] });
   const database = await openDatabase(config, log, { adoptEmbedded: true });
   let metrics: Awaited<ReturnType<typeof serveClusterMetrics>>;
   try {
