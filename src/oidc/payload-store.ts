@@ -12,7 +12,12 @@ const upsert = {
            uid = excluded.uid, user_code = excluded.user_code, session_uid = excluded.session_uid, expires_at = excluded.expires_at`,
 };
 const COLUMNS = `payload, floor(extract(epoch from consumed_at))::int as consumed`;
-const LIVE = `(expires_at is null or expires_at > now())`;
+/** Not expired; `table` qualifies the columns in a join. */
+const live = (table?: string) => {
+  const column = table ? `${table}.expires_at` : 'expires_at';
+  return `(${column} is null or ${column} > now())`;
+};
+const LIVE = live();
 const findById = {
   name: 'oidc_payloads.find',
   text: `select ${COLUMNS} from oidc_payloads where model = $1 and id = $2 and ${LIVE}`,
@@ -31,11 +36,11 @@ const tokenWithRelations = (name: string, model: string) => ({
            t.grant_id, g.payload as grant_payload, floor(extract(epoch from g.consumed_at))::int as grant_consumed,
            t.session_uid, s.payload as session_payload, s.consumed as session_consumed
          from oidc_payloads t
-         left join oidc_payloads g on g.model = 'Grant' and g.id = t.grant_id and (g.expires_at is null or g.expires_at > now())
+         left join oidc_payloads g on g.model = 'Grant' and g.id = t.grant_id and ${live('g')}
          left join lateral (
            select ${COLUMNS} from oidc_payloads where model = 'Session' and uid = t.session_uid and ${LIVE} limit 1
          ) s on true
-         where ${model} and t.id = $1 and (t.expires_at is null or t.expires_at > now())`,
+         where ${model} and t.id = $1 and ${live('t')}`,
 });
 const findToken = tokenWithRelations('oidc_payloads.find_token', 't.model = $2');
 const findOpaqueToken = tokenWithRelations('oidc_payloads.find_opaque_token',
@@ -133,15 +138,12 @@ interface TokenRowsResult {
 }
 
 function tokenRows(rows: TokenRowsResult[]): TokenRows {
+  const stored = (payload: Record<string, unknown> | null, consumed: number | null) => (payload ? { payload, consumed } : undefined);
   const found: TokenRows = { tokens: new Map() };
   for (const row of rows) {
     found.tokens.set(row.model, { payload: row.payload, consumed: row.consumed });
-    if (row.grant_id !== null) {
-      found.grant = { id: row.grant_id, row: row.grant_payload ? { payload: row.grant_payload, consumed: row.grant_consumed } : undefined };
-    }
-    if (row.session_uid !== null) {
-      found.session = { uid: row.session_uid, row: row.session_payload ? { payload: row.session_payload, consumed: row.session_consumed } : undefined };
-    }
+    if (row.grant_id !== null) found.grant = { id: row.grant_id, row: stored(row.grant_payload, row.grant_consumed) };
+    if (row.session_uid !== null) found.session = { uid: row.session_uid, row: stored(row.session_payload, row.session_consumed) };
   }
   return found;
 }
