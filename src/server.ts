@@ -29,7 +29,6 @@ import { createReadAhead } from './oidc/read-ahead.ts';
 import { createClientRegistrations } from './oidc/registration.ts';
 import { createSecretBox } from './secret-box.ts';
 import { guardEngine } from './security/engine-failures.ts';
-import { createCookieSigner } from './security/cookie-signer.ts';
 import { createRateLimits } from './security/rate-limits.ts';
 
 export interface RunningServer {
@@ -114,7 +113,7 @@ async function listen(config: Config, log: Logger, database: Database, options: 
     observeRequests: metrics.observeRequests,
     extraRoutes: config.metricsPort === undefined ? [metrics.routes()] : [],
   });
-  app.keys = createCookieSigner(keys.cookieKeys);
+  app.keys = keys.cookieSigner;
 
   // Rotates the keys when they are due (KEY_ROTATION_DAYS; of several nodes finding it due, the
   // first rotates and the others see fresh keys inside the lock), then picks up whatever another
@@ -135,7 +134,7 @@ async function listen(config: Config, log: Logger, database: Database, options: 
     if (latest.fingerprint === keys.fingerprint) return;
     keys = latest;
     providerRef.current = buildProvider(latest);
-    app.keys = createCookieSigner(latest.cookieKeys);
+    app.keys = latest.cookieSigner;
     log.info({ event: 'key.reloaded' }, 'signing or cookie keys changed: reloaded');
   }
   const keyWatch = every(config.keys.reloadIntervalMs, refreshKeys,

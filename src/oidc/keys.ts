@@ -3,6 +3,7 @@ import { promisify } from 'node:util';
 import { calculateJwkThumbprint, type JWK } from 'jose';
 import { withTransaction, type Pool } from '../db/pool.ts';
 import type { SecretBox } from '../secret-box.ts';
+import { createCookieSigner, type CookieSigner } from '../security/cookie-signer.ts';
 import { createKeyStore, type KeyStore } from './key-store.ts';
 
 /**
@@ -62,6 +63,8 @@ export interface KeyMaterial {
   jwks: { keys: JWK[] };
   /** Cookie signing keys, newest first: the first signs, all verify. */
   cookieKeys: string[];
+  /** Signs and checks cookies with those keys (the engine's and the app's cookies alike). */
+  cookieSigner: CookieSigner;
   /** Identifies this set, to notice when another node changed it. */
   fingerprint: string;
   /** When the longest-serving active key started signing: scheduled rotation is due from this. */
@@ -77,7 +80,7 @@ export async function loadKeyMaterial(keys: KeyStore, box: SecretBox, cookieKeys
   const cookieKeys = cookieKeysOverride ?? cookies.map((row) => box.open(row.key_sealed));
   const fingerprint = [...signing.map((key) => `${key.kid}:${key.state}`), ...cookies.map((row) => row.id)].join(',');
   const activations = signing.filter((key) => key.state === 'active').map((key) => (key.activated_at ?? key.created_at).getTime());
-  return { jwks, cookieKeys, fingerprint, oldestActivation: new Date(Math.min(...activations)) };
+  return { jwks, cookieKeys, cookieSigner: createCookieSigner(cookieKeys), fingerprint, oldestActivation: new Date(Math.min(...activations)) };
 }
 
 /**

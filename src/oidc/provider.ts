@@ -5,7 +5,6 @@ import { claimsFor } from '../accounts/accounts.ts';
 import { STRICT_AUTH_METHOD, strictClientAuth } from '../clients/strict-auth.ts';
 import type { AccountStore } from '../accounts/store.ts';
 import type { Logger } from '../observability/logger.ts';
-import { createCookieSigner } from '../security/cookie-signer.ts';
 import type { ApiResourceStore } from './api-resource-store.ts';
 import { createOutboundFetch } from './backchannel.ts';
 import { REGISTRATION_POLICY, registrationPolicy } from './registration.ts';
@@ -94,7 +93,7 @@ export function createProvider(deps: ProviderDeps): Provider {
     adapter: deps.adapter,
     clients: [],
     jwks: keys.jwks as Configuration['jwks'],
-    cookies: { keys: createCookieSigner(keys.cookieKeys), long: cookieOptions, short: cookieOptions },
+    cookies: { keys: keys.cookieSigner, long: cookieOptions, short: cookieOptions },
     routes: ROUTES,
     scopes: OIDC_SCOPES,
     claims: {
