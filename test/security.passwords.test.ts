@@ -13,6 +13,7 @@ function counting(hasher: PasswordHasher) {
     hash: (password) => { seen.hash += 1; return hasher.hash(password); },
     verify: (hash, password) => { seen.verify += 1; return hasher.verify(hash, password); },
     verifyDummy: (password) => { seen.verify += 1; return hasher.verifyDummy(password); },
+    needsRehash: (hash) => hasher.needsRehash(hash),
   };
   return { seen, wrapped };
 }

@@ -54,28 +54,33 @@ export function createAccounts(deps: { store: AccountStore; passwords: PasswordH
 
     /**
      * Checks an email and password. Every path that looks at a password spends one argon2
-     * verification, so timing tells nothing about whether the email exists. A locked account is
-     * refused even with the right password.
+     * verification, so timing tells nothing about whether the email exists. The attempt is counted
+     * before the password is checked (store.claimAttempt), so however many guesses arrive at once
+     * at most LOCKOUT_THRESHOLD of them are checked per lock period; a locked account is refused
+     * even with the right password. A hash made with older ARGON2_* settings is replaced on success.
      */
     async signIn(email: string, password: string): Promise<SignIn> {
       if (password.length > MAX_PASSWORD_LENGTH) return { ok: false, reason: 'bad_credentials' };
-      const account = await store.findByEmail(email.trim());
-      if (!account) {
-        await passwords.verifyDummy(password);
-        return { ok: false, reason: 'bad_credentials' };
+      const attempt = await store.claimAttempt(email.trim(), lockout.threshold, lockout.lockSeconds);
+      if (!attempt) {
+        // No account, or a locked one: the same argon2 work and the same answer on the page.
+        const [account] = await Promise.all([store.findByEmail(email.trim()), passwords.verifyDummy(password)]);
+        if (!account) return { ok: false, reason: 'bad_credentials' };
+        if (account.locked_until && account.locked_until > new Date()) {
+          return { ok: false, reason: 'locked', lockedUntil: account.locked_until, accountId: account.id, lockedNow: false };
+        }
+        return { ok: false, reason: 'bad_credentials', accountId: account.id };
       }
-      if (account.locked_until && account.locked_until > new Date()) {
-        await passwords.verifyDummy(password);
-        return { ok: false, reason: 'locked', lockedUntil: account.locked_until, accountId: account.id, lockedNow: false };
-      }
-      const valid = await passwords.verify(account.password_hash, password);
-      if (!valid) {
-        const lockedUntil = await store.recordFailure(account.id, lockout.threshold, lockout.lockSeconds);
-        if (lockedUntil && lockedUntil > new Date()) return { ok: false, reason: 'locked', lockedUntil, accountId: account.id, lockedNow: true };
+      const { account, lockedNow } = attempt;
+      if (!await passwords.verify(account.password_hash, password)) {
+        if (lockedNow) return { ok: false, reason: 'locked', lockedUntil: account.locked_until!, accountId: account.id, lockedNow: true };
         return { ok: false, reason: 'bad_credentials', accountId: account.id };
       }
       if (account.disabled) return { ok: false, reason: 'disabled', accountId: account.id };
-      await store.recordSuccess(account.id);
+      // The attempt that locked the account still signs in with the right password, but the lock
+      // stays: it stops the guesses that arrived with it.
+      const rehash = passwords.needsRehash(account.password_hash) ? await passwords.hash(password) : undefined;
+      if (!await store.recordSuccess(account, rehash)) return { ok: false, reason: 'bad_credentials', accountId: account.id };
       return { ok: true, accountId: account.id };
     },
 
