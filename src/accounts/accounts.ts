@@ -13,6 +13,18 @@ export type CreateAccount =
   | { ok: true; account: AccountRow }
   | { ok: false; reason: 'email_taken' | 'invalid_email' | 'weak_password' | 'password_too_long' };
 
+export type SetPassword =
+  | { ok: true; signedOut: boolean; revokedGrants: number }
+  | { ok: false; reason: 'weak_password' | 'password_too_long' | 'not_found' };
+
+/**
+ * Where an account's sessions and grants are kept (the provider's storage, oidc/payload-store.ts):
+ * ends every session of the account and deletes its grants with their tokens; returns the grants.
+ */
+export interface AccountSessions {
+  revokeGrantsOfAccount(accountId: string): Promise<number>;
+}
+
 export interface LockoutPolicy { threshold: number; lockSeconds: number }
 
 const EMAIL = /^[^\s@]+@[^\s@]+\.[^\s@]+$/;
@@ -84,11 +96,20 @@ export function createAccounts(deps: { store: AccountStore; passwords: PasswordH
       return { ok: true, accountId: account.id };
     },
 
-    async setPassword(id: string, password: string): Promise<'ok' | 'weak_password' | 'password_too_long'> {
+    /**
+     * Sets a new password (an administrator's reset). It clears any lockout and, unless
+     * `keepSessions`, signs the person out everywhere: their sessions end and their grants are
+     * revoked with every token, so a stolen refresh token or session dies with the old password
+     * (OWASP ASVS 3.3.3). The password changes before the sign-out, and a sign-in records its
+     * success only while the hash it checked is current (store.recordSuccess), so a sign-in with
+     * the old password racing this call is refused rather than left signed in.
+     */
+    async setPassword(id: string, password: string, options: { sessions: AccountSessions; keepSessions?: boolean | undefined }): Promise<SetPassword> {
       const weak = validateNewPassword(password);
-      if (weak) return weak;
-      await store.setPassword(id, await passwords.hash(password));
-      return 'ok';
+      if (weak) return { ok: false, reason: weak };
+      if (!await store.setPassword(id, await passwords.hash(password))) return { ok: false, reason: 'not_found' };
+      if (options.keepSessions) return { ok: true, signedOut: false, revokedGrants: 0 };
+      return { ok: true, signedOut: true, revokedGrants: await options.sessions.revokeGrantsOfAccount(id) };
     },
   };
 }

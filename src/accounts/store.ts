@@ -61,7 +61,12 @@ const recordSuccess = {
 };
 const setDisabled = { name: 'accounts.set_disabled', text: 'update accounts set disabled = $2, updated_at = now() where id = $1' };
 const unlock = { name: 'accounts.unlock', text: 'update accounts set failed_logins = 0, locked_until = null, lockouts = 0, updated_at = now() where id = $1' };
-const setPassword = { name: 'accounts.set_password', text: 'update accounts set password_hash = $2, updated_at = now() where id = $1' };
+/** A new password also clears any lockout: the lock guarded the old one. */
+const setPassword = {
+  name: 'accounts.set_password',
+  text: `update accounts set password_hash = $2, failed_logins = 0, lockouts = 0, locked_until = null, updated_at = now()
+         where id = $1 returning id`,
+};
 const update = {
   name: 'accounts.update',
   text: `update accounts set email = coalesce($2, email), name = coalesce($3, name), given_name = coalesce($4, given_name),
@@ -123,8 +128,9 @@ export function createAccountStore(db: Queryable) {
     async unlock(id: string): Promise<void> {
       await db.query({ ...unlock, values: [id] });
     },
-    async setPassword(id: string, passwordHash: string): Promise<void> {
-      await db.query({ ...setPassword, values: [id, passwordHash] });
+    /** False when there is no such account. */
+    async setPassword(id: string, passwordHash: string): Promise<boolean> {
+      return ((await db.query({ ...setPassword, values: [id, passwordHash] })).rowCount ?? 0) > 0;
     },
     async update(id: string, changes: { email?: string; name?: string; givenName?: string; familyName?: string; emailVerified?: boolean }): Promise<AccountRow | undefined> {
       const { rows } = await db.query<AccountRow>({ ...update, values: [id, changes.email ?? null, changes.name ?? null,
