@@ -86,7 +86,7 @@ export const ConfigSchema = z.object({
   ARGON2_MEMORY_KIB: z.coerce.number().int().min(19456).default(19456),
   /** argon2id iterations. Default 2 (OWASP with 19 MiB). */
   ARGON2_ITERATIONS: z.coerce.number().int().min(2).default(2),
-  /** Failed sign-ins in a row that lock an account. Default 10. */
+  /** Sign-in attempts without a success that lock an account (counted before the password is checked). Default 10. */
   LOCKOUT_THRESHOLD: z.coerce.number().int().min(1).max(1000).default(10),
   /** First lock duration in seconds; each further lock doubles it (capped at a day). Default 900 (15 minutes). */
   LOCKOUT_SECONDS: z.coerce.number().int().min(1).max(86400).default(900),

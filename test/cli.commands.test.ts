@@ -115,7 +115,7 @@ describe('latchkey commands end to end', { concurrency: 2 }, () => {
 
     const newPassword = 'a brand new passphrase';
     assert.deepEqual(ok(await latchkey(['users', 'set-password', address, '--password-stdin', '--json'], env, `${newPassword}\n`)),
-      { id: user.id, password: 'updated' });
+      { id: user.id, password: 'updated', locked: false, sessions_ended: true, revoked_grants: 0 });
     fails(await latchkey(['users', 'set-password', address, '--password-stdin'], env, 'short\n'), 1, /at least 8 characters/);
     const pool = new pg.Pool({ connectionString: env.DATABASE_URL, max: 1 });
     try {

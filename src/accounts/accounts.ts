@@ -13,6 +13,18 @@ export type CreateAccount =
   | { ok: true; account: AccountRow }
   | { ok: false; reason: 'email_taken' | 'invalid_email' | 'weak_password' | 'password_too_long' };
 
+export type SetPassword =
+  | { ok: true; signedOut: boolean; revokedGrants: number }
+  | { ok: false; reason: 'weak_password' | 'password_too_long' | 'not_found' };
+
+/**
+ * Where an account's sessions and grants are kept (the provider's storage, oidc/payload-store.ts):
+ * ends every session of the account and deletes its grants with their tokens; returns the grants.
+ */
+export interface AccountSessions {
+  revokeGrantsOfAccount(accountId: string): Promise<number>;
+}
+
 export interface LockoutPolicy { threshold: number; lockSeconds: number }
 
 const EMAIL = /^[^\s@]+@[^\s@]+\.[^\s@]+$/;
@@ -54,36 +66,50 @@ export function createAccounts(deps: { store: AccountStore; passwords: PasswordH
 
     /**
      * Checks an email and password. Every path that looks at a password spends one argon2
-     * verification, so timing tells nothing about whether the email exists. A locked account is
-     * refused even with the right password.
+     * verification, so timing tells nothing about whether the email exists. The attempt is counted
+     * before the password is checked (store.claimAttempt), so however many guesses arrive at once
+     * at most LOCKOUT_THRESHOLD of them are checked per lock period; a locked account is refused
+     * even with the right password. A hash made with older ARGON2_* settings is replaced on success.
      */
     async signIn(email: string, password: string): Promise<SignIn> {
       if (password.length > MAX_PASSWORD_LENGTH) return { ok: false, reason: 'bad_credentials' };
-      const account = await store.findByEmail(email.trim());
-      if (!account) {
-        await passwords.verifyDummy(password);
-        return { ok: false, reason: 'bad_credentials' };
+      const attempt = await store.claimAttempt(email.trim(), lockout.threshold, lockout.lockSeconds);
+      if (!attempt) {
+        // No account, or a locked one: the same argon2 work and the same answer on the page.
+        const [account] = await Promise.all([store.findByEmail(email.trim()), passwords.verifyDummy(password)]);
+        if (!account) return { ok: false, reason: 'bad_credentials' };
+        if (account.locked_until && account.locked_until > new Date()) {
+          return { ok: false, reason: 'locked', lockedUntil: account.locked_until, accountId: account.id, lockedNow: false };
+        }
+        return { ok: false, reason: 'bad_credentials', accountId: account.id };
       }
-      if (account.locked_until && account.locked_until > new Date()) {
-        await passwords.verifyDummy(password);
-        return { ok: false, reason: 'locked', lockedUntil: account.locked_until, accountId: account.id, lockedNow: false };
-      }
-      const valid = await passwords.verify(account.password_hash, password);
-      if (!valid) {
-        const lockedUntil = await store.recordFailure(account.id, lockout.threshold, lockout.lockSeconds);
-        if (lockedUntil && lockedUntil > new Date()) return { ok: false, reason: 'locked', lockedUntil, accountId: account.id, lockedNow: true };
+      const { account, lockedNow } = attempt;
+      if (!await passwords.verify(account.password_hash, password)) {
+        if (lockedNow) return { ok: false, reason: 'locked', lockedUntil: account.locked_until!, accountId: account.id, lockedNow: true };
         return { ok: false, reason: 'bad_credentials', accountId: account.id };
       }
       if (account.disabled) return { ok: false, reason: 'disabled', accountId: account.id };
-      await store.recordSuccess(account.id);
+      // The attempt that locked the account still signs in with the right password, but the lock
+      // stays: it stops the guesses that arrived with it.
+      const rehash = passwords.needsRehash(account.password_hash) ? await passwords.hash(password) : undefined;
+      if (!await store.recordSuccess(account, rehash)) return { ok: false, reason: 'bad_credentials', accountId: account.id };
       return { ok: true, accountId: account.id };
     },
 
-    async setPassword(id: string, password: string): Promise<'ok' | 'weak_password' | 'password_too_long'> {
+    /**
+     * Sets a new password (an administrator's reset). It clears any lockout and, unless
+     * `keepSessions`, signs the person out everywhere: their sessions end and their grants are
+     * revoked with every token, so a stolen refresh token or session dies with the old password
+     * (OWASP ASVS 3.3.3). The password changes before the sign-out, and a sign-in records its
+     * success only while the hash it checked is current (store.recordSuccess), so a sign-in with
+     * the old password racing this call is refused rather than left signed in.
+     */
+    async setPassword(id: string, password: string, options: { sessions: AccountSessions; keepSessions?: boolean | undefined }): Promise<SetPassword> {
       const weak = validateNewPassword(password);
-      if (weak) return weak;
-      await store.setPassword(id, await passwords.hash(password));
-      return 'ok';
+      if (weak) return { ok: false, reason: weak };
+      if (!await store.setPassword(id, await passwords.hash(password))) return { ok: false, reason: 'not_found' };
+      if (options.keepSessions) return { ok: true, signedOut: false, revokedGrants: 0 };
+      return { ok: true, signedOut: true, revokedGrants: await options.sessions.revokeGrantsOfAccount(id) };
     },
   };
 }

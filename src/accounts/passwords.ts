@@ -14,6 +14,8 @@ export interface PasswordHasher {
   verify(hash: string, password: string): Promise<boolean>;
   /** Spends the time of one verification without a real hash: unknown emails cost the same. */
   verifyDummy(password: string): Promise<void>;
+  /** True when the hash was made with other settings than the current ARGON2_* (rehash it at the next sign-in). */
+  needsRehash(hash: string): boolean;
 }
 
 export function createPasswordHasher(options: { memoryKib: number; iterations: number; concurrency?: number }): PasswordHasher {
@@ -43,5 +45,6 @@ export function createPasswordHasher(options: { memoryKib: number; iterations: n
       const hash = await dummyHash;
       await queued(() => argon2.verify(hash, password));
     },
+    needsRehash: (hash) => argon2.needsRehash(hash, params),
   };
 }

@@ -28,26 +28,45 @@ const insert = {
 const findById = { name: 'accounts.find_by_id', text: `select ${COLUMNS} from accounts where id = $1` };
 const findByEmail = { name: 'accounts.find_by_email', text: `select ${COLUMNS} from accounts where lower(email) = lower($1)` };
 const list = { name: 'accounts.list', text: `select ${COLUMNS} from accounts order by created_at, id limit $1 offset $2` };
-const recordSuccess = {
-  name: 'accounts.record_success',
-  text: 'update accounts set failed_logins = 0, locked_until = null, last_login_at = now() where id = $1',
-};
 /**
- * One statement counts the failure and, at the threshold, locks the account for
- * base * 2^(earlier lockouts) seconds, so concurrent guesses cannot slip past the count.
+ * Counts a sign-in attempt before its password is checked, so concurrent guesses cannot slip past
+ * the count: at most `threshold` attempts per lock period are let through to argon2. The attempt
+ * that reaches the threshold locks the account for base * 2^(earlier lockouts) seconds (capped at
+ * a day) in the same statement; while locked no row is returned. `failed_logins` thus counts
+ * attempts since the last success or lock, those in flight included.
  */
-const recordFailure = {
-  name: 'accounts.record_failure',
+const claimAttempt = {
+  name: 'accounts.claim_attempt',
   text: `update accounts set
            failed_logins = case when failed_logins + 1 >= $2 then 0 else failed_logins + 1 end,
            lockouts = case when failed_logins + 1 >= $2 then lockouts + 1 else lockouts end,
            locked_until = case when failed_logins + 1 >= $2
              then now() + make_interval(secs => least($3::float8 * power(2, lockouts), 86400)) else locked_until end
-         where id = $1 returning locked_until`,
+         where lower(email) = lower($1) and (locked_until is null or locked_until <= now())
+         returning ${COLUMNS}, coalesce(locked_until > now(), false) as locked_now`,
+};
+/**
+ * Records a right password. The count goes back to 0 only when it is still what this attempt
+ * left (no other attempt counted and no lock set meanwhile, `lockouts` being the lock epoch): a
+ * success never reopens the door to guesses already refused or still in flight. Nothing happens
+ * when the hash changed since it was checked (a new password was set meanwhile). $5, when given,
+ * replaces the hash (a rehash at the current ARGON2_* settings).
+ */
+const recordSuccess = {
+  name: 'accounts.record_success',
+  text: `update accounts set last_login_at = now(),
+           failed_logins = case when failed_logins = $2 and lockouts = $3 then 0 else failed_logins end,
+           password_hash = coalesce($5, password_hash)
+         where id = $1 and password_hash = $4 returning id`,
 };
 const setDisabled = { name: 'accounts.set_disabled', text: 'update accounts set disabled = $2, updated_at = now() where id = $1' };
 const unlock = { name: 'accounts.unlock', text: 'update accounts set failed_logins = 0, locked_until = null, lockouts = 0, updated_at = now() where id = $1' };
-const setPassword = { name: 'accounts.set_password', text: 'update accounts set password_hash = $2, updated_at = now() where id = $1' };
+/** A new password also clears any lockout: the lock guarded the old one. */
+const setPassword = {
+  name: 'accounts.set_password',
+  text: `update accounts set password_hash = $2, failed_logins = 0, lockouts = 0, locked_until = null, updated_at = now()
+         where id = $1 returning id`,
+};
 const update = {
   name: 'accounts.update',
   text: `update accounts set email = coalesce($2, email), name = coalesce($3, name), given_name = coalesce($4, given_name),
@@ -66,6 +85,13 @@ export interface NewAccount {
   passwordHash: string;
 }
 
+/** An attempt counted by claimAttempt: the account as the count left it. */
+export interface ClaimedAttempt {
+  account: AccountRow;
+  /** This attempt reached the threshold and locked the account (its password is still checked). */
+  lockedNow: boolean;
+}
+
 export function createAccountStore(db: Queryable) {
   return {
     async insert(account: NewAccount): Promise<AccountRow> {
@@ -82,13 +108,19 @@ export function createAccountStore(db: Queryable) {
     async list(limit = 1000, offset = 0): Promise<AccountRow[]> {
       return (await db.query<AccountRow>({ ...list, values: [limit, offset] })).rows;
     },
-    async recordSuccess(id: string): Promise<void> {
-      await db.query({ ...recordSuccess, values: [id] });
+    /** Counts an attempt on the account with this email; undefined when there is none or it is locked. */
+    async claimAttempt(email: string, threshold: number, lockSeconds: number): Promise<ClaimedAttempt | undefined> {
+      const { rows } = await db.query<AccountRow & { locked_now: boolean }>({ ...claimAttempt, values: [email, threshold, lockSeconds] });
+      const row = rows[0];
+      if (!row) return undefined;
+      const { locked_now: lockedNow, ...account } = row;
+      return { account, lockedNow };
     },
-    /** Returns the new lock end when this failure locked the account. */
-    async recordFailure(id: string, threshold: number, lockSeconds: number): Promise<Date | null> {
-      const { rows } = await db.query<{ locked_until: Date | null }>({ ...recordFailure, values: [id, threshold, lockSeconds] });
-      return rows[0]?.locked_until ?? null;
+    /** False when the password changed after `attempt` read it: the check no longer counts. */
+    async recordSuccess(attempt: AccountRow, newHash?: string): Promise<boolean> {
+      const { rowCount } = await db.query({ ...recordSuccess,
+        values: [attempt.id, attempt.failed_logins, attempt.lockouts, attempt.password_hash, newHash ?? null] });
+      return rowCount === 1;
     },
     async setDisabled(id: string, disabled: boolean): Promise<void> {
       await db.query({ ...setDisabled, values: [id, disabled] });
@@ -96,8 +128,9 @@ export function createAccountStore(db: Queryable) {
     async unlock(id: string): Promise<void> {
       await db.query({ ...unlock, values: [id] });
     },
-    async setPassword(id: string, passwordHash: string): Promise<void> {
-      await db.query({ ...setPassword, values: [id, passwordHash] });
+    /** False when there is no such account. */
+    async setPassword(id: string, passwordHash: string): Promise<boolean> {
+      return ((await db.query({ ...setPassword, values: [id, passwordHash] })).rowCount ?? 0) > 0;
     },
     async update(id: string, changes: { email?: string; name?: string; givenName?: string; familyName?: string; emailVerified?: boolean }): Promise<AccountRow | undefined> {
       const { rows } = await db.query<AccountRow>({ ...update, values: [id, changes.email ?? null, changes.name ?? null,

@@ -15,7 +15,9 @@ Commands:
   disable <user>       Refuse sign-in and token refresh for the account
   enable <user>        Allow it again
   unlock <user>        Clear a lockout after failed sign-ins
-  set-password <user> --password-stdin
+  set-password <user> --password-stdin [--keep-sessions]
+                       Set a new password and clear any lockout; also ends the user's sessions and
+                       revokes their grants with every token, unless --keep-sessions
   delete <user>        Delete the account, its sessions and grants
   grants <user>        Apps the user has authorized
   revoke-grants <user> Sign the user out of every app (sessions, grants and their tokens)
@@ -32,6 +34,7 @@ const USER_OPTIONS = {
   'password-stdin': { type: 'boolean' },
   'email-verified': { type: 'boolean' },
   'no-email-verified': { type: 'boolean' },
+  'keep-sessions': { type: 'boolean' },
 } as const;
 
 export function userView(row: AccountRow) {
@@ -56,6 +59,7 @@ const REASONS: Record<string, string> = {
   invalid_email: 'email is not a valid address',
   weak_password: 'password must be at least 8 characters',
   password_too_long: 'password must be at most 1024 characters',
+  not_found: 'no such user',
 };
 
 async function findUser(ctx: CliContext, ref: string | undefined): Promise<AccountRow> {
@@ -129,10 +133,15 @@ export async function usersCommand(ctx: CliContext, args: string[], io: Io): Pro
     case 'set-password': {
       if (!values['password-stdin']) throw new UsageError('--password-stdin is required');
       const row = await findUser(ctx, positionals[0]);
-      const outcome = await ctx.accounts.setPassword(row.id, await readPassword(io));
-      if (outcome !== 'ok') throw new CommandError(REASONS[outcome]!);
-      await ctx.audit.record({ event: 'user.password_set', accountId: row.id });
-      print(io, json, { id: row.id, password: 'updated' }, () => `password updated for user ${row.id}`);
+      const result = await ctx.accounts.setPassword(row.id, await readPassword(io),
+        { sessions: ctx.payloads, keepSessions: values['keep-sessions'] });
+      if (!result.ok) throw new CommandError(REASONS[result.reason]!);
+      await ctx.audit.record({ event: 'user.password_set', accountId: row.id,
+        details: { sessions_ended: result.signedOut, revoked_grants: result.revokedGrants } });
+      print(io, json, { id: row.id, password: 'updated', locked: false, sessions_ended: result.signedOut, revoked_grants: result.revokedGrants },
+        () => `password updated for user ${row.id}; lockout cleared; ${result.signedOut
+          ? `sessions ended and ${result.revokedGrants} grant(s) revoked with their tokens`
+          : 'sessions and tokens kept (--keep-sessions)'}`);
       return;
     }
     case 'delete': {
