@@ -10,8 +10,8 @@ import { VIEWS_DIR, type Views } from './interactions/views.ts';
 import { healthRoutes } from './observability/health.ts';
 import type { Logger } from './observability/logger.ts';
 import { requestLog } from './observability/request-log.ts';
-import { ROUTES } from './oidc/provider.ts';
 import type { ReadAhead } from './oidc/read-ahead.ts';
+import { isEngineRoute, routeOf } from './routes.ts';
 import { isDatabaseUnavailable, isUnstorableInput, UNSTORABLE_DESCRIPTION } from './security/database-errors.ts';
 import { limitFrontChannelParameters } from './security/request-limits.ts';
 import { requireHttps } from './security/require-https.ts';
@@ -32,15 +32,26 @@ export interface AppDeps {
   extraRoutes?: Router[];
   /** Outermost middleware that times every request (metrics). */
   observeRequests?: (ctx: Context, next: Next) => Promise<void>;
-  /** Middleware run just before the engine (the /token rate limit); each checks its own path. */
+  /** Middleware run just before the engine (the token rate limit); each checks ctx.state.route. */
   engineGuards?: Array<(ctx: Context, next: Next) => Promise<void>>;
 }
 
-const ENGINE_PATHS = [...Object.values(ROUTES), '/.well-known'];
-
-/** Whether the engine serves this path (its routes and their sub-paths, such as /authorize/:uid). */
-export function isEnginePath(pathname: string): boolean {
-  return ENGINE_PATHS.some((route) => pathname === route || pathname.startsWith(`${route}/`));
+/**
+ * Names the request's route once (ctx.state.route), before any guard runs; every guard keys on
+ * that name. Both routers in front of handlers are lenient: the engine's (lib/helpers/router.js)
+ * folds case and drops one trailing slash, @koa/router too, so /token/ or /TOKEN would reach the
+ * token endpoint under a path no guard compares equal. Such a spelling is refused here with 404
+ * instead: the routers then only ever see a route as the table writes it, which is how our pages
+ * and the engine's links (urlFor) spell it, and the name the guards see is the one that runs.
+ */
+async function nameRoute(ctx: Context, next: Next) {
+  const route = routeOf(ctx.method, ctx.path);
+  if (route && !route.canonical) {
+    ctx.status = 404;
+    return;
+  }
+  ctx.state.route = route?.name;
+  await next();
 }
 
 /**
@@ -147,7 +158,7 @@ export function createApp(deps: AppDeps): Koa {
     interactionRoutes({ ...deps.interactions, provider: () => providerRef.current, views, log }),
     ...(deps.extraRoutes ?? []),
   ];
-  // The engine's endpoints: parameter limits and rate limits first (each guard checks its own path),
+  // The engine's endpoints: parameter limits and rate limits first (each guard checks the route name),
   // then the engine, which sets the response (its cookies are signed with the same keys as ours).
   const engineRoutes = runOnContext([limitFrontChannelParameters, ...(deps.engineGuards ?? []),
     (ctx) => currentEngine()(ctx)]);
@@ -159,10 +170,11 @@ export function createApp(deps: AppDeps): Koa {
   app.use(requestLog(log));
   app.use(securityHeaders(config));
   app.use(errorPages(views));
+  app.use(nameRoute);
   app.use(requireHttps({ issuer: config.issuer, trustProxy: config.trustProxy }));
-  // Each path belongs either to the engine or to our routes: the token path skips our routers.
+  // Each route belongs either to the engine or to our routers: the token route skips ours.
   app.use(function engineOrOurRoutes(ctx, next) {
-    return isEnginePath(ctx.path) ? engineRoutes(ctx) : next();
+    return isEngineRoute(ctx.state.route) ? engineRoutes(ctx) : next();
   });
   for (const router of routers) app.use(router.routes()).use(router.allowedMethods());
   return app;

@@ -4,6 +4,7 @@ import type Provider from 'oidc-provider';
 import type { AccountStore } from '../accounts/store.ts';
 import type { AuditStore } from '../observability/audit-store.ts';
 import type { Logger } from '../observability/logger.ts';
+import { PAGE_ROUTES } from '../routes.ts';
 import { parseForm, type Csrf } from './forms.ts';
 import { clientNameOf, loadPostedInteraction, type InteractionDetails } from './interaction.ts';
 import type { Views } from './views.ts';
@@ -95,7 +96,7 @@ export async function showConsent(ctx: Context, deps: ConsentDeps, interaction: 
 /** POST /interaction/:uid/consent: Allow records a Grant; Deny sends access_denied to the client. */
 export function consentRoutes(deps: ConsentDeps): Router {
   const { audit, views, csrf, log } = deps;
-  return new Router().post('/interaction/:uid/consent', parseForm, async function submitConsent(ctx) {
+  return new Router().post(PAGE_ROUTES.consent, parseForm, async function submitConsent(ctx) {
     const provider = deps.provider();
     const posted = await loadPostedInteraction(ctx, provider, views, csrf);
     if (!posted) return;

@@ -3,7 +3,7 @@ import type { KoaContextWithOIDC } from 'oidc-provider';
 import { RateLimiterPostgres } from 'rate-limiter-flexible';
 import type { Pool } from '../db/pool.ts';
 import type { Logger } from '../observability/logger.ts';
-import { ROUTES, type DeviceFlowPages } from '../oidc/provider.ts';
+import type { DeviceFlowPages } from '../oidc/provider.ts';
 import { clientKey } from '../security/rate-limits.ts';
 import type { Views } from './views.ts';
 
@@ -97,7 +97,7 @@ export function createDeviceFlow(deps: { views: Views; pool: Pool; log: Logger }
   return {
     pages,
     async limitCodeEntry(ctx, next) {
-      if (ctx.method !== 'POST' || ctx.path !== ROUTES.code_verification) return next();
+      if (ctx.method !== 'POST' || ctx.state.route !== 'code_verification') return next();
       addressOf.set(ctx.req, ctx.ip);
       const used = await wrongCodes.get(keyFor(ctx));
       if (!used || used.consumedPoints < MAX_WRONG_CODES) return next();

@@ -4,6 +4,7 @@ import type Provider from 'oidc-provider';
 import type { Accounts } from '../accounts/accounts.ts';
 import type { AuditStore } from '../observability/audit-store.ts';
 import type { Logger } from '../observability/logger.ts';
+import { PAGE_ROUTES } from '../routes.ts';
 import { parseForm, type Csrf } from './forms.ts';
 import { clientNameOf, loadPostedInteraction, type InteractionDetails } from './interaction.ts';
 import type { Views } from './views.ts';
@@ -37,7 +38,7 @@ export async function renderLogin(ctx: Context, deps: Pick<LoginDeps, 'provider'
 export function loginRoutes(deps: LoginDeps): Router {
   const { accounts, audit, views, csrf, log } = deps;
   return new Router()
-    .post('/interaction/:uid/login', parseForm, async function submitLogin(ctx) {
+    .post(PAGE_ROUTES.login, parseForm, async function submitLogin(ctx) {
       const provider = deps.provider();
       const posted = await loadPostedInteraction(ctx, provider, views, csrf);
       if (!posted) return;
@@ -73,7 +74,7 @@ export function loginRoutes(deps: LoginDeps): Router {
         { login: { accountId: result.accountId, amr: ['pwd'], remember: true } }, { mergeWithLastSubmission: false });
       ctx.respond = false;
     })
-    .post('/interaction/:uid/abort', parseForm, async function abortInteraction(ctx) {
+    .post(PAGE_ROUTES.abort, parseForm, async function abortInteraction(ctx) {
       const provider = deps.provider();
       if (!await loadPostedInteraction(ctx, provider, views, csrf)) return;
       await provider.interactionFinished(ctx.req, ctx.res,

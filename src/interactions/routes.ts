@@ -1,4 +1,5 @@
 import Router from '@koa/router';
+import { PAGE_ROUTES } from '../routes.ts';
 import { consentRoutes, showConsent, type ConsentDeps } from './consent.ts';
 import { loadInteraction } from './interaction.ts';
 import { loginRoutes, renderLogin, type LoginDeps } from './login.ts';
@@ -9,7 +10,7 @@ export type InteractionDeps = LoginDeps & Omit<ConsentDeps, 'accounts'> & { acco
 export function interactionRoutes(deps: InteractionDeps): Router {
   const consentDeps: ConsentDeps = { ...deps, accounts: deps.accountStore };
   const router = new Router();
-  router.get('/interaction/:uid', async function showInteraction(ctx) {
+  router.get(PAGE_ROUTES.interaction, async function showInteraction(ctx) {
     const interaction = await loadInteraction(ctx, deps.provider(), deps.views);
     if (!interaction) return;
     if (interaction.prompt.name === 'login') return renderLogin(ctx, deps, interaction);

@@ -5,6 +5,7 @@ import { claimsFor } from '../accounts/accounts.ts';
 import { STRICT_AUTH_METHOD, strictClientAuth } from '../clients/strict-auth.ts';
 import type { AccountStore } from '../accounts/store.ts';
 import type { Logger } from '../observability/logger.ts';
+import { ROUTES } from '../routes.ts';
 import type { ApiResourceStore } from './api-resource-store.ts';
 import { createOutboundFetch } from './backchannel.ts';
 import { REGISTRATION_POLICY, registrationPolicy } from './registration.ts';
@@ -62,22 +63,6 @@ async function unauthorizedClientForGrant(ctx: KoaContextWithOIDC, next: () => P
 async function ownTokenOnly(_ctx: KoaContextWithOIDC, client: Client, token: { clientId?: string | undefined }): Promise<boolean> {
   return token.clientId === client.clientId;
 }
-
-/** Paths of the endpoints, as DESIGN.md's runtime contract names them. */
-export const ROUTES = {
-  authorization: '/authorize',
-  token: '/token',
-  userinfo: '/userinfo',
-  jwks: '/jwks',
-  end_session: '/logout',
-  revocation: '/revoke',
-  introspection: '/introspect',
-  code_verification: '/device',
-  device_authorization: '/device/auth',
-  pushed_authorization_request: '/par',
-  registration: '/register',
-} as const;
-
 
 /**
  * The engine's configuration. Every `@important` option of oidc-provider is set here: adapter,

@@ -151,12 +151,12 @@ export function createRateLimits(deps: { pool: Pool; settings: RateLimitSettings
     },
 
     /**
-     * Koa middleware for POST /token, mounted before the engine. Answers 429 with Retry-After and
+     * Koa middleware for the token route (POST), mounted before the engine. Answers 429 with Retry-After and
      * an RFC 6749-shaped body; the error code is `temporarily_unavailable` (RFC 6749 §4.1.2.1, the
      * registered code for "temporarily overloaded"), the status tells a rate limit from an outage.
      */
     async limitTokenRequests(ctx: Context, next: Next): Promise<void> {
-      if (ctx.method !== 'POST' || ctx.path !== '/token') return next();
+      if (ctx.method !== 'POST' || ctx.state.route !== 'token') return next();
       let decision: LimitDecision;
       try {
         decision = tokenLeases ? await tokenLeases.take(clientKey(ctx.ip)) : { allowed: true };

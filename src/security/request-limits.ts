@@ -1,4 +1,5 @@
 import type { Context, Next } from 'koa';
+import type { RouteName } from '../routes.ts';
 
 /**
  * The engine stores front-channel parameters (state, nonce, login_hint, ...) with the interaction
@@ -10,15 +11,15 @@ export const MAX_PARAMETER_LENGTH = 4096;
 /** More parameters than any authorization or logout request has. */
 export const MAX_PARAMETERS = 64;
 
-/** GET endpoints whose query we check (POST bodies are capped at 56 KiB by the engine). */
-const FRONT_CHANNEL_PATHS = new Set(['/authorize', '/logout']);
+/** GET routes whose query we check (POST bodies are capped at 56 KiB by the engine). */
+const FRONT_CHANNEL_ROUTES = new Set<RouteName | undefined>(['authorization', 'end_session']);
 
 /**
  * Refuses an oversized front-channel request with a plain 400 page. No redirect: before the engine
  * has checked client_id and redirect_uri, the redirect_uri is not to be trusted.
  */
 export async function limitFrontChannelParameters(ctx: Context, next: Next): Promise<void> {
-  if (ctx.method === 'GET' && FRONT_CHANNEL_PATHS.has(ctx.path) && ctx.querystring) {
+  if (ctx.method === 'GET' && FRONT_CHANNEL_ROUTES.has(ctx.state.route) && ctx.querystring) {
     const params = new URLSearchParams(ctx.querystring);
     let count = 0;
     for (const [key, value] of params) {

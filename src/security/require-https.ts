@@ -1,13 +1,12 @@
 import type { Context, Next } from 'koa';
+import type { RouteName } from '../routes.ts';
 
 /**
  * The browser-facing routes, where the engine and our pages set cookies: the authorization
  * endpoint and its resume path, logout, the device flow's pages, and our interaction pages.
  */
-export function isBrowserFacing(pathname: string): boolean {
-  if (pathname === '/device/auth') return false; // the device flow's back channel
-  return ['/authorize', '/logout', '/device', '/interaction'].some((route) => pathname === route || pathname.startsWith(`${route}/`));
-}
+const BROWSER_FACING = new Set<RouteName | undefined>(['authorization', 'resume', 'end_session', 'end_session_confirm',
+  'end_session_success', 'code_verification', 'device_resume', 'interaction', 'login', 'abort', 'consent']);
 
 /**
  * With an https issuer every cookie is Secure, and Koa refuses to set a Secure cookie on a request
@@ -20,7 +19,7 @@ export function isBrowserFacing(pathname: string): boolean {
 export function requireHttps(options: { issuer: string; trustProxy: boolean }) {
   const enabled = options.issuer.startsWith('https://');
   return async function rejectPlainHttp(ctx: Context, next: Next): Promise<void> {
-    if (enabled && !ctx.secure && isBrowserFacing(ctx.path)) {
+    if (enabled && !ctx.secure && BROWSER_FACING.has(ctx.state.route)) {
       ctx.state.log.warn({ event: 'http.not_https', trust_proxy: options.trustProxy },
         options.trustProxy
           ? 'request without X-Forwarded-Proto: https on an https issuer: does it bypass the TLS proxy?'

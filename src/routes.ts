@@ -1,0 +1,128 @@
+/**
+ * Every route a guard keys on, by name, from one table: the engine's endpoints (with the engine's
+ * own route names, as ctx.oidc.route reports them) and our interaction pages. Guards ask which
+ * route a request is (ctx.state.route, named once per request in app.ts), never compare paths.
+ */
+
+/** Paths of the engine's endpoints, as DESIGN.md's runtime contract names them (the engine's `routes` option). */
+export const ROUTES = {
+  authorization: '/authorize',
+  token: '/token',
+  userinfo: '/userinfo',
+  jwks: '/jwks',
+  end_session: '/logout',
+  revocation: '/revoke',
+  introspection: '/introspect',
+  code_verification: '/device',
+  device_authorization: '/device/auth',
+  pushed_authorization_request: '/par',
+  registration: '/register',
+} as const;
+
+/** Our interaction pages (interactions/), mounted on @koa/router with these paths. */
+export const PAGE_ROUTES = {
+  interaction: '/interaction/:uid',
+  login: '/interaction/:uid/login',
+  abort: '/interaction/:uid/abort',
+  consent: '/interaction/:uid/consent',
+} as const;
+
+type Method = 'GET' | 'POST' | 'PUT' | 'DELETE' | 'OPTIONS';
+interface Entry { name: string; path: string; methods: readonly Method[]; engine: boolean }
+
+/**
+ * The engine's routes as lib/helpers/initialize_app.js mounts them with our features, and ours.
+ * OPTIONS is the engine's CORS preflight of the same path. Order matters as in the engine's router:
+ * an exact path wins over one with a parameter for its methods only, so GET /device/auth is the
+ * device resume path with uid "auth" (the device authorization endpoint is POST only).
+ */
+const TABLE = [
+  { name: 'authorization', path: ROUTES.authorization, methods: ['GET'], engine: true },
+  { name: 'token', path: ROUTES.token, methods: ['POST', 'OPTIONS'], engine: true },
+  { name: 'userinfo', path: ROUTES.userinfo, methods: ['GET', 'POST', 'OPTIONS'], engine: true },
+  { name: 'jwks', path: ROUTES.jwks, methods: ['GET', 'OPTIONS'], engine: true },
+  { name: 'discovery', path: '/.well-known/openid-configuration', methods: ['GET', 'OPTIONS'], engine: true },
+  { name: 'discovery', path: '/.well-known/oauth-authorization-server', methods: ['GET', 'OPTIONS'], engine: true },
+  { name: 'end_session', path: ROUTES.end_session, methods: ['GET'], engine: true },
+  { name: 'end_session_confirm', path: `${ROUTES.end_session}/confirm`, methods: ['POST'], engine: true },
+  { name: 'end_session_success', path: `${ROUTES.end_session}/success`, methods: ['GET'], engine: true },
+  { name: 'revocation', path: ROUTES.revocation, methods: ['POST', 'OPTIONS'], engine: true },
+  { name: 'introspection', path: ROUTES.introspection, methods: ['POST', 'OPTIONS'], engine: true },
+  { name: 'code_verification', path: ROUTES.code_verification, methods: ['GET', 'POST'], engine: true },
+  { name: 'device_authorization', path: ROUTES.device_authorization, methods: ['POST', 'OPTIONS'], engine: true },
+  { name: 'pushed_authorization_request', path: ROUTES.pushed_authorization_request, methods: ['POST', 'OPTIONS'], engine: true },
+  { name: 'registration', path: ROUTES.registration, methods: ['POST'], engine: true },
+  { name: 'resume', path: `${ROUTES.authorization}/:uid`, methods: ['GET'], engine: true },
+  { name: 'device_resume', path: `${ROUTES.code_verification}/:uid`, methods: ['GET'], engine: true },
+  { name: 'client', path: `${ROUTES.registration}/:clientId`, methods: ['GET'], engine: true },
+  { name: 'client_update', path: `${ROUTES.registration}/:clientId`, methods: ['PUT'], engine: true },
+  { name: 'client_delete', path: `${ROUTES.registration}/:clientId`, methods: ['DELETE'], engine: true },
+  { name: 'interaction', path: PAGE_ROUTES.interaction, methods: ['GET'], engine: false },
+  { name: 'login', path: PAGE_ROUTES.login, methods: ['POST'], engine: false },
+  { name: 'abort', path: PAGE_ROUTES.abort, methods: ['POST'], engine: false },
+  { name: 'consent', path: PAGE_ROUTES.consent, methods: ['POST'], engine: false },
+] as const satisfies readonly Entry[];
+
+export type RouteName = (typeof TABLE)[number]['name'];
+
+declare module 'koa' {
+  interface DefaultState {
+    /** The route this request is (app.ts names it before any guard runs); undefined for other paths. */
+    route?: RouteName | undefined;
+  }
+}
+
+const compiled = TABLE.map((entry) => ({ ...entry, segments: entry.path.split('/') as readonly string[] }));
+const ENGINE_NAMES = new Set<RouteName>(TABLE.filter((entry) => entry.engine).map((entry) => entry.name));
+
+function matches(segments: readonly string[], parts: readonly string[]): boolean {
+  if (segments.length !== parts.length) return false;
+  return segments.every((segment, i) => (segment.startsWith(':') ? parts[i] !== '' : segment === parts[i]));
+}
+
+/**
+ * A path as loosely as anything in front of a handler could read it: both routers fold ASCII case
+ * and accept one trailing slash (the engine's lib/helpers/router.js; @koa/router, not strict and
+ * not sensitive), and a proxy may decode escapes or merge slashes. Only ASCII is folded: neither
+ * router folds another character into an ASCII letter.
+ */
+function looseParts(path: string): string[] {
+  let decoded = path;
+  try {
+    decoded = decodeURIComponent(path);
+  } catch {
+    // A malformed escape stays as written.
+  }
+  const folded = decoded.replace(/[A-Z]/g, (letter) => letter.toLowerCase()).replace(/\/{2,}/g, '/');
+  return (folded.length > 1 ? folded.replace(/\/+$/, '') : folded).split('/');
+}
+
+export type RouteMatch = { name: RouteName; canonical: boolean };
+
+/**
+ * Which route a request is. `canonical: true` for the path as the table writes it (parameters
+ * aside) with one of the route's methods (HEAD as GET). `canonical: false` for another spelling of
+ * a route's path (case, trailing slash, escapes, doubled slashes), whatever the method: app.ts
+ * refuses those with 404, so no router ever serves a route under a name the guards do not know.
+ * Undefined for every other path, and for a route's own path with a method it does not have
+ * (which nothing serves: the routers answer 404 or 405).
+ */
+export function routeOf(method: string, path: string): RouteMatch | undefined {
+  const verb = method === 'HEAD' ? 'GET' : method;
+  const parts = path.split('/');
+  let known = false;
+  for (const entry of compiled) {
+    if (!matches(entry.segments, parts)) continue;
+    if ((entry.methods as readonly string[]).includes(verb)) return { name: entry.name, canonical: true };
+    known = true;
+  }
+  if (known) return undefined;
+  const loose = looseParts(path);
+  const variant = compiled.find((entry) => matches(entry.segments, loose));
+  return variant ? { name: variant.name, canonical: false } : undefined;
+}
+
+/** Whether the engine serves this route (the rest of the table is our interaction pages). */
+export function isEngineRoute(name: RouteName | undefined): boolean {
+  return name !== undefined && ENGINE_NAMES.has(name);
+}
