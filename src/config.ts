@@ -74,6 +74,15 @@ export const ConfigSchema = z.object({
   ACCESS_TOKEN_TTL: seconds(3600),
   /** Refresh token lifetime in seconds; each rotation starts a new one. Default 1209600 (14 days). */
   REFRESH_TOKEN_TTL: seconds(14 * 24 * 3600),
+  /**
+   * Seconds after a refresh during which the same refresh token, presented again by the same
+   * client, rotates once more (new tokens; those of the first rotation are revoked) instead of
+   * revoking the grant as a replay. For clients whose refresh response can be lost (a worker or a
+   * network dying mid-response). Default 0 (off): any reuse revokes the grant. The trade-off: a
+   * copied refresh token used within this window gets tokens and ends the client's chain instead
+   * of being detected. Okta and Hydra offer the same window.
+   */
+  REFRESH_TOKEN_REUSE_GRACE_SECONDS: z.coerce.number().int().min(0).max(300).default(0),
   /** Authorization code lifetime in seconds (at most 60, RFC 9700 §4.2). Default 60. */
   AUTHORIZATION_CODE_TTL: z.coerce.number().int().min(1).max(60).default(60),
   /** ID token lifetime in seconds. Default 3600. */
@@ -147,6 +156,7 @@ export interface Config {
   keys: { rotationDays: number; reloadIntervalMs: number };
   janitorIntervalSeconds: number;
   ttl: { accessToken: number; refreshToken: number; authorizationCode: number; idToken: number; session: number; interaction: number };
+  refreshTokenReuseGraceSeconds: number;
   argon2: { memoryKib: number; iterations: number };
   lockout: { threshold: number; lockSeconds: number };
   rateLimit: { loginPerMinute: number; tokenPerMinute: number };
@@ -205,6 +215,7 @@ export function loadConfig(env: Record<string, string | undefined>): Config {
       session: c.SESSION_TTL,
       interaction: c.INTERACTION_TTL,
     },
+    refreshTokenReuseGraceSeconds: c.REFRESH_TOKEN_REUSE_GRACE_SECONDS,
     argon2: { memoryKib: c.ARGON2_MEMORY_KIB, iterations: c.ARGON2_ITERATIONS },
     lockout: { threshold: c.LOCKOUT_THRESHOLD, lockSeconds: c.LOCKOUT_SECONDS },
     rateLimit: { loginPerMinute: c.RATE_LIMIT_LOGIN_PER_MINUTE, tokenPerMinute: c.RATE_LIMIT_TOKEN_PER_MINUTE },

@@ -97,7 +97,8 @@ async function listen(config: Config, log: Logger, database: Database, options: 
   // Dynamic registration (REGISTRATION_ENABLED) writes clients through the engine's adapter.
   const registrations = config.registrationEnabled ? createClientRegistrations(clients) : undefined;
   const readAhead = createReadAhead();
-  const adapter = createAdapterFactory({ payloads, clients: clientCache, box, registrations, readAhead });
+  const adapter = createAdapterFactory({ payloads, clients: clientCache, box, registrations, readAhead,
+    refreshReuseGraceSeconds: config.refreshTokenReuseGraceSeconds });
   const device = createDeviceFlow({ views, pool, log });
 
   const limits = createRateLimits({ pool, settings: config.rateLimit, log });
@@ -108,7 +109,7 @@ async function listen(config: Config, log: Logger, database: Database, options: 
 
   const app = createApp({
     config, pool, providerRef, views, log, readAhead,
-    interactions: { accounts, accountStore, audit, csrf: createCsrf(secretKey), allowLoginAttempt: limits.allowLoginAttempt },
+    interactions: { accounts, accountStore, audit, csrf: createCsrf(secretKey), allowLoginAttempt: limits.allowLoginAttempt, consents: payloads },
     engineGuards: [limits.limitTokenRequests, device.limitCodeEntry],
     observeRequests: metrics.observeRequests,
     extraRoutes: config.metricsPort === undefined ? [metrics.routes()] : [],

@@ -76,8 +76,10 @@ test('device authorization grant (RFC 8628)', async (t) => {
   });
 
   await t.test('a denied request ends with access_denied for the device', async () => {
+    // Someone who has not approved this app before (consent, once given, is remembered).
+    const other = await idp.users.create();
     const started = await oidc.initiateDeviceAuthorization(rp, { scope: 'openid' });
-    const phone = await approveOnPhone(idp, started.user_code, user.email, 'deny');
+    const phone = await approveOnPhone(idp, started.user_code, other.email, 'deny');
     assert.match(phone.body, /cancelled/);
     await assert.rejects(oidc.pollDeviceAuthorizationGrant(rp, { ...started, interval: 0 }), oauthErrorBody('access_denied'));
   });

@@ -4,6 +4,7 @@ import type Provider from 'oidc-provider';
 import type { AccountStore } from '../accounts/store.ts';
 import type { AuditStore } from '../observability/audit-store.ts';
 import type { Logger } from '../observability/logger.ts';
+import type { ConsentMemory } from '../oidc/payload-store.ts';
 import { PAGE_ROUTES } from '../routes.ts';
 import { parseForm, type Csrf } from './forms.ts';
 import { clientNameOf, loadPostedInteraction, type InteractionDetails } from './interaction.ts';
@@ -16,6 +17,7 @@ export interface ConsentDeps {
   views: Views;
   csrf: Csrf;
   log: Logger;
+  consents: ConsentMemory;
 }
 
 interface ConsentDetails {
@@ -25,10 +27,11 @@ interface ConsentDetails {
 }
 
 /**
- * Records what the person approved as a Grant (the engine's consent record, remembered for the
- * next authorization) and resumes the authorization.
+ * Records what the person approved in this authorization's Grant, and remembers it for this
+ * person and app (each later authorization starts its own grant from it: provider.ts), then
+ * resumes the authorization.
  */
-export async function grantConsent(ctx: Context, provider: Provider, interaction: InteractionDetails): Promise<string> {
+export async function grantConsent(ctx: Context, provider: Provider, consents: ConsentMemory, interaction: InteractionDetails): Promise<string> {
   const details = interaction.prompt.details as ConsentDetails;
   const accountId = interaction.session!.accountId;
   const grant = interaction.grantId
@@ -41,6 +44,11 @@ export async function grantConsent(ctx: Context, provider: Provider, interaction
     grant.addResourceScope(indicator, scopes.join(' '));
   }
   const grantId = await grant.save();
+  const resources = Object.fromEntries(Object.keys(grant.resources ?? {})
+    .map((indicator) => [indicator, (grant.getResourceScope(indicator) ?? '').split(' ').filter(Boolean)]));
+  await consents.rememberConsent(accountId, grant.clientId!, {
+    scopes: grant.getOIDCScope().split(' ').filter(Boolean), claims: grant.getOIDCClaims(), resources,
+  });
   await provider.interactionFinished(ctx.req, ctx.res,
     { consent: interaction.grantId ? {} : { grantId } }, { mergeWithLastSubmission: true });
   ctx.respond = false;
@@ -53,7 +61,7 @@ export async function showConsent(ctx: Context, deps: ConsentDeps, interaction: 
   const accountId = interaction.session!.accountId;
   if (client?.['first_party'] === true) {
     // First-party apps are the operator's own: approval is implied, as in Auth0 and Logto.
-    const grantId = await grantConsent(ctx, provider, interaction);
+    const grantId = await grantConsent(ctx, provider, deps.consents, interaction);
     await deps.audit.record({ event: 'consent.implied', accountId, clientId: client.clientId, details: { grant_id_set: Boolean(grantId) } });
     return;
   }
@@ -112,7 +120,7 @@ export function consentRoutes(deps: ConsentDeps): Router {
       ctx.respond = false;
       return;
     }
-    await grantConsent(ctx, provider, interaction);
+    await grantConsent(ctx, provider, deps.consents, interaction);
     await audit.record({ event: 'consent.given', accountId, clientId, ip: ctx.ip, details: { scope: String(interaction.params.scope ?? '') } });
     log.info({ event: 'consent.given', account_id: accountId, client_id: clientId }, 'consent given');
   });

@@ -1,6 +1,6 @@
 import { errors, type Adapter, type AdapterPayload } from 'oidc-provider';
 import { sha256, type SecretBox } from '../secret-box.ts';
-import { OPAQUE_TOKEN_MODELS, type PayloadStore, type StoredRow } from './payload-store.ts';
+import { OPAQUE_TOKEN_MODELS, REUSED_IN_GRACE, ROTATED_FROM, type PayloadStore, type StoredRow } from './payload-store.ts';
 import { readAheadKey, readAheadUidKey, type ReadAhead, type ReadAheadRows } from './read-ahead.ts';
 
 /**
@@ -17,6 +17,20 @@ import { readAheadKey, readAheadUidKey, type ReadAhead, type ReadAheadRows } fro
  * Rows found by a secondary key (a Session by uid, a DeviceCode by user code) are saved again by
  * the engine under their raw id, which a digest cannot give back; for those the raw id is kept
  * sealed (AES-GCM under LATCHKEY_SECRET_KEY, which is never in the database) in `_sealed_jti`.
+ * A DeviceCode's user code approves or cancels the device, so only its digest (user_code) is
+ * kept: the engine reads it back only after finding the row by it (findByUserCode), when the
+ * caller has just handed it to us; the confirm page shows the code the person typed.
+ *
+ * Late replays: a consumed code or refresh token is found for REPLAY_GRACE_SECONDS past its
+ * expiry (payload-store.ts) and handed to the engine as not yet expired. The engine checks
+ * expiry before consumption (actions/grants/authorization_code.js, refresh_token.js): an expired
+ * row would be refused as "expired" and revoke nothing; reported live and consumed, it meets the
+ * engine's replay handling, which revokes the grant and what it issued.
+ *
+ * REFRESH_TOKEN_REUSE_GRACE_SECONDS: a refresh token consumed less than that long ago is found as
+ * not consumed, once, so that a client whose response was lost can retry. The consume that
+ * follows decides atomically (consumeWithGrace); the tokens of the first rotation carry the
+ * rotated token's digest (`_rotated_from`) and are revoked when the retry rotates again.
  *
  * Within a request (read-ahead.ts) a code or token is read with its Grant and Session in one
  * statement, and an opaque token value once for every opaque token model: the engine's next finds
@@ -47,6 +61,8 @@ export interface AdapterDeps {
   registrations?: ClientWrites | undefined;
   /** Per-request read-ahead; without it every find is its own round trip (the CLI). */
   readAhead?: ReadAhead | undefined;
+  /** REFRESH_TOKEN_REUSE_GRACE_SECONDS; 0 or unset: a consumed refresh token is always a replay. */
+  refreshReuseGraceSeconds?: number | undefined;
 }
 
 export function createAdapterFactory(deps: AdapterDeps): (model: string) => Adapter {
@@ -61,10 +77,21 @@ const RETURN_TO_WITHOUT_JTI = '_return_to_without_jti';
 /** Fields of an Interaction holding another model's raw id. */
 const SEALED_REFERENCES = ['deviceCode', 'parJti'] as const;
 
+/**
+ * Expiry reported for a consumed row found past its own (see "Late replays" above): far enough
+ * ahead that the engine's expiry check, a moment later, still passes. The engine never saves a
+ * consumed row again, so this value is not stored.
+ */
+const REPLAY_EXP_MARGIN_SECONDS = 60;
+const now = () => Math.floor(Date.now() / 1000);
+
 function restore(model: string, id: string, row: StoredRow | undefined, box: SecretBox): AdapterPayload | undefined {
   if (!row) return undefined;
-  const { [SEALED_JTI]: _sealed, [RETURN_TO_WITHOUT_JTI]: returnToBase, ...rest } = row.payload;
+  const {
+    [SEALED_JTI]: _sealed, [RETURN_TO_WITHOUT_JTI]: returnToBase, [ROTATED_FROM]: _from, [REUSED_IN_GRACE]: _reused, ...rest
+  } = row.payload;
   const payload = { ...rest, jti: id } as AdapterPayload;
+  if (row.consumed !== null && typeof payload.exp === 'number' && payload.exp <= now()) payload.exp = now() + REPLAY_EXP_MARGIN_SECONDS;
   if (model === 'Interaction') {
     if (typeof returnToBase === 'string') payload.returnTo = `${returnToBase}${id}`;
     for (const field of SEALED_REFERENCES) {
@@ -93,7 +120,11 @@ function forStorage(model: string, id: string, payload: AdapterPayload, box: Sec
       if (typeof rest[field] === 'string') rest[field] = box.seal(rest[field]);
     }
   }
-  if (rest.uid || rest.userCode) return { ...rest, [SEALED_JTI]: box.seal(id) };
+  if (model === 'DeviceCode') {
+    delete rest.userCode;
+    return { ...rest, [SEALED_JTI]: box.seal(id) };
+  }
+  if (rest.uid) return { ...rest, [SEALED_JTI]: box.seal(id) };
   return rest;
 }
 
@@ -118,6 +149,17 @@ function readToken(payloads: PayloadStore, rows: ReadAheadRows, model: string, d
 
 function payloadAdapter(model: string, deps: AdapterDeps): Adapter {
   const { payloads, box, readAhead } = deps;
+  const reuseGrace = model === 'RefreshToken' ? deps.refreshReuseGraceSeconds ?? 0 : 0;
+  /** A refresh token consumed within the reuse grace and not reused yet is found as not consumed. */
+  const inReuseGrace = (row: StoredRow | undefined): row is StoredRow => reuseGrace > 0 && row !== undefined && row.consumed !== null
+    && row.consumed > now() - reuseGrace && row.payload[REUSED_IN_GRACE] === undefined
+    && typeof row.payload.exp === 'number' && row.payload.exp > now();
+  /** The refresh token whose first rotation this request is issuing tokens for, if any. */
+  const rotatedFrom = () => {
+    if (!(deps.refreshReuseGraceSeconds ?? 0) || (model !== 'RefreshToken' && model !== 'AccessToken')) return undefined;
+    const rotation = readAhead?.rotation();
+    return rotation && !rotation.again ? rotation.from : undefined;
+  };
   const restoreSealed = (row: StoredRow | undefined) => {
     const sealed = row?.payload[SEALED_JTI];
     return typeof sealed === 'string' ? restore(model, box.open(sealed), row, box) : undefined;
@@ -133,15 +175,18 @@ function payloadAdapter(model: string, deps: AdapterDeps): Adapter {
   return {
     async upsert(id: string, payload: AdapterPayload, expiresIn: number) {
       readAhead?.forget();
+      const from = rotatedFrom();
+      const stored = forStorage(model, id, payload, box);
       await payloads.upsert({
         model,
         id: sha256(id),
-        payload: forStorage(model, id, payload, box),
+        payload: from === undefined ? stored : { ...stored, [ROTATED_FROM]: from },
         grantId: payload.grantId ? sha256(payload.grantId) : null,
         uid: payload.uid ? sha256(payload.uid) : null,
         userCode: payload.userCode ? sha256(payload.userCode) : null,
         sessionUid: model !== 'Session' && typeof payload.sessionUid === 'string' ? sha256(payload.sessionUid) : null,
         expiresIn: typeof expiresIn === 'number' && Number.isFinite(expiresIn) ? Math.ceil(expiresIn) : null,
+        rotatedFrom: from,
       });
     },
 
@@ -154,7 +199,8 @@ function payloadAdapter(model: string, deps: AdapterDeps): Adapter {
         if (await payloads.claim(model, sha256(id), REPLAY_CLAIM_SECONDS)) return undefined;
         return restore(model, id, await payloads.find(model, sha256(id)), box) ?? { jti: id } as AdapterPayload;
       }
-      return restore(model, id, await findRow(sha256(id)), box);
+      const row = await findRow(sha256(id));
+      return restore(model, id, inReuseGrace(row) ? { ...row, consumed: null } : row, box);
     },
 
     async findByUid(uid: string) {
@@ -164,15 +210,26 @@ function payloadAdapter(model: string, deps: AdapterDeps): Adapter {
     },
 
     async findByUserCode(userCode: string) {
-      return restoreSealed(await payloads.findByUserCode(model, sha256(userCode)));
+      const payload = restoreSealed(await payloads.findByUserCode(model, sha256(userCode)));
+      // The engine compares it with what was typed; only its digest is stored.
+      return payload && { ...payload, userCode };
     },
 
     async consume(id: string) {
       readAhead?.forget();
-      if (await payloads.consume(model, sha256(id))) return;
+      const digest = sha256(id);
+      if (reuseGrace > 0) {
+        const consumed = await payloads.consumeWithGrace(model, digest, reuseGrace);
+        if (consumed) {
+          readAhead?.noteRotation({ from: digest, again: consumed.again });
+          // The retry of a lost response: what the first rotation issued goes, the retry's stays.
+          if (consumed.again && consumed.grantId) await payloads.revokeRotatedFrom(consumed.grantId, digest);
+          return;
+        }
+      } else if (await payloads.consume(model, digest)) return;
       // Two requests raced with the same code or refresh token and this one lost: it is a replay.
       // Revoke what the grant issued, as the engine does for a replay it sees itself.
-      const row = await payloads.find(model, sha256(id));
+      const row = await payloads.find(model, digest);
       const grantId = row?.payload.grantId;
       if (typeof grantId === 'string') await payloads.revokeGrant(sha256(grantId));
       if (GRANT_BOUND.has(model)) throw new errors.InvalidGrant(`${model} already consumed`);

@@ -1,6 +1,6 @@
 import type { Pool } from '../db/pool.ts';
 import type { Logger } from '../observability/logger.ts';
-import { createPayloadStore } from './payload-store.ts';
+import { createPayloadStore, REPLAY_GRACE_SECONDS } from './payload-store.ts';
 
 // Any constant shared by all nodes, so one node sweeps at a time.
 export const JANITOR_LOCK = '7015401543';
@@ -10,11 +10,14 @@ export interface SweepOptions {
   batchSize: number;
   /** Stop after this many rows in one sweep; the next sweep continues. */
   limit: number;
-  /** Keep rows this long past expiry: a late replay then still meets a consumed row and revokes its grant. */
+  /**
+   * Keep rows this long past expiry. At least REPLAY_GRACE_SECONDS: for that long a consumed code or
+   * refresh token is still found, so a late replay meets it and revokes its grant.
+   */
   graceSeconds: number;
 }
 
-export const DEFAULT_SWEEP: SweepOptions = { batchSize: 1000, limit: 100_000, graceSeconds: 300 };
+export const DEFAULT_SWEEP: SweepOptions = { batchSize: 1000, limit: 100_000, graceSeconds: REPLAY_GRACE_SECONDS };
 
 /**
  * Deletes expired rows of oidc_payloads in bounded batches. Safe with several nodes: a node that

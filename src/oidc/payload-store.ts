@@ -4,12 +4,20 @@ import type { Queryable } from '../db/pool.ts';
  * SQL over oidc_payloads, the one table behind every oidc-provider model. Callers pass digests
  * (see adapter.ts), never raw ids. Statement names are stable so each connection prepares them once.
  */
+/**
+ * Seconds a consumed code or refresh token is still found after it expires (and the janitor keeps
+ * it), so that a late replay meets it and revokes its grant rather than finding nothing.
+ */
+export const REPLAY_GRACE_SECONDS = 300;
+
+// A save that names no user code keeps the row's: the engine saves a DeviceCode found by its id
+// again, and its user code (a credential) is never in the payload to give back (adapter.ts).
 const upsert = {
   name: 'oidc_payloads.upsert',
   text: `insert into oidc_payloads (model, id, payload, grant_id, uid, user_code, session_uid, expires_at)
          values ($1, $2, $3::jsonb, $4, $5, $6, $7, case when $8::int is null then null else now() + make_interval(secs => $8::int) end)
          on conflict (model, id) do update set payload = excluded.payload, grant_id = excluded.grant_id,
-           uid = excluded.uid, user_code = excluded.user_code, session_uid = excluded.session_uid, expires_at = excluded.expires_at`,
+           uid = excluded.uid, user_code = coalesce(excluded.user_code, oidc_payloads.user_code), session_uid = excluded.session_uid, expires_at = excluded.expires_at`,
 };
 const COLUMNS = `payload, floor(extract(epoch from consumed_at))::int as consumed`;
 /** Not expired; `table` qualifies the columns in a join. */
@@ -18,9 +26,14 @@ const live = (table?: string) => {
   return `(${column} is null or ${column} > now())`;
 };
 const LIVE = live();
+/** Live, or consumed and expired less than REPLAY_GRACE_SECONDS ago: what a find by id returns. */
+const findable = (table?: string) => {
+  const column = (name: string) => (table ? `${table}.${name}` : name);
+  return `(${live(table)} or (${column('consumed_at')} is not null and ${column('expires_at')} > now() - interval '${REPLAY_GRACE_SECONDS} seconds'))`;
+};
 const findById = {
   name: 'oidc_payloads.find',
-  text: `select ${COLUMNS} from oidc_payloads where model = $1 and id = $2 and ${LIVE}`,
+  text: `select ${COLUMNS} from oidc_payloads where model = $1 and id = $2 and ${findable()}`,
 };
 /** Opaque token values look alike: the engine tries each of these models for one value. */
 export const OPAQUE_TOKEN_MODELS = ['AccessToken', 'ClientCredentials', 'RefreshToken'] as const;
@@ -40,7 +53,7 @@ const tokenWithRelations = (name: string, model: string) => ({
          left join lateral (
            select ${COLUMNS} from oidc_payloads where model = 'Session' and uid = t.session_uid and ${LIVE} limit 1
          ) s on true
-         where ${model} and t.id = $1 and ${live('t')}`,
+         where ${model} and t.id = $1 and ${findable('t')}`,
 });
 const findToken = tokenWithRelations('oidc_payloads.find_token', 't.model = $2');
 const findOpaqueToken = tokenWithRelations('oidc_payloads.find_opaque_token',
@@ -66,6 +79,43 @@ const consume = {
   text: `update oidc_payloads set consumed_at = now()
          where model = $1 and id = $2 and consumed_at is null and ${LIVE} returning id`,
 };
+/** Payload fields of refresh token rotation within REFRESH_TOKEN_REUSE_GRACE_SECONDS (see adapter.ts). */
+export const ROTATED_FROM = '_rotated_from';
+export const REUSED_IN_GRACE = '_reused_in_grace';
+/**
+ * Consumes a refresh token, or consumes it once more when it was consumed less than $3 seconds
+ * ago and has not been yet: one statement, so of two simultaneous retries one wins. `again`
+ * says which happened.
+ */
+const consumeWithGrace = {
+  name: 'oidc_payloads.consume_with_grace',
+  text: `update oidc_payloads set consumed_at = coalesce(consumed_at, now()),
+           payload = case when consumed_at is null then payload else payload || '{"${REUSED_IN_GRACE}": true}'::jsonb end
+         where model = $1 and id = $2 and ${LIVE}
+           and (consumed_at is null or (consumed_at > now() - make_interval(secs => $3::int) and not payload ? '${REUSED_IN_GRACE}'))
+         returning payload ? '${REUSED_IN_GRACE}' as again, grant_id`,
+};
+/**
+ * A token of a refresh token's first rotation ($9: the digest of the token rotated). The parent
+ * row is locked (FOR SHARE) and checked: if a retry already rotated the parent again, this token
+ * is not written; if the retry comes while this is being written, it waits for it and then
+ * revokes it (revokeRotatedFrom), so the two rotations never both stay valid.
+ */
+const upsertRotated = {
+  name: 'oidc_payloads.upsert_rotated',
+  text: `with parent as (
+           select payload ? '${REUSED_IN_GRACE}' as reused from oidc_payloads where model = 'RefreshToken' and id = $9 for share
+         )
+         insert into oidc_payloads (model, id, payload, grant_id, uid, user_code, session_uid, expires_at)
+         select $1, $2, $3::jsonb, $4, $5, $6, $7, case when $8::int is null then null else now() + make_interval(secs => $8::int) end
+         where not coalesce((select reused from parent), false)
+         on conflict (model, id) do update set payload = excluded.payload, grant_id = excluded.grant_id,
+           uid = excluded.uid, user_code = excluded.user_code, session_uid = excluded.session_uid, expires_at = excluded.expires_at`,
+};
+const revokeRotatedFrom = {
+  name: 'oidc_payloads.revoke_rotated_from',
+  text: `delete from oidc_payloads where grant_id = $1 and payload->>'${ROTATED_FROM}' = $2`,
+};
 const destroy = { name: 'oidc_payloads.destroy', text: 'delete from oidc_payloads where model = $1 and id = $2' };
 const revokeByGrantId = {
   name: 'oidc_payloads.revoke_by_grant_id',
@@ -81,12 +131,6 @@ const sweep = {
            select ctid from oidc_payloads where expires_at < now() - make_interval(secs => $2::int) limit $1))`,
 };
 
-const latestGrant = {
-  name: 'oidc_payloads.latest_grant',
-  text: `select payload->>'jti' as jti from oidc_payloads
-         where model = 'Grant' and payload->>'accountId' = $1 and payload->>'clientId' = $2 and ${LIVE}
-         order by (payload->>'iat')::bigint desc limit 1`,
-};
 const grantsOfAccount = {
   name: 'oidc_payloads.grants_of_account',
   text: `select payload->>'jti' as grant_id, payload->>'clientId' as client_id, to_timestamp((payload->>'iat')::bigint) as created_at,
@@ -101,9 +145,49 @@ const revokeGrantsOfAccount = {
            delete from oidc_payloads where grant_id in (select id from grants)
          ), sessions as (
            delete from oidc_payloads where model = 'Session' and payload->>'accountId' = $1
+         ), consents as (
+           delete from remembered_consents where account_id = $1
          )
          delete from oidc_payloads where model = 'Grant' and id in (select id from grants)`,
 };
+const revokeGrantsOfClient = {
+  name: 'oidc_payloads.revoke_grants_of_client',
+  text: `with grants as (
+           select id from oidc_payloads where model = 'Grant' and payload->>'accountId' = $1 and payload->>'clientId' = $2
+         ), tokens as (
+           delete from oidc_payloads where grant_id in (select id from grants)
+         ), consent as (
+           delete from remembered_consents where account_id = $1 and client_id = $2
+         )
+         delete from oidc_payloads where model = 'Grant' and id in (select id from grants)`,
+};
+
+// remembered_consents: what a person approved for an app, the start of each new grant (provider.ts).
+const findConsent = {
+  name: 'remembered_consents.find',
+  text: 'select scopes, claims, resources from remembered_consents where account_id = $1 and client_id = $2',
+};
+/** Adds to what is remembered, in one statement: two consents at once both count. */
+const rememberConsent = {
+  name: 'remembered_consents.remember',
+  text: `insert into remembered_consents as r (account_id, client_id, scopes, claims, resources)
+         values ($1, $2, $3::text[], $4::text[], $5::jsonb)
+         on conflict (account_id, client_id) do update set
+           scopes = array(select distinct scope from unnest(r.scopes || excluded.scopes) as scope order by scope),
+           claims = array(select distinct claim from unnest(r.claims || excluded.claims) as claim order by claim),
+           resources = (
+             select coalesce(jsonb_object_agg(key, scopes), '{}'::jsonb) from (
+               select key, jsonb_agg(distinct scope) as scopes from (
+                 select key, jsonb_array_elements_text(value) as scope from jsonb_each(r.resources)
+                 union all
+                 select key, jsonb_array_elements_text(value) from jsonb_each(excluded.resources)
+               ) as each_scope group by key
+             ) as merged),
+           updated_at = now()`,
+};
+
+/** What a person approved for an app: OpenID scopes and claims, and scopes per API (resource indicator). */
+export interface RememberedConsent { scopes: string[]; claims: string[]; resources: Record<string, string[]> }
 
 export interface AccountGrant { grant_id: string; client_id: string; created_at: Date; expires_at: Date | null; scope: string | null }
 
@@ -119,6 +203,8 @@ export interface UpsertRow {
   /** Digest of the session uid a code or token carries. */
   sessionUid: string | null;
   expiresIn: number | null;
+  /** Digest of the refresh token whose first rotation issued this token (see upsertRotated). */
+  rotatedFrom?: string | undefined;
 }
 
 /** A code or token found with what it points at (see findToken). */
@@ -151,7 +237,9 @@ function tokenRows(rows: TokenRowsResult[]): TokenRows {
 export function createPayloadStore(db: Queryable) {
   return {
     async upsert(row: UpsertRow): Promise<void> {
-      await db.query({ ...upsert, values: [row.model, row.id, JSON.stringify(row.payload), row.grantId, row.uid, row.userCode, row.sessionUid, row.expiresIn] });
+      const values = [row.model, row.id, JSON.stringify(row.payload), row.grantId, row.uid, row.userCode, row.sessionUid, row.expiresIn];
+      if (row.rotatedFrom === undefined) await db.query({ ...upsert, values });
+      else await db.query({ ...upsertRotated, values: [...values, row.rotatedFrom] });
     },
     /** A code or token by id, with its Grant and Session, in one round trip. */
     async findToken(model: string, id: string): Promise<TokenRows> {
@@ -186,6 +274,18 @@ export function createPayloadStore(db: Queryable) {
       const { rowCount } = await db.query({ ...consume, values: [model, id] });
       return rowCount === 1;
     },
+    /**
+     * consume() for a refresh token with a reuse grace: undefined when neither consumed nor
+     * consumed again (already reused, too late, or gone); `again` when this was the once-more.
+     */
+    async consumeWithGrace(model: string, id: string, graceSeconds: number): Promise<{ again: boolean; grantId: string | null } | undefined> {
+      const { rows } = await db.query<{ again: boolean; grant_id: string | null }>({ ...consumeWithGrace, values: [model, id, graceSeconds] });
+      return rows[0] && { again: rows[0].again, grantId: rows[0].grant_id };
+    },
+    /** Deletes what the first rotation of refresh token `rotatedFrom` issued (tokens written with it as ROTATED_FROM). */
+    async revokeRotatedFrom(grantId: string, rotatedFrom: string): Promise<void> {
+      await db.query({ ...revokeRotatedFrom, values: [grantId, rotatedFrom] });
+    },
     async destroy(model: string, id: string): Promise<void> {
       await db.query({ ...destroy, values: [model, id] });
     },
@@ -196,15 +296,22 @@ export function createPayloadStore(db: Queryable) {
     async revokeGrant(grantId: string): Promise<void> {
       await db.query({ ...revokeGrantEverywhere, values: [grantId] });
     },
-    /** The newest live Grant (consent) this account gave this client, if any. */
-    async latestGrantId(accountId: string, clientId: string): Promise<string | undefined> {
-      const { rows } = await db.query<{ jti: string }>({ ...latestGrant, values: [accountId, clientId] });
-      return rows[0]?.jti;
+    /** What this account has approved for this client, if anything. */
+    async rememberedConsent(accountId: string, clientId: string): Promise<RememberedConsent | undefined> {
+      return (await db.query<RememberedConsent>({ ...findConsent, values: [accountId, clientId] })).rows[0];
+    },
+    /** Adds `consent` to what this account has approved for this client. */
+    async rememberConsent(accountId: string, clientId: string, consent: RememberedConsent): Promise<void> {
+      await db.query({ ...rememberConsent, values: [accountId, clientId, consent.scopes, consent.claims, JSON.stringify(consent.resources)] });
+    },
+    /** Forgets what this account approved for this client and ends every grant between them; returns rows removed. */
+    async revokeGrantsOfClient(accountId: string, clientId: string): Promise<number> {
+      return (await db.query({ ...revokeGrantsOfClient, values: [accountId, clientId] })).rowCount ?? 0;
     },
     async grantsOfAccount(accountId: string): Promise<AccountGrant[]> {
       return (await db.query<AccountGrant>({ ...grantsOfAccount, values: [accountId] })).rows;
     },
-    /** Signs the account out everywhere: its sessions, grants and every token of those grants. */
+    /** Signs the account out everywhere: its sessions, grants, every token of those grants, and its remembered consent. */
     async revokeGrantsOfAccount(accountId: string): Promise<number> {
       return (await db.query({ ...revokeGrantsOfAccount, values: [accountId] })).rowCount ?? 0;
     },
@@ -216,4 +323,5 @@ export function createPayloadStore(db: Queryable) {
   };
 }
 export type PayloadStore = ReturnType<typeof createPayloadStore>;
-export type GrantStore = Pick<PayloadStore, 'latestGrantId' | 'grantsOfAccount' | 'revokeGrantsOfAccount'>;
+export type GrantStore = Pick<PayloadStore, 'rememberedConsent' | 'grantsOfAccount' | 'revokeGrantsOfAccount' | 'revokeGrantsOfClient'>;
+export type ConsentMemory = Pick<PayloadStore, 'rememberConsent'>;

@@ -95,16 +95,39 @@ export function createProvider(deps: ProviderDeps): Provider {
       return { accountId: account.id, claims: (_use, scope) => claimsFor(account, scope) };
     },
     interactions: { url: (_ctx, interaction) => `/interaction/${interaction.uid}` },
+    // A grant per authorization, started from the consent remembered for this person and app
+    // (consent.ts writes it): reuse of a refresh token revokes its grant, and so ends that one
+    // authorization's chain, not every device and browser the person uses the app on. Within
+    // one browser session, authorizations without offline_access share the session's grant
+    // (they carry no refresh token); each one with offline_access gets its own.
     async loadExistingGrant(ctx) {
       const client = ctx.oidc.client!;
       const session = ctx.oidc.session!;
-      const grantId = ctx.oidc.result?.consent?.grantId ?? session.grantIdFor(client.clientId);
-      if (grantId) return ctx.oidc.provider.Grant.find(grantId);
-      // Consent is remembered per person and app, not per browser session (as Keycloak does).
-      if (!session.accountId) return undefined;
-      const remembered = await grants.latestGrantId(session.accountId, client.clientId);
-      const grant = remembered ? await ctx.oidc.provider.Grant.find(remembered) : undefined;
-      return grant?.accountId === session.accountId ? grant : undefined;
+      const { Grant } = ctx.oidc.provider;
+      const accountId = session.accountId;
+      if (!accountId) return undefined;
+      const ours = (grant: InstanceType<typeof Grant> | undefined) =>
+        grant?.accountId === accountId && grant.clientId === client.clientId ? grant : undefined;
+      // Resuming: the grant consent wrote, or the one this authorization began with.
+      const resumed = ctx.oidc.result?.consent?.grantId ?? ctx.oidc.entities.Interaction?.grantId;
+      if (resumed) {
+        const grant = ours(await Grant.find(resumed));
+        if (grant) return grant;
+      }
+      const sessionGrantId = session.grantIdFor(client.clientId);
+      const offline = String(ctx.oidc.params?.scope ?? '').split(' ').includes('offline_access');
+      if (sessionGrantId && !offline) {
+        const grant = ours(await Grant.find(sessionGrantId));
+        if (grant) return grant;
+      }
+      const consent = await grants.rememberedConsent(accountId, client.clientId);
+      if (!consent) return undefined;
+      const grant = new Grant({ accountId, clientId: client.clientId });
+      if (consent.scopes.length > 0) grant.addOIDCScope(consent.scopes.join(' '));
+      if (consent.claims.length > 0) grant.addOIDCClaims(consent.claims);
+      for (const [indicator, scopes] of Object.entries(consent.resources)) grant.addResourceScope(indicator, scopes.join(' '));
+      await grant.save();
+      return grant;
     },
     extraClientMetadata: {
       properties: ['first_party', STRICT_AUTH_METHOD, API_SCOPES],

@@ -20,7 +20,17 @@ export interface ReadAhead {
   rows(): ReadAheadRows | undefined;
   /** Drops what this request read ahead (before a write). */
   forget(): void;
+  /**
+   * Remembers the refresh token this request rotated, so that the tokens it issues next can be
+   * tied to it (adapter.ts, REFRESH_TOKEN_REUSE_GRACE_SECONDS). Outside a request, a no-op.
+   */
+  noteRotation(rotation: Rotation): void;
+  /** The rotation noted in this request, if any. */
+  rotation(): Rotation | undefined;
 }
+
+/** A refresh token consumed by this request: its digest, and whether this was a retry's once-more. */
+export interface Rotation { from: string; again: boolean }
 
 export function readAheadKey(model: string, digest: string): string {
   return `${model}:${digest}`;
@@ -32,9 +42,14 @@ export function readAheadUidKey(model: string, uidDigest: string): string {
 }
 
 export function createReadAhead(): ReadAhead {
-  const storage = new AsyncLocalStorage<{ rows: ReadAheadRows }>();
+  const storage = new AsyncLocalStorage<{ rows: ReadAheadRows; rotation?: Rotation }>();
   return {
     run: (fn) => storage.run({ rows: new Map() }, fn),
+    noteRotation(rotation) {
+      const scope = storage.getStore();
+      if (scope) scope.rotation = rotation;
+    },
+    rotation: () => storage.getStore()?.rotation,
     rows: () => storage.getStore()?.rows,
     forget() {
       const scope = storage.getStore();
