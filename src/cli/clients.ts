@@ -19,6 +19,8 @@ Commands:
               Issue a token that lets an app register itself at /register (RFC 7591; needs
               REGISTRATION_ENABLED=true); valid for --ttl seconds (default 86400), shown once
 
+New ids never start with "-"; an older id that does goes after "--": latchkey clients show -- -sXYZ
+
 Options for create and update:
   --name N                      Display name shown on the consent page
   --type confidential|public    confidential: a backend with a secret; public: SPA or native app (PKCE)

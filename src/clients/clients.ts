@@ -32,8 +32,17 @@ export function generateClientSecret(): string {
   return randomBytes(32).toString('base64url');
 }
 
-function generateClientId(): string {
-  return randomBytes(16).toString('base64url');
+/**
+ * Client ids: 128 random bits in base64url, for the CLI and dynamic registration alike. An id
+ * never starts with `-` or `_`: base64url gives one in 32 of them, and a leading `-` reads as an
+ * option on the command line (`latchkey clients show -sX…`). Redrawing keeps every id uniform
+ * over the ids that are left.
+ */
+export function generateClientId(): string {
+  for (;;) {
+    const id = randomBytes(16).toString('base64url');
+    if (/^[A-Za-z0-9]/.test(id)) return id;
+  }
 }
 
 export function normaliseGrantType(grant: string): string {

@@ -1,7 +1,7 @@
-import { randomBytes } from 'node:crypto';
 import Provider, { errors, type Client, type Configuration, type KoaContextWithOIDC } from 'oidc-provider';
 import type { Config } from '../config.ts';
 import { claimsFor } from '../accounts/accounts.ts';
+import { generateClientId, generateClientSecret } from '../clients/clients.ts';
 import { STRICT_AUTH_METHOD, strictClientAuth } from '../clients/strict-auth.ts';
 import type { AccountStore } from '../accounts/store.ts';
 import type { Logger } from '../observability/logger.ts';
@@ -197,9 +197,9 @@ export function createProvider(deps: ProviderDeps): Provider {
         initialAccessToken: true,
         issueRegistrationAccessToken: true,
         policies: { [REGISTRATION_POLICY]: registrationPolicy },
-        idFactory: () => randomBytes(16).toString('base64url'),
-        // 256 bits, as clients.ts generates for the CLI.
-        secretFactory: async () => randomBytes(32).toString('base64url'),
+        // The same ids and 256-bit secrets as clients.ts generates for the CLI.
+        idFactory: () => generateClientId(),
+        secretFactory: async () => generateClientSecret(),
       },
       registrationManagement: { enabled: config.registrationEnabled, rotateRegistrationAccessToken: true },
       resourceIndicators: {
