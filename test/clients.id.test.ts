@@ -33,7 +33,7 @@ test('an existing client whose id starts with "-" is reachable on the command li
   await clients.store.insert({
     client_id: dashed, name: 'Old App', type: 'confidential', application_type: 'web', secret_sealed: box.seal('old secret'),
     token_endpoint_auth_method: 'client_secret_basic', redirect_uris: ['https://app.example.com/cb'], post_logout_redirect_uris: [],
-    grant_types: ['authorization_code'], scope: '', first_party: false, metadata: {},
+    grant_types: ['authorization_code'], scope: '', first_party: false, require_pkce: true, metadata: {},
   });
   const env = { DATABASE_URL: database.url, LATCHKEY_SECRET_KEY: secretKey, DATABASE_POOL_SIZE: '2' };
   const latchkey = (args: string[]) => runNode(['bin/latchkey.js', ...args], env, { timeoutMs: 60_000 });

@@ -38,6 +38,10 @@ Options for create and update:
   --jwks-uri U                  URL of the client's public keys for private_key_jwt
   --backchannel-logout-uri U    Receives logout tokens when the user signs out
   --require-par                 Only accept authorization requests pushed to /par
+  --require-pkce                Require PKCE (S256) on every authorization request: the default for new
+                                clients; public clients always require it
+  --allow-no-pkce               Let a confidential client leave PKCE out (only for a relying party that cannot
+                                send it; clients created before PKCE became the default keep this)
   --json                        Machine-readable output
 `;
 
@@ -55,6 +59,8 @@ const CLIENT_OPTIONS = {
   'jwks-uri': { type: 'string' },
   'backchannel-logout-uri': { type: 'string' },
   'require-par': { type: 'boolean' },
+  'require-pkce': { type: 'boolean' },
+  'allow-no-pkce': { type: 'boolean' },
   ttl: { type: 'string' },
 } as const;
 
@@ -70,6 +76,7 @@ export function clientView(row: ClientRow) {
     grant_types: row.grant_types,
     scope: row.scope || null,
     first_party: row.first_party,
+    require_pkce: row.type === 'public' || row.require_pkce,
     created_at: row.created_at,
   };
 }
@@ -108,6 +115,11 @@ async function extraMetadata(values: { jwks?: string | undefined; 'jwks-uri'?: s
   return extra;
 }
 
+function requirePkce(values: { 'require-pkce'?: boolean | undefined; 'allow-no-pkce'?: boolean | undefined }): boolean | undefined {
+  if (values['require-pkce'] && values['allow-no-pkce']) throw new UsageError('--require-pkce and --allow-no-pkce exclude each other');
+  return values['allow-no-pkce'] ? false : values['require-pkce'];
+}
+
 async function findOrFail(ctx: CliContext, id: string | undefined): Promise<ClientRow> {
   return found(await ctx.clients.store.findById(required(id, 'client id')), `client ${id}`);
 }
@@ -130,6 +142,7 @@ export async function clientsCommand(ctx: CliContext, args: string[], io: Io): P
         scope: values.scope,
         firstParty: values['first-party'],
         tokenEndpointAuthMethod: values['auth-method'],
+        requirePkce: requirePkce(values),
       };
       const extra = await extraMetadata(values);
       if (input.tokenEndpointAuthMethod === 'private_key_jwt' && !extra.jwks && !extra.jwks_uri) {
@@ -167,6 +180,7 @@ export async function clientsCommand(ctx: CliContext, args: string[], io: Io): P
         scope: values.scope,
         firstParty: values['first-party'],
         tokenEndpointAuthMethod: values['auth-method'],
+        requirePkce: requirePkce(values),
       }, extra);
       const updated = found(result, `client ${current.client_id}`);
       if (!updated.ok) throw new CommandError(updated.problems.join('; '));

@@ -2,6 +2,7 @@ import Provider, { errors, type Client, type Configuration, type KoaContextWithO
 import type { Config } from '../config.ts';
 import { claimsFor } from '../accounts/accounts.ts';
 import { generateClientId, generateClientSecret } from '../clients/clients.ts';
+import { REQUIRE_PKCE } from '../clients/pkce.ts';
 import { STRICT_AUTH_METHOD, strictClientAuth } from '../clients/strict-auth.ts';
 import type { AccountStore } from '../accounts/store.ts';
 import type { Logger } from '../observability/logger.ts';
@@ -122,12 +123,12 @@ export function createProvider(deps: ProviderDeps): Provider {
       return grant?.accountId === session.accountId ? grant : undefined;
     },
     extraClientMetadata: {
-      properties: ['first_party', STRICT_AUTH_METHOD, API_SCOPES],
+      properties: ['first_party', STRICT_AUTH_METHOD, API_SCOPES, REQUIRE_PKCE],
       validator(_ctx, key, value) {
         if (key === API_SCOPES && value !== undefined && typeof value !== 'string') {
           throw new errors.InvalidClientMetadata(`${key} must be a string`);
         }
-        if ((key === 'first_party' || key === STRICT_AUTH_METHOD) && value !== undefined && typeof value !== 'boolean') {
+        if ((key === 'first_party' || key === STRICT_AUTH_METHOD || key === REQUIRE_PKCE) && value !== undefined && typeof value !== 'boolean') {
           throw new errors.InvalidClientMetadata(`${key} must be a boolean`);
         }
       },
@@ -139,9 +140,10 @@ export function createProvider(deps: ProviderDeps): Provider {
       token_endpoint_auth_method: 'client_secret_basic',
     },
     responseTypes: ['code'],
-    // Public clients must use PKCE (S256 is the only method the engine accepts); confidential
-    // clients may, and the engine verifies it whenever a challenge was sent.
-    pkce: { required: (_ctx, client) => client.clientAuthMethod === 'none' },
+    // PKCE (S256 only) is required of public clients and of confidential clients registered since
+    // migration 0008 unless an operator allowed them to skip it (OAuth 2.1, RFC 9700 §2.1.1); the
+    // engine verifies it whenever a challenge was sent.
+    pkce: { required: (_ctx, client) => client.clientAuthMethod === 'none' || client[REQUIRE_PKCE] === true },
     // Refresh tokens: issued only when the authorization asked for `offline_access` together with
     // `prompt=consent` (OpenID Connect Core 11) and the client has the refresh_token grant; without
     // prompt=consent the engine silently drops offline_access and no refresh token is issued.

@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { errors, type Adapter, type AdapterPayload } from 'oidc-provider';
 import type { ClientInput, Clients } from '../clients/clients.ts';
+import { REQUIRE_PKCE } from '../clients/pkce.ts';
 import { redirectUriProblem } from '../clients/redirect-policy.ts';
 import { STRICT_AUTH_METHOD } from '../clients/strict-auth.ts';
 import { API_SCOPES } from './scopes.ts';
@@ -24,7 +25,7 @@ export const INITIAL_ACCESS_TOKEN_TTL = 24 * 3600;
 /** Metadata with a column of its own or a known key; the rest of what the engine validated is kept verbatim. */
 const MAPPED = new Set(['client_id', 'client_secret', 'client_name', 'application_type', 'redirect_uris',
   'post_logout_redirect_uris', 'grant_types', 'response_types', 'token_endpoint_auth_method', 'scope', 'first_party',
-  STRICT_AUTH_METHOD, API_SCOPES, 'jwks', 'jwks_uri', 'backchannel_logout_uri', 'require_pushed_authorization_requests']);
+  STRICT_AUTH_METHOD, API_SCOPES, REQUIRE_PKCE, 'jwks', 'jwks_uri', 'backchannel_logout_uri', 'require_pushed_authorization_requests']);
 
 function strings(value: unknown): string[] {
   return Array.isArray(value) ? value.filter((item): item is string => typeof item === 'string') : [];
@@ -35,9 +36,11 @@ function strings(value: unknown): string[] {
  * (https, or loopback http; no wildcards or fragments), reported with the registration error codes.
  */
 export function registrationPolicy(_ctx: unknown, properties: Record<string, unknown>): void {
-  // Only an operator may make an app first-party (no consent page) or set its API scope list.
+  // Only an operator may make an app first-party (no consent page), set its API scope list or let
+  // it skip PKCE.
   delete properties.first_party;
   delete properties[API_SCOPES];
+  delete properties[REQUIRE_PKCE];
   const applicationType = properties.application_type === 'native' ? 'native' : 'web';
   for (const uri of strings(properties.redirect_uris)) {
     const problem = redirectUriProblem(uri, applicationType);
