@@ -1,5 +1,5 @@
 import { readFile } from 'node:fs/promises';
-import type { ClientInput } from '../clients/clients.ts';
+import { normaliseGrantType, type ClientInput } from '../clients/clients.ts';
 import type { ClientRow } from '../clients/store.ts';
 import { createAdapterFactory } from '../oidc/adapter.ts';
 import { INITIAL_ACCESS_TOKEN_TTL, issueInitialAccessToken } from '../oidc/registration.ts';
@@ -15,9 +15,11 @@ Commands:
   update <id> Change an application (same options as create; given lists replace the old ones)
   delete <id> Delete an application
   rotate-secret <id>  Issue a new client secret (shown once); the old one stops working
-  initial-access-token [--ttl SECONDS]
+  initial-access-token [--ttl SECONDS] [--scope "S ..."] [--grant client_credentials]
               Issue a token that lets an app register itself at /register (RFC 7591; needs
-              REGISTRATION_ENABLED=true); valid for --ttl seconds (default 86400), shown once
+              REGISTRATION_ENABLED=true); valid for --ttl seconds (default 86400), shown once.
+              Apps it registers get no API scope but those of --scope (scopes of registered
+              APIs) and may use client_credentials only with --grant client_credentials
 
 New ids never start with "-"; an older id that does goes after "--": latchkey clients show -- -sXYZ
 
@@ -208,8 +210,12 @@ export async function clientsCommand(ctx: CliContext, args: string[], io: Io): P
       const ttl = values.ttl === undefined ? INITIAL_ACCESS_TOKEN_TTL : Number(values.ttl);
       if (!Number.isInteger(ttl) || ttl < 60 || ttl > 366 * 86400) throw new UsageError('--ttl must be a number of seconds between 60 and 31622400');
       const adapter = createAdapterFactory({ payloads: ctx.payloads, clients: ctx.clients, box: ctx.box })('InitialAccessToken');
-      const issued = await issueInitialAccessToken(adapter, ttl);
-      await ctx.audit.record({ event: 'client.initial_access_token_issued', details: { expires_at: issued.expiresAt.toISOString() } });
+      const allowed = { apiScopes: (values.scope ?? '').split(/\s+/).filter(Boolean), grantTypes: (values.grant ?? []).map(normaliseGrantType) };
+      const servedApiScopes = (await ctx.apis.store.list()).flatMap((api) => api.scopes);
+      const issued = await issueInitialAccessToken(adapter, { ttlSeconds: ttl, allowed, servedApiScopes });
+      if (!issued.ok) throw new CommandError(issued.problems.join('; '));
+      await ctx.audit.record({ event: 'client.initial_access_token_issued', details: {
+        expires_at: issued.expiresAt.toISOString(), api_scopes: allowed.apiScopes, grant_types: allowed.grantTypes } });
       const out = { initial_access_token: issued.token, expires_at: issued.expiresAt.toISOString() };
       print(io, json, out, () => [
         `initial_access_token  ${out.initial_access_token}`,

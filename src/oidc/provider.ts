@@ -8,7 +8,7 @@ import type { AccountStore } from '../accounts/store.ts';
 import type { Logger } from '../observability/logger.ts';
 import type { ApiResourceStore } from './api-resource-store.ts';
 import { createOutboundFetch } from './backchannel.ts';
-import { REGISTRATION_POLICY, registrationPolicy } from './registration.ts';
+import { createRegistrationPolicy, REGISTRATION_POLICY } from './registration.ts';
 import { API_SCOPES, OIDC_SCOPES } from './scopes.ts';
 import type { GrantStore } from './payload-store.ts';
 import type { KeyMaterial } from './keys.ts';
@@ -198,7 +198,7 @@ export function createProvider(deps: ProviderDeps): Provider {
         // Registering needs an initial access token (`latchkey clients initial-access-token`).
         initialAccessToken: true,
         issueRegistrationAccessToken: true,
-        policies: { [REGISTRATION_POLICY]: registrationPolicy },
+        policies: { [REGISTRATION_POLICY]: createRegistrationPolicy(deps.adapter('InitialAccessToken')) },
         // The same ids and 256-bit secrets as clients.ts generates for the CLI.
         idFactory: () => generateClientId(),
         secretFactory: async () => generateClientSecret(),
