@@ -7,6 +7,7 @@ import { STRICT_AUTH_METHOD, strictClientAuth } from '../clients/strict-auth.ts'
 import type { AccountStore } from '../accounts/store.ts';
 import type { Logger } from '../observability/logger.ts';
 import type { ApiResourceStore } from './api-resource-store.ts';
+import { defaultApiTokenTtl } from './api-resources.ts';
 import { createOutboundFetch } from './backchannel.ts';
 import { createRegistrationPolicy, REGISTRATION_POLICY } from './registration.ts';
 import { API_SCOPES, OIDC_SCOPES } from './scopes.ts';
@@ -152,9 +153,10 @@ export function createProvider(deps: ProviderDeps): Provider {
     rotateRefreshToken: true,
     allowOmittingSingleRegisteredRedirectUri: false,
     ttl: {
-      AccessToken: config.ttl.accessToken,
+      // A token for an API lives as long as that API says (getResourceServerInfo below).
+      AccessToken: (_ctx, token) => token.resourceServer?.accessTokenTTL ?? config.ttl.accessToken,
       AuthorizationCode: config.ttl.authorizationCode,
-      ClientCredentials: config.ttl.accessToken,
+      ClientCredentials: (_ctx, token) => token.resourceServer?.accessTokenTTL ?? config.ttl.accessToken,
       DeviceCode: 600,
       IdToken: config.ttl.idToken,
       Interaction: config.ttl.interaction,
@@ -218,7 +220,7 @@ export function createProvider(deps: ProviderDeps): Provider {
           return {
             scope: (allowed ? api.scopes.filter((scope) => allowed.has(scope)) : api.scopes).join(' '),
             audience: api.identifier,
-            accessTokenTTL: api.access_token_ttl ?? config.ttl.accessToken,
+            accessTokenTTL: api.access_token_ttl ?? defaultApiTokenTtl(config.ttl.accessToken),
             accessTokenFormat: 'jwt',
             jwt: { sign: { alg: api.signing_alg as 'ES256' | 'RS256' } },
           };
