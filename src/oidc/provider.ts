@@ -1,4 +1,4 @@
-import Provider, { errors, type Client, type Configuration, type KoaContextWithOIDC } from 'oidc-provider';
+import Provider, { errors, interactionPolicy, type Client, type Configuration, type KoaContextWithOIDC } from 'oidc-provider';
 import type { Config } from '../config.ts';
 import { claimsFor } from '../accounts/accounts.ts';
 import { generateClientId, generateClientSecret } from '../clients/clients.ts';
@@ -65,6 +65,19 @@ async function ownTokenOnly(_ctx: KoaContextWithOIDC, client: Client, token: { c
   return token.clientId === client.clientId;
 }
 
+/**
+ * The engine's prompts plus one login check: a session whose account findAccount no longer finds
+ * (disabled or deleted) must sign in again. Without it the engine goes on to consent with no
+ * account and fails with server_error.
+ */
+function promptsWithAccountCheck(): interactionPolicy.DefaultPolicy {
+  const { base, Check } = interactionPolicy;
+  const policy = base();
+  policy.get('login')!.checks.add(new Check('account_unavailable', 'End-User authentication is required', 'login_required',
+    (ctx) => (ctx.oidc.session?.accountId && !ctx.oidc.account ? Check.REQUEST_PROMPT : Check.NO_NEED_TO_PROMPT)));
+  return policy;
+}
+
 /** Paths of the endpoints, as DESIGN.md's runtime contract names them. */
 export const ROUTES = {
   authorization: '/authorize',
@@ -111,7 +124,7 @@ export function createProvider(deps: ProviderDeps): Provider {
       if (!account || account.disabled) return undefined;
       return { accountId: account.id, claims: (_use, scope) => claimsFor(account, scope) };
     },
-    interactions: { url: (_ctx, interaction) => `/interaction/${interaction.uid}` },
+    interactions: { url: (_ctx, interaction) => `/interaction/${interaction.uid}`, policy: promptsWithAccountCheck() },
     async loadExistingGrant(ctx) {
       const client = ctx.oidc.client!;
       const session = ctx.oidc.session!;
