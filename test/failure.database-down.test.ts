@@ -6,6 +6,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { test } from 'node:test';
 import { promisify } from 'node:util';
+import * as oidc from 'openid-client';
 import { loadConfig } from '../src/config.ts';
 import { createLogger } from '../src/observability/logger.ts';
 import { startServer } from '../src/server.ts';
@@ -89,7 +90,8 @@ test('with the database down: /readyz 503, requests fail fast with 503 (JSON or 
     body: new URLSearchParams({ grant_type: 'refresh_token', refresh_token: refreshToken }).toString(),
   });
   const login = await openLoginPage(idp, rp);
-  const authorizeUrl = `${issuer}/authorize?${new URLSearchParams({ client_id: client.clientId, response_type: 'code', scope: 'openid', redirect_uri: CALLBACK, state: 's', nonce: 'n' })}`;
+  const authorizeUrl = `${issuer}/authorize?${new URLSearchParams({ client_id: client.clientId, response_type: 'code', scope: 'openid', redirect_uri: CALLBACK, state: 's', nonce: 'n',
+    code_challenge: await oidc.calculatePKCECodeChallenge(oidc.randomPKCECodeVerifier()), code_challenge_method: 'S256' })}`;
 
   await cluster.stop();
 

@@ -41,7 +41,8 @@ test('hostile battery: hundreds of malformed requests, no 5xx, no leak, healthy 
   const issuer = new URL(idp.issuer);
   const user = await idp.users.create();
   const xssUser = await idp.users.create({ name: XSS[1] });
-  const client = await idp.clients.create({ grantTypes: ['authorization_code', 'refresh_token', 'client_credentials'], postLogoutRedirectUris: [POST_LOGOUT] });
+  // Allowed to leave PKCE out, so that the PKCE downgrade below can be tried against it.
+  const client = await idp.clients.create({ grantTypes: ['authorization_code', 'refresh_token', 'client_credentials'], postLogoutRedirectUris: [POST_LOGOUT], requirePkce: false });
   const publicClient = await idp.clients.create({ type: 'public' });
   const xssClient = await idp.clients.create({ name: XSS[0]!, postLogoutRedirectUris: [POST_LOGOUT] });
   const rp = await idp.rp(client);

@@ -8,6 +8,11 @@ import { startServer } from '../src/server.ts';
 import { authorize, CALLBACK, freePort, PASSWORD, startLatchkey } from './helpers/latchkey.ts';
 import { openLoginPage } from './helpers/security.ts';
 
+/** A PKCE challenge, as every authorization request of an RP carries. */
+async function pkce() {
+  return { code_challenge: await oidc.calculatePKCECodeChallenge(oidc.randomPKCECodeVerifier()), code_challenge_method: 'S256' };
+}
+
 function assertSecurityHeaders(res: Response, what: string, https: boolean) {
   const csp = res.headers.get('content-security-policy') ?? '';
   assert.match(csp, /default-src 'none'/, `${what}: CSP default-src`);
@@ -44,7 +49,7 @@ test('every kind of response carries the security headers, and cookies are HttpO
 
   // /authorize sets the interaction cookies and redirects to the login page.
   const login = await openLoginPage(idp, rp);
-  const authorizeRes = await fetch(oidc.buildAuthorizationUrl(rp, { redirect_uri: CALLBACK, scope: 'openid', nonce: 'n', state: 's' }), { redirect: 'manual' });
+  const authorizeRes = await fetch(oidc.buildAuthorizationUrl(rp, { redirect_uri: CALLBACK, scope: 'openid', nonce: 'n', state: 's', ...await pkce() }), { redirect: 'manual' });
   assert.ok(check(authorizeRes, 'authorize redirect') >= 1, 'the authorization sets cookies');
   await authorizeRes.arrayBuffer();
   const loginPage = await login.agent.request(new URL(`/interaction/${login.uid}`, idp.issuer));
@@ -135,7 +140,7 @@ test('behind a TLS proxy (https issuer, TRUST_PROXY, X-Forwarded-Proto: https) c
   };
   const check = (res: Response, what: string) => { assertSecurityHeaders(res, what, true); return assertCookieFlags(res, what, true); };
 
-  const start = await send(`/authorize?${new URLSearchParams({ client_id: client.clientId, response_type: 'code', scope: 'openid', redirect_uri: CALLBACK, state: 's', nonce: 'n' })}`);
+  const start = await send(`/authorize?${new URLSearchParams({ client_id: client.clientId, response_type: 'code', scope: 'openid', redirect_uri: CALLBACK, state: 's', nonce: 'n', ...await pkce() })}`);
   assert.equal(start.status, 303);
   assert.ok(check(start, 'authorize') >= 1);
   const interactionPath = new URL(start.headers.get('location')!, issuer).pathname;
@@ -158,7 +163,7 @@ test('behind a TLS proxy (https issuer, TRUST_PROXY, X-Forwarded-Proto: https) c
 
   // A request that bypassed the proxy (plain http, no X-Forwarded-Proto) cannot get Secure cookies:
   // it gets a clear 4xx page, not a server error.
-  const direct = await fetch(new URL(`/authorize?${new URLSearchParams({ client_id: client.clientId, response_type: 'code', scope: 'openid', redirect_uri: CALLBACK, state: 's', nonce: 'n' })}`, server.url), { redirect: 'manual', headers: { accept: 'text/html' } });
+  const direct = await fetch(new URL(`/authorize?${new URLSearchParams({ client_id: client.clientId, response_type: 'code', scope: 'openid', redirect_uri: CALLBACK, state: 's', nonce: 'n', ...await pkce() })}`, server.url), { redirect: 'manual', headers: { accept: 'text/html' } });
   assert.equal(direct.status, 400);
   assert.match(await direct.text(), /only https/);
   assertSecurityHeaders(direct, 'plain http on an https issuer', true);

@@ -1,3 +1,5 @@
+import type { ApiResourceRow } from '../oidc/api-resource-store.ts';
+import { defaultApiTokenTtl } from '../oidc/api-resources.ts';
 import type { CliContext } from './context.ts';
 import { CommandError, found, parse, print, required, unknownCommand, UsageError, type Io } from './output.ts';
 
@@ -8,6 +10,9 @@ resource=<identifier> are JWTs (RFC 9068) with that audience, verifiable offline
 
 Commands:
   create --identifier URI --scope "read write" [--name N] [--ttl SECONDS] [--alg ES256|RS256]
+            --ttl: lifetime of its access tokens, 60 to 86400 seconds (default: ACCESS_TOKEN_TTL,
+            at most 900). APIs check them offline, so nothing ends one early: not revocation,
+            not disabling the user. Keep it short.
   list
   show <identifier>
   delete <identifier>
@@ -23,6 +28,11 @@ const API_OPTIONS = {
   ttl: { type: 'string' },
   alg: { type: 'string' },
 } as const;
+
+/** An API as the CLI shows it: with the token lifetime that applies, also for an API stored without one. */
+function apiView(ctx: CliContext, row: ApiResourceRow) {
+  return { ...row, access_token_ttl: row.access_token_ttl ?? defaultApiTokenTtl(ctx.config.ttl.accessToken) };
+}
 
 export async function apisCommand(ctx: CliContext, args: string[], io: Io): Promise<void> {
   const [command, ...rest] = args;
@@ -41,14 +51,14 @@ export async function apisCommand(ctx: CliContext, args: string[], io: Io): Prom
       });
       if (!result.ok) throw new CommandError(result.problems.join('; '));
       await ctx.audit.record({ event: 'api.created', details: { identifier: result.api.identifier } });
-      print(io, json, result.api);
+      print(io, json, apiView(ctx, result.api));
       return;
     }
     case 'list':
-      print(io, json, await ctx.apis.store.list());
+      print(io, json, (await ctx.apis.store.list()).map((row) => apiView(ctx, row)));
       return;
     case 'show':
-      print(io, json, found(await ctx.apis.store.findByIdentifier(required(positionals[0], 'identifier')), `API ${positionals[0]}`));
+      print(io, json, apiView(ctx, found(await ctx.apis.store.findByIdentifier(required(positionals[0], 'identifier')), `API ${positionals[0]}`)));
       return;
     case 'delete': {
       const identifier = required(positionals[0], 'identifier');

@@ -1,5 +1,5 @@
 import { readFile } from 'node:fs/promises';
-import type { ClientInput } from '../clients/clients.ts';
+import { normaliseGrantType, type ClientInput } from '../clients/clients.ts';
 import type { ClientRow } from '../clients/store.ts';
 import { createAdapterFactory } from '../oidc/adapter.ts';
 import { INITIAL_ACCESS_TOKEN_TTL, issueInitialAccessToken } from '../oidc/registration.ts';
@@ -15,9 +15,13 @@ Commands:
   update <id> Change an application (same options as create; given lists replace the old ones)
   delete <id> Delete an application
   rotate-secret <id>  Issue a new client secret (shown once); the old one stops working
-  initial-access-token [--ttl SECONDS]
+  initial-access-token [--ttl SECONDS] [--scope "S ..."] [--grant client_credentials]
               Issue a token that lets an app register itself at /register (RFC 7591; needs
-              REGISTRATION_ENABLED=true); valid for --ttl seconds (default 86400), shown once
+              REGISTRATION_ENABLED=true); valid for --ttl seconds (default 86400), shown once.
+              Apps it registers get no API scope but those of --scope (scopes of registered
+              APIs) and may use client_credentials only with --grant client_credentials
+
+New ids never start with "-"; an older id that does goes after "--": latchkey clients show -- -sXYZ
 
 Options for create and update:
   --name N                      Display name shown on the consent page
@@ -36,6 +40,10 @@ Options for create and update:
   --jwks-uri U                  URL of the client's public keys for private_key_jwt
   --backchannel-logout-uri U    Receives logout tokens when the user signs out
   --require-par                 Only accept authorization requests pushed to /par
+  --require-pkce                Require PKCE (S256) on every authorization request: the default for new
+                                clients; public clients always require it
+  --allow-no-pkce               Let a confidential client leave PKCE out (only for a relying party that cannot
+                                send it; clients created before PKCE became the default keep this)
   --json                        Machine-readable output
 `;
 
@@ -53,6 +61,8 @@ const CLIENT_OPTIONS = {
   'jwks-uri': { type: 'string' },
   'backchannel-logout-uri': { type: 'string' },
   'require-par': { type: 'boolean' },
+  'require-pkce': { type: 'boolean' },
+  'allow-no-pkce': { type: 'boolean' },
   ttl: { type: 'string' },
 } as const;
 
@@ -68,6 +78,7 @@ export function clientView(row: ClientRow) {
     grant_types: row.grant_types,
     scope: row.scope || null,
     first_party: row.first_party,
+    require_pkce: row.type === 'public' || row.require_pkce,
     created_at: row.created_at,
   };
 }
@@ -106,6 +117,11 @@ async function extraMetadata(values: { jwks?: string | undefined; 'jwks-uri'?: s
   return extra;
 }
 
+function requirePkce(values: { 'require-pkce'?: boolean | undefined; 'allow-no-pkce'?: boolean | undefined }): boolean | undefined {
+  if (values['require-pkce'] && values['allow-no-pkce']) throw new UsageError('--require-pkce and --allow-no-pkce exclude each other');
+  return values['allow-no-pkce'] ? false : values['require-pkce'];
+}
+
 async function findOrFail(ctx: CliContext, id: string | undefined): Promise<ClientRow> {
   return found(await ctx.clients.store.findById(required(id, 'client id')), `client ${id}`);
 }
@@ -128,6 +144,7 @@ export async function clientsCommand(ctx: CliContext, args: string[], io: Io): P
         scope: values.scope,
         firstParty: values['first-party'],
         tokenEndpointAuthMethod: values['auth-method'],
+        requirePkce: requirePkce(values),
       };
       const extra = await extraMetadata(values);
       if (input.tokenEndpointAuthMethod === 'private_key_jwt' && !extra.jwks && !extra.jwks_uri) {
@@ -165,6 +182,7 @@ export async function clientsCommand(ctx: CliContext, args: string[], io: Io): P
         scope: values.scope,
         firstParty: values['first-party'],
         tokenEndpointAuthMethod: values['auth-method'],
+        requirePkce: requirePkce(values),
       }, extra);
       const updated = found(result, `client ${current.client_id}`);
       if (!updated.ok) throw new CommandError(updated.problems.join('; '));
@@ -192,8 +210,12 @@ export async function clientsCommand(ctx: CliContext, args: string[], io: Io): P
       const ttl = values.ttl === undefined ? INITIAL_ACCESS_TOKEN_TTL : Number(values.ttl);
       if (!Number.isInteger(ttl) || ttl < 60 || ttl > 366 * 86400) throw new UsageError('--ttl must be a number of seconds between 60 and 31622400');
       const adapter = createAdapterFactory({ payloads: ctx.payloads, clients: ctx.clients, box: ctx.box })('InitialAccessToken');
-      const issued = await issueInitialAccessToken(adapter, ttl);
-      await ctx.audit.record({ event: 'client.initial_access_token_issued', details: { expires_at: issued.expiresAt.toISOString() } });
+      const allowed = { apiScopes: (values.scope ?? '').split(/\s+/).filter(Boolean), grantTypes: (values.grant ?? []).map(normaliseGrantType) };
+      const servedApiScopes = (await ctx.apis.store.list()).flatMap((api) => api.scopes);
+      const issued = await issueInitialAccessToken(adapter, { ttlSeconds: ttl, allowed, servedApiScopes });
+      if (!issued.ok) throw new CommandError(issued.problems.join('; '));
+      await ctx.audit.record({ event: 'client.initial_access_token_issued', details: {
+        expires_at: issued.expiresAt.toISOString(), api_scopes: allowed.apiScopes, grant_types: allowed.grantTypes } });
       const out = { initial_access_token: issued.token, expires_at: issued.expiresAt.toISOString() };
       print(io, json, out, () => [
         `initial_access_token  ${out.initial_access_token}`,

@@ -50,7 +50,7 @@ export async function openCliContext(env: Record<string, string | undefined>): P
         lockout: config.lockout,
       }),
       clients: createClients({ store: createClientStore(pool), box }),
-      apis: createApiResources(createApiResourceStore(pool)),
+      apis: createApiResources(createApiResourceStore(pool), { accessTokenTtl: config.ttl.accessToken }),
       keys: createKeyStore(pool),
       payloads: createPayloadStore(pool),
       audit: createAuditStore(pool),

@@ -2,6 +2,7 @@ import { randomBytes } from 'node:crypto';
 import type { AdapterPayload, ClientAuthMethod } from 'oidc-provider';
 import { API_SCOPES, OIDC_SCOPES } from '../oidc/scopes.ts';
 import type { SecretBox } from '../secret-box.ts';
+import { REQUIRE_PKCE } from './pkce.ts';
 import { redirectUriProblem } from './redirect-policy.ts';
 import { STRICT_AUTH_METHOD } from './strict-auth.ts';
 import type { ClientRow, ClientStore } from './store.ts';
@@ -21,6 +22,11 @@ export interface ClientInput {
   scope?: string | undefined;
   firstParty?: boolean | undefined;
   tokenEndpointAuthMethod?: string | undefined;
+  /**
+   * Whether a confidential client must send PKCE (S256). Default true (OAuth 2.1, RFC 9700
+   * §2.1.1); false only for a relying party that cannot send it. Public clients always must.
+   */
+  requirePkce?: boolean | undefined;
 }
 
 export type ClientResult =
@@ -32,15 +38,26 @@ export function generateClientSecret(): string {
   return randomBytes(32).toString('base64url');
 }
 
-function generateClientId(): string {
-  return randomBytes(16).toString('base64url');
+/**
+ * Client ids: 128 random bits in base64url, for the CLI and dynamic registration alike. An id
+ * never starts with `-` or `_`: base64url gives one in 32 of them, and a leading `-` reads as an
+ * option on the command line (`latchkey clients show -sX…`). Redrawing keeps every id uniform
+ * over the ids that are left.
+ */
+export function generateClientId(): string {
+  for (;;) {
+    const id = randomBytes(16).toString('base64url');
+    if (/^[A-Za-z0-9]/.test(id)) return id;
+  }
 }
 
 export function normaliseGrantType(grant: string): string {
   return GRANT_ALIASES[grant] ?? grant;
 }
 
-function validate(input: ClientInput): { problems: string[]; grantTypes: string[]; applicationType: 'web' | 'native'; authMethod: string } {
+interface Validated { problems: string[]; grantTypes: string[]; applicationType: 'web' | 'native'; authMethod: string; requirePkce: boolean }
+
+function validate(input: ClientInput): Validated {
   const problems: string[] = [];
   const applicationType = input.applicationType ?? 'web';
   const grantTypes = [...new Set((input.grantTypes?.length ? input.grantTypes : ['authorization_code', 'refresh_token']).map(normaliseGrantType))];
@@ -67,7 +84,8 @@ function validate(input: ClientInput): { problems: string[]; grantTypes: string[
       problems.push(`auth method must be one of ${CONFIDENTIAL_AUTH_METHODS.join(', ')}`);
     } else authMethod = input.tokenEndpointAuthMethod;
   }
-  return { problems, grantTypes, applicationType, authMethod };
+  if (input.type === 'public' && input.requirePkce === false) problems.push('a public client always uses PKCE: it has no secret to prove the code is its own');
+  return { problems, grantTypes, applicationType, authMethod, requirePkce: input.type === 'public' || (input.requirePkce ?? true) };
 }
 
 export function createClients(deps: { store: ClientStore; box: SecretBox }) {
@@ -77,7 +95,7 @@ export function createClients(deps: { store: ClientStore; box: SecretBox }) {
 
     /** `extra`: metadata kept as is (jwks, jwks_uri, backchannel_logout_uri, require_pushed_authorization_requests). */
     async create(input: ClientInput, extra: Record<string, unknown> = {}): Promise<ClientResult> {
-      const { problems, grantTypes, applicationType, authMethod } = validate(input);
+      const { problems, grantTypes, applicationType, authMethod, requirePkce } = validate(input);
       if (problems.length) return { ok: false, problems };
       const clientSecret = input.type === 'confidential' && authMethod !== 'private_key_jwt' ? generateClientSecret() : undefined;
       const client = await store.insert({
@@ -92,6 +110,7 @@ export function createClients(deps: { store: ClientStore; box: SecretBox }) {
         grant_types: grantTypes,
         scope: input.scope?.trim() ?? '',
         first_party: input.firstParty ?? false,
+        require_pkce: requirePkce,
         // An explicitly chosen basic/post method is enforced strictly; the default accepts both.
         metadata: { ...extra, ...(input.tokenEndpointAuthMethod ? { [STRICT_AUTH_METHOD]: true } : {}) },
       });
@@ -111,8 +130,9 @@ export function createClients(deps: { store: ClientStore; box: SecretBox }) {
         scope: changes.scope ?? current.scope,
         firstParty: changes.firstParty ?? current.first_party,
         tokenEndpointAuthMethod: changes.tokenEndpointAuthMethod ?? current.token_endpoint_auth_method,
+        requirePkce: changes.requirePkce ?? current.require_pkce,
       };
-      const { problems, grantTypes, applicationType, authMethod } = validate(merged);
+      const { problems, grantTypes, applicationType, authMethod, requirePkce } = validate(merged);
       if (problems.length) return { ok: false, problems };
       const client = await store.update({
         ...current,
@@ -124,6 +144,7 @@ export function createClients(deps: { store: ClientStore; box: SecretBox }) {
         grant_types: grantTypes,
         scope: merged.scope ?? '',
         first_party: merged.firstParty ?? false,
+        require_pkce: requirePkce,
         metadata: { ...current.metadata, ...extra, ...(changes.tokenEndpointAuthMethod ? { [STRICT_AUTH_METHOD]: true } : {}) },
       });
       return client ? { ok: true, client } : undefined;
@@ -139,12 +160,12 @@ export function createClients(deps: { store: ClientStore; box: SecretBox }) {
     /**
      * A client written by dynamic registration (RFC 7591/7592, through the engine's adapter): the
      * engine chose its id and secret and has told the registrant; the rules are the CLI's. Only an
-     * operator makes an app first-party (`clients update --first-party`); the client's own
-     * updates keep that mark and cannot set it.
+     * operator makes an app first-party (`clients update --first-party`) or lets it skip PKCE
+     * (`--allow-no-pkce`); the client's own updates keep those and cannot set them.
      */
     async saveRegistered(clientId: string, clientSecret: string | undefined, input: ClientInput, extra: Record<string, unknown>): Promise<ClientResult> {
-      const { problems, grantTypes, applicationType, authMethod } = validate(input);
       const current = await store.findById(clientId);
+      const { problems, grantTypes, applicationType, authMethod, requirePkce } = validate({ ...input, requirePkce: current?.require_pkce });
       if (current && current.type !== input.type) problems.push(`a ${current.type} client cannot become ${input.type}`);
       if (problems.length) return { ok: false, problems };
       const fields = {
@@ -159,7 +180,8 @@ export function createClients(deps: { store: ClientStore; box: SecretBox }) {
       };
       const client = current
         ? await store.update({ ...current, ...fields })
-        : await store.insert({ client_id: clientId, type: input.type, secret_sealed: clientSecret ? box.seal(clientSecret) : null, first_party: false, ...fields });
+        : await store.insert({ client_id: clientId, type: input.type, secret_sealed: clientSecret ? box.seal(clientSecret) : null, first_party: false,
+          require_pkce: requirePkce, ...fields });
       return client ? { ok: true, client } : { ok: false, problems: [`client ${clientId} was deleted during the update`] };
     },
 
@@ -200,6 +222,7 @@ export function toProviderMetadata(row: ClientRow, box: SecretBox): AdapterPaylo
     // those) and API scopes through ours; a list without OpenID scopes leaves those open.
     ...scopeMetadata(row.scope),
     first_party: row.first_party,
+    [REQUIRE_PKCE]: row.type === 'public' || row.require_pkce,
     ...(extra[STRICT_AUTH_METHOD] === true ? { [STRICT_AUTH_METHOD]: true } : {}),
     ...(typeof extra.jwks === 'object' ? { jwks: extra.jwks as AdapterPayload['jwks'] } : {}),
     ...(typeof extra.jwks_uri === 'string' ? { jwks_uri: extra.jwks_uri } : {}),

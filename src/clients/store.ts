@@ -12,26 +12,29 @@ export interface ClientRow {
   grant_types: string[];
   scope: string;
   first_party: boolean;
+  /** Confidential clients only; public ones always need PKCE. */
+  require_pkce: boolean;
   metadata: Record<string, unknown>;
   created_at: Date;
   updated_at: Date;
 }
 
 const COLUMNS = `client_id, name, type, application_type, secret_sealed, token_endpoint_auth_method, redirect_uris,
-  post_logout_redirect_uris, grant_types, scope, first_party, metadata, created_at, updated_at`;
+  post_logout_redirect_uris, grant_types, scope, first_party, require_pkce, metadata, created_at, updated_at`;
 
 const insert = {
   name: 'clients.insert',
   text: `insert into clients (client_id, name, type, application_type, secret_sealed, token_endpoint_auth_method,
-           redirect_uris, post_logout_redirect_uris, grant_types, scope, first_party, metadata)
-         values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12::jsonb) returning ${COLUMNS}`,
+           redirect_uris, post_logout_redirect_uris, grant_types, scope, first_party, require_pkce, metadata)
+         values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13::jsonb) returning ${COLUMNS}`,
 };
 const findById = { name: 'clients.find_by_id', text: `select ${COLUMNS} from clients where client_id = $1` };
 const list = { name: 'clients.list', text: `select ${COLUMNS} from clients order by created_at, client_id` };
 const update = {
   name: 'clients.update',
   text: `update clients set name = $2, application_type = $3, token_endpoint_auth_method = $4, redirect_uris = $5,
-           post_logout_redirect_uris = $6, grant_types = $7, scope = $8, first_party = $9, metadata = $10::jsonb, updated_at = now()
+           post_logout_redirect_uris = $6, grant_types = $7, scope = $8, first_party = $9, require_pkce = $10, metadata = $11::jsonb,
+           updated_at = now()
          where client_id = $1 returning ${COLUMNS}`,
 };
 const setSecret = { name: 'clients.set_secret', text: 'update clients set secret_sealed = $2, updated_at = now() where client_id = $1' };
@@ -52,7 +55,7 @@ export function createClientStore(db: Queryable) {
     async insert(row: NewClientRow): Promise<ClientRow> {
       const { rows } = await db.query<ClientRow>({ ...insert, values: [row.client_id, row.name, row.type, row.application_type,
         row.secret_sealed, row.token_endpoint_auth_method, row.redirect_uris, row.post_logout_redirect_uris, row.grant_types,
-        row.scope, row.first_party, JSON.stringify(row.metadata)] });
+        row.scope, row.first_party, row.require_pkce, JSON.stringify(row.metadata)] });
       await changed(row.client_id);
       return rows[0]!;
     },
@@ -65,7 +68,7 @@ export function createClientStore(db: Queryable) {
     async update(row: ClientRow): Promise<ClientRow | undefined> {
       const { rows } = await db.query<ClientRow>({ ...update, values: [row.client_id, row.name, row.application_type,
         row.token_endpoint_auth_method, row.redirect_uris, row.post_logout_redirect_uris, row.grant_types, row.scope,
-        row.first_party, JSON.stringify(row.metadata)] });
+        row.first_party, row.require_pkce, JSON.stringify(row.metadata)] });
       if (rows[0]) await changed(row.client_id);
       return rows[0];
     },

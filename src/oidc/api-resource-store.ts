@@ -5,6 +5,7 @@ export interface ApiResourceRow {
   identifier: string;
   name: string;
   scopes: string[];
+  /** Seconds; null only for APIs created before `apis create` stored its default (then defaultApiTokenTtl). */
   access_token_ttl: number | null;
   signing_alg: string;
   created_at: Date;

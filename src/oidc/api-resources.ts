@@ -6,8 +6,24 @@ export type CreateApi = { ok: true; api: ApiResourceRow } | { ok: false; problem
 const SCOPE_TOKEN = /^[\x21\x23-\x5B\x5D-\x7E]+$/; // RFC 6749 §3.3 scope-token
 const RESERVED_SCOPES = new Set(['openid', 'offline_access', 'profile', 'email', 'address', 'phone']);
 
-/** APIs (resource servers, RFC 8707): the identifier is the audience of the JWT access tokens issued for it. */
-export function createApiResources(store: ApiResourceStore) {
+/**
+ * The longest default lifetime of an API's access tokens, in seconds. They are JWTs that APIs
+ * verify offline, so nothing ends one before it expires: not revocation, not disabling the user.
+ * An operator who accepts longer sets `apis create --ttl`.
+ */
+export const API_TOKEN_TTL_DEFAULT_MAX = 900;
+
+/** The lifetime of an API's access tokens when `apis create` was given no --ttl. */
+export function defaultApiTokenTtl(accessTokenTtl: number): number {
+  return Math.min(accessTokenTtl, API_TOKEN_TTL_DEFAULT_MAX);
+}
+
+/**
+ * APIs (resource servers, RFC 8707): the identifier is the audience of the JWT access tokens issued
+ * for it. `accessTokenTtl`: ACCESS_TOKEN_TTL, of which an API without --ttl takes at most 900 s.
+ */
+export function createApiResources(store: ApiResourceStore, options: { accessTokenTtl?: number | undefined } = {}) {
+  const defaultTtl = defaultApiTokenTtl(options.accessTokenTtl ?? API_TOKEN_TTL_DEFAULT_MAX);
   return {
     store,
     async create(input: { identifier: string; name?: string | undefined; scopes: string[]; accessTokenTtl?: number | undefined; signingAlg?: string | undefined }): Promise<CreateApi> {
@@ -31,7 +47,7 @@ export function createApiResources(store: ApiResourceStore) {
         identifier: input.identifier,
         name: input.name?.trim() || input.identifier,
         scopes: [...new Set(input.scopes)],
-        access_token_ttl: input.accessTokenTtl ?? null,
+        access_token_ttl: input.accessTokenTtl ?? defaultTtl,
         signing_alg: signingAlg,
       });
       return { ok: true, api };

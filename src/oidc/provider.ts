@@ -1,14 +1,16 @@
-import { randomBytes } from 'node:crypto';
-import Provider, { errors, type Client, type Configuration, type KoaContextWithOIDC } from 'oidc-provider';
+import Provider, { errors, interactionPolicy, type Client, type Configuration, type KoaContextWithOIDC } from 'oidc-provider';
 import type { Config } from '../config.ts';
 import { claimsFor } from '../accounts/accounts.ts';
+import { generateClientId, generateClientSecret } from '../clients/clients.ts';
+import { REQUIRE_PKCE } from '../clients/pkce.ts';
 import { STRICT_AUTH_METHOD, strictClientAuth } from '../clients/strict-auth.ts';
 import type { AccountStore } from '../accounts/store.ts';
 import type { Logger } from '../observability/logger.ts';
 import { ROUTES } from '../routes.ts';
 import type { ApiResourceStore } from './api-resource-store.ts';
+import { defaultApiTokenTtl } from './api-resources.ts';
 import { createOutboundFetch } from './backchannel.ts';
-import { REGISTRATION_POLICY, registrationPolicy } from './registration.ts';
+import { createRegistrationPolicy, REGISTRATION_POLICY } from './registration.ts';
 import { API_SCOPES, OIDC_SCOPES } from './scopes.ts';
 import type { GrantStore } from './payload-store.ts';
 import type { KeyMaterial } from './keys.ts';
@@ -65,6 +67,19 @@ async function ownTokenOnly(_ctx: KoaContextWithOIDC, client: Client, token: { c
 }
 
 /**
+ * The engine's prompts plus one login check: a session whose account findAccount no longer finds
+ * (disabled or deleted) must sign in again. Without it the engine goes on to consent with no
+ * account and fails with server_error.
+ */
+function promptsWithAccountCheck(): interactionPolicy.DefaultPolicy {
+  const { base, Check } = interactionPolicy;
+  const policy = base();
+  policy.get('login')!.checks.add(new Check('account_unavailable', 'End-User authentication is required', 'login_required',
+    (ctx) => (ctx.oidc.session?.accountId && !ctx.oidc.account ? Check.REQUEST_PROMPT : Check.NO_NEED_TO_PROMPT)));
+  return policy;
+}
+
+/**
  * The engine's configuration. Every `@important` option of oidc-provider is set here: adapter,
  * keys, cookie keys, findAccount, interactions, resource servers, TTLs. Protocol checks (PKCE,
  * redirect URI matching, scope handling) are the engine's; we only choose the policy.
@@ -94,7 +109,7 @@ export function createProvider(deps: ProviderDeps): Provider {
       if (!account || account.disabled) return undefined;
       return { accountId: account.id, claims: (_use, scope) => claimsFor(account, scope) };
     },
-    interactions: { url: (_ctx, interaction) => `/interaction/${interaction.uid}` },
+    interactions: { url: (_ctx, interaction) => `/interaction/${interaction.uid}`, policy: promptsWithAccountCheck() },
     // A grant per authorization, started from the consent remembered for this person and app
     // (consent.ts writes it): reuse of a refresh token revokes its grant, and so ends that one
     // authorization's chain, not every device and browser the person uses the app on. Within
@@ -130,12 +145,12 @@ export function createProvider(deps: ProviderDeps): Provider {
       return grant;
     },
     extraClientMetadata: {
-      properties: ['first_party', STRICT_AUTH_METHOD, API_SCOPES],
+      properties: ['first_party', STRICT_AUTH_METHOD, API_SCOPES, REQUIRE_PKCE],
       validator(_ctx, key, value) {
         if (key === API_SCOPES && value !== undefined && typeof value !== 'string') {
           throw new errors.InvalidClientMetadata(`${key} must be a string`);
         }
-        if ((key === 'first_party' || key === STRICT_AUTH_METHOD) && value !== undefined && typeof value !== 'boolean') {
+        if ((key === 'first_party' || key === STRICT_AUTH_METHOD || key === REQUIRE_PKCE) && value !== undefined && typeof value !== 'boolean') {
           throw new errors.InvalidClientMetadata(`${key} must be a boolean`);
         }
       },
@@ -147,9 +162,10 @@ export function createProvider(deps: ProviderDeps): Provider {
       token_endpoint_auth_method: 'client_secret_basic',
     },
     responseTypes: ['code'],
-    // Public clients must use PKCE (S256 is the only method the engine accepts); confidential
-    // clients may, and the engine verifies it whenever a challenge was sent.
-    pkce: { required: (_ctx, client) => client.clientAuthMethod === 'none' },
+    // PKCE (S256 only) is required of public clients and of confidential clients registered since
+    // migration 0008 unless an operator allowed them to skip it (OAuth 2.1, RFC 9700 §2.1.1); the
+    // engine verifies it whenever a challenge was sent.
+    pkce: { required: (_ctx, client) => client.clientAuthMethod === 'none' || client[REQUIRE_PKCE] === true },
     // Refresh tokens: issued only when the authorization asked for `offline_access` together with
     // `prompt=consent` (OpenID Connect Core 11) and the client has the refresh_token grant; without
     // prompt=consent the engine silently drops offline_access and no refresh token is issued.
@@ -158,9 +174,10 @@ export function createProvider(deps: ProviderDeps): Provider {
     rotateRefreshToken: true,
     allowOmittingSingleRegisteredRedirectUri: false,
     ttl: {
-      AccessToken: config.ttl.accessToken,
+      // A token for an API lives as long as that API says (getResourceServerInfo below).
+      AccessToken: (_ctx, token) => token.resourceServer?.accessTokenTTL ?? config.ttl.accessToken,
       AuthorizationCode: config.ttl.authorizationCode,
-      ClientCredentials: config.ttl.accessToken,
+      ClientCredentials: (_ctx, token) => token.resourceServer?.accessTokenTTL ?? config.ttl.accessToken,
       DeviceCode: 600,
       IdToken: config.ttl.idToken,
       Interaction: config.ttl.interaction,
@@ -204,10 +221,10 @@ export function createProvider(deps: ProviderDeps): Provider {
         // Registering needs an initial access token (`latchkey clients initial-access-token`).
         initialAccessToken: true,
         issueRegistrationAccessToken: true,
-        policies: { [REGISTRATION_POLICY]: registrationPolicy },
-        idFactory: () => randomBytes(16).toString('base64url'),
-        // 256 bits, as clients.ts generates for the CLI.
-        secretFactory: async () => randomBytes(32).toString('base64url'),
+        policies: { [REGISTRATION_POLICY]: createRegistrationPolicy(deps.adapter('InitialAccessToken')) },
+        // The same ids and 256-bit secrets as clients.ts generates for the CLI.
+        idFactory: () => generateClientId(),
+        secretFactory: async () => generateClientSecret(),
       },
       registrationManagement: { enabled: config.registrationEnabled, rotateRegistrationAccessToken: true },
       resourceIndicators: {
@@ -224,7 +241,7 @@ export function createProvider(deps: ProviderDeps): Provider {
           return {
             scope: (allowed ? api.scopes.filter((scope) => allowed.has(scope)) : api.scopes).join(' '),
             audience: api.identifier,
-            accessTokenTTL: api.access_token_ttl ?? config.ttl.accessToken,
+            accessTokenTTL: api.access_token_ttl ?? defaultApiTokenTtl(config.ttl.accessToken),
             accessTokenFormat: 'jwt',
             jwt: { sign: { alg: api.signing_alg as 'ES256' | 'RS256' } },
           };

@@ -1,15 +1,17 @@
 import { randomBytes } from 'node:crypto';
-import { errors, type Adapter, type AdapterPayload } from 'oidc-provider';
+import { errors, type Adapter, type AdapterPayload, type KoaContextWithOIDC } from 'oidc-provider';
 import type { ClientInput, Clients } from '../clients/clients.ts';
+import { REQUIRE_PKCE } from '../clients/pkce.ts';
 import { redirectUriProblem } from '../clients/redirect-policy.ts';
 import { STRICT_AUTH_METHOD } from '../clients/strict-auth.ts';
-import { API_SCOPES } from './scopes.ts';
+import { API_SCOPES, OIDC_SCOPES } from './scopes.ts';
 
 /**
  * Dynamic client registration (RFC 7591) and its management (RFC 7592), off unless
  * REGISTRATION_ENABLED. The engine runs the protocol; this is what it leaves to us:
  * - initial access tokens, issued by `latchkey clients initial-access-token` and stored by the
- *   adapter like any engine token (by digest); every one carries our registration policy;
+ *   adapter like any engine token (by digest); every one carries our registration policy and
+ *   what it allows beyond a plain sign-in client: API scopes and the client_credentials grant;
  * - the policy, run by the engine before its own validation on register and update;
  * - the write-through: the engine saves the client with the adapter's Client upsert, which lands
  *   here and goes into the clients table with the CLI's rules (secret sealed).
@@ -24,20 +26,66 @@ export const INITIAL_ACCESS_TOKEN_TTL = 24 * 3600;
 /** Metadata with a column of its own or a known key; the rest of what the engine validated is kept verbatim. */
 const MAPPED = new Set(['client_id', 'client_secret', 'client_name', 'application_type', 'redirect_uris',
   'post_logout_redirect_uris', 'grant_types', 'response_types', 'token_endpoint_auth_method', 'scope', 'first_party',
-  STRICT_AUTH_METHOD, API_SCOPES, 'jwks', 'jwks_uri', 'backchannel_logout_uri', 'require_pushed_authorization_requests']);
+  STRICT_AUTH_METHOD, API_SCOPES, REQUIRE_PKCE, 'jwks', 'jwks_uri', 'backchannel_logout_uri', 'require_pushed_authorization_requests']);
 
 function strings(value: unknown): string[] {
   return Array.isArray(value) ? value.filter((item): item is string => typeof item === 'string') : [];
 }
 
 /**
- * Runs on every registration and update. Redirect URIs follow the same rules as the CLI's
- * (https, or loopback http; no wildcards or fragments), reported with the registration error codes.
+ * What a client registered with an initial access token may have beyond signing people in: the API
+ * scopes it may get and the grants that need an operator's leave (client_credentials: machine
+ * tokens nobody consents to). An initial access token issued without them allows neither.
  */
-export function registrationPolicy(_ctx: unknown, properties: Record<string, unknown>): void {
-  // Only an operator may make an app first-party (no consent page) or set its API scope list.
+export interface RegistrationAllowance { apiScopes: string[]; grantTypes: string[] }
+
+/** Grants a registrant may use only when its initial access token allows them. */
+export const GATED_GRANTS = ['client_credentials'];
+
+/** Where an initial access token's payload holds its allowance (the engine's model ignores the field). */
+const ALLOWANCE = 'allowance';
+
+function allowanceOf(payload: AdapterPayload | undefined | void): RegistrationAllowance {
+  const stored = payload?.[ALLOWANCE] as { api_scopes?: unknown; grant_types?: unknown } | undefined;
+  return { apiScopes: strings(stored?.api_scopes), grantTypes: strings(stored?.grant_types) };
+}
+
+/**
+ * The registration policy, run by the engine on every registration (with the initial access
+ * token's allowance) and every update by the client (with what the client has now, which an
+ * operator may have changed). Redirect URIs follow the same rules as the CLI's (https, or loopback
+ * http; no wildcards or fragments), reported with the registration error codes.
+ */
+export function createRegistrationPolicy(initialAccessTokens: Pick<Adapter, 'find'>) {
+  return async function registrationPolicy(ctx: KoaContextWithOIDC, properties: Record<string, unknown>): Promise<void> {
+    const initial = ctx.oidc.entities.InitialAccessToken;
+    const current = ctx.oidc.client;
+    let apiScopes: string[] | undefined;
+    let grantTypes: string[];
+    if (initial) {
+      ({ apiScopes, grantTypes } = allowanceOf(await initialAccessTokens.find(initial.jti)));
+    } else {
+      const listed = current?.[API_SCOPES];
+      // A client whose API scopes an operator opened to all (`clients update --scope ''`) keeps that.
+      apiScopes = typeof listed === 'string' ? listed.split(' ').filter(Boolean) : undefined;
+      grantTypes = [...(current?.grantTypes ?? [])];
+    }
+    checkProperties(properties);
+    for (const grant of strings(properties.grant_types)) {
+      if (GATED_GRANTS.includes(grant) && !grantTypes.includes(grant)) {
+        throw new errors.InvalidClientMetadata(`grant_types: ${grant} is not allowed for this client (ask the operator for an initial access token that allows it)`);
+      }
+    }
+    if (apiScopes) properties[API_SCOPES] = apiScopes.join(' ');
+  };
+}
+
+function checkProperties(properties: Record<string, unknown>): void {
+  // Only an operator may make an app first-party (no consent page), set its API scope list or let
+  // it skip PKCE.
   delete properties.first_party;
   delete properties[API_SCOPES];
+  delete properties[REQUIRE_PKCE];
   const applicationType = properties.application_type === 'native' ? 'native' : 'web';
   for (const uri of strings(properties.redirect_uris)) {
     const problem = redirectUriProblem(uri, applicationType);
@@ -55,6 +103,12 @@ export function registrationPolicy(_ctx: unknown, properties: Record<string, unk
 /** Maps the engine's validated client metadata to our client model. */
 export function toClientInput(metadata: AdapterPayload): { input: ClientInput; secret: string | undefined; extra: Record<string, unknown> } {
   const authMethod = String(metadata.token_endpoint_auth_method ?? 'client_secret_basic');
+  // The client's scope list (clients.scope) holds OpenID and API scopes together; a list without
+  // OpenID scopes leaves those open and an empty list leaves everything open (clients.ts), so the
+  // API scopes a registration allowed are listed with the OpenID scopes it asked for, or all of them.
+  const requested = typeof metadata.scope === 'string' ? metadata.scope.split(' ').filter(Boolean) : [];
+  const apiScopes = typeof metadata[API_SCOPES] === 'string' ? metadata[API_SCOPES].split(' ').filter(Boolean) : undefined;
+  const scope = apiScopes ? [...(requested.length ? requested : OIDC_SCOPES), ...apiScopes].join(' ') : requested.join(' ');
   const input: ClientInput = {
     name: typeof metadata.client_name === 'string' && metadata.client_name.trim() ? metadata.client_name : String(metadata.client_id),
     type: authMethod === 'none' ? 'public' : 'confidential',
@@ -62,7 +116,7 @@ export function toClientInput(metadata: AdapterPayload): { input: ClientInput; s
     redirectUris: strings(metadata.redirect_uris),
     postLogoutRedirectUris: strings(metadata.post_logout_redirect_uris),
     grantTypes: strings(metadata.grant_types),
-    scope: typeof metadata.scope === 'string' ? metadata.scope : undefined,
+    scope,
     tokenEndpointAuthMethod: authMethod,
   };
   const registered = Object.fromEntries(Object.entries(metadata).filter(([key]) => !MAPPED.has(key)));
@@ -97,14 +151,32 @@ export function createClientRegistrations(clients: Pick<Clients, 'saveRegistered
   };
 }
 
+export type IssuedInitialAccessToken = { ok: true; token: string; expiresAt: Date } | { ok: false; problems: string[] };
+
 /**
  * A new initial access token (RFC 7591 §3), stored through the engine's adapter as its
- * InitialAccessToken model. It may register any number of clients until it expires.
+ * InitialAccessToken model. It may register any number of clients until it expires; they get the
+ * API scopes and gated grants of `allowed` and no others. `servedApiScopes`: the scopes of the
+ * registered APIs, which are all `allowed.apiScopes` may name.
  */
-export async function issueInitialAccessToken(adapter: Adapter, ttlSeconds = INITIAL_ACCESS_TOKEN_TTL): Promise<{ token: string; expiresAt: Date }> {
+export async function issueInitialAccessToken(adapter: Adapter, options: {
+  ttlSeconds?: number | undefined; allowed?: RegistrationAllowance | undefined; servedApiScopes: string[];
+}): Promise<IssuedInitialAccessToken> {
+  const allowed = options.allowed ?? { apiScopes: [], grantTypes: [] };
+  const served = new Set(options.servedApiScopes);
+  const problems = [
+    ...allowed.grantTypes.filter((grant) => !GATED_GRANTS.includes(grant))
+      .map((grant) => `grant ${grant} needs no allowing (only ${GATED_GRANTS.join(', ')} does)`),
+    ...allowed.apiScopes.filter((scope) => !served.has(scope)).map((scope) => `scope ${scope} is not a scope of any registered API`),
+  ];
+  if (problems.length) return { ok: false, problems };
+  const ttlSeconds = options.ttlSeconds ?? INITIAL_ACCESS_TOKEN_TTL;
   const token = randomBytes(32).toString('base64url');
   const iat = Math.floor(Date.now() / 1000);
   const exp = iat + ttlSeconds;
-  await adapter.upsert(token, { jti: token, kind: 'InitialAccessToken', iat, exp, policies: [REGISTRATION_POLICY] }, ttlSeconds);
-  return { token, expiresAt: new Date(exp * 1000) };
+  await adapter.upsert(token, {
+    jti: token, kind: 'InitialAccessToken', iat, exp, policies: [REGISTRATION_POLICY],
+    [ALLOWANCE]: { api_scopes: [...new Set(allowed.apiScopes)], grant_types: [...new Set(allowed.grantTypes)] },
+  }, ttlSeconds);
+  return { ok: true, token, expiresAt: new Date(exp * 1000) };
 }
