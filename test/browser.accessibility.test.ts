@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
-import { after, test } from 'node:test';
+import { after } from 'node:test';
 import { arrangeBrowserFlow, assertAccessible, authorizationRequest, backAtApp, clickConsent, finishAtApp, launchChromium,
-  submitLogin, type AxeSummary } from './helpers/chromium.ts';
+  submitLogin, type AxeSummary, test } from './helpers/chromium.ts';
 
 const browser = await launchChromium();
 after(() => browser.close());

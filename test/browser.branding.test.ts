@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
-import { after, test } from 'node:test';
+import { after } from 'node:test';
 import { brandCss } from '../src/interactions/views.ts';
-import { arrangeBrowserFlow, inPage, launchChromium } from './helpers/chromium.ts';
+import { arrangeBrowserFlow, inPage, launchChromium, test } from './helpers/chromium.ts';
 
 const browser = await launchChromium();
 after(() => browser.close());

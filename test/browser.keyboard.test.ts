@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
-import { after, test } from 'node:test';
+import { after } from 'node:test';
 import type { Page } from 'playwright-core';
-import { arrangeBrowserFlow, backAtApp, inPage, launchChromium, receivedQuery } from './helpers/chromium.ts';
+import { arrangeBrowserFlow, backAtApp, inPage, launchChromium, receivedQuery, test } from './helpers/chromium.ts';
 import { PASSWORD } from './helpers/latchkey.ts';
 
 const browser = await launchChromium();

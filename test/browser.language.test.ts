@@ -1,12 +1,12 @@
 import assert from 'node:assert/strict';
 import { readdir, readFile } from 'node:fs/promises';
 import path from 'node:path';
-import { after, test } from 'node:test';
+import { after } from 'node:test';
 import { en } from '../src/interactions/locales/en.ts';
 import { fr } from '../src/interactions/locales/fr.ts';
 import { VIEWS_DIR } from '../src/interactions/views.ts';
 import { arrangeBrowserFlow, authorizationRequest, backAtApp, clickConsent, launchChromium, receivedQuery,
-  submitLogin } from './helpers/chromium.ts';
+  submitLogin, test } from './helpers/chromium.ts';
 
 const browser = await launchChromium();
 after(() => browser.close());

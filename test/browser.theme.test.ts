@@ -2,8 +2,8 @@ import assert from 'node:assert/strict';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { after, test } from 'node:test';
-import { arrangeBrowserFlow, backAtApp, clickConsent, launchChromium, submitLogin } from './helpers/chromium.ts';
+import { after } from 'node:test';
+import { arrangeBrowserFlow, backAtApp, clickConsent, launchChromium, submitLogin, test } from './helpers/chromium.ts';
 
 const browser = await launchChromium();
 after(() => browser.close());

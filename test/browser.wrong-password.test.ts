@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
-import { after, test } from 'node:test';
+import { after } from 'node:test';
 import { arrangeBrowserFlow, backAtApp, clickConsent, inPage, launchChromium, receivedQuery,
-  submitLogin } from './helpers/chromium.ts';
+  submitLogin, test } from './helpers/chromium.ts';
 
 const browser = await launchChromium();
 after(() => browser.close());

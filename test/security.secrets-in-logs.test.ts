@@ -29,7 +29,8 @@ test('a full flow at LOG_LEVEL=debug logs no password, secret, code, token or co
   const refreshed = await oidc.refreshTokenGrant(rp, tokens.refresh_token!);
   await oidc.tokenIntrospection(rp, refreshed.access_token);
   await oidc.tokenRevocation(rp, refreshed.refresh_token!);
-  const machine = await oidc.clientCredentialsGrant(rp, { scope: 'openid' }).catch(() => undefined);
+  // A failure here fails the test: a missing machine token would leave it out of the secrets checked.
+  const machine = await oidc.clientCredentialsGrant(rp, { scope: 'openid' });
   const wrongSecret = `bad-${randomBytes(16).toString('hex')}`;
   const badAuth = await fetch(`${issuer}/token`, {
     method: 'POST',
@@ -49,7 +50,7 @@ test('a full flow at LOG_LEVEL=debug logs no password, secret, code, token or co
     password, wrongPassword, clientSecret, wrongSecret, code, codeVerifier: flow.codeVerifier, email,
     accessToken: tokens.access_token, refreshToken: tokens.refresh_token!, idToken: tokens.id_token!,
     rotatedAccessToken: refreshed.access_token, rotatedRefreshToken: refreshed.refresh_token!,
-    ...(machine ? { machineToken: machine.access_token } : {}),
+    machineToken: machine.access_token,
     ...Object.fromEntries(cookies.map((value, i) => [`cookie${i}`, value])),
     secretKey,
   };

@@ -1,0 +1,45 @@
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { pickLocale } from '../src/interactions/locales/index.ts';
+
+/** Which of our languages a page is shown in, from the browser's Accept-Language (RFC 9110 §12.5.4). */
+const lang = (header: string | undefined) => pickLocale(header).lang;
+
+test('without a header, or with none of our languages, pages are in English', () => {
+  assert.equal(lang(undefined), 'en');
+  assert.equal(lang(''), 'en');
+  assert.equal(lang('de-DE, ja;q=0.8'), 'en');
+  assert.equal(lang('*'), 'en');
+});
+
+test('a regional tag chooses its language, in any case', () => {
+  assert.equal(lang('fr-CA'), 'fr');
+  assert.equal(lang('FR-fr'), 'fr');
+  assert.equal(lang('en-GB'), 'en');
+});
+
+test('the highest q wins, whatever the order', () => {
+  assert.equal(lang('en;q=0.5, fr;q=0.9'), 'fr');
+  assert.equal(lang('fr;q=0.4,en'), 'en', 'no q means q=1');
+  assert.equal(lang('fr ; q=0.7 , en ; q=0.6'), 'fr', 'spaces around separators');
+});
+
+test('at equal q the first listed wins', () => {
+  assert.equal(lang('fr, en'), 'fr');
+  assert.equal(lang('en;q=0.8, fr;q=0.8'), 'en');
+});
+
+test('a language we do not have is passed over for the next one we do', () => {
+  assert.equal(lang('de-DE, de;q=0.9, fr;q=0.8, en;q=0.7'), 'fr');
+});
+
+test('q=0 means "not this one", and a malformed q is ignored with its tag', () => {
+  assert.equal(lang('fr;q=0, en;q=0.1'), 'en');
+  assert.equal(lang('fr;q=0'), 'en');
+  assert.equal(lang('fr;q=abc, en;q=0.1'), 'en');
+});
+
+test('only the first 500 characters are read: a huge header costs nothing and falls back', () => {
+  assert.equal(lang(`${'x-padding;q=0.1, '.repeat(40)}fr`), 'en');
+  assert.equal(lang(`fr, ${'x'.repeat(100_000)}`), 'fr');
+});
