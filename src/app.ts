@@ -9,6 +9,7 @@ import { interactionRoutes, type InteractionDeps } from './interactions/routes.t
 import { VIEWS_DIR, type Views } from './interactions/views.ts';
 import { healthRoutes } from './observability/health.ts';
 import type { Logger } from './observability/logger.ts';
+import type { Outage } from './observability/outage.ts';
 import { requestLog } from './observability/request-log.ts';
 import type { ReadAhead } from './oidc/read-ahead.ts';
 import { isEngineRoute, routeOf } from './routes.ts';
@@ -25,6 +26,8 @@ export interface AppDeps {
   providerRef: ProviderRef;
   views: Views;
   log: Logger;
+  /** Told of requests that meet an unreachable database, and of every status (it counts the 503s). */
+  outage: Pick<Outage, 'unavailable' | 'answered'>;
   /** Each request gets its own read-ahead of stored codes and tokens (oidc/read-ahead.ts). */
   readAhead: ReadAhead;
   interactions: Omit<InteractionDeps, 'provider' | 'views' | 'log'>;
@@ -78,7 +81,7 @@ function securityHeaders(config: Config) {
  * Failures in our own routes become our error page (HTML) or an RFC 6749-shaped JSON body; never
  * a stack trace. Client mistakes (4xx from ctx.throw) keep their status.
  */
-function errorPages(views: Views) {
+function errorPages(views: Views, outage: Pick<Outage, 'unavailable'>) {
   return async function renderFailures(ctx: Context, next: Next) {
     try {
       await next();
@@ -90,10 +93,13 @@ function errorPages(views: Views) {
       // An unreachable database is an outage the client may retry (503), not a bug (500); text the
       // database cannot store (a NUL character) is the request's fault (400).
       const unstorable = isUnstorableInput(err);
-      const status = isDatabaseUnavailable(err) ? 503 : unstorable ? 400 : (err as { status?: number }).status ?? 500;
+      const unavailable = isDatabaseUnavailable(err);
+      const status = unavailable ? 503 : unstorable ? 400 : (err as { status?: number }).status ?? 500;
       const publicMessage = unstorable ? UNSTORABLE_DESCRIPTION : (err as Error).message;
       const expose = status < 500;
-      if (!expose) ctx.state.log.error({ event: 'server_error', err }, 'request failed');
+      // A known outage is logged once, by the tracker; a bug with its stack, every time.
+      if (unavailable) outage.unavailable(err);
+      else if (!expose) ctx.state.log.error({ event: 'server_error', err }, 'request failed');
       if (ctx.headerSent || ctx.respond === false) return;
       const t = views.strings(ctx);
       if (status === 503) ctx.set('Retry-After', '5');
@@ -153,7 +159,7 @@ export function createApp(deps: AppDeps): Koa {
   };
 
   const routers = [
-    healthRoutes({ pool, keysLoaded: () => providerRef.current !== undefined }),
+    healthRoutes({ pool, keysLoaded: () => providerRef.current !== undefined, outage: deps.outage }),
     assetRoutes(views),
     interactionRoutes({ ...deps.interactions, provider: () => providerRef.current, views, log }),
     ...(deps.extraRoutes ?? []),
@@ -167,9 +173,9 @@ export function createApp(deps: AppDeps): Koa {
   app.use(function requestReadAhead(_ctx, next) {
     return deps.readAhead.run(next);
   });
-  app.use(requestLog(log));
+  app.use(requestLog(log, deps.outage));
   app.use(securityHeaders(config));
-  app.use(errorPages(views));
+  app.use(errorPages(views, deps.outage));
   app.use(nameRoute);
   app.use(requireHttps({ issuer: config.issuer, trustProxy: config.trustProxy }));
   // Each route belongs either to the engine or to our routers: the token route skips ours.

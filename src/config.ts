@@ -59,8 +59,18 @@ export const ConfigSchema = z.object({
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
   /** Log format: json, pretty, or auto (pretty on a terminal, JSON otherwise). Default auto. */
   LOG_FORMAT: z.enum(['json', 'pretty', 'auto']).default('auto'),
-  /** Serve /metrics on this port (on HOST) instead of the public port, which then has no /metrics. Default: unset (public port). */
-  METRICS_PORT: z.coerce.number().int().min(0).max(65535).optional(),
+  /**
+   * Port of the metrics listener (GET /metrics, Prometheus text), on METRICS_HOST. Default 9464.
+   * Never on the public port unless asked: the sign-in counters move only for real accounts
+   * (locked, disabled), so a public /metrics would tell which emails have accounts. The same number
+   * as PORT asks for /metrics on the public port; `off` serves none; 0 takes any free port (tests).
+   */
+  METRICS_PORT: z.union([z.literal('off'), z.coerce.number().int().min(0).max(65535)]).default(9464),
+  /**
+   * Address of the metrics listener. Default 127.0.0.1: only this machine scrapes. In a container,
+   * 0.0.0.0 with the port left unpublished (docker-compose.yml) lets the internal network scrape.
+   */
+  METRICS_HOST: z.string().min(1).default('127.0.0.1'),
   /** Days a signing key signs before the next one takes over (checked by every node; one rotates). 0: never automatically. Default 30. */
   KEY_ROTATION_DAYS: z.coerce.number().int().min(0).max(3650).default(30),
   /**
@@ -152,7 +162,8 @@ export interface Config {
   trustProxyHops: number;
   logLevel: string;
   logFormat: 'json' | 'pretty' | 'auto';
-  metricsPort: number | undefined;
+  /** Where /metrics is served: its own listener, the public port (METRICS_PORT = PORT), or nowhere. */
+  metrics: { port: number; host: string } | 'public' | 'off';
   keys: { rotationDays: number; reloadIntervalMs: number };
   janitorIntervalSeconds: number;
   ttl: { accessToken: number; refreshToken: number; authorizationCode: number; idToken: number; session: number; interaction: number };
@@ -204,7 +215,7 @@ export function loadConfig(env: Record<string, string | undefined>): Config {
     trustProxyHops: c.TRUST_PROXY_HOPS,
     logLevel: c.LOG_LEVEL,
     logFormat: c.LOG_FORMAT,
-    metricsPort: c.METRICS_PORT,
+    metrics: c.METRICS_PORT === 'off' ? 'off' : c.METRICS_PORT === c.PORT && c.PORT !== 0 ? 'public' : { port: c.METRICS_PORT, host: c.METRICS_HOST },
     keys: { rotationDays: c.KEY_ROTATION_DAYS, reloadIntervalMs: c.KEY_RELOAD_INTERVAL_MS },
     janitorIntervalSeconds: c.JANITOR_INTERVAL,
     ttl: {

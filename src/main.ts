@@ -1,6 +1,6 @@
 import cluster from 'node:cluster';
 import { pathToFileURL } from 'node:url';
-import { isStopMessage, runPrimary } from './cluster.ts';
+import { isStopMessage, runPrimary, SERVING_MESSAGE } from './cluster.ts';
 import { ConfigError, loadConfig, type Config } from './config.ts';
 import { createLogger } from './observability/logger.ts';
 
@@ -52,6 +52,7 @@ export async function serve(env: Record<string, string | undefined>): Promise<vo
     // Loaded here, not at the top: the cluster primary serves nothing and stays small without it.
     const { startServer } = await import('./server.ts');
     running = await startServer(config, log, { worker: cluster.isWorker });
+    if (cluster.isWorker) process.send?.({ type: SERVING_MESSAGE });
   } catch (err) {
     process.stderr.write(`latchkey: ${oneLine(err)}\n`);
     log.debug({ err }, 'start failed');

@@ -1,5 +1,5 @@
 import http from 'node:http';
-import type { AddressInfo } from 'node:net';
+import net, { type AddressInfo } from 'node:net';
 import { availableParallelism } from 'node:os';
 import { createAccounts } from './accounts/accounts.ts';
 import { createPasswordHasher } from './accounts/passwords.ts';
@@ -8,7 +8,7 @@ import { createApp, type ProviderRef } from './app.ts';
 import { createClientCache, createNotifiedCache, listenForChanges } from './clients/cache.ts';
 import { createClients } from './clients/clients.ts';
 import { CLIENTS_CHANNEL, createClientStore } from './clients/store.ts';
-import { prepareDatabase } from './cluster.ts';
+import { kernelBalancing, prepareDatabase } from './cluster.ts';
 import type { Config } from './config.ts';
 import { openDatabase, resolveSecretKey, type Database } from './db/open.ts';
 import { createDeviceFlow } from './interactions/device.ts';
@@ -18,6 +18,7 @@ import { createViews } from './interactions/views.ts';
 import { createAuditStore } from './observability/audit-store.ts';
 import type { Logger } from './observability/logger.ts';
 import { createMetrics } from './observability/metrics.ts';
+import { createOutageTracker } from './observability/outage.ts';
 import { createAdapterFactory } from './oidc/adapter.ts';
 import { APIS_CHANNEL, createApiResourceStore } from './oidc/api-resource-store.ts';
 import { createKeyStore, KEYS_CHANNEL } from './oidc/key-store.ts';
@@ -28,6 +29,7 @@ import { createProvider } from './oidc/provider.ts';
 import { createReadAhead } from './oidc/read-ahead.ts';
 import { createClientRegistrations } from './oidc/registration.ts';
 import { createSecretBox } from './secret-box.ts';
+import { isDatabaseUnavailable } from './security/database-errors.ts';
 import { guardEngine } from './security/engine-failures.ts';
 import { createRateLimits } from './security/rate-limits.ts';
 import { every } from './timers.ts';
@@ -38,7 +40,7 @@ export interface RunningServer {
   port: number;
   database: Database;
   providerRef: ProviderRef;
-  /** The separate metrics port when METRICS_PORT is set. */
+  /** The port of the metrics listener (METRICS_PORT, on METRICS_HOST); none on the public port, when off, or in a cluster worker. */
   metricsPort: number | undefined;
   /** Stops accepting, lets in-flight requests finish (at most `graceMs`), closes the pool and the embedded database. */
   close(graceMs?: number): Promise<void>;
@@ -71,6 +73,14 @@ export async function startServer(config: Config, log: Logger, options: StartOpt
 
 async function listen(config: Config, log: Logger, database: Database, options: StartOptions): Promise<RunningServer> {
   const { pool } = database;
+  // Built once: every place that meets an unreachable database tells it, and it logs the outage once.
+  const outage = createOutageTracker({ log, probe: () => pool.query('select 1') });
+  pool.on('error', (err) => outage.unavailable(err));
+  // Background work that fails: an outage is the tracker's to tell, anything else a warning of its own.
+  const backgroundFailure = (event: string, message: string) => (err: unknown) => {
+    if (isDatabaseUnavailable(err)) outage.unavailable(err);
+    else log.warn({ event, err }, message);
+  };
   const secretKey = options.worker ? await resolveSecretKey(config, log) : await prepareDatabase(pool, config, log);
   const box = createSecretBox(secretKey);
 
@@ -102,18 +112,19 @@ async function listen(config: Config, log: Logger, database: Database, options: 
     refreshReuseGraceSeconds: config.refreshTokenReuseGraceSeconds });
   const device = createDeviceFlow({ views, pool, log });
 
-  const limits = createRateLimits({ pool, settings: config.rateLimit, log });
+  const limits = createRateLimits({ pool, settings: config.rateLimit, log, outage });
   const buildProvider = (keys: KeyMaterial) => guardEngine(
-    metrics.observeProvider(createProvider({ config, adapter, keys, accounts: accountStore, apis: { ...apis, findByIdentifier: apiCache.get }, grants: payloads, pages, device: device.pages, log })), { pages, log });
+    metrics.observeProvider(createProvider({ config, adapter, keys, accounts: accountStore, apis: { ...apis, findByIdentifier: apiCache.get }, grants: payloads, pages, device: device.pages, log })), { pages, log, outage });
   let keys = await loadKeyMaterial(keyStore, box, config.cookieKeys);
   const providerRef: ProviderRef = { current: buildProvider(keys) };
 
   const app = createApp({
-    config, pool, providerRef, views, log, readAhead,
+    config, pool, providerRef, views, log, readAhead, outage,
     interactions: { accounts, accountStore, audit, csrf: createCsrf(secretKey), allowLoginAttempt: limits.allowLoginAttempt, consents: payloads },
     engineGuards: [limits.limitTokenRequests, device.limitCodeEntry],
     observeRequests: metrics.observeRequests,
-    extraRoutes: config.metricsPort === undefined ? [metrics.routes()] : [],
+    // Only when asked (METRICS_PORT = PORT): the sign-in counters tell which emails have accounts.
+    extraRoutes: config.metrics === 'public' ? [metrics.routes()] : [],
   });
   app.keys = keys.cookieSigner;
 
@@ -139,15 +150,14 @@ async function listen(config: Config, log: Logger, database: Database, options: 
     app.keys = latest.cookieSigner;
     log.info({ event: 'key.reloaded' }, 'signing or cookie keys changed: reloaded');
   }
-  const keyWatch = every(config.keys.reloadIntervalMs, refreshKeys,
-    (err) => log.warn({ event: 'key.reload_failed', err }, 'could not reload or rotate keys'));
+  const keyWatch = every(config.keys.reloadIntervalMs, refreshKeys, backgroundFailure('key.reload_failed', 'could not reload or rotate keys'));
   // Expired codes, tokens and sessions; with several nodes one sweeps per round (advisory lock).
   const janitor = config.janitorIntervalSeconds > 0 ? every(config.janitorIntervalSeconds * 1000, async () => {
     const removed = await sweepExpired(pool, log);
     if (removed) metrics.janitorRemoved.inc(removed);
-  }, (err) => log.warn({ event: 'janitor.failed', err }, 'could not sweep expired rows')) : undefined;
+  }, backgroundFailure('janitor.failed', 'could not sweep expired rows')) : undefined;
   const rateLimitSweep = setInterval(() => {
-    limits.sweep().catch((err: unknown) => log.warn({ event: 'rate_limit.sweep_failed', err }, 'could not sweep rate limit counters'));
+    limits.sweep().catch(backgroundFailure('rate_limit.sweep_failed', 'could not sweep rate limit counters'));
   }, RATE_LIMIT_SWEEP_MS);
   rateLimitSweep.unref();
 
@@ -158,19 +168,24 @@ async function listen(config: Config, log: Logger, database: Database, options: 
   server.requestTimeout = 30_000;
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
-    server.listen(config.port, config.host, () => resolve());
+    // A cluster worker binds a socket of its own (SO_REUSEPORT) where the runtime can, so the
+    // kernel balances connections and resets those queued for a worker that dies. Handed out by
+    // the primary instead (round-robin), a connection accepted just as a worker died waits forever.
+    if (options.worker && kernelBalancing(config.port)) server.listen({ port: config.port, host: config.host, exclusive: true, reusePort: true }, () => resolve());
+    else server.listen(config.port, config.host, () => resolve());
   });
   const { port } = server.address() as AddressInfo;
   let metricsServer: http.Server | undefined;
   // In a cluster the primary serves METRICS_PORT (cluster.ts), summing every worker.
-  if (config.metricsPort !== undefined && !options.worker) {
+  if (typeof config.metrics === 'object' && !options.worker) {
+    const { port: metricsPort, host: metricsHost } = config.metrics;
     const listening = http.createServer(metrics.listener(log));
     await new Promise<void>((resolve, reject) => {
       listening.once('error', (err) => {
         server.close();
-        reject(new Error(`cannot listen on METRICS_PORT ${config.metricsPort}: ${err.message}`, { cause: err }));
+        reject(new Error(`cannot listen on METRICS_PORT ${metricsPort} (METRICS_HOST ${metricsHost}): ${err.message}; set another METRICS_PORT, or METRICS_PORT=off`, { cause: err }));
       });
-      listening.listen(config.metricsPort, config.host, () => resolve());
+      listening.listen(metricsPort, metricsHost, () => resolve());
     });
     metricsServer = listening;
   }
@@ -178,9 +193,10 @@ async function listen(config: Config, log: Logger, database: Database, options: 
   const clientChanges = config.clientCacheSeconds > 0
     ? listenForChanges({ connection: pool.options, caches: { [CLIENTS_CHANNEL]: clientCache, [APIS_CHANNEL]: apiCache,
       // Keys changed (or notifications were lost while reconnecting): reload now rather than at the next poll.
-      [KEYS_CHANNEL]: { invalidate: keyWatch.now, trust: keyWatch.now, distrust() {} } }, log })
+      [KEYS_CHANNEL]: { invalidate: keyWatch.now, trust: keyWatch.now, distrust() {} } }, log, outage })
     : undefined;
-  log.info({ event: 'server.listening', port, issuer: config.issuer, embedded_db: database.embedded }, `Latchkey listening on ${config.issuer}`);
+  const metricsPort = metricsServer ? (metricsServer.address() as AddressInfo).port : undefined;
+  log.info({ event: 'server.listening', port, metrics_port: metricsPort, issuer: config.issuer, embedded_db: database.embedded }, `Latchkey listening on ${config.issuer}`);
 
   let closing: Promise<void> | undefined;
   return {
@@ -188,16 +204,16 @@ async function listen(config: Config, log: Logger, database: Database, options: 
     port,
     database,
     providerRef,
-    metricsPort: metricsServer ? (metricsServer.address() as AddressInfo).port : undefined,
+    metricsPort,
     close(graceMs = 10_000) {
       closing ??= (async () => {
         clearInterval(rateLimitSweep);
-        const closed = new Promise<void>((resolve) => server.close(() => resolve()));
-        drain();
+        const closed = drain(Math.min(DRAIN_WINDOW_MS, graceMs));
         const timer = setTimeout(() => server.closeAllConnections(), graceMs);
         await Promise.all([closed, keyWatch.stop(), janitor?.stop(),
           metricsServer && new Promise((resolve) => metricsServer.close(resolve))]);
         clearTimeout(timer);
+        outage.stop();
         await clientChanges?.close();
         await database.close();
         log.info({ event: 'server.stopped' }, 'Latchkey stopped');
@@ -208,24 +224,42 @@ async function listen(config: Config, log: Logger, database: Database, options: 
 }
 
 /**
- * Keep-alive connections would hold `server.close()` open until the grace period ends. Once
- * closing, every response still to be sent says `Connection: close`, and each connection is
- * closed as soon as its last response has gone, so shutdown ends when the in-flight requests do.
+ * How long, once closing, a kept-alive connection may stay open for a request its client sends
+ * before it learns that the server is stopping. Closed at once, a request already on its way over
+ * such a connection is reset (never processed, but the client sees an error); answered with
+ * `Connection: close`, the client opens a new connection (to another node) for the next one.
  */
-function drainOnClose(server: http.Server): () => void {
+const DRAIN_WINDOW_MS = 1000;
+
+/**
+ * Graceful close. Stops accepting connections at once. Every response still to be sent says
+ * `Connection: close`, and its connection closes when it has gone. Idle kept-alive connections
+ * stay open for `windowMs` (a request racing the shutdown on one is served, with
+ * `Connection: close`), then close; so do those that turn idle later. Resolves when the last
+ * connection has closed.
+ */
+function drainOnClose(server: http.Server): (windowMs: number) => Promise<void> {
   const inFlight = new Set<http.ServerResponse>();
   let draining = false;
+  let windowOver = false;
   server.on('request', (_req: http.IncomingMessage, res: http.ServerResponse) => {
     if (draining) res.setHeader('Connection', 'close');
     inFlight.add(res);
     res.once('close', () => {
       inFlight.delete(res);
-      if (draining) setImmediate(() => server.closeIdleConnections());
+      if (windowOver) setImmediate(() => server.closeIdleConnections());
     });
   });
-  return function startDraining() {
+  return function startDraining(windowMs) {
     draining = true;
     for (const res of inFlight) if (!res.headersSent) res.setHeader('Connection', 'close');
-    server.closeIdleConnections();
+    // net.Server's close, not http.Server's: that one also closes the idle connections at once.
+    const closed = new Promise<void>((resolve) => net.Server.prototype.close.call(server, () => resolve()));
+    const window = setTimeout(() => {
+      windowOver = true;
+      // http.Server's close now: closes the idle connections and stops its connection checks.
+      server.close();
+    }, windowMs);
+    return closed.finally(() => clearTimeout(window));
   };
 }

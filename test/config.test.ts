@@ -36,6 +36,9 @@ test('loadConfig applies the documented defaults', () => {
   assert.equal(config.issuer, 'http://localhost:3000');
   assert.equal(config.databaseUrl, undefined, 'no DATABASE_URL: embedded PostgreSQL');
   assert.equal(config.dataDir, path.resolve('.data'));
+  assert.deepEqual(config.metrics, { port: 9464, host: '127.0.0.1' }, 'metrics on a listener of their own, this machine only');
+  assert.equal(loadConfig({ PORT: '4000', METRICS_PORT: '4000' }).metrics, 'public', 'the same port as PORT asks for the public port');
+  assert.equal(loadConfig({ METRICS_PORT: 'off' }).metrics, 'off');
   assert.equal(loadConfig({ PORT: '4000', ISSUER: 'https://id.example.com/' }).issuer, 'https://id.example.com', 'no trailing slash');
 });
 

@@ -28,7 +28,7 @@ interface Serving { child: ChildProcess; output: () => string; started: () => bo
 function serve(dataDir: string, port: number): Serving {
   const child = spawn(process.execPath, ['--import', 'tsx', 'src/main.ts'], {
     cwd: ROOT,
-    env: { PATH: process.env.PATH ?? '', PORT: String(port), HOST: '127.0.0.1', LATCHKEY_DATA_DIR: dataDir, WEB_CONCURRENCY: '2', LOG_LEVEL: 'info' },
+    env: { PATH: process.env.PATH ?? '', PORT: String(port), HOST: '127.0.0.1', LATCHKEY_DATA_DIR: dataDir, WEB_CONCURRENCY: '2', LOG_LEVEL: 'info', METRICS_PORT: 'off' },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   let output = '';

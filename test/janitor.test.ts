@@ -37,7 +37,7 @@ test('the scheduled janitor deletes rows expired past the grace period and keeps
   let removed = 0;
   for (const deadline = Date.now() + 15_000; removed < 2 && Date.now() < deadline;) {
     await sleep(200);
-    const text = await (await fetch(`${idp.issuer}/metrics`)).text();
+    const text = await (await fetch(`http://127.0.0.1:${idp.server.metricsPort}/metrics`)).text();
     removed = Number(/^latchkey_janitor_rows_removed_total (\d+)$/m.exec(text)?.[1] ?? 0);
   }
   assert.equal(removed, 2, 'rows removed, as the metric counts them');

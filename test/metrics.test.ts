@@ -32,7 +32,7 @@ test('/metrics counts requests by route, tokens by grant type, sign-ins by outco
     await assert.rejects(authorize(idp, rp, { email: victim.email, password: 'not the password' }), /flow stopped/);
   }
 
-  const response = await fetch(`${idp.issuer}/metrics`);
+  const response = await fetch(`http://127.0.0.1:${idp.server.metricsPort}/metrics`);
   assert.equal(response.status, 200);
   assert.match(response.headers.get('content-type') ?? '', /^text\/plain/);
   const text = await response.text();
@@ -63,24 +63,49 @@ test('/metrics counts requests by route, tokens by grant type, sign-ins by outco
   assert.notEqual(sample(text, 'latchkey_janitor_rows_removed_total'), undefined);
 });
 
-test('with METRICS_PORT, /metrics is served there and not on the public port', async (t) => {
-  const idp = await startLatchkey(t, { METRICS_PORT: '0' });
-  const port = idp.server.metricsPort;
-  assert.ok(port && port !== idp.server.port);
+test('by default /metrics is not on the public port (404) but on 127.0.0.1:9464 [npm start, cluster of 2]', async (t) => {
+  // METRICS_PORT and METRICS_HOST unset (an empty value counts as unset): the defaults.
+  const server = await spawnServer(t, { env: { WEB_CONCURRENCY: '2', METRICS_PORT: '', METRICS_HOST: '' } });
 
-  assert.equal((await fetch(`${idp.issuer}/healthz`)).status, 200);
-  assert.equal((await fetch(`${idp.issuer}/metrics`)).status, 404);
+  const onPublic = await fetch(`${server.url}/metrics`, { headers: { accept: 'text/plain' } });
+  assert.equal(onPublic.status, 404, 'the sign-in counters would tell which emails have accounts');
+  await onPublic.arrayBuffer();
+  const response = await fetch('http://127.0.0.1:9464/metrics');
+  assert.equal(response.status, 200, server.output());
+  assert.match(await response.text(), /# TYPE latchkey_logins_total counter/);
+  assert.match(server.output(), /"event":"cluster.started"[^\n]*"metrics_port":9464/);
+});
+
+test('METRICS_PORT moves the metrics listener; the same port as PORT puts /metrics on the public port; off serves none', async (t) => {
+  const [own, publicPort, off] = await Promise.all([
+    startLatchkey(t, { METRICS_PORT: '0' }),
+    freePort().then((port) => startLatchkey(t, { METRICS_PORT: String(port) }, { port })),
+    startLatchkey(t, { METRICS_PORT: 'off' }),
+  ]);
+
+  const port = own.server.metricsPort;
+  assert.ok(port && port !== own.server.port);
+  assert.equal((await fetch(`${own.issuer}/healthz`)).status, 200);
+  assert.equal((await fetch(`${own.issuer}/metrics`)).status, 404);
   const response = await fetch(`http://127.0.0.1:${port}/metrics`);
   assert.equal(response.status, 200);
   const text = await response.text();
   assert.equal(sample(text, 'latchkey_http_request_duration_seconds_count', { method: 'GET', route: '/healthz', status: '200' }), 1);
   assert.equal((await fetch(`http://127.0.0.1:${port}/other`)).status, 404);
+
+  assert.equal(publicPort.server.metricsPort, undefined, 'no listener of its own');
+  const onPublic = await fetch(`${publicPort.issuer}/metrics`);
+  assert.equal(onPublic.status, 200, 'asked for: METRICS_PORT = PORT');
+  assert.match(await onPublic.text(), /# TYPE latchkey_logins_total counter/);
+
+  assert.equal(off.server.metricsPort, undefined);
+  assert.equal((await fetch(`${off.issuer}/metrics`)).status, 404);
 });
 
 test('in a cluster, /metrics sums every worker, on the public port or on METRICS_PORT', async (t) => {
-  const metricsPort = await freePort();
+  const [metricsPort, samePort] = await Promise.all([freePort(), freePort()]);
   const [publicPort, separatePort] = await Promise.all([
-    spawnServer(t, { env: { WEB_CONCURRENCY: '2' } }),
+    spawnServer(t, { env: { WEB_CONCURRENCY: '2', METRICS_PORT: String(samePort) }, port: samePort }),
     spawnServer(t, { env: { WEB_CONCURRENCY: '2', METRICS_PORT: String(metricsPort) } }),
   ]);
   const healthz = (count: number, url: string) => Promise.all(Array.from({ length: count }, () =>

@@ -76,8 +76,10 @@ test("the container's CMD with docker-compose's environment serves /readyz, page
   }
   await symlink(path.join(ROOT, 'node_modules'), path.join(app, 'node_modules'), 'dir');
 
-  // The database and the port are the test's (spawnServer's); the rest is exactly what the container gets.
-  const { DATABASE_URL: _database, PORT: _port, ...rest } = compose;
+  // Metrics for the compose network only: on all of the container's addresses, a port not published.
+  assert.deepEqual([compose.METRICS_HOST, compose.METRICS_PORT], ['0.0.0.0', '9464']);
+  // The database and the ports are the test's (spawnServer's); the rest is exactly what the container gets.
+  const { DATABASE_URL: _database, PORT: _port, METRICS_HOST: _metricsHost, METRICS_PORT: _metricsPort, ...rest } = compose;
   const server = await spawnServer(t, {
     command: [process.execPath, ...image.cmd.slice(1)],
     cwd: app,

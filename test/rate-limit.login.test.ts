@@ -32,7 +32,7 @@ test('the login limit is shared by every node on the database', async (t) => {
   const port = await freePort();
   const second = await startServer(loadConfig({
     PORT: String(port), HOST: '127.0.0.1', ISSUER: idp.issuer, DATABASE_URL: idp.config.databaseUrl,
-    LATCHKEY_SECRET_KEY: idp.config.secretKey, LOG_LEVEL: 'silent', DATABASE_POOL_SIZE: '2', RATE_LIMIT_LOGIN_PER_MINUTE: '2',
+    LATCHKEY_SECRET_KEY: idp.config.secretKey, LOG_LEVEL: 'silent', DATABASE_POOL_SIZE: '2', RATE_LIMIT_LOGIN_PER_MINUTE: '2', METRICS_PORT: 'off',
   }), createLogger({ level: 'silent' }));
   try {
     const page = await openLoginPage(idp, rp);

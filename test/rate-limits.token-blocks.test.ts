@@ -46,7 +46,7 @@ async function tokenRequest(limits: ReturnType<typeof createRateLimits>, ip: str
 }
 
 const node = (tokenPerMinute: number) =>
-  createRateLimits({ pool, settings: { loginPerMinute: 0, tokenPerMinute }, log });
+  createRateLimits({ pool, settings: { loginPerMinute: 0, tokenPerMinute }, log, outage: { unavailable() {} } });
 /** The points the shared counter holds for the address. */
 async function counted(ip: string) {
   const { rows } = await pool.query<{ points: number }>('select points from rate_limits where key = $1', [

@@ -118,7 +118,7 @@ test('behind a TLS proxy (https issuer, TRUST_PROXY, X-Forwarded-Proto: https) c
   const issuer = `https://127.0.0.1:${port}`;
   const server = await startServer(loadConfig({
     PORT: String(port), HOST: '127.0.0.1', ISSUER: issuer, DATABASE_URL: idp.config.databaseUrl,
-    LATCHKEY_SECRET_KEY: idp.config.secretKey, LOG_LEVEL: 'silent', TRUST_PROXY: 'true', DATABASE_POOL_SIZE: '3',
+    LATCHKEY_SECRET_KEY: idp.config.secretKey, LOG_LEVEL: 'silent', TRUST_PROXY: 'true', DATABASE_POOL_SIZE: '3', METRICS_PORT: 'off',
   }), createLogger({ level: 'silent' }));
   t.after(() => server.close(1000));
 

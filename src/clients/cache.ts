@@ -84,13 +84,19 @@ export interface ChangeListener { close(): Promise<void> }
  * Reconnects with backoff (1 s doubling to 30 s) after the connection drops; the caches are
  * bypassed meanwhile. An empty payload means "anything on this channel may have changed".
  */
-export function listenForChanges(deps: { connection: pg.ClientConfig; caches: Record<string, Pick<NotifiedCache<object>, 'invalidate' | 'distrust' | 'trust'>>; log: Logger }): ChangeListener {
+export function listenForChanges(deps: {
+  connection: pg.ClientConfig; caches: Record<string, Pick<NotifiedCache<object>, 'invalidate' | 'distrust' | 'trust'>>; log: Logger;
+  /** Told when the connection drops: a database outage is warned about once, there. */
+  outage?: { unavailable(err?: unknown): void };
+}): ChangeListener {
   const { caches, log } = deps;
   const all = Object.values(caches);
   let client: pg.Client | undefined;
   let retryTimer: NodeJS.Timeout | undefined;
   let delayMs = 1000;
   let closed = false;
+  // When an established connection dropped; each failed reconnection is only a debug line.
+  let lostAt: number | undefined;
 
   const scheduleReconnect = () => {
     if (closed || retryTimer) return;
@@ -108,7 +114,14 @@ export function listenForChanges(deps: { connection: pg.ClientConfig; caches: Re
     for (const cache of all) cache.distrust();
     current.end().catch(() => undefined);
     if (closed) return;
-    log.warn({ event: 'cache.listen_lost', err }, 'change notifications lost: reading clients and APIs from the database until reconnected');
+    const error = err?.message;
+    if (lostAt !== undefined) {
+      log.debug({ event: 'cache.listen_retry_failed', error }, 'change notifications: reconnection failed');
+    } else {
+      lostAt = Date.now();
+      deps.outage?.unavailable(err);
+      log[deps.outage ? 'info' : 'warn']({ event: 'cache.listen_lost', error }, 'change notifications lost: reading clients and APIs from the database until reconnected');
+    }
     scheduleReconnect();
   };
 
@@ -139,6 +152,10 @@ export function listenForChanges(deps: { connection: pg.ClientConfig; caches: Re
     if (closed || client !== current) return;
     delayMs = 1000;
     for (const cache of all) cache.trust();
+    if (lostAt !== undefined) {
+      log.info({ event: 'cache.listen_restored', duration_ms: Date.now() - lostAt }, 'change notifications restored: clients and APIs from memory again');
+      lostAt = undefined;
+    }
   }
 
   void connect();

@@ -7,10 +7,11 @@ import type { Logger } from './logger.ts';
 /**
  * Metrics of a cluster (WEB_CONCURRENCY > 1). Each worker counts what it serves in its own
  * registry; a scrape must see the sum, whichever worker it reaches. A worker's /metrics asks the
- * primary; the primary asks every worker that is listening for its registry (a worker still
+ * primary; the primary asks every worker that is serving for its registry (a worker still
  * starting has nothing to report and could not answer yet), sums them with prom-client's
- * aggregation (counters and histograms add up, gauges per their aggregator) and replies. With
- * METRICS_PORT the primary serves the sum there itself and the workers serve none.
+ * aggregation (counters and histograms add up, gauges per their aggregator) and replies. With a
+ * metrics listener (METRICS_PORT) the primary serves the sum there itself and the workers serve none;
+ * a worker serves /metrics on the public port only when asked (METRICS_PORT = PORT).
  */
 
 const ASK_PRIMARY = 'latchkey:metrics.ask_primary';
@@ -77,13 +78,15 @@ export function reportToPrimary(registry: client.Registry): () => Promise<string
   };
 }
 
-/** The primary's half; with `port` (METRICS_PORT) it also serves /metrics there. */
-export async function serveClusterMetrics(options: { log: Logger; port?: number | undefined; host: string }): Promise<{ port: number | undefined; close(): Promise<void> }> {
-  const listening = new Set<Worker>();
+/**
+ * The primary's half: `serving` lists the workers to collect from. With `listen` (METRICS_PORT,
+ * METRICS_HOST) it also serves /metrics there.
+ */
+export async function serveClusterMetrics(options: { log: Logger; serving: () => Iterable<Worker>; listen: { port: number; host: string } | undefined }): Promise<{ port: number | undefined; close(): Promise<void> }> {
   const collected = replies();
 
   async function clusterText(): Promise<string> {
-    const workers = [...listening].filter((worker) => worker.isConnected());
+    const workers = [...options.serving()].filter((worker) => worker.isConnected());
     const parts = await Promise.all(workers.map(async (worker) => {
       const id = randomUUID();
       const answered = collected.wait(id, COLLECT_TIMEOUT_MS, `worker ${worker.process.pid}`);
@@ -95,8 +98,6 @@ export async function serveClusterMetrics(options: { log: Logger; port?: number 
     return client.AggregatorRegistry.aggregate(parts).metrics();
   }
 
-  const onListening = (worker: Worker) => listening.add(worker);
-  const onExit = (worker: Worker) => listening.delete(worker);
   const onMessage = (worker: Worker, value: unknown) => {
     const answer = messageOf(value, COLLECTED);
     if (answer) collected.deliver(answer);
@@ -106,20 +107,19 @@ export async function serveClusterMetrics(options: { log: Logger; port?: number 
         (err: unknown) => worker.send({ type: PRIMARY_ANSWER, id: ask.id, error: (err as Error).message }));
     }
   };
-  cluster.on('listening', onListening);
-  cluster.on('exit', onExit);
   cluster.on('message', onMessage);
 
   let server: http.Server | undefined;
-  if (options.port !== undefined) {
+  if (options.listen) {
+    const { port, host } = options.listen;
     const starting = http.createServer(metricsOnly(clusterText, options.log));
     try {
       await new Promise<void>((resolve, reject) => {
-        starting.once('error', (err) => reject(new Error(`cannot listen on METRICS_PORT ${options.port}: ${err.message}`, { cause: err })));
-        starting.listen(options.port, options.host, () => resolve());
+        starting.once('error', (err) => reject(new Error(`cannot listen on METRICS_PORT ${port} (METRICS_HOST ${host}): ${err.message}; set another METRICS_PORT, or METRICS_PORT=off`, { cause: err })));
+        starting.listen(port, host, () => resolve());
       });
     } catch (err) {
-      cluster.off('listening', onListening).off('exit', onExit).off('message', onMessage);
+      cluster.off('message', onMessage);
       throw err;
     }
     server = starting;
@@ -127,7 +127,7 @@ export async function serveClusterMetrics(options: { log: Logger; port?: number 
   return {
     port: server ? (server.address() as { port: number }).port : undefined,
     async close() {
-      cluster.off('listening', onListening).off('exit', onExit).off('message', onMessage);
+      cluster.off('message', onMessage);
       if (server) await new Promise((resolve) => server.close(resolve));
     },
   };

@@ -1,8 +1,12 @@
 import Router from '@koa/router';
 import type { Pool } from '../db/pool.ts';
+import type { Outage } from './outage.ts';
 
-/** /healthz: the process answers. /readyz: the database answers within a second and keys are loaded. */
-export function healthRoutes(deps: { pool: Pool; keysLoaded: () => boolean }): Router {
+/**
+ * /healthz: the process answers. /readyz: the database answers within a second and keys are loaded.
+ * A failed check is an outage too (a probe may be the only traffic): the tracker is told.
+ */
+export function healthRoutes(deps: { pool: Pool; keysLoaded: () => boolean; outage: Pick<Outage, 'unavailable'> }): Router {
   return new Router()
     .get('/healthz', function healthz(ctx) {
       ctx.set('Cache-Control', 'no-store');
@@ -11,7 +15,10 @@ export function healthRoutes(deps: { pool: Pool; keysLoaded: () => boolean }): R
     .get('/readyz', async function readyz(ctx) {
       ctx.set('Cache-Control', 'no-store');
       const database = await Promise.race([
-        deps.pool.query('select 1').then(() => true, () => false),
+        deps.pool.query('select 1').then(() => true, (err: unknown) => {
+          deps.outage.unavailable(err);
+          return false;
+        }),
         new Promise<boolean>((resolve) => setTimeout(resolve, 1000, false).unref()),
       ]);
       const keys = deps.keysLoaded();

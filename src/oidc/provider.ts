@@ -268,7 +268,7 @@ export function createProvider(deps: ProviderDeps): Provider {
   // A client registered with an explicit client_secret_basic/post may use only that one.
   provider.use(strictClientAuth());
   provider.use(unauthorizedClientForGrant);
-  provider.on('server_error', (ctx, err) => log.error({ event: 'server_error', route: ctx.oidc?.route, err }, 'server error'));
+  // server_error is logged by guardEngine (security/engine-failures.ts), which tells an outage from a bug.
   for (const event of ['grant.error', 'authorization.error', 'introspection.error', 'revocation.error', 'userinfo.error', 'end_session.error',
     'device_authorization.error', 'code_verification.error', 'device_resume.error', 'pushed_authorization_request.error',
     'registration_create.error', 'registration_read.error', 'registration_update.error', 'registration_delete.error'] as const) {

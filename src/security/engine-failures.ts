@@ -2,6 +2,7 @@ import type { Context, Next } from 'koa';
 import type Provider from 'oidc-provider';
 import type { KoaContextWithOIDC } from 'oidc-provider';
 import type { Logger } from '../observability/logger.ts';
+import type { Outage } from '../observability/outage.ts';
 import type { ProviderPages } from '../oidc/provider.ts';
 import {
   isDatabaseUnavailable, isUnstorableInput, UNAVAILABLE_BODY, UNAVAILABLE_RETRY_AFTER_SECONDS, UNSTORABLE_DESCRIPTION,
@@ -27,13 +28,22 @@ function classify(err: unknown): Failure | undefined {
  * renders server_error and emits `server_error` (we note the request and fix the answer after the
  * route), or it escapes the route (the session is saved after the error handler ran) and reaches
  * this middleware. The engine's own redirect of server_error to a verified redirect_uri is kept.
+ *
+ * It also logs the engine's failures: a bug as `server_error` with its stack; an unreachable
+ * database through the outage tracker, which says so once per outage instead of once per request.
  */
-export function guardEngine(provider: Provider, deps: { pages: Pick<ProviderPages, 'renderError'>; log: Logger }): Provider {
+export function guardEngine(provider: Provider, deps: { pages: Pick<ProviderPages, 'renderError'>; log: Logger; outage: Pick<Outage, 'unavailable'> }): Provider {
   logEscapedErrors(provider, deps.log);
   const failures = new WeakMap<object, Failure>();
+  const noteFailure = (ctx: object, err: unknown, failure: Failure | undefined) => {
+    if (failure === 'unavailable') deps.outage.unavailable(err);
+    else if (failure === 'unstorable') deps.log.info({ event: 'request.unstorable', route: (ctx as KoaContextWithOIDC).oidc?.route }, 'request carried text the database cannot store');
+    if (failure) failures.set(ctx, failure);
+  };
   provider.on('server_error', (ctx: KoaContextWithOIDC, err: unknown) => {
     const failure = classify(err);
-    if (failure) failures.set(ctx, failure);
+    if (failure) noteFailure(ctx, err, failure);
+    else deps.log.error({ event: 'server_error', route: ctx.oidc?.route, err }, 'server error');
   });
   provider.use(async function databaseFailures(ctx: Context, next: Next) {
     try {
@@ -41,8 +51,7 @@ export function guardEngine(provider: Provider, deps: { pages: Pick<ProviderPage
     } catch (err) {
       const failure = classify(err);
       if (!failure) throw err;
-      deps.log.warn({ event: failure === 'unavailable' ? 'db.unavailable' : 'request.unstorable', route: (ctx as KoaContextWithOIDC).oidc?.route, err }, 'request failed in the database');
-      failures.set(ctx, failure);
+      noteFailure(ctx, err, failure);
       ctx.status = 500;
       ctx.body = undefined;
     }

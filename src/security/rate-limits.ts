@@ -3,6 +3,7 @@ import type { Context, Next } from 'koa';
 import { RateLimiterPostgres, RateLimiterRes } from 'rate-limiter-flexible';
 import type { Pool, Queryable } from '../db/pool.ts';
 import type { Logger } from '../observability/logger.ts';
+import type { Outage } from '../observability/outage.ts';
 import { isDatabaseUnavailable, UNAVAILABLE_BODY, UNAVAILABLE_RETRY_AFTER_SECONDS } from './database-errors.ts';
 
 /** Requests per minute and per client address; 0 turns a limit off. */
@@ -113,7 +114,7 @@ function leasedPoints(limiter: RateLimiterPostgres, points: number) {
  * PostgreSQL so they hold across nodes. Per-account lockout (accounts.ts) stops guessing one
  * password; these stop one address from spraying many accounts or flooding the token endpoint.
  */
-export function createRateLimits(deps: { pool: Pool; settings: RateLimitSettings; log: Logger }) {
+export function createRateLimits(deps: { pool: Pool; settings: RateLimitSettings; log: Logger; outage: Pick<Outage, 'unavailable'> }) {
   const { pool, settings, log } = deps;
   const limiter = (keyPrefix: string, points: number) => (points > 0
     ? new RateLimiterPostgres({
@@ -162,7 +163,7 @@ export function createRateLimits(deps: { pool: Pool; settings: RateLimitSettings
         decision = tokenLeases ? await tokenLeases.take(clientKey(ctx.ip)) : { allowed: true };
       } catch (err) {
         if (!isDatabaseUnavailable(err)) throw err;
-        ctx.state.log.warn({ event: 'db.unavailable', route: 'token', err }, 'rate limit store unavailable');
+        deps.outage.unavailable(err);
         ctx.status = 503;
         ctx.set('Retry-After', String(UNAVAILABLE_RETRY_AFTER_SECONDS));
         ctx.set('Cache-Control', 'no-store');

@@ -72,7 +72,8 @@ export async function startLatchkey(t: TestContext | undefined, env: Record<stri
   const config = loadConfig({
     PORT: String(port), HOST: '127.0.0.1', ISSUER: issuer, DATABASE_URL: database.url,
     LATCHKEY_SECRET_KEY: randomBytes(32).toString('base64url'), LOG_LEVEL: process.env.TEST_LOG_LEVEL ?? 'silent',
-    DATABASE_POOL_SIZE: '5', ...env,
+    // Metrics on a free port of their own: many test servers run at once, and 9464 is taken by the first.
+    DATABASE_POOL_SIZE: '5', METRICS_PORT: '0', ...env,
   });
   const log = createLogger({ level: config.logLevel });
   let server: RunningServer;

@@ -33,13 +33,15 @@ export interface SpawnedServer extends Arrangements {
  * a pool of our own, as the CLI would. Killed, the pool closed and the database dropped when the
  * test ends.
  */
-export async function spawnServer(t: TestContext, options: { env?: Record<string, string>; command?: string[]; cwd?: string } = {}): Promise<SpawnedServer> {
+export async function spawnServer(t: TestContext, options: { env?: Record<string, string>; command?: string[]; cwd?: string; port?: number } = {}): Promise<SpawnedServer> {
   const database = await createTestDatabase();
-  const port = await freePort();
+  const port = options.port ?? await freePort();
   const url = `http://127.0.0.1:${port}`;
   const secretKey = randomBytes(32).toString('base64url');
   const env: Record<string, string> = { PATH: process.env.PATH ?? '', PORT: String(port), HOST: '127.0.0.1', ISSUER: url, DATABASE_URL: database.url,
-    LATCHKEY_SECRET_KEY: secretKey, LOG_LEVEL: 'info', LOG_FORMAT: 'json', ...options.env };
+    LATCHKEY_SECRET_KEY: secretKey, LOG_LEVEL: 'info', LOG_FORMAT: 'json',
+    // Not the default 9464: servers of parallel tests would take it from each other.
+    METRICS_PORT: 'off', ...options.env };
   const [file, ...args] = options.command ?? [process.execPath, '--import', 'tsx', 'src/main.ts'];
   // pg connects on the first query: servers that arrange nothing never open it.
   const pool = new pg.Pool({ connectionString: database.url, max: 2 });
