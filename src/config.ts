@@ -181,6 +181,23 @@ export class ConfigError extends Error {
   override name = 'ConfigError';
 }
 
+/** A setting that is allowed but risky in the way it is combined; logged once at start. */
+export interface ConfigWarning { setting: string; message: string }
+
+const ALL_INTERFACES = new Set(['0.0.0.0', '::', '[::]']);
+
+/** Combinations of settings that work but that an operator should know the risk of. */
+export function configWarnings(config: Config): ConfigWarning[] {
+  const warnings: ConfigWarning[] = [];
+  // Forwarded headers are believed from whoever connects: on every interface that can be anyone
+  // who reaches the port directly, past the proxy, choosing the address rate limits count under.
+  if (config.trustProxy && ALL_INTERFACES.has(config.host)) {
+    warnings.push({ setting: 'TRUST_PROXY',
+      message: `TRUST_PROXY=true while listening on all interfaces (HOST=${config.host}): anyone who reaches port ${config.port} directly can forge X-Forwarded-For and X-Forwarded-Proto; let only the proxy reach it (firewall, private network) or bind HOST to the proxy-facing address` });
+  }
+  return warnings;
+}
+
 /** Builds the Config from an environment. Throws ConfigError whose message is one line per problem. */
 export function loadConfig(env: Record<string, string | undefined>): Config {
   const defined = Object.fromEntries(Object.entries(env).filter(([, value]) => value !== undefined && value !== ''));

@@ -1,7 +1,7 @@
 import cluster from 'node:cluster';
 import { pathToFileURL } from 'node:url';
 import { isStopMessage, runPrimary, SERVING_MESSAGE } from './cluster.ts';
-import { ConfigError, loadConfig, type Config } from './config.ts';
+import { ConfigError, configWarnings, loadConfig, type Config } from './config.ts';
 import { createLogger } from './observability/logger.ts';
 
 /**
@@ -22,6 +22,10 @@ export async function serve(env: Record<string, string | undefined>): Promise<vo
     throw err;
   }
   const log = createLogger({ level: config.logLevel, pretty: config.logFormat === 'pretty' || (config.logFormat === 'auto' && process.stdout.isTTY) });
+  // Once per start: the primary (or the single process) says it, not every worker again.
+  if (cluster.isPrimary) {
+    for (const { setting, message } of configWarnings(config)) log.warn({ event: 'config.warning', setting }, message);
+  }
   let running;
   let earlyStop = false;
   const rememberEarlyStop = (message: unknown) => {
