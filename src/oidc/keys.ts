@@ -13,15 +13,14 @@ import { createKeyStore, type KeyStore } from './key-store.ts';
  * so verifiers have cached it by the time it becomes `active`; a `retired` key stays published
  * until every token it signed has expired. Each algorithm always has one active and one next key.
  */
-export const SIGNING_ALGS = ['ES256', 'RS256'] as const;
-export type SigningAlg = (typeof SIGNING_ALGS)[number];
+const SIGNING_ALGS = ['ES256', 'RS256'] as const;
 
 // Any constant shared by all nodes; distinct from the migration lock.
 const KEYS_LOCK = '7015401542';
 
 const generate = promisify(generateKeyPair);
 
-export async function generateSigningJwk(alg: string): Promise<{ kid: string; privateJwk: JWK; publicJwk: JWK }> {
+async function generateSigningJwk(alg: string): Promise<{ kid: string; privateJwk: JWK; publicJwk: JWK }> {
   const pair = alg === 'RS256'
     ? await generate('rsa', { modulusLength: 2048 })
     : await generate('ec', { namedCurve: 'P-256' });
