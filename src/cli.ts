@@ -6,7 +6,7 @@ import { CommandError, UsageError, type Io } from './cli/output.ts';
 import { USERS_HELP, usersCommand } from './cli/users.ts';
 import { ConfigError } from './config.ts';
 
-export const HELP = `Usage: latchkey <command> [options]
+const HELP = `Usage: latchkey <command> [options]
 
 Latchkey: an OpenID Connect identity provider. Every command works with the server running or
 not, on the embedded database (default) or on DATABASE_URL.

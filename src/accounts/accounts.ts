@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto';
-import type { AccountRow, AccountStore } from './store.ts';
+import { withTransaction, type Pool, type PoolClient } from '../db/pool.ts';
+import { createAccountStore, type AccountChanges, type AccountRow, type AccountStore } from './store.ts';
 import { MAX_PASSWORD_LENGTH, MIN_PASSWORD_LENGTH, type PasswordHasher } from './passwords.ts';
 
 export type SignIn =
@@ -12,6 +13,10 @@ export type SignIn =
 export type CreateAccount =
   | { ok: true; account: AccountRow }
   | { ok: false; reason: 'email_taken' | 'invalid_email' | 'weak_password' | 'password_too_long' };
+
+export type UpdateAccount =
+  | { ok: true; account: AccountRow }
+  | { ok: false; reason: 'email_taken' | 'invalid_email' | 'not_found' };
 
 export type SetPassword =
   | { ok: true; signedOut: boolean; revokedGrants: number }
@@ -29,7 +34,12 @@ export interface LockoutPolicy { threshold: number; lockSeconds: number }
 
 const EMAIL = /^[^\s@]+@[^\s@]+\.[^\s@]+$/;
 
-export function validateNewPassword(password: string): 'weak_password' | 'password_too_long' | undefined {
+/** The one rule for an account's email, on creation and on change (254: the longest address SMTP carries). */
+function isValidEmail(email: string): boolean {
+  return EMAIL.test(email) && email.length <= 254;
+}
+
+function validateNewPassword(password: string): 'weak_password' | 'password_too_long' | undefined {
   if (password.length > MAX_PASSWORD_LENGTH) return 'password_too_long';
   if (password.length < MIN_PASSWORD_LENGTH) return 'weak_password';
   return undefined;
@@ -43,7 +53,7 @@ export function createAccounts(deps: { store: AccountStore; passwords: PasswordH
 
     async create(input: { email: string; name: string; password: string; emailVerified?: boolean; givenName?: string; familyName?: string }): Promise<CreateAccount> {
       const email = input.email.trim();
-      if (!EMAIL.test(email) || email.length > 254) return { ok: false, reason: 'invalid_email' };
+      if (!isValidEmail(email)) return { ok: false, reason: 'invalid_email' };
       const weak = validateNewPassword(input.password);
       if (weak) return { ok: false, reason: weak };
       if (await store.findByEmail(email)) return { ok: false, reason: 'email_taken' };
@@ -62,6 +72,33 @@ export function createAccounts(deps: { store: AccountStore; passwords: PasswordH
         if ((err as { code?: string }).code === '23505') return { ok: false, reason: 'email_taken' };
         throw err;
       }
+    },
+
+    /** The account a reference names: an email address when it has an `@`, else an account id. */
+    async find(ref: string): Promise<AccountRow | undefined> {
+      return ref.includes('@') ? store.findByEmail(ref) : store.findById(ref);
+    },
+
+    /**
+     * Changes an account's email, names or email_verified; what is not given stays. Whether the
+     * email is free is decided by the unique index in the same UPDATE, not by a prior read, so of
+     * two changes to one address made at once exactly one succeeds.
+     */
+    async update(id: string, changes: AccountChanges): Promise<UpdateAccount> {
+      if (changes.email !== undefined && !isValidEmail(changes.email)) return { ok: false, reason: 'invalid_email' };
+      return store.update(id, changes);
+    },
+
+    /**
+     * Deletes an account with its sessions, grants (with their tokens) and remembered consents, in
+     * one transaction: a failure leaves the account and all it had, never an account whose grants
+     * are half gone. `sessions` builds the grant store over the transaction's connection.
+     */
+    async delete(id: string, options: { pool: Pool; sessions: (db: PoolClient) => AccountSessions }): Promise<boolean> {
+      return withTransaction(options.pool, async (client) => {
+        await options.sessions(client).revokeGrantsOfAccount(id);
+        return createAccountStore(client).delete(id);
+      });
     },
 
     /**

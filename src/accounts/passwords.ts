@@ -1,5 +1,6 @@
 import { availableParallelism } from 'node:os';
 import argon2 from 'argon2';
+import pLimit from 'p-limit';
 
 /**
  * argon2id at OWASP parameters (19 MiB, t=2, p=1 by default). Hashing runs on libuv's thread pool,
@@ -20,22 +21,8 @@ export interface PasswordHasher {
 
 export function createPasswordHasher(options: { memoryKib: number; iterations: number; concurrency?: number }): PasswordHasher {
   const params = { type: argon2.argon2id, memoryCost: options.memoryKib, timeCost: options.iterations, parallelism: 1 } as const;
-  const limit = options.concurrency ?? Math.max(1, availableParallelism());
-  let running = 0;
-  const waiting: Array<() => void> = [];
-  async function queued<T>(work: () => Promise<T>): Promise<T> {
-    // A finishing job hands its slot straight to the next waiter, so a caller arriving between
-    // the hand-over and the waiter's resumption cannot take the slot as well.
-    if (running >= limit) await new Promise<void>((resolve) => waiting.push(resolve));
-    else running += 1;
-    try {
-      return await work();
-    } finally {
-      const next = waiting.shift();
-      if (next) next();
-      else running -= 1;
-    }
-  }
+  // One queue, first come first served: at most this many hashes run, a newcomer waits behind the queue.
+  const queued = pLimit(options.concurrency ?? Math.max(1, availableParallelism()));
   let dummyHash: Promise<string> | undefined;
   return {
     hash: (password) => queued(() => argon2.hash(password, params)),

@@ -73,6 +73,14 @@ const update = {
            family_name = coalesce($5, family_name), email_verified = coalesce($6, email_verified), updated_at = now()
          where id = $1 returning ${COLUMNS}`,
 };
+/** The unique index on lower(email) (migrations/0001_init.sql). */
+const EMAIL_INDEX = 'accounts_email_lower';
+
+function isUniqueViolation(err: unknown, constraint: string): boolean {
+  const { code, constraint: violated } = err as { code?: string; constraint?: string };
+  return code === '23505' && violated === constraint;
+}
+
 const remove = { name: 'accounts.delete', text: 'delete from accounts where id = $1' };
 
 export interface NewAccount {
@@ -84,6 +92,17 @@ export interface NewAccount {
   familyName?: string | undefined;
   passwordHash: string;
 }
+
+/** What an update may change; what is not given stays. */
+export interface AccountChanges {
+  email?: string | undefined;
+  name?: string | undefined;
+  givenName?: string | undefined;
+  familyName?: string | undefined;
+  emailVerified?: boolean | undefined;
+}
+
+export type UpdatedAccount = { ok: true; account: AccountRow } | { ok: false; reason: 'email_taken' | 'not_found' };
 
 /** An attempt counted by claimAttempt: the account as the count left it. */
 export interface ClaimedAttempt {
@@ -132,10 +151,16 @@ export function createAccountStore(db: Queryable) {
     async setPassword(id: string, passwordHash: string): Promise<boolean> {
       return ((await db.query({ ...setPassword, values: [id, passwordHash] })).rowCount ?? 0) > 0;
     },
-    async update(id: string, changes: { email?: string; name?: string; givenName?: string; familyName?: string; emailVerified?: boolean }): Promise<AccountRow | undefined> {
-      const { rows } = await db.query<AccountRow>({ ...update, values: [id, changes.email ?? null, changes.name ?? null,
-        changes.givenName ?? null, changes.familyName ?? null, changes.emailVerified ?? null] });
-      return rows[0];
+    /** email_taken when another account has the email (the unique index on lower(email) decides). */
+    async update(id: string, changes: AccountChanges): Promise<UpdatedAccount> {
+      try {
+        const { rows } = await db.query<AccountRow>({ ...update, values: [id, changes.email ?? null, changes.name ?? null,
+          changes.givenName ?? null, changes.familyName ?? null, changes.emailVerified ?? null] });
+        return rows[0] ? { ok: true, account: rows[0] } : { ok: false, reason: 'not_found' };
+      } catch (err) {
+        if (isUniqueViolation(err, EMAIL_INDEX)) return { ok: false, reason: 'email_taken' };
+        throw err;
+      }
     },
     async delete(id: string): Promise<boolean> {
       return ((await db.query({ ...remove, values: [id] })).rowCount ?? 0) > 0;

@@ -1,10 +1,10 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { migrate } from '../db/migrate.ts';
 import type { AuditRow } from '../observability/audit-store.ts';
-import { retiredKeyPublishSeconds, rotateKeys } from '../oidc/keys.ts';
-import { sweepExpired } from '../oidc/janitor.ts';
+import { retiredKeyPublishSeconds, retireKey, rotateKeys } from '../oidc/keys.ts';
+import { DEFAULT_SWEEP, sweepExpired } from '../oidc/janitor.ts';
 import type { CliContext } from './context.ts';
-import { CommandError, found, parse, print, required, table, unknownCommand, UsageError, type Io } from './output.ts';
+import { CommandError, parse, print, required, table, unknownCommand, UsageError, type Io } from './output.ts';
 
 export const KEYS_HELP = `Usage: latchkey keys <command> [options]
 
@@ -57,18 +57,10 @@ export async function keysCommand(ctx: CliContext, args: string[], io: Io): Prom
     }
     case 'retire': {
       const kid = required(positionals[0], 'kid');
-      const keys = await ctx.keys.listAll();
-      const key = found(keys.find((k) => k.kid === kid), `key ${kid}`);
-      if (key.state === 'active' && !keys.some((k) => k.alg === key.alg && k.state === 'next')) {
-        throw new CommandError(`${kid} is the only ${key.alg} key able to sign: run keys rotate instead`);
-      }
-      if (key.state === 'active') {
-        // Retiring the active key promotes the next one, so signing never stops.
-        await rotateKeys(ctx.database.pool, ctx.box, { publishRetiredSeconds: await publishSeconds(), cookieGraceSeconds: ctx.config.ttl.session, algs: [key.alg] });
-      } else if (await ctx.keys.retire(kid, await publishSeconds())) {
-        await ctx.keys.notifyChanged();
-      } else {
-        throw new CommandError(`${kid} is already retired`);
+      const result = await retireKey(ctx.database.pool, ctx.box, kid, { publishRetiredSeconds: await publishSeconds(), cookieGraceSeconds: ctx.config.ttl.session });
+      if (!result.ok) {
+        if (result.reason === 'only_signing_key') throw new CommandError(`${kid} is the only ${result.alg} key able to sign: run keys rotate instead`);
+        throw new CommandError(result.reason === 'not_found' ? `no key ${kid}` : `${kid} is already retired`);
       }
       await ctx.audit.record({ event: 'key.retired', details: { kid } });
       print(io, json, { retired: kid }, () => `retired key ${kid}`);
@@ -88,10 +80,10 @@ export async function migrateCommand(ctx: CliContext, args: string[], io: Io): P
 
 export async function janitorCommand(ctx: CliContext, args: string[], io: Io): Promise<void> {
   const { values } = parse(args, { 'batch-size': { type: 'string' }, limit: { type: 'string' } });
-  const batchSize = Number(values['batch-size'] ?? 1000);
-  const limit = Number(values.limit ?? 100_000);
+  const batchSize = values['batch-size'] === undefined ? DEFAULT_SWEEP.batchSize : Number(values['batch-size']);
+  const limit = values.limit === undefined ? DEFAULT_SWEEP.limit : Number(values.limit);
   if (!(batchSize > 0) || !(limit > 0)) throw new UsageError('--batch-size and --limit must be positive numbers');
-  const removed = await sweepExpired(ctx.database.pool, ctx.log, { batchSize, limit, graceSeconds: 300 });
+  const removed = await sweepExpired(ctx.database.pool, ctx.log, { ...DEFAULT_SWEEP, batchSize, limit });
   print(io, values.json, { removed: removed ?? 0, skipped: removed === undefined },
     () => removed === undefined ? 'another node is sweeping; skipped' : `removed ${removed} expired row(s)`);
 }

@@ -16,7 +16,7 @@ export interface Io {
   stdin: () => Promise<string>;
 }
 
-export const GLOBAL_OPTIONS = {
+const GLOBAL_OPTIONS = {
   json: { type: 'boolean', default: false },
   help: { type: 'boolean', short: 'h', default: false },
 } as const satisfies ParseArgsConfig['options'];

@@ -1,4 +1,5 @@
 import type { AccountRow } from '../accounts/store.ts';
+import { createPayloadStore } from '../oidc/payload-store.ts';
 import type { CliContext } from './context.ts';
 import { CommandError, found, parse, print, readPassword, required, unknownCommand, UsageError, type Io } from './output.ts';
 
@@ -37,7 +38,7 @@ const USER_OPTIONS = {
   'keep-sessions': { type: 'boolean' },
 } as const;
 
-export function userView(row: AccountRow) {
+function userView(row: AccountRow) {
   const locked = row.locked_until !== null && row.locked_until > new Date();
   return {
     id: row.id,
@@ -51,9 +52,6 @@ export function userView(row: AccountRow) {
   };
 }
 
-// The same shape accounts.create accepts.
-const EMAIL = /^[^\s@]+@[^\s@]+\.[^\s@]+$/;
-
 const REASONS: Record<string, string> = {
   email_taken: 'an account with this email already exists',
   invalid_email: 'email is not a valid address',
@@ -64,7 +62,7 @@ const REASONS: Record<string, string> = {
 
 async function findUser(ctx: CliContext, ref: string | undefined): Promise<AccountRow> {
   const key = required(ref, 'user id or email');
-  return found(key.includes('@') ? await ctx.accounts.store.findByEmail(key) : await ctx.accounts.store.findById(key), `user ${key}`);
+  return found(await ctx.accounts.find(key), `user ${key}`);
 }
 
 export async function usersCommand(ctx: CliContext, args: string[], io: Io): Promise<void> {
@@ -99,20 +97,16 @@ export async function usersCommand(ctx: CliContext, args: string[], io: Io): Pro
       return;
     case 'update': {
       const row = await findUser(ctx, positionals[0]);
-      if (values.email !== undefined && !EMAIL.test(values.email)) throw new CommandError(REASONS.invalid_email!);
-      if (values.email !== undefined && (await store.findByEmail(values.email))?.id !== undefined && values.email.toLowerCase() !== row.email.toLowerCase()) {
-        throw new CommandError(REASONS.email_taken!);
-      }
-      const emailVerified = values['email-verified'] ? true : values['no-email-verified'] ? false : undefined;
-      const updated = await store.update(row.id, {
-        ...(values.email !== undefined ? { email: values.email } : {}),
-        ...(values.name !== undefined ? { name: values.name } : {}),
-        ...(values['given-name'] !== undefined ? { givenName: values['given-name'] } : {}),
-        ...(values['family-name'] !== undefined ? { familyName: values['family-name'] } : {}),
-        ...(emailVerified !== undefined ? { emailVerified } : {}),
+      const result = await ctx.accounts.update(row.id, {
+        email: values.email,
+        name: values.name,
+        givenName: values['given-name'],
+        familyName: values['family-name'],
+        emailVerified: values['email-verified'] ? true : values['no-email-verified'] ? false : undefined,
       });
+      if (!result.ok) throw new CommandError(result.reason === 'not_found' ? `no user ${positionals[0]}` : REASONS[result.reason]!);
       await ctx.audit.record({ event: 'user.updated', accountId: row.id });
-      print(io, json, userView(updated ?? row));
+      print(io, json, userView(result.account));
       return;
     }
     case 'disable':
@@ -146,8 +140,7 @@ export async function usersCommand(ctx: CliContext, args: string[], io: Io): Pro
     }
     case 'delete': {
       const row = await findUser(ctx, positionals[0]);
-      await ctx.payloads.revokeGrantsOfAccount(row.id);
-      await store.delete(row.id);
+      if (!await ctx.accounts.delete(row.id, { pool: ctx.database.pool, sessions: createPayloadStore })) throw new CommandError(`no user ${positionals[0]}`);
       await ctx.audit.record({ event: 'user.deleted', accountId: row.id });
       print(io, json, { deleted: row.id }, () => `deleted user ${row.id}`);
       return;

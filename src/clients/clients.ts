@@ -7,9 +7,9 @@ import { redirectUriProblem } from './redirect-policy.ts';
 import { STRICT_AUTH_METHOD } from './strict-auth.ts';
 import type { ClientRow, ClientStore } from './store.ts';
 
-export const GRANT_TYPES = ['authorization_code', 'refresh_token', 'client_credentials', 'urn:ietf:params:oauth:grant-type:device_code'] as const;
+const GRANT_TYPES = ['authorization_code', 'refresh_token', 'client_credentials', 'urn:ietf:params:oauth:grant-type:device_code'] as const;
 const GRANT_ALIASES: Record<string, string> = { device_code: 'urn:ietf:params:oauth:grant-type:device_code' };
-export const CONFIDENTIAL_AUTH_METHODS = ['client_secret_basic', 'client_secret_post', 'private_key_jwt'] as const;
+const CONFIDENTIAL_AUTH_METHODS = ['client_secret_basic', 'client_secret_post', 'private_key_jwt'] as const;
 
 export interface ClientInput {
   name: string;
@@ -88,6 +88,22 @@ function validate(input: ClientInput): Validated {
   return { problems, grantTypes, applicationType, authMethod, requirePkce: input.type === 'public' || (input.requirePkce ?? true) };
 }
 
+/**
+ * What is wrong with the metadata an operator gives beyond our columns (`extra` of create and
+ * update), the first problem only; `privateKeyJwt`: the client authenticates with private_key_jwt,
+ * so it needs keys to be checked against.
+ */
+function extraProblem(extra: Record<string, unknown>, privateKeyJwt: boolean): string | undefined {
+  if (extra.jwks !== undefined && !Array.isArray((extra.jwks as { keys?: unknown } | null)?.keys)) return '--jwks is not a JWK Set: no "keys" array';
+  if (extra.jwks_uri !== undefined && !URL.parse(String(extra.jwks_uri))) return '--jwks-uri must be an absolute URL';
+  if (extra.backchannel_logout_uri !== undefined) {
+    const url = URL.parse(String(extra.backchannel_logout_uri));
+    if (!url || !['https:', 'http:'].includes(url.protocol) || url.hash) return '--backchannel-logout-uri must be an http(s) URL without a fragment';
+  }
+  if (privateKeyJwt && !extra.jwks && !extra.jwks_uri) return 'private_key_jwt needs --jwks or --jwks-uri';
+  return undefined;
+}
+
 export function createClients(deps: { store: ClientStore; box: SecretBox }) {
   const { store, box } = deps;
   return {
@@ -95,6 +111,8 @@ export function createClients(deps: { store: ClientStore; box: SecretBox }) {
 
     /** `extra`: metadata kept as is (jwks, jwks_uri, backchannel_logout_uri, require_pushed_authorization_requests). */
     async create(input: ClientInput, extra: Record<string, unknown> = {}): Promise<ClientResult> {
+      const problem = extraProblem(extra, input.tokenEndpointAuthMethod === 'private_key_jwt');
+      if (problem) return { ok: false, problems: [problem] };
       const { problems, grantTypes, applicationType, authMethod, requirePkce } = validate(input);
       if (problems.length) return { ok: false, problems };
       const clientSecret = input.type === 'confidential' && authMethod !== 'private_key_jwt' ? generateClientSecret() : undefined;
@@ -118,6 +136,8 @@ export function createClients(deps: { store: ClientStore; box: SecretBox }) {
     },
 
     async update(clientId: string, changes: Partial<ClientInput>, extra: Record<string, unknown> = {}): Promise<ClientResult | undefined> {
+      const problem = extraProblem(extra, false);
+      if (problem) return { ok: false, problems: [problem] };
       const current = await store.findById(clientId);
       if (!current) return undefined;
       const merged: ClientInput = {
@@ -202,7 +222,7 @@ function scopeMetadata(list: string): { scope?: string; [API_SCOPES]?: string } 
   return { ...(openid.length ? { scope: openid.join(' ') } : {}), [API_SCOPES]: scopes.filter((scope) => !OIDC_SCOPES.includes(scope)).join(' ') };
 }
 
-export function toProviderMetadata(row: ClientRow, box: SecretBox): AdapterPayload {
+function toProviderMetadata(row: ClientRow, box: SecretBox): AdapterPayload {
   const extra = row.metadata as Record<string, unknown>;
   const registered = extra.registered_metadata;
   return {

@@ -6,7 +6,7 @@
 const LOOPBACK_HOSTS = new Set(['localhost', '127.0.0.1', '[::1]']);
 const LOOPBACK_IPS = new Set(['127.0.0.1', '[::1]']);
 const FORBIDDEN_SCHEMES = new Set(['javascript:', 'data:', 'vbscript:', 'file:', 'blob:', 'about:']);
-export const MAX_URI_LENGTH = 2000;
+const MAX_URI_LENGTH = 2000;
 
 export function redirectUriProblem(uri: string, applicationType: 'web' | 'native', label = 'redirect URI'): string | undefined {
   if (uri.length > MAX_URI_LENGTH) return `${label} is longer than ${MAX_URI_LENGTH} characters`;

@@ -11,7 +11,7 @@ const RESERVED_SCOPES = new Set(['openid', 'offline_access', 'profile', 'email',
  * verify offline, so nothing ends one before it expires: not revocation, not disabling the user.
  * An operator who accepts longer sets `apis create --ttl`.
  */
-export const API_TOKEN_TTL_DEFAULT_MAX = 900;
+const API_TOKEN_TTL_DEFAULT_MAX = 900;
 
 /** The lifetime of an API's access tokens when `apis create` was given no --ttl. */
 export function defaultApiTokenTtl(accessTokenTtl: number): number {
@@ -54,4 +54,3 @@ export function createApiResources(store: ApiResourceStore, options: { accessTok
     },
   };
 }
-export type ApiResources = ReturnType<typeof createApiResources>;

@@ -1,7 +1,7 @@
 import { generateKeyPair, randomBytes } from 'node:crypto';
 import { promisify } from 'node:util';
 import { calculateJwkThumbprint, type JWK } from 'jose';
-import { withTransaction, type Pool } from '../db/pool.ts';
+import { withTransaction, type Pool, type PoolClient } from '../db/pool.ts';
 import type { SecretBox } from '../secret-box.ts';
 import { createCookieSigner, type CookieSigner } from '../security/cookie-signer.ts';
 import { createKeyStore, type KeyStore } from './key-store.ts';
@@ -13,15 +13,14 @@ import { createKeyStore, type KeyStore } from './key-store.ts';
  * so verifiers have cached it by the time it becomes `active`; a `retired` key stays published
  * until every token it signed has expired. Each algorithm always has one active and one next key.
  */
-export const SIGNING_ALGS = ['ES256', 'RS256'] as const;
-export type SigningAlg = (typeof SIGNING_ALGS)[number];
+const SIGNING_ALGS = ['ES256', 'RS256'] as const;
 
 // Any constant shared by all nodes; distinct from the migration lock.
 const KEYS_LOCK = '7015401542';
 
 const generate = promisify(generateKeyPair);
 
-export async function generateSigningJwk(alg: string): Promise<{ kid: string; privateJwk: JWK; publicJwk: JWK }> {
+async function generateSigningJwk(alg: string): Promise<{ kid: string; privateJwk: JWK; publicJwk: JWK }> {
   const pair = alg === 'RS256'
     ? await generate('rsa', { modulusLength: 2048 })
     : await generate('ec', { namedCurve: 'P-256' });
@@ -110,24 +109,61 @@ export interface RotateOptions {
 export async function rotateKeys(pool: Pool, box: SecretBox, options: RotateOptions) {
   return withTransaction(pool, async (client) => {
     await client.query('select pg_advisory_xact_lock($1)', [KEYS_LOCK]);
+    return rotateLocked(client, box, options);
+  });
+}
+
+/** One rotation, by a caller holding the keys lock inside its transaction. */
+async function rotateLocked(client: PoolClient, box: SecretBox, options: RotateOptions) {
+  const keys = createKeyStore(client);
+  const published = await keys.listPublished();
+  const rotated: Array<{ alg: string; activated: string; next: string }> = [];
+  const { ifActiveOlderThanSeconds: maxAge } = options;
+  const due = (alg: string) => maxAge === undefined || published.some((key) => key.alg === alg && key.state === 'active'
+    && Date.now() - (key.activated_at ?? key.created_at).getTime() >= maxAge * 1000);
+  for (const alg of (options.algs ?? SIGNING_ALGS).filter(due)) {
+    let next = published.find((key) => key.alg === alg && key.state === 'next')?.kid;
+    if (!next) next = await insertKey(keys, box, alg, 'next');
+    await keys.retireActive(alg, options.publishRetiredSeconds);
+    await keys.activate(next);
+    rotated.push({ alg, activated: next, next: await insertKey(keys, box, alg, 'next') });
+  }
+  if (rotated.length === 0) return rotated;
+  await keys.insertCookieKey(box.seal(randomBytes(32).toString('base64url')));
+  const [newest] = await keys.listCookieKeys();
+  if (newest) await keys.retireCookieKeysBefore(newest.id, options.cookieGraceSeconds);
+  await keys.notifyChanged();
+  return rotated;
+}
+
+export type RetireKey =
+  | { ok: true }
+  | { ok: false; reason: 'not_found' | 'already_retired' }
+  /** The key is active and its algorithm has no next key to take over: retiring it would stop signing. */
+  | { ok: false; reason: 'only_signing_key'; alg: string };
+
+/**
+ * Retires one key now; it stays published for `publishRetiredSeconds`. Retiring an active key
+ * promotes the next key of its algorithm (a rotation of that algorithm), so signing never stops;
+ * an active key without a next one is refused. Decided under the keys lock, as rotation is: two
+ * retirements at once (the active key and the next one) cannot both see the other key still there
+ * and leave the algorithm without an active key.
+ */
+export async function retireKey(pool: Pool, box: SecretBox, kid: string, options: Omit<RotateOptions, 'algs' | 'ifActiveOlderThanSeconds'>): Promise<RetireKey> {
+  return withTransaction(pool, async (client): Promise<RetireKey> => {
+    await client.query('select pg_advisory_xact_lock($1)', [KEYS_LOCK]);
     const keys = createKeyStore(client);
-    const published = await keys.listPublished();
-    const rotated: Array<{ alg: string; activated: string; next: string }> = [];
-    const { ifActiveOlderThanSeconds: maxAge } = options;
-    const due = (alg: string) => maxAge === undefined || published.some((key) => key.alg === alg && key.state === 'active'
-      && Date.now() - (key.activated_at ?? key.created_at).getTime() >= maxAge * 1000);
-    for (const alg of (options.algs ?? SIGNING_ALGS).filter(due)) {
-      let next = published.find((key) => key.alg === alg && key.state === 'next')?.kid;
-      if (!next) next = await insertKey(keys, box, alg, 'next');
-      await keys.retireActive(alg, options.publishRetiredSeconds);
-      await keys.activate(next);
-      rotated.push({ alg, activated: next, next: await insertKey(keys, box, alg, 'next') });
+    const all = await keys.listAll();
+    const key = all.find((k) => k.kid === kid);
+    if (!key) return { ok: false, reason: 'not_found' };
+    if (key.state === 'retired') return { ok: false, reason: 'already_retired' };
+    if (key.state === 'active') {
+      if (!all.some((k) => k.alg === key.alg && k.state === 'next')) return { ok: false, reason: 'only_signing_key', alg: key.alg };
+      await rotateLocked(client, box, { ...options, algs: [key.alg] });
+      return { ok: true };
     }
-    if (rotated.length === 0) return rotated;
-    await keys.insertCookieKey(box.seal(randomBytes(32).toString('base64url')));
-    const [newest] = await keys.listCookieKeys();
-    if (newest) await keys.retireCookieKeysBefore(newest.id, options.cookieGraceSeconds);
+    await keys.retire(kid, options.publishRetiredSeconds);
     await keys.notifyChanged();
-    return rotated;
+    return { ok: true };
   });
 }

@@ -21,7 +21,9 @@ import { API_SCOPES, OIDC_SCOPES } from './scopes.ts';
 export const REGISTRATION_POLICY = 'latchkey';
 
 /** Default lifetime of an initial access token: a day to hand it to the app's developer. */
-export const INITIAL_ACCESS_TOKEN_TTL = 24 * 3600;
+const INITIAL_ACCESS_TOKEN_TTL = 24 * 3600;
+/** How long an operator may let an initial access token live: a minute to a year (366 days). */
+const INITIAL_ACCESS_TOKEN_TTL_RANGE = { min: 60, max: 366 * 86400 };
 
 /** Metadata with a column of its own or a known key; the rest of what the engine validated is kept verbatim. */
 const MAPPED = new Set(['client_id', 'client_secret', 'client_name', 'application_type', 'redirect_uris',
@@ -151,7 +153,9 @@ export function createClientRegistrations(clients: Pick<Clients, 'saveRegistered
   };
 }
 
-export type IssuedInitialAccessToken = { ok: true; token: string; expiresAt: Date } | { ok: false; problems: string[] };
+export type IssuedInitialAccessToken =
+  | { ok: true; token: string; expiresAt: Date }
+  | { ok: false; reason: 'invalid_ttl' | 'not_allowed'; problems: string[] };
 
 /**
  * A new initial access token (RFC 7591 §3), stored through the engine's adapter as its
@@ -162,6 +166,11 @@ export type IssuedInitialAccessToken = { ok: true; token: string; expiresAt: Dat
 export async function issueInitialAccessToken(adapter: Adapter, options: {
   ttlSeconds?: number | undefined; allowed?: RegistrationAllowance | undefined; servedApiScopes: string[];
 }): Promise<IssuedInitialAccessToken> {
+  const ttlSeconds = options.ttlSeconds ?? INITIAL_ACCESS_TOKEN_TTL;
+  const { min, max } = INITIAL_ACCESS_TOKEN_TTL_RANGE;
+  if (!Number.isInteger(ttlSeconds) || ttlSeconds < min || ttlSeconds > max) {
+    return { ok: false, reason: 'invalid_ttl', problems: [`--ttl must be a number of seconds between ${min} and ${max}`] };
+  }
   const allowed = options.allowed ?? { apiScopes: [], grantTypes: [] };
   const served = new Set(options.servedApiScopes);
   const problems = [
@@ -169,8 +178,7 @@ export async function issueInitialAccessToken(adapter: Adapter, options: {
       .map((grant) => `grant ${grant} needs no allowing (only ${GATED_GRANTS.join(', ')} does)`),
     ...allowed.apiScopes.filter((scope) => !served.has(scope)).map((scope) => `scope ${scope} is not a scope of any registered API`),
   ];
-  if (problems.length) return { ok: false, problems };
-  const ttlSeconds = options.ttlSeconds ?? INITIAL_ACCESS_TOKEN_TTL;
+  if (problems.length) return { ok: false, reason: 'not_allowed', problems };
   const token = randomBytes(32).toString('base64url');
   const iat = Math.floor(Date.now() / 1000);
   const exp = iat + ttlSeconds;

@@ -1,0 +1,53 @@
+import assert from 'node:assert/strict';
+import { randomBytes } from 'node:crypto';
+import { test } from 'node:test';
+import { main as cli } from '../src/cli.ts';
+import { createTestDatabase } from './helpers/database.ts';
+import { PASSWORD } from './helpers/latchkey.ts';
+import { holdLock } from './helpers/held-lock.ts';
+
+/** `latchkey <args>` in this process, on the database `env` names. */
+async function latchkey(args: string[], env: Record<string, string>, stdin = '') {
+  let stdout = '';
+  let stderr = '';
+  const code = await cli(args, env, { stdout: (text) => { stdout += text; }, stderr: (text) => { stderr += text; }, stdin: async () => stdin });
+  return { code, stdout, stderr };
+}
+
+test('two simultaneous `users update` to one email: exactly one wins, the other is told the email is taken', async (t) => {
+  const database = await createTestDatabase();
+  t.after(() => database.drop());
+  const env = { DATABASE_URL: database.url, LATCHKEY_SECRET_KEY: randomBytes(32).toString('base64url'), LOG_LEVEL: 'silent' };
+  const created = await Promise.all(['ada', 'alan', 'taken'].map(async (name) => {
+    const run = await latchkey(['users', 'create', '--email', `${name}@example.com`, '--password-stdin', '--json'], env, `${PASSWORD}\n`);
+    assert.equal(run.code, 0, run.stderr);
+    return JSON.parse(run.stdout) as { id: string; email: string };
+  }));
+  const [ada, alan] = created as [{ id: string }, { id: string }, unknown];
+
+  // Both commands start, then wait at their first read of accounts and go on together.
+  const lock = await holdLock(database.url, 'lock table accounts in access exclusive mode');
+  const pending = Promise.all([ada, alan].map((user) => latchkey(['users', 'update', user.id, '--email', 'Grace@example.com', '--json'], env)));
+  await lock.waitForWaiters(2);
+  await lock.release();
+  const runs = await pending;
+
+  const winners = runs.filter((run) => run.code === 0);
+  const losers = runs.filter((run) => run.code !== 0);
+  assert.equal(winners.length, 1, runs.map((run) => run.stderr).join(''));
+  assert.equal(losers[0]!.code, 1);
+  assert.equal(losers[0]!.stdout, '');
+  // The same refusal as `users create` and as an update to an address already in use.
+  const [takenOnCreate, takenOnUpdate] = await Promise.all([
+    latchkey(['users', 'create', '--email', 'grace@EXAMPLE.com', '--password-stdin'], env, `${PASSWORD}\n`),
+    latchkey(['users', 'update', ada.id, '--email', 'taken@example.com'], env),
+  ]);
+  assert.equal(losers[0]!.stderr, 'latchkey users: an account with this email already exists\n');
+  assert.equal(takenOnCreate.stderr, losers[0]!.stderr);
+  assert.equal(takenOnUpdate.stderr, losers[0]!.stderr);
+
+  const winner = JSON.parse(winners[0]!.stdout) as { id: string; email: string };
+  assert.equal(winner.email, 'Grace@example.com');
+  const shown = await latchkey(['users', 'show', 'grace@example.com', '--json'], env);
+  assert.equal((JSON.parse(shown.stdout) as { id: string }).id, winner.id, 'the account that won has the email');
+});
