@@ -190,8 +190,7 @@ async function listen(config: Config, log: Logger, options: StartOptions,
         clearInterval(rateLimitSweep);
         const closed = drain(Math.min(DRAIN_WINDOW_MS, graceMs));
         const timer = setTimeout(() => server.closeAllConnections(), graceMs);
-        metricsServer?.close();
-        await Promise.all([closed, keyWatch.stop(), janitor?.stop(), metricsServer && once(metricsServer, 'close')]);
+        await Promise.all([closed, keyWatch.stop(), janitor?.stop(), metricsServer && once(metricsServer.close(), 'close')]);
         clearTimeout(timer);
         outage.stop();
         await clientChanges?.close();
