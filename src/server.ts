@@ -69,7 +69,7 @@ export async function startServer(config: Config, log: Logger, options: StartOpt
 
 async function listen(config: Config, log: Logger, options: StartOptions,
   opened: { database: Database; secretKey: string; services: Services }): Promise<RunningServer> {
-  const { database, secretKey, services: { box, accounts, clients, apis, keys: keyStore, payloads } } = opened;
+  const { database, secretKey, services: { box, accounts, clients, apis, keys: keyStore, payloads, audit: auditStore } } = opened;
   const accountStore = accounts.store;
   const { pool } = database;
   // Built once: every place that meets an unreachable database tells it, and it logs the outage once.
@@ -82,7 +82,7 @@ async function listen(config: Config, log: Logger, options: StartOptions,
   };
 
   const metrics = createMetrics({ pool, clusterWorker: options.worker });
-  const audit = metrics.observeAudit(opened.services.audit);
+  const audit = metrics.observeAudit(auditStore);
   const views = createViews({ brand: config.brand, themeDir: config.themeDir });
   const pages = createProviderPages(views);
   // Clients and APIs from memory on the token path; LISTEN/NOTIFY keeps every node's copy current.
