@@ -1,10 +1,12 @@
 import { APIS_HELP, apisCommand } from './cli/apis.ts';
 import { CLIENTS_HELP, clientsCommand } from './cli/clients.ts';
-import { openCliContext, type CliContext } from './cli/context.ts';
+import type { CliContext } from './cli/context.ts';
 import { AUDIT_HELP, auditCommand, JANITOR_HELP, janitorCommand, KEYS_HELP, keysCommand, migrateCommand } from './cli/ops.ts';
 import { CommandError, UsageError, type Io } from './cli/output.ts';
 import { USERS_HELP, usersCommand } from './cli/users.ts';
-import { ConfigError } from './config.ts';
+import { ConfigError, loadConfig } from './config.ts';
+import { createLogger } from './observability/logger.ts';
+import { openServices } from './services.ts';
 
 const HELP = `Usage: latchkey <command> [options]
 
@@ -53,6 +55,15 @@ function processIo(): Io {
       return Buffer.concat(chunks).toString('utf8');
     },
   };
+}
+
+/** Opens the database (migrating it first, as the server does) and the services a command works with. */
+async function openCliContext(env: Record<string, string | undefined>): Promise<CliContext> {
+  const config = loadConfig(env);
+  // Logs go to stderr so --json output on stdout stays parseable; quiet unless asked.
+  const log = createLogger({ level: env.LOG_LEVEL ?? 'warn', stderr: true });
+  const { database, migrated, services } = await openServices(config, log, 'cli');
+  return { config, log, database, migrated, ...services };
 }
 
 /** Runs one CLI invocation; returns the exit code (0 ok, 1 refused or failed, 2 usage). */

@@ -1,12 +1,9 @@
 import cluster, { type Worker } from 'node:cluster';
 import type { Config } from './config.ts';
-import { migrate } from './db/migrate.ts';
-import { openDatabase, resolveSecretKey } from './db/open.ts';
-import type { Pool } from './db/pool.ts';
+import { openDatabase } from './db/open.ts';
 import type { Logger } from './observability/logger.ts';
 import { serveClusterMetrics } from './observability/cluster-metrics.ts';
-import { ensureKeys } from './oidc/keys.ts';
-import { createSecretBox } from './secret-box.ts';
+import { prepareDatabase } from './prepare-database.ts';
 
 /**
  * One server process per core (WEB_CONCURRENCY). The primary opens the database (starting the
@@ -175,12 +172,4 @@ export async function runPrimary(config: Config, log: Logger,
     log.error({ event: 'cluster.worker_exited', worker_pid: worker.process.pid, code, signal }, 'a server worker exited: starting another');
     cluster.fork(options.workerEnv);
   });
-}
-
-/** What runs once before any process serves: migrations and first-start keys. Returns the secret key. */
-export async function prepareDatabase(pool: Pool, config: Config, log: Logger): Promise<string> {
-  await migrate(pool, log);
-  const secretKey = await resolveSecretKey(config, log);
-  await ensureKeys(pool, createSecretBox(secretKey));
-  return secretKey;
 }

@@ -1,37 +1,32 @@
+import { once } from 'node:events';
 import http from 'node:http';
-import net, { type AddressInfo } from 'node:net';
-import { availableParallelism } from 'node:os';
-import { createAccounts } from './accounts/accounts.ts';
-import { createPasswordHasher } from './accounts/passwords.ts';
-import { createAccountStore } from './accounts/store.ts';
+import type { AddressInfo } from 'node:net';
 import { createApp, type ProviderRef } from './app.ts';
 import { createClientCache, createNotifiedCache, listenForChanges } from './clients/cache.ts';
-import { createClients } from './clients/clients.ts';
-import { CLIENTS_CHANNEL, createClientStore } from './clients/store.ts';
-import { kernelBalancing, prepareDatabase } from './cluster.ts';
+import { CLIENTS_CHANNEL } from './clients/store.ts';
+import { kernelBalancing } from './cluster.ts';
 import type { Config } from './config.ts';
-import { openDatabase, resolveSecretKey, type Database } from './db/open.ts';
+import type { Database } from './db/open.ts';
+import { DRAIN_WINDOW_MS, drainOnClose } from './http-drain.ts';
 import { createDeviceFlow } from './interactions/device.ts';
 import { createCsrf } from './interactions/forms.ts';
 import { createProviderPages } from './interactions/pages.ts';
 import { createViews } from './interactions/views.ts';
-import { createAuditStore } from './observability/audit-store.ts';
 import type { Logger } from './observability/logger.ts';
 import { createMetrics } from './observability/metrics.ts';
 import { createOutageTracker } from './observability/outage.ts';
 import { createAdapterFactory } from './oidc/adapter.ts';
-import { APIS_CHANNEL, createApiResourceStore } from './oidc/api-resource-store.ts';
-import { createKeyStore, KEYS_CHANNEL } from './oidc/key-store.ts';
+import { APIS_CHANNEL } from './oidc/api-resource-store.ts';
+import { KEYS_CHANNEL } from './oidc/key-store.ts';
 import { sweepExpired } from './oidc/janitor.ts';
 import { loadKeyMaterial, retiredKeyPublishSeconds, rotateKeys, type KeyMaterial } from './oidc/keys.ts';
-import { createPayloadStore } from './oidc/payload-store.ts';
 import { createProvider } from './oidc/provider.ts';
 import { createReadAhead } from './oidc/read-ahead.ts';
 import { createClientRegistrations } from './oidc/registration.ts';
-import { createSecretBox } from './secret-box.ts';
 import { isDatabaseUnavailable } from './security/database-errors.ts';
 import { guardEngine } from './security/engine-failures.ts';
 import { createRateLimits } from './security/rate-limits.ts';
+import { openServices, type Services } from './services.ts';
 import { every } from './timers.ts';
 
 export interface RunningServer {
@@ -58,20 +53,24 @@ export interface StartOptions {
 }
 
 /**
- * The registry: builds every part once, wires them, and listens. Nothing below reads the
- * environment; everything arrives through `config`.
+ * Opens the database and the services (services.ts), builds what serving needs on top of them
+ * once, wires it all, and listens. Nothing below reads the environment; everything arrives
+ * through `config`.
  */
 export async function startServer(config: Config, log: Logger, options: StartOptions = {}): Promise<RunningServer> {
-  const database = await openDatabase(config, log, { adoptEmbedded: !options.worker });
+  const { database, secretKey, services } = await openServices(config, log, options.worker ? 'cluster-worker' : 'server');
   try {
-    return await listen(config, log, database, options);
+    return await listen(config, log, options, { database, secretKey, services });
   } catch (err) {
     await database.close().catch(() => undefined);
     throw err;
   }
 }
 
-async function listen(config: Config, log: Logger, database: Database, options: StartOptions): Promise<RunningServer> {
+async function listen(config: Config, log: Logger, options: StartOptions,
+  opened: { database: Database; secretKey: string; services: Services }): Promise<RunningServer> {
+  const { database, secretKey, services: { box, accounts, clients, apis, keys: keyStore, payloads, audit: auditStore } } = opened;
+  const accountStore = accounts.store;
   const { pool } = database;
   // Built once: every place that meets an unreachable database tells it, and it logs the outage once.
   const outage = createOutageTracker({ log, probe: () => pool.query('select 1') });
@@ -81,30 +80,14 @@ async function listen(config: Config, log: Logger, database: Database, options: 
     if (isDatabaseUnavailable(err)) outage.unavailable(err);
     else log.warn({ event, err }, message);
   };
-  const secretKey = options.worker ? await resolveSecretKey(config, log) : await prepareDatabase(pool, config, log);
-  const box = createSecretBox(secretKey);
 
-  const keyStore = createKeyStore(pool);
-  const payloads = createPayloadStore(pool);
-  const accountStore = createAccountStore(pool);
-  const accounts = createAccounts({
-    store: accountStore,
-    // A cluster worker shares the cores with WEB_CONCURRENCY - 1 others: it hashes its share at a
-    // time (one, by default), so a login burst neither oversubscribes the CPU nor holds several
-    // 19 MiB buffers per worker. A single process uses every core.
-    passwords: createPasswordHasher({ memoryKib: config.argon2.memoryKib, iterations: config.argon2.iterations,
-      concurrency: Math.max(1, Math.floor(availableParallelism() / (options.worker ? config.webConcurrency : 1))) }),
-    lockout: config.lockout,
-  });
-  const clients = createClients({ store: createClientStore(pool), box });
-  const apis = createApiResourceStore(pool);
   const metrics = createMetrics({ pool, clusterWorker: options.worker });
-  const audit = metrics.observeAudit(createAuditStore(pool));
+  const audit = metrics.observeAudit(auditStore);
   const views = createViews({ brand: config.brand, themeDir: config.themeDir });
   const pages = createProviderPages(views);
   // Clients and APIs from memory on the token path; LISTEN/NOTIFY keeps every node's copy current.
   const clientCache = createClientCache({ load: clients.findMetadata, maxAgeMs: config.clientCacheSeconds * 1000 });
-  const apiCache = createNotifiedCache({ load: apis.findByIdentifier, maxAgeMs: config.clientCacheSeconds * 1000 });
+  const apiCache = createNotifiedCache({ load: apis.store.findByIdentifier, maxAgeMs: config.clientCacheSeconds * 1000 });
   // Dynamic registration (REGISTRATION_ENABLED) writes clients through the engine's adapter.
   const registrations = config.registrationEnabled ? createClientRegistrations(clients) : undefined;
   const readAhead = createReadAhead();
@@ -114,7 +97,7 @@ async function listen(config: Config, log: Logger, database: Database, options: 
 
   const limits = createRateLimits({ pool, settings: config.rateLimit, log, outage });
   const buildProvider = (keys: KeyMaterial) => guardEngine(
-    metrics.observeProvider(createProvider({ config, adapter, keys, accounts: accountStore, apis: { ...apis, findByIdentifier: apiCache.get }, grants: payloads, pages, device: device.pages, log })), { pages, log, outage });
+    metrics.observeProvider(createProvider({ config, adapter, keys, accounts: accountStore, apis: { ...apis.store, findByIdentifier: apiCache.get }, grants: payloads, pages, device: device.pages, log })), { pages, log, outage });
   let keys = await loadKeyMaterial(keyStore, box, config.cookieKeys);
   const providerRef: ProviderRef = { current: buildProvider(keys) };
 
@@ -135,7 +118,7 @@ async function listen(config: Config, log: Logger, database: Database, options: 
   async function refreshKeys() {
     let latest = await loadKeyMaterial(keyStore, box, config.cookieKeys);
     if (rotationSeconds > 0 && Date.now() - latest.oldestActivation.getTime() >= rotationSeconds * 1000) {
-      const publishRetiredSeconds = retiredKeyPublishSeconds(config.ttl, (await apis.list()).map((api) => api.access_token_ttl));
+      const publishRetiredSeconds = retiredKeyPublishSeconds(config.ttl, (await apis.store.list()).map((api) => api.access_token_ttl));
       const rotated = await rotateKeys(pool, box, { publishRetiredSeconds, cookieGraceSeconds: config.ttl.session, ifActiveOlderThanSeconds: rotationSeconds });
       if (rotated.length > 0) {
         metrics.keyRotations.inc();
@@ -166,27 +149,24 @@ async function listen(config: Config, log: Logger, database: Database, options: 
   server.keepAliveTimeout = 65_000;
   server.headersTimeout = 66_000;
   server.requestTimeout = 30_000;
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    // A cluster worker binds a socket of its own (SO_REUSEPORT) where the runtime can, so the
-    // kernel balances connections and resets those queued for a worker that dies. Handed out by
-    // the primary instead (round-robin), a connection accepted just as a worker died waits forever.
-    if (options.worker && kernelBalancing(config.port)) server.listen({ port: config.port, host: config.host, exclusive: true, reusePort: true }, () => resolve());
-    else server.listen(config.port, config.host, () => resolve());
-  });
+  // A cluster worker binds a socket of its own (SO_REUSEPORT) where the runtime can, so the
+  // kernel balances connections and resets those queued for a worker that dies. Handed out by
+  // the primary instead (round-robin), a connection accepted just as a worker died waits forever.
+  if (options.worker && kernelBalancing(config.port)) server.listen({ port: config.port, host: config.host, exclusive: true, reusePort: true });
+  else server.listen(config.port, config.host);
+  await once(server, 'listening');
   const { port } = server.address() as AddressInfo;
   let metricsServer: http.Server | undefined;
   // In a cluster the primary serves METRICS_PORT (cluster.ts), summing every worker.
   if (typeof config.metrics === 'object' && !options.worker) {
     const { port: metricsPort, host: metricsHost } = config.metrics;
-    const listening = http.createServer(metrics.listener(log));
-    await new Promise<void>((resolve, reject) => {
-      listening.once('error', (err) => {
-        server.close();
-        reject(new Error(`cannot listen on METRICS_PORT ${metricsPort} (METRICS_HOST ${metricsHost}): ${err.message}; set another METRICS_PORT, or METRICS_PORT=off`, { cause: err }));
-      });
-      listening.listen(metricsPort, metricsHost, () => resolve());
-    });
+    const listening = http.createServer(metrics.listener(log)).listen(metricsPort, metricsHost);
+    try {
+      await once(listening, 'listening');
+    } catch (err) {
+      server.close();
+      throw new Error(`cannot listen on METRICS_PORT ${metricsPort} (METRICS_HOST ${metricsHost}): ${(err as Error).message}; set another METRICS_PORT, or METRICS_PORT=off`, { cause: err });
+    }
     metricsServer = listening;
   }
   // Until this connection listens, the cache reads through to the database.
@@ -210,8 +190,7 @@ async function listen(config: Config, log: Logger, database: Database, options: 
         clearInterval(rateLimitSweep);
         const closed = drain(Math.min(DRAIN_WINDOW_MS, graceMs));
         const timer = setTimeout(() => server.closeAllConnections(), graceMs);
-        await Promise.all([closed, keyWatch.stop(), janitor?.stop(),
-          metricsServer && new Promise((resolve) => metricsServer.close(resolve))]);
+        await Promise.all([closed, keyWatch.stop(), janitor?.stop(), metricsServer && once(metricsServer.close(), 'close')]);
         clearTimeout(timer);
         outage.stop();
         await clientChanges?.close();
@@ -223,43 +202,3 @@ async function listen(config: Config, log: Logger, database: Database, options: 
   };
 }
 
-/**
- * How long, once closing, a kept-alive connection may stay open for a request its client sends
- * before it learns that the server is stopping. Closed at once, a request already on its way over
- * such a connection is reset (never processed, but the client sees an error); answered with
- * `Connection: close`, the client opens a new connection (to another node) for the next one.
- */
-const DRAIN_WINDOW_MS = 1000;
-
-/**
- * Graceful close. Stops accepting connections at once. Every response still to be sent says
- * `Connection: close`, and its connection closes when it has gone. Idle kept-alive connections
- * stay open for `windowMs` (a request racing the shutdown on one is served, with
- * `Connection: close`), then close; so do those that turn idle later. Resolves when the last
- * connection has closed.
- */
-function drainOnClose(server: http.Server): (windowMs: number) => Promise<void> {
-  const inFlight = new Set<http.ServerResponse>();
-  let draining = false;
-  let windowOver = false;
-  server.on('request', (_req: http.IncomingMessage, res: http.ServerResponse) => {
-    if (draining) res.setHeader('Connection', 'close');
-    inFlight.add(res);
-    res.once('close', () => {
-      inFlight.delete(res);
-      if (windowOver) setImmediate(() => server.closeIdleConnections());
-    });
-  });
-  return function startDraining(windowMs) {
-    draining = true;
-    for (const res of inFlight) if (!res.headersSent) res.setHeader('Connection', 'close');
-    // net.Server's close, not http.Server's: that one also closes the idle connections at once.
-    const closed = new Promise<void>((resolve) => net.Server.prototype.close.call(server, () => resolve()));
-    const window = setTimeout(() => {
-      windowOver = true;
-      // http.Server's close now: closes the idle connections and stops its connection checks.
-      server.close();
-    }, windowMs);
-    return closed.finally(() => clearTimeout(window));
-  };
-}

@@ -38,7 +38,7 @@ test('a database outage logs one warning, 503 request lines at warn and no stack
   const { log, lines } = capturedLogger();
   const server = await startServer(config, log);
   t.after(() => server.close(1000));
-  const idp = createArrangements(server.database.pool, { issuer, secretKey, argon2: config.argon2, lockout: config.lockout });
+  const idp = createArrangements(server.database.pool, config);
   const client = await idp.clients.create({ grantTypes: ['authorization_code', 'client_credentials'] });
   const basic = `Basic ${Buffer.from(`${client.clientId}:${client.clientSecret}`).toString('base64')}`;
   const requests = () => [

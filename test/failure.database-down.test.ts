@@ -41,7 +41,7 @@ test('with the database down: /readyz 503, requests fail fast with 503 (JSON or 
   const limited = await startServer(loadConfig({ ...configEnv(config), PORT: String(limitedPort), ISSUER: `http://127.0.0.1:${limitedPort}` }),
     createLogger({ level: config.logLevel }));
   t.after(() => limited.close(1000));
-  const idp = { issuer, ...createArrangements(server.database.pool, { issuer, secretKey, argon2: config.argon2, lockout: config.lockout }) };
+  const idp = { issuer, ...createArrangements(server.database.pool, config) };
 
   await idp.users.create({ email: 'outage@example.com', name: 'Outage' });
   const registered = await idp.clients.create({ name: 'Outage App', grantTypes: ['authorization_code', 'refresh_token'] });

@@ -1,5 +1,6 @@
 import cluster, { type Worker } from 'node:cluster';
 import { randomUUID } from 'node:crypto';
+import { once } from 'node:events';
 import http, { type RequestListener } from 'node:http';
 import client from 'prom-client';
 import type { Logger } from './logger.ts';
@@ -112,15 +113,12 @@ export async function serveClusterMetrics(options: { log: Logger; serving: () =>
   let server: http.Server | undefined;
   if (options.listen) {
     const { port, host } = options.listen;
-    const starting = http.createServer(metricsOnly(clusterText, options.log));
+    const starting = http.createServer(metricsOnly(clusterText, options.log)).listen(port, host);
     try {
-      await new Promise<void>((resolve, reject) => {
-        starting.once('error', (err) => reject(new Error(`cannot listen on METRICS_PORT ${port} (METRICS_HOST ${host}): ${err.message}; set another METRICS_PORT, or METRICS_PORT=off`, { cause: err })));
-        starting.listen(port, host, () => resolve());
-      });
+      await once(starting, 'listening');
     } catch (err) {
       cluster.off('message', onMessage);
-      throw err;
+      throw new Error(`cannot listen on METRICS_PORT ${port} (METRICS_HOST ${host}): ${(err as Error).message}; set another METRICS_PORT, or METRICS_PORT=off`, { cause: err });
     }
     server = starting;
   }
@@ -128,7 +126,7 @@ export async function serveClusterMetrics(options: { log: Logger; serving: () =>
     port: server ? (server.address() as { port: number }).port : undefined,
     async close() {
       cluster.off('message', onMessage);
-      if (server) await new Promise((resolve) => server.close(resolve));
+      if (server) await once(server.close(), 'close');
     },
   };
 }

@@ -2,18 +2,12 @@ import { randomBytes } from 'node:crypto';
 import net from 'node:net';
 import type { TestContext } from 'node:test';
 import * as oidc from 'openid-client';
-import { createAccounts } from '../../src/accounts/accounts.ts';
-import { createPasswordHasher } from '../../src/accounts/passwords.ts';
-import { createAccountStore } from '../../src/accounts/store.ts';
-import { createClients, type ClientInput } from '../../src/clients/clients.ts';
-import { createClientStore } from '../../src/clients/store.ts';
+import type { ClientInput } from '../../src/clients/clients.ts';
 import type { Queryable } from '../../src/db/pool.ts';
 import { loadConfig, type Config } from '../../src/config.ts';
 import { createLogger, type Logger } from '../../src/observability/logger.ts';
-import { createApiResourceStore } from '../../src/oidc/api-resource-store.ts';
-import { createApiResources } from '../../src/oidc/api-resources.ts';
-import { createSecretBox } from '../../src/secret-box.ts';
 import { startServer, type RunningServer } from '../../src/server.ts';
+import { createServices } from '../../src/services.ts';
 import { UserAgent, formField } from './browser.ts';
 import { createTestDatabase, type TestDatabase } from './database.ts';
 
@@ -85,7 +79,7 @@ export async function startLatchkey(t: TestContext | undefined, env: Record<stri
   }
   const idp: Latchkey = {
     issuer, config, server, database, log,
-    ...createArrangements(server.database.pool, { issuer, secretKey: config.secretKey!, argon2: config.argon2, lockout: config.lockout }),
+    ...createArrangements(server.database.pool, config),
     async close() {
       await server.close(2000);
       if (!borrowed) await database.drop();
@@ -96,20 +90,13 @@ export async function startLatchkey(t: TestContext | undefined, env: Record<stri
 }
 
 /**
- * Arrangements on the server at `issuer` over `db`, its database. Users' passwords are hashed at
- * the `argon2` cost (the server verifies any cost).
+ * Arrangements on the server of `config` over `db`, its database, through the services the server
+ * and the CLI build (src/services.ts). The config must carry the server's LATCHKEY_SECRET_KEY.
  */
-export function createArrangements(db: Queryable,
-  options: { issuer: string; secretKey: string } & Pick<Config, 'argon2' | 'lockout'>): Arrangements {
-  const { issuer } = options;
-  const box = createSecretBox(options.secretKey);
-  const clients = createClients({ store: createClientStore(db), box });
-  const accounts = createAccounts({
-    store: createAccountStore(db),
-    passwords: createPasswordHasher(options.argon2),
-    lockout: options.lockout,
-  });
-  const apis = createApiResources(createApiResourceStore(db));
+export function createArrangements(db: Queryable, config: Config): Arrangements {
+  const { issuer, secretKey } = config;
+  if (!secretKey) throw new Error('arrangements need the server\'s LATCHKEY_SECRET_KEY in the config');
+  const { clients, accounts, apis } = createServices({ config, db, secretKey });
   let userCount = 0;
 
   return {

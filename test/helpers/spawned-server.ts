@@ -5,6 +5,7 @@ import { availableParallelism } from 'node:os';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { TestContext } from 'node:test';
 import pg from 'pg';
+import { loadConfig } from '../../src/config.ts';
 import { createTestDatabase, type TestDatabase } from './database.ts';
 import { createArrangements, freePort, type Arrangements } from './latchkey.ts';
 import { ROOT } from './processes.ts';
@@ -45,9 +46,8 @@ export async function spawnServer(t: TestContext, options: { env?: Record<string
   const [file, ...args] = options.command ?? [process.execPath, '--import', 'tsx', 'src/main.ts'];
   // pg connects on the first query: servers that arrange nothing never open it.
   const pool = new pg.Pool({ connectionString: database.url, max: 2 });
-  // The hashing cost of the users we create (the server verifies any cost); the server's defaults.
-  const arrangements = createArrangements(pool, { issuer: url, secretKey,
-    argon2: { memoryKib: 19456, iterations: 2 }, lockout: { threshold: 10, lockSeconds: 900 } });
+  // Arranged with the configuration the server reads from the same environment.
+  const arrangements = createArrangements(pool, loadConfig(env));
   const children: Array<{ child: ChildProcess; exited: Promise<unknown> }> = [];
   // In order: the servers and our pool let go of the database before it is dropped.
   t.after(async () => {

@@ -1,0 +1,86 @@
+import { availableParallelism } from 'node:os';
+import { createAccounts } from './accounts/accounts.ts';
+import { createPasswordHasher } from './accounts/passwords.ts';
+import { createAccountStore } from './accounts/store.ts';
+import { createClients } from './clients/clients.ts';
+import { createClientStore } from './clients/store.ts';
+import type { Config } from './config.ts';
+import { openDatabase, type Database } from './db/open.ts';
+import type { Queryable } from './db/pool.ts';
+import { createAuditStore } from './observability/audit-store.ts';
+import type { Logger } from './observability/logger.ts';
+import { createApiResourceStore } from './oidc/api-resource-store.ts';
+import { createApiResources } from './oidc/api-resources.ts';
+import { createKeyStore } from './oidc/key-store.ts';
+import { createPayloadStore } from './oidc/payload-store.ts';
+import { prepareDatabase, resolveSecretKey } from './prepare-database.ts';
+import { createSecretBox } from './secret-box.ts';
+
+/**
+ * The stores and services over one database, built once: the server wires them into the engine and
+ * the pages, every CLI command works with the same ones, and the tests arrange users, clients and
+ * APIs through them. What only serving needs (caches, rate limits, metrics, the engine) the server
+ * builds on top.
+ */
+export function createServices(deps: {
+  config: Pick<Config, 'argon2' | 'lockout' | 'ttl'>;
+  db: Queryable;
+  secretKey: string;
+  /** Hashes at a time (argon2id); default one per core. */
+  passwordConcurrency?: number | undefined;
+}) {
+  const { config, db } = deps;
+  const box = createSecretBox(deps.secretKey);
+  return {
+    box,
+    accounts: createAccounts({
+      store: createAccountStore(db),
+      passwords: createPasswordHasher({ memoryKib: config.argon2.memoryKib, iterations: config.argon2.iterations, concurrency: deps.passwordConcurrency }),
+      lockout: config.lockout,
+    }),
+    clients: createClients({ store: createClientStore(db), box }),
+    apis: createApiResources(createApiResourceStore(db), { accessTokenTtl: config.ttl.accessToken }),
+    /** The signing and cookie keys (rows); oidc/keys.ts turns them into key material. */
+    keys: createKeyStore(db),
+    payloads: createPayloadStore(db),
+    audit: createAuditStore(db),
+  };
+}
+export type Services = ReturnType<typeof createServices>;
+
+/**
+ * Who opens the database: the server (a single process; it also adopts an embedded PostgreSQL
+ * left running by a crashed predecessor), a cluster worker (the primary has prepared the database
+ * and owns the embedded PostgreSQL) or a CLI command (stops only what it started itself).
+ */
+export type Role = 'server' | 'cluster-worker' | 'cli';
+
+/**
+ * Opens the database, prepares it (prepare-database.ts) unless a cluster primary already has, and
+ * builds the services. Closes the database again when any of that fails.
+ */
+export async function openServices(config: Config, log: Logger, role: Role): Promise<{
+  database: Database;
+  secretKey: string;
+  /** Migrations applied on opening (none for a cluster worker). */
+  migrated: string[];
+  services: Services;
+}> {
+  const database = await openDatabase(config, log, { adoptEmbedded: role === 'server' });
+  try {
+    const { secretKey, migrated } = role === 'cluster-worker'
+      ? { secretKey: await resolveSecretKey(config, log), migrated: [] }
+      : await prepareDatabase(database.pool, config, log);
+    const services = createServices({
+      config, db: database.pool, secretKey,
+      // A cluster worker shares the cores with WEB_CONCURRENCY - 1 others: it hashes its share at a
+      // time (one, by default), so a login burst neither oversubscribes the CPU nor holds several
+      // 19 MiB buffers per worker. A single process uses every core.
+      passwordConcurrency: role === 'cluster-worker' ? Math.max(1, Math.floor(availableParallelism() / config.webConcurrency)) : undefined,
+    });
+    return { database, secretKey, migrated, services };
+  } catch (err) {
+    await database.close().catch(() => undefined);
+    throw err;
+  }
+}
