@@ -163,7 +163,7 @@ export function createProvider(deps: ProviderDeps): Provider {
     },
     responseTypes: ['code'],
     // PKCE (S256 only) is required of public clients and of confidential clients registered since
-    // migration 0008 unless an operator allowed them to skip it (OAuth 2.1, RFC 9700 §2.1.1); the
+    // migration 0006 unless an operator allowed them to skip it (OAuth 2.1, RFC 9700 §2.1.1); the
     // engine verifies it whenever a challenge was sent.
     pkce: { required: (_ctx, client) => client.clientAuthMethod === 'none' || client[REQUIRE_PKCE] === true },
     // Refresh tokens: issued only when the authorization asked for `offline_access` together with
