@@ -121,7 +121,7 @@ async function listen(config: Config, log: Logger, database: Database, options: 
   const app = createApp({
     config, pool, providerRef, views, log, readAhead, outage,
     interactions: { accounts, accountStore, audit, csrf: createCsrf(secretKey), allowLoginAttempt: limits.allowLoginAttempt, consents: payloads },
-    engineGuards: [limits.limitTokenRequests, device.limitCodeEntry],
+    engineGuards: [limits.limitTokenRequests, device.limitCodeEntry, device.requireResumeCookie],
     observeRequests: metrics.observeRequests,
     // Only when asked (METRICS_PORT = PORT): the sign-in counters tell which emails have accounts.
     extraRoutes: config.metrics === 'public' ? [metrics.routes()] : [],

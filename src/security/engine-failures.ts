@@ -16,6 +16,11 @@ function classify(err: unknown): Failure | undefined {
   return undefined;
 }
 
+/** The engine's ensureSessionSave (lib/helpers/initialize_app.js) on a session that was never persisted. */
+function isUnsavedSessionSave(err: unknown): boolean {
+  return err instanceof TypeError && err.message === 'persist can only be called on previously persisted Sessions';
+}
+
 /**
  * Guards the engine (applied to every provider we build).
  *
@@ -49,6 +54,10 @@ export function guardEngine(provider: Provider, deps: { pages: Pick<ProviderPage
     try {
       await next();
     } catch (err) {
+      // The engine answered a device page's error (4xx, its code form) on a session it never
+      // stored, then failed to save that session: the answer stands (GET /device/<uid> of a
+      // sign-in that expired, without a session cookie). Anything else is a failure.
+      if (isUnsavedSessionSave(err) && ctx.status >= 400 && ctx.status < 500 && ctx.body !== undefined) return;
       const failure = classify(err);
       if (!failure) throw err;
       noteFailure(ctx, err, failure);
