@@ -5,6 +5,7 @@ import Koa, { type Context, type Middleware, type Next } from 'koa';
 import type Provider from 'oidc-provider';
 import type { Config } from './config.ts';
 import type { Pool } from './db/pool.ts';
+import { renderErrorPage, unavailable } from './http/responses.ts';
 import { interactionRoutes, type InteractionDeps } from './interactions/routes.ts';
 import { VIEWS_DIR, type Views } from './interactions/views.ts';
 import { healthRoutes } from './observability/health.ts';
@@ -87,31 +88,30 @@ function errorPages(views: Views, outage: Pick<Outage, 'unavailable'>) {
       await next();
       if (ctx.status === 404 && ctx.body === undefined && ctx.respond !== false) {
         const t = views.strings(ctx);
-        await views.render(ctx, 'error', { title: t.error.notFound, heading: t.error.notFound, message: t.error.notFoundMessage, code: null }, 404);
+        await renderErrorPage(ctx, views, { status: 404, heading: t.error.notFound, message: t.error.notFoundMessage });
       }
     } catch (err) {
       // An unreachable database is an outage the client may retry (503), not a bug (500); text the
       // database cannot store (a NUL character) is the request's fault (400).
       const unstorable = isUnstorableInput(err);
-      const unavailable = isDatabaseUnavailable(err);
-      const status = unavailable ? 503 : unstorable ? 400 : (err as { status?: number }).status ?? 500;
+      const unavailableNow = isDatabaseUnavailable(err);
+      const status = unstorable ? 400 : (err as { status?: number }).status ?? 500;
       const publicMessage = unstorable ? UNSTORABLE_DESCRIPTION : (err as Error).message;
       const expose = status < 500;
       // A known outage is logged once, by the tracker; a bug with its stack, every time.
-      if (unavailable) outage.unavailable(err);
+      if (unavailableNow) outage.unavailable(err);
       else if (!expose) ctx.state.log.error({ event: 'server_error', err }, 'request failed');
       if (ctx.headerSent || ctx.respond === false) return;
+      if (unavailableNow) return unavailable(ctx, views);
       const t = views.strings(ctx);
-      if (status === 503) ctx.set('Retry-After', '5');
       if (!ctx.accepts('html')) {
         ctx.status = status;
-        ctx.body = { error: expose ? 'invalid_request' : status === 503 ? 'temporarily_unavailable' : 'server_error',
-          error_description: expose ? publicMessage : t.error.serverMessage };
+        ctx.body = { error: expose ? 'invalid_request' : 'server_error', error_description: expose ? publicMessage : t.error.serverMessage };
         return;
       }
       const [heading, message] = status === 429 ? [t.error.tooMany, t.error.tooManyMessage]
         : expose ? [t.error.badRequest, publicMessage] : [t.error.server, t.error.serverMessage];
-      await views.render(ctx, 'error', { title: heading, heading, message, code: expose ? status : null }, status);
+      await renderErrorPage(ctx, views, { status, heading, message, code: expose ? status : null });
     }
   };
 }

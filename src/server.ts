@@ -114,7 +114,7 @@ async function listen(config: Config, log: Logger, database: Database, options: 
 
   const limits = createRateLimits({ pool, settings: config.rateLimit, log, outage });
   const buildProvider = (keys: KeyMaterial) => guardEngine(
-    metrics.observeProvider(createProvider({ config, adapter, keys, accounts: accountStore, apis: { ...apis, findByIdentifier: apiCache.get }, grants: payloads, pages, device: device.pages, log })), { pages, log, outage });
+    metrics.observeProvider(createProvider({ config, adapter, keys, accounts: accountStore, apis: { ...apis, findByIdentifier: apiCache.get }, grants: payloads, pages, device: device.pages, log })), { views, log, outage });
   let keys = await loadKeyMaterial(keyStore, box, config.cookieKeys);
   const providerRef: ProviderRef = { current: buildProvider(keys) };
 

@@ -7,7 +7,7 @@ import type { Context } from 'koa';
  */
 
 /** Seconds a client should wait before retrying after a 503 (the pool reconnects on the next query). */
-export const UNAVAILABLE_RETRY_AFTER_SECONDS = 5;
+const UNAVAILABLE_RETRY_AFTER_SECONDS = 5;
 
 /** RFC 6749 §4.1.2.1 registers `temporarily_unavailable` for "temporarily overloaded or under maintenance". */
 const UNAVAILABLE_BODY = {
@@ -33,10 +33,13 @@ export interface ErrorPage {
   retryAfterSeconds?: number | undefined;
 }
 
-/** What the error page needs of the views (interactions/views.ts): the template and the 5xx strings. */
+/** The locale strings (interactions/locales) of the pages built here. */
+type ErrorStrings = 'server' | 'serverMessage' | 'badRequest' | 'badRequestMessage';
+
+/** What the error page needs of the views (interactions/views.ts): the template and the request's strings. */
 export interface ErrorViews {
   render(ctx: Context, name: 'error', data: Record<string, unknown> & { title: string }, status: number): Promise<void>;
-  strings(ctx: Context): { error: { server: string; serverMessage: string } };
+  strings(ctx: Context): { error: Record<ErrorStrings, string> };
 }
 
 /** Renders our error page as the response (HTML, no-store, in the request's language). */

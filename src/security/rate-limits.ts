@@ -2,9 +2,9 @@ import { isIP } from 'node:net';
 import type { Context, Next } from 'koa';
 import { RateLimiterPostgres, RateLimiterRes } from 'rate-limiter-flexible';
 import type { Pool, Queryable } from '../db/pool.ts';
+import { retryAfterSeconds, tooManyRequests, unavailable } from '../http/responses.ts';
 import type { Logger } from '../observability/logger.ts';
 import type { Outage } from '../observability/outage.ts';
-import { retryAfterSeconds, tooManyRequests, unavailable } from '../http/responses.ts';
 import { isDatabaseUnavailable } from './database-errors.ts';
 
 /** Requests per minute and per client address; 0 turns a limit off. */
