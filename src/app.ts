@@ -1,7 +1,8 @@
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import Router from '@koa/router';
-import Koa, { type Context, type Middleware, type Next } from 'koa';
+import Koa, { type Context, type Next } from 'koa';
+import compose from 'koa-compose';
 import type Provider from 'oidc-provider';
 import type { Config } from './config.ts';
 import type { Pool } from './db/pool.ts';
@@ -133,28 +134,20 @@ function assetRoutes(views: Views): Router {
     });
 }
 
-/**
- * Runs a Koa app's middleware on the current request's context, as koa-mount does, instead of
- * through its callback(): one context and one response per request, not two.
- */
-function runOnContext(middleware: readonly Middleware[]): (ctx: Context) => Promise<void> {
-  return (ctx) => {
-    const dispatch = async (i: number): Promise<void> => {
-      if (i < middleware.length) await middleware[i]!(ctx, () => dispatch(i + 1));
-    };
-    return dispatch(0);
-  };
-}
-
 export function createApp(deps: AppDeps): Koa {
   const { config, pool, providerRef, views, log } = deps;
   // maxIpsCount: only the X-Forwarded-For entries our own proxies appended name the client.
   const app = new Koa({ proxy: config.trustProxy, maxIpsCount: config.trustProxyHops });
   app.silent = true; // errors are logged by our middleware, with context
+  // The engine's middleware run on this request's context, as koa-mount does, not through its
+  // callback(): one context and one response per request, not two.
   const engines = new WeakMap<Provider, (ctx: Context) => Promise<void>>();
   const currentEngine = () => {
     let engine = engines.get(providerRef.current);
-    if (!engine) engines.set(providerRef.current, engine = runOnContext(providerRef.current.middleware));
+    if (!engine) {
+      engine = compose(providerRef.current.middleware);
+      engines.set(providerRef.current, engine);
+    }
     return engine;
   };
 
@@ -166,7 +159,7 @@ export function createApp(deps: AppDeps): Koa {
   ];
   // The engine's endpoints: parameter limits and rate limits first (each guard checks the route name),
   // then the engine, which sets the response (its cookies are signed with the same keys as ours).
-  const engineRoutes = runOnContext([limitFrontChannelParameters, ...(deps.engineGuards ?? []),
+  const engineRoutes = compose<Context>([limitFrontChannelParameters, ...(deps.engineGuards ?? []),
     (ctx) => currentEngine()(ctx)]);
 
   if (deps.observeRequests) app.use(deps.observeRequests);
