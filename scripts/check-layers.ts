@@ -11,13 +11,14 @@ import ts from 'typescript';
  * With `--map` it prints the table as Markdown, for the README's code map.
  */
 /** What every part above db may use; DOMAIN adds the stores and policies the engine and pages build on. */
-const BASE = ['config.ts', 'secret-box.ts', 'observability', 'db'];
+const BASE = ['config.ts', 'secret-box.ts', 'observability', 'db', 'http'];
 const DOMAIN = [...BASE, 'security', 'audit', 'mail', 'accounts', 'clients'];
 const LAYERS: Record<string, { what: string; imports: string[] }> = {
   'config.ts': { what: 'the zod-validated Config, built from env by the root only', imports: [] },
   'secret-box.ts': { what: 'sealing secrets at rest (AES-256-GCM under the secret key)', imports: [] },
   observability: { what: 'logger, metrics, request log', imports: ['config.ts'] },
   db: { what: 'pool and query helpers, embedded PostgreSQL, migrations', imports: ['config.ts', 'observability'] },
+  http: { what: 'the shared answers: error page, 503 and 429 with Retry-After', imports: [] },
   security: { what: 'HTTP policy: rate and size limits, HTTPS, cookie signing', imports: BASE },
   audit: { what: 'audit events: the store and what records them', imports: BASE },
   mail: { what: 'outbox store, sender, templates', imports: BASE },

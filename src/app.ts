@@ -1,10 +1,12 @@
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import Router from '@koa/router';
-import Koa, { type Context, type Middleware, type Next } from 'koa';
+import Koa, { type Context, type Next } from 'koa';
+import compose from 'koa-compose';
 import type Provider from 'oidc-provider';
 import type { Config } from './config.ts';
 import type { Pool } from './db/pool.ts';
+import { renderErrorPage, unavailable } from './http/responses.ts';
 import { interactionRoutes, type InteractionDeps } from './interactions/routes.ts';
 import { VIEWS_DIR, type Views } from './interactions/views.ts';
 import { healthRoutes } from './observability/health.ts';
@@ -87,31 +89,30 @@ function errorPages(views: Views, outage: Pick<Outage, 'unavailable'>) {
       await next();
       if (ctx.status === 404 && ctx.body === undefined && ctx.respond !== false) {
         const t = views.strings(ctx);
-        await views.render(ctx, 'error', { title: t.error.notFound, heading: t.error.notFound, message: t.error.notFoundMessage, code: null }, 404);
+        await renderErrorPage(ctx, views, { status: 404, heading: t.error.notFound, message: t.error.notFoundMessage });
       }
     } catch (err) {
       // An unreachable database is an outage the client may retry (503), not a bug (500); text the
       // database cannot store (a NUL character) is the request's fault (400).
       const unstorable = isUnstorableInput(err);
-      const unavailable = isDatabaseUnavailable(err);
-      const status = unavailable ? 503 : unstorable ? 400 : (err as { status?: number }).status ?? 500;
+      const unavailableNow = isDatabaseUnavailable(err);
+      const status = unstorable ? 400 : (err as { status?: number }).status ?? 500;
       const publicMessage = unstorable ? UNSTORABLE_DESCRIPTION : (err as Error).message;
       const expose = status < 500;
       // A known outage is logged once, by the tracker; a bug with its stack, every time.
-      if (unavailable) outage.unavailable(err);
+      if (unavailableNow) outage.unavailable(err);
       else if (!expose) ctx.state.log.error({ event: 'server_error', err }, 'request failed');
       if (ctx.headerSent || ctx.respond === false) return;
+      if (unavailableNow) return unavailable(ctx, views);
       const t = views.strings(ctx);
-      if (status === 503) ctx.set('Retry-After', '5');
       if (!ctx.accepts('html')) {
         ctx.status = status;
-        ctx.body = { error: expose ? 'invalid_request' : status === 503 ? 'temporarily_unavailable' : 'server_error',
-          error_description: expose ? publicMessage : t.error.serverMessage };
+        ctx.body = { error: expose ? 'invalid_request' : 'server_error', error_description: expose ? publicMessage : t.error.serverMessage };
         return;
       }
       const [heading, message] = status === 429 ? [t.error.tooMany, t.error.tooManyMessage]
         : expose ? [t.error.badRequest, publicMessage] : [t.error.server, t.error.serverMessage];
-      await views.render(ctx, 'error', { title: heading, heading, message, code: expose ? status : null }, status);
+      await renderErrorPage(ctx, views, { status, heading, message, code: expose ? status : null });
     }
   };
 }
@@ -133,28 +134,20 @@ function assetRoutes(views: Views): Router {
     });
 }
 
-/**
- * Runs a Koa app's middleware on the current request's context, as koa-mount does, instead of
- * through its callback(): one context and one response per request, not two.
- */
-function runOnContext(middleware: readonly Middleware[]): (ctx: Context) => Promise<void> {
-  return (ctx) => {
-    const dispatch = async (i: number): Promise<void> => {
-      if (i < middleware.length) await middleware[i]!(ctx, () => dispatch(i + 1));
-    };
-    return dispatch(0);
-  };
-}
-
 export function createApp(deps: AppDeps): Koa {
   const { config, pool, providerRef, views, log } = deps;
   // maxIpsCount: only the X-Forwarded-For entries our own proxies appended name the client.
   const app = new Koa({ proxy: config.trustProxy, maxIpsCount: config.trustProxyHops });
   app.silent = true; // errors are logged by our middleware, with context
+  // The engine's middleware run on this request's context, as koa-mount does, not through its
+  // callback(): one context and one response per request, not two.
   const engines = new WeakMap<Provider, (ctx: Context) => Promise<void>>();
   const currentEngine = () => {
     let engine = engines.get(providerRef.current);
-    if (!engine) engines.set(providerRef.current, engine = runOnContext(providerRef.current.middleware));
+    if (!engine) {
+      engine = compose(providerRef.current.middleware);
+      engines.set(providerRef.current, engine);
+    }
     return engine;
   };
 
@@ -166,7 +159,7 @@ export function createApp(deps: AppDeps): Koa {
   ];
   // The engine's endpoints: parameter limits and rate limits first (each guard checks the route name),
   // then the engine, which sets the response (its cookies are signed with the same keys as ours).
-  const engineRoutes = runOnContext([limitFrontChannelParameters, ...(deps.engineGuards ?? []),
+  const engineRoutes = compose<Context>([limitFrontChannelParameters, ...(deps.engineGuards ?? []),
     (ctx) => currentEngine()(ctx)]);
 
   if (deps.observeRequests) app.use(deps.observeRequests);

@@ -97,14 +97,14 @@ async function listen(config: Config, log: Logger, options: StartOptions,
 
   const limits = createRateLimits({ pool, settings: config.rateLimit, log, outage });
   const buildProvider = (keys: KeyMaterial) => guardEngine(
-    metrics.observeProvider(createProvider({ config, adapter, keys, accounts: accountStore, apis: { ...apis.store, findByIdentifier: apiCache.get }, grants: payloads, pages, device: device.pages, log })), { pages, log, outage });
+    metrics.observeProvider(createProvider({ config, adapter, keys, accounts: accountStore, apis: { ...apis.store, findByIdentifier: apiCache.get }, grants: payloads, pages, device: device.pages, log })), { views, log, outage });
   let keys = await loadKeyMaterial(keyStore, box, config.cookieKeys);
   const providerRef: ProviderRef = { current: buildProvider(keys) };
 
   const app = createApp({
     config, pool, providerRef, views, log, readAhead, outage,
     interactions: { accounts, accountStore, audit, csrf: createCsrf(secretKey), allowLoginAttempt: limits.allowLoginAttempt, consents: payloads },
-    engineGuards: [limits.limitTokenRequests, device.limitCodeEntry],
+    engineGuards: [limits.limitTokenRequests, device.limitCodeEntry, device.requireResumeCookie],
     observeRequests: metrics.observeRequests,
     // Only when asked (METRICS_PORT = PORT): the sign-in counters tell which emails have accounts.
     extraRoutes: config.metrics === 'public' ? [metrics.routes()] : [],

@@ -2,9 +2,11 @@ import type { Context, Next } from 'koa';
 import type { KoaContextWithOIDC } from 'oidc-provider';
 import { RateLimiterPostgres } from 'rate-limiter-flexible';
 import type { Pool } from '../db/pool.ts';
+import { renderErrorPage, retryAfterSeconds } from '../http/responses.ts';
 import type { Logger } from '../observability/logger.ts';
 import type { DeviceFlowPages } from '../oidc/provider.ts';
 import { clientKey } from '../security/rate-limits.ts';
+import { clientName, renderExpired } from './interaction.ts';
 import type { Views } from './views.ts';
 
 /**
@@ -20,6 +22,8 @@ import type { Views } from './views.ts';
 /** Wrong codes one address may enter per window; a person mistypes a few times, a guesser thousands. */
 export const MAX_WRONG_CODES = 10;
 const WINDOW_SECONDS = 15 * 60;
+/** The engine's cookie naming the interaction a resume finishes (its default, lib/helpers/defaults.js). */
+const RESUME_COOKIE = '_interaction_resume';
 /** The engine's re-render errors (helpers/re_render_errors.js) for a code that is unknown, expired or used. */
 const WRONG_CODE_ERRORS = new Set(['NotFoundError', 'ExpiredError', 'AlreadyUsedError']);
 
@@ -34,6 +38,8 @@ export interface DeviceFlow {
   pages: DeviceFlowPages;
   /** Koa middleware before the engine: refuses code entry from an address over the wrong-code limit. */
   limitCodeEntry(ctx: Context, next: Next): Promise<void>;
+  /** Koa middleware before the engine: a device resume without the flow's signed cookie is an expired sign-in. */
+  requireResumeCookie(ctx: Context, next: Next): Promise<void>;
 }
 
 export function createDeviceFlow(deps: { views: Views; pool: Pool; log: Logger }): DeviceFlow {
@@ -76,21 +82,19 @@ export function createDeviceFlow(deps: { views: Views; pool: Pool; log: Logger }
 
     async userCodeConfirmSource(ctx, _form, client, _deviceInfo, userCode) {
       const t = views.strings(ctx);
-      const clientName = (client.clientName as string | undefined) ?? client.clientId;
+      const name = clientName(client);
       await views.render(ctx, 'device-confirm', {
-        title: t.device.confirmTitle(clientName),
+        title: t.device.confirmTitle(name),
         action: ctx.oidc.urlFor('code_verification'),
         xsrf: xsrfOf(ctx),
         userCode,
-        clientName,
+        clientName: name,
       });
     },
 
     async successSource(ctx) {
       const t = views.strings(ctx);
-      const client = ctx.oidc.client;
-      const clientName = (client?.clientName as string | undefined) ?? client?.clientId ?? '';
-      await views.render(ctx, 'device-success', { title: t.device.successTitle, clientName });
+      await views.render(ctx, 'device-success', { title: t.device.successTitle, clientName: clientName(ctx.oidc.client) });
     },
   };
 
@@ -101,11 +105,21 @@ export function createDeviceFlow(deps: { views: Views; pool: Pool; log: Logger }
       addressOf.set(ctx.req, ctx.ip);
       const used = await wrongCodes.get(keyFor(ctx));
       if (!used || used.consumedPoints < MAX_WRONG_CODES) return next();
-      const retryAfter = Math.max(1, Math.ceil(used.msBeforeNext / 1000));
       log.info({ event: 'rate_limit.device_code' }, 'device code entry rate limited');
-      ctx.set('Retry-After', String(retryAfter));
       const t = views.strings(ctx);
-      await views.render(ctx, 'error', { title: t.device.tooMany, heading: t.device.tooMany, message: t.device.tooManyMessage, code: null }, 429);
+      await renderErrorPage(ctx, views, { status: 429, heading: t.device.tooMany, message: t.device.tooManyMessage,
+        retryAfterSeconds: retryAfterSeconds(used.msBeforeNext) });
+    },
+
+    /**
+     * The engine resumes a device flow at GET /device/<uid> with the interaction's signed cookie.
+     * Without it the engine's answer is its code form, rendered for a session never stored, whose
+     * save then fails (a 500); without the cookie there is nothing to resume, so it is our
+     * expired page. (The cookies are signed with the engine's keys: app.keys.)
+     */
+    async requireResumeCookie(ctx, next) {
+      if (ctx.state.route !== 'device_resume' || ctx.cookies.get(RESUME_COOKIE, { signed: true })) return next();
+      await renderExpired(ctx, views);
     },
   };
 }

@@ -1,6 +1,7 @@
 import type { Context } from 'koa';
 import type Provider from 'oidc-provider';
 import { errors } from 'oidc-provider';
+import { renderErrorPage } from '../http/responses.ts';
 import type { Csrf } from './forms.ts';
 import type { Views } from './views.ts';
 
@@ -14,8 +15,7 @@ export async function loadInteraction(ctx: Context, provider: Provider, views: V
     return interaction;
   } catch (err) {
     if (err instanceof errors.SessionNotFound) {
-      const t = views.strings(ctx);
-      await views.render(ctx, 'error', { title: t.error.expired, heading: t.error.expired, message: t.error.expiredMessage, code: 'interaction_expired' }, 400);
+      await renderExpired(ctx, views);
       return undefined;
     }
     throw err;
@@ -38,13 +38,24 @@ export async function loadPostedInteraction(ctx: Context, provider: Provider, vi
   return { interaction, form };
 }
 
-/** The display name of the client an interaction is for. */
-export async function clientNameOf(provider: Provider, interaction: InteractionDetails): Promise<string> {
-  const client = await provider.Client.find(String(interaction.params.client_id));
-  return (client?.clientName as string | undefined) ?? String(interaction.params.client_id);
+/** The name our pages show for a client: its registered name, else its id (or `clientId` when it is gone). */
+export function clientName(client: { clientId: string; clientName?: unknown } | undefined, clientId = client?.clientId ?? ''): string {
+  return typeof client?.clientName === 'string' && client.clientName ? client.clientName : clientId;
 }
 
-export async function renderForbidden(ctx: Context, views: Views) {
+/** The display name of the client an interaction is for. */
+export async function clientNameOf(provider: Provider, interaction: InteractionDetails): Promise<string> {
+  const clientId = String(interaction.params.client_id);
+  return clientName(await provider.Client.find(clientId), clientId);
+}
+
+/** The sign-in this page belongs to is gone (its cookie or its interaction expired): return to the app. */
+export async function renderExpired(ctx: Context, views: Views) {
   const t = views.strings(ctx);
-  await views.render(ctx, 'error', { title: t.error.forbidden, heading: t.error.forbidden, message: t.error.forbiddenMessage, code: 'csrf' }, 403);
+  await renderErrorPage(ctx, views, { status: 400, heading: t.error.expired, message: t.error.expiredMessage, code: 'interaction_expired' });
+}
+
+async function renderForbidden(ctx: Context, views: Views) {
+  const t = views.strings(ctx);
+  await renderErrorPage(ctx, views, { status: 403, heading: t.error.forbidden, message: t.error.forbiddenMessage, code: 'csrf' });
 }

@@ -1,5 +1,7 @@
 import type { KoaContextWithOIDC } from 'oidc-provider';
+import { renderErrorPage } from '../http/responses.ts';
 import type { ProviderPages } from '../oidc/provider.ts';
+import { clientName } from './interaction.ts';
 import type { Views } from './views.ts';
 
 /**
@@ -14,14 +16,14 @@ export function createProviderPages(views: Views): ProviderPages {
       const status = ctx.status >= 400 ? ctx.status : 400;
       const isServer = status >= 500;
       const isRedirect = /redirect_uri/.test(out.error_description ?? '');
-      await views.render(ctx, 'error', {
-        title: isServer ? t.error.server : t.error.badRequest,
+      await renderErrorPage(ctx, views, {
+        status,
         heading: isServer ? t.error.server : t.error.badRequest,
         message: isServer ? t.error.serverMessage : isRedirect ? t.error.redirectMessage : t.error.badRequestMessage,
         // The engine's public description is English and technical: for the app's developer, below the person's message.
         detail: isServer || isRedirect ? undefined : out.error_description,
         code: out.error,
-      }, status);
+      });
     },
     async logoutSource(ctx: KoaContextWithOIDC, form: string) {
       const t = views.strings(ctx);
@@ -29,7 +31,7 @@ export function createProviderPages(views: Views): ProviderPages {
       await views.render(ctx, 'logout', {
         title: t.logout.title,
         form,
-        clientName: (client?.clientName as string | undefined) ?? null,
+        clientName: client ? clientName(client) : null,
       });
     },
     async postLogoutSuccessSource(ctx: KoaContextWithOIDC) {

@@ -11,7 +11,7 @@ export const VIEWS_DIR = fileURLToPath(new URL('../../views/', import.meta.url))
 export interface Views {
   /** Renders `name` inside the layout as the response, with the request's language. */
   render(ctx: Context, name: string, data: Record<string, unknown> & { title: string }, status?: number): Promise<void>;
-  strings(ctx: Pick<Context, 'get'>): Strings;
+  strings(ctx: Pick<Context, 'acceptsLanguages'>): Strings;
   /** CSS custom properties from the brand settings, served as /assets/theme.css (no inline styles under our CSP). */
   themeCss: string;
 }
@@ -66,7 +66,7 @@ export function createViews(options: { brand: Config['brand']; themeDir?: string
     }
     return fn;
   }
-  const strings = (ctx: Pick<Context, 'get'>) => pickLocale(ctx.get('accept-language'));
+  const strings = (ctx: Pick<Context, 'acceptsLanguages'>) => pickLocale(ctx);
   return {
     strings,
     themeCss: brandCss(options.brand.primaryColor),

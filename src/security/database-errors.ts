@@ -44,14 +44,6 @@ export function isDatabaseUnavailable(err: unknown, depth = 0): boolean {
   return isDatabaseUnavailable(cause, depth + 1);
 }
 
-/** Seconds a client should wait before retrying after a 503 (the pool reconnects on the next query). */
-export const UNAVAILABLE_RETRY_AFTER_SECONDS = 5;
-
-export const UNAVAILABLE_BODY = {
-  error: 'temporarily_unavailable',
-  error_description: 'the service is temporarily unavailable; try again shortly',
-} as const;
-
 /**
  * PostgreSQL refuses some text a client can send: a NUL character (U+0000) in a text or jsonb
  * value, or bytes that are not UTF-8. That is the request's fault, so it is a 400, not a 500.

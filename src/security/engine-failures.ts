@@ -1,12 +1,10 @@
 import type { Context, Next } from 'koa';
 import type Provider from 'oidc-provider';
 import type { KoaContextWithOIDC } from 'oidc-provider';
+import { type ErrorViews, renderErrorPage, unavailable, wantsPage } from '../http/responses.ts';
 import type { Logger } from '../observability/logger.ts';
 import type { Outage } from '../observability/outage.ts';
-import type { ProviderPages } from '../oidc/provider.ts';
-import {
-  isDatabaseUnavailable, isUnstorableInput, UNAVAILABLE_BODY, UNAVAILABLE_RETRY_AFTER_SECONDS, UNSTORABLE_DESCRIPTION,
-} from './database-errors.ts';
+import { isDatabaseUnavailable, isUnstorableInput, UNSTORABLE_DESCRIPTION } from './database-errors.ts';
 
 type Failure = 'unavailable' | 'unstorable';
 
@@ -14,6 +12,11 @@ function classify(err: unknown): Failure | undefined {
   if (isDatabaseUnavailable(err)) return 'unavailable';
   if (isUnstorableInput(err)) return 'unstorable';
   return undefined;
+}
+
+/** The engine's ensureSessionSave (lib/helpers/initialize_app.js) on a session that was never persisted. */
+function isUnsavedSessionSave(err: unknown): boolean {
+  return err instanceof TypeError && err.message === 'persist can only be called on previously persisted Sessions';
 }
 
 /**
@@ -32,7 +35,8 @@ function classify(err: unknown): Failure | undefined {
  * It also logs the engine's failures: a bug as `server_error` with its stack; an unreachable
  * database through the outage tracker, which says so once per outage instead of once per request.
  */
-export function guardEngine(provider: Provider, deps: { pages: Pick<ProviderPages, 'renderError'>; log: Logger; outage: Pick<Outage, 'unavailable'> }): Provider {
+export function guardEngine(provider: Provider, deps: { views: ErrorViews; log: Logger; outage: Pick<Outage, 'unavailable'> }): Provider {
+  const { views } = deps;
   logEscapedErrors(provider, deps.log);
   const failures = new WeakMap<object, Failure>();
   const noteFailure = (ctx: object, err: unknown, failure: Failure | undefined) => {
@@ -49,6 +53,10 @@ export function guardEngine(provider: Provider, deps: { pages: Pick<ProviderPage
     try {
       await next();
     } catch (err) {
+      // The engine answered a device page's error (4xx, its code form) on a session it never
+      // stored, then failed to save that session: the answer stands (GET /device/<uid> of a
+      // sign-in that expired, without a session cookie). Anything else is a failure.
+      if (isUnsavedSessionSave(err) && ctx.status >= 400 && ctx.status < 500 && ctx.body !== undefined) return;
       const failure = classify(err);
       if (!failure) throw err;
       noteFailure(ctx, err, failure);
@@ -57,15 +65,19 @@ export function guardEngine(provider: Provider, deps: { pages: Pick<ProviderPage
     }
     const failure = failures.get(ctx);
     if (!failure || ctx.status < 500) return;
-    const out = failure === 'unavailable' ? { ...UNAVAILABLE_BODY } : { error: 'invalid_request', error_description: UNSTORABLE_DESCRIPTION };
-    ctx.status = failure === 'unavailable' ? 503 : 400;
-    ctx.set('Cache-Control', 'no-store');
-    if (failure === 'unavailable') ctx.set('Retry-After', String(UNAVAILABLE_RETRY_AFTER_SECONDS));
-    if (ctx.accepts('json', 'html') === 'html') {
-      await deps.pages.renderError(ctx as KoaContextWithOIDC, out, new Error(out.error_description));
-    } else {
-      ctx.body = out;
+    if (failure === 'unavailable') {
+      await unavailable(ctx, views);
+      return;
     }
+    ctx.set('Cache-Control', 'no-store');
+    if (!wantsPage(ctx)) {
+      ctx.status = 400;
+      ctx.body = { error: 'invalid_request', error_description: UNSTORABLE_DESCRIPTION };
+      return;
+    }
+    const t = views.strings(ctx);
+    await renderErrorPage(ctx, views, { status: 400, heading: t.error.badRequest, message: t.error.badRequestMessage,
+      detail: UNSTORABLE_DESCRIPTION, code: 'invalid_request' });
   });
   return provider;
 }

@@ -2,9 +2,10 @@ import { isIP } from 'node:net';
 import type { Context, Next } from 'koa';
 import { RateLimiterPostgres, RateLimiterRes } from 'rate-limiter-flexible';
 import type { Pool, Queryable } from '../db/pool.ts';
+import { retryAfterSeconds, tooManyRequests, unavailable } from '../http/responses.ts';
 import type { Logger } from '../observability/logger.ts';
 import type { Outage } from '../observability/outage.ts';
-import { isDatabaseUnavailable, UNAVAILABLE_BODY, UNAVAILABLE_RETRY_AFTER_SECONDS } from './database-errors.ts';
+import { isDatabaseUnavailable } from './database-errors.ts';
 
 /** Requests per minute and per client address; 0 turns a limit off. */
 export interface RateLimitSettings { loginPerMinute: number; tokenPerMinute: number }
@@ -40,6 +41,11 @@ const LEASE_SHARE = 100;
 /** Addresses with a live lease a node remembers at most (each is a few dozen bytes). */
 const MAX_LEASES = 50_000;
 
+interface Lease { remaining: number; until: number; refused: boolean }
+interface Waiter { resolve(decision: LimitDecision): void; reject(err: unknown): void }
+
+const refusedUntil = (until: number): LimitDecision => ({ allowed: false, retryAfterSeconds: retryAfterSeconds(until - Date.now()) });
+
 /**
  * The token limit without a database write per request. A node takes points from the shared
  * counter in blocks (1/LEASE_SHARE of the limit: 60 of the default 6000) and spends them from
@@ -49,13 +55,17 @@ const MAX_LEASES = 50_000;
  * (block - 1) x nodes requests early. Near the limit a block is cut to what is left (the surplus is
  * given back), and a refused address is refused from memory until its window ends. Small limits
  * (under LEASE_SHARE) have blocks of one point: every request is counted in the database, as before.
+ *
+ * A node has at most one refill in flight per address. Requests that find no points wait in that
+ * address's queue; the refill hands its block out to them in order and takes the next block while
+ * some still wait. So a burst costs one database write per block, and no block taken is left unserved.
  */
 function leasedPoints(limiter: RateLimiterPostgres, points: number) {
   const block = Math.max(1, Math.floor(points / LEASE_SHARE));
-  const leases = new Map<string, { remaining: number; until: number; refused: boolean }>();
-  const refilling = new Map<string, Promise<unknown>>();
+  const leases = new Map<string, Lease>();
+  const queues = new Map<string, Waiter[]>();
 
-  function remember(key: string, lease: { remaining: number; until: number; refused: boolean }) {
+  function remember(key: string, lease: Lease): Lease {
     if (leases.size >= MAX_LEASES && !leases.has(key)) {
       const now = Date.now();
       for (const [other, held] of leases) if (held.until <= now) leases.delete(other);
@@ -63,48 +73,68 @@ function leasedPoints(limiter: RateLimiterPostgres, points: number) {
       if (leases.size >= MAX_LEASES) leases.clear();
     }
     leases.set(key, lease);
+    return lease;
   }
 
-  async function refill(key: string): Promise<LimitDecision> {
+  /** Takes the next block from the shared counter (cut to what the limit has left). */
+  async function refill(key: string): Promise<Lease> {
     try {
       const taken = await limiter.consume(key, block);
-      remember(key, { remaining: block - 1, until: Date.now() + taken.msBeforeNext, refused: false });
-      return { allowed: true };
+      return remember(key, { remaining: block, until: Date.now() + taken.msBeforeNext, refused: false });
     } catch (rejection) {
       if (!(rejection instanceof RateLimiterRes)) throw rejection;
+      const until = Date.now() + rejection.msBeforeNext;
+      // consumedPoints 0: the library refused from its in-memory block (this node saw the address
+      // over its limit) without reaching the database; nothing was taken and nothing is left.
+      if (rejection.consumedPoints === 0) return remember(key, { remaining: 0, until, refused: true });
       const usedBefore = rejection.consumedPoints - block;
       const keep = Math.max(0, Math.min(block, points - usedBefore));
       if (keep < block) await limiter.reward(key, block - keep);
-      remember(key, { remaining: Math.max(0, keep - 1), until: Date.now() + rejection.msBeforeNext, refused: keep === 0 });
-      return keep > 0 ? { allowed: true } : { allowed: false, retryAfterSeconds: Math.max(1, Math.ceil(rejection.msBeforeNext / 1000)) };
+      return remember(key, { remaining: keep, until, refused: keep === 0 });
+    }
+  }
+
+  /** Serves the address's queue: from its lease while it has points, else from the next block. */
+  async function serve(key: string, queue: Waiter[]) {
+    try {
+      while (queue.length > 0) {
+        let lease = leases.get(key);
+        if (!lease || Date.now() >= lease.until || (!lease.refused && lease.remaining === 0)) lease = await refill(key);
+        if (lease.refused) {
+          const decision = refusedUntil(lease.until);
+          for (const waiter of queue.splice(0)) waiter.resolve(decision);
+          break;
+        }
+        for (; lease.remaining > 0 && queue.length > 0; lease.remaining -= 1) queue.shift()!.resolve({ allowed: true });
+      }
+    } catch (err) {
+      for (const waiter of queue.splice(0)) waiter.reject(err);
+    } finally {
+      queues.delete(key);
     }
   }
 
   return {
     /** Takes one point for the address key; a failure of the store propagates to the caller. */
-    async take(key: string): Promise<LimitDecision> {
-      // Bounded: a request waits for at most two refills started by others, then refills itself.
-      for (let attempt = 0; attempt < 3; attempt += 1) {
-        const lease = leases.get(key);
-        const now = Date.now();
-        if (lease && now < lease.until) {
-          if (lease.refused) return { allowed: false, retryAfterSeconds: Math.max(1, Math.ceil((lease.until - now) / 1000)) };
-          if (lease.remaining > 0) {
-            lease.remaining -= 1;
-            return { allowed: true };
-          }
+    take(key: string): Promise<LimitDecision> {
+      const lease = leases.get(key);
+      if (lease && Date.now() < lease.until && !queues.has(key)) {
+        if (lease.refused) return Promise.resolve(refusedUntil(lease.until));
+        if (lease.remaining > 0) {
+          lease.remaining -= 1;
+          return Promise.resolve({ allowed: true });
         }
-        const pending = refilling.get(key);
-        if (!pending || attempt === 2) break;
-        await pending.catch(() => undefined);
       }
-      const pending = refill(key);
-      refilling.set(key, pending);
-      try {
-        return await pending;
-      } finally {
-        if (refilling.get(key) === pending) refilling.delete(key);
-      }
+      return new Promise((resolve, reject) => {
+        const queue = queues.get(key);
+        if (queue) {
+          queue.push({ resolve, reject });
+          return;
+        }
+        const started = [{ resolve, reject }];
+        queues.set(key, started);
+        void serve(key, started);
+      });
     },
   };
 }
@@ -139,7 +169,7 @@ export function createRateLimits(deps: { pool: Pool; settings: RateLimitSettings
       return { allowed: true };
     } catch (rejection) {
       if (rejection instanceof RateLimiterRes) {
-        return { allowed: false, retryAfterSeconds: Math.max(1, Math.ceil(rejection.msBeforeNext / 1000)) };
+        return { allowed: false, retryAfterSeconds: retryAfterSeconds(rejection.msBeforeNext) };
       }
       throw rejection;
     }
@@ -152,9 +182,8 @@ export function createRateLimits(deps: { pool: Pool; settings: RateLimitSettings
     },
 
     /**
-     * Koa middleware for the token route (POST), mounted before the engine. Answers 429 with Retry-After and
-     * an RFC 6749-shaped body; the error code is `temporarily_unavailable` (RFC 6749 §4.1.2.1, the
-     * registered code for "temporarily overloaded"), the status tells a rate limit from an outage.
+     * Koa middleware for the token route (POST), mounted before the engine: 429 over the limit, 503
+     * while the database is unreachable (http/responses.ts).
      */
     async limitTokenRequests(ctx: Context, next: Next): Promise<void> {
       if (ctx.method !== 'POST' || ctx.state.route !== 'token') return next();
@@ -164,21 +193,13 @@ export function createRateLimits(deps: { pool: Pool; settings: RateLimitSettings
       } catch (err) {
         if (!isDatabaseUnavailable(err)) throw err;
         deps.outage.unavailable(err);
-        ctx.status = 503;
-        ctx.set('Retry-After', String(UNAVAILABLE_RETRY_AFTER_SECONDS));
-        ctx.set('Cache-Control', 'no-store');
-        ctx.body = { ...UNAVAILABLE_BODY };
+        await unavailable(ctx);
         return;
       }
       if (!decision.allowed) {
         ctx.state.log.info({ event: 'rate_limit.token' }, 'token request rate limited');
-        ctx.status = 429;
-        ctx.set('Retry-After', String(decision.retryAfterSeconds));
-        ctx.set('Cache-Control', 'no-store');
-        ctx.body = {
-          error: 'temporarily_unavailable',
-          error_description: `too many token requests from this address; retry after ${decision.retryAfterSeconds} seconds`,
-        };
+        tooManyRequests(ctx, decision.retryAfterSeconds,
+          `too many token requests from this address; retry after ${decision.retryAfterSeconds} seconds`);
         return;
       }
       await next();
