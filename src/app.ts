@@ -14,8 +14,8 @@ import type { Logger } from './observability/logger.ts';
 import type { Outage } from './observability/outage.ts';
 import { requestLog } from './observability/request-log.ts';
 import type { ReadAhead } from './oidc/read-ahead.ts';
-import { isEngineRoute, routeOf } from './routes.ts';
-import { isDatabaseUnavailable, isUnstorableInput, UNSTORABLE_DESCRIPTION } from './security/database-errors.ts';
+import { isEngineRoute, routeOf } from './http/routes.ts';
+import { isDatabaseUnavailable, isUnstorableInput, UNSTORABLE_DESCRIPTION } from './db/errors.ts';
 import { limitFrontChannelParameters } from './security/request-limits.ts';
 import { requireHttps } from './security/require-https.ts';
 

@@ -1,8 +1,10 @@
+import { observedAudit } from './audit/store.ts';
 import { once } from 'node:events';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { createApp, type ProviderRef } from './app.ts';
-import { createClientCache, createNotifiedCache, listenForChanges } from './clients/cache.ts';
+import { createClientCache } from './clients/cache.ts';
+import { createNotifiedCache, listenForChanges } from './db/notified-cache.ts';
 import { CLIENTS_CHANNEL } from './clients/store.ts';
 import { kernelBalancing } from './cluster.ts';
 import type { Config } from './config.ts';
@@ -23,7 +25,7 @@ import { loadKeyMaterial, retiredKeyPublishSeconds, rotateKeys, type KeyMaterial
 import { createProvider } from './oidc/provider.ts';
 import { createReadAhead } from './oidc/read-ahead.ts';
 import { createClientRegistrations } from './oidc/registration.ts';
-import { isDatabaseUnavailable } from './security/database-errors.ts';
+import { isDatabaseUnavailable } from './db/errors.ts';
 import { guardEngine } from './security/engine-failures.ts';
 import { createRateLimits } from './security/rate-limits.ts';
 import { openServices, type Services } from './services.ts';
@@ -82,7 +84,7 @@ async function listen(config: Config, log: Logger, options: StartOptions,
   };
 
   const metrics = createMetrics({ pool, clusterWorker: options.worker });
-  const audit = metrics.observeAudit(auditStore);
+  const audit = observedAudit(auditStore, metrics.countAuditEvent);
   const views = createViews({ brand: config.brand, themeDir: config.themeDir });
   const pages = createProviderPages(views);
   // Clients and APIs from memory on the token path; LISTEN/NOTIFY keeps every node's copy current.

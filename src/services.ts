@@ -7,7 +7,7 @@ import { createClientStore } from './clients/store.ts';
 import type { Config } from './config.ts';
 import { openDatabase, type Database } from './db/open.ts';
 import type { Queryable } from './db/pool.ts';
-import { createAuditStore } from './observability/audit-store.ts';
+import { createAuditStore } from './audit/store.ts';
 import type { Logger } from './observability/logger.ts';
 import { createApiResourceStore } from './oidc/api-resource-store.ts';
 import { createApiResources } from './oidc/api-resources.ts';

@@ -7,7 +7,7 @@ import { createSecretBox } from '../src/secret-box.ts';
 import { startLatchkey, type Latchkey } from './helpers/latchkey.ts';
 
 /**
- * Servers keep clients and APIs in memory (src/clients/cache.ts); a change made anywhere else (the
+ * Servers keep clients and APIs in memory (src/db/notified-cache.ts); a change made anywhere else (the
  * CLI, another node: here, a separate pool on the same database) reaches them through
  * LISTEN/NOTIFY. The notification arrives asynchronously, so each test retries its request a
  * bounded number of times until the change shows.

@@ -2,7 +2,8 @@ import assert from 'node:assert/strict';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { test } from 'node:test';
 import pg from 'pg';
-import { JANITOR_LOCK, sweepExpired } from '../src/oidc/janitor.ts';
+import { ADVISORY_LOCKS } from '../src/db/locks.ts';
+import { sweepExpired } from '../src/oidc/janitor.ts';
 import { createPayloadStore } from '../src/oidc/payload-store.ts';
 import { startLatchkey, type Latchkey } from './helpers/latchkey.ts';
 
@@ -51,7 +52,7 @@ test('a node that cannot take the janitor lock skips the round; the next one swe
   const other = new pg.Client({ connectionString: idp.database.url });
   await other.connect();
   try {
-    await other.query('select pg_advisory_lock($1)', [JANITOR_LOCK]);
+    await other.query('select pg_advisory_lock($1)', [ADVISORY_LOCKS.janitor]);
     assert.equal(await sweepExpired(idp.server.database.pool, idp.log), undefined);
     assert.equal((await remainingIds(idp)).length, 5);
   } finally {

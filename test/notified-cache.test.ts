@@ -1,9 +1,9 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { createNotifiedCache } from '../src/clients/cache.ts';
+import { createNotifiedCache } from '../src/db/notified-cache.ts';
 
 /**
- * The in-memory copy of clients and APIs kept current by LISTEN/NOTIFY (clients/cache.ts), driven
+ * The in-memory copy of clients and APIs kept current by LISTEN/NOTIFY (db/notified-cache.ts), driven
  * here by hand: `trust` is LISTEN succeeding, `invalidate` a notification, `distrust` a lost connection.
  */
 function arrange(options: { maxAgeMs?: number; maxEntries?: number } = {}) {

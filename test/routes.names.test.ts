@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { interactionRoutes, type InteractionDeps } from '../src/interactions/routes.ts';
-import { isEngineRoute, routeOf } from '../src/routes.ts';
+import { isEngineRoute, routeOf } from '../src/http/routes.ts';
 import { startLatchkey } from './helpers/latchkey.ts';
 
 test('a route is named for its path as written and its methods; other spellings are variants', () => {

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { main as cli } from '../src/cli.ts';
-import { createAuditStore, type AuditRow } from '../src/observability/audit-store.ts';
+import { createAuditStore, type AuditRow } from '../src/audit/store.ts';
 import { authorize, CALLBACK, PASSWORD, startLatchkey, type Latchkey } from './helpers/latchkey.ts';
 import { openLoginPage, postLogin } from './helpers/security.ts';
 

@@ -2,7 +2,7 @@ import type { Accounts } from '../accounts/accounts.ts';
 import type { Clients } from '../clients/clients.ts';
 import type { Config } from '../config.ts';
 import type { Database } from '../db/open.ts';
-import type { AuditStore } from '../observability/audit-store.ts';
+import type { AuditStore } from '../audit/store.ts';
 import type { Logger } from '../observability/logger.ts';
 import type { ApiResources } from '../oidc/api-resources.ts';
 import type { KeyStore } from '../oidc/key-store.ts';

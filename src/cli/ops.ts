@@ -1,5 +1,5 @@
 import { setTimeout as sleep } from 'node:timers/promises';
-import type { AuditRow } from '../observability/audit-store.ts';
+import type { AuditRow } from '../audit/store.ts';
 import { retiredKeyPublishSeconds, retireKey, rotateKeys } from '../oidc/keys.ts';
 import { DEFAULT_SWEEP, sweepExpired } from '../oidc/janitor.ts';
 import type { CliContext } from './context.ts';

@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import type { AdapterPayload, ClientAuthMethod } from 'oidc-provider';
-import { API_SCOPES, OIDC_SCOPES } from '../oidc/scopes.ts';
+import { API_SCOPES, OIDC_SCOPES } from './scopes.ts';
 import type { SecretBox } from '../secret-box.ts';
 import { REQUIRE_PKCE } from './pkce.ts';
 import { redirectUriProblem } from './redirect-policy.ts';

@@ -2,6 +2,7 @@ import { createHash } from 'node:crypto';
 import { readdir, readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { ADVISORY_LOCKS } from './locks.ts';
 import type { Logger } from '../observability/logger.ts';
 import type { Pool } from './pool.ts';
 import { withTransaction } from './pool.ts';
@@ -12,8 +13,6 @@ import { withTransaction } from './pool.ts';
  */
 export const MIGRATIONS_DIR = fileURLToPath(new URL('../../migrations/', import.meta.url));
 
-// Any constant works; it only has to be the same on every node. ('latchkey' in ASCII.)
-const MIGRATION_LOCK = 0x6c617463686b6579n;
 
 export interface Migration { version: number; name: string; sql: string; checksum: string }
 
@@ -39,7 +38,7 @@ export async function migrate(pool: Pool, log: Logger, dir = MIGRATIONS_DIR): Pr
   const migrations = await readMigrations(dir);
   const applied: string[] = [];
   await withTransaction(pool, async (client) => {
-    await client.query('select pg_advisory_xact_lock($1)', [MIGRATION_LOCK.toString()]);
+    await client.query('select pg_advisory_xact_lock($1)', [ADVISORY_LOCKS.migrations]);
     await client.query(`create table if not exists schema_migrations (
       version integer primary key, name text not null, checksum text not null,
       applied_at timestamptz not null default now())`);

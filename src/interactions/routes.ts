@@ -1,5 +1,5 @@
 import Router from '@koa/router';
-import { PAGE_ROUTES } from '../routes.ts';
+import { PAGE_ROUTES } from '../http/routes.ts';
 import { consentRoutes, showConsent, type ConsentDeps } from './consent.ts';
 import { loadInteraction } from './interaction.ts';
 import { loginRoutes, renderLogin, type LoginDeps } from './login.ts';

@@ -1,12 +1,11 @@
 import Router from '@koa/router';
-import type { Pool } from '../db/pool.ts';
 import type { Outage } from './outage.ts';
 
 /**
  * /healthz: the process answers. /readyz: the database answers within a second and keys are loaded.
  * A failed check is an outage too (a probe may be the only traffic): the tracker is told.
  */
-export function healthRoutes(deps: { pool: Pool; keysLoaded: () => boolean; outage: Pick<Outage, 'unavailable'> }): Router {
+export function healthRoutes(deps: { pool: { query(text: string): Promise<unknown> }; keysLoaded: () => boolean; outage: Pick<Outage, 'unavailable'> }): Router {
   return new Router()
     .get('/healthz', function healthz(ctx) {
       ctx.set('Cache-Control', 'no-store');

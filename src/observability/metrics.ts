@@ -4,8 +4,10 @@ import type { Context, Next } from 'koa';
 import type Provider from 'oidc-provider';
 import type { KoaContextWithOIDC } from 'oidc-provider';
 import client from 'prom-client';
-import type { Pool } from '../db/pool.ts';
-import type { AuditEvent, AuditStore } from './audit-store.ts';
+/** What the pool gauges read (pg's Pool has these). */
+interface PoolCounts { readonly totalCount: number; readonly idleCount: number; readonly waitingCount: number }
+/** An audit event as far as the sign-in counters read it. */
+interface CountedEvent { event: string; details?: Record<string, unknown> | undefined }
 import { metricsOnly, reportToPrimary } from './cluster-metrics.ts';
 import type { Logger } from './logger.ts';
 
@@ -23,7 +25,8 @@ export interface Metrics {
   /** Hooks the engine so its requests are labelled with its route name and tokens are counted. Returns it. */
   observeProvider(provider: Provider): Provider;
   /** The audit store, counting sign-ins and lockouts as they are recorded. */
-  observeAudit(audit: AuditStore): AuditStore;
+  /** Counts a recorded audit event in the sign-in metrics (audit/store.ts calls it after each record). */
+  countAuditEvent(entry: CountedEvent): void;
   janitorRemoved: client.Counter;
   keyRotations: client.Counter;
   /** GET /metrics for the public port. */
@@ -34,7 +37,7 @@ export interface Metrics {
 
 const LOGIN_OUTCOMES = new Set(['bad_credentials', 'disabled', 'locked']);
 
-export function createMetrics(deps: { pool: Pool; clusterWorker?: boolean }): Metrics {
+export function createMetrics(deps: { pool: PoolCounts; clusterWorker?: boolean }): Metrics {
   const registry = new client.Registry();
   client.collectDefaultMetrics({ register: registry });
   const registers = [registry];
@@ -136,21 +139,15 @@ export function createMetrics(deps: { pool: Pool; clusterWorker?: boolean }): Me
       return provider;
     },
 
-    observeAudit(audit) {
-      return {
-        ...audit,
-        async record(entry: AuditEvent) {
-          await audit.record(entry);
-          if (entry.event === 'login.success') logins.inc({ outcome: 'success' });
-          else if (entry.event === 'login.locked') {
-            lockouts.inc();
-            logins.inc({ outcome: 'locked' });
-          } else if (entry.event === 'login.failed') {
-            const reason = String(entry.details?.reason ?? '');
-            logins.inc({ outcome: LOGIN_OUTCOMES.has(reason) ? reason : 'other' });
-          }
-        },
-      };
+    countAuditEvent(entry) {
+      if (entry.event === 'login.success') logins.inc({ outcome: 'success' });
+      else if (entry.event === 'login.locked') {
+        lockouts.inc();
+        logins.inc({ outcome: 'locked' });
+      } else if (entry.event === 'login.failed') {
+        const reason = String(entry.details?.reason ?? '');
+        logins.inc({ outcome: LOGIN_OUTCOMES.has(reason) ? reason : 'other' });
+      }
     },
 
     routes() {

@@ -1,5 +1,6 @@
 import { errors, type Adapter, type AdapterPayload } from 'oidc-provider';
 import { sha256, type SecretBox } from '../secret-box.ts';
+import type { ClientMetadataSource } from '../clients/cache.ts';
 import { OPAQUE_TOKEN_MODELS, REUSED_IN_GRACE, ROTATED_FROM, type PayloadStore, type StoredRow } from './payload-store.ts';
 import { readAheadKey, readAheadUidKey, type ReadAhead, type ReadAheadRows } from './read-ahead.ts';
 
@@ -42,11 +43,6 @@ import { readAheadKey, readAheadUidKey, type ReadAhead, type ReadAheadRows } fro
 const GRANT_BOUND = new Set(['AccessToken', 'AuthorizationCode', 'RefreshToken', 'DeviceCode',
   'BackchannelAuthenticationRequest', 'PreAuthorizedCode', 'ClientCredentials']);
 const isOpaqueToken = (model: string) => (OPAQUE_TOKEN_MODELS as readonly string[]).includes(model);
-
-export interface ClientMetadataSource {
-  /** The client's metadata as oidc-provider expects it, or undefined when no such client exists. */
-  findMetadata(clientId: string): Promise<AdapterPayload | undefined>;
-}
 
 /** Writes of dynamic client registration (oidc/registration.ts); without it the engine cannot write clients. */
 export interface ClientWrites {

@@ -20,7 +20,7 @@ const findByIdentifier = { name: 'api_resources.find_by_identifier', text: `sele
 const list = { name: 'api_resources.list', text: `select ${COLUMNS} from api_resources order by created_at, identifier` };
 const remove = { name: 'api_resources.delete', text: 'delete from api_resources where identifier = $1 or id = $1 returning identifier' };
 
-/** Servers cache APIs by identifier (clients/cache.ts) and drop an entry when it arrives on this channel. */
+/** Servers cache APIs by identifier (db/notified-cache.ts) and drop an entry when it arrives on this channel. */
 export const APIS_CHANNEL = 'latchkey_apis';
 const notifyChanged = { name: 'api_resources.notify_changed', text: `select pg_notify('${APIS_CHANNEL}', $1)` };
 

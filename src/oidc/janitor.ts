@@ -1,9 +1,8 @@
+import { ADVISORY_LOCKS } from '../db/locks.ts';
 import type { Pool } from '../db/pool.ts';
 import type { Logger } from '../observability/logger.ts';
 import { createPayloadStore, REPLAY_GRACE_SECONDS } from './payload-store.ts';
 
-// Any constant shared by all nodes, so one node sweeps at a time.
-export const JANITOR_LOCK = '7015401543';
 
 export interface SweepOptions {
   /** Rows per DELETE: small enough that no statement holds locks for long. */
@@ -26,7 +25,7 @@ export const DEFAULT_SWEEP: SweepOptions = { batchSize: 1000, limit: 100_000, gr
 export async function sweepExpired(pool: Pool, log: Logger, options: SweepOptions = DEFAULT_SWEEP): Promise<number | undefined> {
   const client = await pool.connect();
   try {
-    const { rows } = await client.query<{ locked: boolean }>('select pg_try_advisory_lock($1) as locked', [JANITOR_LOCK]);
+    const { rows } = await client.query<{ locked: boolean }>('select pg_try_advisory_lock($1) as locked', [ADVISORY_LOCKS.janitor]);
     if (!rows[0]?.locked) return undefined;
     try {
       const payloads = createPayloadStore(client);
@@ -39,7 +38,7 @@ export async function sweepExpired(pool: Pool, log: Logger, options: SweepOption
       log.info({ event: 'janitor.swept', removed }, 'expired rows removed');
       return removed;
     } finally {
-      await client.query('select pg_advisory_unlock($1)', [JANITOR_LOCK]);
+      await client.query('select pg_advisory_unlock($1)', [ADVISORY_LOCKS.janitor]);
     }
   } finally {
     client.release();

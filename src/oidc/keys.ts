@@ -1,3 +1,4 @@
+import { ADVISORY_LOCKS } from '../db/locks.ts';
 import { generateKeyPair, randomBytes } from 'node:crypto';
 import { promisify } from 'node:util';
 import { calculateJwkThumbprint, type JWK } from 'jose';
@@ -15,8 +16,6 @@ import { createKeyStore, type KeyStore } from './key-store.ts';
  */
 const SIGNING_ALGS = ['ES256', 'RS256'] as const;
 
-// Any constant shared by all nodes; distinct from the migration lock.
-const KEYS_LOCK = '7015401542';
 
 const generate = promisify(generateKeyPair);
 
@@ -46,7 +45,7 @@ async function insertKey(keys: KeyStore, box: SecretBox, alg: string, state: 'ne
  */
 export async function ensureKeys(pool: Pool, box: SecretBox): Promise<void> {
   await withTransaction(pool, async (client) => {
-    await client.query('select pg_advisory_xact_lock($1)', [KEYS_LOCK]);
+    await client.query('select pg_advisory_xact_lock($1)', [ADVISORY_LOCKS.keys]);
     const keys = createKeyStore(client);
     const existing = await keys.listPublished();
     for (const alg of SIGNING_ALGS) {
@@ -108,7 +107,7 @@ export interface RotateOptions {
  */
 export async function rotateKeys(pool: Pool, box: SecretBox, options: RotateOptions) {
   return withTransaction(pool, async (client) => {
-    await client.query('select pg_advisory_xact_lock($1)', [KEYS_LOCK]);
+    await client.query('select pg_advisory_xact_lock($1)', [ADVISORY_LOCKS.keys]);
     return rotateLocked(client, box, options);
   });
 }
@@ -151,7 +150,7 @@ export type RetireKey =
  */
 export async function retireKey(pool: Pool, box: SecretBox, kid: string, options: Omit<RotateOptions, 'algs' | 'ifActiveOlderThanSeconds'>): Promise<RetireKey> {
   return withTransaction(pool, async (client): Promise<RetireKey> => {
-    await client.query('select pg_advisory_xact_lock($1)', [KEYS_LOCK]);
+    await client.query('select pg_advisory_xact_lock($1)', [ADVISORY_LOCKS.keys]);
     const keys = createKeyStore(client);
     const all = await keys.listAll();
     const key = all.find((k) => k.kid === kid);

@@ -6,12 +6,12 @@ import { REQUIRE_PKCE } from '../clients/pkce.ts';
 import { STRICT_AUTH_METHOD, strictClientAuth } from '../clients/strict-auth.ts';
 import type { AccountStore } from '../accounts/store.ts';
 import type { Logger } from '../observability/logger.ts';
-import { ROUTES } from '../routes.ts';
+import { ROUTES } from '../http/routes.ts';
 import type { ApiResourceStore } from './api-resource-store.ts';
 import { defaultApiTokenTtl } from './api-resources.ts';
 import { createOutboundFetch } from './backchannel.ts';
 import { createRegistrationPolicy, REGISTRATION_POLICY } from './registration.ts';
-import { API_SCOPES, OIDC_SCOPES } from './scopes.ts';
+import { API_SCOPES, OIDC_SCOPES } from '../clients/scopes.ts';
 import type { GrantStore } from './payload-store.ts';
 import type { KeyMaterial } from './keys.ts';
 

@@ -4,7 +4,7 @@ import type { ClientInput, Clients } from '../clients/clients.ts';
 import { REQUIRE_PKCE } from '../clients/pkce.ts';
 import { redirectUriProblem } from '../clients/redirect-policy.ts';
 import { STRICT_AUTH_METHOD } from '../clients/strict-auth.ts';
-import { API_SCOPES, OIDC_SCOPES } from './scopes.ts';
+import { API_SCOPES, OIDC_SCOPES } from '../clients/scopes.ts';
 
 /**
  * Dynamic client registration (RFC 7591) and its management (RFC 7592), off unless

@@ -4,7 +4,7 @@ import type { KoaContextWithOIDC } from 'oidc-provider';
 import { type ErrorViews, renderErrorPage, unavailable, wantsPage } from '../http/responses.ts';
 import type { Logger } from '../observability/logger.ts';
 import type { Outage } from '../observability/outage.ts';
-import { isDatabaseUnavailable, isUnstorableInput, UNSTORABLE_DESCRIPTION } from './database-errors.ts';
+import { isDatabaseUnavailable, isUnstorableInput, UNSTORABLE_DESCRIPTION } from '../db/errors.ts';
 
 type Failure = 'unavailable' | 'unstorable';
 

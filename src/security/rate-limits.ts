@@ -5,7 +5,7 @@ import type { Pool, Queryable } from '../db/pool.ts';
 import { retryAfterSeconds, tooManyRequests, unavailable } from '../http/responses.ts';
 import type { Logger } from '../observability/logger.ts';
 import type { Outage } from '../observability/outage.ts';
-import { isDatabaseUnavailable } from './database-errors.ts';
+import { isDatabaseUnavailable } from '../db/errors.ts';
 
 /** Requests per minute and per client address; 0 turns a limit off. */
 export interface RateLimitSettings { loginPerMinute: number; tokenPerMinute: number }

@@ -1,5 +1,5 @@
 import type { Context, Next } from 'koa';
-import type { RouteName } from '../routes.ts';
+import type { RouteName } from '../http/routes.ts';
 
 /**
  * The engine stores front-channel parameters (state, nonce, login_hint, ...) with the interaction

@@ -1,5 +1,5 @@
 import type { Context, Next } from 'koa';
-import type { RouteName } from '../routes.ts';
+import type { RouteName } from '../http/routes.ts';
 
 /**
  * The browser-facing routes, where the engine and our pages set cookies: the authorization

@@ -37,3 +37,14 @@ export function createAuditStore(db: Queryable) {
   };
 }
 export type AuditStore = ReturnType<typeof createAuditStore>;
+
+/** The same store, telling `onRecorded` of each event once it is stored (the sign-in metrics count them). */
+export function observedAudit(audit: AuditStore, onRecorded: (entry: AuditEvent) => void): AuditStore {
+  return {
+    ...audit,
+    async record(entry) {
+      await audit.record(entry);
+      onRecorded(entry);
+    },
+  };
+}
