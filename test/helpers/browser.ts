@@ -1,35 +1,23 @@
-/**
- * A minimal user agent for protocol tests without a real browser: a cookie jar that honours
- * Path, manual redirects, and form posts. Real-browser tests use Chromium (test/browser.*).
- */
-interface StoredCookie { name: string; value: string; path: string }
+import { CookieJar } from 'tough-cookie';
 
+/**
+ * A minimal user agent for protocol tests without a real browser: a cookie jar (tough-cookie)
+ * for the provider's origin, manual redirects, and form posts. Real-browser tests use Chromium (test/browser.*).
+ */
 export class UserAgent {
-  private cookies: StoredCookie[] = [];
+  private readonly jar = new CookieJar();
   private readonly origin: string;
   constructor(origin: string) {
     this.origin = origin;
   }
 
   private cookieHeader(url: URL): string {
-    if (url.origin !== this.origin) return '';
-    return this.cookies.filter((c) => url.pathname === c.path || url.pathname.startsWith(c.path.endsWith('/') ? c.path : `${c.path}/`))
-      .map((c) => `${c.name}=${c.value}`).join('; ');
+    return url.origin === this.origin ? this.jar.getCookieStringSync(url) : '';
   }
 
   private store(url: URL, response: Response) {
     if (url.origin !== this.origin) return;
-    for (const header of response.headers.getSetCookie()) {
-      const [pair = '', ...attributes] = header.split(';');
-      const eq = pair.indexOf('=');
-      const name = pair.slice(0, eq).trim();
-      const value = pair.slice(eq + 1).trim();
-      const pathAttr = attributes.map((a) => a.trim()).find((a) => a.toLowerCase().startsWith('path='));
-      const path = pathAttr ? pathAttr.slice(5) : '/';
-      const expired = attributes.some((a) => /^expires=thu, 01 jan 1970/i.test(a.trim())) || value === '';
-      this.cookies = this.cookies.filter((c) => !(c.name === name && c.path === path));
-      if (!expired) this.cookies.push({ name, value, path });
-    }
+    for (const header of response.headers.getSetCookie()) this.jar.setCookieSync(header, url, { ignoreError: true });
   }
 
   /** One request, no redirect following. */
@@ -70,7 +58,7 @@ export class UserAgent {
   }
 
   hasCookie(name: string): boolean {
-    return this.cookies.some((c) => c.name === name);
+    return this.jar.getCookiesSync(this.origin, { allPaths: true }).some((c) => c.key === name);
   }
 }
 

@@ -1,13 +1,12 @@
+import { CookieJar } from 'tough-cookie';
 import { formField } from './browser.ts';
 
 /**
  * A cookie-jar user agent that crosses origins, for flows that involve several servers (an app,
  * Latchkey, an API): it follows redirects wherever they go, as a browser does, keeps cookies per
- * host (browsers ignore the port for cookies) honouring Path and deletion, and sends Origin on
- * form posts. Protocol tests that only talk to Latchkey use UserAgent (browser.ts) instead.
+ * host as a browser does (tough-cookie: the port is ignored, Path, expiry and deletion honoured),
+ * and sends Origin on form posts. Protocol tests that only talk to Latchkey use UserAgent (browser.ts) instead.
  */
-interface StoredCookie { host: string; name: string; value: string; path: string }
-
 export interface Page {
   response: Response;
   /** The URL of the page (after redirects). */
@@ -20,28 +19,14 @@ export interface Page {
 const MAX_REDIRECTS = 20;
 
 export class Browser {
-  private cookies: StoredCookie[] = [];
+  private readonly jar = new CookieJar();
 
   private cookieHeader(url: URL): string {
-    return this.cookies
-      .filter((c) => c.host === url.hostname && (url.pathname === c.path || url.pathname.startsWith(c.path.endsWith('/') ? c.path : `${c.path}/`)))
-      .map((c) => `${c.name}=${c.value}`).join('; ');
+    return this.jar.getCookieStringSync(url);
   }
 
   private store(url: URL, response: Response) {
-    for (const header of response.headers.getSetCookie()) {
-      const [pair = '', ...attributes] = header.split(';').map((part) => part.trim());
-      const eq = pair.indexOf('=');
-      const name = pair.slice(0, eq).trim();
-      const value = pair.slice(eq + 1).trim();
-      const attribute = (key: string) => attributes.find((a) => a.toLowerCase().startsWith(`${key}=`))?.slice(key.length + 1);
-      const path = attribute('path') ?? '/';
-      const expires = attribute('expires');
-      const maxAge = attribute('max-age');
-      const expired = value === '' || (maxAge !== undefined && Number(maxAge) <= 0) || (expires !== undefined && Date.parse(expires) <= Date.now());
-      this.cookies = this.cookies.filter((c) => !(c.host === url.hostname && c.name === name && c.path === path));
-      if (!expired) this.cookies.push({ host: url.hostname, name, value, path });
-    }
+    for (const header of response.headers.getSetCookie()) this.jar.setCookieSync(header, url, { ignoreError: true });
   }
 
   /** One request, no redirect following. */
@@ -84,14 +69,19 @@ export class Browser {
     }, stopAt);
   }
 
+  /** Every cookie held for a host, whatever its path. */
+  private cookiesOf(host: string) {
+    return this.jar.getCookiesSync(`http://${host}/`, { allPaths: true });
+  }
+
   /** The value of a cookie this browser holds for a host (tests check where such values end up). */
   cookie(host: string, name: string): string | undefined {
-    return this.cookies.find((c) => c.host === host && c.name === name)?.value;
+    return this.cookiesOf(host).find((c) => c.key === name)?.value;
   }
 
   /** Every cookie value held for a host. */
   cookieValues(host: string): string[] {
-    return this.cookies.filter((c) => c.host === host).map((c) => c.value);
+    return this.cookiesOf(host).map((c) => c.value);
   }
 }
 
