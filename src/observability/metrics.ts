@@ -26,6 +26,8 @@ export interface Metrics {
   observeAudit(audit: AuditStore): AuditStore;
   janitorRemoved: client.Counter;
   keyRotations: client.Counter;
+  /** Mail delivery attempts by outcome: sent, retry (failed, will try again), failed (given up). */
+  mails: client.Counter<'outcome'>;
   /** GET /metrics for the public port. */
   routes(): Router;
   /** A bare request handler serving only /metrics, for METRICS_PORT. */
@@ -73,6 +75,12 @@ export function createMetrics(deps: { pool: Pool; clusterWorker?: boolean }): Me
     help: 'Scheduled signing key rotations performed by this node',
     registers,
   });
+  const mails = new client.Counter({
+    name: 'latchkey_mails_total',
+    help: 'Mail delivery attempts by outcome: sent, retry (failed, tried again later), failed (given up)',
+    labelNames: ['outcome'] as const,
+    registers,
+  });
   const { pool } = deps;
   new client.Gauge({
     name: 'latchkey_db_pool_clients',
@@ -103,6 +111,7 @@ export function createMetrics(deps: { pool: Pool; clusterWorker?: boolean }): Me
     registry,
     janitorRemoved,
     keyRotations,
+    mails,
 
     async observeRequests(ctx, next) {
       const stop = httpDuration.startTimer();
