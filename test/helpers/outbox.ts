@@ -12,6 +12,8 @@ import { createTestDatabase, type TestDatabase } from './database.ts';
 /** A migrated database with an outbox over a pool of its own, for tests that drive the sender themselves. */
 export async function outboxDatabase(t: TestContext, secretKey = randomBytes(32).toString('base64url')): Promise<{
   database: TestDatabase; pool: pg.Pool; outbox: OutboxStore; secretKey: string; open(): pg.Pool;
+  /** Runs `fn` when the test ends, before the pools close (a sender on a timer stops there). */
+  beforeClose(fn: () => Promise<void> | void): void;
 }> {
   const database = await createTestDatabase();
   const pools: pg.Pool[] = [];
@@ -21,12 +23,14 @@ export async function outboxDatabase(t: TestContext, secretKey = randomBytes(32)
     return pool;
   };
   const pool = open();
+  const closing: Array<() => Promise<void> | void> = [];
   t.after(async () => {
+    for (const fn of closing.reverse()) await fn();
     await Promise.all(pools.map((p) => p.end()));
     await database.drop();
   });
   await migrate(pool, pino({ level: 'silent' }));
-  return { database, pool, secretKey, outbox: createOutboxStore(pool, createSecretBox(secretKey)), open };
+  return { database, pool, secretKey, outbox: createOutboxStore(pool, createSecretBox(secretKey)), open, beforeClose: (fn) => closing.push(fn) };
 }
 
 /** A logger whose JSON lines are kept, to check what was (and was not) logged. */
