@@ -59,7 +59,8 @@ export async function mailCommand(ctx: CliContext, args: string[], io: Io): Prom
       return;
     }
     case 'send-pending': {
-      const sender = ctx.mailSender(ctx.log, { audit: ctx.audit });
+      // At info, whatever LOG_LEVEL says for other commands: without SMTP_URL the log line is the mail.
+      const sender = ctx.mailSender(ctx.log.child({}, { level: 'info' }), { audit: ctx.audit });
       if (!sender) throw new CommandError('SMTP_URL is not set: in production mails are only sent over SMTP');
       try {
         const report = await sender.sendDue();
