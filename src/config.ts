@@ -139,7 +139,7 @@ export const ConfigSchema = z.object({
    * to the log (recipient, subject, links) and kept for `latchkey mail list`. In production a
    * feature that sends mail (mailRequired) needs it. Default: unset.
    */
-  SMTP_URL: z.url({ protocol: /^smtps?$/ }).optional(),
+  SMTP_URL: z.url({ protocol: /^smtps?$/, error: 'must be an smtp:// or smtps:// URL' }).optional(),
   /**
    * Sender of every mail, `Name <address>` or an address. Default `<BRAND_NAME> <no-reply@<issuer's
    * host>>`: a domain the operator controls, so receiving servers can check it (SPF, DKIM).
