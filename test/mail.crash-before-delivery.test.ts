@@ -14,14 +14,17 @@ test('the server dies between "reset requested" and "mail sent": the mail still 
   // Ended inside the test: spawnServer drops the database when the test ends, before later hooks.
   const pool = new pg.Pool({ connectionString: server.database.url, max: 2 });
   try {
-
     // Frozen, the server cannot deliver what is queued now; then it is killed outright.
     server.child.kill('SIGSTOP');
     const token = newToken();
-    const { id } = await withTransaction(pool, (client) => createOutboxStore(client, createSecretBox(server.secretKey)).enqueue({
-      recipient: 'erin@example.com', template: 'password_reset', locale: 'en',
-      data: { name: 'Erin', resetPath: `/reset-password?token=${token}`, expiresInMinutes: 30 },
-    }));
+    const { id } = await withTransaction(pool, (client) =>
+      createOutboxStore(client, createSecretBox(server.secretKey)).enqueue({
+        recipient: 'erin@example.com',
+        template: 'password_reset',
+        locale: 'en',
+        data: { name: 'Erin', resetPath: `/reset-password?token=${token}`, expiresInMinutes: 30 },
+      }),
+    );
     server.child.kill('SIGKILL');
     assert.equal(await server.exited, 'SIGKILL');
     assert.equal(smtp.inbox.length, 0, 'nothing was delivered before the crash');
@@ -31,7 +34,9 @@ test('the server dies between "reset requested" and "mail sent": the mail still 
 
     const [mail] = await smtp.waitFor(1);
     assert.ok(mail!.text.includes(`${server.url}/reset-password?token=${token}`));
-    await until(async () => (await pool.query('select state from mail_outbox where id = $1', [id])).rows[0].state === 'sent');
+    await until(
+      async () => (await pool.query('select state from mail_outbox where id = $1', [id])).rows[0].state === 'sent',
+    );
     assert.equal(smtp.inbox.length, 1);
   } finally {
     await pool.end();

@@ -8,7 +8,9 @@ export const MAIL_CHANNEL = 'latchkey_mail';
 export type MailState = 'pending' | 'sent' | 'failed';
 
 /** A mail to send: what `enqueue` takes. The template name decides the data's shape. */
-export type OutgoingMail = { [T in MailTemplateName]: { recipient: string; template: T; locale: MailLocale; data: MailTemplates[T] } }[MailTemplateName];
+export type OutgoingMail = {
+  [T in MailTemplateName]: { recipient: string; template: T; locale: MailLocale; data: MailTemplates[T] };
+}[MailTemplateName];
 
 /** A row as listed: no data (it is sealed, and may hold a one-time link). */
 export interface OutboxRow {
@@ -24,12 +26,16 @@ export interface OutboxRow {
   sent_at: Date | null;
 }
 /** A row with its data opened: what the sender renders and `mail show` prints. */
-export interface OutboxMail extends OutboxRow { data: unknown }
+export interface OutboxMail extends OutboxRow {
+  data: unknown;
+}
 /**
  * A claimed row: this claim's number is `attempts`; only that claim may record the outcome. Its
  * data is still sealed (`openData`), so one row that cannot be opened fails alone.
  */
-export type ClaimedMail = Pick<OutboxRow, 'id' | 'recipient' | 'template' | 'locale' | 'attempts' | 'created_at'> & { sealedData: SealedData };
+export type ClaimedMail = Pick<OutboxRow, 'id' | 'recipient' | 'template' | 'locale' | 'attempts' | 'created_at'> & {
+  sealedData: SealedData;
+};
 type SealedData = { sealed?: unknown };
 
 const COLUMNS = 'id, recipient, template, locale, state, attempts, next_attempt_at, last_error, created_at, sent_at';
@@ -81,7 +87,7 @@ const sweep = {
 };
 
 /** How long finished rows stay for `mail list` and support questions before the janitor deletes them. */
-export const MAIL_RETENTION = { sentSeconds: 7 * 86_400, failedSeconds: 30 * 86_400 };
+const MAIL_RETENTION = { sentSeconds: 7 * 86_400, failedSeconds: 30 * 86_400 };
 /** Errors are kept for the operator, bounded: an SMTP reply can be long. */
 const ERROR_LENGTH = 500;
 
@@ -98,13 +104,19 @@ export function createOutboxStore(db: Queryable, box: SecretBox) {
   };
   return {
     async enqueue(mail: OutgoingMail): Promise<{ id: number }> {
-      const { rows } = await db.query<{ id: number }>({ ...enqueue, values: [mail.recipient, mail.template, mail.locale, seal(mail.data)] });
+      const { rows } = await db.query<{ id: number }>({
+        ...enqueue,
+        values: [mail.recipient, mail.template, mail.locale, seal(mail.data)],
+      });
       return { id: rows[0]!.id };
     },
 
     /** Claims up to `limit` due mails for `leaseSeconds` (one sender per row) and counts the attempt. */
     async claimDue(limit: number, leaseSeconds: number): Promise<ClaimedMail[]> {
-      const { rows } = await db.query<Omit<ClaimedMail, 'sealedData'> & { data: SealedData }>({ ...claimDue, values: [limit, leaseSeconds] });
+      const { rows } = await db.query<Omit<ClaimedMail, 'sealedData'> & { data: SealedData }>({
+        ...claimDue,
+        values: [limit, leaseSeconds],
+      });
       return rows.map(({ data, ...row }) => ({ ...row, sealedData: data }));
     },
 
@@ -117,11 +129,16 @@ export function createOutboxStore(db: Queryable, box: SecretBox) {
     },
 
     /** A failed attempt: try again at `retryAt`, or `final` (state failed, never retried). */
-    async markFailed(mail: Pick<ClaimedMail, 'id' | 'attempts'>, outcome: { retryAt: Date } | { final: true }, error: string): Promise<boolean> {
+    async markFailed(
+      mail: Pick<ClaimedMail, 'id' | 'attempts'>,
+      outcome: { retryAt: Date } | { final: true },
+      error: string,
+    ): Promise<boolean> {
       const message = error.slice(0, ERROR_LENGTH);
-      const result = 'retryAt' in outcome
-        ? await db.query({ ...markRetry, values: [mail.id, mail.attempts, outcome.retryAt, message] })
-        : await db.query({ ...markFailed, values: [mail.id, mail.attempts, message] });
+      const result =
+        'retryAt' in outcome
+          ? await db.query({ ...markRetry, values: [mail.id, mail.attempts, outcome.retryAt, message] })
+          : await db.query({ ...markFailed, values: [mail.id, mail.attempts, message] });
       return (result.rowCount ?? 0) > 0;
     },
 
@@ -139,7 +156,9 @@ export function createOutboxStore(db: Queryable, box: SecretBox) {
 
     /** Janitor: deletes sent and failed rows older than their retention, at most `batch`; returns how many. */
     async sweep(batch = 1000, retention = MAIL_RETENTION): Promise<number> {
-      return (await db.query({ ...sweep, values: [retention.sentSeconds, retention.failedSeconds, batch] })).rowCount ?? 0;
+      return (
+        (await db.query({ ...sweep, values: [retention.sentSeconds, retention.failedSeconds, batch] })).rowCount ?? 0
+      );
     },
   };
 }

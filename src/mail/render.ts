@@ -3,7 +3,14 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import ejs from 'ejs';
 import type { Config } from '../config.ts';
-import { MAIL_WRITERS, isMailTemplate, mailLocale, type MailContent, type MailTemplateName, type MailTemplates } from './templates.ts';
+import {
+  isMailTemplate,
+  MAIL_WRITERS,
+  type MailContent,
+  type MailTemplateName,
+  type MailTemplates,
+  mailLocale,
+} from './templates.ts';
 
 const MAIL_VIEWS_DIR = fileURLToPath(new URL('../../views/mail/', import.meta.url));
 /** A name longer than this is cut in the greeting: it is free text, and the mail is ours. */
@@ -41,11 +48,20 @@ const contrastWithInk = (hex: string) => (luminance(hex) + 0.05) / (luminance(IN
  * (`<THEME_DIR>/mail/layout.html.ejs`). Compiled once, at creation, so a broken theme fails the
  * start, not a delivery.
  */
-export function createMailRenderer(options: { issuer: string; brand: Config['brand']; themeDir?: string | undefined }): MailRenderer {
-  const compile = (file: string, escape: boolean) => {
+export function createMailRenderer(options: {
+  issuer: string;
+  brand: Config['brand'];
+  themeDir?: string | undefined;
+}): MailRenderer {
+  const compile = (file: string, html: boolean) => {
     const themed = options.themeDir ? path.join(options.themeDir, 'mail', file) : undefined;
-    const chosen = themed && statSync(themed, { throwIfNoEntry: false })?.isFile() ? themed : path.join(MAIL_VIEWS_DIR, file);
-    return ejs.compile(readFileSync(chosen, 'utf8'), { filename: chosen, async: false, ...(escape ? {} : { escape: (value: unknown) => String(value) }) });
+    const chosen =
+      themed && statSync(themed, { throwIfNoEntry: false })?.isFile() ? themed : path.join(MAIL_VIEWS_DIR, file);
+    return ejs.compile(readFileSync(chosen, 'utf8'), {
+      filename: chosen,
+      async: false,
+      ...(html ? {} : { escape: (value: unknown) => String(value) }),
+    });
   };
   const textLayout = compile('layout.text.ejs', false);
   const htmlLayout = compile('layout.html.ejs', true);
@@ -57,7 +73,8 @@ export function createMailRenderer(options: { issuer: string; brand: Config['bra
     ink: INK,
   };
   const absolute = (linkPath: string) => {
-    if (typeof linkPath !== 'string' || !linkPath.startsWith('/')) throw new Error('a mail link must be a path on the issuer, starting with /');
+    if (typeof linkPath !== 'string' || !linkPath.startsWith('/'))
+      throw new Error('a mail link must be a path on the issuer, starting with /');
     return new URL(`${options.issuer}${linkPath}`).href;
   };
 
@@ -66,7 +83,8 @@ export function createMailRenderer(options: { issuer: string; brand: Config['bra
     if (!data || typeof data !== 'object') throw new Error(`mail data for ${template} is not an object`);
     const lang = mailLocale(locale);
     const name = String((data as { name?: unknown }).name ?? '').slice(0, NAME_IN_MAIL);
-    const when = (iso: string) => new Intl.DateTimeFormat(lang, { dateStyle: 'long', timeStyle: 'short', timeZone: 'UTC' }).format(new Date(iso)) + ' UTC';
+    const when = (iso: string) =>
+      `${new Intl.DateTimeFormat(lang, { dateStyle: 'long', timeStyle: 'short', timeZone: 'UTC' }).format(new Date(iso))} UTC`;
     const writer = MAIL_WRITERS[lang][template] as (d: unknown, brand: string, w: typeof when) => MailContent;
     const content = writer({ ...data, name }, options.brand.name, when);
     const action = content.action && { label: content.action.label, url: absolute(content.action.path) };

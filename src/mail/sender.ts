@@ -13,15 +13,23 @@ export interface RetryPolicy {
 }
 
 /** 1 min, 2, 4, … at most an hour apart, for a day: an SMTP outage of hours loses nothing, and nobody gets a reset link a week late. */
-export const DEFAULT_RETRY: RetryPolicy = { firstDelayMs: 60_000, maxDelayMs: 3_600_000, giveUpAfterMs: 24 * 3_600_000 };
+const DEFAULT_RETRY: RetryPolicy = {
+  firstDelayMs: 60_000,
+  maxDelayMs: 3_600_000,
+  giveUpAfterMs: 24 * 3_600_000,
+};
 /**
  * How long a claim keeps a mail from other senders. Longer than an SMTP attempt can take (its
  * timeouts, transport.ts, total about 90 s), so a mail goes out once; a sender that dies mid-way
  * leaves its mails to the next claim after this.
  */
-export const CLAIM_LEASE_SECONDS = 300;
+const CLAIM_LEASE_SECONDS = 300;
 
-export interface SendReport { sent: number; retrying: number; failed: number }
+export interface SendReport {
+  sent: number;
+  retrying: number;
+  failed: number;
+}
 
 export interface MailSenderDeps {
   outbox: Pick<OutboxStore, 'claimDue' | 'openData' | 'markSent' | 'markFailed'>;
@@ -71,7 +79,12 @@ export function createMailSender(deps: MailSenderDeps) {
   const maxPerRun = deps.maxPerRun ?? 100;
   const leaseSeconds = deps.leaseSeconds ?? CLAIM_LEASE_SECONDS;
 
-  async function fail(mail: ClaimedMail, err: unknown, report: SendReport, options: { final: boolean; reason: string }) {
+  async function fail(
+    mail: ClaimedMail,
+    err: unknown,
+    report: SendReport,
+    options: { final: boolean; reason: string },
+  ) {
     const error = describe(err);
     const errorCode = (err as { code?: string }).code;
     const responseCode = (err as { responseCode?: number }).responseCode;
@@ -83,16 +96,39 @@ export function createMailSender(deps: MailSenderDeps) {
       if (!(await outbox.markFailed(mail, { retryAt }, error))) return;
       report.retrying += 1;
       deps.metrics?.mails.inc({ outcome: 'retry' });
-      log.warn({ event: 'mail.retry', mail_id: mail.id, template: mail.template, attempts: mail.attempts, error_code: errorCode, response_code: responseCode, retry_at: retryAt },
-        'mail not delivered: will try again');
+      log.warn(
+        {
+          event: 'mail.retry',
+          mail_id: mail.id,
+          template: mail.template,
+          attempts: mail.attempts,
+          error_code: errorCode,
+          response_code: responseCode,
+          retry_at: retryAt,
+        },
+        'mail not delivered: will try again',
+      );
       return;
     }
     if (!(await outbox.markFailed(mail, { final: true }, error))) return;
     report.failed += 1;
     deps.metrics?.mails.inc({ outcome: 'failed' });
-    log.error({ event: 'mail.failed', mail_id: mail.id, template: mail.template, attempts: mail.attempts, reason: options.reason, error_code: errorCode, response_code: responseCode },
-      'mail not delivered: giving up');
-    await deps.audit?.record({ event: 'mail.failed', details: { mail_id: mail.id, template: mail.template, attempts: mail.attempts, reason: options.reason } });
+    log.error(
+      {
+        event: 'mail.failed',
+        mail_id: mail.id,
+        template: mail.template,
+        attempts: mail.attempts,
+        reason: options.reason,
+        error_code: errorCode,
+        response_code: responseCode,
+      },
+      'mail not delivered: giving up',
+    );
+    await deps.audit?.record({
+      event: 'mail.failed',
+      details: { mail_id: mail.id, template: mail.template, attempts: mail.attempts, reason: options.reason },
+    });
   }
 
   async function deliver(mail: ClaimedMail, report: SendReport) {
@@ -104,20 +140,49 @@ export function createMailSender(deps: MailSenderDeps) {
       return;
     }
     try {
-      await transport.send({ from: deps.from, to: mail.recipient, subject: rendered.subject, text: rendered.text, html: rendered.html, locale: mail.locale },
-        { id: mail.id, template: mail.template, links: rendered.links });
+      await transport.send(
+        {
+          from: deps.from,
+          to: mail.recipient,
+          subject: rendered.subject,
+          text: rendered.text,
+          html: rendered.html,
+          locale: mail.locale,
+        },
+        { id: mail.id, template: mail.template, links: rendered.links },
+      );
     } catch (err) {
-      await fail(mail, err, report, permanent(err) ? { final: true, reason: 'refused' } : { final: false, reason: 'smtp' });
+      await fail(
+        mail,
+        err,
+        report,
+        permanent(err) ? { final: true, reason: 'refused' } : { final: false, reason: 'smtp' },
+      );
       return;
     }
     if (!(await outbox.markSent(mail))) {
-      log.warn({ event: 'mail.claim_lost', mail_id: mail.id, template: mail.template }, 'mail delivered after its claim ran out: it may go twice');
+      log.warn(
+        { event: 'mail.claim_lost', mail_id: mail.id, template: mail.template },
+        'mail delivered after its claim ran out: it may go twice',
+      );
       return;
     }
     report.sent += 1;
     deps.metrics?.mails.inc({ outcome: 'sent' });
-    log.info({ event: 'mail.sent', mail_id: mail.id, template: mail.template, attempts: mail.attempts, transport: transport.kind }, 'mail delivered');
-    await deps.audit?.record({ event: 'mail.sent', details: { mail_id: mail.id, template: mail.template, attempts: mail.attempts } });
+    log.info(
+      {
+        event: 'mail.sent',
+        mail_id: mail.id,
+        template: mail.template,
+        attempts: mail.attempts,
+        transport: transport.kind,
+      },
+      'mail delivered',
+    );
+    await deps.audit?.record({
+      event: 'mail.sent',
+      details: { mail_id: mail.id, template: mail.template, attempts: mail.attempts },
+    });
   }
 
   return {
@@ -125,7 +190,7 @@ export function createMailSender(deps: MailSenderDeps) {
     /** Delivers the mails due now (at most `maxPerRun`); safe on every node at once. */
     async sendDue(): Promise<SendReport> {
       const report: SendReport = { sent: 0, retrying: 0, failed: 0 };
-      for (let taken = 0; taken < maxPerRun;) {
+      for (let taken = 0; taken < maxPerRun; ) {
         const batch = await outbox.claimDue(Math.min(batchSize, maxPerRun - taken), leaseSeconds);
         for (const mail of batch) await deliver(mail, report);
         taken += batch.length;

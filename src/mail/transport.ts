@@ -3,7 +3,7 @@ import type SMTPTransport from 'nodemailer/lib/smtp-transport/index.js';
 import type { Config } from '../config.ts';
 import type { Logger } from '../observability/logger.ts';
 
-export interface MailMessage {
+interface MailMessage {
   from: string;
   to: string;
   subject: string;
@@ -13,7 +13,11 @@ export interface MailMessage {
 }
 
 /** What a transport is told besides the message: ids and links for the development log, never for SMTP. */
-export interface MailMeta { id: number; template: string; links: string[] }
+interface MailMeta {
+  id: number;
+  template: string;
+  links: string[];
+}
 
 /** Delivers one message or throws (an SMTP error carries `code` and `responseCode`). */
 export interface MailTransport {
@@ -63,7 +67,9 @@ function smtpOptions(url: string): SMTPTransport.Options {
     host: parsed.hostname.replace(/^\[|\]$/g, ''),
     port: parsed.port ? Number(parsed.port) : secure ? 465 : 587,
     secure,
-    ...(parsed.username ? { auth: { user: decodeURIComponent(parsed.username), pass: decodeURIComponent(parsed.password) } } : {}),
+    ...(parsed.username
+      ? { auth: { user: decodeURIComponent(parsed.username), pass: decodeURIComponent(parsed.password) } }
+      : {}),
   };
 }
 
@@ -72,12 +78,21 @@ function smtpOptions(url: string): SMTPTransport.Options {
  * links (that is its point: `npm start` alone lets a developer follow a reset link) and counts as
  * sent; the row stays for `latchkey mail list` / `mail show`. Never used in production.
  */
-export function createLogTransport(log: Logger): MailTransport {
+function createLogTransport(log: Logger): MailTransport {
   return {
     kind: 'log',
     async send(message, meta) {
-      log.info({ event: 'mail.logged', mail_id: meta.id, template: meta.template, to: message.to, subject: message.subject, links: meta.links },
-        `mail not sent (no SMTP_URL): to ${message.to}: ${message.subject}${meta.links.length ? ` ${meta.links.join(' ')}` : ''}`);
+      log.info(
+        {
+          event: 'mail.logged',
+          mail_id: meta.id,
+          template: meta.template,
+          to: message.to,
+          subject: message.subject,
+          links: meta.links,
+        },
+        `mail not sent (no SMTP_URL): to ${message.to}: ${message.subject}${meta.links.length ? ` ${meta.links.join(' ')}` : ''}`,
+      );
     },
     close() {},
   };

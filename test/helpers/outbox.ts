@@ -10,8 +10,15 @@ import { createSecretBox } from '../../src/secret-box.ts';
 import { createTestDatabase, type TestDatabase } from './database.ts';
 
 /** A migrated database with an outbox over a pool of its own, for tests that drive the sender themselves. */
-export async function outboxDatabase(t: TestContext, secretKey = randomBytes(32).toString('base64url')): Promise<{
-  database: TestDatabase; pool: pg.Pool; outbox: OutboxStore; secretKey: string; open(): pg.Pool;
+export async function outboxDatabase(
+  t: TestContext,
+  secretKey = randomBytes(32).toString('base64url'),
+): Promise<{
+  database: TestDatabase;
+  pool: pg.Pool;
+  outbox: OutboxStore;
+  secretKey: string;
+  open(): pg.Pool;
   /** Runs `fn` when the test ends, before the pools close (a sender on a timer stops there). */
   beforeClose(fn: () => Promise<void> | void): void;
 }> {
@@ -30,13 +37,25 @@ export async function outboxDatabase(t: TestContext, secretKey = randomBytes(32)
     await database.drop();
   });
   await migrate(pool, pino({ level: 'silent' }));
-  return { database, pool, secretKey, outbox: createOutboxStore(pool, createSecretBox(secretKey)), open, beforeClose: (fn) => closing.push(fn) };
+  return {
+    database,
+    pool,
+    secretKey,
+    outbox: createOutboxStore(pool, createSecretBox(secretKey)),
+    open,
+    beforeClose: (fn) => closing.push(fn),
+  };
 }
 
 /** A logger whose JSON lines are kept, to check what was (and was not) logged. */
 export function capturedLogger(): { log: Logger; lines: () => string } {
   let text = '';
-  const stream = new Writable({ write(chunk: Buffer, _encoding, callback) { text += chunk.toString(); callback(); } });
+  const stream = new Writable({
+    write(chunk: Buffer, _encoding, callback) {
+      text += chunk.toString();
+      callback();
+    },
+  });
   return { log: pino({ level: 'info' }, stream), lines: () => text };
 }
 

@@ -1,7 +1,7 @@
 import { once } from 'node:events';
 import type { AddressInfo } from 'node:net';
-import { setTimeout as sleep } from 'node:timers/promises';
 import type { TestContext } from 'node:test';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { SMTPServer } from 'smtp-server';
 
 /** A mail as the SMTP server received it, with its parts decoded. */
@@ -26,9 +26,18 @@ export interface TestSmtp {
 
 /** RFC 2047 encoded words (=?UTF-8?Q?…?= and =?UTF-8?B?…?=), as nodemailer writes non-ASCII headers. */
 function decodeWords(value: string): string {
-  return value.replace(/\?=\s+=\?/g, '?==?').replace(/=\?utf-8\?([qb])\?([^?]*)\?=/gi, (_, kind: string, text: string) => kind.toLowerCase() === 'b'
-    ? Buffer.from(text, 'base64').toString('utf8')
-    : Buffer.from(text.replace(/_/g, ' ').replace(/=([0-9A-F]{2})/gi, (__, hex: string) => String.fromCharCode(parseInt(hex, 16))), 'latin1').toString('utf8'));
+  return value
+    .replace(/\?=\s+=\?/g, '?==?')
+    .replace(/=\?utf-8\?([qb])\?([^?]*)\?=/gi, (_, kind: string, text: string) =>
+      kind.toLowerCase() === 'b'
+        ? Buffer.from(text, 'base64').toString('utf8')
+        : Buffer.from(
+            text
+              .replace(/_/g, ' ')
+              .replace(/=([0-9A-F]{2})/gi, (__, hex: string) => String.fromCharCode(parseInt(hex, 16))),
+            'latin1',
+          ).toString('utf8'),
+    );
 }
 
 function parseHeaders(block: string): Map<string, string> {
@@ -43,7 +52,9 @@ function parseHeaders(block: string): Map<string, string> {
 function decode(body: string, encoding: string | undefined): string {
   if (encoding === 'base64') return Buffer.from(body.replace(/\s+/g, ''), 'base64').toString('utf8');
   if (encoding === 'quoted-printable') {
-    const bytes = body.replace(/=\r\n/g, '').replace(/=([0-9A-F]{2})/gi, (_, hex: string) => String.fromCharCode(parseInt(hex, 16)));
+    const bytes = body
+      .replace(/=\r\n/g, '')
+      .replace(/=([0-9A-F]{2})/gi, (_, hex: string) => String.fromCharCode(parseInt(hex, 16)));
     return Buffer.from(bytes, 'latin1').toString('utf8');
   }
   return body;
@@ -60,10 +71,16 @@ export function parseMail(raw: string): Pick<ReceivedMail, 'headers' | 'text' | 
     for (const part of body.split(`--${boundary}`).slice(1, -1)) {
       const at = part.indexOf('\r\n\r\n');
       const partHeaders = parseHeaders(part.slice(0, at).replace(/^\r\n/, ''));
-      parts.push({ type: partHeaders.get('content-type') ?? '', content: decode(part.slice(at + 4).replace(/\r\n$/, ''), partHeaders.get('content-transfer-encoding')) });
+      parts.push({
+        type: partHeaders.get('content-type') ?? '',
+        content: decode(part.slice(at + 4).replace(/\r\n$/, ''), partHeaders.get('content-transfer-encoding')),
+      });
     }
   } else {
-    parts.push({ type: headers.get('content-type') ?? 'text/plain', content: decode(body, headers.get('content-transfer-encoding')) });
+    parts.push({
+      type: headers.get('content-type') ?? 'text/plain',
+      content: decode(body, headers.get('content-transfer-encoding')),
+    });
   }
   return {
     headers,
@@ -77,7 +94,10 @@ export function parseMail(raw: string): Pick<ReceivedMail, 'headers' | 'text' | 
  * same one after an outage. It asks for AUTH with `user:pass` (allowed without TLS: loopback) and
  * offers no STARTTLS. Closed when the test ends.
  */
-export async function startSmtp(t: TestContext, options: { port?: number; inbox?: ReceivedMail[] } = {}): Promise<TestSmtp> {
+export async function startSmtp(
+  t: TestContext,
+  options: { port?: number; inbox?: ReceivedMail[] } = {},
+): Promise<TestSmtp> {
   const inbox = options.inbox ?? [];
   const server = new SMTPServer({
     disabledCommands: ['STARTTLS'],
@@ -93,7 +113,10 @@ export async function startSmtp(t: TestContext, options: { port?: number; inbox?
       stream.on('end', () => {
         const raw = Buffer.concat(chunks).toString('utf8');
         inbox.push({
-          envelope: { from: session.envelope.mailFrom ? session.envelope.mailFrom.address : '', to: session.envelope.rcptTo.map((rcpt) => rcpt.address) },
+          envelope: {
+            from: session.envelope.mailFrom ? session.envelope.mailFrom.address : '',
+            to: session.envelope.rcptTo.map((rcpt) => rcpt.address),
+          },
           raw,
           ...parseMail(raw),
         });
@@ -118,7 +141,8 @@ export async function startSmtp(t: TestContext, options: { port?: number; inbox?
     inbox,
     async waitFor(count, timeoutMs = 15_000) {
       for (const deadline = Date.now() + timeoutMs; inbox.length < count; await sleep(50)) {
-        if (Date.now() > deadline) throw new Error(`expected ${count} mail(s) within ${timeoutMs} ms, got ${inbox.length}`);
+        if (Date.now() > deadline)
+          throw new Error(`expected ${count} mail(s) within ${timeoutMs} ms, got ${inbox.length}`);
       }
       return inbox;
     },
