@@ -2,6 +2,7 @@ import { APIS_HELP, apisCommand } from './cli/apis.ts';
 import { CLIENTS_HELP, clientsCommand } from './cli/clients.ts';
 import type { CliContext } from './cli/context.ts';
 import { AUDIT_HELP, auditCommand, JANITOR_HELP, janitorCommand, KEYS_HELP, keysCommand, migrateCommand } from './cli/ops.ts';
+import { MAIL_HELP, mailCommand } from './cli/mail.ts';
 import { CommandError, UsageError, type Io } from './cli/output.ts';
 import { USERS_HELP, usersCommand } from './cli/users.ts';
 import { ConfigError, loadConfig } from './config.ts';
@@ -20,6 +21,7 @@ Commands:
   users       Manage accounts                      (latchkey users --help)
   apis        Register APIs (resource servers)     (latchkey apis --help)
   keys        List, rotate and retire signing keys (latchkey keys --help)
+  mail        Read the outbox, send pending mail   (latchkey mail --help)
   janitor     Delete expired tokens and sessions now
   audit tail  Show audit events
 
@@ -42,6 +44,7 @@ const COMMANDS: Record<string, { help: string; run: Command }> = {
   migrate: { help: MIGRATE_HELP, run: migrateCommand },
   janitor: { help: JANITOR_HELP, run: janitorCommand },
   audit: { help: AUDIT_HELP, run: auditCommand },
+  mail: { help: MAIL_HELP, run: mailCommand },
 };
 
 function processIo(): Io {

@@ -133,6 +133,20 @@ export const ConfigSchema = z.object({
    * special-use addresses stay refused (SSRF protection). Refused in production. Default false.
    */
   ALLOW_LOOPBACK_OUTBOUND: flag(false),
+  /**
+   * Where mail goes: `smtp://user:pass@host:587` (upgraded with STARTTLS when the server offers it)
+   * or `smtps://user:pass@host:465` (TLS from the start). Unset in development: mails are written
+   * to the log (recipient, subject, links) and kept for `latchkey mail list`. In production a
+   * feature that sends mail (mailRequired) needs it. Default: unset.
+   */
+  SMTP_URL: z.url({ protocol: /^smtps?$/, error: 'must be an smtp:// or smtps:// URL' }).optional(),
+  /**
+   * Sender of every mail, `Name <address>` or an address. Default `<BRAND_NAME> <no-reply@<issuer's
+   * host>>`: a domain the operator controls, so receiving servers can check it (SPF, DKIM).
+   */
+  MAIL_FROM: z.string().max(200)
+    .refine((value) => /^[^<>\r\n]*<[^<>@\s]+@[^<>@\s]+>$|^[^<>@\s]+@[^<>@\s]+$/.test(value.trim()), 'must be an address (no-reply@example.com) or Name <address>')
+    .optional(),
   /** Folder whose .ejs files replace the built-in templates of the same name (login, consent, error, layout, ...). Default: none. */
   THEME_DIR: z.string().min(1).optional(),
   /** Product name shown on the pages. Default Latchkey. */
@@ -175,6 +189,19 @@ export interface Config {
   allowLoopbackOutbound: boolean;
   themeDir: string | undefined;
   brand: { name: string; logoUrl: string | undefined; primaryColor: string };
+  /** SMTP_URL (undefined: the development log, or no delivery in production) and the From header. */
+  mail: { smtpUrl: string | undefined; from: string };
+}
+
+/**
+ * The features that are on and send mail (their setting names). In production each needs
+ * SMTP_URL: without it their mails would never leave, so the start is refused. A feature that
+ * mails adds its check here.
+ */
+export function mailRequired(_config: Config): string[] {
+  // [setting, whether it is on]; none is on by default.
+  const features: Array<[setting: string, on: boolean]> = [];
+  return features.filter(([, on]) => on).map(([setting]) => setting);
 }
 
 export class ConfigError extends Error {
@@ -215,7 +242,7 @@ export function loadConfig(env: Record<string, string | undefined>): Config {
     if (c.ALLOW_LOOPBACK_OUTBOUND) problems.push('config: ALLOW_LOOPBACK_OUTBOUND: not allowed in production');
     if (problems.length) throw new ConfigError(problems.join('\n'));
   }
-  return {
+  const config: Config = {
     env: c.NODE_ENV,
     port: c.PORT,
     host: c.HOST,
@@ -251,5 +278,15 @@ export function loadConfig(env: Record<string, string | undefined>): Config {
     allowLoopbackOutbound: c.ALLOW_LOOPBACK_OUTBOUND,
     themeDir: c.THEME_DIR ? path.resolve(c.THEME_DIR) : undefined,
     brand: { name: c.BRAND_NAME, logoUrl: c.BRAND_LOGO_URL, primaryColor: c.BRAND_PRIMARY_COLOR },
+    mail: {
+      smtpUrl: c.SMTP_URL,
+      // Quoted: a brand name may hold characters with a meaning in an address header (a comma, a dot).
+      from: c.MAIL_FROM?.trim() ?? `"${c.BRAND_NAME.replace(/["\\]/g, '')}" <no-reply@${new URL(issuer).hostname}>`,
+    },
   };
+  if (c.NODE_ENV === 'production' && !config.mail.smtpUrl) {
+    const features = mailRequired(config);
+    if (features.length) throw new ConfigError(`config: SMTP_URL: required in production to send the mails of ${features.join(', ')}`);
+  }
+  return config;
 }

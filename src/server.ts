@@ -15,6 +15,7 @@ import { createCsrf } from './interactions/forms.ts';
 import { createProviderPages } from './interactions/pages.ts';
 import { createViews } from './interactions/views.ts';
 import type { Logger } from './observability/logger.ts';
+import { MAIL_CHANNEL } from './mail/outbox-store.ts';
 import { createMetrics } from './observability/metrics.ts';
 import { createOutageTracker } from './observability/outage.ts';
 import { createAdapterFactory } from './oidc/adapter.ts';
@@ -42,6 +43,13 @@ export interface RunningServer {
   /** Stops accepting, lets in-flight requests finish (at most `graceMs`), closes the pool and the embedded database. */
   close(graceMs?: number): Promise<void>;
 }
+
+/**
+ * How often a node looks for due mails without being woken: retries fall due on their own, and a
+ * notification can be lost while the listening connection reconnects. A new mail wakes every
+ * node at once (NOTIFY at commit).
+ */
+const MAIL_POLL_MS = 15_000;
 
 /** How often a node deletes expired rate limit counters (a cheap indexed delete). */
 const RATE_LIMIT_SWEEP_MS = 5 * 60_000;
@@ -71,7 +79,7 @@ export async function startServer(config: Config, log: Logger, options: StartOpt
 
 async function listen(config: Config, log: Logger, options: StartOptions,
   opened: { database: Database; secretKey: string; services: Services }): Promise<RunningServer> {
-  const { database, secretKey, services: { box, accounts, clients, apis, keys: keyStore, payloads, audit: auditStore } } = opened;
+  const { database, secretKey, services: { box, accounts, clients, apis, keys: keyStore, payloads, audit: auditStore, outbox, mailSender } } = opened;
   const accountStore = accounts.store;
   const { pool } = database;
   // Built once: every place that meets an unreachable database tells it, and it logs the outage once.
@@ -140,7 +148,18 @@ async function listen(config: Config, log: Logger, options: StartOptions,
   const janitor = config.janitorIntervalSeconds > 0 ? every(config.janitorIntervalSeconds * 1000, async () => {
     const removed = await sweepExpired(pool, log);
     if (removed) metrics.janitorRemoved.inc(removed);
+    // Sent and failed mails past their retention (outbox-store.ts, MAIL_RETENTION).
+    const mails = await outbox.sweep();
+    if (mails) log.info({ event: 'janitor.mail_swept', removed: mails }, 'old mails removed from the outbox');
   }, backgroundFailure('janitor.failed', 'could not sweep expired rows')) : undefined;
+  // Mail from the outbox: every node sends, each mail claimed by one (FOR UPDATE SKIP LOCKED). In
+  // production without SMTP_URL there is no sender: mails wait in the outbox for one.
+  const sender = mailSender(log, { metrics, audit });
+  const mailRun = sender ? every(MAIL_POLL_MS, async () => {
+    await sender.sendDue();
+  }, backgroundFailure('mail.send_failed', 'could not send mail from the outbox')) : undefined;
+  // What was left by a stopped or crashed predecessor goes now, not at the first poll.
+  mailRun?.now();
   const rateLimitSweep = setInterval(() => {
     limits.sweep().catch(backgroundFailure('rate_limit.sweep_failed', 'could not sweep rate limit counters'));
   }, RATE_LIMIT_SWEEP_MS);
@@ -175,7 +194,9 @@ async function listen(config: Config, log: Logger, options: StartOptions,
   const clientChanges = config.clientCacheSeconds > 0
     ? listenForChanges({ connection: pool.options, caches: { [CLIENTS_CHANNEL]: clientCache, [APIS_CHANNEL]: apiCache,
       // Keys changed (or notifications were lost while reconnecting): reload now rather than at the next poll.
-      [KEYS_CHANNEL]: { invalidate: keyWatch.now, trust: keyWatch.now, distrust() {} } }, log, outage })
+      [KEYS_CHANNEL]: { invalidate: keyWatch.now, trust: keyWatch.now, distrust() {} },
+      // A mail was queued (or notifications were lost): send now.
+      ...(mailRun ? { [MAIL_CHANNEL]: { invalidate: mailRun.now, trust: mailRun.now, distrust() {} } } : {}) }, log, outage })
     : undefined;
   const metricsPort = metricsServer ? (metricsServer.address() as AddressInfo).port : undefined;
   log.info({ event: 'server.listening', port, metrics_port: metricsPort, issuer: config.issuer, embedded_db: database.embedded }, `Latchkey listening on ${config.issuer}`);
@@ -192,7 +213,8 @@ async function listen(config: Config, log: Logger, options: StartOptions,
         clearInterval(rateLimitSweep);
         const closed = drain(Math.min(DRAIN_WINDOW_MS, graceMs));
         const timer = setTimeout(() => server.closeAllConnections(), graceMs);
-        await Promise.all([closed, keyWatch.stop(), janitor?.stop(), metricsServer && once(metricsServer.close(), 'close')]);
+        await Promise.all([closed, keyWatch.stop(), janitor?.stop(), mailRun?.stop(), metricsServer && once(metricsServer.close(), 'close')]);
+        sender?.close();
         clearTimeout(timer);
         outage.stop();
         await clientChanges?.close();

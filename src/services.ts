@@ -8,6 +8,10 @@ import type { Config } from './config.ts';
 import { openDatabase, type Database } from './db/open.ts';
 import type { Queryable } from './db/pool.ts';
 import { createAuditStore } from './audit/store.ts';
+import { createOutboxStore } from './mail/outbox-store.ts';
+import { createMailRenderer } from './mail/render.ts';
+import { createMailSender, type MailSenderDeps } from './mail/sender.ts';
+import { createMailTransport } from './mail/transport.ts';
 import type { Logger } from './observability/logger.ts';
 import { createApiResourceStore } from './oidc/api-resource-store.ts';
 import { createApiResources } from './oidc/api-resources.ts';
@@ -23,7 +27,7 @@ import { createSecretBox } from './secret-box.ts';
  * builds on top.
  */
 export function createServices(deps: {
-  config: Pick<Config, 'argon2' | 'lockout' | 'ttl'>;
+  config: Pick<Config, 'argon2' | 'lockout' | 'ttl' | 'env' | 'issuer' | 'brand' | 'themeDir' | 'mail'>;
   db: Queryable;
   secretKey: string;
   /** Hashes at a time (argon2id); default one per core. */
@@ -31,6 +35,8 @@ export function createServices(deps: {
 }) {
   const { config, db } = deps;
   const box = createSecretBox(deps.secretKey);
+  const outbox = createOutboxStore(db, box);
+  const mailRenderer = createMailRenderer({ issuer: config.issuer, brand: config.brand, themeDir: config.themeDir });
   return {
     box,
     accounts: createAccounts({
@@ -44,6 +50,21 @@ export function createServices(deps: {
     keys: createKeyStore(db),
     payloads: createPayloadStore(db),
     audit: createAuditStore(db),
+    /**
+     * The mail outbox over the pool. To queue a mail with the token it carries, build one over the
+     * transaction's client instead: `createOutboxStore(client, services.box).enqueue(...)`.
+     */
+    outbox,
+    mailRenderer,
+    /**
+     * A sender over this outbox with the transport the settings ask for (SMTP_URL; the log in
+     * development), or undefined in production without SMTP_URL. The server runs one on a timer;
+     * `latchkey mail send-pending` runs one once.
+     */
+    mailSender(log: Logger, extras: Pick<MailSenderDeps, 'metrics' | 'audit' | 'retry'> = {}) {
+      const transport = createMailTransport(config, log);
+      return transport && createMailSender({ outbox, renderer: mailRenderer, transport, from: config.mail.from, log, ...extras });
+    },
   };
 }
 export type Services = ReturnType<typeof createServices>;

@@ -3,6 +3,9 @@ import type { Clients } from '../clients/clients.ts';
 import type { Config } from '../config.ts';
 import type { Database } from '../db/open.ts';
 import type { AuditStore } from '../audit/store.ts';
+import type { OutboxStore } from '../mail/outbox-store.ts';
+import type { MailRenderer } from '../mail/render.ts';
+import type { MailSender, MailSenderDeps } from '../mail/sender.ts';
 import type { Logger } from '../observability/logger.ts';
 import type { ApiResources } from '../oidc/api-resources.ts';
 import type { KeyStore } from '../oidc/key-store.ts';
@@ -26,4 +29,8 @@ export interface CliContext {
   keys: KeyStore;
   payloads: PayloadStore;
   audit: AuditStore;
+  outbox: OutboxStore;
+  mailRenderer: MailRenderer;
+  /** A sender with the configured transport; undefined in production without SMTP_URL. */
+  mailSender(log: Logger, extras?: Pick<MailSenderDeps, 'metrics' | 'audit' | 'retry'>): MailSender | undefined;
 }

@@ -23,7 +23,8 @@ Options:
 
 export const JANITOR_HELP = `Usage: latchkey janitor [--batch-size N] [--limit N] [--json]
 
-Deletes expired codes, tokens, sessions and interactions in batches (one sweep). Servers also
+Deletes expired codes, tokens, sessions and interactions in batches (one sweep), and mails sent
+more than 7 days ago or failed more than 30 days ago. Servers also
 sweep on their own every JANITOR_INTERVAL seconds.
 `;
 
@@ -83,8 +84,9 @@ export async function janitorCommand(ctx: CliContext, args: string[], io: Io): P
   const limit = values.limit === undefined ? DEFAULT_SWEEP.limit : Number(values.limit);
   if (!(batchSize > 0) || !(limit > 0)) throw new UsageError('--batch-size and --limit must be positive numbers');
   const removed = await sweepExpired(ctx.database.pool, ctx.log, { ...DEFAULT_SWEEP, batchSize, limit });
-  print(io, values.json, { removed: removed ?? 0, skipped: removed === undefined },
-    () => removed === undefined ? 'another node is sweeping; skipped' : `removed ${removed} expired row(s)`);
+  const mails = await ctx.outbox.sweep(batchSize);
+  print(io, values.json, { removed: removed ?? 0, skipped: removed === undefined, mails_removed: mails },
+    () => `${removed === undefined ? 'another node is sweeping; skipped' : `removed ${removed} expired row(s)`}; removed ${mails} old mail(s)`);
 }
 
 export async function auditCommand(ctx: CliContext, args: string[], io: Io, signal?: AbortSignal): Promise<void> {

@@ -29,6 +29,8 @@ export interface Metrics {
   countAuditEvent(entry: CountedEvent): void;
   janitorRemoved: client.Counter;
   keyRotations: client.Counter;
+  /** Mail delivery attempts by outcome: sent, retry (failed, will try again), failed (given up). */
+  mails: client.Counter<'outcome'>;
   /** GET /metrics for the public port. */
   routes(): Router;
   /** A bare request handler serving only /metrics, for METRICS_PORT. */
@@ -76,6 +78,12 @@ export function createMetrics(deps: { pool: PoolCounts; clusterWorker?: boolean 
     help: 'Scheduled signing key rotations performed by this node',
     registers,
   });
+  const mails = new client.Counter({
+    name: 'latchkey_mails_total',
+    help: 'Mail delivery attempts by outcome: sent, retry (failed, tried again later), failed (given up)',
+    labelNames: ['outcome'] as const,
+    registers,
+  });
   const { pool } = deps;
   new client.Gauge({
     name: 'latchkey_db_pool_clients',
@@ -106,6 +114,7 @@ export function createMetrics(deps: { pool: PoolCounts; clusterWorker?: boolean 
     registry,
     janitorRemoved,
     keyRotations,
+    mails,
 
     async observeRequests(ctx, next) {
       const stop = httpDuration.startTimer();
