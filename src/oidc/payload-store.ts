@@ -85,14 +85,19 @@ export const REUSED_IN_GRACE = '_reused_in_grace';
 /**
  * Consumes a refresh token, or consumes it once more when it was consumed less than $3 seconds
  * ago and has not been yet: one statement, so of two simultaneous retries one wins. `again`
- * says which happened.
+ * says which happened. The once-more is only for a response that was lost: when the refresh
+ * token its first rotation issued has been used, the client had that response, so this use is
+ * a replay (the caller revokes the grant) and cannot start a second chain beside the first.
  */
 const consumeWithGrace = {
   name: 'oidc_payloads.consume_with_grace',
   text: `update oidc_payloads set consumed_at = coalesce(consumed_at, now()),
            payload = case when consumed_at is null then payload else payload || '{"${REUSED_IN_GRACE}": true}'::jsonb end
          where model = $1 and id = $2 and ${LIVE}
-           and (consumed_at is null or (consumed_at > now() - make_interval(secs => $3::int) and not payload ? '${REUSED_IN_GRACE}'))
+           and (consumed_at is null or (consumed_at > now() - make_interval(secs => $3::int) and not payload ? '${REUSED_IN_GRACE}'
+             and not exists (
+               select 1 from oidc_payloads rotated where rotated.model = 'RefreshToken' and rotated.grant_id = oidc_payloads.grant_id
+                 and rotated.payload->>'${ROTATED_FROM}' = $2 and rotated.consumed_at is not null)))
          returning payload ? '${REUSED_IN_GRACE}' as again, grant_id`,
 };
 /**
