@@ -19,6 +19,20 @@ const upsert = {
          on conflict (model, id) do update set payload = excluded.payload, grant_id = excluded.grant_id,
            uid = excluded.uid, user_code = coalesce(excluded.user_code, oidc_payloads.user_code), session_uid = excluded.session_uid, expires_at = excluded.expires_at`,
 };
+/**
+ * `insert` (an upsert of a token, returning grant_id and expires_at) and, for a refresh token,
+ * its grant's expiry moved up to the token's: the engine saves a grant once, when the person
+ * authorizes, so without this a chain rotated every day would still end when the grant's first
+ * lifetime does. A grant nobody refreshes keeps its own expiry. Only a live grant is extended.
+ * `before`: common table expressions the insert uses.
+ */
+const extendingGrant = (insert: string, before = '') => `with ${before}written as (${insert} returning grant_id, expires_at)
+  update oidc_payloads g set expires_at = written.expires_at,
+    payload = jsonb_set(g.payload, '{exp}', to_jsonb(ceil(extract(epoch from written.expires_at))::bigint))
+  from written
+  where $1 = 'RefreshToken' and g.model = 'Grant' and g.id = written.grant_id
+    and g.expires_at > now() and g.expires_at < written.expires_at`;
+const upsertRefreshToken = { name: 'oidc_payloads.upsert_refresh_token', text: extendingGrant(upsert.text) };
 const COLUMNS = `payload, floor(extract(epoch from consumed_at))::int as consumed`;
 /** Not expired; `table` qualifies the columns in a join. */
 const live = (table?: string) => {
@@ -104,18 +118,19 @@ const consumeWithGrace = {
  * A token of a refresh token's first rotation ($9: the digest of the token rotated). The parent
  * row is locked (FOR SHARE) and checked: if a retry already rotated the parent again, this token
  * is not written; if the retry comes while this is being written, it waits for it and then
- * revokes it (revokeRotatedFrom), so the two rotations never both stay valid.
+ * revokes it (revokeRotatedFrom), so the two rotations never both stay valid. A refresh token
+ * written extends its grant (extendingGrant).
  */
 const upsertRotated = {
   name: 'oidc_payloads.upsert_rotated',
-  text: `with parent as (
-           select payload ? '${REUSED_IN_GRACE}' as reused from oidc_payloads where model = 'RefreshToken' and id = $9 for share
-         )
-         insert into oidc_payloads (model, id, payload, grant_id, uid, user_code, session_uid, expires_at)
+  text: extendingGrant(`insert into oidc_payloads (model, id, payload, grant_id, uid, user_code, session_uid, expires_at)
          select $1, $2, $3::jsonb, $4, $5, $6, $7, case when $8::int is null then null else now() + make_interval(secs => $8::int) end
          where not coalesce((select reused from parent), false)
          on conflict (model, id) do update set payload = excluded.payload, grant_id = excluded.grant_id,
            uid = excluded.uid, user_code = excluded.user_code, session_uid = excluded.session_uid, expires_at = excluded.expires_at`,
+  `parent as (
+           select payload ? '${REUSED_IN_GRACE}' as reused from oidc_payloads where model = 'RefreshToken' and id = $9 for share
+         ), `),
 };
 const revokeRotatedFrom = {
   name: 'oidc_payloads.revoke_rotated_from',
@@ -243,7 +258,7 @@ export function createPayloadStore(db: Queryable) {
   return {
     async upsert(row: UpsertRow): Promise<void> {
       const values = [row.model, row.id, JSON.stringify(row.payload), row.grantId, row.uid, row.userCode, row.sessionUid, row.expiresIn];
-      if (row.rotatedFrom === undefined) await db.query({ ...upsert, values });
+      if (row.rotatedFrom === undefined) await db.query({ ...(row.model === 'RefreshToken' ? upsertRefreshToken : upsert), values });
       else await db.query({ ...upsertRotated, values: [...values, row.rotatedFrom] });
     },
     /** A code or token by id, with its Grant and Session, in one round trip. */

@@ -182,6 +182,8 @@ export function createProvider(deps: ProviderDeps): Provider {
       IdToken: config.ttl.idToken,
       Interaction: config.ttl.interaction,
       Session: config.ttl.session,
+      // A grant's first lifetime; each refresh token written moves it up to that token's expiry
+      // (payload-store.ts), so a chain in use lasts (up to its year) and an abandoned grant ends.
       Grant: Math.max(config.ttl.refreshToken, config.ttl.session),
       RefreshToken(_ctx, token) {
         // A rotated token may not outlive the chain's first issue by more than a year.
