@@ -1,4 +1,5 @@
 import type { Queryable } from '../db/pool.ts';
+import { FORGET_CONSENTS_OF_ACCOUNT } from './consent-store.ts';
 
 /**
  * SQL over oidc_payloads, the one table behind every oidc-provider model. Callers pass digests
@@ -166,49 +167,10 @@ const revokeGrantsOfAccount = {
          ), sessions as (
            delete from oidc_payloads where model = 'Session' and payload->>'accountId' = $1
          ), consents as (
-           delete from remembered_consents where account_id = $1
+           ${FORGET_CONSENTS_OF_ACCOUNT}
          )
          delete from oidc_payloads where model = 'Grant' and id in (select id from grants)`,
 };
-const revokeGrantsOfClient = {
-  name: 'oidc_payloads.revoke_grants_of_client',
-  text: `with grants as (
-           select id from oidc_payloads where model = 'Grant' and payload->>'accountId' = $1 and payload->>'clientId' = $2
-         ), tokens as (
-           delete from oidc_payloads where grant_id in (select id from grants)
-         ), consent as (
-           delete from remembered_consents where account_id = $1 and client_id = $2
-         )
-         delete from oidc_payloads where model = 'Grant' and id in (select id from grants)`,
-};
-
-// remembered_consents: what a person approved for an app, the start of each new grant (provider.ts).
-const findConsent = {
-  name: 'remembered_consents.find',
-  text: 'select scopes, claims, resources from remembered_consents where account_id = $1 and client_id = $2',
-};
-/** Adds to what is remembered, in one statement: two consents at once both count. */
-const rememberConsent = {
-  name: 'remembered_consents.remember',
-  text: `insert into remembered_consents as r (account_id, client_id, scopes, claims, resources)
-         values ($1, $2, $3::text[], $4::text[], $5::jsonb)
-         on conflict (account_id, client_id) do update set
-           scopes = array(select distinct scope from unnest(r.scopes || excluded.scopes) as scope order by scope),
-           claims = array(select distinct claim from unnest(r.claims || excluded.claims) as claim order by claim),
-           resources = (
-             select coalesce(jsonb_object_agg(key, scopes), '{}'::jsonb) from (
-               select key, jsonb_agg(distinct scope) as scopes from (
-                 select key, jsonb_array_elements_text(value) as scope from jsonb_each(r.resources)
-                 union all
-                 select key, jsonb_array_elements_text(value) from jsonb_each(excluded.resources)
-               ) as each_scope group by key
-             ) as merged),
-           updated_at = now()`,
-};
-
-/** What a person approved for an app: OpenID scopes and claims, and scopes per API (resource indicator). */
-export interface RememberedConsent { scopes: string[]; claims: string[]; resources: Record<string, string[]> }
-
 export interface AccountGrant { grant_id: string; client_id: string; created_at: Date; expires_at: Date | null; scope: string | null }
 
 export interface StoredRow { payload: Record<string, unknown>; consumed: number | null }
@@ -316,18 +278,6 @@ export function createPayloadStore(db: Queryable) {
     async revokeGrant(grantId: string): Promise<void> {
       await db.query({ ...revokeGrantEverywhere, values: [grantId] });
     },
-    /** What this account has approved for this client, if anything. */
-    async rememberedConsent(accountId: string, clientId: string): Promise<RememberedConsent | undefined> {
-      return (await db.query<RememberedConsent>({ ...findConsent, values: [accountId, clientId] })).rows[0];
-    },
-    /** Adds `consent` to what this account has approved for this client. */
-    async rememberConsent(accountId: string, clientId: string, consent: RememberedConsent): Promise<void> {
-      await db.query({ ...rememberConsent, values: [accountId, clientId, consent.scopes, consent.claims, JSON.stringify(consent.resources)] });
-    },
-    /** Forgets what this account approved for this client and ends every grant between them; returns rows removed. */
-    async revokeGrantsOfClient(accountId: string, clientId: string): Promise<number> {
-      return (await db.query({ ...revokeGrantsOfClient, values: [accountId, clientId] })).rowCount ?? 0;
-    },
     async grantsOfAccount(accountId: string): Promise<AccountGrant[]> {
       return (await db.query<AccountGrant>({ ...grantsOfAccount, values: [accountId] })).rows;
     },
@@ -343,5 +293,3 @@ export function createPayloadStore(db: Queryable) {
   };
 }
 export type PayloadStore = ReturnType<typeof createPayloadStore>;
-export type GrantStore = Pick<PayloadStore, 'rememberedConsent' | 'grantsOfAccount' | 'revokeGrantsOfAccount' | 'revokeGrantsOfClient'>;
-export type ConsentMemory = Pick<PayloadStore, 'rememberConsent'>;
