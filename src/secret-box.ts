@@ -1,4 +1,4 @@
-import { createCipheriv, createDecipheriv, createHash, createSecretKey, randomBytes } from 'node:crypto';
+import { createCipheriv, createDecipheriv, createHash, createHmac, createSecretKey, randomBytes } from 'node:crypto';
 
 /**
  * Authenticated encryption (AES-256-GCM) for values kept at rest: private JWKs, cookie keys,
@@ -8,13 +8,24 @@ import { createCipheriv, createDecipheriv, createHash, createSecretKey, randomBy
 export interface SecretBox {
   seal(plaintext: string): string;
   open(sealed: string): string;
+  /**
+   * HMAC-SHA-256 (base64url) under a key derived from LATCHKEY_SECRET_KEY: how a guessable secret
+   * is keyed at rest. A plain digest of a short value (a device's 8-letter user code, ~34 bits)
+   * is reversed by trying every value; without the key a dump gives nothing to try them against.
+   */
+  digest(value: string): string;
 }
 
 export function createSecretBox(secretKey: string): SecretBox {
   // A KeyObject, not a Buffer: node checks a Buffer key by throwing and catching two errors
   // (with stack traces) on every cipher it creates.
   const key = createSecretKey(createHash('sha256').update(`latchkey/secret-box/v1\0${secretKey}`).digest());
+  // Its own key, so a digest never shares key material with the cipher.
+  const macKey = createSecretKey(createHash('sha256').update(`latchkey/keyed-digest/v1\0${secretKey}`).digest());
   return {
+    digest(value) {
+      return createHmac('sha256', macKey).update(value).digest('base64url');
+    },
     seal(plaintext) {
       const iv = randomBytes(12);
       const cipher = createCipheriv('aes-256-gcm', key, iv);

@@ -79,7 +79,7 @@ export async function startServer(config: Config, log: Logger, options: StartOpt
 
 async function listen(config: Config, log: Logger, options: StartOptions,
   opened: { database: Database; secretKey: string; services: Services }): Promise<RunningServer> {
-  const { database, secretKey, services: { box, accounts, clients, apis, keys: keyStore, payloads, audit: auditStore, outbox, mailSender } } = opened;
+  const { database, secretKey, services: { box, accounts, clients, apis, keys: keyStore, payloads, consents, audit: auditStore, outbox, mailSender } } = opened;
   const accountStore = accounts.store;
   const { pool } = database;
   // Built once: every place that meets an unreachable database tells it, and it logs the outage once.
@@ -107,13 +107,13 @@ async function listen(config: Config, log: Logger, options: StartOptions,
 
   const limits = createRateLimits({ pool, settings: config.rateLimit, log, outage });
   const buildProvider = (keys: KeyMaterial) => guardEngine(
-    metrics.observeProvider(createProvider({ config, adapter, keys, accounts: accountStore, apis: { ...apis.store, findByIdentifier: apiCache.get }, grants: payloads, pages, device: device.pages, log })), { views, log, outage });
+    metrics.observeProvider(createProvider({ config, adapter, keys, accounts: accountStore, apis: { ...apis.store, findByIdentifier: apiCache.get }, consents, pages, device: device.pages, log })), { views, log, outage });
   let keys = await loadKeyMaterial(keyStore, box, config.cookieKeys);
   const providerRef: ProviderRef = { current: buildProvider(keys) };
 
   const app = createApp({
     config, pool, providerRef, views, log, readAhead, outage,
-    interactions: { accounts, accountStore, audit, csrf: createCsrf(secretKey), allowLoginAttempt: limits.allowLoginAttempt, consents: payloads },
+    interactions: { accounts, accountStore, audit, csrf: createCsrf(secretKey), allowLoginAttempt: limits.allowLoginAttempt, consents },
     engineGuards: [limits.limitTokenRequests, device.limitCodeEntry, device.requireResumeCookie],
     observeRequests: metrics.observeRequests,
     // Only when asked (METRICS_PORT = PORT): the sign-in counters tell which emails have accounts.

@@ -15,6 +15,7 @@ import { createMailTransport } from './mail/transport.ts';
 import type { Logger } from './observability/logger.ts';
 import { createApiResourceStore } from './oidc/api-resource-store.ts';
 import { createApiResources } from './oidc/api-resources.ts';
+import { createConsentStore } from './oidc/consent-store.ts';
 import { createKeyStore } from './oidc/key-store.ts';
 import { createPayloadStore } from './oidc/payload-store.ts';
 import { prepareDatabase, resolveSecretKey } from './prepare-database.ts';
@@ -49,6 +50,7 @@ export function createServices(deps: {
     /** The signing and cookie keys (rows); oidc/keys.ts turns them into key material. */
     keys: createKeyStore(db),
     payloads: createPayloadStore(db),
+    consents: createConsentStore(db),
     audit: createAuditStore(db),
     /**
      * The mail outbox over the pool. To queue a mail with the token it carries, build one over the

@@ -27,23 +27,4 @@ test('each authorization gets its own grant; consent is remembered apart from th
     assert.ok(after.sawConsent, 'the consent is forgotten: asked again');
     await exchange(rp, after);
   });
-
-  await t.test('revoking one app ends its grants and forgets its consent, and leaves the other apps', async () => {
-    const user = await idp.users.create();
-    const one = await idp.rp(await idp.clients.create({ type: 'confidential', grantTypes: ['authorization_code', 'refresh_token'] }), 'basic');
-    const other = await idp.rp(await idp.clients.create({ type: 'confidential', grantTypes: ['authorization_code', 'refresh_token'] }), 'basic');
-    const flow = await authorize(idp, one, { email: user.email, scope: 'openid offline_access', prompt: 'consent' });
-    const ofOne = await exchange(one, flow);
-    const ofOther = await exchange(other, await authorize(idp, other, { email: user.email, scope: 'openid offline_access', prompt: 'consent', agent: flow.agent }));
-
-    assert.ok(await payloads.revokeGrantsOfClient(user.id, one.clientMetadata().client_id) > 0);
-    await assert.rejects(oidc.refreshTokenGrant(one, ofOne.refresh_token!), oauthErrorBody('invalid_grant'));
-    assert.equal((await oidc.refreshTokenGrant(other, ofOther.refresh_token!)).claims()?.sub, user.id);
-    const again = await authorize(idp, one, { email: user.email, scope: 'openid', agent: flow.agent });
-    assert.ok(again.sawConsent, 'asked again for the revoked app');
-    await exchange(one, again);
-    const stillRemembered = await authorize(idp, other, { email: user.email, scope: 'openid', agent: flow.agent });
-    assert.equal(stillRemembered.sawConsent, false, 'not for the other app');
-    await exchange(other, stillRemembered);
-  });
 });

@@ -4,7 +4,7 @@ import type Provider from 'oidc-provider';
 import type { AccountStore } from '../accounts/store.ts';
 import type { AuditStore } from '../audit/store.ts';
 import type { Logger } from '../observability/logger.ts';
-import type { ConsentMemory } from '../oidc/payload-store.ts';
+import { applyConsent, type ConsentStore } from '../oidc/consent-store.ts';
 import { PAGE_ROUTES } from '../http/routes.ts';
 import { parseForm, type Csrf } from './forms.ts';
 import { clientNameOf, loadPostedInteraction, type InteractionDetails } from './interaction.ts';
@@ -17,7 +17,7 @@ export interface ConsentDeps {
   views: Views;
   csrf: Csrf;
   log: Logger;
-  consents: ConsentMemory;
+  consents: Pick<ConsentStore, 'find' | 'remember'>;
 }
 
 interface ConsentDetails {
@@ -31,13 +31,19 @@ interface ConsentDetails {
  * person and app (each later authorization starts its own grant from it: provider.ts), then
  * resumes the authorization.
  */
-export async function grantConsent(ctx: Context, provider: Provider, consents: ConsentMemory, interaction: InteractionDetails): Promise<string> {
+export async function grantConsent(ctx: Context, provider: Provider, consents: ConsentDeps['consents'], interaction: InteractionDetails): Promise<string> {
   const details = interaction.prompt.details as ConsentDetails;
   const accountId = interaction.session!.accountId;
-  const grant = interaction.grantId
-    ? await provider.Grant.find(interaction.grantId)
-    : new provider.Grant({ accountId, clientId: String(interaction.params.client_id) });
-  if (!grant) throw new Error('the interaction names a grant that no longer exists');
+  const clientId = String(interaction.params.client_id);
+  let grant = interaction.grantId ? await provider.Grant.find(interaction.grantId) : undefined;
+  if (interaction.grantId && !grant) throw new Error('the interaction names a grant that no longer exists');
+  if (!grant) {
+    // A new grant (one per offline authorization, saved only here: provider.ts loadExistingGrant)
+    // starts from what was remembered; the prompt's details list only what that lacks.
+    grant = new provider.Grant({ accountId, clientId });
+    const remembered = await consents.find(accountId, clientId);
+    if (remembered) applyConsent(grant, remembered);
+  }
   if (details.missingOIDCScope) grant.addOIDCScope(details.missingOIDCScope.join(' '));
   if (details.missingOIDCClaims) grant.addOIDCClaims(details.missingOIDCClaims);
   for (const [indicator, scopes] of Object.entries(details.missingResourceScopes ?? {})) {
@@ -46,7 +52,7 @@ export async function grantConsent(ctx: Context, provider: Provider, consents: C
   const grantId = await grant.save();
   const resources = Object.fromEntries(Object.keys(grant.resources ?? {})
     .map((indicator) => [indicator, (grant.getResourceScope(indicator) ?? '').split(' ').filter(Boolean)]));
-  await consents.rememberConsent(accountId, grant.clientId!, {
+  await consents.remember(accountId, clientId, {
     scopes: grant.getOIDCScope().split(' ').filter(Boolean), claims: grant.getOIDCClaims(), resources,
   });
   await provider.interactionFinished(ctx.req, ctx.res,

@@ -10,16 +10,16 @@ import { readAheadKey, readAheadUidKey, type ReadAhead, type ReadAheadRows } fro
  * No bearer value at rest: the id of a code, token, session or interaction *is* the credential,
  * so rows are keyed by its SHA-256 and the raw id (`jti`) is removed from the stored payload and
  * put back on find, when the caller has just handed it to us. grant_id, uid and user_code are
- * digests too; lookups digest their argument the same way. An Interaction's copy of its session's
- * cookie value (`session.cookie`) is dropped: the engine never reads it back. An Interaction's
- * `returnTo` ends with its own id, stored without it and rebuilt on find; the ids of other models
+ * digests too (user_code a keyed one); lookups digest their argument the same way. An
+ * Interaction's copy of its session's cookie value (`session.cookie`) is dropped: the engine
+ * never reads it back. An Interaction's `returnTo` ends with its own id, stored without it and rebuilt on find; the ids of other models
  * it points at (`deviceCode`, `parJti`: a device code is what the device polls /token with) are sealed.
  *
  * Rows found by a secondary key (a Session by uid, a DeviceCode by user code) are saved again by
  * the engine under their raw id, which a digest cannot give back; for those the raw id is kept
  * sealed (AES-GCM under LATCHKEY_SECRET_KEY, which is never in the database) in `_sealed_jti`.
- * A DeviceCode's user code approves or cancels the device, so only its digest (user_code) is
- * kept: the engine reads it back only after finding the row by it (findByUserCode), when the
+ * A DeviceCode's user code approves or cancels the device, so only its keyed digest (user_code,
+ * HMAC under LATCHKEY_SECRET_KEY: the code is short enough to try every value of) is kept: the engine reads it back only after finding the row by it (findByUserCode), when the
  * caller has just handed it to us; the confirm page shows the code the person typed.
  *
  * Late replays: a consumed code or refresh token is found for REPLAY_GRACE_SECONDS past its
@@ -179,7 +179,7 @@ function payloadAdapter(model: string, deps: AdapterDeps): Adapter {
         payload: from === undefined ? stored : { ...stored, [ROTATED_FROM]: from },
         grantId: payload.grantId ? sha256(payload.grantId) : null,
         uid: payload.uid ? sha256(payload.uid) : null,
-        userCode: payload.userCode ? sha256(payload.userCode) : null,
+        userCode: payload.userCode ? box.digest(payload.userCode) : null,
         sessionUid: model !== 'Session' && typeof payload.sessionUid === 'string' ? sha256(payload.sessionUid) : null,
         expiresIn: typeof expiresIn === 'number' && Number.isFinite(expiresIn) ? Math.ceil(expiresIn) : null,
         rotatedFrom: from,
@@ -206,7 +206,7 @@ function payloadAdapter(model: string, deps: AdapterDeps): Adapter {
     },
 
     async findByUserCode(userCode: string) {
-      const payload = restoreSealed(await payloads.findByUserCode(model, sha256(userCode)));
+      const payload = restoreSealed(await payloads.findByUserCode(model, box.digest(userCode)));
       // The engine compares it with what was typed; only its digest is stored.
       return payload && { ...payload, userCode };
     },

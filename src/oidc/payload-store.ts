@@ -1,4 +1,5 @@
 import type { Queryable } from '../db/pool.ts';
+import { FORGET_CONSENTS_OF_ACCOUNT } from './consent-store.ts';
 
 /**
  * SQL over oidc_payloads, the one table behind every oidc-provider model. Callers pass digests
@@ -19,6 +20,20 @@ const upsert = {
          on conflict (model, id) do update set payload = excluded.payload, grant_id = excluded.grant_id,
            uid = excluded.uid, user_code = coalesce(excluded.user_code, oidc_payloads.user_code), session_uid = excluded.session_uid, expires_at = excluded.expires_at`,
 };
+/**
+ * `insert` (an upsert of a token, returning grant_id and expires_at) and, for a refresh token,
+ * its grant's expiry moved up to the token's: the engine saves a grant once, when the person
+ * authorizes, so without this a chain rotated every day would still end when the grant's first
+ * lifetime does. A grant nobody refreshes keeps its own expiry. Only a live grant is extended.
+ * `before`: common table expressions the insert uses.
+ */
+const extendingGrant = (insert: string, before = '') => `with ${before}written as (${insert} returning grant_id, expires_at)
+  update oidc_payloads g set expires_at = written.expires_at,
+    payload = jsonb_set(g.payload, '{exp}', to_jsonb(ceil(extract(epoch from written.expires_at))::bigint))
+  from written
+  where $1 = 'RefreshToken' and g.model = 'Grant' and g.id = written.grant_id
+    and g.expires_at > now() and g.expires_at < written.expires_at`;
+const upsertRefreshToken = { name: 'oidc_payloads.upsert_refresh_token', text: extendingGrant(upsert.text) };
 const COLUMNS = `payload, floor(extract(epoch from consumed_at))::int as consumed`;
 /** Not expired; `table` qualifies the columns in a join. */
 const live = (table?: string) => {
@@ -85,32 +100,38 @@ export const REUSED_IN_GRACE = '_reused_in_grace';
 /**
  * Consumes a refresh token, or consumes it once more when it was consumed less than $3 seconds
  * ago and has not been yet: one statement, so of two simultaneous retries one wins. `again`
- * says which happened.
+ * says which happened. The once-more is only for a response that was lost: when the refresh
+ * token its first rotation issued has been used, the client had that response, so this use is
+ * a replay (the caller revokes the grant) and cannot start a second chain beside the first.
  */
 const consumeWithGrace = {
   name: 'oidc_payloads.consume_with_grace',
   text: `update oidc_payloads set consumed_at = coalesce(consumed_at, now()),
            payload = case when consumed_at is null then payload else payload || '{"${REUSED_IN_GRACE}": true}'::jsonb end
          where model = $1 and id = $2 and ${LIVE}
-           and (consumed_at is null or (consumed_at > now() - make_interval(secs => $3::int) and not payload ? '${REUSED_IN_GRACE}'))
+           and (consumed_at is null or (consumed_at > now() - make_interval(secs => $3::int) and not payload ? '${REUSED_IN_GRACE}'
+             and not exists (
+               select 1 from oidc_payloads rotated where rotated.model = 'RefreshToken' and rotated.grant_id = oidc_payloads.grant_id
+                 and rotated.payload->>'${ROTATED_FROM}' = $2 and rotated.consumed_at is not null)))
          returning payload ? '${REUSED_IN_GRACE}' as again, grant_id`,
 };
 /**
  * A token of a refresh token's first rotation ($9: the digest of the token rotated). The parent
  * row is locked (FOR SHARE) and checked: if a retry already rotated the parent again, this token
  * is not written; if the retry comes while this is being written, it waits for it and then
- * revokes it (revokeRotatedFrom), so the two rotations never both stay valid.
+ * revokes it (revokeRotatedFrom), so the two rotations never both stay valid. A refresh token
+ * written extends its grant (extendingGrant).
  */
 const upsertRotated = {
   name: 'oidc_payloads.upsert_rotated',
-  text: `with parent as (
-           select payload ? '${REUSED_IN_GRACE}' as reused from oidc_payloads where model = 'RefreshToken' and id = $9 for share
-         )
-         insert into oidc_payloads (model, id, payload, grant_id, uid, user_code, session_uid, expires_at)
+  text: extendingGrant(`insert into oidc_payloads (model, id, payload, grant_id, uid, user_code, session_uid, expires_at)
          select $1, $2, $3::jsonb, $4, $5, $6, $7, case when $8::int is null then null else now() + make_interval(secs => $8::int) end
          where not coalesce((select reused from parent), false)
          on conflict (model, id) do update set payload = excluded.payload, grant_id = excluded.grant_id,
            uid = excluded.uid, user_code = excluded.user_code, session_uid = excluded.session_uid, expires_at = excluded.expires_at`,
+  `parent as (
+           select payload ? '${REUSED_IN_GRACE}' as reused from oidc_payloads where model = 'RefreshToken' and id = $9 for share
+         ), `),
 };
 const revokeRotatedFrom = {
   name: 'oidc_payloads.revoke_rotated_from',
@@ -146,49 +167,10 @@ const revokeGrantsOfAccount = {
          ), sessions as (
            delete from oidc_payloads where model = 'Session' and payload->>'accountId' = $1
          ), consents as (
-           delete from remembered_consents where account_id = $1
+           ${FORGET_CONSENTS_OF_ACCOUNT}
          )
          delete from oidc_payloads where model = 'Grant' and id in (select id from grants)`,
 };
-const revokeGrantsOfClient = {
-  name: 'oidc_payloads.revoke_grants_of_client',
-  text: `with grants as (
-           select id from oidc_payloads where model = 'Grant' and payload->>'accountId' = $1 and payload->>'clientId' = $2
-         ), tokens as (
-           delete from oidc_payloads where grant_id in (select id from grants)
-         ), consent as (
-           delete from remembered_consents where account_id = $1 and client_id = $2
-         )
-         delete from oidc_payloads where model = 'Grant' and id in (select id from grants)`,
-};
-
-// remembered_consents: what a person approved for an app, the start of each new grant (provider.ts).
-const findConsent = {
-  name: 'remembered_consents.find',
-  text: 'select scopes, claims, resources from remembered_consents where account_id = $1 and client_id = $2',
-};
-/** Adds to what is remembered, in one statement: two consents at once both count. */
-const rememberConsent = {
-  name: 'remembered_consents.remember',
-  text: `insert into remembered_consents as r (account_id, client_id, scopes, claims, resources)
-         values ($1, $2, $3::text[], $4::text[], $5::jsonb)
-         on conflict (account_id, client_id) do update set
-           scopes = array(select distinct scope from unnest(r.scopes || excluded.scopes) as scope order by scope),
-           claims = array(select distinct claim from unnest(r.claims || excluded.claims) as claim order by claim),
-           resources = (
-             select coalesce(jsonb_object_agg(key, scopes), '{}'::jsonb) from (
-               select key, jsonb_agg(distinct scope) as scopes from (
-                 select key, jsonb_array_elements_text(value) as scope from jsonb_each(r.resources)
-                 union all
-                 select key, jsonb_array_elements_text(value) from jsonb_each(excluded.resources)
-               ) as each_scope group by key
-             ) as merged),
-           updated_at = now()`,
-};
-
-/** What a person approved for an app: OpenID scopes and claims, and scopes per API (resource indicator). */
-export interface RememberedConsent { scopes: string[]; claims: string[]; resources: Record<string, string[]> }
-
 export interface AccountGrant { grant_id: string; client_id: string; created_at: Date; expires_at: Date | null; scope: string | null }
 
 export interface StoredRow { payload: Record<string, unknown>; consumed: number | null }
@@ -238,7 +220,7 @@ export function createPayloadStore(db: Queryable) {
   return {
     async upsert(row: UpsertRow): Promise<void> {
       const values = [row.model, row.id, JSON.stringify(row.payload), row.grantId, row.uid, row.userCode, row.sessionUid, row.expiresIn];
-      if (row.rotatedFrom === undefined) await db.query({ ...upsert, values });
+      if (row.rotatedFrom === undefined) await db.query({ ...(row.model === 'RefreshToken' ? upsertRefreshToken : upsert), values });
       else await db.query({ ...upsertRotated, values: [...values, row.rotatedFrom] });
     },
     /** A code or token by id, with its Grant and Session, in one round trip. */
@@ -296,18 +278,6 @@ export function createPayloadStore(db: Queryable) {
     async revokeGrant(grantId: string): Promise<void> {
       await db.query({ ...revokeGrantEverywhere, values: [grantId] });
     },
-    /** What this account has approved for this client, if anything. */
-    async rememberedConsent(accountId: string, clientId: string): Promise<RememberedConsent | undefined> {
-      return (await db.query<RememberedConsent>({ ...findConsent, values: [accountId, clientId] })).rows[0];
-    },
-    /** Adds `consent` to what this account has approved for this client. */
-    async rememberConsent(accountId: string, clientId: string, consent: RememberedConsent): Promise<void> {
-      await db.query({ ...rememberConsent, values: [accountId, clientId, consent.scopes, consent.claims, JSON.stringify(consent.resources)] });
-    },
-    /** Forgets what this account approved for this client and ends every grant between them; returns rows removed. */
-    async revokeGrantsOfClient(accountId: string, clientId: string): Promise<number> {
-      return (await db.query({ ...revokeGrantsOfClient, values: [accountId, clientId] })).rowCount ?? 0;
-    },
     async grantsOfAccount(accountId: string): Promise<AccountGrant[]> {
       return (await db.query<AccountGrant>({ ...grantsOfAccount, values: [accountId] })).rows;
     },
@@ -323,5 +293,3 @@ export function createPayloadStore(db: Queryable) {
   };
 }
 export type PayloadStore = ReturnType<typeof createPayloadStore>;
-export type GrantStore = Pick<PayloadStore, 'rememberedConsent' | 'grantsOfAccount' | 'revokeGrantsOfAccount' | 'revokeGrantsOfClient'>;
-export type ConsentMemory = Pick<PayloadStore, 'rememberConsent'>;

@@ -12,7 +12,7 @@ import { defaultApiTokenTtl } from './api-resources.ts';
 import { createOutboundFetch } from './backchannel.ts';
 import { createRegistrationPolicy, REGISTRATION_POLICY } from './registration.ts';
 import { API_SCOPES, OIDC_SCOPES } from '../clients/scopes.ts';
-import type { GrantStore } from './payload-store.ts';
+import { applyConsent, type ConsentStore } from './consent-store.ts';
 import type { KeyMaterial } from './keys.ts';
 
 /** What the engine calls back into: our pages for errors and logout, built in interactions/. */
@@ -32,7 +32,7 @@ export interface ProviderDeps {
   keys: KeyMaterial;
   accounts: AccountStore;
   apis: ApiResourceStore;
-  grants: GrantStore;
+  consents: Pick<ConsentStore, 'find'>;
   pages: ProviderPages;
   device: DeviceFlowPages;
   log: Logger;
@@ -85,7 +85,7 @@ function promptsWithAccountCheck(): interactionPolicy.DefaultPolicy {
  * redirect URI matching, scope handling) are the engine's; we only choose the policy.
  */
 export function createProvider(deps: ProviderDeps): Provider {
-  const { config, keys, accounts, apis, grants, pages, device, log } = deps;
+  const { config, keys, accounts, apis, consents, pages, device, log } = deps;
   const secure = config.issuer.startsWith('https://');
   const cookieOptions = { httpOnly: true, sameSite: 'lax' as const, signed: true, overwrite: true, secure };
 
@@ -114,7 +114,10 @@ export function createProvider(deps: ProviderDeps): Provider {
     // (consent.ts writes it): reuse of a refresh token revokes its grant, and so ends that one
     // authorization's chain, not every device and browser the person uses the app on. Within
     // one browser session, authorizations without offline_access share the session's grant
-    // (they carry no refresh token); each one with offline_access gets its own.
+    // (they carry no refresh token); each one with offline_access gets its own, saved only once
+    // the person consents: the engine keeps offline_access only with prompt=consent, so the
+    // consent page always follows and saves it (consent.ts), and an /authorize that is abandoned
+    // (or that a page sends a signed-in browser to, again and again) leaves no grant behind.
     async loadExistingGrant(ctx) {
       const client = ctx.oidc.client!;
       const session = ctx.oidc.session!;
@@ -135,13 +138,13 @@ export function createProvider(deps: ProviderDeps): Provider {
         const grant = ours(await Grant.find(sessionGrantId));
         if (grant) return grant;
       }
-      const consent = await grants.rememberedConsent(accountId, client.clientId);
+      const consent = await consents.find(accountId, client.clientId);
       if (!consent) return undefined;
       const grant = new Grant({ accountId, clientId: client.clientId });
-      if (consent.scopes.length > 0) grant.addOIDCScope(consent.scopes.join(' '));
-      if (consent.claims.length > 0) grant.addOIDCClaims(consent.claims);
-      for (const [indicator, scopes] of Object.entries(consent.resources)) grant.addResourceScope(indicator, scopes.join(' '));
-      await grant.save();
+      applyConsent(grant, consent);
+      // Without a consent prompt to come (a device's confirmation), the code or token is issued
+      // in this request and names the grant: it must exist.
+      if (!(offline && ctx.oidc.promptPending('consent'))) await grant.save();
       return grant;
     },
     extraClientMetadata: {
@@ -182,6 +185,8 @@ export function createProvider(deps: ProviderDeps): Provider {
       IdToken: config.ttl.idToken,
       Interaction: config.ttl.interaction,
       Session: config.ttl.session,
+      // A grant's first lifetime; each refresh token written moves it up to that token's expiry
+      // (payload-store.ts), so a chain in use lasts (up to its year) and an abandoned grant ends.
       Grant: Math.max(config.ttl.refreshToken, config.ttl.session),
       RefreshToken(_ctx, token) {
         // A rotated token may not outlive the chain's first issue by more than a year.

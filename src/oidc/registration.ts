@@ -68,11 +68,14 @@ export function createRegistrationPolicy(initialAccessTokens: Pick<Adapter, 'fin
       ({ apiScopes, grantTypes } = allowanceOf(await initialAccessTokens.find(initial.jti)));
     } else {
       const listed = current?.[API_SCOPES];
-      // A client whose API scopes an operator opened to all (`clients update --scope ''`) keeps that.
       apiScopes = typeof listed === 'string' ? listed.split(' ').filter(Boolean) : undefined;
       grantTypes = [...(current?.grantTypes ?? [])];
     }
     checkProperties(properties);
+    // A client an operator opened to every scope (`clients update --scope ''`, an empty list) keeps
+    // that: its scope list can hold OpenID and API scopes only together (toClientInput), so the
+    // OpenID scopes it names would otherwise become a list that allows no API scope.
+    if (!initial && apiScopes === undefined) delete properties.scope;
     for (const grant of strings(properties.grant_types)) {
       if (GATED_GRANTS.includes(grant) && !grantTypes.includes(grant)) {
         throw new errors.InvalidClientMetadata(`grant_types: ${grant} is not allowed for this client (ask the operator for an initial access token that allows it)`);

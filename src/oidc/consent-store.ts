@@ -1,0 +1,67 @@
+import type { Queryable } from '../db/pool.ts';
+
+/**
+ * SQL over remembered_consents: what a person approved for an app, apart from the grants that
+ * carry it. Each new grant starts from it (provider.ts loadExistingGrant, interactions/consent.ts).
+ */
+
+/** What a person approved for an app: OpenID scopes and claims, and scopes per API (resource indicator). */
+export interface RememberedConsent { scopes: string[]; claims: string[]; resources: Record<string, string[]> }
+
+const find = {
+  name: 'remembered_consents.find',
+  text: 'select scopes, claims, resources from remembered_consents where account_id = $1 and client_id = $2',
+};
+/** Adds to what is remembered, in one statement: two consents at once both count. */
+const remember = {
+  name: 'remembered_consents.remember',
+  text: `insert into remembered_consents as r (account_id, client_id, scopes, claims, resources)
+         values ($1, $2, $3::text[], $4::text[], $5::jsonb)
+         on conflict (account_id, client_id) do update set
+           scopes = array(select distinct scope from unnest(r.scopes || excluded.scopes) as scope order by scope),
+           claims = array(select distinct claim from unnest(r.claims || excluded.claims) as claim order by claim),
+           resources = (
+             select coalesce(jsonb_object_agg(key, scopes), '{}'::jsonb) from (
+               select key, jsonb_agg(distinct scope) as scopes from (
+                 select key, jsonb_array_elements_text(value) as scope from jsonb_each(r.resources)
+                 union all
+                 select key, jsonb_array_elements_text(value) from jsonb_each(excluded.resources)
+               ) as each_scope group by key
+             ) as merged),
+           updated_at = now()`,
+};
+
+/**
+ * Forgets what account $1 approved, as a part of the statement that signs the account out
+ * everywhere (payload-store.ts revokeGrantsOfAccount): one statement, so the grants and the
+ * consent they would be started from again go together.
+ */
+export const FORGET_CONSENTS_OF_ACCOUNT = 'delete from remembered_consents where account_id = $1';
+
+export function createConsentStore(db: Queryable) {
+  return {
+    /** What this account has approved for this client, if anything. */
+    async find(accountId: string, clientId: string): Promise<RememberedConsent | undefined> {
+      return (await db.query<RememberedConsent>({ ...find, values: [accountId, clientId] })).rows[0];
+    },
+    /** Adds `consent` to what this account has approved for this client. */
+    async remember(accountId: string, clientId: string, consent: RememberedConsent): Promise<void> {
+      await db.query({ ...remember, values: [accountId, clientId, consent.scopes, consent.claims, JSON.stringify(consent.resources)] });
+    },
+  };
+}
+export type ConsentStore = ReturnType<typeof createConsentStore>;
+
+/** The parts of the engine's Grant that a remembered consent fills in. */
+interface GrantLike {
+  addOIDCScope(scope: string): void;
+  addOIDCClaims(claims: string[]): void;
+  addResourceScope(indicator: string, scope: string): void;
+}
+
+/** Adds what was remembered to a new grant. */
+export function applyConsent(grant: GrantLike, consent: RememberedConsent): void {
+  if (consent.scopes.length > 0) grant.addOIDCScope(consent.scopes.join(' '));
+  if (consent.claims.length > 0) grant.addOIDCClaims(consent.claims);
+  for (const [indicator, scopes] of Object.entries(consent.resources)) grant.addResourceScope(indicator, scopes.join(' '));
+}
