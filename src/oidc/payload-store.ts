@@ -134,7 +134,7 @@ const sweep = {
 const grantsOfAccount = {
   name: 'oidc_payloads.grants_of_account',
   text: `select payload->>'jti' as grant_id, payload->>'clientId' as client_id, to_timestamp((payload->>'iat')::bigint) as created_at,
-           expires_at, payload->'openid'->>'scope' as scope
+           expires_at, payload->'openid'->>'scope' as scope, payload->'resources' as resources
          from oidc_payloads where model = 'Grant' and payload->>'accountId' = $1 and ${LIVE} order by created_at desc`,
 };
 const revokeGrantsOfAccount = {
@@ -147,6 +147,8 @@ const revokeGrantsOfAccount = {
            delete from oidc_payloads where model = 'Session' and payload->>'accountId' = $1
          ), consents as (
            delete from remembered_consents where account_id = $1
+         ), devices as (
+           delete from session_devices where account_id = $1
          )
          delete from oidc_payloads where model = 'Grant' and id in (select id from grants)`,
 };
@@ -189,7 +191,11 @@ const rememberConsent = {
 /** What a person approved for an app: OpenID scopes and claims, and scopes per API (resource indicator). */
 export interface RememberedConsent { scopes: string[]; claims: string[]; resources: Record<string, string[]> }
 
-export interface AccountGrant { grant_id: string; client_id: string; created_at: Date; expires_at: Date | null; scope: string | null }
+export interface AccountGrant {
+  grant_id: string; client_id: string; created_at: Date; expires_at: Date | null; scope: string | null;
+  /** Scopes per API (resource indicator), space-separated, as the engine's Grant keeps them. */
+  resources: Record<string, string> | null;
+}
 
 export interface StoredRow { payload: Record<string, unknown>; consumed: number | null }
 
