@@ -71,12 +71,12 @@ test('account forms: CSRF missing or wrong is 403, malformed input is 4xx, never
   assert.equal(await post('delete with a wrong password', '/account/delete', form({ csrf, password: 'wrong password!!', confirm: 'yes' })), 401);
   assert.equal(await post('another person\'s session', '/account/sessions/end', form({ csrf, session: 'AAAA' })), 303);
   // Hostile GETs.
-  for (const query of ['?done=<script>', '?done=' + 'x'.repeat(5000), '?done=profile&done=app']) {
+  for (const query of ['?done=<script>', `?done=${'x'.repeat(5000)}`, '?done=profile&done=app']) {
     const response = await agent.request(`/account${query}`);
     assert.equal(response.status, 200, query);
     assert.doesNotMatch(await response.text(), /<script>/);
   }
-  for (const query of ['?code=' + 'x'.repeat(5000), '?code=abc', '?error=access_denied', '?code=a&code=b', '?error=%00']) {
+  for (const query of [`?code=${'x'.repeat(5000)}`, '?code=abc', '?error=access_denied', '?code=a&code=b', '?error=%00']) {
     const response = await agent.request(`/account/callback${query}`);
     assert.ok(response.status < 500, `callback ${query.slice(0, 20)}: ${response.status}`);
   }
@@ -86,4 +86,16 @@ test('account forms: CSRF missing or wrong is 403, malformed input is 4xx, never
   assert.equal(rows[0]?.name, 'Alex', 'nothing changed the account');
   const again = await agent.navigate('/account');
   assert.equal(again.response.status, 200, 'still signed in: nothing ended the session');
+});
+
+test('with ACCOUNT_DELETION_ENABLED=false the page offers no deletion and the form is refused', async (t) => {
+  const idp = await startLatchkey(t, { ACCOUNT_DELETION_ENABLED: 'false' });
+  const user = await idp.users.create();
+  const { agent, csrf } = await signedIn(idp, user.email);
+  const page = await agent.navigate('/account');
+  assert.doesNotMatch(page.body, /action="\/account\/delete"/);
+  const response = await agent.request('/account/delete', { method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded', accept: 'text/html' },
+    body: new URLSearchParams({ csrf, password: PASSWORD, confirm: 'yes' }).toString() });
+  assert.equal(response.status, 403);
+  assert.equal((await idp.server.database.pool.query('select 1 from accounts where id = $1', [user.id])).rowCount, 1, 'the account is still there');
 });

@@ -40,6 +40,7 @@ test('a person signs in to /account, edits the profile, signs out another sessio
   assert.match(await page.locator('#apps').textContent() ?? '', /Acme Notes/);
   assert.doesNotMatch(await page.locator('#apps').textContent() ?? '', /Account/, 'the page is not listed among its own apps');
   assert.equal(await page.locator('#sessions li.row').count(), 2, 'this browser and the other one');
+  assert.match(await page.locator('#sessions li.row', { hasText: 'This browser' }).textContent() ?? '', /Chrome on Linux · This browser[\s\S]*Address: 127\.0\.0\.1/);
   assert.match(await page.locator('#activity').textContent() ?? '', /Signed in/);
 
   // Profile.

@@ -144,7 +144,8 @@ export function accountRoutes(deps: AccountPageDeps): Router {
           signedIn: when(row.signed_in_at),
         };
       }),
-      activity: activity.map((row) => ({ what: t.account.events[row.event] ?? row.event, at: when(row.at), ip: row.ip ?? '' })),
+      // Signing in to this page is not "an app": its implied consent is left out.
+      activity: activity.filter((row) => !(row.event === 'consent.implied' && row.client_id === ACCOUNT_CLIENT_ID)).map((row) => ({ what: t.account.events[row.event] ?? row.event, at: when(row.at), ip: row.ip ?? '' })),
       deletionEnabled: deps.deletionEnabled,
     }, options.status ?? 200);
   }

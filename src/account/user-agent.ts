@@ -1,10 +1,10 @@
 /**
  * "Firefox on Linux" from a User-Agent header: enough for a person to tell their own browsers
- * apart on the account page. Order matters: Edge and Opera say "Chrome", Chrome says "Safari".
+ * apart on the account page. Order matters: Edge and Opera say "Chrome", Chrome says "Safari" (and headless Chrome "HeadlessChrome").
  */
 const BROWSERS: Array<[RegExp, string]> = [
   [/\bEdg(e|A|iOS)?\//, 'Edge'], [/\bOPR\/|\bOpera\b/, 'Opera'], [/\bSamsungBrowser\//, 'Samsung Internet'],
-  [/\bFirefox\/|\bFxiOS\//, 'Firefox'], [/\bChrom(e|ium)\/|\bCriOS\//, 'Chrome'], [/\bSafari\//, 'Safari'],
+  [/\bFirefox\/|\bFxiOS\//, 'Firefox'], [/Chrom(e|ium)\/|\bCriOS\//, 'Chrome'], [/\bSafari\//, 'Safari'],
   [/\bcurl\//, 'curl'],
 ];
 const SYSTEMS: Array<[RegExp, string]> = [
