@@ -17,6 +17,7 @@ COPY bin ./bin
 COPY src ./src
 COPY migrations ./migrations
 COPY views ./views
+COPY data ./data
 # Used only without DATABASE_URL (embedded PostgreSQL) or LATCHKEY_SECRET_KEY (generated key).
 RUN mkdir -p /app/.data && chown node:node /app/.data
 USER node

@@ -27,7 +27,8 @@ const LAYERS: Record<string, { what: string; imports: string[] }> = {
   oidc: { what: 'the engine: provider configuration, adapter, keys, API resources', imports: DOMAIN },
   mfa: { what: 'second factors and the amr/acr policy', imports: [...DOMAIN, 'oidc'] },
   interactions: { what: 'login, consent, logout and error pages', imports: [...DOMAIN, 'oidc', 'mfa'] },
-  account: { what: "the person's own pages", imports: [...DOMAIN, 'oidc', 'mfa'] },
+  // The account page is drawn in the pages' shell (views, locales, form parsing and CSRF), so it sits above interactions.
+  account: { what: "the person's own pages", imports: [...DOMAIN, 'oidc', 'mfa', 'interactions'] },
   playground: { what: 'the live walk-through of the code flow', imports: [...DOMAIN, 'oidc'] },
   cli: { what: 'the commands: parse, call one service, print', imports: [...DOMAIN, 'oidc', 'mfa'] },
 };

@@ -4,6 +4,7 @@ import Router from '@koa/router';
 import Koa, { type Context, type Next } from 'koa';
 import compose from 'koa-compose';
 import type Provider from 'oidc-provider';
+import { accountRoutes, type AccountPageDeps } from './account/routes.ts';
 import type { Config } from './config.ts';
 import type { Pool } from './db/pool.ts';
 import { renderErrorPage, unavailable } from './http/responses.ts';
@@ -33,6 +34,8 @@ export interface AppDeps {
   /** Each request gets its own read-ahead of stored codes and tokens (oidc/read-ahead.ts). */
   readAhead: ReadAhead;
   interactions: Omit<InteractionDeps, 'provider' | 'views' | 'log'>;
+  /** The person's own page (/account); absent, it is not served. */
+  account?: Omit<AccountPageDeps, 'provider' | 'views' | 'log'> | undefined;
   /** Extra routers mounted before the engine (metrics, admin). */
   extraRoutes?: Router[];
   /** Outermost middleware that times every request (metrics). */
@@ -155,6 +158,7 @@ export function createApp(deps: AppDeps): Koa {
     healthRoutes({ pool, keysLoaded: () => providerRef.current !== undefined, outage: deps.outage }),
     assetRoutes(views),
     interactionRoutes({ ...deps.interactions, provider: () => providerRef.current, views, log }),
+    ...(deps.account ? [accountRoutes({ ...deps.account, provider: () => providerRef.current, views, log })] : []),
     ...(deps.extraRoutes ?? []),
   ];
   // The engine's endpoints: parameter limits and rate limits first (each guard checks the route name),

@@ -105,6 +105,16 @@ export const ConfigSchema = z.object({
   ARGON2_MEMORY_KIB: z.coerce.number().int().min(19456).default(19456),
   /** argon2id iterations. Default 2 (OWASP with 19 MiB). */
   ARGON2_ITERATIONS: z.coerce.number().int().min(2).default(2),
+  /**
+   * Fewest characters in a new password (NIST SP 800-63B: at least 8, no composition rules; the
+   * most common passwords are refused whatever their length). Default 8.
+   */
+  PASSWORD_MIN_LENGTH: z.coerce.number().int().min(8).max(64).default(8),
+  /**
+   * Whether people may delete their own account from the account page (with their password).
+   * Default true (GDPR art. 17); turn off where accounts are managed centrally.
+   */
+  ACCOUNT_DELETION_ENABLED: flag(true),
   /** Sign-in attempts without a success that lock an account (counted before the password is checked). Default 10. */
   LOCKOUT_THRESHOLD: z.coerce.number().int().min(1).max(1000).default(10),
   /** First lock duration in seconds; each further lock doubles it (capped at a day). Default 900 (15 minutes). */
@@ -184,6 +194,8 @@ export interface Config {
   refreshTokenReuseGraceSeconds: number;
   argon2: { memoryKib: number; iterations: number };
   lockout: { threshold: number; lockSeconds: number };
+  passwordMinLength: number;
+  accountDeletionEnabled: boolean;
   rateLimit: { loginPerMinute: number; tokenPerMinute: number };
   registrationEnabled: boolean;
   allowLoopbackOutbound: boolean;
@@ -273,6 +285,8 @@ export function loadConfig(env: Record<string, string | undefined>): Config {
     refreshTokenReuseGraceSeconds: c.REFRESH_TOKEN_REUSE_GRACE_SECONDS,
     argon2: { memoryKib: c.ARGON2_MEMORY_KIB, iterations: c.ARGON2_ITERATIONS },
     lockout: { threshold: c.LOCKOUT_THRESHOLD, lockSeconds: c.LOCKOUT_SECONDS },
+    passwordMinLength: c.PASSWORD_MIN_LENGTH,
+    accountDeletionEnabled: c.ACCOUNT_DELETION_ENABLED,
     rateLimit: { loginPerMinute: c.RATE_LIMIT_LOGIN_PER_MINUTE, tokenPerMinute: c.RATE_LIMIT_TOKEN_PER_MINUTE },
     registrationEnabled: c.REGISTRATION_ENABLED,
     allowLoopbackOutbound: c.ALLOW_LOOPBACK_OUTBOUND,

@@ -10,6 +10,7 @@ import { kernelBalancing } from './cluster.ts';
 import type { Config } from './config.ts';
 import type { Database } from './db/open.ts';
 import { DRAIN_WINDOW_MS, drainOnClose } from './http-drain.ts';
+import { createAccountPageStore } from './account/store.ts';
 import { createDeviceFlow } from './interactions/device.ts';
 import { createCsrf } from './interactions/forms.ts';
 import { createProviderPages } from './interactions/pages.ts';
@@ -26,6 +27,7 @@ import { loadKeyMaterial, retiredKeyPublishSeconds, rotateKeys, type KeyMaterial
 import { createProvider } from './oidc/provider.ts';
 import { createReadAhead } from './oidc/read-ahead.ts';
 import { createClientRegistrations } from './oidc/registration.ts';
+import { sha256 } from './secret-box.ts';
 import { isDatabaseUnavailable } from './db/errors.ts';
 import { guardEngine } from './security/engine-failures.ts';
 import { createRateLimits } from './security/rate-limits.ts';
@@ -105,15 +107,20 @@ async function listen(config: Config, log: Logger, options: StartOptions,
     refreshReuseGraceSeconds: config.refreshTokenReuseGraceSeconds });
   const device = createDeviceFlow({ views, pool, log });
 
+  const accountPages = createAccountPageStore(pool);
   const limits = createRateLimits({ pool, settings: config.rateLimit, log, outage });
   const buildProvider = (keys: KeyMaterial) => guardEngine(
-    metrics.observeProvider(createProvider({ config, adapter, keys, accounts: accountStore, apis: { ...apis.store, findByIdentifier: apiCache.get }, consents, pages, device: device.pages, log })), { views, log, outage });
+    metrics.observeProvider(createProvider({ config, adapter, keys, accounts: accountStore, apis: { ...apis.store, findByIdentifier: apiCache.get }, consents, pages, device: device.pages, log,
+      sessionSeen: (seen) => accountPages.recordDevice(sha256(seen.sessionUid), seen.accountId, seen.userAgent, seen.ip) })), { views, log, outage });
   let keys = await loadKeyMaterial(keyStore, box, config.cookieKeys);
   const providerRef: ProviderRef = { current: buildProvider(keys) };
 
+  const csrf = createCsrf(secretKey);
   const app = createApp({
     config, pool, providerRef, views, log, readAhead, outage,
-    interactions: { accounts, accountStore, audit, csrf: createCsrf(secretKey), allowLoginAttempt: limits.allowLoginAttempt, consents },
+    interactions: { accounts, accountStore, audit, csrf, allowLoginAttempt: limits.allowLoginAttempt, consents },
+    account: { accounts, payloads, store: accountPages, audit, csrf, pool, issuer: config.issuer,
+      deletionEnabled: config.accountDeletionEnabled, allowLoginAttempt: limits.allowLoginAttempt },
     engineGuards: [limits.limitTokenRequests, device.limitCodeEntry, device.requireResumeCookie],
     observeRequests: metrics.observeRequests,
     // Only when asked (METRICS_PORT = PORT): the sign-in counters tell which emails have accounts.

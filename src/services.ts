@@ -1,5 +1,6 @@
 import { availableParallelism } from 'node:os';
 import { createAccounts } from './accounts/accounts.ts';
+import { createPasswordRules } from './accounts/password-rules.ts';
 import { createPasswordHasher } from './accounts/passwords.ts';
 import { createAccountStore } from './accounts/store.ts';
 import { createClients } from './clients/clients.ts';
@@ -28,7 +29,7 @@ import { createSecretBox } from './secret-box.ts';
  * builds on top.
  */
 export function createServices(deps: {
-  config: Pick<Config, 'argon2' | 'lockout' | 'ttl' | 'env' | 'issuer' | 'brand' | 'themeDir' | 'mail'>;
+  config: Pick<Config, 'argon2' | 'lockout' | 'ttl' | 'env' | 'issuer' | 'brand' | 'themeDir' | 'mail' | 'passwordMinLength'>;
   db: Queryable;
   secretKey: string;
   /** Hashes at a time (argon2id); default one per core. */
@@ -43,6 +44,7 @@ export function createServices(deps: {
     accounts: createAccounts({
       store: createAccountStore(db),
       passwords: createPasswordHasher({ memoryKib: config.argon2.memoryKib, iterations: config.argon2.iterations, concurrency: deps.passwordConcurrency }),
+      rules: createPasswordRules({ minLength: config.passwordMinLength }),
       lockout: config.lockout,
     }),
     clients: createClients({ store: createClientStore(db), box }),

@@ -6,6 +6,7 @@ import { describe, test } from 'node:test';
 import * as oidc from 'openid-client';
 import pg from 'pg';
 import { createAccounts } from '../src/accounts/accounts.ts';
+import { createPasswordRules } from '../src/accounts/password-rules.ts';
 import { createPasswordHasher } from '../src/accounts/passwords.ts';
 import { createAccountStore } from '../src/accounts/store.ts';
 import { createTestDatabase } from './helpers/database.ts';
@@ -120,7 +121,7 @@ describe('latchkey commands end to end', { concurrency: 2 }, () => {
     const pool = new pg.Pool({ connectionString: env.DATABASE_URL, max: 1 });
     try {
       const accounts = createAccounts({ store: createAccountStore(pool), passwords: createPasswordHasher({ memoryKib: 19456, iterations: 2 }),
-        lockout: { threshold: 10, lockSeconds: 900 } });
+        rules: createPasswordRules({ minLength: 8 }), lockout: { threshold: 10, lockSeconds: 900 } });
       assert.equal((await accounts.signIn(address, newPassword)).ok, true, 'the new password signs in');
       assert.equal((await accounts.signIn(address, PASSWORD)).ok, false, 'the old one does not');
     } finally {

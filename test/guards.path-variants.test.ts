@@ -107,6 +107,10 @@ test('every spelling of /authorize and /logout is refused or gets the front-chan
   }
 });
 
+/** The account page's forms (account/routes.ts). */
+const ACCOUNT_FORMS = ['/account/profile', '/account/password', '/account/apps/remove', '/account/sessions/end',
+  '/account/sessions/end-others', '/account/delete'];
+
 test('every spelling of a browser-facing route is refused over plain http on an https issuer', async (t) => {
   const port = await freePort();
   const idp = await startLatchkey(t, { ISSUER: `https://127.0.0.1:${port}` }, { port });
@@ -114,6 +118,7 @@ test('every spelling of a browser-facing route is refused over plain http on an 
     ['GET', '/authorize'], ['GET', '/authorize/:uid'], ['GET', '/logout'], ['POST', '/logout/confirm'], ['GET', '/logout/success'],
     ['GET', '/device'], ['POST', '/device'], ['GET', '/device/:uid'], ['GET', '/device/auth'],
     ['GET', '/interaction/:uid'], ['POST', '/interaction/:uid/login'], ['POST', '/interaction/:uid/abort'], ['POST', '/interaction/:uid/consent'],
+    ['GET', '/account'], ['GET', '/account/callback'], ...ACCOUNT_FORMS.map((path) => ['POST', path] as [string, string]),
   ];
   for (const [method, template] of routes) {
     const { canonical, variants } = spellings(template, { uid: 'abc' });
@@ -147,6 +152,15 @@ test('every spelling of our form routes is refused or checked for CSRF and the l
     const { canonical, variants } = spellings(`/interaction/:uid/${form}`, { uid });
     for (const path of [canonical, ...variants]) {
       const answer = await agent.submitForm(`${idp.issuer}${path}`, { csrf: 'forged', email: user.email, password: PASSWORD });
+      assert.ok([403, 404].includes(answer.response.status), `POST ${path} without the CSRF token: ${answer.response.status}`);
+      if (path === canonical) assert.equal(answer.response.status, 403, `${path} itself checks the token`);
+    }
+  }
+
+  for (const form of ACCOUNT_FORMS) {
+    const { canonical, variants } = spellings(form, {});
+    for (const path of [canonical, ...variants]) {
+      const answer = await agent.submitForm(`${idp.issuer}${path}`, { csrf: 'forged', password: PASSWORD, confirm: 'yes' });
       assert.ok([403, 404].includes(answer.response.status), `POST ${path} without the CSRF token: ${answer.response.status}`);
       if (path === canonical) assert.equal(answer.response.status, 403, `${path} itself checks the token`);
     }

@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { createAccounts } from '../src/accounts/accounts.ts';
+import { createPasswordRules } from '../src/accounts/password-rules.ts';
 import { createPasswordHasher, MAX_PASSWORD_LENGTH, type PasswordHasher } from '../src/accounts/passwords.ts';
 import { createAccountStore } from '../src/accounts/store.ts';
 import { createPayloadStore } from '../src/oidc/payload-store.ts';
@@ -23,7 +24,8 @@ test('passwords over 1024 characters are refused before any hashing', async (t) 
   const idp = await startLatchkey(t);
   const user = await idp.users.create();
   const { seen, wrapped } = counting(createPasswordHasher(idp.config.argon2));
-  const accounts = createAccounts({ store: createAccountStore(idp.server.database.pool), passwords: wrapped, lockout: idp.config.lockout });
+  const accounts = createAccounts({ store: createAccountStore(idp.server.database.pool), passwords: wrapped,
+    rules: createPasswordRules({ minLength: idp.config.passwordMinLength }), lockout: idp.config.lockout });
   const long = 'x'.repeat(MAX_PASSWORD_LENGTH + 1);
 
   assert.deepEqual(await accounts.create({ email: 'long@example.com', name: 'Long', password: long }), { ok: false, reason: 'password_too_long' });

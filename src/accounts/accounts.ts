@@ -1,7 +1,8 @@
 import { randomUUID } from 'node:crypto';
 import { withTransaction, type Pool, type PoolClient } from '../db/pool.ts';
 import { createAccountStore, type AccountChanges, type AccountRow, type AccountStore } from './store.ts';
-import { MAX_PASSWORD_LENGTH, MIN_PASSWORD_LENGTH, type PasswordHasher } from './passwords.ts';
+import type { PasswordProblem, PasswordRules } from './password-rules.ts';
+import { MAX_PASSWORD_LENGTH, type PasswordHasher } from './passwords.ts';
 
 export type SignIn =
   | { ok: true; accountId: string }
@@ -12,7 +13,7 @@ export type SignIn =
 
 export type CreateAccount =
   | { ok: true; account: AccountRow }
-  | { ok: false; reason: 'email_taken' | 'invalid_email' | 'weak_password' | 'password_too_long' };
+  | { ok: false; reason: 'email_taken' | 'invalid_email' | PasswordProblem };
 
 export type UpdateAccount =
   | { ok: true; account: AccountRow }
@@ -20,7 +21,7 @@ export type UpdateAccount =
 
 export type SetPassword =
   | { ok: true; signedOut: boolean; revokedGrants: number }
-  | { ok: false; reason: 'weak_password' | 'password_too_long' | 'not_found' };
+  | { ok: false; reason: PasswordProblem | 'not_found' };
 
 /**
  * Where an account's sessions and grants are kept (the provider's storage, oidc/payload-store.ts):
@@ -39,22 +40,18 @@ function isValidEmail(email: string): boolean {
   return EMAIL.test(email) && email.length <= 254;
 }
 
-function validateNewPassword(password: string): 'weak_password' | 'password_too_long' | undefined {
-  if (password.length > MAX_PASSWORD_LENGTH) return 'password_too_long';
-  if (password.length < MIN_PASSWORD_LENGTH) return 'weak_password';
-  return undefined;
-}
-
 /** Accounts: creation, sign-in with lockout, and the claims the provider releases. */
-export function createAccounts(deps: { store: AccountStore; passwords: PasswordHasher; lockout: LockoutPolicy }) {
-  const { store, passwords, lockout } = deps;
+export function createAccounts(deps: { store: AccountStore; passwords: PasswordHasher; rules: PasswordRules; lockout: LockoutPolicy }) {
+  const { store, passwords, rules, lockout } = deps;
   return {
     store,
+    /** The rules every new password meets (password-rules.ts); the pages and the CLI name them. */
+    passwordRules: rules,
 
     async create(input: { email: string; name: string; password: string; emailVerified?: boolean; givenName?: string; familyName?: string }): Promise<CreateAccount> {
       const email = input.email.trim();
       if (!isValidEmail(email)) return { ok: false, reason: 'invalid_email' };
-      const weak = validateNewPassword(input.password);
+      const weak = await rules.check(input.password);
       if (weak) return { ok: false, reason: weak };
       if (await store.findByEmail(email)) return { ok: false, reason: 'email_taken' };
       try {
@@ -142,7 +139,7 @@ export function createAccounts(deps: { store: AccountStore; passwords: PasswordH
      * the old password racing this call is refused rather than left signed in.
      */
     async setPassword(id: string, password: string, options: { sessions: AccountSessions; keepSessions?: boolean | undefined }): Promise<SetPassword> {
-      const weak = validateNewPassword(password);
+      const weak = await rules.check(password);
       if (weak) return { ok: false, reason: weak };
       if (!await store.setPassword(id, await passwords.hash(password))) return { ok: false, reason: 'not_found' };
       if (options.keepSessions) return { ok: true, signedOut: false, revokedGrants: 0 };

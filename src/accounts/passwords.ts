@@ -8,7 +8,6 @@ import pLimit from 'p-limit';
  * most one hash per core runs at a time and the rest wait in this queue.
  */
 export const MAX_PASSWORD_LENGTH = 1024;
-export const MIN_PASSWORD_LENGTH = 8;
 
 export interface PasswordHasher {
   hash(password: string): Promise<string>;

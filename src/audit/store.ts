@@ -23,6 +23,11 @@ const latest = {
   text: 'select * from (select id, at, event, account_id, client_id, ip, details from audit_events order by id desc limit $1) recent order by id',
 };
 
+const ofAccount = {
+  name: 'audit_events.of_account',
+  text: 'select id, at, event, account_id, client_id, ip, details from audit_events where account_id = $1 order by id desc limit $2',
+};
+
 export function createAuditStore(db: Queryable) {
   return {
     async record(entry: AuditEvent): Promise<void> {
@@ -30,6 +35,10 @@ export function createAuditStore(db: Queryable) {
     },
     async since(afterId: number, limit = 500): Promise<AuditRow[]> {
       return (await db.query<AuditRow>({ ...since, values: [afterId, limit] })).rows;
+    },
+    /** An account's own events, newest first (the account page's recent activity). */
+    async ofAccount(accountId: string, limit = 20): Promise<AuditRow[]> {
+      return (await db.query<AuditRow>({ ...ofAccount, values: [accountId, limit] })).rows;
     },
     async latest(limit = 50): Promise<AuditRow[]> {
       return (await db.query<AuditRow>({ ...latest, values: [limit] })).rows;

@@ -55,10 +55,16 @@ function userView(row: AccountRow) {
 const REASONS: Record<string, string> = {
   email_taken: 'an account with this email already exists',
   invalid_email: 'email is not a valid address',
-  weak_password: 'password must be at least 8 characters',
   password_too_long: 'password must be at most 1024 characters',
+  password_common: 'password is one of the most common passwords, which are guessed first; choose another',
   not_found: 'no such user',
 };
+
+/** Why the CLI refuses something, in words; the minimum length is the configured one. */
+function reason(ctx: CliContext, code: string): string {
+  if (code === 'password_too_short') return `password must be at least ${ctx.accounts.passwordRules.minLength} characters`;
+  return REASONS[code] ?? code;
+}
 
 async function findUser(ctx: CliContext, ref: string | undefined): Promise<AccountRow> {
   const key = required(ref, 'user id or email');
@@ -81,7 +87,7 @@ export async function usersCommand(ctx: CliContext, args: string[], io: Io): Pro
         givenName: values['given-name'],
         familyName: values['family-name'],
       });
-      if (!result.ok) throw new CommandError(REASONS[result.reason] ?? result.reason);
+      if (!result.ok) throw new CommandError(reason(ctx, result.reason));
       await ctx.audit.record({ event: 'user.created', accountId: result.account.id });
       print(io, json, { id: result.account.id, email: result.account.email }, () => `created user ${result.account.id} (${result.account.email})`);
       return;
@@ -104,7 +110,7 @@ export async function usersCommand(ctx: CliContext, args: string[], io: Io): Pro
         familyName: values['family-name'],
         emailVerified: values['email-verified'] ? true : values['no-email-verified'] ? false : undefined,
       });
-      if (!result.ok) throw new CommandError(result.reason === 'not_found' ? `no user ${positionals[0]}` : REASONS[result.reason]!);
+      if (!result.ok) throw new CommandError(result.reason === 'not_found' ? `no user ${positionals[0]}` : reason(ctx, result.reason));
       await ctx.audit.record({ event: 'user.updated', accountId: row.id });
       print(io, json, userView(result.account));
       return;
@@ -129,7 +135,7 @@ export async function usersCommand(ctx: CliContext, args: string[], io: Io): Pro
       const row = await findUser(ctx, positionals[0]);
       const result = await ctx.accounts.setPassword(row.id, await readPassword(io),
         { sessions: ctx.payloads, keepSessions: values['keep-sessions'] });
-      if (!result.ok) throw new CommandError(REASONS[result.reason]!);
+      if (!result.ok) throw new CommandError(reason(ctx, result.reason));
       await ctx.audit.record({ event: 'user.password_set', accountId: row.id,
         details: { sessions_ended: result.signedOut, revoked_grants: result.revokedGrants } });
       print(io, json, { id: row.id, password: 'updated', locked: false, sessions_ended: result.signedOut, revoked_grants: result.revokedGrants },

@@ -25,6 +25,14 @@ export const PAGE_ROUTES = {
   login: '/interaction/:uid/login',
   abort: '/interaction/:uid/abort',
   consent: '/interaction/:uid/consent',
+  account: '/account',
+  account_callback: '/account/callback',
+  account_profile: '/account/profile',
+  account_password: '/account/password',
+  account_app_remove: '/account/apps/remove',
+  account_session_end: '/account/sessions/end',
+  account_sessions_end_others: '/account/sessions/end-others',
+  account_delete: '/account/delete',
 } as const;
 
 type Method = 'GET' | 'POST' | 'PUT' | 'DELETE' | 'OPTIONS';
@@ -61,6 +69,14 @@ const TABLE = [
   { name: 'login', path: PAGE_ROUTES.login, methods: ['POST'], engine: false },
   { name: 'abort', path: PAGE_ROUTES.abort, methods: ['POST'], engine: false },
   { name: 'consent', path: PAGE_ROUTES.consent, methods: ['POST'], engine: false },
+  { name: 'account', path: PAGE_ROUTES.account, methods: ['GET'], engine: false },
+  { name: 'account_callback', path: PAGE_ROUTES.account_callback, methods: ['GET'], engine: false },
+  { name: 'account_profile', path: PAGE_ROUTES.account_profile, methods: ['POST'], engine: false },
+  { name: 'account_password', path: PAGE_ROUTES.account_password, methods: ['POST'], engine: false },
+  { name: 'account_app_remove', path: PAGE_ROUTES.account_app_remove, methods: ['POST'], engine: false },
+  { name: 'account_session_end', path: PAGE_ROUTES.account_session_end, methods: ['POST'], engine: false },
+  { name: 'account_sessions_end_others', path: PAGE_ROUTES.account_sessions_end_others, methods: ['POST'], engine: false },
+  { name: 'account_delete', path: PAGE_ROUTES.account_delete, methods: ['POST'], engine: false },
 ] as const satisfies readonly Entry[];
 
 export type RouteName = (typeof TABLE)[number]['name'];

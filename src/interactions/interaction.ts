@@ -55,7 +55,7 @@ export async function renderExpired(ctx: Context, views: Views) {
   await renderErrorPage(ctx, views, { status: 400, heading: t.error.expired, message: t.error.expiredMessage, code: 'interaction_expired' });
 }
 
-async function renderForbidden(ctx: Context, views: Views) {
+export async function renderForbidden(ctx: Context, views: Views) {
   const t = views.strings(ctx);
   await renderErrorPage(ctx, views, { status: 403, heading: t.error.forbidden, message: t.error.forbiddenMessage, code: 'csrf' });
 }

@@ -37,6 +37,8 @@ const remember = {
  * consent they would be started from again go together.
  */
 export const FORGET_CONSENTS_OF_ACCOUNT = 'delete from remembered_consents where account_id = $1';
+/** The same for one app ($2) of account $1, with revokeGrantsOfClient. */
+export const FORGET_CONSENT_OF_CLIENT = 'delete from remembered_consents where account_id = $1 and client_id = $2';
 
 export function createConsentStore(db: Queryable) {
   return {

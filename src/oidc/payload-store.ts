@@ -1,5 +1,5 @@
 import type { Queryable } from '../db/pool.ts';
-import { FORGET_CONSENTS_OF_ACCOUNT } from './consent-store.ts';
+import { FORGET_CONSENT_OF_CLIENT, FORGET_CONSENTS_OF_ACCOUNT } from './consent-store.ts';
 
 /**
  * SQL over oidc_payloads, the one table behind every oidc-provider model. Callers pass digests
@@ -155,7 +155,7 @@ const sweep = {
 const grantsOfAccount = {
   name: 'oidc_payloads.grants_of_account',
   text: `select payload->>'jti' as grant_id, payload->>'clientId' as client_id, to_timestamp((payload->>'iat')::bigint) as created_at,
-           expires_at, payload->'openid'->>'scope' as scope
+           expires_at, payload->'openid'->>'scope' as scope, payload->'resources' as resources
          from oidc_payloads where model = 'Grant' and payload->>'accountId' = $1 and ${LIVE} order by created_at desc`,
 };
 const revokeGrantsOfAccount = {
@@ -168,10 +168,29 @@ const revokeGrantsOfAccount = {
            delete from oidc_payloads where model = 'Session' and payload->>'accountId' = $1
          ), consents as (
            ${FORGET_CONSENTS_OF_ACCOUNT}
+         ), devices as (
+           -- the account page's record of each signed-in browser (account/store.ts) goes with the sessions
+           delete from session_devices where account_id = $1
          )
          delete from oidc_payloads where model = 'Grant' and id in (select id from grants)`,
 };
-export interface AccountGrant { grant_id: string; client_id: string; created_at: Date; expires_at: Date | null; scope: string | null }
+const revokeGrantsOfClient = {
+  name: 'oidc_payloads.revoke_grants_of_client',
+  text: `with grants as (
+           select id from oidc_payloads where model = 'Grant' and payload->>'accountId' = $1 and payload->>'clientId' = $2
+         ), tokens as (
+           delete from oidc_payloads where grant_id in (select id from grants)
+         ), consent as (
+           ${FORGET_CONSENT_OF_CLIENT}
+         )
+         delete from oidc_payloads where model = 'Grant' and id in (select id from grants)`,
+};
+
+export interface AccountGrant {
+  grant_id: string; client_id: string; created_at: Date; expires_at: Date | null; scope: string | null;
+  /** Scopes per API (resource indicator), space-separated, as the engine's Grant keeps them. */
+  resources: Record<string, string> | null;
+}
 
 export interface StoredRow { payload: Record<string, unknown>; consumed: number | null }
 
@@ -282,6 +301,10 @@ export function createPayloadStore(db: Queryable) {
       return (await db.query<AccountGrant>({ ...grantsOfAccount, values: [accountId] })).rows;
     },
     /** Signs the account out everywhere: its sessions, grants, every token of those grants, and its remembered consent. */
+    /** Ends one app's access for a person: its grants with their tokens, and the consent remembered for it. */
+    async revokeGrantsOfClient(accountId: string, clientId: string): Promise<number> {
+      return (await db.query({ ...revokeGrantsOfClient, values: [accountId, clientId] })).rowCount ?? 0;
+    },
     async revokeGrantsOfAccount(accountId: string): Promise<number> {
       return (await db.query({ ...revokeGrantsOfAccount, values: [accountId] })).rowCount ?? 0;
     },

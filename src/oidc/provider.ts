@@ -36,7 +36,17 @@ export interface ProviderDeps {
   pages: ProviderPages;
   device: DeviceFlowPages;
   log: Logger;
+  /** Told of each successful authorization's session and browser (the account page lists them). */
+  sessionSeen?: (seen: { sessionUid: string; accountId: string; userAgent: string; ip: string }) => Promise<void>;
 }
+
+/**
+ * The account page's own client (account/routes.ts): a static, first-party, public client whose
+ * only redirect URI is the page's callback, so that the page signs people in through the same
+ * /authorize and sign-in page as every app. It never redeems its codes (the callback destroys them).
+ */
+export const ACCOUNT_CLIENT_ID = 'latchkey-account';
+export const accountCallbackUri = (issuer: string) => `${issuer}/account/callback`;
 
 /**
  * RFC 6749 §5.2 (and RFC 8628 §3.2): a client using a grant type it is not registered for gets
@@ -91,7 +101,16 @@ export function createProvider(deps: ProviderDeps): Provider {
 
   const configuration: Configuration = {
     adapter: deps.adapter,
-    clients: [],
+    clients: [{
+      client_id: ACCOUNT_CLIENT_ID,
+      client_name: 'Account',
+      redirect_uris: [accountCallbackUri(config.issuer)],
+      token_endpoint_auth_method: 'none',
+      grant_types: ['authorization_code'],
+      response_types: ['code'],
+      scope: 'openid',
+      first_party: true,
+    }],
     jwks: keys.jwks as Configuration['jwks'],
     cookies: { keys: keys.cookieSigner, long: cookieOptions, short: cookieOptions },
     routes: ROUTES,
@@ -273,6 +292,15 @@ export function createProvider(deps: ProviderDeps): Provider {
   // A client registered with an explicit client_secret_basic/post may use only that one.
   provider.use(strictClientAuth());
   provider.use(unauthorizedClientForGrant);
+  if (deps.sessionSeen) {
+    const seen = deps.sessionSeen;
+    provider.on('authorization.success', (ctx) => {
+      const session = ctx.oidc.session;
+      if (!session?.accountId) return;
+      seen({ sessionUid: session.uid, accountId: session.accountId, userAgent: ctx.get('user-agent'), ip: ctx.ip })
+        .catch((err: unknown) => log.warn({ event: 'session_device.failed', err }, 'could not record the browser of a session'));
+    });
+  }
   // server_error is logged by guardEngine (security/engine-failures.ts), which tells an outage from a bug.
   for (const event of ['grant.error', 'authorization.error', 'introspection.error', 'revocation.error', 'userinfo.error', 'end_session.error',
     'device_authorization.error', 'code_verification.error', 'device_resume.error', 'pushed_authorization_request.error',

@@ -1,0 +1,58 @@
+import assert from 'node:assert/strict';
+import { randomBytes } from 'node:crypto';
+import { describe, test } from 'node:test';
+import { createPasswordRules } from '../src/accounts/password-rules.ts';
+import { createTestDatabase } from './helpers/database.ts';
+import { runNode, stderrLines } from './helpers/processes.ts';
+
+describe('new passwords follow NIST SP 800-63B', () => {
+  const rules = createPasswordRules({ minLength: 8 });
+
+  test('at least PASSWORD_MIN_LENGTH characters, each Unicode character counting once', async () => {
+    assert.equal(await rules.check('seven77'), 'password_too_short');
+    assert.equal(await rules.check('çàéèùôîë'), undefined, 'eight accented letters are eight characters');
+    assert.equal(await rules.check('🔑🔑🔑🔑🔑🔑🔑'), 'password_too_short', 'seven emoji are seven characters, not fourteen');
+    assert.equal(await createPasswordRules({ minLength: 12 }).check('eleven chars'), undefined);
+    assert.equal(await createPasswordRules({ minLength: 12 }).check('elevenchars'), 'password_too_short');
+  });
+
+  test('at most 1024 characters', async () => {
+    assert.equal(await rules.check('x'.repeat(1024).replace(/^x{4}/, 'abcd')), undefined);
+    assert.equal(await rules.check('x'.repeat(1025)), 'password_too_long');
+  });
+
+  test('no composition rules: a long passphrase of lowercase words passes', async () => {
+    assert.equal(await rules.check('correct horse battery staple'), undefined);
+    assert.equal(await rules.check('aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa'), undefined);
+  });
+
+  test('the most common passwords are refused, whatever their case', async () => {
+    for (const common of ['password', '12345678', 'Password1', 'QWERTYUIOP', 'iloveyou1', 'motdepasse', 'azerty123']) {
+      assert.equal(await rules.check(common), 'password_common', common);
+    }
+  });
+});
+
+describe('the CLI refuses a weak password with the reason', () => {
+  test('users create and set-password: too short, too common', async (t) => {
+    const database = await createTestDatabase();
+    t.after(() => database.drop());
+    const env = { DATABASE_URL: database.url, LATCHKEY_SECRET_KEY: randomBytes(32).toString('base64url'), DATABASE_POOL_SIZE: '2' };
+    const latchkey = (args: string[], stdin: string, extra: Record<string, string> = {}) =>
+      runNode(['bin/latchkey.js', ...args], { ...env, ...extra }, { stdin, timeoutMs: 60_000 });
+
+    const common = await latchkey(['users', 'create', '--email', 'a@example.com', '--name', 'A', '--password-stdin'], 'password123\n');
+    assert.equal(common.code, 1);
+    assert.match(stderrLines(common).join('\n'), /most common passwords/);
+    const short = await latchkey(['users', 'create', '--email', 'a@example.com', '--name', 'A', '--password-stdin'],
+      'elevenchars\n', { PASSWORD_MIN_LENGTH: '12' });
+    assert.equal(short.code, 1);
+    assert.match(stderrLines(short).join('\n'), /at least 12 characters/);
+
+    const created = await latchkey(['users', 'create', '--email', 'a@example.com', '--name', 'A', '--password-stdin', '--json'], 'a fine long passphrase\n');
+    assert.equal(created.code, 0, created.stderr);
+    const reset = await latchkey(['users', 'set-password', 'a@example.com', '--password-stdin'], 'Qwerty123\n');
+    assert.equal(reset.code, 1);
+    assert.match(stderrLines(reset).join('\n'), /most common passwords/);
+  });
+});
