@@ -280,7 +280,7 @@ test('a real sign-in leaves no code, token, session or interaction id in oidc_pa
   const code = flow.callback.searchParams.get('code')!;
   const tokens = await exchange(rp, flow);
   const refreshed = await oidc.refreshTokenGrant(rp, tokens.refresh_token!);
-  const sessionCookie = (flow.agent as unknown as { cookies: Array<{ name: string; value: string }> }).cookies
+  const sessionCookie = flow.agent.cookies()
     .find((c) => c.name === '_session')?.value;
   assert.ok(sessionCookie, 'signed in');
 

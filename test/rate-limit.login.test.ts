@@ -4,6 +4,7 @@ import { loadConfig } from '../src/config.ts';
 import { createLogger } from '../src/observability/logger.ts';
 import { startServer } from '../src/server.ts';
 import { freePort, PASSWORD, startLatchkey } from './helpers/latchkey.ts';
+import type { UserAgent } from './helpers/browser.ts';
 import { loginAlert, openLoginPage, postLogin } from './helpers/security.ts';
 
 test('password attempts over RATE_LIMIT_LOGIN_PER_MINUTE from one address get 429 with Retry-After and a clear page', async (t) => {
@@ -82,7 +83,7 @@ test('an office signing in together (50 sign-ins in a minute from one address) i
 });
 
 /** The cookie header the user agent would send to the interaction path. */
-function interactionCookies(agent: unknown): string {
-  const jar = (agent as { cookies: Array<{ name: string; value: string; path: string }> }).cookies;
+function interactionCookies(agent: UserAgent): string {
+  const jar = agent.cookies();
   return jar.filter((c) => c.path.startsWith('/interaction')).map((c) => `${c.name}=${c.value}`).join('; ');
 }

@@ -15,7 +15,7 @@ test('a dump of the database holds no client secret, private key, cookie key, pa
   const code = flow.callback.searchParams.get('code')!;
   const tokens = await exchange(rp, flow);
   const rotated = await oidc.refreshTokenGrant(rp, tokens.refresh_token!);
-  const jar = (flow.agent as unknown as { cookies: Array<{ name: string; value: string }> }).cookies;
+  const jar = flow.agent.cookies();
   const sessionId = jar.find((c) => c.name === '_session')?.value;
   assert.ok(sessionId, 'the browser has a session');
 

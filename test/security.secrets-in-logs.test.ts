@@ -43,7 +43,7 @@ test('a full flow at LOG_LEVEL=debug logs no password, secret, code, token or co
 
   // The interaction cookies carry the interaction uid, which is in the page's URL by design (the
   // engine routes /interaction/:uid); their signature (.sig) is what a thief would need.
-  const jar = (flow.agent as unknown as { cookies: Array<{ name: string; value: string; path: string }> }).cookies;
+  const jar = flow.agent.cookies();
   const cookies = jar.filter((c) => !c.path.includes(c.value)).map((c) => c.value);
   assert.ok(jar.some((c) => c.name === '_session'), 'the session cookie is among those checked');
   const secrets: Record<string, string> = {

@@ -57,6 +57,11 @@ export class UserAgent {
     });
   }
 
+  /** Every cookie held, whatever its path (tests check where such values end up). */
+  cookies(): Array<{ name: string; value: string; path: string }> {
+    return this.jar.getCookiesSync(this.origin, { allPaths: true }).map((c) => ({ name: c.key, value: c.value, path: c.path ?? '/' }));
+  }
+
   hasCookie(name: string): boolean {
     return this.jar.getCookiesSync(this.origin, { allPaths: true }).some((c) => c.key === name);
   }
