@@ -22,7 +22,7 @@ import { prepareDatabase } from './prepare-database.ts';
  */
 
 /** The IPC message a worker receives when it should stop gracefully. */
-export const STOP_MESSAGE = 'latchkey:stop';
+const STOP_MESSAGE = 'latchkey:stop';
 /**
  * The IPC message a worker sends once it serves. node:cluster's own 'listening' event does not come
  * for a worker that binds its own socket (reusePort), so the primary counts these instead.
@@ -35,7 +35,7 @@ export function isStopMessage(message: unknown): boolean {
   return typeof message === 'object' && message !== null && (message as { type?: unknown }).type === STOP_MESSAGE;
 }
 
-export function isServingMessage(message: unknown): boolean {
+function isServingMessage(message: unknown): boolean {
   return typeof message === 'object' && message !== null && (message as { type?: unknown }).type === SERVING_MESSAGE;
 }
 

@@ -167,7 +167,6 @@ export const ConfigSchema = z.object({
   BRAND_PRIMARY_COLOR: z.string().regex(/^#[0-9a-fA-F]{6}$/, 'must be a #rrggbb colour').default('#3346d3'),
 });
 
-export type ConfigInput = z.input<typeof ConfigSchema>;
 
 export interface Config {
   env: 'development' | 'production' | 'test';

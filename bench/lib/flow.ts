@@ -42,7 +42,7 @@ export interface FlowState {
 export const CODE_VERIFIER = randomBytes(32).toString('base64url');
 const CODE_CHALLENGE = createHash('sha256').update(CODE_VERIFIER).digest('base64url');
 
-export function basicAuth(client: BenchClient): string {
+function basicAuth(client: BenchClient): string {
   return `Basic ${Buffer.from(`${encodeURIComponent(client.clientId)}:${encodeURIComponent(client.clientSecret)}`).toString('base64')}`;
 }
 

@@ -14,10 +14,10 @@ const TICKS_PER_SECOND = (() => {
   }
 })();
 
-export interface ProcStat { pid: number; ppid: number; cpuMs: number }
+interface ProcStat { pid: number; ppid: number; cpuMs: number }
 
 /** utime + stime (ms) and parent of one process; undefined when it is gone. */
-export function procStat(pid: number): ProcStat | undefined {
+function procStat(pid: number): ProcStat | undefined {
   let text: string;
   try {
     text = readFileSync(`/proc/${pid}/stat`, 'utf8');

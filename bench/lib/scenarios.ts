@@ -96,7 +96,7 @@ async function load(ctx: RunContext, spec: Omit<LoadSpec, 'url' | 'maxMs'>): Pro
   return measure(ctx.target.cpu, { ...spec, url: ctx.target.issuer, maxMs: ctx.sizes.maxMs });
 }
 
-export async function ensureSessions(ctx: RunContext, count: number) {
+async function ensureSessions(ctx: RunContext, count: number) {
   while (ctx.sessions.length < count) {
     const state = await runFlow(ctx.target.issuer, loginOptions(ctx, { exchange: false }));
     if (!state.code) throw new Error(`could not sign in for a session: ${state.failure}`);
@@ -105,7 +105,7 @@ export async function ensureSessions(ctx: RunContext, count: number) {
 }
 
 /** Codes from signed-in sessions: one GET /authorize each (no login, no consent: the grant exists). */
-export async function mintCodes(ctx: RunContext, count: number): Promise<Array<{ client: BenchClient; code: string }>> {
+async function mintCodes(ctx: RunContext, count: number): Promise<Array<{ client: BenchClient; code: string }>> {
   await ensureSessions(ctx, ctx.sizes.sessions);
   const codes: Array<{ client: BenchClient; code: string }> = [];
   let i = 0;
@@ -137,7 +137,7 @@ export async function mintCodes(ctx: RunContext, count: number): Promise<Array<{
   return codes;
 }
 
-export async function discovery(ctx: RunContext) {
+async function discovery(ctx: RunContext) {
   const make = (i: number) => ({ method: 'GET' as const, path: i % 2 ? '/jwks' : '/.well-known/openid-configuration', headers: {} });
   if (ctx.sizes.warmup) await load(ctx, { connections: 32, ops: ctx.sizes.warmup * 4, steps: 1, tally: tally(), requests: singleRequest({ make, check: (s) => s === 200, tally: tally() }) });
   const t = tally();
@@ -145,7 +145,7 @@ export async function discovery(ctx: RunContext) {
   record(ctx, { scenario: 'discovery+jwks', target: ctx.target.name, variant: 'max', measured, note: 'alternating GET /.well-known/openid-configuration and GET /jwks' });
 }
 
-export async function login(ctx: RunContext) {
+async function login(ctx: RunContext) {
   // How many requests one login takes on this target (the baseline has no pages).
   const probe = await runFlow(ctx.target.issuer, loginOptions(ctx));
   if (!probe.tokens) throw new Error(`login probe failed: ${probe.failure}`);
@@ -163,7 +163,7 @@ export async function login(ctx: RunContext) {
   record(ctx, { scenario: 'login', target: ctx.target.name, variant: 'max', measured, note: `${steps} requests per login: ${how}` });
 }
 
-export async function codeExchange(ctx: RunContext) {
+async function codeExchange(ctx: RunContext) {
   const exchange = ({ client, code }: { client: BenchClient; code: string }) =>
     tokenRequest(client, { grant_type: 'authorization_code', code, redirect_uri: REDIRECT_URI, code_verifier: CODE_VERIFIER });
   const run = (codes: Array<{ client: BenchClient; code: string }>) => {
@@ -194,7 +194,7 @@ export async function codeExchange(ctx: RunContext) {
   }
 }
 
-export async function refresh(ctx: RunContext) {
+async function refresh(ctx: RunContext) {
   // Each consent flow ends with the engine giving its session a new id (the old row is deleted), so
   // a session serves one flow at a time and goes back to the pool with the cookies that flow ended with.
   await ensureSessions(ctx, ctx.sizes.sessions);
@@ -243,7 +243,7 @@ export async function refresh(ctx: RunContext) {
   }
 }
 
-export async function clientCredentials(ctx: RunContext) {
+async function clientCredentials(ctx: RunContext) {
   const request = tokenRequest(ctx.target.ccClient, { grant_type: 'client_credentials', resource: API.identifier, scope: API.scope });
   const run = (ops: number) => {
     const t = tally();
@@ -262,7 +262,7 @@ function needTokens(ctx: RunContext) {
   if (ctx.accessTokens.length === 0) throw new Error('no access tokens: the code exchange scenario provides them (do not skip it)');
 }
 
-export async function introspection(ctx: RunContext) {
+async function introspection(ctx: RunContext) {
   needTokens(ctx);
   const tokens = ctx.accessTokens;
   const run = (ops: number) => {
@@ -282,7 +282,7 @@ export async function introspection(ctx: RunContext) {
   record(ctx, { scenario: 'introspection', target: ctx.target.name, variant: 'max', measured, note: 'POST /introspect of an opaque access token by its client (client_secret_basic)' });
 }
 
-export async function userinfo(ctx: RunContext) {
+async function userinfo(ctx: RunContext) {
   needTokens(ctx);
   const tokens = ctx.accessTokens;
   const run = (ops: number) => {

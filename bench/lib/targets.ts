@@ -42,7 +42,7 @@ function nodeProcesses(primary: number): number[] {
   return [primary, ...childrenOf(primary).filter((pid) => executableOf(pid) === executableOf(primary))];
 }
 
-export async function freePort(): Promise<number> {
+async function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {
     const server = net.createServer().once('error', reject).listen(0, '127.0.0.1', () => {
       const { port } = server.address() as net.AddressInfo;

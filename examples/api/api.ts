@@ -20,7 +20,7 @@ export interface ApiOptions {
 }
 
 /** What a verified token tells us about the caller. */
-export interface Caller { sub: string; client_id: string; scope: string[] }
+interface Caller { sub: string; client_id: string; scope: string[] }
 
 interface Message { id: number; text: string; author: string; created_at: string }
 

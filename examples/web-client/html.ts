@@ -2,7 +2,7 @@
  * Server-rendered HTML for the example web client. Every interpolated value is escaped unless it
  * is itself markup built by `html`, so claims and API responses cannot inject script.
  */
-export class Html {
+class Html {
   readonly value: string;
   constructor(value: string) {
     this.value = value;
@@ -12,7 +12,7 @@ export class Html {
   }
 }
 
-export function escapeHtml(text: string): string {
+function escapeHtml(text: string): string {
   return text.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;').replace(/"/g, '&quot;').replace(/'/g, '&#39;');
 }
 
@@ -23,7 +23,7 @@ function render(value: unknown): string {
   return escapeHtml(String(value));
 }
 
-export function html(strings: TemplateStringsArray, ...values: unknown[]): Html {
+function html(strings: TemplateStringsArray, ...values: unknown[]): Html {
   return new Html(strings.reduce((out, part, i) => out + part + (i < values.length ? render(values[i]) : ''), ''));
 }
 
@@ -41,7 +41,7 @@ button.secondary { background: #fff; color: #3346d3; }
 .problem { background: #fbeeee; border: 1px solid #d99; padding: .5rem .75rem; border-radius: 6px; }
 `;
 
-export function page(title: string, body: Html): string {
+function page(title: string, body: Html): string {
   return html`<!doctype html>
 <html lang="en">
 <head>

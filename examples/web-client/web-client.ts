@@ -24,7 +24,7 @@ export interface WebClientOptions {
 }
 
 /** Scopes the app asks for: OpenID Connect ones, a refresh token, and the API's `read`. */
-export const SCOPE = 'openid profile email offline_access read';
+const SCOPE = 'openid profile email offline_access read';
 
 const COOKIE = 'ks_web_session';
 const SESSION_TTL_MS = 8 * 3600 * 1000;

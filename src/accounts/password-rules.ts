@@ -3,7 +3,7 @@ import { fileURLToPath } from 'node:url';
 import { MAX_PASSWORD_LENGTH } from './passwords.ts';
 
 /** The list of the most common passwords shipped with Latchkey (data/common-passwords.txt says where it comes from). */
-export const COMMON_PASSWORDS_FILE = fileURLToPath(new URL('../../data/common-passwords.txt', import.meta.url));
+const COMMON_PASSWORDS_FILE = fileURLToPath(new URL('../../data/common-passwords.txt', import.meta.url));
 
 /** Why a new password is refused; each has a message on the pages (locales) and in the CLI. */
 export type PasswordProblem = 'password_too_short' | 'password_too_long' | 'password_common';

@@ -31,7 +31,7 @@ interface ConsentDetails {
  * person and app (each later authorization starts its own grant from it: provider.ts), then
  * resumes the authorization.
  */
-export async function grantConsent(ctx: Context, provider: Provider, consents: ConsentDeps['consents'], interaction: InteractionDetails): Promise<string> {
+async function grantConsent(ctx: Context, provider: Provider, consents: ConsentDeps['consents'], interaction: InteractionDetails): Promise<string> {
   const details = interaction.prompt.details as ConsentDetails;
   const accountId = interaction.session!.accountId;
   const clientId = String(interaction.params.client_id);

@@ -45,7 +45,7 @@ const GRANT_BOUND = new Set(['AccessToken', 'AuthorizationCode', 'RefreshToken',
 const isOpaqueToken = (model: string) => (OPAQUE_TOKEN_MODELS as readonly string[]).includes(model);
 
 /** Writes of dynamic client registration (oidc/registration.ts); without it the engine cannot write clients. */
-export interface ClientWrites {
+interface ClientWrites {
   save(clientId: string, metadata: AdapterPayload): Promise<void>;
   remove(clientId: string): Promise<void>;
 }

@@ -16,7 +16,7 @@ import type { Logger } from '../observability/logger.ts';
  */
 
 /** Waits before the second and third attempts; a delivery is abandoned after the last. */
-export const LOGOUT_RETRY_DELAYS_MS = [1_000, 5_000] as const;
+const LOGOUT_RETRY_DELAYS_MS = [1_000, 5_000] as const;
 const ATTEMPT_TIMEOUT_MS = 2_500;
 const LOOPBACK_HOST = /^(localhost|127(\.\d{1,3}){3}|\[::1\])$/i;
 

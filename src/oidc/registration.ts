@@ -42,7 +42,7 @@ function strings(value: unknown): string[] {
 export interface RegistrationAllowance { apiScopes: string[]; grantTypes: string[] }
 
 /** Grants a registrant may use only when its initial access token allows them. */
-export const GATED_GRANTS = ['client_credentials'];
+const GATED_GRANTS = ['client_credentials'];
 
 /** Where an initial access token's payload holds its allowance (the engine's model ignores the field). */
 const ALLOWANCE = 'allowance';
@@ -106,7 +106,7 @@ function checkProperties(properties: Record<string, unknown>): void {
 }
 
 /** Maps the engine's validated client metadata to our client model. */
-export function toClientInput(metadata: AdapterPayload): { input: ClientInput; secret: string | undefined; extra: Record<string, unknown> } {
+function toClientInput(metadata: AdapterPayload): { input: ClientInput; secret: string | undefined; extra: Record<string, unknown> } {
   const authMethod = String(metadata.token_endpoint_auth_method ?? 'client_secret_basic');
   // The client's scope list (clients.scope) holds OpenID and API scopes together; a list without
   // OpenID scopes leaves those open and an empty list leaves everything open (clients.ts), so the

@@ -213,4 +213,3 @@ export function createRateLimits(deps: { pool: Pool; settings: RateLimitSettings
     },
   };
 }
-export type RateLimits = ReturnType<typeof createRateLimits>;

@@ -9,7 +9,7 @@ import type { RouteName } from '../http/routes.ts';
  */
 export const MAX_PARAMETER_LENGTH = 4096;
 /** More parameters than any authorization or logout request has. */
-export const MAX_PARAMETERS = 64;
+const MAX_PARAMETERS = 64;
 
 /** GET routes whose query we check (POST bodies are capped at 56 KiB by the engine). */
 const FRONT_CHANNEL_ROUTES = new Set<RouteName | undefined>(['authorization', 'end_session']);
