@@ -74,7 +74,8 @@ async function listen(config: Config, log: Logger, options: StartOptions,
   const { pool } = database;
   // Built once: every place that meets an unreachable database tells it, and it logs the outage once.
   const outage = createOutageTracker({ log, probe: () => pool.query('select 1') });
-  pool.on('error', (err) => outage.unavailable(err));
+  // An idle client's connection dropped: an outage only if the database then fails a probe.
+  pool.on('error', (err) => outage.connectionLost(err));
   // Background work that fails: an outage is the tracker's to tell, anything else a warning of its own.
   const backgroundFailure = (event: string, message: string) => (err: unknown) => {
     if (isDatabaseUnavailable(err)) outage.unavailable(err);

@@ -19,7 +19,8 @@ export function createPool(options: { connectionString: string; max: number; con
   });
   // An idle client losing its connection (database restart) must not crash the process;
   // the pool discards it and the next query reconnects. Debug only: every idle client reports the
-  // same restart, and the server's outage tracker (observability/outage.ts) warns once for all.
+  // same restart, and the server's outage tracker (observability/outage.ts) probes and, only if the
+  // database is really gone, warns once for all.
   // Only message and code: pg attaches its client (with every prepared statement) to these errors.
   pool.on('error', (err) => options.log.debug({ event: 'db.idle_client_error', error: err.message, code: (err as { code?: string }).code },
     'idle database connection lost'));
