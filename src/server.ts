@@ -4,7 +4,7 @@ import type { AddressInfo } from 'node:net';
 import { createApp, type ProviderRef } from './app.ts';
 import { createClientCache, createNotifiedCache, listenForChanges } from './clients/cache.ts';
 import { CLIENTS_CHANNEL } from './clients/store.ts';
-import { kernelBalancing } from './cluster.ts';
+import { cannotListen, kernelBalancing } from './cluster.ts';
 import type { Config } from './config.ts';
 import type { Database } from './db/open.ts';
 import { DRAIN_WINDOW_MS, drainOnClose } from './http-drain.ts';
@@ -155,7 +155,11 @@ async function listen(config: Config, log: Logger, options: StartOptions,
   // the primary instead (round-robin), a connection accepted just as a worker died waits forever.
   if (options.worker && kernelBalancing(config.port)) server.listen({ port: config.port, host: config.host, exclusive: true, reusePort: true });
   else server.listen(config.port, config.host);
-  await once(server, 'listening');
+  try {
+    await once(server, 'listening');
+  } catch (err) {
+    throw cannotListen(config.port, config.host, err);
+  }
   const { port } = server.address() as AddressInfo;
   let metricsServer: http.Server | undefined;
   // In a cluster the primary serves METRICS_PORT (cluster.ts), summing every worker.
