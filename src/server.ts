@@ -7,6 +7,7 @@ import { CLIENTS_CHANNEL } from './clients/store.ts';
 import { cannotListen, kernelBalancing } from './cluster.ts';
 import type { Config } from './config.ts';
 import type { Database } from './db/open.ts';
+import { probeDatabase } from './db/pool.ts';
 import { DRAIN_WINDOW_MS, drainOnClose } from './http-drain.ts';
 import { createDeviceFlow } from './interactions/device.ts';
 import { createCsrf } from './interactions/forms.ts';
@@ -73,7 +74,7 @@ async function listen(config: Config, log: Logger, options: StartOptions,
   const accountStore = accounts.store;
   const { pool } = database;
   // Built once: every place that meets an unreachable database tells it, and it logs the outage once.
-  const outage = createOutageTracker({ log, probe: () => pool.query('select 1') });
+  const outage = createOutageTracker({ log, probe: () => probeDatabase(pool) });
   // An idle client's connection dropped: an outage only if the database then fails a probe.
   pool.on('error', (err) => outage.connectionLost(err));
   // Background work that fails: an outage is the tracker's to tell, anything else a warning of its own.

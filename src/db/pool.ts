@@ -27,6 +27,21 @@ export function createPool(options: { connectionString: string; max: number; con
   return pool;
 }
 
+/**
+ * Whether the database answers, asked on a connection of its own: a pooled one may be an idle
+ * client whose connection was just dropped and whose error the pool has not seen yet.
+ */
+export async function probeDatabase(pool: Pool): Promise<void> {
+  const client = new pg.Client({ ...pool.options, application_name: 'latchkey' });
+  client.on('error', () => undefined); // a failure rejects connect() or query(); a later one is moot
+  try {
+    await client.connect();
+    await client.query('select 1');
+  } finally {
+    await client.end().catch(() => undefined);
+  }
+}
+
 /** Runs fn inside one transaction on one connection; rolls back when fn throws. */
 export async function withTransaction<T>(pool: Pool, fn: (client: PoolClient) => Promise<T>): Promise<T> {
   const client = await pool.connect();
