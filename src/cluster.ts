@@ -1,4 +1,6 @@
 import cluster, { type Worker } from 'node:cluster';
+import net from 'node:net';
+import { once } from 'node:events';
 import type { Config } from './config.ts';
 import { openDatabase } from './db/open.ts';
 import type { Logger } from './observability/logger.ts';
@@ -53,6 +55,31 @@ export function kernelBalancing(port: number, version = process.versions.node, p
   return supported && platform === 'linux' && port !== 0;
 }
 
+/** One line for a port that cannot be taken, the same from the primary and from a single server. */
+export function cannotListen(port: number, host: string, err: unknown): Error {
+  const code = (err as { code?: unknown }).code;
+  const reason = code === 'EADDRINUSE' ? 'address in use' : code === 'EACCES' ? 'permission denied' : (err as Error).message;
+  return new Error(`cannot listen on PORT ${port} (HOST ${host}): ${reason}`, { cause: err });
+}
+
+/**
+ * Takes PORT once with a plain socket (no SO_REUSEPORT) and lets it go again, before any worker is
+ * forked. Workers bind with SO_REUSEPORT, which another process of the same user (a second or stale
+ * Latchkey cluster) could share: the kernel would then split the traffic between the two instead of
+ * refusing the second. A plain bind is refused by any socket on the port, reusePort or not.
+ */
+async function assertPortFree(port: number, host: string): Promise<void> {
+  if (port === 0) return;
+  const probe = net.createServer();
+  probe.listen({ port, host, exclusive: true });
+  try {
+    await once(probe, 'listening');
+  } catch (err) {
+    throw cannotListen(port, host, err);
+  }
+  await new Promise((resolve) => probe.close(resolve));
+}
+
 /**
  * Runs the primary. Resolves once every worker listens; rejects (after stopping what it started)
  * when setup fails or a worker exits before it listened.
@@ -61,6 +88,7 @@ export async function runPrimary(config: Config, log: Logger,
   options: { graceMs?: number; workerEnv?: Record<string, string>; workerNodeFlags?: string[] } = {}): Promise<void> {
   const graceMs = options.graceMs ?? 10_000;
   if (options.workerNodeFlags?.length) cluster.setupPrimary({ execArgv: [...process.execArgv, ...options.workerNodeFlags] });
+  await assertPortFree(config.port, config.host);
   const database = await openDatabase(config, log, { adoptEmbedded: true });
   // The workers that serve (they said so): counted for start-up, asked for their metrics.
   const serving = new Set<Worker>();

@@ -62,10 +62,12 @@ export const ConfigSchema = z.object({
   /**
    * Port of the metrics listener (GET /metrics, Prometheus text), on METRICS_HOST. Default 9464.
    * Never on the public port unless asked: the sign-in counters move only for real accounts
-   * (locked, disabled), so a public /metrics would tell which emails have accounts. The same number
-   * as PORT asks for /metrics on the public port; `off` serves none; 0 takes any free port (tests).
+   * (locked, disabled), so a public /metrics would tell which emails have accounts. Set explicitly
+   * to the same number as PORT, it asks for /metrics on the public port; left unset while PORT is
+   * 9464 it is refused at start (the default must never make metrics public); `off` serves none;
+   * 0 takes any free port (tests).
    */
-  METRICS_PORT: z.union([z.literal('off'), z.coerce.number().int().min(0).max(65535)]).default(9464),
+  METRICS_PORT: z.union([z.literal('off'), z.coerce.number().int().min(0).max(65535)]).optional(),
   /**
    * Address of the metrics listener. Default 127.0.0.1: only this machine scrapes. In a container,
    * 0.0.0.0 with the port left unpublished (docker-compose.yml) lets the internal network scrape.
@@ -215,6 +217,9 @@ export function mailRequired(_config: Config): string[] {
   return features.filter(([, on]) => on).map(([setting]) => setting);
 }
 
+/** METRICS_PORT when unset (the Prometheus exporters' customary port). */
+const DEFAULT_METRICS_PORT = 9464;
+
 export class ConfigError extends Error {
   override name = 'ConfigError';
 }
@@ -253,6 +258,11 @@ export function loadConfig(env: Record<string, string | undefined>): Config {
     if (c.ALLOW_LOOPBACK_OUTBOUND) problems.push('config: ALLOW_LOOPBACK_OUTBOUND: not allowed in production');
     if (problems.length) throw new ConfigError(problems.join('\n'));
   }
+  const metricsPort = c.METRICS_PORT ?? DEFAULT_METRICS_PORT;
+  if (c.METRICS_PORT === undefined && c.PORT === DEFAULT_METRICS_PORT) {
+    throw new ConfigError(`config: METRICS_PORT: unset, so ${DEFAULT_METRICS_PORT}, the same as PORT; set it to another port, to off, `
+      + `or to ${DEFAULT_METRICS_PORT} to serve /metrics on the public port`);
+  }
   const config: Config = {
     env: c.NODE_ENV,
     port: c.PORT,
@@ -270,7 +280,7 @@ export function loadConfig(env: Record<string, string | undefined>): Config {
     trustProxyHops: c.TRUST_PROXY_HOPS,
     logLevel: c.LOG_LEVEL,
     logFormat: c.LOG_FORMAT,
-    metrics: c.METRICS_PORT === 'off' ? 'off' : c.METRICS_PORT === c.PORT && c.PORT !== 0 ? 'public' : { port: c.METRICS_PORT, host: c.METRICS_HOST },
+    metrics: metricsPort === 'off' ? 'off' : metricsPort === c.PORT && c.PORT !== 0 ? 'public' : { port: metricsPort, host: c.METRICS_HOST },
     keys: { rotationDays: c.KEY_ROTATION_DAYS, reloadIntervalMs: c.KEY_RELOAD_INTERVAL_MS },
     janitorIntervalSeconds: c.JANITOR_INTERVAL,
     ttl: {

@@ -6,9 +6,10 @@ import { createApp, type ProviderRef } from './app.ts';
 import { createClientCache } from './clients/cache.ts';
 import { createNotifiedCache, listenForChanges } from './db/notified-cache.ts';
 import { CLIENTS_CHANNEL } from './clients/store.ts';
-import { kernelBalancing } from './cluster.ts';
+import { cannotListen, kernelBalancing } from './cluster.ts';
 import type { Config } from './config.ts';
 import type { Database } from './db/open.ts';
+import { probeDatabase } from './db/pool.ts';
 import { DRAIN_WINDOW_MS, drainOnClose } from './http-drain.ts';
 import { createAccountPageStore } from './account/store.ts';
 import { createDeviceFlow } from './interactions/device.ts';
@@ -85,8 +86,9 @@ async function listen(config: Config, log: Logger, options: StartOptions,
   const accountStore = accounts.store;
   const { pool } = database;
   // Built once: every place that meets an unreachable database tells it, and it logs the outage once.
-  const outage = createOutageTracker({ log, probe: () => pool.query('select 1') });
-  pool.on('error', (err) => outage.unavailable(err));
+  const outage = createOutageTracker({ log, probe: () => probeDatabase(pool) });
+  // An idle client's connection dropped: an outage only if the database then fails a probe.
+  pool.on('error', (err) => outage.connectionLost(err));
   // Background work that fails: an outage is the tracker's to tell, anything else a warning of its own.
   const backgroundFailure = (event: string, message: string) => (err: unknown) => {
     if (isDatabaseUnavailable(err)) outage.unavailable(err);
@@ -182,7 +184,11 @@ async function listen(config: Config, log: Logger, options: StartOptions,
   // the primary instead (round-robin), a connection accepted just as a worker died waits forever.
   if (options.worker && kernelBalancing(config.port)) server.listen({ port: config.port, host: config.host, exclusive: true, reusePort: true });
   else server.listen(config.port, config.host);
-  await once(server, 'listening');
+  try {
+    await once(server, 'listening');
+  } catch (err) {
+    throw cannotListen(config.port, config.host, err);
+  }
   const { port } = server.address() as AddressInfo;
   let metricsServer: http.Server | undefined;
   // In a cluster the primary serves METRICS_PORT (cluster.ts), summing every worker.

@@ -1,5 +1,5 @@
 import { availableParallelism } from 'node:os';
-import { createAccounts } from './accounts/accounts.ts';
+import { createAccounts, type AccountTransaction } from './accounts/accounts.ts';
 import { createPasswordRules } from './accounts/password-rules.ts';
 import { createPasswordHasher } from './accounts/passwords.ts';
 import { createAccountStore } from './accounts/store.ts';
@@ -7,7 +7,7 @@ import { createClients } from './clients/clients.ts';
 import { createClientStore } from './clients/store.ts';
 import type { Config } from './config.ts';
 import { openDatabase, type Database } from './db/open.ts';
-import type { Queryable } from './db/pool.ts';
+import { withTransaction, type Pool } from './db/pool.ts';
 import { createAuditStore } from './audit/store.ts';
 import { createOutboxStore } from './mail/outbox-store.ts';
 import { createMailRenderer } from './mail/render.ts';
@@ -23,6 +23,15 @@ import { prepareDatabase, resolveSecretKey } from './prepare-database.ts';
 import { createSecretBox } from './secret-box.ts';
 
 /**
+ * An account's sessions and grants live in the provider's storage (oidc_payloads); what changes an
+ * account together with them runs in one transaction over both stores (accounts.ts).
+ */
+export function accountTransaction(db: Pool) {
+  return <T>(work: (tx: AccountTransaction) => Promise<T>): Promise<T> =>
+    withTransaction(db, (client) => work({ store: createAccountStore(client), sessions: createPayloadStore(client) }));
+}
+
+/**
  * The stores and services over one database, built once: the server wires them into the engine and
  * the pages, every CLI command works with the same ones, and the tests arrange users, clients and
  * APIs through them. What only serving needs (caches, rate limits, metrics, the engine) the server
@@ -30,7 +39,7 @@ import { createSecretBox } from './secret-box.ts';
  */
 export function createServices(deps: {
   config: Pick<Config, 'argon2' | 'lockout' | 'ttl' | 'env' | 'issuer' | 'brand' | 'themeDir' | 'mail' | 'passwordMinLength'>;
-  db: Queryable;
+  db: Pool;
   secretKey: string;
   /** Hashes at a time (argon2id); default one per core. */
   passwordConcurrency?: number | undefined;
@@ -46,6 +55,7 @@ export function createServices(deps: {
       passwords: createPasswordHasher({ memoryKib: config.argon2.memoryKib, iterations: config.argon2.iterations, concurrency: deps.passwordConcurrency }),
       rules: createPasswordRules({ minLength: config.passwordMinLength }),
       lockout: config.lockout,
+      transaction: accountTransaction(db),
     }),
     clients: createClients({ store: createClientStore(db), box }),
     apis: createApiResources(createApiResourceStore(db), { accessTokenTtl: config.ttl.accessToken }),

@@ -9,6 +9,7 @@ import { createAccounts } from '../src/accounts/accounts.ts';
 import { createPasswordRules } from '../src/accounts/password-rules.ts';
 import { createPasswordHasher } from '../src/accounts/passwords.ts';
 import { createAccountStore } from '../src/accounts/store.ts';
+import { accountTransaction } from '../src/services.ts';
 import { createTestDatabase } from './helpers/database.ts';
 import { authorize, exchange, PASSWORD, startLatchkey } from './helpers/latchkey.ts';
 import { ROOT, runNode, stderrLines, type Run } from './helpers/processes.ts';
@@ -121,7 +122,7 @@ describe('latchkey commands end to end', { concurrency: 2 }, () => {
     const pool = new pg.Pool({ connectionString: env.DATABASE_URL, max: 1 });
     try {
       const accounts = createAccounts({ store: createAccountStore(pool), passwords: createPasswordHasher({ memoryKib: 19456, iterations: 2 }),
-        rules: createPasswordRules({ minLength: 8 }), lockout: { threshold: 10, lockSeconds: 900 } });
+        rules: createPasswordRules({ minLength: 8 }), lockout: { threshold: 10, lockSeconds: 900 }, transaction: accountTransaction(pool) });
       assert.equal((await accounts.signIn(address, newPassword)).ok, true, 'the new password signs in');
       assert.equal((await accounts.signIn(address, PASSWORD)).ok, false, 'the old one does not');
     } finally {

@@ -4,7 +4,7 @@ import { createAccounts } from '../src/accounts/accounts.ts';
 import { createPasswordRules } from '../src/accounts/password-rules.ts';
 import { createPasswordHasher, MAX_PASSWORD_LENGTH, type PasswordHasher } from '../src/accounts/passwords.ts';
 import { createAccountStore } from '../src/accounts/store.ts';
-import { createPayloadStore } from '../src/oidc/payload-store.ts';
+import { accountTransaction } from '../src/services.ts';
 import { startLatchkey } from './helpers/latchkey.ts';
 import { loginAlert, openLoginPage, postLogin } from './helpers/security.ts';
 
@@ -25,18 +25,18 @@ test('passwords over 1024 characters are refused before any hashing', async (t) 
   const user = await idp.users.create();
   const { seen, wrapped } = counting(createPasswordHasher(idp.config.argon2));
   const accounts = createAccounts({ store: createAccountStore(idp.server.database.pool), passwords: wrapped,
-    rules: createPasswordRules({ minLength: idp.config.passwordMinLength }), lockout: idp.config.lockout });
+    rules: createPasswordRules({ minLength: idp.config.passwordMinLength }), lockout: idp.config.lockout,
+    transaction: accountTransaction(idp.server.database.pool) });
   const long = 'x'.repeat(MAX_PASSWORD_LENGTH + 1);
 
   assert.deepEqual(await accounts.create({ email: 'long@example.com', name: 'Long', password: long }), { ok: false, reason: 'password_too_long' });
-  const sessions = createPayloadStore(idp.server.database.pool);
-  assert.deepEqual(await accounts.setPassword(user.id, long, { sessions }), { ok: false, reason: 'password_too_long' });
+  assert.deepEqual(await accounts.setPassword(user.id, long), { ok: false, reason: 'password_too_long' });
   assert.deepEqual(await accounts.signIn(user.email, long), { ok: false, reason: 'bad_credentials' });
   assert.deepEqual(seen, { hash: 0, verify: 0 }, 'argon2 never saw the long password');
 
   const exactly = 'y'.repeat(MAX_PASSWORD_LENGTH);
-  assert.equal((await accounts.setPassword(user.id, exactly, { sessions })).ok, true, '1024 characters are fine');
-  assert.deepEqual(await accounts.signIn(user.email, exactly), { ok: true, accountId: user.id });
+  assert.equal((await accounts.setPassword(user.id, exactly)).ok, true, '1024 characters are fine');
+  assert.deepEqual({ ...await accounts.signIn(user.email, exactly), loginTs: 0 }, { ok: true, accountId: user.id, loginTs: 0 });
 
   // Over the login form: a long password is an ordinary wrong password, a huge form is 413; never a 5xx.
   const rp = await idp.rp(await idp.clients.create());

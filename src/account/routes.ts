@@ -215,9 +215,10 @@ export function accountRoutes(deps: AccountPageDeps): Router {
       const check = await passwordMatches(ctx, who, current);
       if (check === 'limited') return fail(t.login.rateLimited, 429);
       if (check === 'wrong') return fail(t.account.currentPasswordWrong, 401);
-      // Every other session ends and every grant is revoked with its tokens; this browser stays signed in.
-      const result = await accounts.setPassword(who.account.id, next,
-        { sessions: { revokeGrantsOfAccount: (id) => store.signOutOthers(id, who.sessionUid) } });
+      // Every other session ends and every grant is revoked with its tokens; this browser stays
+      // signed in (so not signOutEverywhere's cut-off, which would end this session too).
+      const result = await accounts.setPassword(who.account.id, next, { keepSessions: true });
+      if (result.ok) await store.signOutOthers(who.account.id, who.sessionUid);
       if (!result.ok) return fail(result.reason === 'not_found' ? t.error.serverMessage : t.account.passwordProblems[result.reason](accounts.passwordRules.minLength));
       await audit.record({ event: 'account.password_changed', accountId: who.account.id, ip: ctx.ip, details: { revoked_grants: result.revokedGrants } });
       log.info({ event: 'account.password_changed', account_id: who.account.id }, 'password changed on the account page');
@@ -262,7 +263,7 @@ export function accountRoutes(deps: AccountPageDeps): Router {
       const check = await passwordMatches(ctx, who, password);
       if (check === 'limited') return fail(t.login.rateLimited, 429);
       if (check === 'wrong') return fail(t.account.currentPasswordWrong, 401);
-      await accounts.delete(who.account.id, { pool: deps.pool, sessions: (db) => createPayloadStore(db) });
+      await accounts.delete(who.account.id);
       await audit.record({ event: 'account.deleted', accountId: who.account.id, ip: ctx.ip });
       log.info({ event: 'account.deleted', account_id: who.account.id }, 'account deleted by its owner');
       await views.render(ctx, 'account-deleted', { title: t.account.deletedTitle });

@@ -1,11 +1,11 @@
 import { randomUUID } from 'node:crypto';
-import { withTransaction, type Pool, type PoolClient } from '../db/pool.ts';
-import { createAccountStore, type AccountChanges, type AccountRow, type AccountStore } from './store.ts';
+import { type AccountChanges, type AccountRow, type AccountStore } from './store.ts';
 import type { PasswordProblem, PasswordRules } from './password-rules.ts';
 import { MAX_PASSWORD_LENGTH, type PasswordHasher } from './passwords.ts';
 
 export type SignIn =
-  | { ok: true; accountId: string }
+  /** loginTs: the session's login time (epoch seconds), after any sign-out cut-off (store.recordSuccess). */
+  | { ok: true; accountId: string; loginTs: number }
   /** accountId: the account the email names, when there is one (for the audit trail, never for the page). */
   | { ok: false; reason: 'bad_credentials'; accountId?: string | undefined }
   | { ok: false; reason: 'disabled'; accountId: string }
@@ -31,6 +31,9 @@ export interface AccountSessions {
   revokeGrantsOfAccount(accountId: string): Promise<number>;
 }
 
+/** The account store and the sessions store over one connection, inside one transaction. */
+export interface AccountTransaction { store: AccountStore; sessions: AccountSessions }
+
 export interface LockoutPolicy { threshold: number; lockSeconds: number }
 
 const EMAIL = /^[^\s@]+@[^\s@]+\.[^\s@]+$/;
@@ -40,9 +43,18 @@ function isValidEmail(email: string): boolean {
   return EMAIL.test(email) && email.length <= 254;
 }
 
-/** Accounts: creation, sign-in with lockout, and the claims the provider releases. */
-export function createAccounts(deps: { store: AccountStore; passwords: PasswordHasher; rules: PasswordRules; lockout: LockoutPolicy }) {
-  const { store, passwords, rules, lockout } = deps;
+/**
+ * Accounts: creation, sign-in with lockout, and the claims the provider releases. `transaction`
+ * runs work that changes an account and its sessions together (composition root: services.ts).
+ */
+export function createAccounts(deps: {
+  store: AccountStore;
+  passwords: PasswordHasher;
+  rules: PasswordRules;
+  lockout: LockoutPolicy;
+  transaction<T>(work: (tx: AccountTransaction) => Promise<T>): Promise<T>;
+}) {
+  const { store, passwords, rules, lockout, transaction } = deps;
   return {
     store,
     /** The rules every new password meets (password-rules.ts); the pages and the CLI name them. */
@@ -89,13 +101,23 @@ export function createAccounts(deps: { store: AccountStore; passwords: PasswordH
     /**
      * Deletes an account with its sessions, grants (with their tokens) and remembered consents, in
      * one transaction: a failure leaves the account and all it had, never an account whose grants
-     * are half gone. `sessions` builds the grant store over the transaction's connection.
+     * are half gone.
      */
-    async delete(id: string, options: { pool: Pool; sessions: (db: PoolClient) => AccountSessions }): Promise<boolean> {
-      return withTransaction(options.pool, async (client) => {
-        await options.sessions(client).revokeGrantsOfAccount(id);
-        return createAccountStore(client).delete(id);
+    async delete(id: string): Promise<boolean> {
+      return transaction(async (tx) => {
+        await tx.sessions.revokeGrantsOfAccount(id);
+        return tx.store.delete(id);
       });
+    },
+
+    /**
+     * Signs the account out everywhere: sets its sign-out cut-off (store.isSignedOut: the provider
+     * refuses every session, code and token authenticated before it, even one a request in flight
+     * saves again) and deletes its sessions and grants with their tokens; returns the grants
+     * deleted, undefined when there is no such account.
+     */
+    async signOutEverywhere(id: string): Promise<number | undefined> {
+      return transaction(async (tx) => (await tx.store.signOut(id) ? tx.sessions.revokeGrantsOfAccount(id) : undefined));
     },
 
     /**
@@ -126,24 +148,28 @@ export function createAccounts(deps: { store: AccountStore; passwords: PasswordH
       // The attempt that locked the account still signs in with the right password, but the lock
       // stays: it stops the guesses that arrived with it.
       const rehash = passwords.needsRehash(account.password_hash) ? await passwords.hash(password) : undefined;
-      if (!await store.recordSuccess(account, rehash)) return { ok: false, reason: 'bad_credentials', accountId: account.id };
-      return { ok: true, accountId: account.id };
+      const loginTs = await store.recordSuccess(account, rehash);
+      if (loginTs === undefined) return { ok: false, reason: 'bad_credentials', accountId: account.id };
+      return { ok: true, accountId: account.id, loginTs };
     },
 
     /**
      * Sets a new password (an administrator's reset). It clears any lockout and, unless
-     * `keepSessions`, signs the person out everywhere: their sessions end and their grants are
-     * revoked with every token, so a stolen refresh token or session dies with the old password
-     * (OWASP ASVS 3.3.3). The password changes before the sign-out, and a sign-in records its
-     * success only while the hash it checked is current (store.recordSuccess), so a sign-in with
-     * the old password racing this call is refused rather than left signed in.
+     * `keepSessions`, signs the person out everywhere (signOutEverywhere, its cut-off set by the
+     * same UPDATE as the password), so a stolen refresh token or session dies with the old password
+     * (OWASP ASVS 3.3.3). A sign-in that checked the old password before the change records no
+     * success (store.recordSuccess) and is refused rather than left signed in.
      */
-    async setPassword(id: string, password: string, options: { sessions: AccountSessions; keepSessions?: boolean | undefined }): Promise<SetPassword> {
+    async setPassword(id: string, password: string, options: { keepSessions?: boolean | undefined } = {}): Promise<SetPassword> {
       const weak = await rules.check(password);
       if (weak) return { ok: false, reason: weak };
-      if (!await store.setPassword(id, await passwords.hash(password))) return { ok: false, reason: 'not_found' };
-      if (options.keepSessions) return { ok: true, signedOut: false, revokedGrants: 0 };
-      return { ok: true, signedOut: true, revokedGrants: await options.sessions.revokeGrantsOfAccount(id) };
+      const hash = await passwords.hash(password);
+      const signOut = !options.keepSessions;
+      return transaction(async (tx): Promise<SetPassword> => {
+        if (!await tx.store.setPassword(id, hash, signOut)) return { ok: false, reason: 'not_found' };
+        if (!signOut) return { ok: true, signedOut: false, revokedGrants: 0 };
+        return { ok: true, signedOut: true, revokedGrants: await tx.sessions.revokeGrantsOfAccount(id) };
+      });
     },
   };
 }

@@ -13,18 +13,31 @@ export interface AccountRow {
   lockouts: number;
   locked_until: Date | null;
   last_login_at: Date | null;
+  /** Sessions, codes and tokens authenticated before this are void (set when signed out everywhere). */
+  sessions_valid_after: Date | null;
+  /** When an administrator last set the password (a rehash does not count). */
+  password_changed_at: Date | null;
   created_at: Date;
   updated_at: Date;
 }
 
 const COLUMNS = `id, email, email_verified, name, given_name, family_name, password_hash, disabled,
-  failed_logins, lockouts, locked_until, last_login_at, created_at, updated_at`;
+  failed_logins, lockouts, locked_until, last_login_at, sessions_valid_after, password_changed_at, created_at, updated_at`;
 
 const insert = {
   name: 'accounts.insert',
   text: `insert into accounts (id, email, email_verified, name, given_name, family_name, password_hash)
          values ($1, $2, $3, $4, $5, $6, $7) returning ${COLUMNS}`,
 };
+/**
+ * The login time (epoch seconds) a session started now gets: now, but at least the second after
+ * the sign-out cut-off, since the provider compares whole seconds (isSignedOut) and a sign-in in
+ * the cut-off's own second must count as after it. clock_timestamp(), not now(): the time the row
+ * was updated, after any wait for its lock.
+ */
+const LOGIN_TS = `greatest(floor(extract(epoch from clock_timestamp())),
+  coalesce(floor(extract(epoch from sessions_valid_after)) + 1, 0))::bigint`;
+
 const findById = { name: 'accounts.find_by_id', text: `select ${COLUMNS} from accounts where id = $1` };
 const findByEmail = { name: 'accounts.find_by_email', text: `select ${COLUMNS} from accounts where lower(email) = lower($1)` };
 const list = { name: 'accounts.list', text: `select ${COLUMNS} from accounts order by created_at, id limit $1 offset $2` };
@@ -49,23 +62,36 @@ const claimAttempt = {
  * Records a right password. The count goes back to 0 only when it is still what this attempt
  * left (no other attempt counted and no lock set meanwhile, `lockouts` being the lock epoch): a
  * success never reopens the door to guesses already refused or still in flight. Nothing happens
- * when the hash changed since it was checked (a new password was set meanwhile). $5, when given,
- * replaces the hash (a rehash at the current ARGON2_* settings).
+ * when a new password was set since the check ($4, password_changed_at as read by the attempt);
+ * a rehash by a concurrent sign-in does not count (same password). $5, when given, replaces the
+ * hash (a rehash at the current ARGON2_* settings) unless another sign-in already replaced it.
+ * Returns the session's login time (loginTimeOf): after the sign-out cut-off as it stands now.
  */
 const recordSuccess = {
   name: 'accounts.record_success',
   text: `update accounts set last_login_at = now(),
            failed_logins = case when failed_logins = $2 and lockouts = $3 then 0 else failed_logins end,
-           password_hash = coalesce($5, password_hash)
-         where id = $1 and password_hash = $4 returning id`,
+           password_hash = case when $5::text is not null and password_hash = $6 then $5 else password_hash end
+         where id = $1 and password_changed_at is not distinct from $4
+         returning ${LOGIN_TS} as login_ts`,
 };
 const setDisabled = { name: 'accounts.set_disabled', text: 'update accounts set disabled = $2, updated_at = now() where id = $1' };
 const unlock = { name: 'accounts.unlock', text: 'update accounts set failed_logins = 0, locked_until = null, lockouts = 0, updated_at = now() where id = $1' };
-/** A new password also clears any lockout: the lock guarded the old one. */
+/**
+ * A new password also clears any lockout: the lock guarded the old one. With $3 it signs the
+ * account out everywhere in the same statement (the cut-off, isSignedOut).
+ */
 const setPassword = {
   name: 'accounts.set_password',
-  text: `update accounts set password_hash = $2, failed_logins = 0, lockouts = 0, locked_until = null, updated_at = now()
+  // Milliseconds: recordSuccess compares it with the value read into a JS Date.
+  text: `update accounts set password_hash = $2, password_changed_at = date_trunc('milliseconds', clock_timestamp()),
+           sessions_valid_after = case when $3 then clock_timestamp() else sessions_valid_after end,
+           failed_logins = 0, lockouts = 0, locked_until = null, updated_at = now()
          where id = $1 returning id`,
+};
+const signOut = {
+  name: 'accounts.sign_out',
+  text: 'update accounts set sessions_valid_after = clock_timestamp(), updated_at = now() where id = $1 returning id',
 };
 const update = {
   name: 'accounts.update',
@@ -111,6 +137,16 @@ export interface ClaimedAttempt {
   lockedNow: boolean;
 }
 
+/**
+ * Whether something the account authenticated at `authTime` (epoch seconds: a session's login, a
+ * code's or refresh token's auth_time, an access token's iat) was signed out since. Whole seconds:
+ * what was authenticated in the cut-off's own second counts as before it (LOGIN_TS).
+ */
+export function isSignedOut(account: Pick<AccountRow, 'sessions_valid_after'>, authTime: number | undefined): boolean {
+  if (!account.sessions_valid_after) return false;
+  return authTime === undefined || authTime <= Math.floor(account.sessions_valid_after.getTime() / 1000);
+}
+
 export function createAccountStore(db: Queryable) {
   return {
     async insert(account: NewAccount): Promise<AccountRow> {
@@ -135,11 +171,14 @@ export function createAccountStore(db: Queryable) {
       const { locked_now: lockedNow, ...account } = row;
       return { account, lockedNow };
     },
-    /** False when the password changed after `attempt` read it: the check no longer counts. */
-    async recordSuccess(attempt: AccountRow, newHash?: string): Promise<boolean> {
-      const { rowCount } = await db.query({ ...recordSuccess,
-        values: [attempt.id, attempt.failed_logins, attempt.lockouts, attempt.password_hash, newHash ?? null] });
-      return rowCount === 1;
+    /**
+     * The login time for the session, or undefined when a new password was set after `attempt`
+     * read the account: the check no longer counts. `newHash` replaces the hash `attempt` checked.
+     */
+    async recordSuccess(attempt: AccountRow, newHash?: string): Promise<number | undefined> {
+      const { rows } = await db.query<{ login_ts: number }>({ ...recordSuccess,
+        values: [attempt.id, attempt.failed_logins, attempt.lockouts, attempt.password_changed_at, newHash ?? null, attempt.password_hash] });
+      return rows[0]?.login_ts;
     },
     async setDisabled(id: string, disabled: boolean): Promise<void> {
       await db.query({ ...setDisabled, values: [id, disabled] });
@@ -147,9 +186,13 @@ export function createAccountStore(db: Queryable) {
     async unlock(id: string): Promise<void> {
       await db.query({ ...unlock, values: [id] });
     },
-    /** False when there is no such account. */
-    async setPassword(id: string, passwordHash: string): Promise<boolean> {
-      return ((await db.query({ ...setPassword, values: [id, passwordHash] })).rowCount ?? 0) > 0;
+    /** False when there is no such account. `signOut` also sets the sign-out cut-off (isSignedOut). */
+    async setPassword(id: string, passwordHash: string, signOut: boolean): Promise<boolean> {
+      return ((await db.query({ ...setPassword, values: [id, passwordHash, signOut] })).rowCount ?? 0) > 0;
+    },
+    /** Sets the sign-out cut-off to now (isSignedOut); false when there is no such account. */
+    async signOut(id: string): Promise<boolean> {
+      return ((await db.query({ ...signOut, values: [id] })).rowCount ?? 0) > 0;
     },
     /** email_taken when another account has the email (the unique index on lower(email) decides). */
     async update(id: string, changes: AccountChanges): Promise<UpdatedAccount> {

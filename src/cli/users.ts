@@ -1,5 +1,4 @@
 import type { AccountRow } from '../accounts/store.ts';
-import { createPayloadStore } from '../oidc/payload-store.ts';
 import type { CliContext } from './context.ts';
 import { CommandError, found, parse, print, readPassword, required, unknownCommand, UsageError, type Io } from './output.ts';
 
@@ -133,8 +132,7 @@ export async function usersCommand(ctx: CliContext, args: string[], io: Io): Pro
     case 'set-password': {
       if (!values['password-stdin']) throw new UsageError('--password-stdin is required');
       const row = await findUser(ctx, positionals[0]);
-      const result = await ctx.accounts.setPassword(row.id, await readPassword(io),
-        { sessions: ctx.payloads, keepSessions: values['keep-sessions'] });
+      const result = await ctx.accounts.setPassword(row.id, await readPassword(io), { keepSessions: values['keep-sessions'] });
       if (!result.ok) throw new CommandError(reason(ctx, result.reason));
       await ctx.audit.record({ event: 'user.password_set', accountId: row.id,
         details: { sessions_ended: result.signedOut, revoked_grants: result.revokedGrants } });
@@ -146,7 +144,7 @@ export async function usersCommand(ctx: CliContext, args: string[], io: Io): Pro
     }
     case 'delete': {
       const row = await findUser(ctx, positionals[0]);
-      if (!await ctx.accounts.delete(row.id, { pool: ctx.database.pool, sessions: createPayloadStore })) throw new CommandError(`no user ${positionals[0]}`);
+      if (!await ctx.accounts.delete(row.id)) throw new CommandError(`no user ${positionals[0]}`);
       await ctx.audit.record({ event: 'user.deleted', accountId: row.id });
       print(io, json, { deleted: row.id }, () => `deleted user ${row.id}`);
       return;
@@ -159,7 +157,8 @@ export async function usersCommand(ctx: CliContext, args: string[], io: Io): Pro
     }
     case 'revoke-grants': {
       const row = await findUser(ctx, positionals[0]);
-      const removed = await ctx.payloads.revokeGrantsOfAccount(row.id);
+      const removed = await ctx.accounts.signOutEverywhere(row.id);
+      if (removed === undefined) throw new CommandError(`no user ${positionals[0]}`);
       await ctx.audit.record({ event: 'user.grants_revoked', accountId: row.id, details: { grants: removed } });
       print(io, json, { id: row.id, revoked_grants: removed }, () => `revoked ${removed} grant(s) of user ${row.id}; sessions ended`);
       return;

@@ -78,8 +78,8 @@ export interface ChangeListener { close(): Promise<void> }
  */
 export function listenForChanges(deps: {
   connection: pg.ClientConfig; caches: Record<string, Pick<NotifiedCache<object>, 'invalidate' | 'distrust' | 'trust'>>; log: Logger;
-  /** Told when the connection drops: a database outage is warned about once, there. */
-  outage?: { unavailable(err?: unknown): void };
+  /** Told when the connection drops: it probes, and a database outage is warned about once, there. */
+  outage?: { connectionLost(err?: unknown): void };
 }): ChangeListener {
   const { caches, log } = deps;
   const all = Object.values(caches);
@@ -111,7 +111,7 @@ export function listenForChanges(deps: {
       log.debug({ event: 'cache.listen_retry_failed', error }, 'change notifications: reconnection failed');
     } else {
       lostAt = Date.now();
-      deps.outage?.unavailable(err);
+      deps.outage?.connectionLost(err);
       log[deps.outage ? 'info' : 'warn']({ event: 'cache.listen_lost', error }, 'change notifications lost: reading clients and APIs from the database until reconnected');
     }
     scheduleReconnect();

@@ -19,11 +19,27 @@ export function createPool(options: { connectionString: string; max: number; con
   });
   // An idle client losing its connection (database restart) must not crash the process;
   // the pool discards it and the next query reconnects. Debug only: every idle client reports the
-  // same restart, and the server's outage tracker (observability/outage.ts) warns once for all.
+  // same restart, and the server's outage tracker (observability/outage.ts) probes and, only if the
+  // database is really gone, warns once for all.
   // Only message and code: pg attaches its client (with every prepared statement) to these errors.
   pool.on('error', (err) => options.log.debug({ event: 'db.idle_client_error', error: err.message, code: (err as { code?: string }).code },
     'idle database connection lost'));
   return pool;
+}
+
+/**
+ * Whether the database answers, asked on a connection of its own: a pooled one may be an idle
+ * client whose connection was just dropped and whose error the pool has not seen yet.
+ */
+export async function probeDatabase(pool: Pool): Promise<void> {
+  const client = new pg.Client({ ...pool.options, application_name: 'latchkey' });
+  client.on('error', () => undefined); // a failure rejects connect() or query(); a later one is moot
+  try {
+    await client.connect();
+    await client.query('select 1');
+  } finally {
+    await client.end().catch(() => undefined);
+  }
 }
 
 /** Runs fn inside one transaction on one connection; rolls back when fn throws. */

@@ -71,7 +71,7 @@ export function loginRoutes(deps: LoginDeps): Router {
       await audit.record({ event: 'login.success', accountId: result.accountId, clientId, ip: ctx.ip });
       log.info({ event: 'login.success', account_id: result.accountId, client_id: clientId }, 'signed in');
       await provider.interactionFinished(ctx.req, ctx.res,
-        { login: { accountId: result.accountId, amr: ['pwd'], remember: true } }, { mergeWithLastSubmission: false });
+        { login: { accountId: result.accountId, ts: result.loginTs, amr: ['pwd'], remember: true } }, { mergeWithLastSubmission: false });
       ctx.respond = false;
     })
     .post(PAGE_ROUTES.abort, parseForm, async function abortInteraction(ctx) {

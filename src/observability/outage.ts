@@ -9,8 +9,14 @@ import type { Logger } from './logger.ts';
  * were answered 503 meanwhile. Per process: each cluster worker tells its own.
  */
 export interface Outage {
-  /** The database could not be reached (a request, the pool, the LISTEN connection). Known outages log no stack. */
+  /** The database could not be reached (a request, background work). Known outages log no stack. */
   unavailable(err?: unknown): void;
+  /**
+   * A connection was lost (an idle pool client, the LISTEN connection). An outage only when the
+   * database then fails a probe: idle_session_timeout, PgBouncer or a terminated backend drop
+   * idle connections of a database that is up, and that is no outage to warn about.
+   */
+  connectionLost(err?: unknown): void;
   /** A response went out with `status`: the 503s of an outage are counted for its recovery line. */
   answered(status: number): void;
   readonly down: boolean;
@@ -28,6 +34,8 @@ export function createOutageTracker(deps: { log: Logger; probe: () => Promise<un
   let failedRequests = 0;
   let timer: NodeJS.Timeout | undefined;
   let stopped = false;
+  // A probe after a lost connection is under way: further losses meanwhile wait for its answer.
+  let checking = false;
 
   const schedule = () => {
     timer = setTimeout(probe, intervalMs);
@@ -46,15 +54,22 @@ export function createOutageTracker(deps: { log: Logger; probe: () => Promise<un
     }, schedule);
   }
 
+  function unavailable(err?: unknown) {
+    if (stopped || since !== undefined) return;
+    since = Date.now();
+    failedRequests = 0;
+    const { message, code } = (err ?? {}) as { message?: unknown; code?: unknown };
+    log.warn({ event: 'db.unavailable', error: typeof message === 'string' && message ? message : undefined, code: typeof code === 'string' ? code : undefined },
+      'database unavailable: answering 503 until it is back');
+    schedule();
+  }
+
   return {
-    unavailable(err) {
-      if (stopped || since !== undefined) return;
-      since = Date.now();
-      failedRequests = 0;
-      const { message, code } = (err ?? {}) as { message?: unknown; code?: unknown };
-      log.warn({ event: 'db.unavailable', error: typeof message === 'string' && message ? message : undefined, code: typeof code === 'string' ? code : undefined },
-        'database unavailable: answering 503 until it is back');
-      schedule();
+    unavailable,
+    connectionLost(err) {
+      if (stopped || since !== undefined || checking) return;
+      checking = true;
+      deps.probe().then(() => undefined, () => unavailable(err)).finally(() => { checking = false; });
     },
     answered(status) {
       if (status === 503 && since !== undefined) failedRequests += 1;

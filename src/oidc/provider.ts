@@ -4,7 +4,7 @@ import { claimsFor } from '../accounts/accounts.ts';
 import { generateClientId, generateClientSecret } from '../clients/clients.ts';
 import { REQUIRE_PKCE } from '../clients/pkce.ts';
 import { STRICT_AUTH_METHOD, strictClientAuth } from '../clients/strict-auth.ts';
-import type { AccountStore } from '../accounts/store.ts';
+import { isSignedOut, type AccountStore } from '../accounts/store.ts';
 import type { Logger } from '../observability/logger.ts';
 import { ROUTES } from '../http/routes.ts';
 import type { ApiResourceStore } from './api-resource-store.ts';
@@ -78,8 +78,8 @@ async function ownTokenOnly(_ctx: KoaContextWithOIDC, client: Client, token: { c
 
 /**
  * The engine's prompts plus one login check: a session whose account findAccount no longer finds
- * (disabled or deleted) must sign in again. Without it the engine goes on to consent with no
- * account and fails with server_error.
+ * (disabled, deleted, or signed out everywhere since the session's login) must sign in again.
+ * Without it the engine goes on to consent with no account and fails with server_error.
  */
 function promptsWithAccountCheck(): interactionPolicy.DefaultPolicy {
   const { base, Check } = interactionPolicy;
@@ -122,10 +122,15 @@ export function createProvider(deps: ProviderDeps): Provider {
     },
     // Keycloak and Auth0 put the scope's claims in the ID token too; apps expect to find them there.
     conformIdTokenClaims: false,
-    async findAccount(_ctx, sub) {
+    async findAccount(ctx, sub, token) {
       const account = await accounts.findById(sub);
       // A disabled account gets no new tokens, not even by refresh.
       if (!account || account.disabled) return undefined;
+      // Signed out everywhere (users set-password, revoke-grants): the session, code or token
+      // authenticated before that is refused, even one a request in flight saved again after the
+      // rows were deleted. Codes, refresh and device codes carry the login's auth_time; access tokens their iat.
+      const authTime = token ? ('authTime' in token && typeof token.authTime === 'number' ? token.authTime : token.iat) : ctx.oidc?.session?.loginTs;
+      if (isSignedOut(account, authTime)) return undefined;
       return { accountId: account.id, claims: (_use, scope) => claimsFor(account, scope) };
     },
     interactions: { url: (_ctx, interaction) => `/interaction/${interaction.uid}`, policy: promptsWithAccountCheck() },
