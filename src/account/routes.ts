@@ -10,7 +10,7 @@ import { renderForbidden } from '../interactions/interaction.ts';
 import type { Views } from '../interactions/views.ts';
 import type { AuditStore } from '../audit/store.ts';
 import type { Logger } from '../observability/logger.ts';
-import { createPayloadStore, type PayloadStore } from '../oidc/payload-store.ts';
+import type { PayloadStore } from '../oidc/payload-store.ts';
 import { ACCOUNT_CLIENT_ID, accountCallbackUri } from '../oidc/provider.ts';
 import { PAGE_ROUTES, ROUTES } from '../http/routes.ts';
 import { sha256 } from '../secret-box.ts';
