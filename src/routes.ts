@@ -25,6 +25,15 @@ export const PAGE_ROUTES = {
   login: '/interaction/:uid/login',
   abort: '/interaction/:uid/abort',
   consent: '/interaction/:uid/consent',
+  /** Sign-in stopped until the address is verified: "send again". */
+  verifyEmailResend: '/interaction/:uid/verify-email',
+  // The person's own flows by mail (interactions/self-service/): not tied to one interaction, as a
+  // mailed link opens anywhere; the sign-in they came from rides along as ?interaction=<uid>.
+  forgotPassword: '/forgot-password',
+  resetPassword: '/reset-password',
+  acceptInvitation: '/accept-invitation',
+  verifyEmail: '/verify-email',
+  signup: '/signup',
 } as const;
 
 type Method = 'GET' | 'POST' | 'PUT' | 'DELETE' | 'OPTIONS';
@@ -61,6 +70,12 @@ const TABLE = [
   { name: 'login', path: PAGE_ROUTES.login, methods: ['POST'], engine: false },
   { name: 'abort', path: PAGE_ROUTES.abort, methods: ['POST'], engine: false },
   { name: 'consent', path: PAGE_ROUTES.consent, methods: ['POST'], engine: false },
+  { name: 'verify_email_resend', path: PAGE_ROUTES.verifyEmailResend, methods: ['POST'], engine: false },
+  { name: 'forgot_password', path: PAGE_ROUTES.forgotPassword, methods: ['GET', 'POST'], engine: false },
+  { name: 'reset_password', path: PAGE_ROUTES.resetPassword, methods: ['GET', 'POST'], engine: false },
+  { name: 'accept_invitation', path: PAGE_ROUTES.acceptInvitation, methods: ['GET', 'POST'], engine: false },
+  { name: 'verify_email', path: PAGE_ROUTES.verifyEmail, methods: ['GET', 'POST'], engine: false },
+  { name: 'signup', path: PAGE_ROUTES.signup, methods: ['GET', 'POST'], engine: false },
 ] as const satisfies readonly Entry[];
 
 export type RouteName = (typeof TABLE)[number]['name'];

@@ -26,6 +26,7 @@ import { createReadAhead } from './oidc/read-ahead.ts';
 import { createClientRegistrations } from './oidc/registration.ts';
 import { isDatabaseUnavailable } from './security/database-errors.ts';
 import { guardEngine } from './security/engine-failures.ts';
+import { createMailLimits } from './security/mail-limits.ts';
 import { createRateLimits } from './security/rate-limits.ts';
 import { openServices, type Services } from './services.ts';
 import { every } from './timers.ts';
@@ -77,7 +78,7 @@ export async function startServer(config: Config, log: Logger, options: StartOpt
 
 async function listen(config: Config, log: Logger, options: StartOptions,
   opened: { database: Database; secretKey: string; services: Services }): Promise<RunningServer> {
-  const { database, secretKey, services: { box, accounts, clients, apis, keys: keyStore, payloads, audit: auditStore, outbox, mailSender } } = opened;
+  const { database, secretKey, services: { box, accounts, selfService, accountTokens, clients, apis, keys: keyStore, payloads, audit: auditStore, outbox, mailSender } } = opened;
   const accountStore = accounts.store;
   const { pool } = database;
   // Built once: every place that meets an unreachable database tells it, and it logs the outage once.
@@ -111,7 +112,8 @@ async function listen(config: Config, log: Logger, options: StartOptions,
 
   const app = createApp({
     config, pool, providerRef, views, log, readAhead, outage,
-    interactions: { accounts, accountStore, audit, csrf: createCsrf(secretKey), allowLoginAttempt: limits.allowLoginAttempt, consents: payloads },
+    interactions: { accounts, accountStore, audit, csrf: createCsrf(secretKey), allowLoginAttempt: limits.allowLoginAttempt, consents: payloads,
+      selfService, mailLimits: createMailLimits({ pool }), flows: config.flows },
     engineGuards: [limits.limitTokenRequests, device.limitCodeEntry],
     observeRequests: metrics.observeRequests,
     // Only when asked (METRICS_PORT = PORT): the sign-in counters tell which emails have accounts.
@@ -149,6 +151,9 @@ async function listen(config: Config, log: Logger, options: StartOptions,
     // Sent and failed mails past their retention (outbox-store.ts, MAIL_RETENTION).
     const mails = await outbox.sweep();
     if (mails) log.info({ event: 'janitor.mail_swept', removed: mails }, 'old mails removed from the outbox');
+    // One-time links a day past their use or expiry.
+    const links = await accountTokens.sweep();
+    if (links) log.info({ event: 'janitor.account_tokens_swept', removed: links }, 'old one-time links removed');
   }, backgroundFailure('janitor.failed', 'could not sweep expired rows')) : undefined;
   // Mail from the outbox: every node sends, each mail claimed by one (FOR UPDATE SKIP LOCKED). In
   // production without SMTP_URL there is no sender: mails wait in the outbox for one.

@@ -1,12 +1,14 @@
 import { availableParallelism } from 'node:os';
 import { createAccounts } from './accounts/accounts.ts';
 import { createPasswordHasher } from './accounts/passwords.ts';
+import { createSelfService } from './accounts/self-service.ts';
 import { createAccountStore } from './accounts/store.ts';
+import { createAccountTokenStore } from './accounts/token-store.ts';
 import { createClients } from './clients/clients.ts';
 import { createClientStore } from './clients/store.ts';
 import type { Config } from './config.ts';
 import { openDatabase, type Database } from './db/open.ts';
-import type { Queryable } from './db/pool.ts';
+import type { Pool } from './db/pool.ts';
 import { createAuditStore } from './observability/audit-store.ts';
 import { createOutboxStore } from './mail/outbox-store.ts';
 import { createMailRenderer } from './mail/render.ts';
@@ -27,8 +29,8 @@ import { createSecretBox } from './secret-box.ts';
  * builds on top.
  */
 export function createServices(deps: {
-  config: Pick<Config, 'argon2' | 'lockout' | 'ttl' | 'env' | 'issuer' | 'brand' | 'themeDir' | 'mail'>;
-  db: Queryable;
+  config: Pick<Config, 'argon2' | 'lockout' | 'ttl' | 'env' | 'issuer' | 'brand' | 'themeDir' | 'mail' | 'flows'>;
+  db: Pool;
   secretKey: string;
   /** Hashes at a time (argon2id); default one per core. */
   passwordConcurrency?: number | undefined;
@@ -37,18 +39,31 @@ export function createServices(deps: {
   const box = createSecretBox(deps.secretKey);
   const outbox = createOutboxStore(db, box);
   const mailRenderer = createMailRenderer({ issuer: config.issuer, brand: config.brand, themeDir: config.themeDir });
+  const accounts = createAccounts({
+    store: createAccountStore(db),
+    passwords: createPasswordHasher({ memoryKib: config.argon2.memoryKib, iterations: config.argon2.iterations, concurrency: deps.passwordConcurrency }),
+    lockout: config.lockout,
+  });
+  const payloads = createPayloadStore(db);
   return {
     box,
-    accounts: createAccounts({
-      store: createAccountStore(db),
-      passwords: createPasswordHasher({ memoryKib: config.argon2.memoryKib, iterations: config.argon2.iterations, concurrency: deps.passwordConcurrency }),
-      lockout: config.lockout,
+    accounts,
+    /**
+     * Forgot password, invitations and email verification: one-time links (account_tokens) queued
+     * with their mails in one transaction; passwords set as `users set-password` sets them.
+     */
+    selfService: createSelfService({
+      pool: db, accounts, sessions: payloads,
+      mail: (client) => createOutboxStore(client, box),
+      settings: { resetTtlSeconds: config.flows.resetTtlSeconds, inviteTtlSeconds: config.flows.inviteTtlSeconds },
     }),
+    /** The one-time links (the janitor sweeps used and expired ones). */
+    accountTokens: createAccountTokenStore(db),
     clients: createClients({ store: createClientStore(db), box }),
     apis: createApiResources(createApiResourceStore(db), { accessTokenTtl: config.ttl.accessToken }),
     /** The signing and cookie keys (rows); oidc/keys.ts turns them into key material. */
     keys: createKeyStore(db),
-    payloads: createPayloadStore(db),
+    payloads,
     audit: createAuditStore(db),
     /**
      * The mail outbox over the pool. To queue a mail with the token it carries, build one over the

@@ -35,11 +35,11 @@ export interface LockoutPolicy { threshold: number; lockSeconds: number }
 const EMAIL = /^[^\s@]+@[^\s@]+\.[^\s@]+$/;
 
 /** The one rule for an account's email, on creation and on change (254: the longest address SMTP carries). */
-function isValidEmail(email: string): boolean {
+export function isValidEmail(email: string): boolean {
   return EMAIL.test(email) && email.length <= 254;
 }
 
-function validateNewPassword(password: string): 'weak_password' | 'password_too_long' | undefined {
+export function validateNewPassword(password: string): 'weak_password' | 'password_too_long' | undefined {
   if (password.length > MAX_PASSWORD_LENGTH) return 'password_too_long';
   if (password.length < MIN_PASSWORD_LENGTH) return 'weak_password';
   return undefined;

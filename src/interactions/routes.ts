@@ -2,9 +2,11 @@ import Router from '@koa/router';
 import { PAGE_ROUTES } from '../routes.ts';
 import { consentRoutes, showConsent, type ConsentDeps } from './consent.ts';
 import { loadInteraction } from './interaction.ts';
+import type { FlowDeps } from './flow-pages.ts';
 import { loginRoutes, renderLogin, type LoginDeps } from './login.ts';
+import { passwordResetRoutes } from './password-reset.ts';
 
-export type InteractionDeps = LoginDeps & Omit<ConsentDeps, 'accounts'> & { accountStore: ConsentDeps['accounts'] };
+export type InteractionDeps = LoginDeps & Omit<ConsentDeps, 'accounts'> & FlowDeps;
 
 /** GET /interaction/:uid shows the page for the pending prompt; the POST routes live with their prompt. */
 export function interactionRoutes(deps: InteractionDeps): Router {
@@ -19,5 +21,6 @@ export function interactionRoutes(deps: InteractionDeps): Router {
   });
   router.use(loginRoutes(deps).routes());
   router.use(consentRoutes(consentDeps).routes());
+  router.use(passwordResetRoutes(deps).routes());
   return router;
 }

@@ -54,3 +54,4 @@ export function createApiResources(store: ApiResourceStore, options: { accessTok
     },
   };
 }
+export type ApiResources = ReturnType<typeof createApiResources>;

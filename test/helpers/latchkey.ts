@@ -3,7 +3,7 @@ import net from 'node:net';
 import type { TestContext } from 'node:test';
 import * as oidc from 'openid-client';
 import type { ClientInput } from '../../src/clients/clients.ts';
-import type { Queryable } from '../../src/db/pool.ts';
+import type { Pool } from '../../src/db/pool.ts';
 import { loadConfig, type Config } from '../../src/config.ts';
 import { createLogger, type Logger } from '../../src/observability/logger.ts';
 import { startServer, type RunningServer } from '../../src/server.ts';
@@ -93,7 +93,7 @@ export async function startLatchkey(t: TestContext | undefined, env: Record<stri
  * Arrangements on the server of `config` over `db`, its database, through the services the server
  * and the CLI build (src/services.ts). The config must carry the server's LATCHKEY_SECRET_KEY.
  */
-export function createArrangements(db: Queryable, config: Config): Arrangements {
+export function createArrangements(db: Pool, config: Config): Arrangements {
   const { issuer, secretKey } = config;
   if (!secretKey) throw new Error('arrangements need the server\'s LATCHKEY_SECRET_KEY in the config');
   const { clients, accounts, apis } = createServices({ config, db, secretKey });
