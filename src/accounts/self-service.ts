@@ -163,6 +163,9 @@ export function createSelfService(deps: {
       return { queued: expires !== undefined };
     },
 
+    /** Whether a verification link sent earlier still works (the "verify your email" page sends one when none does). */
+    hasPendingVerification: (accountId: string) => createAccountTokenStore(pool).hasPending(accountId, 'verify'),
+
     /** Following a verification link: the address it was sent to is verified, once. */
     async verifyEmail(token: string): Promise<{ ok: true; accountId: string } | { ok: false }> {
       const used = await createAccountTokenStore(pool).use(token, 'verify');

@@ -50,6 +50,10 @@ const peek = {
            and (t.password_fingerprint is null or t.password_fingerprint = sha256(convert_to(a.password_hash, 'UTF8')))
            and (t.kind <> 'verify' or lower(t.email) = lower(a.email))`,
 };
+const pending = {
+  name: 'account_tokens.pending',
+  text: `select exists (select 1 from account_tokens where account_id = $1 and kind = $2 and used_at is null and expires_at > now()) as pending`,
+};
 const sweep = {
   name: 'account_tokens.sweep',
   text: `delete from account_tokens where token_hash in (
@@ -79,6 +83,10 @@ export function createAccountTokenStore(db: Queryable) {
     async peek(token: string, kind: AccountTokenKind): Promise<UsedToken | undefined> {
       if (!TOKEN_SHAPE.test(token)) return undefined;
       return (await db.query<UsedToken>({ ...peek, values: [tokenHash(token), kind] })).rows[0];
+    },
+    /** Whether the account has an unused, unexpired link of this kind. */
+    async hasPending(accountId: string, kind: AccountTokenKind): Promise<boolean> {
+      return (await db.query<{ pending: boolean }>({ ...pending, values: [accountId, kind] })).rows[0]?.pending ?? false;
     },
     /** Janitor: deletes tokens a day past their expiry or use, at most `batch`; returns how many. */
     async sweep(batch = 1000): Promise<number> {
