@@ -161,16 +161,6 @@ export const ConfigSchema = z.object({
   PASSWORD_RESET_TTL: z.coerce.number().int().min(60).max(86_400).default(1800),
   /** Seconds an invitation link (`users invite`) works (once). Default 604800 (7 days). */
   INVITE_TTL: z.coerce.number().int().min(300).max(90 * 86_400).default(7 * 86_400),
-  /**
-   * Anyone may create an account from the sign-in page ("Create account"). Default false: accounts
-   * are the operator's (`users create`, `users invite`). In production it needs SMTP_URL.
-   */
-  SIGNUP_ENABLED: flag(false),
-  /**
-   * A signed-up account must confirm its address (the mailed link) before it can complete a sign-in.
-   * Default true: otherwise anyone could hold an account in someone else's name.
-   */
-  SIGNUP_REQUIRE_VERIFIED_EMAIL: flag(true),
   /** Folder whose .ejs files replace the built-in templates of the same name (login, consent, error, layout, ...). Default: none. */
   THEME_DIR: z.string().min(1).optional(),
   /** Product name shown on the pages. Default Latchkey. */
@@ -213,8 +203,8 @@ export interface Config {
   allowLoopbackOutbound: boolean;
   themeDir: string | undefined;
   brand: { name: string; logoUrl: string | undefined; primaryColor: string };
-  /** The person's own flows by mail (PASSWORD_RESET_*, INVITE_TTL, SIGNUP_*). */
-  flows: { resetEnabled: boolean; resetTtlSeconds: number; inviteTtlSeconds: number; signupEnabled: boolean; signupRequireVerifiedEmail: boolean };
+  /** The person's own flows by mail (PASSWORD_RESET_*, INVITE_TTL). */
+  flows: { resetEnabled: boolean; resetTtlSeconds: number; inviteTtlSeconds: number };
   /** SMTP_URL (undefined: the development log, or no delivery in production) and the From header. */
   mail: { smtpUrl: string | undefined; from: string };
 }
@@ -228,7 +218,6 @@ export function mailRequired(config: Config): string[] {
   // [setting, whether it is on].
   const features: Array<[setting: string, on: boolean]> = [
     ['PASSWORD_RESET_ENABLED', config.flows.resetEnabled],
-    ['SIGNUP_ENABLED', config.flows.signupEnabled],
   ];
   return features.filter(([, on]) => on).map(([setting]) => setting);
 }
@@ -311,8 +300,6 @@ export function loadConfig(env: Record<string, string | undefined>): Config {
       resetEnabled: c.PASSWORD_RESET_ENABLED,
       resetTtlSeconds: c.PASSWORD_RESET_TTL,
       inviteTtlSeconds: c.INVITE_TTL,
-      signupEnabled: c.SIGNUP_ENABLED,
-      signupRequireVerifiedEmail: c.SIGNUP_REQUIRE_VERIFIED_EMAIL,
     },
     mail: {
       smtpUrl: c.SMTP_URL,

@@ -33,7 +33,6 @@ export const PAGE_ROUTES = {
   resetPassword: '/reset-password',
   acceptInvitation: '/accept-invitation',
   verifyEmail: '/verify-email',
-  signup: '/signup',
 } as const;
 
 type Method = 'GET' | 'POST' | 'PUT' | 'DELETE' | 'OPTIONS';
@@ -75,7 +74,6 @@ const TABLE = [
   { name: 'reset_password', path: PAGE_ROUTES.resetPassword, methods: ['GET', 'POST'], engine: false },
   { name: 'accept_invitation', path: PAGE_ROUTES.acceptInvitation, methods: ['GET', 'POST'], engine: false },
   { name: 'verify_email', path: PAGE_ROUTES.verifyEmail, methods: ['GET', 'POST'], engine: false },
-  { name: 'signup', path: PAGE_ROUTES.signup, methods: ['GET', 'POST'], engine: false },
 ] as const satisfies readonly Entry[];
 
 export type RouteName = (typeof TABLE)[number]['name'];

@@ -55,11 +55,9 @@ test('production refuses mail-sending flows without SMTP_URL, in one line', () =
   const production = { NODE_ENV: 'production', ISSUER: 'https://id.example.com', LATCHKEY_SECRET_KEY: SECRET };
   assert.deepEqual(configError(production),
     ['config: SMTP_URL: required in production to send the mails of PASSWORD_RESET_ENABLED (or set PASSWORD_RESET_ENABLED=false)']);
-  assert.deepEqual(configError({ ...production, SIGNUP_ENABLED: 'true' }),
-    ['config: SMTP_URL: required in production to send the mails of PASSWORD_RESET_ENABLED, SIGNUP_ENABLED (or set PASSWORD_RESET_ENABLED=false, SIGNUP_ENABLED=false)']);
   assert.equal(loadConfig({ ...production, PASSWORD_RESET_ENABLED: 'false' }).flows.resetEnabled, false);
   const defaults = loadConfig({});
-  assert.deepEqual(defaults.flows, { resetEnabled: true, resetTtlSeconds: 1800, inviteTtlSeconds: 604_800, signupEnabled: false, signupRequireVerifiedEmail: true });
+  assert.deepEqual(defaults.flows, { resetEnabled: true, resetTtlSeconds: 1800, inviteTtlSeconds: 604_800 });
 });
 
 test('npm start with a bad PORT exits 1 with one line naming PORT, no stack trace', async (t) => {

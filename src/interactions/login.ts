@@ -17,7 +17,7 @@ export interface LoginDeps {
   csrf: Csrf;
   log: Logger;
   /** Which of the person's own flows the sign-in page links to (forgot password, create account). */
-  flows?: { resetEnabled: boolean; signupEnabled: boolean } | undefined;
+  flows?: { resetEnabled: boolean } | undefined;
   /** Per-IP limiter for login attempts; false when the caller must wait. */
   allowLoginAttempt?: (ctx: Context) => Promise<{ allowed: true } | { allowed: false; retryAfterSeconds: number }>;
 }
@@ -35,7 +35,6 @@ export async function renderLogin(ctx: Context, deps: Pick<LoginDeps, 'provider'
     error: options.error,
     // The sign-in rides along, so the flow can offer to come back to it.
     forgotHref: deps.flows?.resetEnabled ? `${PAGE_ROUTES.forgotPassword}?interaction=${encodeURIComponent(interaction.uid)}` : undefined,
-    signupHref: deps.flows?.signupEnabled ? `${PAGE_ROUTES.signup}?interaction=${encodeURIComponent(interaction.uid)}` : undefined,
   }, options.status ?? 200);
 }
 

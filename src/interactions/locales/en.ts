@@ -14,8 +14,6 @@ export const en = {
     disabled: 'This account is disabled. Contact your administrator.',
     rateLimited: 'Too many sign-in attempts from your network. Wait a moment and try again.',
     forgot: 'Forgot password?',
-    signup: 'Create account',
-    noAccount: 'No account yet?',
   },
   flows: {
     email: 'Email',
@@ -57,13 +55,6 @@ export const en = {
     verifyResend: 'Send the link again',
     verifyResent: 'A new link is on its way.',
     verifyNotYet: 'This address is not confirmed yet. Open the link in the mail we sent, then continue.',
-    signupTitle: 'Create your account',
-    signupLede: (client: string) => `to continue to ${client}`,
-    name: 'Name',
-    signupSubmit: 'Create account',
-    signupSentMessage: 'We sent a link to this address. Open it to confirm your address and finish creating your account.',
-    nameMissing: 'Enter your name.',
-    haveAccount: 'Already have an account? Sign in',
   },
   consent: {
     title: (client: string) => `${client} wants to access your account`,

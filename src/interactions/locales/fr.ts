@@ -15,8 +15,6 @@ export const fr: Strings = {
     disabled: 'Ce compte est désactivé. Contactez votre administrateur.',
     rateLimited: 'Trop de tentatives de connexion depuis votre réseau. Patientez un instant puis réessayez.',
     forgot: 'Mot de passe oublié ?',
-    signup: 'Créer un compte',
-    noAccount: 'Pas encore de compte ?',
   },
   flows: {
     email: 'Adresse e-mail',
@@ -58,13 +56,6 @@ export const fr: Strings = {
     verifyResend: 'Renvoyer le lien',
     verifyResent: 'Un nouveau lien est en route.',
     verifyNotYet: 'Cette adresse n’est pas encore confirmée. Ouvrez le lien de l’e-mail envoyé, puis continuez.',
-    signupTitle: 'Créez votre compte',
-    signupLede: (client) => `pour continuer vers ${client}`,
-    name: 'Nom',
-    signupSubmit: 'Créer le compte',
-    signupSentMessage: 'Nous avons envoyé un lien à cette adresse. Ouvrez-le pour confirmer votre adresse et terminer la création de votre compte.',
-    nameMissing: 'Saisissez votre nom.',
-    haveAccount: 'Vous avez déjà un compte ? Connectez-vous',
   },
   consent: {
     title: (client) => `${client} souhaite accéder à votre compte`,
