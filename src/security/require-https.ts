@@ -3,10 +3,12 @@ import type { RouteName } from '../routes.ts';
 
 /**
  * The browser-facing routes, where the engine and our pages set cookies: the authorization
- * endpoint and its resume path, logout, the device flow's pages, and our interaction pages.
+ * endpoint and its resume path, logout, the device flow's pages, our interaction pages and the
+ * pages of the flows by mail (forgot password, invitations, verification).
  */
 const BROWSER_FACING = new Set<RouteName | undefined>(['authorization', 'resume', 'end_session', 'end_session_confirm',
-  'end_session_success', 'code_verification', 'device_resume', 'interaction', 'login', 'abort', 'consent']);
+  'end_session_success', 'code_verification', 'device_resume', 'interaction', 'login', 'abort', 'consent',
+  'verify_email_resend', 'forgot_password', 'reset_password', 'accept_invitation', 'verify_email']);
 
 /**
  * With an https issuer every cookie is Secure, and Koa refuses to set a Secure cookie on a request
