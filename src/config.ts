@@ -159,6 +159,20 @@ export const ConfigSchema = z.object({
   MAIL_FROM: z.string().max(200)
     .refine((value) => /^[^<>\r\n]*<[^<>@\s]+@[^<>@\s]+>$|^[^<>@\s]+@[^<>@\s]+$/.test(value.trim()), 'must be an address (no-reply@example.com) or Name <address>')
     .optional(),
+  /**
+   * "Forgot password?" on the sign-in page: a one-time link by mail to choose a new password.
+   * Default true. In production it needs SMTP_URL (the start is refused without it); set false
+   * where people cannot receive mail and operators reset passwords (`users set-password`).
+   */
+  PASSWORD_RESET_ENABLED: flag(true),
+  /**
+   * Seconds a password reset link works (once). Default 1800 (30 minutes): long enough to open the
+   * mail, short enough that an old mail in a mailbox is no key. A newer request or any password
+   * change voids older links.
+   */
+  PASSWORD_RESET_TTL: z.coerce.number().int().min(60).max(86_400).default(1800),
+  /** Seconds an invitation link (`users invite`) works (once). Default 604800 (7 days). */
+  INVITE_TTL: z.coerce.number().int().min(300).max(90 * 86_400).default(7 * 86_400),
   /** Folder whose .ejs files replace the built-in templates of the same name (login, consent, error, layout, ...). Default: none. */
   THEME_DIR: z.string().min(1).optional(),
   /** Product name shown on the pages. Default Latchkey. */
@@ -202,6 +216,8 @@ export interface Config {
   allowLoopbackOutbound: boolean;
   themeDir: string | undefined;
   brand: { name: string; logoUrl: string | undefined; primaryColor: string };
+  /** The person's own flows by mail (PASSWORD_RESET_*, INVITE_TTL). */
+  flows: { resetEnabled: boolean; resetTtlSeconds: number; inviteTtlSeconds: number };
   /** SMTP_URL (undefined: the development log, or no delivery in production) and the From header. */
   mail: { smtpUrl: string | undefined; from: string };
 }
@@ -211,9 +227,11 @@ export interface Config {
  * SMTP_URL: without it their mails would never leave, so the start is refused. A feature that
  * mails adds its check here.
  */
-export function mailRequired(_config: Config): string[] {
-  // [setting, whether it is on]; none is on by default.
-  const features: Array<[setting: string, on: boolean]> = [];
+export function mailRequired(config: Config): string[] {
+  // [setting, whether it is on].
+  const features: Array<[setting: string, on: boolean]> = [
+    ['PASSWORD_RESET_ENABLED', config.flows.resetEnabled],
+  ];
   return features.filter(([, on]) => on).map(([setting]) => setting);
 }
 
@@ -301,6 +319,11 @@ export function loadConfig(env: Record<string, string | undefined>): Config {
     allowLoopbackOutbound: c.ALLOW_LOOPBACK_OUTBOUND,
     themeDir: c.THEME_DIR ? path.resolve(c.THEME_DIR) : undefined,
     brand: { name: c.BRAND_NAME, logoUrl: c.BRAND_LOGO_URL, primaryColor: c.BRAND_PRIMARY_COLOR },
+    flows: {
+      resetEnabled: c.PASSWORD_RESET_ENABLED,
+      resetTtlSeconds: c.PASSWORD_RESET_TTL,
+      inviteTtlSeconds: c.INVITE_TTL,
+    },
     mail: {
       smtpUrl: c.SMTP_URL,
       // Quoted: a brand name may hold characters with a meaning in an address header (a comma, a dot).
@@ -309,7 +332,7 @@ export function loadConfig(env: Record<string, string | undefined>): Config {
   };
   if (c.NODE_ENV === 'production' && !config.mail.smtpUrl) {
     const features = mailRequired(config);
-    if (features.length) throw new ConfigError(`config: SMTP_URL: required in production to send the mails of ${features.join(', ')}`);
+    if (features.length) throw new ConfigError(`config: SMTP_URL: required in production to send the mails of ${features.join(', ')} (or set ${features.map((f) => `${f}=false`).join(', ')})`);
   }
   return config;
 }

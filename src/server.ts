@@ -31,6 +31,7 @@ import { createClientRegistrations } from './oidc/registration.ts';
 import { sha256 } from './secret-box.ts';
 import { isDatabaseUnavailable } from './db/errors.ts';
 import { guardEngine } from './security/engine-failures.ts';
+import { createMailLimits } from './security/mail-limits.ts';
 import { createRateLimits } from './security/rate-limits.ts';
 import { openServices, type Services } from './services.ts';
 import { every } from './timers.ts';
@@ -82,7 +83,7 @@ export async function startServer(config: Config, log: Logger, options: StartOpt
 
 async function listen(config: Config, log: Logger, options: StartOptions,
   opened: { database: Database; secretKey: string; services: Services }): Promise<RunningServer> {
-  const { database, secretKey, services: { box, accounts, clients, apis, keys: keyStore, payloads, consents, audit: auditStore, outbox, mailSender } } = opened;
+  const { database, secretKey, services: { box, accounts, selfService, accountTokens, clients, apis, keys: keyStore, payloads, consents, audit: auditStore, outbox, mailSender } } = opened;
   const accountStore = accounts.store;
   const { pool } = database;
   // Built once: every place that meets an unreachable database tells it, and it logs the outage once.
@@ -120,7 +121,8 @@ async function listen(config: Config, log: Logger, options: StartOptions,
   const csrf = createCsrf(secretKey);
   const app = createApp({
     config, pool, providerRef, views, log, readAhead, outage,
-    interactions: { accounts, accountStore, audit, csrf, allowLoginAttempt: limits.allowLoginAttempt, consents },
+    interactions: { accounts, accountStore, audit, csrf, allowLoginAttempt: limits.allowLoginAttempt, consents,
+      selfService, mailLimits: createMailLimits({ pool }), flows: config.flows },
     account: { accounts, payloads, store: accountPages, audit, csrf, pool, issuer: config.issuer,
       deletionEnabled: config.accountDeletionEnabled, allowLoginAttempt: limits.allowLoginAttempt },
     engineGuards: [limits.limitTokenRequests, device.limitCodeEntry, device.requireResumeCookie],
@@ -160,6 +162,9 @@ async function listen(config: Config, log: Logger, options: StartOptions,
     // Sent and failed mails past their retention (outbox-store.ts, MAIL_RETENTION).
     const mails = await outbox.sweep();
     if (mails) log.info({ event: 'janitor.mail_swept', removed: mails }, 'old mails removed from the outbox');
+    // One-time links a day past their use or expiry.
+    const links = await accountTokens.sweep();
+    if (links) log.info({ event: 'janitor.account_tokens_swept', removed: links }, 'old one-time links removed');
   }, backgroundFailure('janitor.failed', 'could not sweep expired rows')) : undefined;
   // Mail from the outbox: every node sends, each mail claimed by one (FOR UPDATE SKIP LOCKED). In
   // production without SMTP_URL there is no sender: mails wait in the outbox for one.

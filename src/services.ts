@@ -2,7 +2,9 @@ import { availableParallelism } from 'node:os';
 import { createAccounts, type AccountTransaction } from './accounts/accounts.ts';
 import { createPasswordRules } from './accounts/password-rules.ts';
 import { createPasswordHasher } from './accounts/passwords.ts';
+import { createSelfService } from './accounts/self-service.ts';
 import { createAccountStore } from './accounts/store.ts';
+import { createAccountTokenStore } from './accounts/token-store.ts';
 import { createClients } from './clients/clients.ts';
 import { createClientStore } from './clients/store.ts';
 import type { Config } from './config.ts';
@@ -38,7 +40,7 @@ export function accountTransaction(db: Pool) {
  * builds on top.
  */
 export function createServices(deps: {
-  config: Pick<Config, 'argon2' | 'lockout' | 'ttl' | 'env' | 'issuer' | 'brand' | 'themeDir' | 'mail' | 'passwordMinLength'>;
+  config: Pick<Config, 'argon2' | 'lockout' | 'ttl' | 'env' | 'issuer' | 'brand' | 'themeDir' | 'mail' | 'passwordMinLength' | 'flows'>;
   db: Pool;
   secretKey: string;
   /** Hashes at a time (argon2id); default one per core. */
@@ -48,20 +50,33 @@ export function createServices(deps: {
   const box = createSecretBox(deps.secretKey);
   const outbox = createOutboxStore(db, box);
   const mailRenderer = createMailRenderer({ issuer: config.issuer, brand: config.brand, themeDir: config.themeDir });
+  const accounts = createAccounts({
+    store: createAccountStore(db),
+    passwords: createPasswordHasher({ memoryKib: config.argon2.memoryKib, iterations: config.argon2.iterations, concurrency: deps.passwordConcurrency }),
+    rules: createPasswordRules({ minLength: config.passwordMinLength }),
+    lockout: config.lockout,
+    transaction: accountTransaction(db),
+  });
+  const payloads = createPayloadStore(db);
   return {
     box,
-    accounts: createAccounts({
-      store: createAccountStore(db),
-      passwords: createPasswordHasher({ memoryKib: config.argon2.memoryKib, iterations: config.argon2.iterations, concurrency: deps.passwordConcurrency }),
-      rules: createPasswordRules({ minLength: config.passwordMinLength }),
-      lockout: config.lockout,
-      transaction: accountTransaction(db),
+    accounts,
+    /**
+     * Forgot password, invitations and email verification: one-time links (account_tokens) queued
+     * with their mails in one transaction; passwords set as `users set-password` sets them.
+     */
+    selfService: createSelfService({
+      pool: db, accounts,
+      mail: (client) => createOutboxStore(client, box),
+      settings: { resetTtlSeconds: config.flows.resetTtlSeconds, inviteTtlSeconds: config.flows.inviteTtlSeconds },
     }),
+    /** The one-time links (the janitor sweeps used and expired ones). */
+    accountTokens: createAccountTokenStore(db),
     clients: createClients({ store: createClientStore(db), box }),
     apis: createApiResources(createApiResourceStore(db), { accessTokenTtl: config.ttl.accessToken }),
     /** The signing and cookie keys (rows); oidc/keys.ts turns them into key material. */
     keys: createKeyStore(db),
-    payloads: createPayloadStore(db),
+    payloads,
     consents: createConsentStore(db),
     audit: createAuditStore(db),
     /**

@@ -47,8 +47,17 @@ test('production refuses an http issuer and a missing secret key', () => {
     ['config: ISSUER: must be an https URL in production']);
   assert.deepEqual(configError({ NODE_ENV: 'production', ISSUER: 'https://id.example.com' }),
     ['config: LATCHKEY_SECRET_KEY: required in production']);
-  assert.equal(loadConfig({ NODE_ENV: 'production', ISSUER: 'https://id.example.com', LATCHKEY_SECRET_KEY: SECRET }).issuer,
+  assert.equal(loadConfig({ NODE_ENV: 'production', ISSUER: 'https://id.example.com', LATCHKEY_SECRET_KEY: SECRET, SMTP_URL: 'smtp://mail.example.com:587' }).issuer,
     'https://id.example.com');
+});
+
+test('production refuses mail-sending flows without SMTP_URL, in one line', () => {
+  const production = { NODE_ENV: 'production', ISSUER: 'https://id.example.com', LATCHKEY_SECRET_KEY: SECRET };
+  assert.deepEqual(configError(production),
+    ['config: SMTP_URL: required in production to send the mails of PASSWORD_RESET_ENABLED (or set PASSWORD_RESET_ENABLED=false)']);
+  assert.equal(loadConfig({ ...production, PASSWORD_RESET_ENABLED: 'false' }).flows.resetEnabled, false);
+  const defaults = loadConfig({});
+  assert.deepEqual(defaults.flows, { resetEnabled: true, resetTtlSeconds: 1800, inviteTtlSeconds: 604_800 });
 });
 
 test('npm start with a bad PORT exits 1 with one line naming PORT, no stack trace', async (t) => {

@@ -39,7 +39,7 @@ export interface LockoutPolicy { threshold: number; lockSeconds: number }
 const EMAIL = /^[^\s@]+@[^\s@]+\.[^\s@]+$/;
 
 /** The one rule for an account's email, on creation and on change (254: the longest address SMTP carries). */
-function isValidEmail(email: string): boolean {
+export function isValidEmail(email: string): boolean {
   return EMAIL.test(email) && email.length <= 254;
 }
 

@@ -44,6 +44,9 @@ Options for create and update:
                                 clients; public clients always require it
   --allow-no-pkce               Let a confidential client leave PKCE out (only for a relying party that cannot
                                 send it; clients created before PKCE became the default keep this)
+  --require-verified-email      Sign-in for this app stops at a "verify your email" page (with a resend
+                                button) until the account's address is verified
+  --no-require-verified-email   Stop requiring it (update)
   --json                        Machine-readable output
 `;
 
@@ -63,6 +66,8 @@ const CLIENT_OPTIONS = {
   'require-par': { type: 'boolean' },
   'require-pkce': { type: 'boolean' },
   'allow-no-pkce': { type: 'boolean' },
+  'require-verified-email': { type: 'boolean' },
+  'no-require-verified-email': { type: 'boolean' },
   ttl: { type: 'string' },
 } as const;
 
@@ -79,6 +84,7 @@ function clientView(row: ClientRow) {
     scope: row.scope || null,
     first_party: row.first_party,
     require_pkce: row.type === 'public' || row.require_pkce,
+    require_verified_email: row.require_verified_email,
     created_at: row.created_at,
   };
 }
@@ -137,6 +143,7 @@ export async function clientsCommand(ctx: CliContext, args: string[], io: Io): P
         firstParty: values['first-party'],
         tokenEndpointAuthMethod: values['auth-method'],
         requirePkce: requirePkce(values),
+        requireVerifiedEmail: values['require-verified-email'],
       };
       const result = await ctx.clients.create(input, await extraMetadata(values));
       if (!result.ok) throw new CommandError(result.problems.join('; '));
@@ -171,6 +178,7 @@ export async function clientsCommand(ctx: CliContext, args: string[], io: Io): P
         firstParty: values['first-party'],
         tokenEndpointAuthMethod: values['auth-method'],
         requirePkce: requirePkce(values),
+        requireVerifiedEmail: values['require-verified-email'] ? true : values['no-require-verified-email'] ? false : undefined,
       }, extra);
       const updated = found(result, `client ${current.client_id}`);
       if (!updated.ok) throw new CommandError(updated.problems.join('; '));

@@ -1,4 +1,5 @@
 import type { Accounts } from '../accounts/accounts.ts';
+import type { SelfService } from '../accounts/self-service.ts';
 import type { Clients } from '../clients/clients.ts';
 import type { Config } from '../config.ts';
 import type { Database } from '../db/open.ts';
@@ -24,6 +25,8 @@ export interface CliContext {
   migrated: string[];
   box: SecretBox;
   accounts: Accounts;
+  /** Invitations (and the other flows by mail). */
+  selfService: SelfService;
   clients: Clients;
   apis: ApiResources;
   keys: KeyStore;

@@ -9,6 +9,9 @@ Each <user> is an account id or an email address.
 Commands:
   create --email E --name N --password-stdin [--email-verified]
                        Create an account; the password is read from stdin (one trailing newline removed)
+  invite --email E --name N [--lang en|fr]
+                       Create an account without a password and mail the person a link (valid
+                       INVITE_TTL, 7 days by default) to choose one; following it verifies the address
   list                 List accounts
   show <user>          Show one account
   update <user> [--email E] [--name N] [--given-name G] [--family-name F] [--email-verified | --no-email-verified]
@@ -35,6 +38,7 @@ const USER_OPTIONS = {
   'email-verified': { type: 'boolean' },
   'no-email-verified': { type: 'boolean' },
   'keep-sessions': { type: 'boolean' },
+  lang: { type: 'string' },
 } as const;
 
 function userView(row: AccountRow) {
@@ -77,7 +81,9 @@ export async function usersCommand(ctx: CliContext, args: string[], io: Io): Pro
   const store = ctx.accounts.store;
   switch (command) {
     case 'create': {
-      if (!values['password-stdin']) throw new UsageError('--password-stdin is required (the password is never taken from the command line)');
+      if (!values['password-stdin']) {
+        throw new UsageError('--password-stdin is required (the password is never taken from the command line); to let the person choose their own password, use `latchkey users invite --email E --name N`');
+      }
       const result = await ctx.accounts.create({
         email: required(values.email, '--email'),
         name: values.name ?? '',
@@ -89,6 +95,16 @@ export async function usersCommand(ctx: CliContext, args: string[], io: Io): Pro
       if (!result.ok) throw new CommandError(reason(ctx, result.reason));
       await ctx.audit.record({ event: 'user.created', accountId: result.account.id });
       print(io, json, { id: result.account.id, email: result.account.email }, () => `created user ${result.account.id} (${result.account.email})`);
+      return;
+    }
+    case 'invite': {
+      const lang = values.lang ?? 'en';
+      if (lang !== 'en' && lang !== 'fr') throw new UsageError('--lang must be en or fr');
+      const result = await ctx.selfService.invite({ email: required(values.email, '--email'), name: values.name ?? '', locale: lang });
+      if (!result.ok) throw new CommandError(REASONS[result.reason] ?? result.reason);
+      await ctx.audit.record({ event: 'user.invited', accountId: result.account.id });
+      print(io, json, { id: result.account.id, email: result.account.email, invitation_expires_at: result.expiresAt },
+        () => `invited user ${result.account.id} (${result.account.email}); the link works until ${result.expiresAt.toISOString()}`);
       return;
     }
     case 'list': {

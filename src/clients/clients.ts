@@ -3,6 +3,7 @@ import type { AdapterPayload, ClientAuthMethod } from 'oidc-provider';
 import { API_SCOPES, OIDC_SCOPES } from './scopes.ts';
 import type { SecretBox } from '../secret-box.ts';
 import { REQUIRE_PKCE } from './pkce.ts';
+import { REQUIRE_VERIFIED_EMAIL } from './verified-email.ts';
 import { redirectUriProblem } from './redirect-policy.ts';
 import { STRICT_AUTH_METHOD } from './strict-auth.ts';
 import type { ClientRow, ClientStore } from './store.ts';
@@ -27,6 +28,8 @@ export interface ClientInput {
    * §2.1.1); false only for a relying party that cannot send it. Public clients always must.
    */
   requirePkce?: boolean | undefined;
+  /** Sign-in for this app needs a verified email address (a "verify your email" page until then). Default false. */
+  requireVerifiedEmail?: boolean | undefined;
 }
 
 export type ClientResult =
@@ -129,6 +132,7 @@ export function createClients(deps: { store: ClientStore; box: SecretBox }) {
         scope: input.scope?.trim() ?? '',
         first_party: input.firstParty ?? false,
         require_pkce: requirePkce,
+        require_verified_email: input.requireVerifiedEmail ?? false,
         // An explicitly chosen basic/post method is enforced strictly; the default accepts both.
         metadata: { ...extra, ...(input.tokenEndpointAuthMethod ? { [STRICT_AUTH_METHOD]: true } : {}) },
       });
@@ -165,6 +169,7 @@ export function createClients(deps: { store: ClientStore; box: SecretBox }) {
         scope: merged.scope ?? '',
         first_party: merged.firstParty ?? false,
         require_pkce: requirePkce,
+        require_verified_email: changes.requireVerifiedEmail ?? current.require_verified_email,
         metadata: { ...current.metadata, ...extra, ...(changes.tokenEndpointAuthMethod ? { [STRICT_AUTH_METHOD]: true } : {}) },
       });
       return client ? { ok: true, client } : undefined;
@@ -201,7 +206,7 @@ export function createClients(deps: { store: ClientStore; box: SecretBox }) {
       const client = current
         ? await store.update({ ...current, ...fields })
         : await store.insert({ client_id: clientId, type: input.type, secret_sealed: clientSecret ? box.seal(clientSecret) : null, first_party: false,
-          require_pkce: requirePkce, ...fields });
+          require_pkce: requirePkce, require_verified_email: false, ...fields });
       return client ? { ok: true, client } : { ok: false, problems: [`client ${clientId} was deleted during the update`] };
     },
 
@@ -243,6 +248,7 @@ function toProviderMetadata(row: ClientRow, box: SecretBox): AdapterPayload {
     ...scopeMetadata(row.scope),
     first_party: row.first_party,
     [REQUIRE_PKCE]: row.type === 'public' || row.require_pkce,
+    [REQUIRE_VERIFIED_EMAIL]: row.require_verified_email,
     ...(extra[STRICT_AUTH_METHOD] === true ? { [STRICT_AUTH_METHOD]: true } : {}),
     ...(typeof extra.jwks === 'object' ? { jwks: extra.jwks as AdapterPayload['jwks'] } : {}),
     ...(typeof extra.jwks_uri === 'string' ? { jwks_uri: extra.jwks_uri } : {}),

@@ -14,26 +14,28 @@ export interface ClientRow {
   first_party: boolean;
   /** Confidential clients only; public ones always need PKCE. */
   require_pkce: boolean;
+  /** Sign-in for this app stops at "verify your email" until the account's address is verified. */
+  require_verified_email: boolean;
   metadata: Record<string, unknown>;
   created_at: Date;
   updated_at: Date;
 }
 
 const COLUMNS = `client_id, name, type, application_type, secret_sealed, token_endpoint_auth_method, redirect_uris,
-  post_logout_redirect_uris, grant_types, scope, first_party, require_pkce, metadata, created_at, updated_at`;
+  post_logout_redirect_uris, grant_types, scope, first_party, require_pkce, require_verified_email, metadata, created_at, updated_at`;
 
 const insert = {
   name: 'clients.insert',
   text: `insert into clients (client_id, name, type, application_type, secret_sealed, token_endpoint_auth_method,
-           redirect_uris, post_logout_redirect_uris, grant_types, scope, first_party, require_pkce, metadata)
-         values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13::jsonb) returning ${COLUMNS}`,
+           redirect_uris, post_logout_redirect_uris, grant_types, scope, first_party, require_pkce, metadata, require_verified_email)
+         values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13::jsonb, $14) returning ${COLUMNS}`,
 };
 const findById = { name: 'clients.find_by_id', text: `select ${COLUMNS} from clients where client_id = $1` };
 const list = { name: 'clients.list', text: `select ${COLUMNS} from clients order by created_at, client_id` };
 const update = {
   name: 'clients.update',
   text: `update clients set name = $2, application_type = $3, token_endpoint_auth_method = $4, redirect_uris = $5,
-           post_logout_redirect_uris = $6, grant_types = $7, scope = $8, first_party = $9, require_pkce = $10, metadata = $11::jsonb,
+           post_logout_redirect_uris = $6, grant_types = $7, scope = $8, first_party = $9, require_pkce = $10, metadata = $11::jsonb, require_verified_email = $12,
            updated_at = now()
          where client_id = $1 returning ${COLUMNS}`,
 };
@@ -44,7 +46,7 @@ const remove = { name: 'clients.delete', text: 'delete from clients where client
 export const CLIENTS_CHANNEL = 'latchkey_clients';
 const notifyChanged = { name: 'clients.notify_changed', text: `select pg_notify('${CLIENTS_CHANNEL}', $1)` };
 
-export type NewClientRow = Omit<ClientRow, 'created_at' | 'updated_at'>;
+export type NewClientRow = Omit<ClientRow, 'created_at' | 'updated_at' | 'require_verified_email'> & { require_verified_email?: boolean | undefined };
 
 export function createClientStore(db: Queryable) {
   // Every change tells the servers' caches; inside a transaction it is delivered on commit.
@@ -55,7 +57,7 @@ export function createClientStore(db: Queryable) {
     async insert(row: NewClientRow): Promise<ClientRow> {
       const { rows } = await db.query<ClientRow>({ ...insert, values: [row.client_id, row.name, row.type, row.application_type,
         row.secret_sealed, row.token_endpoint_auth_method, row.redirect_uris, row.post_logout_redirect_uris, row.grant_types,
-        row.scope, row.first_party, row.require_pkce, JSON.stringify(row.metadata)] });
+        row.scope, row.first_party, row.require_pkce, JSON.stringify(row.metadata), row.require_verified_email ?? false] });
       await changed(row.client_id);
       return rows[0]!;
     },
@@ -68,7 +70,7 @@ export function createClientStore(db: Queryable) {
     async update(row: ClientRow): Promise<ClientRow | undefined> {
       const { rows } = await db.query<ClientRow>({ ...update, values: [row.client_id, row.name, row.application_type,
         row.token_endpoint_auth_method, row.redirect_uris, row.post_logout_redirect_uris, row.grant_types, row.scope,
-        row.first_party, row.require_pkce, JSON.stringify(row.metadata)] });
+        row.first_party, row.require_pkce, JSON.stringify(row.metadata), row.require_verified_email] });
       if (rows[0]) await changed(row.client_id);
       return rows[0];
     },

@@ -33,6 +33,14 @@ export const PAGE_ROUTES = {
   account_session_end: '/account/sessions/end',
   account_sessions_end_others: '/account/sessions/end-others',
   account_delete: '/account/delete',
+  /** Sign-in stopped until the address is verified: "send again". */
+  verifyEmailResend: '/interaction/:uid/verify-email',
+  // The person's own flows by mail (interactions/self-service/): not tied to one interaction, as a
+  // mailed link opens anywhere; the sign-in they came from rides along as ?interaction=<uid>.
+  forgotPassword: '/forgot-password',
+  resetPassword: '/reset-password',
+  acceptInvitation: '/accept-invitation',
+  verifyEmail: '/verify-email',
 } as const;
 
 type Method = 'GET' | 'POST' | 'PUT' | 'DELETE' | 'OPTIONS';
@@ -77,6 +85,11 @@ const TABLE = [
   { name: 'account_session_end', path: PAGE_ROUTES.account_session_end, methods: ['POST'], engine: false },
   { name: 'account_sessions_end_others', path: PAGE_ROUTES.account_sessions_end_others, methods: ['POST'], engine: false },
   { name: 'account_delete', path: PAGE_ROUTES.account_delete, methods: ['POST'], engine: false },
+  { name: 'verify_email_resend', path: PAGE_ROUTES.verifyEmailResend, methods: ['POST'], engine: false },
+  { name: 'forgot_password', path: PAGE_ROUTES.forgotPassword, methods: ['GET', 'POST'], engine: false },
+  { name: 'reset_password', path: PAGE_ROUTES.resetPassword, methods: ['GET', 'POST'], engine: false },
+  { name: 'accept_invitation', path: PAGE_ROUTES.acceptInvitation, methods: ['GET', 'POST'], engine: false },
+  { name: 'verify_email', path: PAGE_ROUTES.verifyEmail, methods: ['GET', 'POST'], engine: false },
 ] as const satisfies readonly Entry[];
 
 export type RouteName = (typeof TABLE)[number]['name'];

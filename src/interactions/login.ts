@@ -16,11 +16,13 @@ export interface LoginDeps {
   views: Views;
   csrf: Csrf;
   log: Logger;
+  /** Which of the person's own flows the sign-in page links to (forgot password, create account). */
+  flows?: { resetEnabled: boolean } | undefined;
   /** Per-IP limiter for login attempts; false when the caller must wait. */
   allowLoginAttempt?: (ctx: Context) => Promise<{ allowed: true } | { allowed: false; retryAfterSeconds: number }>;
 }
 
-export async function renderLogin(ctx: Context, deps: Pick<LoginDeps, 'provider' | 'views' | 'csrf'>, interaction: InteractionDetails,
+export async function renderLogin(ctx: Context, deps: Pick<LoginDeps, 'provider' | 'views' | 'csrf' | 'flows'>, interaction: InteractionDetails,
   options: { error?: string | undefined; email?: string | undefined; status?: number | undefined } = {}) {
   const t = deps.views.strings(ctx);
   const hint = typeof interaction.params.login_hint === 'string' ? interaction.params.login_hint.slice(0, 254) : '';
@@ -31,6 +33,8 @@ export async function renderLogin(ctx: Context, deps: Pick<LoginDeps, 'provider'
     clientName: await clientNameOf(deps.provider(), interaction),
     email: options.email ?? hint,
     error: options.error,
+    // The sign-in rides along, so the flow can offer to come back to it.
+    forgotHref: deps.flows?.resetEnabled ? `${PAGE_ROUTES.forgotPassword}?interaction=${encodeURIComponent(interaction.uid)}` : undefined,
   }, options.status ?? 200);
 }
 

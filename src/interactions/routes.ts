@@ -1,10 +1,14 @@
 import Router from '@koa/router';
 import { PAGE_ROUTES } from '../http/routes.ts';
+import { EMAIL_NOT_VERIFIED } from '../oidc/provider.ts';
 import { consentRoutes, showConsent, type ConsentDeps } from './consent.ts';
+import { emailVerificationRoutes, showVerifyRequired } from './email-verification.ts';
 import { loadInteraction } from './interaction.ts';
+import type { FlowDeps } from './flow-pages.ts';
 import { loginRoutes, renderLogin, type LoginDeps } from './login.ts';
+import { passwordResetRoutes } from './password-reset.ts';
 
-export type InteractionDeps = LoginDeps & Omit<ConsentDeps, 'accounts'> & { accountStore: ConsentDeps['accounts'] };
+export type InteractionDeps = LoginDeps & Omit<ConsentDeps, 'accounts'> & FlowDeps;
 
 /** GET /interaction/:uid shows the page for the pending prompt; the POST routes live with their prompt. */
 export function interactionRoutes(deps: InteractionDeps): Router {
@@ -13,11 +17,16 @@ export function interactionRoutes(deps: InteractionDeps): Router {
   router.get(PAGE_ROUTES.interaction, async function showInteraction(ctx) {
     const interaction = await loadInteraction(ctx, deps.provider(), deps.views);
     if (!interaction) return;
+    if (interaction.prompt.name === 'login' && interaction.prompt.reasons.includes(EMAIL_NOT_VERIFIED) && interaction.session?.accountId) {
+      return showVerifyRequired(ctx, deps, interaction);
+    }
     if (interaction.prompt.name === 'login') return renderLogin(ctx, deps, interaction);
     if (interaction.prompt.name === 'consent') return showConsent(ctx, consentDeps, interaction);
     throw new Error(`interaction prompt ${interaction.prompt.name} has no page`);
   });
   router.use(loginRoutes(deps).routes());
   router.use(consentRoutes(consentDeps).routes());
+  router.use(passwordResetRoutes(deps).routes());
+  router.use(emailVerificationRoutes(deps).routes());
   return router;
 }

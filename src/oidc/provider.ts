@@ -3,6 +3,7 @@ import type { Config } from '../config.ts';
 import { claimsFor } from '../accounts/accounts.ts';
 import { generateClientId, generateClientSecret } from '../clients/clients.ts';
 import { REQUIRE_PKCE } from '../clients/pkce.ts';
+import { REQUIRE_VERIFIED_EMAIL } from '../clients/verified-email.ts';
 import { STRICT_AUTH_METHOD, strictClientAuth } from '../clients/strict-auth.ts';
 import { isSignedOut, type AccountStore } from '../accounts/store.ts';
 import type { Logger } from '../observability/logger.ts';
@@ -81,11 +82,22 @@ async function ownTokenOnly(_ctx: KoaContextWithOIDC, client: Client, token: { c
  * (disabled, deleted, or signed out everywhere since the session's login) must sign in again.
  * Without it the engine goes on to consent with no account and fails with server_error.
  */
+/** The login prompt's reason when the app needs a verified address the account does not have. */
+export const EMAIL_NOT_VERIFIED = 'email_not_verified';
+
 function promptsWithAccountCheck(): interactionPolicy.DefaultPolicy {
   const { base, Check } = interactionPolicy;
   const policy = base();
   policy.get('login')!.checks.add(new Check('account_unavailable', 'End-User authentication is required', 'login_required',
     (ctx) => (ctx.oidc.session?.accountId && !ctx.oidc.account ? Check.REQUEST_PROMPT : Check.NO_NEED_TO_PROMPT)));
+  // An app that needs a verified address (clients --require-verified-email): sign-in stops at our
+  // "verify your email" page (interactions/email-verification.ts), for a new sign-in and an
+  // existing session alike, until the address is verified; with prompt=none the app gets login_required.
+  policy.get('login')!.checks.add(new Check(EMAIL_NOT_VERIFIED, 'End-User email address is not verified', 'login_required',
+    (ctx) => {
+      const account = ctx.oidc.account as { emailVerified?: boolean } | undefined;
+      return account?.emailVerified === false && ctx.oidc.client?.[REQUIRE_VERIFIED_EMAIL] === true ? Check.REQUEST_PROMPT : Check.NO_NEED_TO_PROMPT;
+    }));
   return policy;
 }
 
@@ -131,7 +143,7 @@ export function createProvider(deps: ProviderDeps): Provider {
       // rows were deleted. Codes, refresh and device codes carry the login's auth_time; access tokens their iat.
       const authTime = token ? ('authTime' in token && typeof token.authTime === 'number' ? token.authTime : token.iat) : ctx.oidc?.session?.loginTs;
       if (isSignedOut(account, authTime)) return undefined;
-      return { accountId: account.id, claims: (_use, scope) => claimsFor(account, scope) };
+      return { accountId: account.id, emailVerified: account.email_verified, claims: (_use, scope) => claimsFor(account, scope) };
     },
     interactions: { url: (_ctx, interaction) => `/interaction/${interaction.uid}`, policy: promptsWithAccountCheck() },
     // A grant per authorization, started from the consent remembered for this person and app
@@ -172,12 +184,12 @@ export function createProvider(deps: ProviderDeps): Provider {
       return grant;
     },
     extraClientMetadata: {
-      properties: ['first_party', STRICT_AUTH_METHOD, API_SCOPES, REQUIRE_PKCE],
+      properties: ['first_party', STRICT_AUTH_METHOD, API_SCOPES, REQUIRE_PKCE, REQUIRE_VERIFIED_EMAIL],
       validator(_ctx, key, value) {
         if (key === API_SCOPES && value !== undefined && typeof value !== 'string') {
           throw new errors.InvalidClientMetadata(`${key} must be a string`);
         }
-        if ((key === 'first_party' || key === STRICT_AUTH_METHOD || key === REQUIRE_PKCE) && value !== undefined && typeof value !== 'boolean') {
+        if ((key === 'first_party' || key === STRICT_AUTH_METHOD || key === REQUIRE_PKCE || key === REQUIRE_VERIFIED_EMAIL) && value !== undefined && typeof value !== 'boolean') {
           throw new errors.InvalidClientMetadata(`${key} must be a boolean`);
         }
       },

@@ -3,12 +3,14 @@ import type { RouteName } from '../http/routes.ts';
 
 /**
  * The browser-facing routes, where the engine and our pages set cookies: the authorization
- * endpoint and its resume path, logout, the device flow's pages, our interaction pages and the account page.
+ * endpoint and its resume path, logout, the device flow's pages, our interaction pages, the account
+ * page and the pages of the flows by mail (forgot password, invitations, verification).
  */
 const BROWSER_FACING = new Set<RouteName | undefined>(['authorization', 'resume', 'end_session', 'end_session_confirm',
   'end_session_success', 'code_verification', 'device_resume', 'interaction', 'login', 'abort', 'consent',
   'account', 'account_callback', 'account_profile', 'account_password', 'account_app_remove', 'account_session_end',
-  'account_sessions_end_others', 'account_delete']);
+  'account_sessions_end_others', 'account_delete',
+  'verify_email_resend', 'forgot_password', 'reset_password', 'accept_invitation', 'verify_email']);
 
 /**
  * With an https issuer every cookie is Secure, and Koa refuses to set a Secure cookie on a request

@@ -1,0 +1,181 @@
+import { randomBytes } from 'node:crypto';
+import { withTransaction, type Pool, type Queryable } from '../db/pool.ts';
+import type { OutgoingMail } from '../mail/outbox-store.ts';
+import type { MailLocale } from '../mail/templates.ts';
+import { isValidEmail, type Accounts } from './accounts.ts';
+import type { PasswordProblem } from './password-rules.ts';
+import type { AccountRow } from './store.ts';
+import { createAccountTokenStore, type AccountTokenKind } from './token-store.ts';
+
+/** How long a verification link works: a day, as the verify_email mail says in hours. */
+export const VERIFY_TTL_SECONDS = 24 * 3600;
+
+export interface SelfServiceSettings {
+  /** PASSWORD_RESET_TTL in seconds. */
+  resetTtlSeconds: number;
+  /** INVITE_TTL in seconds. */
+  inviteTtlSeconds: number;
+}
+
+/** Queues a mail in the transaction of `db` (an outbox over that connection). */
+export type MailQueue = (db: Queryable) => { enqueue(mail: OutgoingMail): Promise<{ id: number }> };
+
+/** Where a person came from: the sign-in of an app (its interaction), carried in the link so they can go back to it. */
+export interface Origin { locale: MailLocale; interaction?: string | undefined }
+
+export type PasswordChange =
+  | { ok: true; accountId: string }
+  | { ok: false; reason: PasswordProblem | 'invalid_link' };
+
+export type Invite =
+  | { ok: true; account: AccountRow; expiresAt: Date }
+  | { ok: false; reason: 'email_taken' | 'invalid_email' };
+
+/** An interaction uid as the engine makes them (nanoid, 21+ url-safe characters); anything else is dropped from links. */
+const INTERACTION_UID = /^[A-Za-z0-9_-]{16,64}$/;
+
+function link(path: string, params: Record<string, string | undefined>): string {
+  const query = new URLSearchParams(Object.entries(params).filter((entry): entry is [string, string] => entry[1] !== undefined));
+  return `${path}?${query.toString()}`;
+}
+
+export const interactionOf = (uid: unknown): string | undefined =>
+  (typeof uid === 'string' && INTERACTION_UID.test(uid) ? uid : undefined);
+
+/**
+ * The flows a person runs on their own account by mail: forgot password, invitations, email
+ * verification. Each one-time link is written with the mail that carries it, in one transaction
+ * (the outbox): a crash between them loses neither. Passwords are checked by the accounts'
+ * one set of rules (password-rules.ts) and set by the same function as `users set-password`, so a reset
+ * ends every session and revokes every grant with its tokens, and clears a lockout.
+ */
+export function createSelfService(deps: {
+  pool: Pool;
+  accounts: Accounts;
+  mail: MailQueue;
+  settings: SelfServiceSettings;
+}) {
+  const { pool, accounts, mail, settings } = deps;
+  const store = accounts.store;
+
+  /** Issues a token and queues the mail carrying it, together. */
+  async function issueWithMail(kind: AccountTokenKind, account: AccountRow, ttlSeconds: number, options: { email?: string; bindPassword: boolean },
+    write: (token: string) => OutgoingMail): Promise<Date | undefined> {
+    return withTransaction(pool, async (client) => {
+      const issued = await createAccountTokenStore(client).issue({ kind, accountId: account.id, ttlSeconds, email: options.email, bindPassword: options.bindPassword });
+      if (!issued) return undefined;
+      await mail(client).enqueue(write(issued.token));
+      return issued.expiresAt;
+    });
+  }
+
+  /** Uses a token after the password is checked (a refused password leaves the link usable). */
+  async function changePassword(token: string, kind: 'reset' | 'invite', password: string): Promise<PasswordChange> {
+    const weak = await accounts.passwordRules.check(password);
+    if (weak) return { ok: false, reason: weak };
+    const used = await createAccountTokenStore(pool).use(token, kind);
+    if (!used) return { ok: false, reason: 'invalid_link' };
+    const result = await accounts.setPassword(used.account_id, password);
+    if (!result.ok) return { ok: false, reason: result.reason === 'not_found' ? 'invalid_link' : result.reason };
+    return { ok: true, accountId: used.account_id };
+  }
+
+  return {
+    /** The shortest password the rules accept (the pages say so). */
+    passwordMinLength: accounts.passwordRules.minLength,
+
+    /**
+     * Forgot password: queues a reset link for the account with this email, voiding older ones.
+     * Returns whether a mail was queued, for the audit trail only: the page says the same either
+     * way. A disabled account gets no link.
+     */
+    async requestPasswordReset(email: string, origin: Origin): Promise<{ queued: boolean; accountId?: string | undefined }> {
+      const account = isValidEmail(email.trim()) ? await store.findByEmail(email.trim()) : undefined;
+      if (!account || account.disabled) return { queued: false };
+      const minutes = Math.round(settings.resetTtlSeconds / 60);
+      const expires = await issueWithMail('reset', account, settings.resetTtlSeconds, { bindPassword: true }, (token) => ({
+        recipient: account.email, template: 'password_reset', locale: origin.locale,
+        data: { name: account.name, resetPath: link('/reset-password', { token, interaction: interactionOf(origin.interaction) }), expiresInMinutes: minutes },
+      }));
+      return { queued: expires !== undefined, accountId: account.id };
+    },
+
+    /** Whether a link of `kind` would be accepted now (to show its form); it is not used. */
+    async checkLink(token: string, kind: AccountTokenKind): Promise<boolean> {
+      return (await createAccountTokenStore(pool).peek(token, kind)) !== undefined;
+    },
+
+    /**
+     * Sets a new password with a reset link, once: the password changes, every session ends and
+     * every grant is revoked with its tokens, the lockout is cleared, and a "your password was
+     * changed" mail is queued.
+     */
+    async resetPassword(token: string, password: string, origin: Origin): Promise<PasswordChange> {
+      const result = await changePassword(token, 'reset', password);
+      if (result.ok) await this.notifyPasswordChanged(result.accountId, origin.locale);
+      return result;
+    },
+
+    /** Queues "your password was changed" to the account's address. */
+    async notifyPasswordChanged(accountId: string, locale: MailLocale): Promise<void> {
+      const account = await store.findById(accountId);
+      if (!account) return;
+      await mail(pool).enqueue({ recipient: account.email, template: 'password_changed', locale,
+        data: { name: account.name, changedAt: new Date().toISOString(), helpPath: '/forgot-password' } });
+    },
+
+    /**
+     * An operator invites a person: an account without a usable password (a random one nobody
+     * knows) and a link, valid INVITE_TTL, to choose one. The account is not created when the
+     * mail cannot be queued.
+     */
+    async invite(input: { email: string; name: string; locale: MailLocale; invitedBy?: string | undefined }): Promise<Invite> {
+      const created = await accounts.create({ email: input.email, name: input.name, password: randomBytes(32).toString('base64url') });
+      if (!created.ok) return { ok: false, reason: created.reason === 'email_taken' ? 'email_taken' : 'invalid_email' };
+      const { account } = created;
+      const days = Math.round(settings.inviteTtlSeconds / 86_400);
+      try {
+        const expiresAt = await issueWithMail('invite', account, settings.inviteTtlSeconds, { bindPassword: true }, (token) => ({
+          recipient: account.email, template: 'invitation', locale: input.locale,
+          data: { name: account.name, acceptPath: link('/accept-invitation', { token }), expiresInDays: days, invitedBy: input.invitedBy },
+        }));
+        if (!expiresAt) throw new Error('the invited account vanished before its link was issued');
+        return { ok: true, account, expiresAt };
+      } catch (err) {
+        // No account without its invitation: the operator can invite again.
+        await store.delete(account.id).catch(() => undefined);
+        throw err;
+      }
+    },
+
+    /** Accepting an invitation: the first password, once; following the mailed link also verifies the address. */
+    async acceptInvitation(token: string, password: string): Promise<PasswordChange> {
+      const result = await changePassword(token, 'invite', password);
+      if (result.ok) await accounts.update(result.accountId, { emailVerified: true });
+      return result;
+    },
+
+    /** Queues a verification link for the account's current address (sign-up, "send again"), voiding older ones. */
+    async sendVerification(accountId: string, origin: Origin): Promise<{ queued: boolean }> {
+      const account = await store.findById(accountId);
+      if (!account || account.email_verified || account.disabled) return { queued: false };
+      const expires = await issueWithMail('verify', account, VERIFY_TTL_SECONDS, { email: account.email, bindPassword: false }, (token) => ({
+        recipient: account.email, template: 'verify_email', locale: origin.locale,
+        data: { name: account.name, verifyPath: link('/verify-email', { token, interaction: interactionOf(origin.interaction) }), expiresInHours: VERIFY_TTL_SECONDS / 3600 },
+      }));
+      return { queued: expires !== undefined };
+    },
+
+    /** Whether a verification link sent earlier still works (the "verify your email" page sends one when none does). */
+    hasPendingVerification: (accountId: string) => createAccountTokenStore(pool).hasPending(accountId, 'verify'),
+
+    /** Following a verification link: the address it was sent to is verified, once. */
+    async verifyEmail(token: string): Promise<{ ok: true; accountId: string } | { ok: false }> {
+      const used = await createAccountTokenStore(pool).use(token, 'verify');
+      if (!used) return { ok: false };
+      const updated = await accounts.update(used.account_id, { emailVerified: true });
+      return updated.ok ? { ok: true, accountId: used.account_id } : { ok: false };
+    },
+  };
+}
+export type SelfService = ReturnType<typeof createSelfService>;

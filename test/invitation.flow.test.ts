@@ -1,0 +1,77 @@
+import assert from 'node:assert/strict';
+import { after } from 'node:test';
+import { main as cli } from '../src/cli.ts';
+import { assertAccessible, authorizationRequest, backAtApp, clickConsent, finishAtApp, launchChromium, newContext, registerApp,
+  startRelyingParty, submitLogin, test } from './helpers/chromium.ts';
+import { startLatchkey, type Latchkey } from './helpers/latchkey.ts';
+import { startSmtp } from './helpers/smtp.ts';
+
+const CHOSEN = 'my very own first passphrase';
+
+const browser = await launchChromium();
+after(() => browser.close());
+
+/** `latchkey` in this process against the server's database. */
+async function latchkey(idp: Latchkey, args: string[], stdin = '') {
+  let stdout = '';
+  let stderr = '';
+  const code = await cli(args, { DATABASE_URL: idp.config.databaseUrl, LATCHKEY_SECRET_KEY: idp.config.secretKey, LOG_LEVEL: 'silent' },
+    { stdout: (text) => { stdout += text; }, stderr: (text) => { stderr += text; }, stdin: async () => stdin });
+  return { code, stdout, stderr };
+}
+
+test('invitation, end to end in Chromium: users invite mails a link; the person chooses a password, is verified, signs in; the link works once', async (t) => {
+  const smtp = await startSmtp(t);
+  const idp = await startLatchkey(t, { SMTP_URL: smtp.url });
+  const app = await startRelyingParty(t);
+  const { rp } = await registerApp(idp, app, 'Acme Notes');
+
+  const refused = await latchkey(idp, ['users', 'create', '--email', 'sam@example.com', '--name', 'Sam']);
+  assert.notEqual(refused.code, 0, 'users create without a password is refused');
+  assert.match(refused.stderr, /users invite/, 'with a hint to invite instead');
+
+  const invited = await latchkey(idp, ['users', 'invite', '--email', 'sam@example.com', '--name', 'Sam Lee', '--json']);
+  assert.equal(invited.code, 0, invited.stderr);
+  const { id, invitation_expires_at: expires } = JSON.parse(invited.stdout) as { id: string; invitation_expires_at: string };
+  const days = (new Date(expires).getTime() - Date.now()) / 86_400_000;
+  assert.ok(days > 6.9 && days <= 7, 'valid 7 days (INVITE_TTL)');
+  assert.equal((await latchkey(idp, ['users', 'invite', '--email', 'SAM@example.com', '--name', 'Again'])).code === 0, false, 'one account per address');
+
+  const [mail] = await smtp.waitFor(1);
+  assert.deepEqual(mail!.envelope.to, ['sam@example.com']);
+  assert.match(mail!.headers.get('subject') ?? '', /invited/);
+  const link = new URL(/https?:\/\/\S+\/accept-invitation\?\S+/.exec(mail!.text)![0]);
+  assert.equal(link.origin, idp.issuer);
+
+  const context = await newContext(t, browser);
+  const page = await context.newPage();
+  // Before accepting, no password signs in.
+  const early = await authorizationRequest(rp, app);
+  await page.goto(early.url.href);
+  await submitLogin(page, 'sam@example.com', CHOSEN);
+  assert.equal(await page.locator('#login-error').count(), 1);
+
+  await page.goto(link.href);
+  assert.equal(await page.locator('#password').getAttribute('autocomplete'), 'new-password');
+  await assertAccessible(page, 'accept invitation');
+  await page.locator('#password').fill('short');
+  await page.getByRole('button', { name: 'Set my password' }).click();
+  await page.locator('#form-error').waitFor();
+  await assertAccessible(page, 'accept invitation with an error');
+  await page.locator('#password').fill(CHOSEN);
+  await page.getByRole('button', { name: 'Set my password' }).click();
+  await page.getByRole('heading', { name: 'Your account is ready' }).waitFor();
+
+  const request = await authorizationRequest(rp, app);
+  await page.goto(request.url.href);
+  await submitLogin(page, 'sam@example.com', CHOSEN);
+  if (page.url().includes('/interaction/')) await clickConsent(page, 'allow');
+  await backAtApp(page, app);
+  const tokens = await finishAtApp(rp, request, page.url());
+  assert.equal(tokens.claims()?.sub, id);
+  assert.equal(tokens.claims()?.email_verified, true, 'following the link verified the address');
+
+  await page.goto(link.href);
+  await page.getByRole('heading', { name: 'This link no longer works' }).waitFor();
+  assert.deepEqual(context.cspViolations, []);
+});
