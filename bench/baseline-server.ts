@@ -1,6 +1,6 @@
 import { generateKeyPairSync, randomBytes } from 'node:crypto';
 import http from 'node:http';
-import Provider, { errors, type Configuration, type KoaContextWithOIDC } from 'oidc-provider';
+import Provider, { type Configuration, errors, type KoaContextWithOIDC } from 'oidc-provider';
 import MemoryAdapter from 'oidc-provider/lib/adapters/memory_adapter.js';
 import LRU from 'oidc-provider/lib/helpers/lru.js';
 
@@ -25,7 +25,10 @@ interface BaselineConfig {
 const config = JSON.parse(process.env.BASELINE_CONFIG ?? '{}') as BaselineConfig;
 
 function signingKey(alg: 'RS256' | 'ES256', kid: string) {
-  const pair = alg === 'RS256' ? generateKeyPairSync('rsa', { modulusLength: 2048 }) : generateKeyPairSync('ec', { namedCurve: 'P-256' });
+  const pair =
+    alg === 'RS256'
+      ? generateKeyPairSync('rsa', { modulusLength: 2048 })
+      : generateKeyPairSync('ec', { namedCurve: 'P-256' });
   return { ...pair.privateKey.export({ format: 'jwk' }), kid, alg, use: 'sig' };
 }
 
@@ -36,36 +39,86 @@ const configuration: Configuration = {
   adapter: (model: string) => new MemoryAdapter(model, store),
   clients: [
     ...config.loginClients.map((client) => ({
-      client_id: client.clientId, client_secret: client.clientSecret, redirect_uris: [config.redirectUri],
-      grant_types: ['authorization_code', 'refresh_token'], response_types: ['code'] as Array<'code'>, token_endpoint_auth_method: 'client_secret_basic' as const,
+      client_id: client.clientId,
+      client_secret: client.clientSecret,
+      redirect_uris: [config.redirectUri],
+      grant_types: ['authorization_code', 'refresh_token'],
+      response_types: ['code'] as Array<'code'>,
+      token_endpoint_auth_method: 'client_secret_basic' as const,
     })),
     {
-      client_id: config.ccClient.clientId, client_secret: config.ccClient.clientSecret, redirect_uris: [],
-      grant_types: ['client_credentials'], response_types: [], token_endpoint_auth_method: 'client_secret_basic' as const,
+      client_id: config.ccClient.clientId,
+      client_secret: config.ccClient.clientSecret,
+      redirect_uris: [],
+      grant_types: ['client_credentials'],
+      response_types: [],
+      token_endpoint_auth_method: 'client_secret_basic' as const,
     },
   ],
   // Same shape as Latchkey's key set: an active and a next key per algorithm; the first of each alg signs.
-  jwks: { keys: [signingKey('ES256', 'es-active'), signingKey('RS256', 'rs-active'), signingKey('ES256', 'es-next'), signingKey('RS256', 'rs-next')] } as Configuration['jwks'],
-  cookies: { keys: [randomBytes(32).toString('base64url')], long: { signed: true, httpOnly: true, sameSite: 'lax' }, short: { signed: true, httpOnly: true, sameSite: 'lax' } },
-  routes: { authorization: '/authorize', token: '/token', userinfo: '/userinfo', jwks: '/jwks', end_session: '/logout', revocation: '/revoke', introspection: '/introspect' },
+  jwks: {
+    keys: [
+      signingKey('ES256', 'es-active'),
+      signingKey('RS256', 'rs-active'),
+      signingKey('ES256', 'es-next'),
+      signingKey('RS256', 'rs-next'),
+    ],
+  } as Configuration['jwks'],
+  cookies: {
+    keys: [randomBytes(32).toString('base64url')],
+    long: { signed: true, httpOnly: true, sameSite: 'lax' },
+    short: { signed: true, httpOnly: true, sameSite: 'lax' },
+  },
+  routes: {
+    authorization: '/authorize',
+    token: '/token',
+    userinfo: '/userinfo',
+    jwks: '/jwks',
+    end_session: '/logout',
+    revocation: '/revoke',
+    introspection: '/introspect',
+  },
   scopes: ['openid', 'offline_access', 'profile', 'email'],
-  claims: { openid: ['sub'], profile: ['name', 'given_name', 'family_name', 'updated_at'], email: ['email', 'email_verified'] },
+  claims: {
+    openid: ['sub'],
+    profile: ['name', 'given_name', 'family_name', 'updated_at'],
+    email: ['email', 'email_verified'],
+  },
   conformIdTokenClaims: false,
   async findAccount(_ctx, sub) {
     return {
       accountId: sub,
-      claims: () => ({ sub, name: 'Bench User', given_name: 'Bench', family_name: 'User', updated_at: 1_700_000_000, email: 'user@bench.example', email_verified: true }),
+      claims: () => ({
+        sub,
+        name: 'Bench User',
+        given_name: 'Bench',
+        family_name: 'User',
+        updated_at: 1_700_000_000,
+        email: 'user@bench.example',
+        email_verified: true,
+      }),
     };
   },
   interactions: { url: (_ctx, interaction) => `/interaction/${interaction.uid}` },
-  clientDefaults: { grant_types: ['authorization_code'], id_token_signed_response_alg: 'RS256', response_types: ['code'], token_endpoint_auth_method: 'client_secret_basic' },
+  clientDefaults: {
+    grant_types: ['authorization_code'],
+    id_token_signed_response_alg: 'RS256',
+    response_types: ['code'],
+    token_endpoint_auth_method: 'client_secret_basic',
+  },
   responseTypes: ['code'],
   pkce: { required: (_ctx, client) => client.clientAuthMethod === 'none' },
   rotateRefreshToken: true,
   allowOmittingSingleRegisteredRedirectUri: false,
   ttl: {
-    AccessToken: ttl.accessToken, AuthorizationCode: 60, ClientCredentials: ttl.accessToken, IdToken: 3600, Interaction: 3600,
-    Session: ttl.session, Grant: ttl.refreshToken, RefreshToken: ttl.refreshToken,
+    AccessToken: ttl.accessToken,
+    AuthorizationCode: 60,
+    ClientCredentials: ttl.accessToken,
+    IdToken: 3600,
+    Interaction: 3600,
+    Session: ttl.session,
+    Grant: ttl.refreshToken,
+    RefreshToken: ttl.refreshToken,
   },
   features: {
     devInteractions: { enabled: false },
@@ -80,7 +133,13 @@ const configuration: Configuration = {
       useGrantedResource: async () => false,
       async getResourceServerInfo(_ctx, resourceIndicator) {
         if (resourceIndicator !== config.api.identifier) throw new errors.InvalidTarget();
-        return { scope: 'read write', audience: config.api.identifier, accessTokenTTL: ttl.accessToken, accessTokenFormat: 'jwt', jwt: { sign: { alg: 'ES256' } } };
+        return {
+          scope: 'read write',
+          audience: config.api.identifier,
+          accessTokenTTL: ttl.accessToken,
+          accessTokenFormat: 'jwt',
+          jwt: { sign: { alg: 'ES256' } },
+        };
       },
     },
   },
@@ -99,17 +158,32 @@ provider.use(async function autoInteraction(ctx: KoaContextWithOIDC, next: () =>
   if (ctx.method !== 'GET' || !/^\/interaction\/[\w-]+$/.test(ctx.path)) return next();
   const details = await provider.interactionDetails(ctx.req, ctx.res);
   if (details.prompt.name === 'login') {
-    await provider.interactionFinished(ctx.req, ctx.res, { login: { accountId: `account-${details.uid}` } }, { mergeWithLastSubmission: false });
+    await provider.interactionFinished(
+      ctx.req,
+      ctx.res,
+      { login: { accountId: `account-${details.uid}` } },
+      { mergeWithLastSubmission: false },
+    );
   } else {
-    const missing = details.prompt.details as { missingOIDCScope?: string[]; missingOIDCClaims?: string[]; missingResourceScopes?: Record<string, string[]> };
+    const missing = details.prompt.details as {
+      missingOIDCScope?: string[];
+      missingOIDCClaims?: string[];
+      missingResourceScopes?: Record<string, string[]>;
+    };
     const grant = details.grantId
       ? (await provider.Grant.find(details.grantId))!
       : new provider.Grant({ accountId: details.session!.accountId, clientId: String(details.params.client_id) });
     if (missing.missingOIDCScope) grant.addOIDCScope(missing.missingOIDCScope.join(' '));
     if (missing.missingOIDCClaims) grant.addOIDCClaims(missing.missingOIDCClaims);
-    for (const [indicator, scopes] of Object.entries(missing.missingResourceScopes ?? {})) grant.addResourceScope(indicator, scopes.join(' '));
+    for (const [indicator, scopes] of Object.entries(missing.missingResourceScopes ?? {}))
+      grant.addResourceScope(indicator, scopes.join(' '));
     const grantId = await grant.save();
-    await provider.interactionFinished(ctx.req, ctx.res, { consent: details.grantId ? {} : { grantId } }, { mergeWithLastSubmission: true });
+    await provider.interactionFinished(
+      ctx.req,
+      ctx.res,
+      { consent: details.grantId ? {} : { grantId } },
+      { mergeWithLastSubmission: true },
+    );
   }
   ctx.respond = false;
 });

@@ -7,8 +7,18 @@ import path from 'node:path';
  * Usage: node --import tsx bench/profile-summary.ts [dir-or-file ...] [--top=40] [--inclusive=src/]
  * (--inclusive: time with callees, for functions whose name or file contains the text).
  */
-interface Node { id: number; callFrame: { functionName: string; url: string; lineNumber: number }; children?: number[] }
-interface Profile { nodes: Node[]; samples: number[]; timeDeltas: number[]; startTime: number; endTime: number }
+interface Node {
+  id: number;
+  callFrame: { functionName: string; url: string; lineNumber: number };
+  children?: number[];
+}
+interface Profile {
+  nodes: Node[];
+  samples: number[];
+  timeDeltas: number[];
+  startTime: number;
+  endTime: number;
+}
 
 const args = process.argv.slice(2);
 const top = Number(args.find((arg) => arg.startsWith('--top='))?.slice(6) ?? 40);
@@ -18,7 +28,10 @@ if (inputs.length === 0) inputs.push(path.join(import.meta.dirname, 'results', '
 const files: string[] = [];
 for (const input of inputs) {
   if (input.endsWith('.cpuprofile')) files.push(input);
-  else files.push(...(await readdir(input)).filter((name) => name.endsWith('.cpuprofile')).map((name) => path.join(input, name)));
+  else
+    files.push(
+      ...(await readdir(input)).filter((name) => name.endsWith('.cpuprofile')).map((name) => path.join(input, name)),
+    );
 }
 
 const byFunction = new Map<string, number>();
@@ -32,12 +45,16 @@ for (const file of files) {
   const nodes = new Map(profile.nodes.map((node) => [node.id, node]));
   const parents = new Map<number, number>();
   for (const node of profile.nodes) for (const child of node.children ?? []) parents.set(child, node.id);
-  const label = (node: Node) => `${node.callFrame.functionName || '(anonymous)'}  ${node.callFrame.url.replace(/^file:\/\//, '').replace(/.*\/node_modules\//, 'nm:').replace(/.*\/work\/main\//, '')}:${node.callFrame.lineNumber + 1}`;
+  const label = (node: Node) =>
+    `${node.callFrame.functionName || '(anonymous)'}  ${node.callFrame.url
+      .replace(/^file:\/\//, '')
+      .replace(/.*\/node_modules\//, 'nm:')
+      .replace(/.*\/work\/main\//, '')}:${node.callFrame.lineNumber + 1}`;
   profile.samples.forEach((id, i) => {
     const ms = (profile.timeDeltas[i] ?? 0) / 1000;
     const node = nodes.get(id)!;
     const { functionName, url, lineNumber } = node.callFrame;
-    if (functionName === '(idle)' || functionName === '(program)' && !url) {
+    if (functionName === '(idle)' || (functionName === '(program)' && !url)) {
       if (functionName === '(idle)') return;
     }
     total += ms;
@@ -49,12 +66,27 @@ for (const file of files) {
         seen.add(key);
       }
     }
-    const where = url.replace(/^file:\/\//, '').replace(/.*\/node_modules\//, 'nm:').replace(/.*\/work\/main\//, '');
+    const where = url
+      .replace(/^file:\/\//, '')
+      .replace(/.*\/node_modules\//, 'nm:')
+      .replace(/.*\/work\/main\//, '');
     const key = `${functionName || '(anonymous)'}  ${where}:${lineNumber + 1}`;
     byFunction.set(key, (byFunction.get(key) ?? 0) + ms);
     const pkg = url.includes('/node_modules/')
-      ? url.replace(/.*\/node_modules\//, '').split('/').slice(0, url.includes('/node_modules/@') ? 2 : 1).join('/')
-      : url.startsWith('node:') ? url : url.includes('/work/main/') ? url.replace(/.*\/work\/main\//, '').split('/').slice(0, 2).join('/') : functionName;
+      ? url
+          .replace(/.*\/node_modules\//, '')
+          .split('/')
+          .slice(0, url.includes('/node_modules/@') ? 2 : 1)
+          .join('/')
+      : url.startsWith('node:')
+        ? url
+        : url.includes('/work/main/')
+          ? url
+              .replace(/.*\/work\/main\//, '')
+              .split('/')
+              .slice(0, 2)
+              .join('/')
+          : functionName;
     byPackage.set(pkg, (byPackage.get(pkg) ?? 0) + ms);
   });
 }

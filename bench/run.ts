@@ -4,7 +4,7 @@ import path from 'node:path';
 import { parseArgs } from 'node:util';
 import pg from 'pg';
 import { checks, ratios, table } from './lib/report.ts';
-import { FULL, QUICK, SCENARIOS, type Row, type RunContext, type ScenarioName } from './lib/scenarios.ts';
+import { FULL, QUICK, type Row, type RunContext, SCENARIOS, type ScenarioName } from './lib/scenarios.ts';
 import { ADMIN_URL, ROOT, startBaselineTarget, startLatchkeyTarget, type Target } from './lib/targets.ts';
 
 /**
@@ -34,7 +34,8 @@ const { values } = parseArgs({
 const sizes = values.quick ? QUICK : FULL;
 const budgetMs = values.quick ? 60_000 : 600_000;
 const names = (values.only?.split(',').map((name) => name.trim()) ?? Object.keys(SCENARIOS)) as ScenarioName[];
-for (const name of names) if (!(name in SCENARIOS)) throw new Error(`unknown scenario ${name} (known: ${Object.keys(SCENARIOS).join(', ')})`);
+for (const name of names)
+  if (!(name in SCENARIOS)) throw new Error(`unknown scenario ${name} (known: ${Object.keys(SCENARIOS).join(', ')})`);
 const log = (line: string) => process.stdout.write(`${line}\n`);
 const began = performance.now();
 const rows: Row[] = [];
@@ -49,9 +50,13 @@ const watchdog = setTimeout(() => {
 watchdog.unref();
 
 async function cleanup() {
-  stopping.push(...targets.splice(0).map((target) => target.stop().catch((err: Error) => {
-    log(`stop failed: ${err.message}`);
-  })));
+  stopping.push(
+    ...targets.splice(0).map((target) =>
+      target.stop().catch((err: Error) => {
+        log(`stop failed: ${err.message}`);
+      }),
+    ),
+  );
   await Promise.all(stopping);
 }
 for (const signal of ['SIGINT', 'SIGTERM'] as const) {
@@ -68,9 +73,12 @@ function loadavg() {
 async function machine() {
   const client = new pg.Client({ connectionString: ADMIN_URL });
   await client.connect();
-  const { rows: [row] } = await client.query<{ server_version: string }>('show server_version');
+  const {
+    rows: [row],
+  } = await client.query<{ server_version: string }>('show server_version');
   const { rows: settings } = await client.query<{ name: string; setting: string }>(
-    "select name, setting from pg_settings where name in ('max_connections', 'shared_buffers', 'synchronous_commit', 'fsync')");
+    "select name, setting from pg_settings where name in ('max_connections', 'shared_buffers', 'synchronous_commit', 'fsync')",
+  );
   await client.end();
   const cpus = os.cpus();
   return {
@@ -99,7 +107,9 @@ async function runTarget(target: Target) {
 }
 
 const info = await machine();
-log(`bench: ${values.quick ? 'quick' : 'full'} run on ${info.cpus} CPUs (${info.cpu_model}), load average ${info.loadavg_before.join(' ')}`);
+log(
+  `bench: ${values.quick ? 'quick' : 'full'} run on ${info.cpus} CPUs (${info.cpu_model}), load average ${info.loadavg_before.join(' ')}`,
+);
 const rss = { idle: [] as number[], peak: [] as number[], afterLoad: [] as number[] };
 const described: Record<string, unknown> = {};
 
@@ -108,8 +118,12 @@ try {
     log,
     ...(values.workers ? { workers: Number(values.workers) } : {}),
     ...(values.pool ? { poolSize: Number(values.pool) } : {}),
-    extraEnv: Object.fromEntries((values.env ?? []).map((pair) => [pair.slice(0, pair.indexOf('=')), pair.slice(pair.indexOf('=') + 1)])),
-    ...(values.profile ? { nodeFlags: ['--cpu-prof', `--cpu-prof-dir=${path.join(ROOT, 'bench', 'results', 'profiles')}`] } : {}),
+    extraEnv: Object.fromEntries(
+      (values.env ?? []).map((pair) => [pair.slice(0, pair.indexOf('=')), pair.slice(pair.indexOf('=') + 1)]),
+    ),
+    ...(values.profile
+      ? { nodeFlags: ['--cpu-prof', `--cpu-prof-dir=${path.join(ROOT, 'bench', 'results', 'profiles')}`] }
+      : {}),
   });
   targets.push(latchkey);
   await new Promise((resolve) => setTimeout(resolve, 1000));
@@ -149,16 +163,23 @@ const result = {
 
 log('');
 log(table(rows));
-for (const row of rows.filter((r) => r.variant === 'failed')) log(`  ${row.target} ${row.scenario} failed: ${row.note}`);
+for (const row of rows.filter((r) => r.variant === 'failed'))
+  log(`  ${row.target} ${row.scenario} failed: ${row.note}`);
 log('');
 if (result.ratios.length) {
   log('Latchkey / baseline: throughput ratio, CPU-per-operation ratio (Latchkey includes its PostgreSQL backends)');
-  for (const ratio of result.ratios) log(`  ${ratio.scenario.padEnd(20)} ${ratio.throughput.toFixed(2)}x throughput   ${ratio.cpuPerOp.toFixed(2)}x CPU/op`);
+  for (const ratio of result.ratios)
+    log(
+      `  ${ratio.scenario.padEnd(20)} ${ratio.throughput.toFixed(2)}x throughput   ${ratio.cpuPerOp.toFixed(2)}x CPU/op`,
+    );
   log('');
 }
 log('Targets:');
-for (const check of result.checks) log(`  ${check.met === undefined ? '  ' : check.met ? 'ok' : '--'} ${check.target.padEnd(44)} ${check.measured}`);
-log(`\nbench: ${elapsedS.toFixed(0)} s, load average ${result.machine.loadavg_after.join(' ')} (other work on this machine makes throughput noisy; CPU per operation is the steadier figure)`);
+for (const check of result.checks)
+  log(`  ${check.met === undefined ? '  ' : check.met ? 'ok' : '--'} ${check.target.padEnd(44)} ${check.measured}`);
+log(
+  `\nbench: ${elapsedS.toFixed(0)} s, load average ${result.machine.loadavg_after.join(' ')} (other work on this machine makes throughput noisy; CPU per operation is the steadier figure)`,
+);
 
 const dir = path.join(ROOT, 'bench', 'results');
 await mkdir(dir, { recursive: true });

@@ -18,7 +18,10 @@ const LAYERS: Record<string, { what: string; imports: string[] }> = {
   'secret-box.ts': { what: 'sealing secrets at rest (AES-256-GCM under the secret key)', imports: [] },
   observability: { what: 'logger, metrics, request log', imports: ['config.ts'] },
   db: { what: 'pool and query helpers, embedded PostgreSQL, migrations', imports: ['config.ts', 'observability'] },
-  http: { what: 'the route table every guard keys on; the shared answers (error page, 503 and 429 with Retry-After)', imports: [] },
+  http: {
+    what: 'the route table every guard keys on; the shared answers (error page, 503 and 429 with Retry-After)',
+    imports: [],
+  },
   security: { what: 'HTTP policy: rate and size limits, HTTPS, cookie signing', imports: BASE },
   audit: { what: 'audit events: the store and what records them', imports: BASE },
   mail: { what: 'outbox store, sender, templates', imports: BASE },

@@ -4,24 +4,26 @@ import Router from '@koa/router';
 import Koa, { type Context, type Next } from 'koa';
 import compose from 'koa-compose';
 import type Provider from 'oidc-provider';
-import { accountRoutes, type AccountPageDeps } from './account/routes.ts';
+import { type AccountPageDeps, accountRoutes } from './account/routes.ts';
 import type { Config } from './config.ts';
+import { isDatabaseUnavailable, isUnstorableInput, UNSTORABLE_DESCRIPTION } from './db/errors.ts';
 import type { Pool } from './db/pool.ts';
 import { renderErrorPage, unavailable } from './http/responses.ts';
-import { interactionRoutes, type InteractionDeps } from './interactions/routes.ts';
+import { isEngineRoute, routeOf } from './http/routes.ts';
+import { type InteractionDeps, interactionRoutes } from './interactions/routes.ts';
 import { VIEWS_DIR, type Views } from './interactions/views.ts';
 import { healthRoutes } from './observability/health.ts';
 import type { Logger } from './observability/logger.ts';
 import type { Outage } from './observability/outage.ts';
 import { requestLog } from './observability/request-log.ts';
 import type { ReadAhead } from './oidc/read-ahead.ts';
-import { isEngineRoute, routeOf } from './http/routes.ts';
-import { isDatabaseUnavailable, isUnstorableInput, UNSTORABLE_DESCRIPTION } from './db/errors.ts';
 import { limitFrontChannelParameters } from './security/request-limits.ts';
 import { requireHttps } from './security/require-https.ts';
 
 /** Holds the live engine; key rotation swaps in a new one without a restart. */
-export interface ProviderRef { current: Provider }
+export interface ProviderRef {
+  current: Provider;
+}
 
 export interface AppDeps {
   config: Config;
@@ -70,8 +72,11 @@ async function nameRoute(ctx: Context, next: Next) {
 function securityHeaders(config: Config) {
   const hsts = config.issuer.startsWith('https://');
   return async function setSecurityHeaders(ctx: Context, next: Next) {
-    ctx.set('Content-Security-Policy', "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' https: data:; " +
-      "connect-src 'self'; base-uri 'none'; frame-ancestors 'none'");
+    ctx.set(
+      'Content-Security-Policy',
+      "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' https: data:; " +
+        "connect-src 'self'; base-uri 'none'; frame-ancestors 'none'",
+    );
     ctx.set('X-Content-Type-Options', 'nosniff');
     ctx.set('X-Frame-Options', 'DENY');
     ctx.set('Referrer-Policy', 'no-referrer');
@@ -99,7 +104,7 @@ function errorPages(views: Views, outage: Pick<Outage, 'unavailable'>) {
       // database cannot store (a NUL character) is the request's fault (400).
       const unstorable = isUnstorableInput(err);
       const unavailableNow = isDatabaseUnavailable(err);
-      const status = unstorable ? 400 : (err as { status?: number }).status ?? 500;
+      const status = unstorable ? 400 : ((err as { status?: number }).status ?? 500);
       const publicMessage = unstorable ? UNSTORABLE_DESCRIPTION : (err as Error).message;
       const expose = status < 500;
       // A known outage is logged once, by the tracker; a bug with its stack, every time.
@@ -110,11 +115,18 @@ function errorPages(views: Views, outage: Pick<Outage, 'unavailable'>) {
       const t = views.strings(ctx);
       if (!ctx.accepts('html')) {
         ctx.status = status;
-        ctx.body = { error: expose ? 'invalid_request' : 'server_error', error_description: expose ? publicMessage : t.error.serverMessage };
+        ctx.body = {
+          error: expose ? 'invalid_request' : 'server_error',
+          error_description: expose ? publicMessage : t.error.serverMessage,
+        };
         return;
       }
-      const [heading, message] = status === 429 ? [t.error.tooMany, t.error.tooManyMessage]
-        : expose ? [t.error.badRequest, publicMessage] : [t.error.server, t.error.serverMessage];
+      const [heading, message] =
+        status === 429
+          ? [t.error.tooMany, t.error.tooManyMessage]
+          : expose
+            ? [t.error.badRequest, publicMessage]
+            : [t.error.server, t.error.serverMessage];
       await renderErrorPage(ctx, views, { status, heading, message, code: expose ? status : null });
     }
   };
@@ -130,7 +142,10 @@ function assetRoutes(views: Views): Router {
     })
     .get('/assets/latchkey.css', async function stylesheet(ctx) {
       let css = cache.get('latchkey.css');
-      if (!css) cache.set('latchkey.css', css = readFile(path.join(VIEWS_DIR, 'assets', 'latchkey.css'), 'utf8'));
+      if (!css) {
+        css = readFile(path.join(VIEWS_DIR, 'assets', 'latchkey.css'), 'utf8');
+        cache.set('latchkey.css', css);
+      }
       ctx.type = 'text/css';
       ctx.set('Cache-Control', 'public, max-age=300');
       ctx.body = await css;
@@ -163,8 +178,11 @@ export function createApp(deps: AppDeps): Koa {
   ];
   // The engine's endpoints: parameter limits and rate limits first (each guard checks the route name),
   // then the engine, which sets the response (its cookies are signed with the same keys as ours).
-  const engineRoutes = compose<Context>([limitFrontChannelParameters, ...(deps.engineGuards ?? []),
-    (ctx) => currentEngine()(ctx)]);
+  const engineRoutes = compose<Context>([
+    limitFrontChannelParameters,
+    ...(deps.engineGuards ?? []),
+    (ctx) => currentEngine()(ctx),
+  ]);
 
   if (deps.observeRequests) app.use(deps.observeRequests);
   app.use(function requestReadAhead(_ctx, next) {

@@ -1,9 +1,17 @@
 import { APIS_HELP, apisCommand } from './cli/apis.ts';
 import { CLIENTS_HELP, clientsCommand } from './cli/clients.ts';
 import type { CliContext } from './cli/context.ts';
-import { AUDIT_HELP, auditCommand, JANITOR_HELP, janitorCommand, KEYS_HELP, keysCommand, migrateCommand } from './cli/ops.ts';
 import { MAIL_HELP, mailCommand } from './cli/mail.ts';
-import { CommandError, UsageError, type Io } from './cli/output.ts';
+import {
+  AUDIT_HELP,
+  auditCommand,
+  JANITOR_HELP,
+  janitorCommand,
+  KEYS_HELP,
+  keysCommand,
+  migrateCommand,
+} from './cli/ops.ts';
+import { CommandError, type Io, UsageError } from './cli/output.ts';
 import { USERS_HELP, usersCommand } from './cli/users.ts';
 import { ConfigError, loadConfig } from './config.ts';
 import { createLogger } from './observability/logger.ts';
@@ -32,8 +40,10 @@ Options:
 Configuration comes from the environment; see README.md.
 `;
 
-const MIGRATE_HELP = 'Usage: latchkey migrate [--json]\n\nApplies pending migrations from migrations/ (also done by serve).\n';
-const SERVE_HELP = 'Usage: latchkey serve\n\nRuns the server on PORT (default 3000). Configuration comes from the environment; see README.md.\n';
+const MIGRATE_HELP =
+  'Usage: latchkey migrate [--json]\n\nApplies pending migrations from migrations/ (also done by serve).\n';
+const SERVE_HELP =
+  'Usage: latchkey serve\n\nRuns the server on PORT (default 3000). Configuration comes from the environment; see README.md.\n';
 
 type Command = (ctx: CliContext, args: string[], io: Io) => Promise<void>;
 const COMMANDS: Record<string, { help: string; run: Command }> = {
@@ -70,7 +80,11 @@ async function openCliContext(env: Record<string, string | undefined>): Promise<
 }
 
 /** Runs one CLI invocation; returns the exit code (0 ok, 1 refused or failed, 2 usage). */
-export async function main(argv: string[], env: Record<string, string | undefined>, io: Io = processIo()): Promise<number> {
+export async function main(
+  argv: string[],
+  env: Record<string, string | undefined>,
+  io: Io = processIo(),
+): Promise<number> {
   const [name, ...args] = argv;
   if (!name || name === '--help' || name === '-h' || name === 'help') {
     io.stdout(HELP);

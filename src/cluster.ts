@@ -1,10 +1,10 @@
 import cluster, { type Worker } from 'node:cluster';
-import net from 'node:net';
 import { once } from 'node:events';
+import net from 'node:net';
 import type { Config } from './config.ts';
 import { openDatabase } from './db/open.ts';
-import type { Logger } from './observability/logger.ts';
 import { serveClusterMetrics } from './observability/cluster-metrics.ts';
+import type { Logger } from './observability/logger.ts';
 import { prepareDatabase } from './prepare-database.ts';
 
 /**
@@ -58,7 +58,8 @@ export function kernelBalancing(port: number, version = process.versions.node, p
 /** One line for a port that cannot be taken, the same from the primary and from a single server. */
 export function cannotListen(port: number, host: string, err: unknown): Error {
   const code = (err as { code?: unknown }).code;
-  const reason = code === 'EADDRINUSE' ? 'address in use' : code === 'EACCES' ? 'permission denied' : (err as Error).message;
+  const reason =
+    code === 'EADDRINUSE' ? 'address in use' : code === 'EACCES' ? 'permission denied' : (err as Error).message;
   return new Error(`cannot listen on PORT ${port} (HOST ${host}): ${reason}`, { cause: err });
 }
 
@@ -84,10 +85,14 @@ async function assertPortFree(port: number, host: string): Promise<void> {
  * Runs the primary. Resolves once every worker listens; rejects (after stopping what it started)
  * when setup fails or a worker exits before it listened.
  */
-export async function runPrimary(config: Config, log: Logger,
-  options: { graceMs?: number; workerEnv?: Record<string, string>; workerNodeFlags?: string[] } = {}): Promise<void> {
+export async function runPrimary(
+  config: Config,
+  log: Logger,
+  options: { graceMs?: number; workerEnv?: Record<string, string>; workerNodeFlags?: string[] } = {},
+): Promise<void> {
   const graceMs = options.graceMs ?? 10_000;
-  if (options.workerNodeFlags?.length) cluster.setupPrimary({ execArgv: [...process.execArgv, ...options.workerNodeFlags] });
+  if (options.workerNodeFlags?.length)
+    cluster.setupPrimary({ execArgv: [...process.execArgv, ...options.workerNodeFlags] });
   await assertPortFree(config.port, config.host);
   const database = await openDatabase(config, log, { adoptEmbedded: true });
   // The workers that serve (they said so): counted for start-up, asked for their metrics.
@@ -101,7 +106,11 @@ export async function runPrimary(config: Config, log: Logger,
   try {
     await prepareDatabase(database.pool, config, log);
     // Sums the workers' metrics for /metrics (and serves the metrics listener, METRICS_PORT, unless off or public).
-    metrics = await serveClusterMetrics({ log, serving: () => serving, listen: typeof config.metrics === 'object' ? config.metrics : undefined });
+    metrics = await serveClusterMetrics({
+      log,
+      serving: () => serving,
+      listen: typeof config.metrics === 'object' ? config.metrics : undefined,
+    });
   } catch (err) {
     await database.close().catch(() => undefined);
     throw err;
@@ -117,10 +126,14 @@ export async function runPrimary(config: Config, log: Logger,
         worker.process.kill('SIGTERM'); // its channel is already gone
       }
     }
-    const exited = Promise.all(workers.map((worker) => worker.isDead() ? undefined : new Promise((resolve) => worker.once('exit', resolve))));
+    const exited = Promise.all(
+      workers.map((worker) => (worker.isDead() ? undefined : new Promise((resolve) => worker.once('exit', resolve)))),
+    );
     let timer: NodeJS.Timeout | undefined;
-    const late = new Promise<'late'>((resolve) => { timer = setTimeout(resolve, graceMs + 5_000, 'late'); });
-    if (await Promise.race([exited, late]) === 'late') {
+    const late = new Promise<'late'>((resolve) => {
+      timer = setTimeout(resolve, graceMs + 5_000, 'late');
+    });
+    if ((await Promise.race([exited, late])) === 'late') {
       log.warn({ event: 'cluster.kill_workers' }, 'workers did not stop in time: killing them');
       for (const worker of live()) worker.process.kill('SIGKILL');
       await exited;
@@ -134,16 +147,22 @@ export async function runPrimary(config: Config, log: Logger,
   let stopping = false;
   let restarts: number[] = [];
   let closed: Promise<void> | undefined;
-  const closeAll = () => closed ??= stopWorkers().then(() => metrics.close()).then(() => database.close());
+  const closeAll = () =>
+    (closed ??= stopWorkers()
+      .then(() => metrics.close())
+      .then(() => database.close()));
   const shutdown = (exitCode: number) => {
     stopping = true;
-    closeAll().then(() => {
-      log.info({ event: 'server.stopped' }, 'Latchkey stopped');
-      process.exit(exitCode);
-    }, (err: unknown) => {
-      log.error({ event: 'server.stop_failed', err }, 'stop failed');
-      process.exit(1);
-    });
+    closeAll().then(
+      () => {
+        log.info({ event: 'server.stopped' }, 'Latchkey stopped');
+        process.exit(exitCode);
+      },
+      (err: unknown) => {
+        log.error({ event: 'server.stop_failed', err }, 'stop failed');
+        process.exit(1);
+      },
+    );
   };
   const onSignal = (signal: string) => {
     if (stopping) {
@@ -166,7 +185,8 @@ export async function runPrimary(config: Config, log: Logger,
         if (listening.size === config.webConcurrency) done();
       };
       const onExit = (worker: Worker, code: number | null, signal: string | null) => {
-        if (!listening.has(worker.id)) done(new Error(`a server worker exited while starting (${signal ?? `exit code ${code}`})`));
+        if (!listening.has(worker.id))
+          done(new Error(`a server worker exited while starting (${signal ?? `exit code ${code}`})`));
       };
       const done = (err?: Error) => {
         cluster.off('message', onListening);
@@ -185,8 +205,15 @@ export async function runPrimary(config: Config, log: Logger,
     throw err;
   }
   if (stopping) return;
-  log.info({ event: 'cluster.started', workers: config.webConcurrency, metrics_port: metrics.port, kernel_balancing: kernelBalancing(config.port) },
-    `Latchkey running ${config.webConcurrency} workers`);
+  log.info(
+    {
+      event: 'cluster.started',
+      workers: config.webConcurrency,
+      metrics_port: metrics.port,
+      kernel_balancing: kernelBalancing(config.port),
+    },
+    `Latchkey running ${config.webConcurrency} workers`,
+  );
 
   cluster.on('exit', (worker, code, signal) => {
     if (stopping) return;
@@ -197,7 +224,10 @@ export async function runPrimary(config: Config, log: Logger,
       shutdown(1);
       return;
     }
-    log.error({ event: 'cluster.worker_exited', worker_pid: worker.process.pid, code, signal }, 'a server worker exited: starting another');
+    log.error(
+      { event: 'cluster.worker_exited', worker_pid: worker.process.pid, code, signal },
+      'a server worker exited: starting another',
+    );
     cluster.fork(options.workerEnv);
   });
 }

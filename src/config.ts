@@ -4,7 +4,9 @@ import { z } from 'zod';
 
 const seconds = (fallback: number) => z.coerce.number().int().min(1).default(fallback);
 const flag = (fallback: boolean) =>
-  z.enum(['true', 'false', '1', '0', 'yes', 'no']).default(fallback ? 'true' : 'false')
+  z
+    .enum(['true', 'false', '1', '0', 'yes', 'no'])
+    .default(fallback ? 'true' : 'false')
     .transform((value) => value === 'true' || value === '1' || value === 'yes');
 
 /**
@@ -44,9 +46,19 @@ export const ConfigSchema = z.object({
    */
   LATCHKEY_SECRET_KEY: z.string().min(32, 'must be at least 32 characters').optional(),
   /** Comma-separated cookie signing keys, newest first. Unset: generated, stored encrypted in the database, shared by every node. */
-  COOKIE_KEYS: z.string().optional()
-    .transform((value) => value?.split(',').map((key) => key.trim()).filter(Boolean))
-    .refine((keys) => keys === undefined || keys.every((key) => key.length >= 32), 'each key must be at least 32 characters'),
+  COOKIE_KEYS: z
+    .string()
+    .optional()
+    .transform((value) =>
+      value
+        ?.split(',')
+        .map((key) => key.trim())
+        .filter(Boolean),
+    )
+    .refine(
+      (keys) => keys === undefined || keys.every((key) => key.length >= 32),
+      'each key must be at least 32 characters',
+    ),
   /** Trust X-Forwarded-* headers (set when behind a TLS-terminating proxy). Default false. */
   TRUST_PROXY: flag(false),
   /**
@@ -156,8 +168,13 @@ export const ConfigSchema = z.object({
    * Sender of every mail, `Name <address>` or an address. Default `<BRAND_NAME> <no-reply@<issuer's
    * host>>`: a domain the operator controls, so receiving servers can check it (SPF, DKIM).
    */
-  MAIL_FROM: z.string().max(200)
-    .refine((value) => /^[^<>\r\n]*<[^<>@\s]+@[^<>@\s]+>$|^[^<>@\s]+@[^<>@\s]+$/.test(value.trim()), 'must be an address (no-reply@example.com) or Name <address>')
+  MAIL_FROM: z
+    .string()
+    .max(200)
+    .refine(
+      (value) => /^[^<>\r\n]*<[^<>@\s]+@[^<>@\s]+>$|^[^<>@\s]+@[^<>@\s]+$/.test(value.trim()),
+      'must be an address (no-reply@example.com) or Name <address>',
+    )
     .optional(),
   /**
    * "Forgot password?" on the sign-in page: a one-time link by mail to choose a new password.
@@ -172,7 +189,12 @@ export const ConfigSchema = z.object({
    */
   PASSWORD_RESET_TTL: z.coerce.number().int().min(60).max(86_400).default(1800),
   /** Seconds an invitation link (`users invite`) works (once). Default 604800 (7 days). */
-  INVITE_TTL: z.coerce.number().int().min(300).max(90 * 86_400).default(7 * 86_400),
+  INVITE_TTL: z.coerce
+    .number()
+    .int()
+    .min(300)
+    .max(90 * 86_400)
+    .default(7 * 86_400),
   /** Folder whose .ejs files replace the built-in templates of the same name (login, consent, error, layout, ...). Default: none. */
   THEME_DIR: z.string().min(1).optional(),
   /** Product name shown on the pages. Default Latchkey. */
@@ -180,9 +202,11 @@ export const ConfigSchema = z.object({
   /** Logo URL shown on the pages. Default: none. */
   BRAND_LOGO_URL: z.url().optional(),
   /** Primary colour of the pages, #rrggbb. Default #3346d3. */
-  BRAND_PRIMARY_COLOR: z.string().regex(/^#[0-9a-fA-F]{6}$/, 'must be a #rrggbb colour').default('#3346d3'),
+  BRAND_PRIMARY_COLOR: z
+    .string()
+    .regex(/^#[0-9a-fA-F]{6}$/, 'must be a #rrggbb colour')
+    .default('#3346d3'),
 });
-
 
 export interface Config {
   env: 'development' | 'production' | 'test';
@@ -205,7 +229,14 @@ export interface Config {
   metrics: { port: number; host: string } | 'public' | 'off';
   keys: { rotationDays: number; reloadIntervalMs: number };
   janitorIntervalSeconds: number;
-  ttl: { accessToken: number; refreshToken: number; authorizationCode: number; idToken: number; session: number; interaction: number };
+  ttl: {
+    accessToken: number;
+    refreshToken: number;
+    authorizationCode: number;
+    idToken: number;
+    session: number;
+    interaction: number;
+  };
   refreshTokenReuseGraceSeconds: number;
   argon2: { memoryKib: number; iterations: number };
   lockout: { threshold: number; lockSeconds: number };
@@ -229,9 +260,7 @@ export interface Config {
  */
 export function mailRequired(config: Config): string[] {
   // [setting, whether it is on].
-  const features: Array<[setting: string, on: boolean]> = [
-    ['PASSWORD_RESET_ENABLED', config.flows.resetEnabled],
-  ];
+  const features: Array<[setting: string, on: boolean]> = [['PASSWORD_RESET_ENABLED', config.flows.resetEnabled]];
   return features.filter(([, on]) => on).map(([setting]) => setting);
 }
 
@@ -243,7 +272,10 @@ export class ConfigError extends Error {
 }
 
 /** A setting that is allowed but risky in the way it is combined; logged once at start. */
-export interface ConfigWarning { setting: string; message: string }
+export interface ConfigWarning {
+  setting: string;
+  message: string;
+}
 
 const ALL_INTERFACES = new Set(['0.0.0.0', '::', '[::]']);
 
@@ -253,8 +285,10 @@ export function configWarnings(config: Config): ConfigWarning[] {
   // Forwarded headers are believed from whoever connects: on every interface that can be anyone
   // who reaches the port directly, past the proxy, choosing the address rate limits count under.
   if (config.trustProxy && ALL_INTERFACES.has(config.host)) {
-    warnings.push({ setting: 'TRUST_PROXY',
-      message: `TRUST_PROXY=true while listening on all interfaces (HOST=${config.host}): anyone who reaches port ${config.port} directly can forge X-Forwarded-For and X-Forwarded-Proto; let only the proxy reach it (firewall, private network) or bind HOST to the proxy-facing address` });
+    warnings.push({
+      setting: 'TRUST_PROXY',
+      message: `TRUST_PROXY=true while listening on all interfaces (HOST=${config.host}): anyone who reaches port ${config.port} directly can forge X-Forwarded-For and X-Forwarded-Proto; let only the proxy reach it (firewall, private network) or bind HOST to the proxy-facing address`,
+    });
   }
   return warnings;
 }
@@ -278,8 +312,10 @@ export function loadConfig(env: Record<string, string | undefined>): Config {
   }
   const metricsPort = c.METRICS_PORT ?? DEFAULT_METRICS_PORT;
   if (c.METRICS_PORT === undefined && c.PORT === DEFAULT_METRICS_PORT) {
-    throw new ConfigError(`config: METRICS_PORT: unset, so ${DEFAULT_METRICS_PORT}, the same as PORT; set it to another port, to off, `
-      + `or to ${DEFAULT_METRICS_PORT} to serve /metrics on the public port`);
+    throw new ConfigError(
+      `config: METRICS_PORT: unset, so ${DEFAULT_METRICS_PORT}, the same as PORT; set it to another port, to off, ` +
+        `or to ${DEFAULT_METRICS_PORT} to serve /metrics on the public port`,
+    );
   }
   const config: Config = {
     env: c.NODE_ENV,
@@ -298,7 +334,12 @@ export function loadConfig(env: Record<string, string | undefined>): Config {
     trustProxyHops: c.TRUST_PROXY_HOPS,
     logLevel: c.LOG_LEVEL,
     logFormat: c.LOG_FORMAT,
-    metrics: metricsPort === 'off' ? 'off' : metricsPort === c.PORT && c.PORT !== 0 ? 'public' : { port: metricsPort, host: c.METRICS_HOST },
+    metrics:
+      metricsPort === 'off'
+        ? 'off'
+        : metricsPort === c.PORT && c.PORT !== 0
+          ? 'public'
+          : { port: metricsPort, host: c.METRICS_HOST },
     keys: { rotationDays: c.KEY_ROTATION_DAYS, reloadIntervalMs: c.KEY_RELOAD_INTERVAL_MS },
     janitorIntervalSeconds: c.JANITOR_INTERVAL,
     ttl: {
@@ -332,7 +373,10 @@ export function loadConfig(env: Record<string, string | undefined>): Config {
   };
   if (c.NODE_ENV === 'production' && !config.mail.smtpUrl) {
     const features = mailRequired(config);
-    if (features.length) throw new ConfigError(`config: SMTP_URL: required in production to send the mails of ${features.join(', ')} (or set ${features.map((f) => `${f}=false`).join(', ')})`);
+    if (features.length)
+      throw new ConfigError(
+        `config: SMTP_URL: required in production to send the mails of ${features.join(', ')} (or set ${features.map((f) => `${f}=false`).join(', ')})`,
+      );
   }
   return config;
 }

@@ -1,8 +1,9 @@
 import cluster from 'node:cluster';
 import { pathToFileURL } from 'node:url';
 import { isStopMessage, runPrimary, SERVING_MESSAGE } from './cluster.ts';
-import { ConfigError, configWarnings, loadConfig, type Config } from './config.ts';
+import { type Config, ConfigError, configWarnings, loadConfig } from './config.ts';
 import { createLogger } from './observability/logger.ts';
+import type { RunningServer } from './server.ts';
 
 /**
  * `npm start`: config -> database -> migrate -> app -> listen. SIGTERM/SIGINT stop gracefully
@@ -21,12 +22,15 @@ export async function serve(env: Record<string, string | undefined>): Promise<vo
     }
     throw err;
   }
-  const log = createLogger({ level: config.logLevel, pretty: config.logFormat === 'pretty' || (config.logFormat === 'auto' && process.stdout.isTTY) });
+  const log = createLogger({
+    level: config.logLevel,
+    pretty: config.logFormat === 'pretty' || (config.logFormat === 'auto' && process.stdout.isTTY),
+  });
   // Once per start: the primary (or the single process) says it, not every worker again.
   if (cluster.isPrimary) {
     for (const { setting, message } of configWarnings(config)) log.warn({ event: 'config.warning', setting }, message);
   }
-  let running;
+  let running: RunningServer;
   let earlyStop = false;
   const rememberEarlyStop = (message: unknown) => {
     if (isStopMessage(message)) earlyStop = true;
@@ -74,10 +78,13 @@ export async function serve(env: Record<string, string | undefined>): Promise<vo
     }
     stopping = true;
     log.info({ event: 'server.stopping', signal }, 'stopping: finishing in-flight requests');
-    running.close(10_000).then(() => process.exit(0), (err: unknown) => {
-      log.error({ event: 'server.stop_failed', err }, 'stop failed');
-      process.exit(1);
-    });
+    running.close(10_000).then(
+      () => process.exit(0),
+      (err: unknown) => {
+        log.error({ event: 'server.stop_failed', err }, 'stop failed');
+        process.exit(1);
+      },
+    );
   };
   process.on('SIGTERM', () => stop('SIGTERM'));
   process.on('SIGINT', () => stop('SIGINT'));
@@ -87,7 +94,6 @@ export async function serve(env: Record<string, string | undefined>): Promise<vo
   });
   if (earlyStop) stop('primary');
 }
-
 
 function oneLine(err: unknown): string {
   const message = err instanceof Error ? err.message : String(err);

@@ -14,7 +14,11 @@ import { createSecretBox } from './secret-box.ts';
  * command); a cluster worker only resolves the secret key. Apart from services.ts so that the
  * cluster primary, which runs this, does not load the stores and through them the engine.
  */
-export async function prepareDatabase(pool: Pool, config: Config, log: Logger): Promise<{ secretKey: string; migrated: string[] }> {
+export async function prepareDatabase(
+  pool: Pool,
+  config: Config,
+  log: Logger,
+): Promise<{ secretKey: string; migrated: string[] }> {
   const { applied: migrated } = await migrate(pool, log);
   const secretKey = await resolveSecretKey(config, log);
   await ensureKeys(pool, createSecretBox(secretKey));
@@ -42,6 +46,9 @@ export async function resolveSecretKey(config: Config, log: Logger): Promise<str
     if ((err as NodeJS.ErrnoException).code === 'EEXIST') return (await readFile(file, 'utf8')).trim();
     throw err;
   }
-  log.warn({ event: 'config.secret_key_generated', file }, 'LATCHKEY_SECRET_KEY is unset: generated one into the data dir (set it explicitly in production)');
+  log.warn(
+    { event: 'config.secret_key_generated', file },
+    'LATCHKEY_SECRET_KEY is unset: generated one into the data dir (set it explicitly in production)',
+  );
   return key;
 }

@@ -30,7 +30,12 @@ export function createSecretBox(secretKey: string): SecretBox {
       const iv = randomBytes(12);
       const cipher = createCipheriv('aes-256-gcm', key, iv);
       const body = Buffer.concat([cipher.update(plaintext, 'utf8'), cipher.final()]);
-      return ['v1', iv.toString('base64url'), cipher.getAuthTag().toString('base64url'), body.toString('base64url')].join('.');
+      return [
+        'v1',
+        iv.toString('base64url'),
+        cipher.getAuthTag().toString('base64url'),
+        body.toString('base64url'),
+      ].join('.');
     },
     open(sealed) {
       const [version, iv, tag, body] = sealed.split('.');
@@ -40,7 +45,9 @@ export function createSecretBox(secretKey: string): SecretBox {
         decipher.setAuthTag(Buffer.from(tag, 'base64url'));
         return Buffer.concat([decipher.update(Buffer.from(body, 'base64url')), decipher.final()]).toString('utf8');
       } catch (err) {
-        throw new Error('sealed value could not be decrypted: is LATCHKEY_SECRET_KEY the one it was sealed with?', { cause: err });
+        throw new Error('sealed value could not be decrypted: is LATCHKEY_SECRET_KEY the one it was sealed with?', {
+          cause: err,
+        });
       }
     },
   };

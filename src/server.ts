@@ -1,35 +1,35 @@
-import { observedAudit } from './audit/store.ts';
 import { once } from 'node:events';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { createAccountPageStore } from './account/store.ts';
 import { createApp, type ProviderRef } from './app.ts';
+import { observedAudit } from './audit/store.ts';
 import { createClientCache } from './clients/cache.ts';
-import { createNotifiedCache, listenForChanges } from './db/notified-cache.ts';
 import { CLIENTS_CHANNEL } from './clients/store.ts';
 import { cannotListen, kernelBalancing } from './cluster.ts';
 import type { Config } from './config.ts';
+import { isDatabaseUnavailable } from './db/errors.ts';
+import { createNotifiedCache, listenForChanges } from './db/notified-cache.ts';
 import type { Database } from './db/open.ts';
 import { probeDatabase } from './db/pool.ts';
 import { DRAIN_WINDOW_MS, drainOnClose } from './http-drain.ts';
-import { createAccountPageStore } from './account/store.ts';
 import { createDeviceFlow } from './interactions/device.ts';
 import { createCsrf } from './interactions/forms.ts';
 import { createProviderPages } from './interactions/pages.ts';
 import { createViews } from './interactions/views.ts';
-import type { Logger } from './observability/logger.ts';
 import { MAIL_CHANNEL } from './mail/outbox-store.ts';
+import type { Logger } from './observability/logger.ts';
 import { createMetrics } from './observability/metrics.ts';
 import { createOutageTracker } from './observability/outage.ts';
 import { createAdapterFactory } from './oidc/adapter.ts';
 import { APIS_CHANNEL } from './oidc/api-resource-store.ts';
-import { KEYS_CHANNEL } from './oidc/key-store.ts';
 import { sweepExpired } from './oidc/janitor.ts';
-import { loadKeyMaterial, retiredKeyPublishSeconds, rotateKeys, type KeyMaterial } from './oidc/keys.ts';
+import { KEYS_CHANNEL } from './oidc/key-store.ts';
+import { type KeyMaterial, loadKeyMaterial, retiredKeyPublishSeconds, rotateKeys } from './oidc/keys.ts';
 import { createProvider } from './oidc/provider.ts';
 import { createReadAhead } from './oidc/read-ahead.ts';
 import { createClientRegistrations } from './oidc/registration.ts';
 import { sha256 } from './secret-box.ts';
-import { isDatabaseUnavailable } from './db/errors.ts';
 import { guardEngine } from './security/engine-failures.ts';
 import { createMailLimits } from './security/mail-limits.ts';
 import { createRateLimits } from './security/rate-limits.ts';
@@ -72,7 +72,11 @@ export interface StartOptions {
  * through `config`.
  */
 export async function startServer(config: Config, log: Logger, options: StartOptions = {}): Promise<RunningServer> {
-  const { database, secretKey, services } = await openServices(config, log, options.worker ? 'cluster-worker' : 'server');
+  const { database, secretKey, services } = await openServices(
+    config,
+    log,
+    options.worker ? 'cluster-worker' : 'server',
+  );
   try {
     return await listen(config, log, options, { database, secretKey, services });
   } catch (err) {
@@ -81,9 +85,30 @@ export async function startServer(config: Config, log: Logger, options: StartOpt
   }
 }
 
-async function listen(config: Config, log: Logger, options: StartOptions,
-  opened: { database: Database; secretKey: string; services: Services }): Promise<RunningServer> {
-  const { database, secretKey, services: { box, accounts, selfService, accountTokens, clients, apis, keys: keyStore, payloads, consents, audit: auditStore, outbox, mailSender } } = opened;
+async function listen(
+  config: Config,
+  log: Logger,
+  options: StartOptions,
+  opened: { database: Database; secretKey: string; services: Services },
+): Promise<RunningServer> {
+  const {
+    database,
+    secretKey,
+    services: {
+      box,
+      accounts,
+      selfService,
+      accountTokens,
+      clients,
+      apis,
+      keys: keyStore,
+      payloads,
+      consents,
+      audit: auditStore,
+      outbox,
+      mailSender,
+    },
+  } = opened;
   const accountStore = accounts.store;
   const { pool } = database;
   // Built once: every place that meets an unreachable database tells it, and it logs the outage once.
@@ -102,29 +127,78 @@ async function listen(config: Config, log: Logger, options: StartOptions,
   const pages = createProviderPages(views);
   // Clients and APIs from memory on the token path; LISTEN/NOTIFY keeps every node's copy current.
   const clientCache = createClientCache({ load: clients.findMetadata, maxAgeMs: config.clientCacheSeconds * 1000 });
-  const apiCache = createNotifiedCache({ load: apis.store.findByIdentifier, maxAgeMs: config.clientCacheSeconds * 1000 });
+  const apiCache = createNotifiedCache({
+    load: apis.store.findByIdentifier,
+    maxAgeMs: config.clientCacheSeconds * 1000,
+  });
   // Dynamic registration (REGISTRATION_ENABLED) writes clients through the engine's adapter.
   const registrations = config.registrationEnabled ? createClientRegistrations(clients) : undefined;
   const readAhead = createReadAhead();
-  const adapter = createAdapterFactory({ payloads, clients: clientCache, box, registrations, readAhead,
-    refreshReuseGraceSeconds: config.refreshTokenReuseGraceSeconds });
+  const adapter = createAdapterFactory({
+    payloads,
+    clients: clientCache,
+    box,
+    registrations,
+    readAhead,
+    refreshReuseGraceSeconds: config.refreshTokenReuseGraceSeconds,
+  });
   const device = createDeviceFlow({ views, pool, log });
 
   const accountPages = createAccountPageStore(pool);
   const limits = createRateLimits({ pool, settings: config.rateLimit, log, outage });
-  const buildProvider = (keys: KeyMaterial) => guardEngine(
-    metrics.observeProvider(createProvider({ config, adapter, keys, accounts: accountStore, apis: { ...apis.store, findByIdentifier: apiCache.get }, consents, pages, device: device.pages, log,
-      sessionSeen: (seen) => accountPages.recordDevice(sha256(seen.sessionUid), seen.accountId, seen.userAgent, seen.ip) })), { views, log, outage });
+  const buildProvider = (keys: KeyMaterial) =>
+    guardEngine(
+      metrics.observeProvider(
+        createProvider({
+          config,
+          adapter,
+          keys,
+          accounts: accountStore,
+          apis: { ...apis.store, findByIdentifier: apiCache.get },
+          consents,
+          pages,
+          device: device.pages,
+          log,
+          sessionSeen: (seen) =>
+            accountPages.recordDevice(sha256(seen.sessionUid), seen.accountId, seen.userAgent, seen.ip),
+        }),
+      ),
+      { views, log, outage },
+    );
   let keys = await loadKeyMaterial(keyStore, box, config.cookieKeys);
   const providerRef: ProviderRef = { current: buildProvider(keys) };
 
   const csrf = createCsrf(secretKey);
   const app = createApp({
-    config, pool, providerRef, views, log, readAhead, outage,
-    interactions: { accounts, accountStore, audit, csrf, allowLoginAttempt: limits.allowLoginAttempt, consents,
-      selfService, mailLimits: createMailLimits({ pool }), flows: config.flows },
-    account: { accounts, payloads, store: accountPages, audit, csrf, pool, issuer: config.issuer,
-      deletionEnabled: config.accountDeletionEnabled, allowLoginAttempt: limits.allowLoginAttempt },
+    config,
+    pool,
+    providerRef,
+    views,
+    log,
+    readAhead,
+    outage,
+    interactions: {
+      accounts,
+      accountStore,
+      audit,
+      csrf,
+      allowLoginAttempt: limits.allowLoginAttempt,
+      consents,
+      selfService,
+      mailLimits: createMailLimits({ pool }),
+      flows: config.flows,
+    },
+    account: {
+      accounts,
+      payloads,
+      store: accountPages,
+      audit,
+      csrf,
+      pool,
+      issuer: config.issuer,
+      deletionEnabled: config.accountDeletionEnabled,
+      allowLoginAttempt: limits.allowLoginAttempt,
+    },
     engineGuards: [limits.limitTokenRequests, device.limitCodeEntry, device.requireResumeCookie],
     observeRequests: metrics.observeRequests,
     // Only when asked (METRICS_PORT = PORT): the sign-in counters tell which emails have accounts.
@@ -139,8 +213,15 @@ async function listen(config: Config, log: Logger, options: StartOptions,
   async function refreshKeys() {
     let latest = await loadKeyMaterial(keyStore, box, config.cookieKeys);
     if (rotationSeconds > 0 && Date.now() - latest.oldestActivation.getTime() >= rotationSeconds * 1000) {
-      const publishRetiredSeconds = retiredKeyPublishSeconds(config.ttl, (await apis.store.list()).map((api) => api.access_token_ttl));
-      const rotated = await rotateKeys(pool, box, { publishRetiredSeconds, cookieGraceSeconds: config.ttl.session, ifActiveOlderThanSeconds: rotationSeconds });
+      const publishRetiredSeconds = retiredKeyPublishSeconds(
+        config.ttl,
+        (await apis.store.list()).map((api) => api.access_token_ttl),
+      );
+      const rotated = await rotateKeys(pool, box, {
+        publishRetiredSeconds,
+        cookieGraceSeconds: config.ttl.session,
+        ifActiveOlderThanSeconds: rotationSeconds,
+      });
       if (rotated.length > 0) {
         metrics.keyRotations.inc();
         await audit.record({ event: 'key.rotated', details: { rotated, scheduled: true } });
@@ -154,24 +235,42 @@ async function listen(config: Config, log: Logger, options: StartOptions,
     app.keys = latest.cookieSigner;
     log.info({ event: 'key.reloaded' }, 'signing or cookie keys changed: reloaded');
   }
-  const keyWatch = every(config.keys.reloadIntervalMs, refreshKeys, backgroundFailure('key.reload_failed', 'could not reload or rotate keys'));
+  const keyWatch = every(
+    config.keys.reloadIntervalMs,
+    refreshKeys,
+    backgroundFailure('key.reload_failed', 'could not reload or rotate keys'),
+  );
   // Expired codes, tokens and sessions; with several nodes one sweeps per round (advisory lock).
-  const janitor = config.janitorIntervalSeconds > 0 ? every(config.janitorIntervalSeconds * 1000, async () => {
-    const removed = await sweepExpired(pool, log);
-    if (removed) metrics.janitorRemoved.inc(removed);
-    // Sent and failed mails past their retention (outbox-store.ts, MAIL_RETENTION).
-    const mails = await outbox.sweep();
-    if (mails) log.info({ event: 'janitor.mail_swept', removed: mails }, 'old mails removed from the outbox');
-    // One-time links a day past their use or expiry.
-    const links = await accountTokens.sweep();
-    if (links) log.info({ event: 'janitor.account_tokens_swept', removed: links }, 'old one-time links removed');
-  }, backgroundFailure('janitor.failed', 'could not sweep expired rows')) : undefined;
+  const janitor =
+    config.janitorIntervalSeconds > 0
+      ? every(
+          config.janitorIntervalSeconds * 1000,
+          async () => {
+            const removed = await sweepExpired(pool, log);
+            if (removed) metrics.janitorRemoved.inc(removed);
+            // Sent and failed mails past their retention (outbox-store.ts, MAIL_RETENTION).
+            const mails = await outbox.sweep();
+            if (mails) log.info({ event: 'janitor.mail_swept', removed: mails }, 'old mails removed from the outbox');
+            // One-time links a day past their use or expiry.
+            const links = await accountTokens.sweep();
+            if (links)
+              log.info({ event: 'janitor.account_tokens_swept', removed: links }, 'old one-time links removed');
+          },
+          backgroundFailure('janitor.failed', 'could not sweep expired rows'),
+        )
+      : undefined;
   // Mail from the outbox: every node sends, each mail claimed by one (FOR UPDATE SKIP LOCKED). In
   // production without SMTP_URL there is no sender: mails wait in the outbox for one.
   const sender = mailSender(log, { metrics, audit });
-  const mailRun = sender ? every(MAIL_POLL_MS, async () => {
-    await sender.sendDue();
-  }, backgroundFailure('mail.send_failed', 'could not send mail from the outbox')) : undefined;
+  const mailRun = sender
+    ? every(
+        MAIL_POLL_MS,
+        async () => {
+          await sender.sendDue();
+        },
+        backgroundFailure('mail.send_failed', 'could not send mail from the outbox'),
+      )
+    : undefined;
   // What was left by a stopped or crashed predecessor goes now, not at the first poll.
   mailRun?.now();
   const rateLimitSweep = setInterval(() => {
@@ -187,7 +286,8 @@ async function listen(config: Config, log: Logger, options: StartOptions,
   // A cluster worker binds a socket of its own (SO_REUSEPORT) where the runtime can, so the
   // kernel balances connections and resets those queued for a worker that dies. Handed out by
   // the primary instead (round-robin), a connection accepted just as a worker died waits forever.
-  if (options.worker && kernelBalancing(config.port)) server.listen({ port: config.port, host: config.host, exclusive: true, reusePort: true });
+  if (options.worker && kernelBalancing(config.port))
+    server.listen({ port: config.port, host: config.host, exclusive: true, reusePort: true });
   else server.listen(config.port, config.host);
   try {
     await once(server, 'listening');
@@ -204,20 +304,41 @@ async function listen(config: Config, log: Logger, options: StartOptions,
       await once(listening, 'listening');
     } catch (err) {
       server.close();
-      throw new Error(`cannot listen on METRICS_PORT ${metricsPort} (METRICS_HOST ${metricsHost}): ${(err as Error).message}; set another METRICS_PORT, or METRICS_PORT=off`, { cause: err });
+      throw new Error(
+        `cannot listen on METRICS_PORT ${metricsPort} (METRICS_HOST ${metricsHost}): ${(err as Error).message}; set another METRICS_PORT, or METRICS_PORT=off`,
+        { cause: err },
+      );
     }
     metricsServer = listening;
   }
   // Until this connection listens, the cache reads through to the database.
-  const clientChanges = config.clientCacheSeconds > 0
-    ? listenForChanges({ connection: pool.options, caches: { [CLIENTS_CHANNEL]: clientCache, [APIS_CHANNEL]: apiCache,
-      // Keys changed (or notifications were lost while reconnecting): reload now rather than at the next poll.
-      [KEYS_CHANNEL]: { invalidate: keyWatch.now, trust: keyWatch.now, distrust() {} },
-      // A mail was queued (or notifications were lost): send now.
-      ...(mailRun ? { [MAIL_CHANNEL]: { invalidate: mailRun.now, trust: mailRun.now, distrust() {} } } : {}) }, log, outage })
-    : undefined;
+  const clientChanges =
+    config.clientCacheSeconds > 0
+      ? listenForChanges({
+          connection: pool.options,
+          caches: {
+            [CLIENTS_CHANNEL]: clientCache,
+            [APIS_CHANNEL]: apiCache,
+            // Keys changed (or notifications were lost while reconnecting): reload now rather than at the next poll.
+            [KEYS_CHANNEL]: { invalidate: keyWatch.now, trust: keyWatch.now, distrust() {} },
+            // A mail was queued (or notifications were lost): send now.
+            ...(mailRun ? { [MAIL_CHANNEL]: { invalidate: mailRun.now, trust: mailRun.now, distrust() {} } } : {}),
+          },
+          log,
+          outage,
+        })
+      : undefined;
   const metricsPort = metricsServer ? (metricsServer.address() as AddressInfo).port : undefined;
-  log.info({ event: 'server.listening', port, metrics_port: metricsPort, issuer: config.issuer, embedded_db: database.embedded }, `Latchkey listening on ${config.issuer}`);
+  log.info(
+    {
+      event: 'server.listening',
+      port,
+      metrics_port: metricsPort,
+      issuer: config.issuer,
+      embedded_db: database.embedded,
+    },
+    `Latchkey listening on ${config.issuer}`,
+  );
 
   let closing: Promise<void> | undefined;
   return {
@@ -231,7 +352,13 @@ async function listen(config: Config, log: Logger, options: StartOptions,
         clearInterval(rateLimitSweep);
         const closed = drain(Math.min(DRAIN_WINDOW_MS, graceMs));
         const timer = setTimeout(() => server.closeAllConnections(), graceMs);
-        await Promise.all([closed, keyWatch.stop(), janitor?.stop(), mailRun?.stop(), metricsServer && once(metricsServer.close(), 'close')]);
+        await Promise.all([
+          closed,
+          keyWatch.stop(),
+          janitor?.stop(),
+          mailRun?.stop(),
+          metricsServer && once(metricsServer.close(), 'close'),
+        ]);
         sender?.close();
         clearTimeout(timer);
         outage.stop();
@@ -243,4 +370,3 @@ async function listen(config: Config, log: Logger, options: StartOptions,
     },
   };
 }
-

@@ -1,16 +1,16 @@
 import { availableParallelism } from 'node:os';
-import { createAccounts, type AccountTransaction } from './accounts/accounts.ts';
+import { type AccountTransaction, createAccounts } from './accounts/accounts.ts';
 import { createPasswordRules } from './accounts/password-rules.ts';
 import { createPasswordHasher } from './accounts/passwords.ts';
 import { createSelfService } from './accounts/self-service.ts';
 import { createAccountStore } from './accounts/store.ts';
 import { createAccountTokenStore } from './accounts/token-store.ts';
+import { createAuditStore } from './audit/store.ts';
 import { createClients } from './clients/clients.ts';
 import { createClientStore } from './clients/store.ts';
 import type { Config } from './config.ts';
-import { openDatabase, type Database } from './db/open.ts';
-import { withTransaction, type Pool } from './db/pool.ts';
-import { createAuditStore } from './audit/store.ts';
+import { type Database, openDatabase } from './db/open.ts';
+import { type Pool, withTransaction } from './db/pool.ts';
 import { createOutboxStore } from './mail/outbox-store.ts';
 import { createMailRenderer } from './mail/render.ts';
 import { createMailSender, type MailSenderDeps } from './mail/sender.ts';
@@ -40,7 +40,10 @@ export function accountTransaction(db: Pool) {
  * builds on top.
  */
 export function createServices(deps: {
-  config: Pick<Config, 'argon2' | 'lockout' | 'ttl' | 'env' | 'issuer' | 'brand' | 'themeDir' | 'mail' | 'passwordMinLength' | 'flows'>;
+  config: Pick<
+    Config,
+    'argon2' | 'lockout' | 'ttl' | 'env' | 'issuer' | 'brand' | 'themeDir' | 'mail' | 'passwordMinLength' | 'flows'
+  >;
   db: Pool;
   secretKey: string;
   /** Hashes at a time (argon2id); default one per core. */
@@ -52,7 +55,11 @@ export function createServices(deps: {
   const mailRenderer = createMailRenderer({ issuer: config.issuer, brand: config.brand, themeDir: config.themeDir });
   const accounts = createAccounts({
     store: createAccountStore(db),
-    passwords: createPasswordHasher({ memoryKib: config.argon2.memoryKib, iterations: config.argon2.iterations, concurrency: deps.passwordConcurrency }),
+    passwords: createPasswordHasher({
+      memoryKib: config.argon2.memoryKib,
+      iterations: config.argon2.iterations,
+      concurrency: deps.passwordConcurrency,
+    }),
     rules: createPasswordRules({ minLength: config.passwordMinLength }),
     lockout: config.lockout,
     transaction: accountTransaction(db),
@@ -66,7 +73,8 @@ export function createServices(deps: {
      * with their mails in one transaction; passwords set as `users set-password` sets them.
      */
     selfService: createSelfService({
-      pool: db, accounts,
+      pool: db,
+      accounts,
       mail: (client) => createOutboxStore(client, box),
       settings: { resetTtlSeconds: config.flows.resetTtlSeconds, inviteTtlSeconds: config.flows.inviteTtlSeconds },
     }),
@@ -92,7 +100,10 @@ export function createServices(deps: {
      */
     mailSender(log: Logger, extras: Pick<MailSenderDeps, 'metrics' | 'audit' | 'retry'> = {}) {
       const transport = createMailTransport(config, log);
-      return transport && createMailSender({ outbox, renderer: mailRenderer, transport, from: config.mail.from, log, ...extras });
+      return (
+        transport &&
+        createMailSender({ outbox, renderer: mailRenderer, transport, from: config.mail.from, log, ...extras })
+      );
     },
   };
 }
@@ -109,7 +120,11 @@ export type Role = 'server' | 'cluster-worker' | 'cli';
  * Opens the database, prepares it (prepare-database.ts) unless a cluster primary already has, and
  * builds the services. Closes the database again when any of that fails.
  */
-export async function openServices(config: Config, log: Logger, role: Role): Promise<{
+export async function openServices(
+  config: Config,
+  log: Logger,
+  role: Role,
+): Promise<{
   database: Database;
   secretKey: string;
   /** Migrations applied on opening (none for a cluster worker). */
@@ -118,15 +133,19 @@ export async function openServices(config: Config, log: Logger, role: Role): Pro
 }> {
   const database = await openDatabase(config, log, { adoptEmbedded: role === 'server' });
   try {
-    const { secretKey, migrated } = role === 'cluster-worker'
-      ? { secretKey: await resolveSecretKey(config, log), migrated: [] }
-      : await prepareDatabase(database.pool, config, log);
+    const { secretKey, migrated } =
+      role === 'cluster-worker'
+        ? { secretKey: await resolveSecretKey(config, log), migrated: [] }
+        : await prepareDatabase(database.pool, config, log);
     const services = createServices({
-      config, db: database.pool, secretKey,
+      config,
+      db: database.pool,
+      secretKey,
       // A cluster worker shares the cores with WEB_CONCURRENCY - 1 others: it hashes its share at a
       // time (one, by default), so a login burst neither oversubscribes the CPU nor holds several
       // 19 MiB buffers per worker. A single process uses every core.
-      passwordConcurrency: role === 'cluster-worker' ? Math.max(1, Math.floor(availableParallelism() / config.webConcurrency)) : undefined,
+      passwordConcurrency:
+        role === 'cluster-worker' ? Math.max(1, Math.floor(availableParallelism() / config.webConcurrency)) : undefined,
     });
     return { database, secretKey, migrated, services };
   } catch (err) {

@@ -1,8 +1,15 @@
 import assert from 'node:assert/strict';
-import { fileURLToPath } from 'node:url';
 import { after } from 'node:test';
-import { arrangeBrowserFlow, assertAccessible, launchChromium, newContext, overflowsHorizontally, submitLogin,
-  test } from './helpers/chromium.ts';
+import { fileURLToPath } from 'node:url';
+import {
+  arrangeBrowserFlow,
+  assertAccessible,
+  launchChromium,
+  newContext,
+  overflowsHorizontally,
+  submitLogin,
+  test,
+} from './helpers/chromium.ts';
 import { authorize } from './helpers/latchkey.ts';
 
 const browser = await launchChromium();
@@ -10,14 +17,28 @@ after(() => browser.close());
 
 const UPDATE_SCREENSHOTS = process.env.UPDATE_SCREENSHOTS === '1';
 const SCREENSHOTS = fileURLToPath(new URL('../docs/screenshots/', import.meta.url));
-const VIEWPORTS = [{ width: 375, height: 740 }, { width: 1280, height: 800 }];
+const VIEWPORTS = [
+  { width: 375, height: 740 },
+  { width: 1280, height: 800 },
+];
 
 test('the account page passes axe at 375 and 1280 px, in English and French, and works from the keyboard (UPDATE_SCREENSHOTS=1 retakes its screenshots)', async (t) => {
-  const { idp, app, rp, user } = await arrangeBrowserFlow(t, browser, { appName: 'Acme Notes', user: { name: 'Alex Martin' } });
+  const { idp, app, rp, user } = await arrangeBrowserFlow(t, browser, {
+    appName: 'Acme Notes',
+    user: { name: 'Alex Martin' },
+  });
   // Something in every section: an app with a refresh token (another browser, so two sessions).
-  await authorize(idp, rp, { email: user.email, scope: 'openid profile offline_access', prompt: 'consent', redirectUri: app.callback });
+  await authorize(idp, rp, {
+    email: user.email,
+    scope: 'openid profile offline_access',
+    prompt: 'consent',
+    redirectUri: app.callback,
+  });
 
-  for (const [locale, heading] of [['en-US', 'Your account'], ['fr-FR', 'Votre compte']] as const) {
+  for (const [locale, heading] of [
+    ['en-US', 'Your account'],
+    ['fr-FR', 'Votre compte'],
+  ] as const) {
     const context = await newContext(t, browser, { locale, viewport: VIEWPORTS[1] });
     const page = await context.newPage();
     await page.goto(`${idp.issuer}/account`);
@@ -25,13 +46,26 @@ test('the account page passes axe at 375 and 1280 px, in English and French, and
     await page.waitForURL(`${idp.issuer}/account`);
     assert.equal(await page.locator('h1').textContent(), heading);
     assert.equal(await page.locator('html').getAttribute('lang'), locale.slice(0, 2));
-    assert.equal(await page.locator('input[name=username]').first().isVisible(), false, 'the username for password managers is not shown');
+    assert.equal(
+      await page.locator('input[name=username]').first().isVisible(),
+      false,
+      'the username for password managers is not shown',
+    );
     for (const viewport of VIEWPORTS) {
       await page.setViewportSize(viewport);
       await assertAccessible(page, `account ${locale} ${viewport.width}px`);
-      assert.equal(await overflowsHorizontally(page), false, `account ${locale} ${viewport.width}px: no sideways scrolling`);
+      assert.equal(
+        await overflowsHorizontally(page),
+        false,
+        `account ${locale} ${viewport.width}px: no sideways scrolling`,
+      );
       if (UPDATE_SCREENSHOTS && locale === 'en-US') {
-        await page.screenshot({ path: `${SCREENSHOTS}account-${viewport.width}.png`, fullPage: true, animations: 'disabled', caret: 'hide' });
+        await page.screenshot({
+          path: `${SCREENSHOTS}account-${viewport.width}.png`,
+          fullPage: true,
+          animations: 'disabled',
+          caret: 'hide',
+        });
       }
     }
     // A refused password shows its message, still accessible.
@@ -47,7 +81,7 @@ test('the account page passes axe at 375 and 1280 px, in English and French, and
     let reached = false;
     for (let i = 0; i < 12 && !reached; i += 1) {
       await page.keyboard.press('Tab');
-      reached = await page.evaluate('document.activeElement?.id === "name"') as boolean;
+      reached = (await page.evaluate('document.activeElement?.id === "name"')) as boolean;
     }
     assert.ok(reached, `${locale}: the name field is reachable with Tab`);
     await page.keyboard.press('Enter');

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { formField, UserAgent } from './helpers/browser.ts';
-import { PASSWORD, signInFrom, startLatchkey, type Latchkey } from './helpers/latchkey.ts';
+import { type Latchkey, PASSWORD, signInFrom, startLatchkey } from './helpers/latchkey.ts';
 
 /** A browser signed in to the account page, with the page's CSRF token. */
 async function signedIn(idp: Latchkey, email: string) {
@@ -30,8 +30,18 @@ test('account forms: CSRF missing or wrong is 403, malformed input is 4xx, never
   const { agent, csrf } = await signedIn(idp, user.email);
   const { csrf: otherCsrf } = await signedIn(idp, other.email);
   const statuses: string[] = [];
-  const post = async (label: string, path: string, body: string, contentType = 'application/x-www-form-urlencoded', who: UserAgent = agent) => {
-    const response = await who.request(path, { method: 'POST', headers: { 'content-type': contentType, accept: 'text/html' }, body });
+  const post = async (
+    label: string,
+    path: string,
+    body: string,
+    contentType = 'application/x-www-form-urlencoded',
+    who: UserAgent = agent,
+  ) => {
+    const response = await who.request(path, {
+      method: 'POST',
+      headers: { 'content-type': contentType, accept: 'text/html' },
+      body,
+    });
     const text = await response.text();
     if (response.status >= 500) statuses.push(`${label}: ${response.status}`);
     assert.doesNotMatch(text, /\n\s+at .+:\d+:\d+/, `${label}: no stack trace`);
@@ -42,13 +52,21 @@ test('account forms: CSRF missing or wrong is 403, malformed input is 4xx, never
   for (const [path, fields] of Object.entries(FORMS)) {
     assert.equal(await post(`${path} without CSRF`, path, form(fields)), 403, `${path} without CSRF`);
     for (const token of ['', 'x', `${csrf}x`, otherCsrf!, 'A'.repeat(5000)]) {
-      assert.equal(await post(`${path} wrong CSRF`, path, form({ ...fields, csrf: token })), 403, `${path} with CSRF ${token.slice(0, 10)}`);
+      assert.equal(
+        await post(`${path} wrong CSRF`, path, form({ ...fields, csrf: token })),
+        403,
+        `${path} with CSRF ${token.slice(0, 10)}`,
+      );
     }
-    assert.equal(await post(`${path} not signed in`, path, form({ ...fields, csrf }), undefined, new UserAgent(idp.issuer)), 403,
-      `${path} from a browser that is not signed in`);
+    assert.equal(
+      await post(`${path} not signed in`, path, form({ ...fields, csrf }), undefined, new UserAgent(idp.issuer)),
+      403,
+      `${path} from a browser that is not signed in`,
+    );
     // A NUL byte in any field: 400, never a database error.
     for (const key of ['csrf-free', ...Object.keys(fields)]) {
-      const hostile = key === 'csrf-free' ? { ...fields, extra: 'a\u0000b' } : { ...fields, [key]: `a\u0000${fields[key]}` };
+      const hostile =
+        key === 'csrf-free' ? { ...fields, extra: 'a\u0000b' } : { ...fields, [key]: `a\u0000${fields[key]}` };
       assert.equal(await post(`${path} NUL in ${key}`, path, form({ ...hostile, csrf })), 400, `${path} NUL in ${key}`);
     }
     assert.equal(await post(`${path} JSON`, path, JSON.stringify({ ...fields, csrf }), 'application/json'), 415);
@@ -59,24 +77,63 @@ test('account forms: CSRF missing or wrong is 403, malformed input is 4xx, never
 
   // Oversized and malformed fields inside the size limit: 400 with the page, never a 500.
   assert.equal(await post('name too long', '/account/profile', form({ csrf, name: 'x'.repeat(5000) })), 400);
-  assert.equal(await post('given name too long', '/account/profile', form({ csrf, name: 'A', given_name: 'x'.repeat(201) })), 400);
+  assert.equal(
+    await post('given name too long', '/account/profile', form({ csrf, name: 'A', given_name: 'x'.repeat(201) })),
+    400,
+  );
   assert.equal(await post('empty name', '/account/profile', form({ csrf, name: '   ' })), 400);
-  assert.equal(await post('password too long', '/account/password', form({ csrf, current_password: PASSWORD, new_password: 'x'.repeat(1025) })), 400);
-  assert.equal(await post('current password too long', '/account/password', form({ csrf, current_password: 'x'.repeat(5000), new_password: 'a fine passphrase' })), 401);
+  assert.equal(
+    await post(
+      'password too long',
+      '/account/password',
+      form({ csrf, current_password: PASSWORD, new_password: 'x'.repeat(1025) }),
+    ),
+    400,
+  );
+  assert.equal(
+    await post(
+      'current password too long',
+      '/account/password',
+      form({ csrf, current_password: 'x'.repeat(5000), new_password: 'a fine passphrase' }),
+    ),
+    401,
+  );
   assert.equal(await post('session id garbage', '/account/sessions/end', form({ csrf, session: '../../x\'"<>' })), 400);
-  assert.equal(await post('session id too long', '/account/sessions/end', form({ csrf, session: 'a'.repeat(5000) })), 400);
-  assert.equal(await post('client id too long', '/account/apps/remove', form({ csrf, client_id: 'a'.repeat(5000) })), 400);
-  assert.equal(await post('the page\'s own client', '/account/apps/remove', form({ csrf, client_id: 'latchkey-account' })), 400);
+  assert.equal(
+    await post('session id too long', '/account/sessions/end', form({ csrf, session: 'a'.repeat(5000) })),
+    400,
+  );
+  assert.equal(
+    await post('client id too long', '/account/apps/remove', form({ csrf, client_id: 'a'.repeat(5000) })),
+    400,
+  );
+  assert.equal(
+    await post("the page's own client", '/account/apps/remove', form({ csrf, client_id: 'latchkey-account' })),
+    400,
+  );
   assert.equal(await post('delete without confirming', '/account/delete', form({ csrf, password: PASSWORD })), 400);
-  assert.equal(await post('delete with a wrong password', '/account/delete', form({ csrf, password: 'wrong password!!', confirm: 'yes' })), 401);
-  assert.equal(await post('another person\'s session', '/account/sessions/end', form({ csrf, session: 'AAAA' })), 303);
+  assert.equal(
+    await post(
+      'delete with a wrong password',
+      '/account/delete',
+      form({ csrf, password: 'wrong password!!', confirm: 'yes' }),
+    ),
+    401,
+  );
+  assert.equal(await post("another person's session", '/account/sessions/end', form({ csrf, session: 'AAAA' })), 303);
   // Hostile GETs.
   for (const query of ['?done=<script>', `?done=${'x'.repeat(5000)}`, '?done=profile&done=app']) {
     const response = await agent.request(`/account${query}`);
     assert.equal(response.status, 200, query);
     assert.doesNotMatch(await response.text(), /<script>/);
   }
-  for (const query of [`?code=${'x'.repeat(5000)}`, '?code=abc', '?error=access_denied', '?code=a&code=b', '?error=%00']) {
+  for (const query of [
+    `?code=${'x'.repeat(5000)}`,
+    '?code=abc',
+    '?error=access_denied',
+    '?code=a&code=b',
+    '?error=%00',
+  ]) {
     const response = await agent.request(`/account/callback${query}`);
     assert.ok(response.status < 500, `callback ${query.slice(0, 20)}: ${response.status}`);
   }
@@ -94,8 +151,15 @@ test('with ACCOUNT_DELETION_ENABLED=false the page offers no deletion and the fo
   const { agent, csrf } = await signedIn(idp, user.email);
   const page = await agent.navigate('/account');
   assert.doesNotMatch(page.body, /action="\/account\/delete"/);
-  const response = await agent.request('/account/delete', { method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded', accept: 'text/html' },
-    body: new URLSearchParams({ csrf, password: PASSWORD, confirm: 'yes' }).toString() });
+  const response = await agent.request('/account/delete', {
+    method: 'POST',
+    headers: { 'content-type': 'application/x-www-form-urlencoded', accept: 'text/html' },
+    body: new URLSearchParams({ csrf, password: PASSWORD, confirm: 'yes' }).toString(),
+  });
   assert.equal(response.status, 403);
-  assert.equal((await idp.server.database.pool.query('select 1 from accounts where id = $1', [user.id])).rowCount, 1, 'the account is still there');
+  assert.equal(
+    (await idp.server.database.pool.query('select 1 from accounts where id = $1', [user.id])).rowCount,
+    1,
+    'the account is still there',
+  );
 });

@@ -2,8 +2,8 @@ import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { after, before, describe, test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { type Adapter, type AdapterPayload, errors } from 'oidc-provider';
 import * as oidc from 'openid-client';
-import { errors, type Adapter, type AdapterPayload } from 'oidc-provider';
 import { migrate } from '../src/db/migrate.ts';
 import { createPool, type Pool } from '../src/db/pool.ts';
 import { createLogger } from '../src/observability/logger.ts';
@@ -18,14 +18,36 @@ import { authorize, CALLBACK, exchange, startLatchkey } from './helpers/latchkey
  * oidc-provider's storage contract (its example/my_adapter.js, memory_adapter.js) on the real
  * oidc_payloads table, per model, plus our own promise: no bearer value at rest.
  */
-const MODELS = ['Session', 'Interaction', 'Grant', 'AuthorizationCode', 'AccessToken', 'RefreshToken', 'ClientCredentials',
-  'DeviceCode', 'PushedAuthorizationRequest', 'ReplayDetection', 'BackchannelAuthenticationRequest'] as const;
+const MODELS = [
+  'Session',
+  'Interaction',
+  'Grant',
+  'AuthorizationCode',
+  'AccessToken',
+  'RefreshToken',
+  'ClientCredentials',
+  'DeviceCode',
+  'PushedAuthorizationRequest',
+  'ReplayDetection',
+  'BackchannelAuthenticationRequest',
+] as const;
 type Model = (typeof MODELS)[number];
 
 /** Models whose payload carries a grantId, and which the engine revokes by grant. */
-const GRANT_BOUND: Model[] = ['AuthorizationCode', 'AccessToken', 'RefreshToken', 'DeviceCode', 'BackchannelAuthenticationRequest'];
+const GRANT_BOUND: Model[] = [
+  'AuthorizationCode',
+  'AccessToken',
+  'RefreshToken',
+  'DeviceCode',
+  'BackchannelAuthenticationRequest',
+];
 /** What the engine consumes: codes, rotated refresh tokens, device and CIBA requests, pushed requests. */
-const CONSUMABLE_GRANT_BOUND: Model[] = ['AuthorizationCode', 'RefreshToken', 'DeviceCode', 'BackchannelAuthenticationRequest'];
+const CONSUMABLE_GRANT_BOUND: Model[] = [
+  'AuthorizationCode',
+  'RefreshToken',
+  'DeviceCode',
+  'BackchannelAuthenticationRequest',
+];
 
 const ISSUER = 'http://127.0.0.1:3000';
 const CLIENT_ID = 'contract-client';
@@ -47,43 +69,110 @@ function fixture(model: Model, refs: { grantId?: string } = {}): Fixture {
   const now = Math.floor(Date.now() / 1000);
   const base = { iat: now, exp: now + 600, jti: id, kind: model };
   const grantId = refs.grantId ?? newId();
-  const token = { ...base, clientId: CLIENT_ID, accountId: ACCOUNT_ID, grantId, scope: 'openid offline_access', sessionUid: newId() };
+  const token = {
+    ...base,
+    clientId: CLIENT_ID,
+    accountId: ACCOUNT_ID,
+    grantId,
+    scope: 'openid offline_access',
+    sessionUid: newId(),
+  };
   switch (model) {
     case 'Session':
-      return { id, secrets: [id], payload: { ...base, uid: newId(), accountId: ACCOUNT_ID, loginTs: now, amr: ['pwd'],
-        authorizations: { [CLIENT_ID]: { sid: newId(), grantId, persistsLogout: true } } } };
+      return {
+        id,
+        secrets: [id],
+        payload: {
+          ...base,
+          uid: newId(),
+          accountId: ACCOUNT_ID,
+          loginTs: now,
+          amr: ['pwd'],
+          authorizations: { [CLIENT_ID]: { sid: newId(), grantId, persistsLogout: true } },
+        },
+      };
     case 'Interaction': {
       const sessionCookie = newId();
       const deviceCode = newId();
       const parJti = newId();
-      return { id, secrets: [id, sessionCookie, deviceCode, parJti], payload: { ...base, returnTo: `${ISSUER}/authorize/${id}`,
-        prompt: { name: 'consent', reasons: ['op_scopes_missing'], details: { missingOIDCScope: ['openid'] } },
-        params: { client_id: CLIENT_ID, redirect_uri: CALLBACK, response_type: 'code', scope: 'openid', state: 'st' },
-        session: { accountId: ACCOUNT_ID, uid: newId(), cookie: sessionCookie, amr: ['pwd'] },
-        grantId, cid: newId(), deviceCode, parJti, trusted: [] } };
+      return {
+        id,
+        secrets: [id, sessionCookie, deviceCode, parJti],
+        payload: {
+          ...base,
+          returnTo: `${ISSUER}/authorize/${id}`,
+          prompt: { name: 'consent', reasons: ['op_scopes_missing'], details: { missingOIDCScope: ['openid'] } },
+          params: { client_id: CLIENT_ID, redirect_uri: CALLBACK, response_type: 'code', scope: 'openid', state: 'st' },
+          session: { accountId: ACCOUNT_ID, uid: newId(), cookie: sessionCookie, amr: ['pwd'] },
+          grantId,
+          cid: newId(),
+          deviceCode,
+          parJti,
+          trusted: [],
+        },
+      };
     }
     case 'Grant':
-      return { id, secrets: [], payload: { ...base, accountId: ACCOUNT_ID, clientId: CLIENT_ID, openid: { scope: 'openid offline_access' } } };
+      return {
+        id,
+        secrets: [],
+        payload: { ...base, accountId: ACCOUNT_ID, clientId: CLIENT_ID, openid: { scope: 'openid offline_access' } },
+      };
     case 'AuthorizationCode':
-      return { id, secrets: [id], payload: { ...token, redirectUri: CALLBACK, nonce: 'n', authTime: now, amr: ['pwd'],
-        codeChallenge: 'E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM', codeChallengeMethod: 'S256' } };
+      return {
+        id,
+        secrets: [id],
+        payload: {
+          ...token,
+          redirectUri: CALLBACK,
+          nonce: 'n',
+          authTime: now,
+          amr: ['pwd'],
+          codeChallenge: 'E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM',
+          codeChallengeMethod: 'S256',
+        },
+      };
     case 'AccessToken':
       return { id, secrets: [id], payload: { ...token, gty: 'authorization_code' } };
     case 'RefreshToken':
-      return { id, secrets: [id], payload: { ...token, gty: 'authorization_code', iiat: now, rotations: 0, authTime: now } };
+      return {
+        id,
+        secrets: [id],
+        payload: { ...token, gty: 'authorization_code', iiat: now, rotations: 0, authTime: now },
+      };
     case 'ClientCredentials':
-      return { id, secrets: [id], payload: { ...base, clientId: CLIENT_ID, scope: 'read', aud: 'https://api.example.com' } };
+      return {
+        id,
+        secrets: [id],
+        payload: { ...base, clientId: CLIENT_ID, scope: 'read', aud: 'https://api.example.com' },
+      };
     case 'DeviceCode': {
       const userCode = `${randomBytes(4).toString('hex').toUpperCase()}`;
-      return { id, secrets: [id, userCode], payload: { ...token, userCode, params: { client_id: CLIENT_ID, scope: 'openid' },
-        deviceInfo: { ip: '127.0.0.1', ua: 'test' } } };
+      return {
+        id,
+        secrets: [id, userCode],
+        payload: {
+          ...token,
+          userCode,
+          params: { client_id: CLIENT_ID, scope: 'openid' },
+          deviceInfo: { ip: '127.0.0.1', ua: 'test' },
+        },
+      };
     }
     case 'PushedAuthorizationRequest':
-      return { id, secrets: [id], payload: { ...base, clientId: CLIENT_ID, request: 'eyJhbGciOiJub25lIn0.eyJzY29wZSI6Im9wZW5pZCJ9.' } };
+      return {
+        id,
+        secrets: [id],
+        payload: { ...base, clientId: CLIENT_ID, request: 'eyJhbGciOiJub25lIn0.eyJzY29wZSI6Im9wZW5pZCJ9.' },
+      };
     case 'ReplayDetection':
       return { id, secrets: [id], payload: { ...base, iss: CLIENT_ID } };
     case 'BackchannelAuthenticationRequest':
-      return { id, secrets: [id], payload: { ...token, params: { client_id: CLIENT_ID, scope: 'openid', login_hint: 'x' } } };
+      return {
+        id,
+        secrets: [id],
+        payload: { ...token, params: { client_id: CLIENT_ID, scope: 'openid', login_hint: 'x' } },
+      };
   }
 }
 
@@ -118,7 +207,8 @@ describe('oidc_payloads adapter contract', () => {
     await database?.drop();
   });
 
-  const save = async (model: Model, item: Fixture, ttl = 600) => adapter(model).upsert(item.id, structuredClone(item.payload), ttl);
+  const save = async (model: Model, item: Fixture, ttl = 600) =>
+    adapter(model).upsert(item.id, structuredClone(item.payload), ttl);
 
   test('every model round-trips through upsert and find, with its jti restored', async () => {
     for (const model of MODELS) {
@@ -138,17 +228,25 @@ describe('oidc_payloads adapter contract', () => {
     for (const { model, item } of items) await save(model, item);
 
     const { rows } = await pool.query<{ model: string; id: string; row: string }>(
-      'select model, id, row_to_json(p)::text as row from oidc_payloads p');
+      'select model, id, row_to_json(p)::text as row from oidc_payloads p',
+    );
     const dump = rows.map((r) => r.row).join('\n');
     for (const { model, item } of items) {
       const stored = rows.find((r) => r.model === model && r.id === sha256(item.id));
       assert.ok(stored, `${model} is keyed by the SHA-256 of its id`);
-      for (const secret of item.secrets) assert.ok(!dump.includes(secret), `${model}: a raw bearer value is in oidc_payloads`);
+      for (const secret of item.secrets)
+        assert.ok(!dump.includes(secret), `${model}: a raw bearer value is in oidc_payloads`);
     }
     const interaction = items.find((i) => i.model === 'Interaction')!;
     const row = await pool.query<{ payload: { session: Record<string, unknown> } }>(
-      `select payload from oidc_payloads where model = 'Interaction' and id = $1`, [sha256(interaction.item.id)]);
-    assert.equal(row.rows[0]?.payload.session.cookie, undefined, "an Interaction's copy of the session cookie is dropped");
+      `select payload from oidc_payloads where model = 'Interaction' and id = $1`,
+      [sha256(interaction.item.id)],
+    );
+    assert.equal(
+      row.rows[0]?.payload.session.cookie,
+      undefined,
+      "an Interaction's copy of the session cookie is dropped",
+    );
     // By design a Grant's id stays readable in its payload: it is no credential, and remembered
     // consent looks grants up by account (see adapter.ts). Its row is still keyed by the digest.
     const grant = items.find((i) => i.model === 'Grant')!;
@@ -176,10 +274,16 @@ describe('oidc_payloads adapter contract', () => {
       await adapter(model).consume(item.id);
       const found = await adapter(model).find(item.id);
       assert.equal(typeof found?.consumed, 'number', `${model}: consumed set`);
-      assert.ok(Math.abs((found!.consumed as number) - before) <= 5, `${model}: consumed is the epoch time of consumption`);
+      assert.ok(
+        Math.abs((found!.consumed as number) - before) <= 5,
+        `${model}: consumed is the epoch time of consumption`,
+      );
       // A code or token used twice is invalid_grant (RFC 6749 §5.2), a request_uri invalid_request (RFC 9126 §4).
-      const refusal = CONSUMABLE_GRANT_BOUND.includes(model) ? errors.InvalidGrant
-        : model === 'PushedAuthorizationRequest' ? errors.InvalidRequest : errors.OIDCProviderError;
+      const refusal = CONSUMABLE_GRANT_BOUND.includes(model)
+        ? errors.InvalidGrant
+        : model === 'PushedAuthorizationRequest'
+          ? errors.InvalidRequest
+          : errors.OIDCProviderError;
       await assert.rejects(adapter(model).consume(item.id), refusal, `${model}: second consume`);
     }
   });
@@ -194,7 +298,8 @@ describe('oidc_payloads adapter contract', () => {
       const results = await Promise.allSettled(Array.from({ length: 8 }, () => adapter(model).consume(code.id)));
       assert.equal(results.filter((r) => r.status === 'fulfilled').length, 1, `${model}: one winner`);
       for (const result of results) {
-        if (result.status === 'rejected') assert.ok(result.reason instanceof errors.InvalidGrant, `${model}: ${String(result.reason)}`);
+        if (result.status === 'rejected')
+          assert.ok(result.reason instanceof errors.InvalidGrant, `${model}: ${String(result.reason)}`);
       }
       // A lost race is a replay: like the engine, revoke what the grant issued.
       assert.equal(await adapter('AccessToken').find(sibling.id), undefined, `${model}: grant revoked`);
@@ -232,9 +337,14 @@ describe('oidc_payloads adapter contract', () => {
 
       await adapter(model).revokeByGrantId(grantA);
 
-      for (const item of mine) assert.equal(await adapter(model).find(item.id), undefined, `${model} of the grant removed`);
+      for (const item of mine)
+        assert.equal(await adapter(model).find(item.id), undefined, `${model} of the grant removed`);
       assert.equal((await adapter(model).find(otherGrant.id))?.jti, otherGrant.id, `${model} of another grant kept`);
-      assert.equal((await adapter(otherModel).find(sameGrantOtherModel.id))?.jti, sameGrantOtherModel.id, `${otherModel} of the grant kept`);
+      assert.equal(
+        (await adapter(otherModel).find(sameGrantOtherModel.id))?.jti,
+        sameGrantOtherModel.id,
+        `${otherModel} of the grant kept`,
+      );
     }
   });
 
@@ -253,7 +363,11 @@ describe('oidc_payloads adapter contract', () => {
   test('a database failure is an error, not "not found"', async () => {
     const closed = createPool({ connectionString: database.url, max: 1, connectTimeoutMs: 1000, log });
     await closed.end();
-    const broken = createAdapterFactory({ payloads: createPayloadStore(closed), clients: { findMetadata: async () => undefined }, box });
+    const broken = createAdapterFactory({
+      payloads: createPayloadStore(closed),
+      clients: { findMetadata: async () => undefined },
+      box,
+    });
     await assert.rejects(broken('AccessToken').find(newId()));
   });
 });
@@ -261,15 +375,29 @@ describe('oidc_payloads adapter contract', () => {
 test('a real sign-in leaves no code, token, session or interaction id in oidc_payloads', async (t) => {
   const idp = await startLatchkey(t);
   const user = await idp.users.create();
-  const client = await idp.clients.create({ type: 'confidential', grantTypes: ['authorization_code', 'refresh_token'] });
+  const client = await idp.clients.create({
+    type: 'confidential',
+    grantTypes: ['authorization_code', 'refresh_token'],
+  });
   const rp = await idp.rp(client);
-  const dump = async () => (await idp.server.database.pool.query<{ row: string }>('select row_to_json(p)::text as row from oidc_payloads p'))
-    .rows.map((r) => r.row).join('\n');
+  const dump = async () =>
+    (
+      await idp.server.database.pool.query<{ row: string }>('select row_to_json(p)::text as row from oidc_payloads p')
+    ).rows
+      .map((r) => r.row)
+      .join('\n');
 
   // Mid-flow: the login page is showing and its Interaction is stored.
   const pending = new UserAgent(idp.issuer);
-  const page = await pending.navigate(oidc.buildAuthorizationUrl(rp, { redirect_uri: CALLBACK, scope: 'openid', state: 's',
-    code_challenge: await oidc.calculatePKCECodeChallenge(oidc.randomPKCECodeVerifier()), code_challenge_method: 'S256' }));
+  const page = await pending.navigate(
+    oidc.buildAuthorizationUrl(rp, {
+      redirect_uri: CALLBACK,
+      scope: 'openid',
+      state: 's',
+      code_challenge: await oidc.calculatePKCECodeChallenge(oidc.randomPKCECodeVerifier()),
+      code_challenge_method: 'S256',
+    }),
+  );
   const uid = /\/interaction\/([\w-]+)/.exec(page.url.pathname)?.[1];
   assert.ok(uid, `on the login page (${page.url.pathname})`);
   const midFlow = await dump();
@@ -280,13 +408,18 @@ test('a real sign-in leaves no code, token, session or interaction id in oidc_pa
   const code = flow.callback.searchParams.get('code')!;
   const tokens = await exchange(rp, flow);
   const refreshed = await oidc.refreshTokenGrant(rp, tokens.refresh_token!);
-  const sessionCookie = flow.agent.cookies()
-    .find((c) => c.name === '_session')?.value;
+  const sessionCookie = flow.agent.cookies().find((c) => c.name === '_session')?.value;
   assert.ok(sessionCookie, 'signed in');
 
   const after = await dump();
   assert.match(after, /"RefreshToken"/);
-  const bearer = { code, access_token: tokens.access_token, refresh_token: tokens.refresh_token!,
-    refreshed_access_token: refreshed.access_token, refreshed_refresh_token: refreshed.refresh_token!, session: sessionCookie };
+  const bearer = {
+    code,
+    access_token: tokens.access_token,
+    refresh_token: tokens.refresh_token!,
+    refreshed_access_token: refreshed.access_token,
+    refreshed_refresh_token: refreshed.refresh_token!,
+    session: sessionCookie,
+  };
   for (const [name, value] of Object.entries(bearer)) assert.ok(!after.includes(value), `${name} not stored`);
 });

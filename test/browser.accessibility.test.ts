@@ -1,18 +1,32 @@
 import assert from 'node:assert/strict';
 import { after } from 'node:test';
-import { arrangeBrowserFlow, assertAccessible, authorizationRequest, backAtApp, clickConsent, finishAtApp, launchChromium,
-  submitLogin, type AxeSummary, test } from './helpers/chromium.ts';
+import {
+  type AxeSummary,
+  arrangeBrowserFlow,
+  assertAccessible,
+  authorizationRequest,
+  backAtApp,
+  clickConsent,
+  finishAtApp,
+  launchChromium,
+  submitLogin,
+  test,
+} from './helpers/chromium.ts';
 
 const browser = await launchChromium();
 after(() => browser.close());
 
 test('every page passes axe (WCAG 2.2 AA) without serious or critical findings and has labelled landmarks and fields', async (t) => {
-  const { idp, app, rp, user, context, page, request } = await arrangeBrowserFlow(t, browser, { appName: 'Acme Dashboard',
-    user: { name: 'Alex Martin' }, params: { scope: 'openid profile email offline_access', prompt: 'consent' } });
+  const { idp, app, rp, user, context, page, request } = await arrangeBrowserFlow(t, browser, {
+    appName: 'Acme Dashboard',
+    user: { name: 'Alex Martin' },
+    params: { scope: 'openid profile email offline_access', prompt: 'consent' },
+  });
   const results: Record<string, AxeSummary> = {};
   const audit = async (name: string) => {
     results[name] = await assertAccessible(page, name);
-    for (const landmark of ['header', 'main', 'footer']) assert.equal(await page.locator(landmark).count(), 1, `${name}: one <${landmark}>`);
+    for (const landmark of ['header', 'main', 'footer'])
+      assert.equal(await page.locator(landmark).count(), 1, `${name}: one <${landmark}>`);
     assert.equal(await page.locator('h1').count(), 1, `${name}: one h1`);
     assert.ok(await page.locator('html').getAttribute('lang'), `${name}: the language is declared`);
   };
@@ -46,7 +60,9 @@ test('every page passes axe (WCAG 2.2 AA) without serious or critical findings a
   await audit('logged out');
 
   for (const [name, summary] of Object.entries(results)) {
-    t.diagnostic(`axe ${name}: ${summary.passes} rules passed; ${summary.violations.length ? summary.violations.map((v) => `${v.id} (${v.impact}, ${v.nodes})`).join(', ') : 'no violations'}`);
+    t.diagnostic(
+      `axe ${name}: ${summary.passes} rules passed; ${summary.violations.length ? summary.violations.map((v) => `${v.id} (${v.impact}, ${v.nodes})`).join(', ') : 'no violations'}`,
+    );
   }
   assert.deepEqual(context.cspViolations, [], 'axe ran without weakening the page CSP');
 });

@@ -1,6 +1,14 @@
 import assert from 'node:assert/strict';
 import { after } from 'node:test';
-import { arrangeBrowserFlow, backAtApp, clickConsent, launchChromium, receivedQuery, submitLogin, test } from './helpers/chromium.ts';
+import {
+  arrangeBrowserFlow,
+  backAtApp,
+  clickConsent,
+  launchChromium,
+  receivedQuery,
+  submitLogin,
+  test,
+} from './helpers/chromium.ts';
 
 const browser = await launchChromium();
 after(() => browser.close());

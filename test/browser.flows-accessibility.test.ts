@@ -12,13 +12,18 @@ test('the pages of forgot password, invitations and verification pass axe at 375
   const smtp = await startSmtp(t);
   const idp = await startLatchkey(t, { SMTP_URL: smtp.url });
   const user = await idp.users.create();
-  const { selfService } = createServices({ config: idp.config, db: idp.server.database.pool, secretKey: idp.config.secretKey! });
+  const { selfService } = createServices({
+    config: idp.config,
+    db: idp.server.database.pool,
+    secretKey: idp.config.secretKey!,
+  });
   await selfService.requestPasswordReset(user.email, { locale: 'en' });
   const invited = await selfService.invite({ email: 'new.person@example.com', name: 'New Person', locale: 'fr' });
   assert.ok(invited.ok);
   await selfService.sendVerification(invited.account.id, { locale: 'fr' });
   const mails = await smtp.waitFor(3);
-  const link = (path: string) => new URL(new RegExp(`https?://\\S+${path}\\?\\S+`).exec(mails.map((m) => m.text).join('\n'))![0]).href;
+  const link = (path: string) =>
+    new URL(new RegExp(`https?://\\S+${path}\\?\\S+`).exec(mails.map((m) => m.text).join('\n'))![0]).href;
   const pages: Array<[string, string]> = [
     ['forgot password', `${idp.issuer}/forgot-password`],
     ['reset form', link('/reset-password')],

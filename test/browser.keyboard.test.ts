@@ -9,12 +9,15 @@ after(() => browser.close());
 
 /** The focused element, as `tag#id` or `tag[value]`, and whether it shows a focus ring. */
 async function focused(page: Page): Promise<{ element: string; ring: boolean }> {
-  return inPage(page, `(() => {
+  return inPage(
+    page,
+    `(() => {
     const el = document.activeElement;
     const style = getComputedStyle(el);
     const element = el.tagName.toLowerCase() + (el.id ? '#' + el.id : el.getAttribute('value') ? '[' + el.getAttribute('value') + ']' : '');
     return { element, ring: style.outlineStyle !== 'none' && parseFloat(style.outlineWidth) >= 2 };
-  })()`);
+  })()`,
+  );
 }
 
 test('a person signs in and allows access with the keyboard only, and always sees where the focus is', async (t) => {

@@ -1,13 +1,23 @@
 import assert from 'node:assert/strict';
 import { after } from 'node:test';
-import { arrangeBrowserFlow, backAtApp, clickConsent, finishAtApp, launchChromium, receivedQuery,
-  submitLogin, test } from './helpers/chromium.ts';
+import {
+  arrangeBrowserFlow,
+  backAtApp,
+  clickConsent,
+  finishAtApp,
+  launchChromium,
+  receivedQuery,
+  submitLogin,
+  test,
+} from './helpers/chromium.ts';
 
 const browser = await launchChromium();
 after(() => browser.close());
 
 test('sign-in works with JavaScript turned off: the pages are plain forms', async (t) => {
-  const { app, rp, user, page, request } = await arrangeBrowserFlow(t, browser, { context: { javaScriptEnabled: false } });
+  const { app, rp, user, page, request } = await arrangeBrowserFlow(t, browser, {
+    context: { javaScriptEnabled: false },
+  });
 
   await page.goto(request.url.href);
   assert.equal(await page.locator('script').count(), 0, 'the login page has no script');

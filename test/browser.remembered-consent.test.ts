@@ -1,7 +1,15 @@
 import assert from 'node:assert/strict';
 import { after } from 'node:test';
-import { arrangeBrowserFlow, authorizationRequest, backAtApp, clickConsent, launchChromium, receivedQuery,
-  submitLogin, test } from './helpers/chromium.ts';
+import {
+  arrangeBrowserFlow,
+  authorizationRequest,
+  backAtApp,
+  clickConsent,
+  launchChromium,
+  receivedQuery,
+  submitLogin,
+  test,
+} from './helpers/chromium.ts';
 
 const browser = await launchChromium();
 after(() => browser.close());
@@ -16,7 +24,9 @@ test('the second sign-in in the same browser shows neither login nor consent', a
 
   const second = await authorizationRequest(rp, app);
   const visited: string[] = [];
-  page.on('framenavigated', (frame) => { if (frame === page.mainFrame()) visited.push(new URL(frame.url()).pathname); });
+  page.on('framenavigated', (frame) => {
+    if (frame === page.mainFrame()) visited.push(new URL(frame.url()).pathname);
+  });
   await page.goto(second.url.href);
   await backAtApp(page, app);
   const query = await receivedQuery(page);

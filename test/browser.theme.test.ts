@@ -24,7 +24,10 @@ test('a THEME_DIR template replaces the built-in one of the same name; the other
   const themeDir = await mkdtemp(path.join(tmpdir(), 'latchkey-theme-'));
   t.after(() => rm(themeDir, { recursive: true, force: true }));
   await writeFile(path.join(themeDir, 'login.ejs'), THEMED_LOGIN);
-  const { app, user, page, request } = await arrangeBrowserFlow(t, browser, { env: { THEME_DIR: themeDir }, appName: 'Acme Dashboard' });
+  const { app, user, page, request } = await arrangeBrowserFlow(t, browser, {
+    env: { THEME_DIR: themeDir },
+    appName: 'Acme Dashboard',
+  });
 
   await page.goto(request.url.href);
   assert.equal(await page.locator('#themed-welcome').textContent(), 'Welcome back to Acme Dashboard.');

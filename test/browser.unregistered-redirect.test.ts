@@ -13,7 +13,7 @@ test('an unregistered redirect_uri shows our error page with 400 and the browser
   assert.equal(response?.status(), 400);
   assert.equal(new URL(page.url()).origin, idp.issuer, 'not sent to the unregistered address');
   assert.equal(await page.locator('h1').textContent(), 'This request cannot be completed');
-  assert.match(await page.locator('main').textContent() ?? '', /not registered for this return address/);
-  assert.match(await page.locator('main').textContent() ?? '', /invalid_redirect_uri/);
+  assert.match((await page.locator('main').textContent()) ?? '', /not registered for this return address/);
+  assert.match((await page.locator('main').textContent()) ?? '', /invalid_redirect_uri/);
   assert.equal(await page.locator('header').count(), 1, 'rendered in our layout');
 });

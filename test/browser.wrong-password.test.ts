@@ -1,7 +1,15 @@
 import assert from 'node:assert/strict';
 import { after } from 'node:test';
-import { arrangeBrowserFlow, backAtApp, clickConsent, inPage, launchChromium, receivedQuery,
-  submitLogin, test } from './helpers/chromium.ts';
+import {
+  arrangeBrowserFlow,
+  backAtApp,
+  clickConsent,
+  inPage,
+  launchChromium,
+  receivedQuery,
+  submitLogin,
+  test,
+} from './helpers/chromium.ts';
 
 const browser = await launchChromium();
 after(() => browser.close());
@@ -17,7 +25,11 @@ test('a wrong password shows an error tied to the fields; the right one then sig
   const alertId = await alert.getAttribute('id');
   for (const field of ['#email', '#password']) {
     assert.equal(await page.locator(field).getAttribute('aria-invalid'), 'true', `${field} is marked invalid`);
-    assert.equal(await page.locator(field).getAttribute('aria-describedby'), alertId, `${field} is described by the error`);
+    assert.equal(
+      await page.locator(field).getAttribute('aria-describedby'),
+      alertId,
+      `${field} is described by the error`,
+    );
   }
   assert.equal(await page.locator('#email').inputValue(), user.email, 'the email is kept');
   assert.equal(await page.locator('#password').inputValue(), '', 'the password is not echoed back');

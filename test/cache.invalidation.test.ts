@@ -4,7 +4,7 @@ import { createClients } from '../src/clients/clients.ts';
 import { createClientStore } from '../src/clients/store.ts';
 import { createApiResourceStore } from '../src/oidc/api-resource-store.ts';
 import { createSecretBox } from '../src/secret-box.ts';
-import { startLatchkey, type Latchkey } from './helpers/latchkey.ts';
+import { type Latchkey, startLatchkey } from './helpers/latchkey.ts';
 
 /**
  * Servers keep clients and APIs in memory (src/db/notified-cache.ts); a change made anywhere else (the
@@ -39,14 +39,20 @@ test('a rotated client secret stops working on a running server that had the cli
   const idp = await startLatchkey(t);
   const client = await idp.clients.create({ grantTypes: ['client_credentials'], redirectUris: [] });
   // Twice: the first request loads the client, the second is served from the cache.
-  for (let i = 0; i < 2; i += 1) assert.equal((await clientCredentials(idp, client.clientId, client.clientSecret!)).status, 200);
+  for (let i = 0; i < 2; i += 1)
+    assert.equal((await clientCredentials(idp, client.clientId, client.clientSecret!)).status, 200);
 
-  const clients = createClients({ store: createClientStore(idp.server.database.pool), box: createSecretBox(idp.config.secretKey!) });
+  const clients = createClients({
+    store: createClientStore(idp.server.database.pool),
+    box: createSecretBox(idp.config.secretKey!),
+  });
   const rotated = await clients.rotateSecret(client.clientId);
   assert.ok(rotated);
 
-  assert.ok(await eventually(async () => (await clientCredentials(idp, client.clientId, client.clientSecret!)).status === 401),
-    'the old secret is refused once the change is known');
+  assert.ok(
+    await eventually(async () => (await clientCredentials(idp, client.clientId, client.clientSecret!)).status === 401),
+    'the old secret is refused once the change is known',
+  );
   assert.equal((await clientCredentials(idp, client.clientId, rotated)).status, 200);
 });
 
@@ -57,7 +63,9 @@ test('a deleted client is refused on a running server that had it cached', async
 
   assert.ok(await createClientStore(idp.server.database.pool).delete(client.clientId));
 
-  assert.ok(await eventually(async () => (await clientCredentials(idp, client.clientId, client.clientSecret!)).status === 401));
+  assert.ok(
+    await eventually(async () => (await clientCredentials(idp, client.clientId, client.clientSecret!)).status === 401),
+  );
 });
 
 test('a deleted API is no longer a valid resource on a running server that had it cached', async (t) => {
@@ -68,8 +76,10 @@ test('a deleted API is no longer a valid resource on a running server that had i
 
   assert.ok(await createApiResourceStore(idp.server.database.pool).delete(API));
 
-  assert.ok(await eventually(async () => {
-    const response = await clientCredentials(idp, client.clientId, client.clientSecret!, API);
-    return response.status === 400 && ((await response.json()) as { error: string }).error === 'invalid_target';
-  }));
+  assert.ok(
+    await eventually(async () => {
+      const response = await clientCredentials(idp, client.clientId, client.clientSecret!, API);
+      return response.status === 400 && ((await response.json()) as { error: string }).error === 'invalid_target';
+    }),
+  );
 });

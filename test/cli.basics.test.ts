@@ -7,12 +7,13 @@ import { after, before, describe, test } from 'node:test';
 import pg from 'pg';
 import { readMigrations } from '../src/db/migrate.ts';
 import { createTestDatabase, type TestDatabase } from './helpers/database.ts';
-import { runNode, stderrLines, type Run } from './helpers/processes.ts';
+import { type Run, runNode, stderrLines } from './helpers/processes.ts';
 
 /** `npx latchkey <args>` as an operator runs it, with exactly `env`. */
-const latchkey = (args: string[], env: Record<string, string>, stdin?: string) => runNode(['bin/latchkey.js', ...args], env, { stdin });
+const latchkey = (args: string[], env: Record<string, string>, stdin?: string) =>
+  runNode(['bin/latchkey.js', ...args], env, { stdin });
 
-// eslint-disable-next-line @typescript-eslint/no-explicit-any -- parsed output, checked field by field
+// biome-ignore lint/suspicious/noExplicitAny: parsed output, checked field by field
 function json(run: Run): Record<string, any> {
   assert.equal(run.code, 0, run.stderr);
   return JSON.parse(run.stdout) as Record<string, unknown>;
@@ -26,7 +27,11 @@ describe('latchkey CLI', { concurrency: true }, () => {
   before(async () => {
     database = await createTestDatabase();
     dataDir = await mkdtemp(path.join(os.tmpdir(), 'latchkey-cli-'));
-    env = { DATABASE_URL: database.url, LATCHKEY_SECRET_KEY: randomBytes(32).toString('base64url'), LATCHKEY_DATA_DIR: dataDir };
+    env = {
+      DATABASE_URL: database.url,
+      LATCHKEY_SECRET_KEY: randomBytes(32).toString('base64url'),
+      LATCHKEY_DATA_DIR: dataDir,
+    };
   });
   after(async () => {
     await database?.drop();
@@ -36,7 +41,8 @@ describe('latchkey CLI', { concurrency: true }, () => {
   test('--help exits 0 and lists the commands; an unknown command exits 2', async () => {
     const [help, unknown] = await Promise.all([latchkey(['--help'], {}), latchkey(['frobnicate'], {})]);
     assert.equal(help.code, 0);
-    for (const command of ['serve', 'migrate', 'clients', 'users']) assert.match(help.stdout, new RegExp(`^  ${command}\\b`, 'm'));
+    for (const command of ['serve', 'migrate', 'clients', 'users'])
+      assert.match(help.stdout, new RegExp(`^  ${command}\\b`, 'm'));
     assert.equal(unknown.code, 2);
     assert.equal(stderrLines(unknown).length, 1, unknown.stderr);
     assert.match(unknown.stderr, /unknown command frobnicate/);
@@ -65,8 +71,34 @@ describe('latchkey CLI', { concurrency: true }, () => {
 
   test('clients create --json prints exactly the client_id, and the secret of a confidential client', async () => {
     const [confidential, pub] = await Promise.all([
-      latchkey(['clients', 'create', '--name', 'Web App', '--type', 'confidential', '--redirect-uri', 'https://app.example.com/cb', '--json'], env),
-      latchkey(['clients', 'create', '--name', 'SPA', '--type', 'public', '--redirect-uri', 'https://spa.example.com/cb', '--json'], env),
+      latchkey(
+        [
+          'clients',
+          'create',
+          '--name',
+          'Web App',
+          '--type',
+          'confidential',
+          '--redirect-uri',
+          'https://app.example.com/cb',
+          '--json',
+        ],
+        env,
+      ),
+      latchkey(
+        [
+          'clients',
+          'create',
+          '--name',
+          'SPA',
+          '--type',
+          'public',
+          '--redirect-uri',
+          'https://spa.example.com/cb',
+          '--json',
+        ],
+        env,
+      ),
     ]);
     const secret = json(confidential);
     assert.deepEqual(Object.keys(secret).sort(), ['client_id', 'client_secret']);
@@ -78,7 +110,10 @@ describe('latchkey CLI', { concurrency: true }, () => {
   });
 
   test('clients create with a bad redirect URI exits 1 with one line on stderr', async () => {
-    const run = await latchkey(['clients', 'create', '--name', 'Bad', '--type', 'confidential', '--redirect-uri', 'not a url', '--json'], env);
+    const run = await latchkey(
+      ['clients', 'create', '--name', 'Bad', '--type', 'confidential', '--redirect-uri', 'not a url', '--json'],
+      env,
+    );
     assert.equal(run.code, 1);
     assert.equal(run.stdout, '');
     const lines = stderrLines(run);
@@ -88,8 +123,13 @@ describe('latchkey CLI', { concurrency: true }, () => {
 
   test('users create --password-stdin --json prints the id and email', async () => {
     const email = `ada.${randomBytes(3).toString('hex')}@example.com`;
-    const out = json(await latchkey(['users', 'create', '--email', email, '--name', 'Ada', '--password-stdin', '--json'], env,
-      'correct horse battery staple\n'));
+    const out = json(
+      await latchkey(
+        ['users', 'create', '--email', email, '--name', 'Ada', '--password-stdin', '--json'],
+        env,
+        'correct horse battery staple\n',
+      ),
+    );
     assert.deepEqual(Object.keys(out).sort(), ['email', 'id']);
     assert.equal(out.email, email);
     assert.equal(typeof out.id, 'string');

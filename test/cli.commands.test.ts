@@ -1,8 +1,8 @@
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { setTimeout as sleep } from 'node:timers/promises';
 import { describe, test } from 'node:test';
+import { setTimeout as sleep } from 'node:timers/promises';
 import * as oidc from 'openid-client';
 import pg from 'pg';
 import { createAccounts } from '../src/accounts/accounts.ts';
@@ -12,12 +12,13 @@ import { createAccountStore } from '../src/accounts/store.ts';
 import { accountTransaction } from '../src/services.ts';
 import { createTestDatabase } from './helpers/database.ts';
 import { authorize, exchange, PASSWORD, startLatchkey } from './helpers/latchkey.ts';
-import { ROOT, runNode, stderrLines, type Run } from './helpers/processes.ts';
+import { ROOT, type Run, runNode, stderrLines } from './helpers/processes.ts';
 
 /** `npx latchkey <args>` as an operator runs it. */
-const latchkey = (args: string[], env: Record<string, string>, stdin?: string) => runNode(['bin/latchkey.js', ...args], env, { stdin, timeoutMs: 60_000 });
+const latchkey = (args: string[], env: Record<string, string>, stdin?: string) =>
+  runNode(['bin/latchkey.js', ...args], env, { stdin, timeoutMs: 60_000 });
 
-// eslint-disable-next-line @typescript-eslint/no-explicit-any -- parsed output, checked field by field
+// biome-ignore lint/suspicious/noExplicitAny: parsed output, checked field by field
 function ok(run: Run): any {
   assert.equal(run.code, 0, `exit ${run.code}: ${run.stderr}`);
   return JSON.parse(run.stdout);
@@ -36,7 +37,11 @@ function fails(run: Run, code: 1 | 2, pattern: RegExp) {
 async function cliDatabase(t: { after: (fn: () => Promise<void>) => void }) {
   const database = await createTestDatabase();
   t.after(() => database.drop());
-  return { DATABASE_URL: database.url, LATCHKEY_SECRET_KEY: randomBytes(32).toString('base64url'), DATABASE_POOL_SIZE: '2' };
+  return {
+    DATABASE_URL: database.url,
+    LATCHKEY_SECRET_KEY: randomBytes(32).toString('base64url'),
+    DATABASE_POOL_SIZE: '2',
+  };
 }
 
 const email = (name: string) => `${name}.${randomBytes(3).toString('hex')}@example.com`;
@@ -45,19 +50,70 @@ const email = (name: string) => `${name}.${randomBytes(3).toString('hex')}@examp
 describe('latchkey commands end to end', { concurrency: 2 }, () => {
   test('clients: create, list, show, update, rotate-secret, delete', async (t) => {
     const env = await cliDatabase(t);
-    const web = ok(await latchkey(['clients', 'create', '--name', 'Web', '--type', 'confidential', '--redirect-uri', 'https://app.example.com/cb', '--json'], env));
-    const spa = ok(await latchkey(['clients', 'create', '--name', 'SPA', '--type', 'public', '--redirect-uri', 'https://spa.example.com/cb', '--json'], env));
+    const web = ok(
+      await latchkey(
+        [
+          'clients',
+          'create',
+          '--name',
+          'Web',
+          '--type',
+          'confidential',
+          '--redirect-uri',
+          'https://app.example.com/cb',
+          '--json',
+        ],
+        env,
+      ),
+    );
+    const spa = ok(
+      await latchkey(
+        [
+          'clients',
+          'create',
+          '--name',
+          'SPA',
+          '--type',
+          'public',
+          '--redirect-uri',
+          'https://spa.example.com/cb',
+          '--json',
+        ],
+        env,
+      ),
+    );
 
-    const [list, shown] = await Promise.all([latchkey(['clients', 'list', '--json'], env), latchkey(['clients', 'show', web.client_id, '--json'], env)]);
+    const [list, shown] = await Promise.all([
+      latchkey(['clients', 'list', '--json'], env),
+      latchkey(['clients', 'show', web.client_id, '--json'], env),
+    ]);
     const clients = ok(list) as Array<Record<string, unknown>>;
     assert.deepEqual(clients.map((c) => c.client_id).sort(), [web.client_id, spa.client_id].sort());
     assert.ok(!list.stdout.includes(web.client_secret), 'list never shows a secret');
-    assert.deepEqual(ok(shown), clients.find((c) => c.client_id === web.client_id));
+    assert.deepEqual(
+      ok(shown),
+      clients.find((c) => c.client_id === web.client_id),
+    );
     assert.equal(ok(shown).type, 'confidential');
     assert.deepEqual(ok(shown).redirect_uris, ['https://app.example.com/cb']);
     assert.equal(ok(shown).client_secret, undefined);
 
-    const updated = ok(await latchkey(['clients', 'update', web.client_id, '--name', 'Web 2', '--redirect-uri', 'https://app.example.com/cb2', '--first-party', '--json'], env));
+    const updated = ok(
+      await latchkey(
+        [
+          'clients',
+          'update',
+          web.client_id,
+          '--name',
+          'Web 2',
+          '--redirect-uri',
+          'https://app.example.com/cb2',
+          '--first-party',
+          '--json',
+        ],
+        env,
+      ),
+    );
     assert.equal(updated.name, 'Web 2');
     assert.deepEqual(updated.redirect_uris, ['https://app.example.com/cb2']);
     assert.equal(updated.first_party, true);
@@ -78,8 +134,13 @@ describe('latchkey commands end to end', { concurrency: 2 }, () => {
     fails(noCommand, 2, /^latchkey clients: missing command/);
     fails(noId, 2, /client id is required/);
 
-    assert.deepEqual(ok(await latchkey(['clients', 'delete', spa.client_id, '--json'], env)), { deleted: spa.client_id });
-    const [gone, deleteAgain] = await Promise.all([latchkey(['clients', 'show', spa.client_id], env), latchkey(['clients', 'delete', spa.client_id], env)]);
+    assert.deepEqual(ok(await latchkey(['clients', 'delete', spa.client_id, '--json'], env)), {
+      deleted: spa.client_id,
+    });
+    const [gone, deleteAgain] = await Promise.all([
+      latchkey(['clients', 'show', spa.client_id], env),
+      latchkey(['clients', 'delete', spa.client_id], env),
+    ]);
     fails(gone, 1, new RegExp(`no client ${spa.client_id}`));
     fails(deleteAgain, 1, /no client/);
   });
@@ -87,7 +148,13 @@ describe('latchkey commands end to end', { concurrency: 2 }, () => {
   test('users: create, list, show and update by id or email, disable, enable, unlock, set-password, delete', async (t) => {
     const env = await cliDatabase(t);
     const address = email('grace');
-    const user = ok(await latchkey(['users', 'create', '--email', address, '--name', 'Grace', '--password-stdin', '--json'], env, `${PASSWORD}\n`));
+    const user = ok(
+      await latchkey(
+        ['users', 'create', '--email', address, '--name', 'Grace', '--password-stdin', '--json'],
+        env,
+        `${PASSWORD}\n`,
+      ),
+    );
 
     const [duplicate, weak, noStdin, list, byEmail, byId] = await Promise.all([
       latchkey(['users', 'create', '--email', address.toUpperCase(), '--password-stdin'], env, `${PASSWORD}\n`),
@@ -100,12 +167,29 @@ describe('latchkey commands end to end', { concurrency: 2 }, () => {
     fails(duplicate, 1, /already exists/);
     fails(weak, 1, /at least 8 characters/);
     fails(noStdin, 2, /--password-stdin is required/);
-    assert.deepEqual((ok(list) as Array<{ id: string }>).map((u) => u.id), [user.id]);
+    assert.deepEqual(
+      (ok(list) as Array<{ id: string }>).map((u) => u.id),
+      [user.id],
+    );
     assert.deepEqual(ok(byEmail), ok(byId));
-    assert.deepEqual(Object.keys(ok(byId)).sort(), ['created_at', 'disabled', 'email', 'email_verified', 'id', 'last_login_at', 'locked_until', 'name']);
+    assert.deepEqual(Object.keys(ok(byId)).sort(), [
+      'created_at',
+      'disabled',
+      'email',
+      'email_verified',
+      'id',
+      'last_login_at',
+      'locked_until',
+      'name',
+    ]);
     assert.ok(!byId.stdout.includes('argon2'), 'no password hash');
 
-    const updated = ok(await latchkey(['users', 'update', address, '--name', 'Grace Hopper', '--given-name', 'Grace', '--email-verified', '--json'], env));
+    const updated = ok(
+      await latchkey(
+        ['users', 'update', address, '--name', 'Grace Hopper', '--given-name', 'Grace', '--email-verified', '--json'],
+        env,
+      ),
+    );
     assert.equal(updated.name, 'Grace Hopper');
     assert.equal(updated.email_verified, true);
     fails(await latchkey(['users', 'update', user.id, '--email', 'not-an-email'], env), 1, /not a valid address/);
@@ -116,13 +200,24 @@ describe('latchkey commands end to end', { concurrency: 2 }, () => {
     assert.deepEqual(ok(await latchkey(['users', 'unlock', address, '--json'], env)), { id: user.id, locked: false });
 
     const newPassword = 'a brand new passphrase';
-    assert.deepEqual(ok(await latchkey(['users', 'set-password', address, '--password-stdin', '--json'], env, `${newPassword}\n`)),
-      { id: user.id, password: 'updated', locked: false, sessions_ended: true, revoked_grants: 0 });
-    fails(await latchkey(['users', 'set-password', address, '--password-stdin'], env, 'short\n'), 1, /at least 8 characters/);
+    assert.deepEqual(
+      ok(await latchkey(['users', 'set-password', address, '--password-stdin', '--json'], env, `${newPassword}\n`)),
+      { id: user.id, password: 'updated', locked: false, sessions_ended: true, revoked_grants: 0 },
+    );
+    fails(
+      await latchkey(['users', 'set-password', address, '--password-stdin'], env, 'short\n'),
+      1,
+      /at least 8 characters/,
+    );
     const pool = new pg.Pool({ connectionString: env.DATABASE_URL, max: 1 });
     try {
-      const accounts = createAccounts({ store: createAccountStore(pool), passwords: createPasswordHasher({ memoryKib: 19456, iterations: 2 }),
-        rules: createPasswordRules({ minLength: 8 }), lockout: { threshold: 10, lockSeconds: 900 }, transaction: accountTransaction(pool) });
+      const accounts = createAccounts({
+        store: createAccountStore(pool),
+        passwords: createPasswordHasher({ memoryKib: 19456, iterations: 2 }),
+        rules: createPasswordRules({ minLength: 8 }),
+        lockout: { threshold: 10, lockSeconds: 900 },
+        transaction: accountTransaction(pool),
+      });
       assert.equal((await accounts.signIn(address, newPassword)).ok, true, 'the new password signs in');
       assert.equal((await accounts.signIn(address, PASSWORD)).ok, false, 'the old one does not');
     } finally {
@@ -150,8 +245,14 @@ describe('latchkey commands end to end', { concurrency: 2 }, () => {
     assert.equal(grants.length, 1);
     assert.equal(grants[0]!.client_id, client.clientId);
 
-    assert.deepEqual(ok(await latchkey(['users', 'revoke-grants', user.email, '--json'], env)), { id: user.id, revoked_grants: 1 });
-    await assert.rejects(oidc.refreshTokenGrant(rp, refreshed.refresh_token!), (err: oidc.ResponseBodyError) => err.error === 'invalid_grant');
+    assert.deepEqual(ok(await latchkey(['users', 'revoke-grants', user.email, '--json'], env)), {
+      id: user.id,
+      revoked_grants: 1,
+    });
+    await assert.rejects(
+      oidc.refreshTokenGrant(rp, refreshed.refresh_token!),
+      (err: oidc.ResponseBodyError) => err.error === 'invalid_grant',
+    );
     assert.deepEqual(ok(await latchkey(['users', 'grants', user.id, '--json'], env)), []);
     const again = await authorize(idp, rp, { email: user.email, agent: flow.agent });
     assert.equal(again.sawLogin, true, 'the browser session ended too');
@@ -162,24 +263,43 @@ describe('latchkey commands end to end', { concurrency: 2 }, () => {
     const idp = await startLatchkey(t);
     const env = { DATABASE_URL: idp.database.url, LATCHKEY_SECRET_KEY: idp.config.secretKey! };
     const client = await idp.clients.create({ grantTypes: ['client_credentials'], redirectUris: [] });
-    const grant = (secret: string) => fetch(`${idp.issuer}/token`, {
-      method: 'POST',
-      headers: { authorization: `Basic ${Buffer.from(`${client.clientId}:${secret}`).toString('base64')}` },
-      body: new URLSearchParams({ grant_type: 'client_credentials' }),
-    }).then((response) => response.status);
+    const grant = (secret: string) =>
+      fetch(`${idp.issuer}/token`, {
+        method: 'POST',
+        headers: { authorization: `Basic ${Buffer.from(`${client.clientId}:${secret}`).toString('base64')}` },
+        body: new URLSearchParams({ grant_type: 'client_credentials' }),
+      }).then((response) => response.status);
     assert.equal(await grant(client.clientSecret!), 200);
 
     const { client_secret: secret } = ok(await latchkey(['clients', 'rotate-secret', client.clientId, '--json'], env));
     let status = 0;
     // Nodes learn of the change through a notification: allow it a moment to arrive.
-    for (const deadline = Date.now() + 5000; status !== 200 && Date.now() < deadline; await sleep(50)) status = await grant(secret);
+    for (const deadline = Date.now() + 5000; status !== 200 && Date.now() < deadline; await sleep(50))
+      status = await grant(secret);
     assert.equal(status, 200);
     assert.equal(await grant(client.clientSecret!), 401);
   });
 
   test('apis: create, list, show, delete', async (t) => {
     const env = await cliDatabase(t);
-    const api = ok(await latchkey(['apis', 'create', '--identifier', 'https://api.example.com', '--scope', 'read write', '--name', 'Example', '--ttl', '600', '--json'], env));
+    const api = ok(
+      await latchkey(
+        [
+          'apis',
+          'create',
+          '--identifier',
+          'https://api.example.com',
+          '--scope',
+          'read write',
+          '--name',
+          'Example',
+          '--ttl',
+          '600',
+          '--json',
+        ],
+        env,
+      ),
+    );
     assert.equal(api.identifier, 'https://api.example.com');
     assert.deepEqual(api.scopes, ['read', 'write']);
     assert.equal(api.access_token_ttl, 600);
@@ -198,7 +318,9 @@ describe('latchkey commands end to end', { concurrency: 2 }, () => {
     assert.deepEqual(ok(list), [api]);
     assert.deepEqual(ok(shown), api);
 
-    assert.deepEqual(ok(await latchkey(['apis', 'delete', 'https://api.example.com', '--json'], env)), { deleted: 'https://api.example.com' });
+    assert.deepEqual(ok(await latchkey(['apis', 'delete', 'https://api.example.com', '--json'], env)), {
+      deleted: 'https://api.example.com',
+    });
     fails(await latchkey(['apis', 'show', 'https://api.example.com'], env), 1, /no API/);
   });
 
@@ -206,7 +328,12 @@ describe('latchkey commands end to end', { concurrency: 2 }, () => {
     const env = await cliDatabase(t);
     type Key = { kid: string; alg: string; state: string; published_until: string | null };
     const keys = ok(await latchkey(['keys', 'list', '--json'], env)) as Key[];
-    assert.deepEqual(keys.map((k) => `${k.alg}:${k.state}`).sort(), ['ES256:active', 'ES256:next', 'RS256:active', 'RS256:next']);
+    assert.deepEqual(keys.map((k) => `${k.alg}:${k.state}`).sort(), [
+      'ES256:active',
+      'ES256:next',
+      'RS256:active',
+      'RS256:next',
+    ]);
     const next = keys.find((k) => k.alg === 'ES256' && k.state === 'next')!;
 
     assert.deepEqual(ok(await latchkey(['keys', 'retire', next.kid, '--json'], env)), { retired: next.kid });
@@ -221,7 +348,9 @@ describe('latchkey commands end to end', { concurrency: 2 }, () => {
     assert.equal(retired.state, 'retired');
     assert.ok(retired.published_until && new Date(retired.published_until) > new Date(), 'still published for a while');
 
-    const { rotated } = ok(await latchkey(['keys', 'rotate', '--json'], env)) as { rotated: Array<{ alg: string; activated: string; next: string }> };
+    const { rotated } = ok(await latchkey(['keys', 'rotate', '--json'], env)) as {
+      rotated: Array<{ alg: string; activated: string; next: string }>;
+    };
     assert.deepEqual(rotated.map((r) => r.alg).sort(), ['ES256', 'RS256']);
     const afterRotate = ok(await latchkey(['keys', 'list', '--json'], env)) as Key[];
     for (const r of rotated) {
@@ -234,8 +363,14 @@ describe('latchkey commands end to end', { concurrency: 2 }, () => {
 
     const tail = await latchkey(['audit', 'tail', '--json'], env);
     assert.equal(tail.code, 0, tail.stderr);
-    const events = tail.stdout.trim().split('\n').map((line) => JSON.parse(line) as { event: string; details: unknown });
-    assert.deepEqual(events.map((e) => e.event), ['key.retired', 'key.rotated']);
+    const events = tail.stdout
+      .trim()
+      .split('\n')
+      .map((line) => JSON.parse(line) as { event: string; details: unknown });
+    assert.deepEqual(
+      events.map((e) => e.event),
+      ['key.retired', 'key.rotated'],
+    );
     fails(await latchkey(['audit', 'list'], env), 2, /unknown command: audit list/);
   });
 
@@ -243,7 +378,10 @@ describe('latchkey commands end to end', { concurrency: 2 }, () => {
     const env = await cliDatabase(t);
     await latchkey(['migrate'], env);
     const follower = spawn(process.execPath, ['bin/latchkey.js', 'audit', 'tail', '--follow', '--json'], {
-      cwd: ROOT, env: { PATH: process.env.PATH ?? '', ...env }, stdio: ['ignore', 'pipe', 'pipe'], timeout: 60_000,
+      cwd: ROOT,
+      env: { PATH: process.env.PATH ?? '', ...env },
+      stdio: ['ignore', 'pipe', 'pipe'],
+      timeout: 60_000,
     });
     const exited = new Promise((resolve) => follower.once('exit', resolve));
     t.after(async () => {
@@ -251,11 +389,24 @@ describe('latchkey commands end to end', { concurrency: 2 }, () => {
       await exited;
     });
     let output = '';
-    follower.stdout.on('data', (chunk: Buffer) => { output += chunk.toString(); });
+    follower.stdout.on('data', (chunk: Buffer) => {
+      output += chunk.toString();
+    });
 
-    const created = ok(await latchkey(['users', 'create', '--email', email('follow'), '--password-stdin', '--json'], env, `${PASSWORD}\n`));
-    for (const deadline = Date.now() + 15_000; !output.includes('user.created') && Date.now() < deadline;) await sleep(100);
-    const line = output.trim().split('\n').map((text) => JSON.parse(text) as { event: string; account_id: string }).find((e) => e.event === 'user.created');
+    const created = ok(
+      await latchkey(
+        ['users', 'create', '--email', email('follow'), '--password-stdin', '--json'],
+        env,
+        `${PASSWORD}\n`,
+      ),
+    );
+    for (const deadline = Date.now() + 15_000; !output.includes('user.created') && Date.now() < deadline; )
+      await sleep(100);
+    const line = output
+      .trim()
+      .split('\n')
+      .map((text) => JSON.parse(text) as { event: string; account_id: string })
+      .find((e) => e.event === 'user.created');
     assert.equal(line?.account_id, created.id);
   });
 

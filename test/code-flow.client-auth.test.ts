@@ -1,14 +1,18 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import * as oidc from 'openid-client';
-import { authorize, CALLBACK, exchange, startLatchkey, type Latchkey, type TestClient } from './helpers/latchkey.ts';
+import { authorize, CALLBACK, exchange, type Latchkey, startLatchkey, type TestClient } from './helpers/latchkey.ts';
 
 /** A raw token request, so the test sees the status, headers and body exactly as a client would. */
 async function tokenRequest(idp: Latchkey, body: Record<string, string>, basic?: { id: string; secret: string }) {
-  const headers: Record<string, string> = { 'content-type': 'application/x-www-form-urlencoded', accept: 'application/json' };
-  if (basic) headers.authorization = `Basic ${Buffer.from(`${encodeURIComponent(basic.id)}:${encodeURIComponent(basic.secret)}`).toString('base64')}`;
+  const headers: Record<string, string> = {
+    'content-type': 'application/x-www-form-urlencoded',
+    accept: 'application/json',
+  };
+  if (basic)
+    headers.authorization = `Basic ${Buffer.from(`${encodeURIComponent(basic.id)}:${encodeURIComponent(basic.secret)}`).toString('base64')}`;
   const response = await fetch(`${idp.issuer}/token`, { method: 'POST', headers, body: new URLSearchParams(body) });
-  return { response, json: await response.json() as Record<string, unknown> };
+  return { response, json: (await response.json()) as Record<string, unknown> };
 }
 
 async function codeFor(idp: Latchkey, client: TestClient, email: string) {
@@ -20,18 +24,21 @@ async function codeFor(idp: Latchkey, client: TestClient, email: string) {
 test('client authentication at the token endpoint', async (t) => {
   const idp = await startLatchkey(t);
 
-  await t.test('a default confidential client may authenticate with client_secret_basic or client_secret_post', async () => {
-    const user = await idp.users.create();
-    const client = await idp.clients.create({ type: 'confidential' });
+  await t.test(
+    'a default confidential client may authenticate with client_secret_basic or client_secret_post',
+    async () => {
+      const user = await idp.users.create();
+      const client = await idp.clients.create({ type: 'confidential' });
 
-    for (const method of ['basic', 'post'] as const) {
-      const rp = await idp.rp(client, method);
-      const flow = await authorize(idp, rp, { email: user.email });
-      const tokens = await exchange(rp, flow);
-      assert.ok(tokens.access_token, `tokens issued with client_secret_${method}`);
-      assert.equal(tokens.claims()?.sub, user.id);
-    }
-  });
+      for (const method of ['basic', 'post'] as const) {
+        const rp = await idp.rp(client, method);
+        const flow = await authorize(idp, rp, { email: user.email });
+        const tokens = await exchange(rp, flow);
+        assert.ok(tokens.access_token, `tokens issued with client_secret_${method}`);
+        assert.equal(tokens.claims()?.sub, user.id);
+      }
+    },
+  );
 
   await t.test('a wrong client secret is refused with 401 invalid_client as RFC 6749 JSON, and no tokens', async () => {
     const user = await idp.users.create();
@@ -71,8 +78,11 @@ test('client authentication at the token endpoint', async (t) => {
     const client = await idp.clients.create({ type: 'confidential', tokenEndpointAuthMethod: 'client_secret_post' });
     const { flow, code } = await codeFor(idp, client, user.email);
 
-    const viaBasic = await tokenRequest(idp, { grant_type: 'authorization_code', code, redirect_uri: CALLBACK, code_verifier: flow.codeVerifier },
-      { id: client.clientId, secret: client.clientSecret! });
+    const viaBasic = await tokenRequest(
+      idp,
+      { grant_type: 'authorization_code', code, redirect_uri: CALLBACK, code_verifier: flow.codeVerifier },
+      { id: client.clientId, secret: client.clientSecret! },
+    );
     assert.equal(viaBasic.response.status, 401);
     assert.match(viaBasic.response.headers.get('content-type') ?? '', /^application\/json/);
     assert.equal(viaBasic.json.error, 'invalid_client');
@@ -80,11 +90,14 @@ test('client authentication at the token endpoint', async (t) => {
 
     const introspect = await fetch(`${idp.issuer}/introspect`, {
       method: 'POST',
-      headers: { 'content-type': 'application/x-www-form-urlencoded', authorization: `Basic ${Buffer.from(`${client.clientId}:${client.clientSecret}`).toString('base64')}` },
+      headers: {
+        'content-type': 'application/x-www-form-urlencoded',
+        authorization: `Basic ${Buffer.from(`${client.clientId}:${client.clientSecret}`).toString('base64')}`,
+      },
       body: new URLSearchParams({ token: 'anything' }),
     });
     assert.equal(introspect.status, 401);
-    assert.equal((await introspect.json() as { error: string }).error, 'invalid_client');
+    assert.equal(((await introspect.json()) as { error: string }).error, 'invalid_client');
 
     const tokens = await exchange(await idp.rp(client, 'post'), flow);
     assert.ok(tokens.access_token, 'the registered method still works');

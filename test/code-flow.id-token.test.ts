@@ -31,11 +31,17 @@ test('ID token and userinfo', async (t) => {
     const idToken = tokens.id_token!;
     assert.equal(decodeProtectedHeader(idToken).alg, 'RS256');
     const jwks = createRemoteJWKSet(new URL(`${idp.issuer}/jwks`));
-    const { payload } = await jwtVerify(idToken, jwks, { issuer: idp.issuer, audience: client.clientId, algorithms: ['RS256'] });
+    const { payload } = await jwtVerify(idToken, jwks, {
+      issuer: idp.issuer,
+      audience: client.clientId,
+      algorithms: ['RS256'],
+    });
     assert.equal(payload.sub, user.id);
     const [header, , signature] = idToken.split('.') as [string, string, string];
     const forged = Buffer.from(JSON.stringify({ ...payload, sub: 'someone-else' })).toString('base64url');
-    await assert.rejects(jwtVerify(`${header}.${forged}.${signature}`, jwks, { issuer: idp.issuer, audience: client.clientId }));
+    await assert.rejects(
+      jwtVerify(`${header}.${forged}.${signature}`, jwks, { issuer: idp.issuer, audience: client.clientId }),
+    );
 
     const info = await oidc.fetchUserInfo(rp, tokens.access_token, user.id);
     assert.equal(info.sub, user.id);

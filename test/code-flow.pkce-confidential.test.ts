@@ -4,7 +4,7 @@ import { copyFile, mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { test } from 'node:test';
-import { migrate, MIGRATIONS_DIR, readMigrations } from '../src/db/migrate.ts';
+import { MIGRATIONS_DIR, migrate, readMigrations } from '../src/db/migrate.ts';
 import { createPool } from '../src/db/pool.ts';
 import { createLogger } from '../src/observability/logger.ts';
 import { createSecretBox } from '../src/secret-box.ts';
@@ -18,9 +18,15 @@ test('a confidential client created now must send PKCE unless created with --all
   const idp = await startLatchkey(t);
   const user = await idp.users.create();
   const env = { DATABASE_URL: idp.database.url, LATCHKEY_SECRET_KEY: idp.config.secretKey!, DATABASE_POOL_SIZE: '2' };
-  const cli = (args: string[]) => runNode(['bin/latchkey.js', 'clients', ...args, '--json'], env, { timeoutMs: 60_000 });
-  const created = (args: string[]) => cli(['create', '--name', 'Backend', '--type', 'confidential', '--redirect-uri', CALLBACK, ...args]);
-  const [byDefault, allowed, both] = await Promise.all([created([]), created(['--allow-no-pkce']), created(['--require-pkce', '--allow-no-pkce'])]);
+  const cli = (args: string[]) =>
+    runNode(['bin/latchkey.js', 'clients', ...args, '--json'], env, { timeoutMs: 60_000 });
+  const created = (args: string[]) =>
+    cli(['create', '--name', 'Backend', '--type', 'confidential', '--redirect-uri', CALLBACK, ...args]);
+  const [byDefault, allowed, both] = await Promise.all([
+    created([]),
+    created(['--allow-no-pkce']),
+    created(['--require-pkce', '--allow-no-pkce']),
+  ]);
   assert.equal(byDefault.code, 0, stderrLines(byDefault).join('\n'));
   assert.equal(allowed.code, 0, stderrLines(allowed).join('\n'));
   assert.equal(both.code, 2, 'the two flags exclude each other');
@@ -51,7 +57,8 @@ test('a confidential client created now must send PKCE unless created with --all
 
   await t.test('clients show says which; update switches it; a public client cannot skip PKCE', async () => {
     const [shownStrict, shownLax, publicLax] = await Promise.all([
-      cli(['show', strict.client_id]), cli(['show', lax.client_id]),
+      cli(['show', strict.client_id]),
+      cli(['show', lax.client_id]),
       cli(['create', '--name', 'SPA', '--type', 'public', '--redirect-uri', CALLBACK, '--allow-no-pkce']),
     ]);
     // After the show of the same client, not beside it: the two would race.
@@ -78,9 +85,11 @@ test('a confidential client registered before PKCE became the default keeps sign
   const pool = createPool({ connectionString: database.url, max: 1, connectTimeoutMs: 5000, log: silent });
   try {
     await migrate(pool, silent, dir);
-    await pool.query(`insert into clients (client_id, name, type, secret_sealed, token_endpoint_auth_method, redirect_uris, grant_types, scope)
+    await pool.query(
+      `insert into clients (client_id, name, type, secret_sealed, token_endpoint_auth_method, redirect_uris, grant_types, scope)
       values ($1, 'Old Backend', 'confidential', $2, 'client_secret_basic', $3, '{authorization_code}', '')`,
-    [clientId, createSecretBox(secretKey).seal(clientSecret), [CALLBACK]]);
+      [clientId, createSecretBox(secretKey).seal(clientSecret), [CALLBACK]],
+    );
   } finally {
     await pool.end();
   }
@@ -92,6 +101,9 @@ test('a confidential client registered before PKCE became the default keeps sign
   const rp = await idp.rp({ clientId, clientSecret }, 'basic');
   const tokens = await exchange(rp, await authorize(idp, rp, { email: user.email, pkce: false }), false);
   assert.equal(tokens.claims()?.sub, user.id);
-  const { rows } = await idp.server.database.pool.query<{ require_pkce: boolean }>('select require_pkce from clients where client_id = $1', [clientId]);
+  const { rows } = await idp.server.database.pool.query<{ require_pkce: boolean }>(
+    'select require_pkce from clients where client_id = $1',
+    [clientId],
+  );
   assert.equal(rows[0]?.require_pkce, false);
 });

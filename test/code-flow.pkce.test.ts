@@ -20,19 +20,24 @@ test('PKCE', async (t) => {
     assert.equal(tokens.claims()?.sub, user.id);
   });
 
-  await t.test('without code_challenge the browser goes back to the registered redirect URI with invalid_request', async () => {
-    const flow = await authorize(idp, rp, { email: user.email, pkce: false });
-    assert.equal(redirectTarget(flow.callback), CALLBACK);
-    assert.equal(flow.callback.searchParams.get('error'), 'invalid_request');
-    assert.equal(flow.callback.searchParams.get('state'), flow.state);
-    assert.equal(flow.callback.searchParams.get('code'), null);
-    assert.equal(flow.sawLogin, false, 'refused before any sign-in');
-  });
+  await t.test(
+    'without code_challenge the browser goes back to the registered redirect URI with invalid_request',
+    async () => {
+      const flow = await authorize(idp, rp, { email: user.email, pkce: false });
+      assert.equal(redirectTarget(flow.callback), CALLBACK);
+      assert.equal(flow.callback.searchParams.get('error'), 'invalid_request');
+      assert.equal(flow.callback.searchParams.get('state'), flow.state);
+      assert.equal(flow.callback.searchParams.get('code'), null);
+      assert.equal(flow.sawLogin, false, 'refused before any sign-in');
+    },
+  );
 
   await t.test('code_challenge_method=plain is refused', async () => {
     const verifier = oidc.randomPKCECodeVerifier();
     const flow = await authorize(idp, rp, {
-      email: user.email, pkce: false, extraParams: { code_challenge: verifier, code_challenge_method: 'plain' },
+      email: user.email,
+      pkce: false,
+      extraParams: { code_challenge: verifier, code_challenge_method: 'plain' },
     });
     assert.equal(redirectTarget(flow.callback), CALLBACK);
     assert.equal(flow.callback.searchParams.get('error'), 'invalid_request');
@@ -60,10 +65,13 @@ test('PKCE', async (t) => {
   await t.test('a confidential client that sent a challenge must send the matching verifier', async () => {
     const confidential = await idp.rp(await idp.clients.create({ type: 'confidential' }), 'basic');
     const flow = await authorize(idp, confidential, { email: user.email });
-    await assert.rejects(exchange(confidential, { ...flow, codeVerifier: oidc.randomPKCECodeVerifier() }), (err: unknown) => {
-      assert.ok(err instanceof oidc.ResponseBodyError);
-      assert.equal(err.error, 'invalid_grant');
-      return true;
-    });
+    await assert.rejects(
+      exchange(confidential, { ...flow, codeVerifier: oidc.randomPKCECodeVerifier() }),
+      (err: unknown) => {
+        assert.ok(err instanceof oidc.ResponseBodyError);
+        assert.equal(err.error, 'invalid_grant');
+        return true;
+      },
+    );
   });
 });

@@ -11,10 +11,18 @@ test('authorization codes are single-use and bound to their client', async (t) =
     const user = await idp.users.create();
     const rp = await idp.rp(await idp.clients.create({ type: 'confidential' }), 'basic');
 
-    const flow = await authorize(idp, rp, { email: user.email, scope: 'openid email offline_access', prompt: 'consent' });
+    const flow = await authorize(idp, rp, {
+      email: user.email,
+      scope: 'openid email offline_access',
+      prompt: 'consent',
+    });
     const first = await exchange(rp, flow);
     assert.ok(first.refresh_token, 'offline_access with prompt=consent gives a refresh token');
-    assert.equal((await oidc.fetchUserInfo(rp, first.access_token, user.id)).sub, user.id, 'the first access token works');
+    assert.equal(
+      (await oidc.fetchUserInfo(rp, first.access_token, user.id)).sub,
+      user.id,
+      'the first access token works',
+    );
 
     await assert.rejects(exchange(rp, flow), oauthErrorBody('invalid_grant'));
 

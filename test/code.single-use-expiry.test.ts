@@ -1,16 +1,19 @@
 import assert from 'node:assert/strict';
-import { setTimeout as sleep } from 'node:timers/promises';
 import { test } from 'node:test';
+import { setTimeout as sleep } from 'node:timers/promises';
 import * as oidc from 'openid-client';
 import { ConfigError, loadConfig } from '../src/config.ts';
 import { authorize, exchange, startLatchkey } from './helpers/latchkey.ts';
 
 test('AUTHORIZATION_CODE_TTL may not exceed 60 seconds (RFC 9700 §4.2.1)', () => {
-  assert.throws(() => loadConfig({ AUTHORIZATION_CODE_TTL: '61' }), (err: unknown) => {
-    assert.ok(err instanceof ConfigError);
-    assert.match(err.message, /AUTHORIZATION_CODE_TTL/);
-    return true;
-  });
+  assert.throws(
+    () => loadConfig({ AUTHORIZATION_CODE_TTL: '61' }),
+    (err: unknown) => {
+      assert.ok(err instanceof ConfigError);
+      assert.match(err.message, /AUTHORIZATION_CODE_TTL/);
+      return true;
+    },
+  );
   assert.equal(loadConfig({}).ttl.authorizationCode, 60);
 });
 

@@ -5,6 +5,7 @@ import path from 'node:path';
 import { test } from 'node:test';
 import { ConfigError, ConfigSchema, loadConfig } from '../src/config.ts';
 import { runNode, stderrLines } from './helpers/processes.ts';
+
 const SECRET = 'k'.repeat(43);
 
 function configError(env: Record<string, string>): string[] {
@@ -22,10 +23,19 @@ const start = (env: Record<string, string>, dataDir: string) =>
   runNode(['--import', 'tsx', 'src/main.ts'], { LATCHKEY_DATA_DIR: dataDir, ...env });
 
 test('loadConfig reports one line per problem, each naming its variable', () => {
-  const lines = configError({ PORT: 'notaport', LOG_LEVEL: 'loud', DATABASE_URL: 'mysql://db/x', LATCHKEY_SECRET_KEY: 'short' });
+  const lines = configError({
+    PORT: 'notaport',
+    LOG_LEVEL: 'loud',
+    DATABASE_URL: 'mysql://db/x',
+    LATCHKEY_SECRET_KEY: 'short',
+  });
   assert.equal(lines.length, 4, lines.join('\n'));
   for (const name of ['PORT', 'LOG_LEVEL', 'DATABASE_URL', 'LATCHKEY_SECRET_KEY']) {
-    assert.equal(lines.filter((line) => line.startsWith(`config: ${name}: `)).length, 1, `${name} in:\n${lines.join('\n')}`);
+    assert.equal(
+      lines.filter((line) => line.startsWith(`config: ${name}: `)).length,
+      1,
+      `${name} in:\n${lines.join('\n')}`,
+    );
   }
   for (const line of lines) assert.doesNotMatch(line, /[{}]|\s+at \S+ \(/, 'a sentence, not a dump');
 });
@@ -36,25 +46,48 @@ test('loadConfig applies the documented defaults', () => {
   assert.equal(config.issuer, 'http://localhost:3000');
   assert.equal(config.databaseUrl, undefined, 'no DATABASE_URL: embedded PostgreSQL');
   assert.equal(config.dataDir, path.resolve('.data'));
-  assert.deepEqual(config.metrics, { port: 9464, host: '127.0.0.1' }, 'metrics on a listener of their own, this machine only');
-  assert.equal(loadConfig({ PORT: '4000', METRICS_PORT: '4000' }).metrics, 'public', 'the same port as PORT asks for the public port');
+  assert.deepEqual(
+    config.metrics,
+    { port: 9464, host: '127.0.0.1' },
+    'metrics on a listener of their own, this machine only',
+  );
+  assert.equal(
+    loadConfig({ PORT: '4000', METRICS_PORT: '4000' }).metrics,
+    'public',
+    'the same port as PORT asks for the public port',
+  );
   assert.equal(loadConfig({ METRICS_PORT: 'off' }).metrics, 'off');
-  assert.equal(loadConfig({ PORT: '4000', ISSUER: 'https://id.example.com/' }).issuer, 'https://id.example.com', 'no trailing slash');
+  assert.equal(
+    loadConfig({ PORT: '4000', ISSUER: 'https://id.example.com/' }).issuer,
+    'https://id.example.com',
+    'no trailing slash',
+  );
 });
 
 test('production refuses an http issuer and a missing secret key', () => {
-  assert.deepEqual(configError({ NODE_ENV: 'production', ISSUER: 'http://id.example.com', LATCHKEY_SECRET_KEY: SECRET }),
-    ['config: ISSUER: must be an https URL in production']);
-  assert.deepEqual(configError({ NODE_ENV: 'production', ISSUER: 'https://id.example.com' }),
-    ['config: LATCHKEY_SECRET_KEY: required in production']);
-  assert.equal(loadConfig({ NODE_ENV: 'production', ISSUER: 'https://id.example.com', LATCHKEY_SECRET_KEY: SECRET, SMTP_URL: 'smtp://mail.example.com:587' }).issuer,
-    'https://id.example.com');
+  assert.deepEqual(
+    configError({ NODE_ENV: 'production', ISSUER: 'http://id.example.com', LATCHKEY_SECRET_KEY: SECRET }),
+    ['config: ISSUER: must be an https URL in production'],
+  );
+  assert.deepEqual(configError({ NODE_ENV: 'production', ISSUER: 'https://id.example.com' }), [
+    'config: LATCHKEY_SECRET_KEY: required in production',
+  ]);
+  assert.equal(
+    loadConfig({
+      NODE_ENV: 'production',
+      ISSUER: 'https://id.example.com',
+      LATCHKEY_SECRET_KEY: SECRET,
+      SMTP_URL: 'smtp://mail.example.com:587',
+    }).issuer,
+    'https://id.example.com',
+  );
 });
 
 test('production refuses mail-sending flows without SMTP_URL, in one line', () => {
   const production = { NODE_ENV: 'production', ISSUER: 'https://id.example.com', LATCHKEY_SECRET_KEY: SECRET };
-  assert.deepEqual(configError(production),
-    ['config: SMTP_URL: required in production to send the mails of PASSWORD_RESET_ENABLED (or set PASSWORD_RESET_ENABLED=false)']);
+  assert.deepEqual(configError(production), [
+    'config: SMTP_URL: required in production to send the mails of PASSWORD_RESET_ENABLED (or set PASSWORD_RESET_ENABLED=false)',
+  ]);
   assert.equal(loadConfig({ ...production, PASSWORD_RESET_ENABLED: 'false' }).flows.resetEnabled, false);
   const defaults = loadConfig({});
   assert.deepEqual(defaults.flows, { resetEnabled: true, resetTtlSeconds: 1800, inviteTtlSeconds: 604_800 });
@@ -76,7 +109,10 @@ test('npm start in production with an http ISSUER exits 1 and says why', async (
   const dataDir = await mkdtemp(path.join(os.tmpdir(), 'latchkey-config-'));
   t.after(() => rm(dataDir, { recursive: true, force: true }));
 
-  const run = await start({ NODE_ENV: 'production', ISSUER: 'http://id.example.com', LATCHKEY_SECRET_KEY: SECRET }, dataDir);
+  const run = await start(
+    { NODE_ENV: 'production', ISSUER: 'http://id.example.com', LATCHKEY_SECRET_KEY: SECRET },
+    dataDir,
+  );
   assert.equal(run.code, 1);
   assert.deepEqual(stderrLines(run), ['config: ISSUER: must be an https URL in production']);
 });

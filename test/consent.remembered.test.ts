@@ -44,7 +44,12 @@ test('consent is remembered per person and app', async (t) => {
   });
 
   await t.test('prompt=consent asks again', async () => {
-    const forced = await authorize(idp, rp, { email: user.email, scope: 'openid profile', prompt: 'consent', agent: first.agent });
+    const forced = await authorize(idp, rp, {
+      email: user.email,
+      scope: 'openid profile',
+      prompt: 'consent',
+      agent: first.agent,
+    });
     assert.ok(forced.sawConsent);
     await exchange(rp, forced);
   });

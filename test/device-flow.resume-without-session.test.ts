@@ -38,13 +38,21 @@ test('the device flow resume path without its session is an expired sign-in, not
   });
 
   await t.test('with the session of a device flow started on this browser, but another uid', async () => {
-    const tv = await idp.clients.create({ name: 'Device App', type: 'public', grantTypes: ['device_code'], redirectUris: [] });
+    const tv = await idp.clients.create({
+      name: 'Device App',
+      type: 'public',
+      grantTypes: ['device_code'],
+      redirectUris: [],
+    });
     const rp = await idp.rp(tv, 'none');
     const started = await oidc.initiateDeviceAuthorization(rp, { scope: 'openid' });
     const agent = new UserAgent(idp.issuer);
     const entry = await agent.navigate(`${idp.issuer}/device`);
     assert.ok(formField(entry.body, 'xsrf'));
-    const confirm = await agent.submitForm(`${idp.issuer}/device`, { xsrf: formField(entry.body, 'xsrf')!, user_code: started.user_code });
+    const confirm = await agent.submitForm(`${idp.issuer}/device`, {
+      xsrf: formField(entry.body, 'xsrf')!,
+      user_code: started.user_code,
+    });
     assert.equal(confirm.response.status, 200);
     const resumed = await agent.request(`${idp.issuer}/device/x`, { headers: { accept: 'text/html' } });
     assert.ok(resumed.status >= 400 && resumed.status < 500, `status ${resumed.status}`);
@@ -52,24 +60,42 @@ test('the device flow resume path without its session is an expired sign-in, not
   });
 
   await t.test('with the resume cookie of an interaction that expired, and no session cookie', async () => {
-    const tv = await idp.clients.create({ name: 'Device App', type: 'public', grantTypes: ['device_code'], redirectUris: [] });
+    const tv = await idp.clients.create({
+      name: 'Device App',
+      type: 'public',
+      grantTypes: ['device_code'],
+      redirectUris: [],
+    });
     const rp = await idp.rp(tv, 'none');
     const started = await oidc.initiateDeviceAuthorization(rp, { scope: 'openid' });
     const agent = new UserAgent(idp.issuer);
     const entry = await agent.navigate(`${idp.issuer}/device`);
-    const confirm = await agent.submitForm(`${idp.issuer}/device`, { xsrf: formField(entry.body, 'xsrf')!, user_code: started.user_code });
+    const confirm = await agent.submitForm(`${idp.issuer}/device`, {
+      xsrf: formField(entry.body, 'xsrf')!,
+      user_code: started.user_code,
+    });
     // "Yes, connect": the engine starts sign-in and sets the resume cookie for /device/<uid>.
     const approved = await agent.request(`${idp.issuer}/device`, {
       method: 'POST',
       headers: { 'content-type': 'application/x-www-form-urlencoded' },
-      body: new URLSearchParams({ xsrf: formField(confirm.body, 'xsrf')!, user_code: started.user_code, confirm: 'yes' }),
+      body: new URLSearchParams({
+        xsrf: formField(confirm.body, 'xsrf')!,
+        user_code: started.user_code,
+        confirm: 'yes',
+      }),
     });
     const uid = approved.headers.get('location')?.split('/').pop();
-    const resumeCookies = approved.headers.getSetCookie().filter((c) => c.startsWith('_interaction_resume')).map((c) => c.split(';')[0]);
+    const resumeCookies = approved.headers
+      .getSetCookie()
+      .filter((c) => c.startsWith('_interaction_resume'))
+      .map((c) => c.split(';')[0]);
     assert.ok(uid && resumeCookies.length === 2, 'the resume cookie and its signature');
     await idp.server.database.pool.query(`delete from oidc_payloads where model = 'Interaction'`);
 
-    const response = await fetch(`${idp.issuer}/device/${uid}`, { headers: { accept: 'text/html', cookie: resumeCookies.join('; ') }, redirect: 'manual' });
+    const response = await fetch(`${idp.issuer}/device/${uid}`, {
+      headers: { accept: 'text/html', cookie: resumeCookies.join('; ') },
+      redirect: 'manual',
+    });
     assert.equal(response.status, 400);
     assert.match(response.headers.get('content-type') ?? '', /text\/html/);
     await response.arrayBuffer();

@@ -1,9 +1,9 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import * as oidc from 'openid-client';
-import { formField, UserAgent } from './helpers/browser.ts';
 import { MAX_WRONG_CODES } from '../src/interactions/device.ts';
-import { signInFrom, startLatchkey, type Latchkey } from './helpers/latchkey.ts';
+import { formField, UserAgent } from './helpers/browser.ts';
+import { type Latchkey, signInFrom, startLatchkey } from './helpers/latchkey.ts';
 import { oauthErrorBody } from './helpers/oauth-errors.ts';
 
 const DEVICE_GRANT = 'urn:ietf:params:oauth:grant-type:device_code';
@@ -15,7 +15,7 @@ async function poll(idp: Latchkey, clientId: string, deviceCode: string) {
     headers: { 'content-type': 'application/x-www-form-urlencoded' },
     body: new URLSearchParams({ grant_type: DEVICE_GRANT, device_code: deviceCode, client_id: clientId }),
   });
-  return { status: response.status, body: await response.json() as Record<string, unknown> };
+  return { status: response.status, body: (await response.json()) as Record<string, unknown> };
 }
 
 /** The person on their phone: opens /device, types the code, confirms, signs in and consents. */
@@ -24,18 +24,31 @@ async function approveOnPhone(idp: Latchkey, userCode: string, email: string, co
   const entry = await agent.navigate(`${idp.issuer}/device`);
   assert.equal(entry.response.status, 200);
   assert.match(entry.body, /<label for="user_code">/);
-  const confirm = await agent.submitForm(`${idp.issuer}/device`, { xsrf: formField(entry.body, 'xsrf')!, user_code: userCode.toLowerCase() });
+  const confirm = await agent.submitForm(`${idp.issuer}/device`, {
+    xsrf: formField(entry.body, 'xsrf')!,
+    user_code: userCode.toLowerCase(),
+  });
   assert.equal(confirm.response.status, 200);
   assert.match(confirm.body, /Device App/, 'the confirmation names the app');
   assert.ok(confirm.body.includes(userCode), 'and shows the code to compare with the device');
   const xsrf = formField(confirm.body, 'xsrf')!;
-  return signInFrom(idp, agent, agent.submitForm(`${idp.issuer}/device`, { xsrf, user_code: userCode, confirm: 'yes' }), { email, consent });
+  return signInFrom(
+    idp,
+    agent,
+    agent.submitForm(`${idp.issuer}/device`, { xsrf, user_code: userCode, confirm: 'yes' }),
+    { email, consent },
+  );
 }
 
 test('device authorization grant (RFC 8628)', async (t) => {
   const idp = await startLatchkey(t);
   const user = await idp.users.create();
-  const tv = await idp.clients.create({ name: 'Device App', type: 'public', grantTypes: ['device_code', 'refresh_token'], redirectUris: [] });
+  const tv = await idp.clients.create({
+    name: 'Device App',
+    type: 'public',
+    grantTypes: ['device_code', 'refresh_token'],
+    redirectUris: [],
+  });
   const rp = await idp.rp(tv, 'none');
 
   await t.test('the device polls while the person approves on a phone, then gets tokens', async () => {
@@ -71,7 +84,10 @@ test('device authorization grant (RFC 8628)', async (t) => {
     // The engine's auto-submitting page carries the code; a browser without JavaScript shows a button.
     const carrier = await agent.navigate(started.verification_uri_complete!);
     assert.equal(formField(carrier.body, 'user_code'), started.user_code);
-    const confirm = await agent.submitForm(`${idp.issuer}/device`, { xsrf: formField(carrier.body, 'xsrf')!, user_code: started.user_code });
+    const confirm = await agent.submitForm(`${idp.issuer}/device`, {
+      xsrf: formField(carrier.body, 'xsrf')!,
+      user_code: started.user_code,
+    });
     assert.match(confirm.body, /Connect Device App\?/);
   });
 
@@ -81,17 +97,25 @@ test('device authorization grant (RFC 8628)', async (t) => {
     const started = await oidc.initiateDeviceAuthorization(rp, { scope: 'openid' });
     const phone = await approveOnPhone(idp, started.user_code, other.email, 'deny');
     assert.match(phone.body, /cancelled/);
-    await assert.rejects(oidc.pollDeviceAuthorizationGrant(rp, { ...started, interval: 0 }), oauthErrorBody('access_denied'));
+    await assert.rejects(
+      oidc.pollDeviceAuthorizationGrant(rp, { ...started, interval: 0 }),
+      oauthErrorBody('access_denied'),
+    );
   });
 
   await t.test('an expired device code is refused', async () => {
     const started = await oidc.initiateDeviceAuthorization(rp, { scope: 'openid' });
     // Ten minutes pass: the row expires (as the clock would make it) before the person approves.
-    await idp.server.database.pool.query(`update oidc_payloads set expires_at = now() - interval '1 second' where model = 'DeviceCode'`);
+    await idp.server.database.pool.query(
+      `update oidc_payloads set expires_at = now() - interval '1 second' where model = 'DeviceCode'`,
+    );
 
     const agent = new UserAgent(idp.issuer);
     const entry = await agent.navigate(`${idp.issuer}/device`);
-    const retry = await agent.submitForm(`${idp.issuer}/device`, { xsrf: formField(entry.body, 'xsrf')!, user_code: started.user_code });
+    const retry = await agent.submitForm(`${idp.issuer}/device`, {
+      xsrf: formField(entry.body, 'xsrf')!,
+      user_code: started.user_code,
+    });
     assert.match(retry.body, /That code is not valid/);
 
     // The engine answers expired_token while it still sees the expired row; ours is gone, so invalid_grant.
@@ -102,11 +126,17 @@ test('device authorization grant (RFC 8628)', async (t) => {
 
   await t.test('a client without the grant cannot start the flow', async () => {
     const web = await idp.clients.create({ type: 'confidential' });
-    await assert.rejects(oidc.initiateDeviceAuthorization(await idp.rp(web), { scope: 'openid' }), oauthErrorBody('unauthorized_client'));
+    await assert.rejects(
+      oidc.initiateDeviceAuthorization(await idp.rp(web), { scope: 'openid' }),
+      oauthErrorBody('unauthorized_client'),
+    );
   });
 
   await t.test('discovery advertises the device authorization endpoint and grant', async () => {
-    const metadata = await (await fetch(`${idp.issuer}/.well-known/openid-configuration`)).json() as Record<string, unknown>;
+    const metadata = (await (await fetch(`${idp.issuer}/.well-known/openid-configuration`)).json()) as Record<
+      string,
+      unknown
+    >;
     assert.equal(metadata.device_authorization_endpoint, `${idp.issuer}/device/auth`);
     assert.ok((metadata.grant_types_supported as string[]).includes(DEVICE_GRANT));
   });
@@ -117,10 +147,16 @@ test('wrong user codes are limited per address (RFC 8628 §5.1)', async (t) => {
   const agent = new UserAgent(idp.issuer);
   let page = await agent.navigate(`${idp.issuer}/device`);
   for (let attempt = 1; attempt <= MAX_WRONG_CODES; attempt += 1) {
-    page = await agent.submitForm(`${idp.issuer}/device`, { xsrf: formField(page.body, 'xsrf')!, user_code: 'BBBB-BBBB' });
+    page = await agent.submitForm(`${idp.issuer}/device`, {
+      xsrf: formField(page.body, 'xsrf')!,
+      user_code: 'BBBB-BBBB',
+    });
     assert.match(page.body, /That code is not valid/, `attempt ${attempt}`);
   }
-  const blocked = await agent.submitForm(`${idp.issuer}/device`, { xsrf: formField(page.body, 'xsrf')!, user_code: 'BBBB-BBBB' });
+  const blocked = await agent.submitForm(`${idp.issuer}/device`, {
+    xsrf: formField(page.body, 'xsrf')!,
+    user_code: 'BBBB-BBBB',
+  });
   assert.equal(blocked.response.status, 429);
   assert.ok(Number(blocked.response.headers.get('retry-after')) > 0);
   assert.match(blocked.body, /Too many wrong codes/);

@@ -2,10 +2,20 @@ import assert from 'node:assert/strict';
 import { after } from 'node:test';
 import * as oidc from 'openid-client';
 import { main as cli } from '../src/cli.ts';
-import { assertAccessible, authorizationRequest, backAtApp, clickConsent, finishAtApp, launchChromium, newContext,
-  startRelyingParty, submitLogin, test } from './helpers/chromium.ts';
-import { authorize, exchange, PASSWORD, startLatchkey, type Latchkey } from './helpers/latchkey.ts';
-import { startSmtp, type ReceivedMail } from './helpers/smtp.ts';
+import {
+  assertAccessible,
+  authorizationRequest,
+  backAtApp,
+  clickConsent,
+  finishAtApp,
+  launchChromium,
+  newContext,
+  startRelyingParty,
+  submitLogin,
+  test,
+} from './helpers/chromium.ts';
+import { authorize, exchange, type Latchkey, PASSWORD, startLatchkey } from './helpers/latchkey.ts';
+import { type ReceivedMail, startSmtp } from './helpers/smtp.ts';
 
 const browser = await launchChromium();
 after(() => browser.close());
@@ -13,8 +23,19 @@ after(() => browser.close());
 async function latchkey(idp: Latchkey, args: string[], stdin = '') {
   let stdout = '';
   let stderr = '';
-  const code = await cli(args, { DATABASE_URL: idp.config.databaseUrl, LATCHKEY_SECRET_KEY: idp.config.secretKey, LOG_LEVEL: 'silent' },
-    { stdout: (text) => { stdout += text; }, stderr: (text) => { stderr += text; }, stdin: async () => stdin });
+  const code = await cli(
+    args,
+    { DATABASE_URL: idp.config.databaseUrl, LATCHKEY_SECRET_KEY: idp.config.secretKey, LOG_LEVEL: 'silent' },
+    {
+      stdout: (text) => {
+        stdout += text;
+      },
+      stderr: (text) => {
+        stderr += text;
+      },
+      stdin: async () => stdin,
+    },
+  );
   assert.equal(code, 0, stderr);
   return JSON.parse(stdout) as Record<string, unknown>;
 }
@@ -27,9 +48,27 @@ test('email verification in Chromium: an app with --require-verified-email stops
   const app = await startRelyingParty(t);
 
   // users create: unverified unless --email-verified.
-  const verified = await latchkey(idp, ['users', 'create', '--email', 'kim@example.com', '--name', 'Kim', '--password-stdin', '--email-verified', '--json'], PASSWORD);
+  const verified = await latchkey(
+    idp,
+    [
+      'users',
+      'create',
+      '--email',
+      'kim@example.com',
+      '--name',
+      'Kim',
+      '--password-stdin',
+      '--email-verified',
+      '--json',
+    ],
+    PASSWORD,
+  );
   assert.equal((await latchkey(idp, ['users', 'show', String(verified.id), '--json'])).email_verified, true);
-  const user = await latchkey(idp, ['users', 'create', '--email', 'robin@example.com', '--name', 'Robin', '--password-stdin', '--json'], PASSWORD);
+  const user = await latchkey(
+    idp,
+    ['users', 'create', '--email', 'robin@example.com', '--name', 'Robin', '--password-stdin', '--json'],
+    PASSWORD,
+  );
   assert.equal((await latchkey(idp, ['users', 'show', String(user.id), '--json'])).email_verified, false);
 
   // An app that does not ask for it: the sign-in goes through, and the ID token says unverified.
@@ -37,7 +76,18 @@ test('email verification in Chromium: an app with --require-verified-email stops
   const before = await exchange(relaxed, await authorize(idp, relaxed, { email: 'robin@example.com' }));
   assert.equal(before.claims()?.email_verified, false);
 
-  const created = await latchkey(idp, ['clients', 'create', '--name', 'Acme Payroll', '--type', 'confidential', '--redirect-uri', app.callback, '--require-verified-email', '--json']);
+  const created = await latchkey(idp, [
+    'clients',
+    'create',
+    '--name',
+    'Acme Payroll',
+    '--type',
+    'confidential',
+    '--redirect-uri',
+    app.callback,
+    '--require-verified-email',
+    '--json',
+  ]);
   const strict = { clientId: String(created.client_id), clientSecret: String(created.client_secret) };
   assert.equal((await latchkey(idp, ['clients', 'show', strict.clientId, '--json'])).require_verified_email, true);
   const rp = await idp.rp(strict);
@@ -73,6 +123,10 @@ test('email verification in Chromium: an app with --require-verified-email stops
   assert.ok(stopped.includes('/interaction/'));
   const tokens = await finishAtApp(rp, request, page.url());
   assert.equal(tokens.claims()?.email_verified, true, 'the ID token reports it');
-  assert.equal((await oidc.fetchUserInfo(rp, tokens.access_token, String(user.id))).email_verified, true, 'and userinfo');
+  assert.equal(
+    (await oidc.fetchUserInfo(rp, tokens.access_token, String(user.id))).email_verified,
+    true,
+    'and userinfo',
+  );
   assert.deepEqual(context.cspViolations, []);
 });

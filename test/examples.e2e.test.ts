@@ -1,23 +1,26 @@
 import assert from 'node:assert/strict';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { test, type TestContext } from 'node:test';
+import { type TestContext, test } from 'node:test';
 import { decodeProtectedHeader, generateKeyPair, SignJWT } from 'jose';
 import * as oidc from 'openid-client';
-import { createApi, type ApiOptions } from '../examples/api/api.ts';
+import { type ApiOptions, createApi } from '../examples/api/api.ts';
 import { createWebClient } from '../examples/web-client/web-client.ts';
 import { formAction, formField } from './helpers/browser.ts';
-import { authorize, PASSWORD, startLatchkey, type Latchkey } from './helpers/latchkey.ts';
+import { authorize, type Latchkey, PASSWORD, startLatchkey } from './helpers/latchkey.ts';
 import { Browser, passLatchkeyPages } from './helpers/web-browser.ts';
 
 /** A server on a free 127.0.0.1 port; its handler is attached once its URL is known. Closed when the test ends. */
 async function listen(t: TestContext): Promise<{ server: http.Server; url: string }> {
   const server = http.createServer();
   await new Promise<void>((resolve, reject) => server.once('error', reject).listen(0, '127.0.0.1', resolve));
-  t.after(() => new Promise<void>((resolve) => {
-    server.close(() => resolve());
-    server.closeAllConnections();
-  }));
+  t.after(
+    () =>
+      new Promise<void>((resolve) => {
+        server.close(() => resolve());
+        server.closeAllConnections();
+      }),
+  );
   return { server, url: `http://127.0.0.1:${(server.address() as AddressInfo).port}` };
 }
 
@@ -31,7 +34,12 @@ async function startApi(t: TestContext, options: Omit<ApiOptions, 'audience'> & 
 function elementText(html: string, id: string): string {
   const match = new RegExp(`id="${id}"[^>]*>([\\s\\S]*?)</`).exec(html);
   assert.ok(match, `the page has #${id}`);
-  return match[1]!.replace(/&lt;/g, '<').replace(/&gt;/g, '>').replace(/&quot;/g, '"').replace(/&#39;/g, "'").replace(/&amp;/g, '&');
+  return match[1]!
+    .replace(/&lt;/g, '<')
+    .replace(/&gt;/g, '>')
+    .replace(/&quot;/g, '"')
+    .replace(/&#39;/g, "'")
+    .replace(/&amp;/g, '&');
 }
 
 test('the example web app signs in through Latchkey, calls the example API, refreshes and signs out', async (t) => {
@@ -41,13 +49,23 @@ test('the example web app signs in through Latchkey, calls the example API, refr
   await idp.apis.create({ identifier: api.url, scopes: ['read', 'write'] });
   const user = await idp.users.create({ name: 'Ada <Lovelace>' });
   const client = await idp.clients.create({
-    name: 'KS Connect', type: 'confidential', redirectUris: [`${web.url}/callback`], postLogoutRedirectUris: [`${web.url}/`],
+    name: 'KS Connect',
+    type: 'confidential',
+    redirectUris: [`${web.url}/callback`],
+    postLogoutRedirectUris: [`${web.url}/`],
   });
   api.server.on('request', createApi({ issuer: idp.issuer, audience: api.url }));
-  web.server.on('request', createWebClient({
-    issuer: idp.issuer, clientId: client.clientId, clientSecret: client.clientSecret!,
-    redirectUri: `${web.url}/callback`, apiUrl: api.url, apiAudience: api.url,
-  }));
+  web.server.on(
+    'request',
+    createWebClient({
+      issuer: idp.issuer,
+      clientId: client.clientId,
+      clientSecret: client.clientSecret!,
+      redirectUri: `${web.url}/callback`,
+      apiUrl: api.url,
+      apiAudience: api.url,
+    }),
+  );
   const browser = new Browser();
 
   const home = await browser.navigate(`${web.url}/`);
@@ -56,7 +74,12 @@ test('the example web app signs in through Latchkey, calls the example API, refr
 
   const loginPage = await browser.navigate(`${web.url}/login`);
   assert.equal(loginPage.url.origin, idp.issuer, 'the app sent the browser to Latchkey');
-  const { page: signedIn, sawLogin, sawConsent, consentPage } = await passLatchkeyPages(browser, idp.issuer, loginPage, { email: user.email, password: PASSWORD });
+  const {
+    page: signedIn,
+    sawLogin,
+    sawConsent,
+    consentPage,
+  } = await passLatchkeyPages(browser, idp.issuer, loginPage, { email: user.email, password: PASSWORD });
   assert.ok(sawLogin && sawConsent, 'login and consent pages shown');
   assert.ok(consentPage?.includes(`read on ${api.url}`), 'the consent page names the API scope');
   assert.equal(signedIn.url.href, `${web.url}/`, 'back on the app after the callback');
@@ -69,11 +92,17 @@ test('the example web app signs in through Latchkey, calls the example API, refr
 
   const called = await browser.navigate(`${web.url}/call-api`);
   assert.equal(elementText(called.body, 'status'), '200');
-  const fromApi = JSON.parse(elementText(called.body, 'api-response')) as { caller: { sub: string; client_id: string; scope: string[] }; messages: unknown[] };
+  const fromApi = JSON.parse(elementText(called.body, 'api-response')) as {
+    caller: { sub: string; client_id: string; scope: string[] };
+    messages: unknown[];
+  };
   assert.deepEqual(fromApi.caller, { sub: user.id, client_id: client.clientId, scope: ['read'] });
   assert.ok(fromApi.messages.length >= 1);
 
-  const forged = await browser.request(`${web.url}/refresh`, { method: 'POST', headers: { origin: 'http://attacker.example' } });
+  const forged = await browser.request(`${web.url}/refresh`, {
+    method: 'POST',
+    headers: { origin: 'http://attacker.example' },
+  });
   assert.equal(forged.status, 403, 'a form post from another origin is refused');
 
   const refreshed = await browser.submitForm(`${web.url}/refresh`, {});
@@ -89,7 +118,10 @@ test('the example web app signs in through Latchkey, calls the example API, refr
   const action = formAction(confirm.body, '/logout');
   const xsrf = formField(confirm.body, 'xsrf');
   assert.ok(action && xsrf, 'Latchkey asks to confirm the sign-out');
-  const loggedOut = await browser.submitForm(new URL(action.replace(/&amp;/g, '&'), idp.issuer), { xsrf, logout: 'yes' });
+  const loggedOut = await browser.submitForm(new URL(action.replace(/&amp;/g, '&'), idp.issuer), {
+    xsrf,
+    logout: 'yes',
+  });
   assert.equal(loggedOut.url.href, `${web.url}/`, 'Latchkey sent the browser to the post-logout redirect URI');
   assert.match(loggedOut.body, /You are signed out/);
 
@@ -106,32 +138,57 @@ test('the example web app shows a declined consent as a failed sign-in', async (
   await idp.apis.create({ identifier: api.url, scopes: ['read'] });
   const user = await idp.users.create();
   const client = await idp.clients.create({ type: 'confidential', redirectUris: [`${web.url}/callback`] });
-  web.server.on('request', createWebClient({
-    issuer: idp.issuer, clientId: client.clientId, clientSecret: client.clientSecret!,
-    redirectUri: `${web.url}/callback`, apiUrl: api.url, apiAudience: api.url,
-  }));
+  web.server.on(
+    'request',
+    createWebClient({
+      issuer: idp.issuer,
+      clientId: client.clientId,
+      clientSecret: client.clientSecret!,
+      redirectUri: `${web.url}/callback`,
+      apiUrl: api.url,
+      apiAudience: api.url,
+    }),
+  );
   const browser = new Browser();
   const loginPage = await browser.navigate(`${web.url}/login`);
-  const { page } = await passLatchkeyPages(browser, idp.issuer, loginPage, { email: user.email, password: PASSWORD, consent: 'deny' });
+  const { page } = await passLatchkeyPages(browser, idp.issuer, loginPage, {
+    email: user.email,
+    password: PASSWORD,
+    consent: 'deny',
+  });
   assert.equal(page.url.pathname, '/callback');
   assert.equal(page.response.status, 400);
   assert.match(page.body, /You declined the request/);
 });
 
 /** An access token for `resource`, through a real sign-in with the default test client. */
-async function accessTokenFor(idp: Latchkey, resource: string | undefined, flowOptions: { email: string; scope: string; agent?: Parameters<typeof authorize>[2]['agent'] }) {
+async function accessTokenFor(
+  idp: Latchkey,
+  resource: string | undefined,
+  flowOptions: { email: string; scope: string; agent?: Parameters<typeof authorize>[2]['agent'] },
+) {
   const client = await idp.clients.create();
   const rp = await idp.rp(client);
   const flow = await authorize(idp, rp, { ...flowOptions, ...(resource ? { resource } : {}) });
-  const tokens = await oidc.authorizationCodeGrant(rp, flow.callback,
+  const tokens = await oidc.authorizationCodeGrant(
+    rp,
+    flow.callback,
     { pkceCodeVerifier: flow.codeVerifier, expectedState: flow.state, expectedNonce: flow.nonce },
-    resource ? { resource } : undefined);
+    resource ? { resource } : undefined,
+  );
   return { tokens, agent: flow.agent };
 }
 
 async function callApi(url: string, token?: string, init: RequestInit = {}) {
-  const response = await fetch(url, { ...init, headers: { ...(token ? { authorization: `Bearer ${token}` } : {}), ...init.headers } });
-  return { status: response.status, challenge: response.headers.get('www-authenticate') ?? '', body: await response.json() as Record<string, unknown> };
+  const response = await fetch(url, {
+    ...init,
+    headers: { ...(token ? { authorization: `Bearer ${token}` } : {}), ...init.headers },
+  });
+  return {
+    status: response.status,
+    challenge: response.headers.get('www-authenticate') ?? '',
+    body: (await response.json()) as Record<string, unknown>,
+  };
 }
 
 test('the example API accepts only unexpired, untampered JWTs for its audience, with the scope each route needs', async (t) => {
@@ -153,7 +210,11 @@ test('the example API accepts only unexpired, untampered JWTs for its audience, 
   assert.equal(noToken.status, 401);
   assert.equal(noToken.challenge, 'Bearer realm="KS Connect API"', 'no error code without credentials (RFC 6750 §3.1)');
 
-  const write = await callApi(messages, token, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ text: 'hi' }) });
+  const write = await callApi(messages, token, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({ text: 'hi' }),
+  });
   assert.equal(write.status, 403);
   assert.match(write.challenge, /^Bearer realm="KS Connect API", error="insufficient_scope", scope="write"$/);
 
@@ -165,7 +226,7 @@ test('the example API accepts only unexpired, untampered JWTs for its audience, 
   };
 
   const other = await accessTokenFor(idp, otherApi, { email: user.email, scope: 'openid read', agent });
-  await rejected('another API\'s token', other.tokens.access_token, /not for this API/);
+  await rejected("another API's token", other.tokens.access_token, /not for this API/);
 
   const opaque = await accessTokenFor(idp, undefined, { email: user.email, scope: 'openid', agent });
   await rejected('an opaque token for /userinfo', opaque.tokens.access_token, /malformed or not a JWT/);
@@ -178,12 +239,22 @@ test('the example API accepts only unexpired, untampered JWTs for its audience, 
 
   const { kid, alg } = decodeProtectedHeader(token);
   const forger = await generateKeyPair(alg!);
-  const forged = await new SignJWT(claims).setProtectedHeader({ alg: alg!, kid: kid!, typ: 'at+jwt' }).sign(forger.privateKey);
+  const forged = await new SignJWT(claims)
+    .setProtectedHeader({ alg: alg!, kid: kid!, typ: 'at+jwt' })
+    .sign(forger.privateKey);
   await rejected('a token signed with a key not in the JWKS', forged, /signature is not valid/);
 
-  const later = await startApi(t, { issuer: idp.issuer, audience: apiUrl, now: () => new Date(Date.now() + 2 * 3600 * 1000) });
+  const later = await startApi(t, {
+    issuer: idp.issuer,
+    audience: apiUrl,
+    now: () => new Date(Date.now() + 2 * 3600 * 1000),
+  });
   await rejected('an expired token', token, /expired/, `${later}/messages`);
 
-  const elsewhere = await startApi(t, { issuer: 'https://login.example.com', audience: apiUrl, jwksUri: `${idp.issuer}/jwks` });
+  const elsewhere = await startApi(t, {
+    issuer: 'https://login.example.com',
+    audience: apiUrl,
+    jwksUri: `${idp.issuer}/jwks`,
+  });
   await rejected('a token from another issuer', token, /another issuer/, `${elsewhere}/messages`);
 });

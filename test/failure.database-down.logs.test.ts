@@ -1,15 +1,23 @@
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { Writable } from 'node:stream';
-import { setTimeout as sleep } from 'node:timers/promises';
 import { test } from 'node:test';
+import { setTimeout as sleep } from 'node:timers/promises';
 import pino from 'pino';
 import { loadConfig } from '../src/config.ts';
 import { startServer } from '../src/server.ts';
 import { CALLBACK, createArrangements, freePort } from './helpers/latchkey.ts';
 import { throwawayCluster } from './helpers/throwaway-postgres.ts';
 
-interface Line { level: number; event?: string; status?: number; msg?: string; duration_ms?: number; requests_failed?: number; [key: string]: unknown }
+interface Line {
+  level: number;
+  event?: string;
+  status?: number;
+  msg?: string;
+  duration_ms?: number;
+  requests_failed?: number;
+  [key: string]: unknown;
+}
 
 /** A logger at info whose JSON lines the test reads. */
 function capturedLogger() {
@@ -30,8 +38,14 @@ test('a database outage logs one warning, 503 request lines at warn and no stack
   const issuer = `http://127.0.0.1:${port}`;
   const secretKey = randomBytes(32).toString('base64url');
   const config = loadConfig({
-    PORT: String(port), HOST: '127.0.0.1', ISSUER: issuer, DATABASE_URL: cluster.url, LATCHKEY_SECRET_KEY: secretKey,
-    DATABASE_POOL_SIZE: '4', DATABASE_CONNECT_TIMEOUT_MS: '2000', METRICS_PORT: 'off',
+    PORT: String(port),
+    HOST: '127.0.0.1',
+    ISSUER: issuer,
+    DATABASE_URL: cluster.url,
+    LATCHKEY_SECRET_KEY: secretKey,
+    DATABASE_POOL_SIZE: '4',
+    DATABASE_CONNECT_TIMEOUT_MS: '2000',
+    METRICS_PORT: 'off',
     // The key watcher queries every half second: background work meets the outage too.
     KEY_RELOAD_INTERVAL_MS: '500',
   });
@@ -41,21 +55,37 @@ test('a database outage logs one warning, 503 request lines at warn and no stack
   const idp = createArrangements(server.database.pool, config);
   const client = await idp.clients.create({ grantTypes: ['authorization_code', 'client_credentials'] });
   const basic = `Basic ${Buffer.from(`${client.clientId}:${client.clientSecret}`).toString('base64')}`;
-  const requests = () => [
-    // The rate limiter, the engine (JSON and page), the readiness probe.
-    fetch(`${issuer}/token`, { method: 'POST', headers: { authorization: basic, 'content-type': 'application/x-www-form-urlencoded' }, body: 'grant_type=client_credentials' }),
-    fetch(`${issuer}/userinfo`, { headers: { authorization: 'Bearer an-access-token-of-43-characters-aaaaaaaaaa' } }),
-    fetch(`${issuer}/authorize?${new URLSearchParams({ client_id: client.clientId, response_type: 'code', scope: 'openid', redirect_uri: CALLBACK })}`, { headers: { accept: 'text/html' }, redirect: 'manual' }),
-    fetch(`${issuer}/readyz`),
-  ].map((sent) => sent.then(async (response) => { await response.arrayBuffer(); return response.status; }));
+  const requests = () =>
+    [
+      // The rate limiter, the engine (JSON and page), the readiness probe.
+      fetch(`${issuer}/token`, {
+        method: 'POST',
+        headers: { authorization: basic, 'content-type': 'application/x-www-form-urlencoded' },
+        body: 'grant_type=client_credentials',
+      }),
+      fetch(`${issuer}/userinfo`, { headers: { authorization: 'Bearer an-access-token-of-43-characters-aaaaaaaaaa' } }),
+      fetch(
+        `${issuer}/authorize?${new URLSearchParams({ client_id: client.clientId, response_type: 'code', scope: 'openid', redirect_uri: CALLBACK })}`,
+        { headers: { accept: 'text/html' }, redirect: 'manual' },
+      ),
+      fetch(`${issuer}/readyz`),
+    ].map((sent) =>
+      sent.then(async (response) => {
+        await response.arrayBuffer();
+        return response.status;
+      }),
+    );
 
-  assert.ok((await Promise.all(requests())).every((status) => status < 500), 'all answer while the database is up');
+  assert.ok(
+    (await Promise.all(requests())).every((status) => status < 500),
+    'all answer while the database is up',
+  );
   const before = lines.length;
   await cluster.stop();
 
   const statuses: number[] = [];
   for (let round = 0; round < 4; round += 1) {
-    statuses.push(...await Promise.all(Array.from({ length: 5 }, requests).flat()));
+    statuses.push(...(await Promise.all(Array.from({ length: 5 }, requests).flat())));
     await sleep(300);
   }
   assert.deepEqual([...new Set(statuses)], [503], 'every request fails fast with 503');
@@ -65,18 +95,35 @@ test('a database outage logs one warning, 503 request lines at warn and no stack
   const restored = () => lines.slice(before).some((line) => line.event === 'cache.listen_restored');
   // The tracker probes every second; the change listener reconnects with backoff (up to 8 s here).
   for (const deadline = Date.now() + 30_000; recovered().length === 0 || !restored(); await sleep(100)) {
-    assert.ok(Date.now() < deadline, `recovery logged within 30 s:\n${lines.slice(before).map((line) => JSON.stringify(line)).join('\n')}`);
+    assert.ok(
+      Date.now() < deadline,
+      `recovery logged within 30 s:\n${lines
+        .slice(before)
+        .map((line) => JSON.stringify(line))
+        .join('\n')}`,
+    );
   }
 
   const outage = lines.slice(before);
   const dump = outage.map((line) => JSON.stringify(line)).join('\n');
-  assert.deepEqual(outage.filter((line) => line.level >= 50), [], `nothing at error level:\n${dump}`);
+  assert.deepEqual(
+    outage.filter((line) => line.level >= 50),
+    [],
+    `nothing at error level:\n${dump}`,
+  );
   assert.ok(!dump.includes('"stack"'), `no stack for a known outage:\n${dump}`);
   const warnings = outage.filter((line) => line.level === 40 && line.event !== 'http.request');
-  assert.deepEqual(warnings.map((line) => line.event), ['db.unavailable'], `one warning:\n${dump}`);
+  assert.deepEqual(
+    warnings.map((line) => line.event),
+    ['db.unavailable'],
+    `one warning:\n${dump}`,
+  );
   const requestLines = outage.filter((line) => line.event === 'http.request' && line.status === 503);
   assert.equal(requestLines.length, statuses.length);
-  assert.ok(requestLines.every((line) => line.level === 40), 'request lines for 503 at warn');
+  assert.ok(
+    requestLines.every((line) => line.level === 40),
+    'request lines for 503 at warn',
+  );
 
   assert.equal(recovered().length, 1, dump);
   const [recovery] = recovered();

@@ -15,17 +15,31 @@ test('offline authorizations a signed-in person abandons leave no grant; a compl
   const idp = await startLatchkey(t);
   const payloads = createPayloadStore(idp.server.database.pool);
   const user = await idp.users.create();
-  const rp = await idp.rp(await idp.clients.create({ type: 'confidential', grantTypes: ['authorization_code', 'refresh_token'] }), 'basic');
+  const rp = await idp.rp(
+    await idp.clients.create({ type: 'confidential', grantTypes: ['authorization_code', 'refresh_token'] }),
+    'basic',
+  );
   const first = await authorize(idp, rp, { email: user.email, ...OFFLINE });
   const firstTokens = await exchange(rp, first);
   assert.equal((await payloads.grantsOfAccount(user.id)).length, 1);
 
   // The same browser, signed in with the consent remembered, sent to /authorize five times at once.
-  const pages = await Promise.all([1, 2, 3, 4, 5].map(() => first.agent.navigate(oidc.buildAuthorizationUrl(rp, {
-    redirect_uri: CALLBACK, ...OFFLINE, state: oidc.randomState(), nonce: oidc.randomNonce(),
-    code_challenge: 'E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM', code_challenge_method: 'S256',
-  }))));
-  for (const page of pages) assert.ok(page.body.includes('/consent"'), `the consent page is shown (${page.url.pathname})`);
+  const pages = await Promise.all(
+    [1, 2, 3, 4, 5].map(() =>
+      first.agent.navigate(
+        oidc.buildAuthorizationUrl(rp, {
+          redirect_uri: CALLBACK,
+          ...OFFLINE,
+          state: oidc.randomState(),
+          nonce: oidc.randomNonce(),
+          code_challenge: 'E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM',
+          code_challenge_method: 'S256',
+        }),
+      ),
+    ),
+  );
+  for (const page of pages)
+    assert.ok(page.body.includes('/consent"'), `the consent page is shown (${page.url.pathname})`);
   assert.equal((await payloads.grantsOfAccount(user.id)).length, 1, 'no grant for the abandoned authorizations');
 
   const second = await authorize(idp, rp, { email: user.email, ...OFFLINE, agent: first.agent });
@@ -35,7 +49,10 @@ test('offline authorizations a signed-in person abandons leave no grant; a compl
   assert.ok(secondTokens.refresh_token);
   const grants = await payloads.grantsOfAccount(user.id);
   assert.equal(grants.length, 2, 'the completed authorization has a grant of its own');
-  assert.ok(grants.every((grant) => (grant.scope ?? '').split(' ').includes('offline_access')), 'each holds what was consented to');
+  assert.ok(
+    grants.every((grant) => (grant.scope ?? '').split(' ').includes('offline_access')),
+    'each holds what was consented to',
+  );
 
   // Each chain is its own: both refresh, and the remembered scopes carried into the new grant.
   const refreshed = await oidc.refreshTokenGrant(rp, secondTokens.refresh_token!);

@@ -10,7 +10,10 @@ test('a client introspects its own access and refresh tokens as active, unknown 
   const user = await idp.users.create();
   const client = await idp.clients.create({ type: 'confidential' });
   const rp = await idp.rp(client);
-  const tokens = await exchange(rp, await authorize(idp, rp, { email: user.email, scope: 'openid offline_access', prompt: 'consent' }));
+  const tokens = await exchange(
+    rp,
+    await authorize(idp, rp, { email: user.email, scope: 'openid offline_access', prompt: 'consent' }),
+  );
 
   const access = await oidc.tokenIntrospection(rp, tokens.access_token);
   assert.equal(access.active, true);
@@ -34,7 +37,10 @@ test('another client learns nothing about a token: it is reported inactive', asy
   const user = await idp.users.create();
   const owner = await idp.clients.create({ type: 'confidential' });
   const ownerRp = await idp.rp(owner);
-  const tokens = await exchange(ownerRp, await authorize(idp, ownerRp, { email: user.email, scope: 'openid offline_access', prompt: 'consent' }));
+  const tokens = await exchange(
+    ownerRp,
+    await authorize(idp, ownerRp, { email: user.email, scope: 'openid offline_access', prompt: 'consent' }),
+  );
 
   const other = await idp.rp(await idp.clients.create({ type: 'confidential', name: 'Other App' }));
   assert.deepEqual(await oidc.tokenIntrospection(other, tokens.access_token), { active: false });
@@ -70,9 +76,17 @@ test('introspection needs client authentication and refuses JWT access tokens, w
 
 test('discovery advertises the introspection and revocation endpoints', async (t) => {
   const idp = await startLatchkey(t);
-  const metadata = await (await fetch(`${idp.issuer}/.well-known/openid-configuration`)).json() as Record<string, unknown>;
+  const metadata = (await (await fetch(`${idp.issuer}/.well-known/openid-configuration`)).json()) as Record<
+    string,
+    unknown
+  >;
   assert.equal(metadata.introspection_endpoint, `${idp.issuer}/introspect`);
   assert.equal(metadata.revocation_endpoint, `${idp.issuer}/revoke`);
-  assert.deepEqual(metadata.grant_types_supported, ['authorization_code', 'refresh_token', 'client_credentials', 'urn:ietf:params:oauth:grant-type:device_code']);
+  assert.deepEqual(metadata.grant_types_supported, [
+    'authorization_code',
+    'refresh_token',
+    'client_credentials',
+    'urn:ietf:params:oauth:grant-type:device_code',
+  ]);
   assert.deepEqual(metadata.response_types_supported, ['code']);
 });

@@ -1,9 +1,20 @@
 import assert from 'node:assert/strict';
 import { after } from 'node:test';
 import { main as cli } from '../src/cli.ts';
-import { assertAccessible, authorizationRequest, backAtApp, clickConsent, finishAtApp, launchChromium, newContext, registerApp,
-  startRelyingParty, submitLogin, test } from './helpers/chromium.ts';
-import { startLatchkey, type Latchkey } from './helpers/latchkey.ts';
+import {
+  assertAccessible,
+  authorizationRequest,
+  backAtApp,
+  clickConsent,
+  finishAtApp,
+  launchChromium,
+  newContext,
+  registerApp,
+  startRelyingParty,
+  submitLogin,
+  test,
+} from './helpers/chromium.ts';
+import { type Latchkey, startLatchkey } from './helpers/latchkey.ts';
 import { startSmtp } from './helpers/smtp.ts';
 
 const CHOSEN = 'my very own first passphrase';
@@ -15,8 +26,19 @@ after(() => browser.close());
 async function latchkey(idp: Latchkey, args: string[], stdin = '') {
   let stdout = '';
   let stderr = '';
-  const code = await cli(args, { DATABASE_URL: idp.config.databaseUrl, LATCHKEY_SECRET_KEY: idp.config.secretKey, LOG_LEVEL: 'silent' },
-    { stdout: (text) => { stdout += text; }, stderr: (text) => { stderr += text; }, stdin: async () => stdin });
+  const code = await cli(
+    args,
+    { DATABASE_URL: idp.config.databaseUrl, LATCHKEY_SECRET_KEY: idp.config.secretKey, LOG_LEVEL: 'silent' },
+    {
+      stdout: (text) => {
+        stdout += text;
+      },
+      stderr: (text) => {
+        stderr += text;
+      },
+      stdin: async () => stdin,
+    },
+  );
   return { code, stdout, stderr };
 }
 
@@ -32,10 +54,17 @@ test('invitation, end to end in Chromium: users invite mails a link; the person 
 
   const invited = await latchkey(idp, ['users', 'invite', '--email', 'sam@example.com', '--name', 'Sam Lee', '--json']);
   assert.equal(invited.code, 0, invited.stderr);
-  const { id, invitation_expires_at: expires } = JSON.parse(invited.stdout) as { id: string; invitation_expires_at: string };
+  const { id, invitation_expires_at: expires } = JSON.parse(invited.stdout) as {
+    id: string;
+    invitation_expires_at: string;
+  };
   const days = (new Date(expires).getTime() - Date.now()) / 86_400_000;
   assert.ok(days > 6.9 && days <= 7, 'valid 7 days (INVITE_TTL)');
-  assert.equal((await latchkey(idp, ['users', 'invite', '--email', 'SAM@example.com', '--name', 'Again'])).code === 0, false, 'one account per address');
+  assert.equal(
+    (await latchkey(idp, ['users', 'invite', '--email', 'SAM@example.com', '--name', 'Again'])).code === 0,
+    false,
+    'one account per address',
+  );
 
   const [mail] = await smtp.waitFor(1);
   assert.deepEqual(mail!.envelope.to, ['sam@example.com']);

@@ -1,18 +1,26 @@
 import assert from 'node:assert/strict';
-import { setTimeout as sleep } from 'node:timers/promises';
 import { test } from 'node:test';
+import { setTimeout as sleep } from 'node:timers/promises';
 import pg from 'pg';
 import { ADVISORY_LOCKS } from '../src/db/locks.ts';
 import { sweepExpired } from '../src/oidc/janitor.ts';
 import { createPayloadStore } from '../src/oidc/payload-store.ts';
-import { startLatchkey, type Latchkey } from './helpers/latchkey.ts';
+import { type Latchkey, startLatchkey } from './helpers/latchkey.ts';
 
 /** Rows as the adapter writes them (ids are digests there; any text works for the janitor). */
 async function seed(idp: Latchkey) {
   const payloads = createPayloadStore(idp.server.database.pool);
-  const row = (id: string, expiresIn: number | null) => payloads.upsert({
-    model: 'AccessToken', id, payload: { kind: 'AccessToken' }, grantId: null, uid: null, userCode: null, sessionUid: null, expiresIn,
-  });
+  const row = (id: string, expiresIn: number | null) =>
+    payloads.upsert({
+      model: 'AccessToken',
+      id,
+      payload: { kind: 'AccessToken' },
+      grantId: null,
+      uid: null,
+      userCode: null,
+      sessionUid: null,
+      expiresIn,
+    });
   await row('expired-long-ago-1', -3600);
   await row('expired-long-ago-2', -1000);
   // Within the grace period a replayed code or refresh token must still find its consumed row.
@@ -36,7 +44,7 @@ test('the scheduled janitor deletes rows expired past the grace period and keeps
   await seed(idp);
 
   let removed = 0;
-  for (const deadline = Date.now() + 15_000; removed < 2 && Date.now() < deadline;) {
+  for (const deadline = Date.now() + 15_000; removed < 2 && Date.now() < deadline; ) {
     await sleep(200);
     const text = await (await fetch(`http://127.0.0.1:${idp.server.metricsPort}/metrics`)).text();
     removed = Number(/^latchkey_janitor_rows_removed_total (\d+)$/m.exec(text)?.[1] ?? 0);
@@ -58,6 +66,9 @@ test('a node that cannot take the janitor lock skips the round; the next one swe
   } finally {
     await other.end();
   }
-  assert.equal(await sweepExpired(idp.server.database.pool, idp.log, { batchSize: 1, limit: 100, graceSeconds: 300 }), 2);
+  assert.equal(
+    await sweepExpired(idp.server.database.pool, idp.log, { batchSize: 1, limit: 100, graceSeconds: 300 }),
+    2,
+  );
   assert.deepEqual(await remainingIds(idp), ['expired-just-now', 'live', 'no-expiry']);
 });

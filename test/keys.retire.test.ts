@@ -10,7 +10,15 @@ import { holdLock } from './helpers/held-lock.ts';
 async function latchkey(args: string[], env: Record<string, string>) {
   let stdout = '';
   let stderr = '';
-  const code = await cli(args, env, { stdout: (text) => { stdout += text; }, stderr: (text) => { stderr += text; }, stdin: async () => '' });
+  const code = await cli(args, env, {
+    stdout: (text) => {
+      stdout += text;
+    },
+    stderr: (text) => {
+      stderr += text;
+    },
+    stdin: async () => '',
+  });
   return { code, stdout, stderr };
 }
 
@@ -25,7 +33,11 @@ async function listKeys(env: Record<string, string>): Promise<Key[]> {
 test('retiring the active and the next key of an algorithm at once leaves it one active key', async (t) => {
   const database = await createTestDatabase();
   t.after(() => database.drop());
-  const env = { DATABASE_URL: database.url, LATCHKEY_SECRET_KEY: randomBytes(32).toString('base64url'), LOG_LEVEL: 'silent' };
+  const env = {
+    DATABASE_URL: database.url,
+    LATCHKEY_SECRET_KEY: randomBytes(32).toString('base64url'),
+    LOG_LEVEL: 'silent',
+  };
   const before = await listKeys(env);
   const active = before.find((key) => key.alg === 'ES256' && key.state === 'active')!;
   const next = before.find((key) => key.alg === 'ES256' && key.state === 'next')!;
@@ -40,7 +52,10 @@ test('retiring the active and the next key of an algorithm at once leaves it one
 
   // Whichever comes second either retires what the first left active (its next key takes over)
   // or is refused because the key is the only one left able to sign; never both gone.
-  assert.ok(runs.some((run) => run.code === 0), runs.map((run) => run.stderr).join(''));
+  assert.ok(
+    runs.some((run) => run.code === 0),
+    runs.map((run) => run.stderr).join(''),
+  );
   for (const run of runs.filter((r) => r.code !== 0)) {
     assert.equal(run.code, 1);
     assert.match(run.stderr, /^latchkey keys: \S+ is the only ES256 key able to sign: run keys rotate instead\n$/);
@@ -50,8 +65,16 @@ test('retiring the active and the next key of an algorithm at once leaves it one
   await db.connect();
   try {
     const { rows } = await db.query<{ alg: string; active: number }>(
-      `select alg, count(*) filter (where state = 'active')::int as active from signing_keys group by alg order by alg`);
-    assert.deepEqual(rows, [{ alg: 'ES256', active: 1 }, { alg: 'RS256', active: 1 }], 'one active key per algorithm, RS256 untouched');
+      `select alg, count(*) filter (where state = 'active')::int as active from signing_keys group by alg order by alg`,
+    );
+    assert.deepEqual(
+      rows,
+      [
+        { alg: 'ES256', active: 1 },
+        { alg: 'RS256', active: 1 },
+      ],
+      'one active key per algorithm, RS256 untouched',
+    );
   } finally {
     await db.end();
   }

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
-import { setTimeout as sleep } from 'node:timers/promises';
 import { test } from 'node:test';
-import { createLocalJWKSet, createRemoteJWKSet, decodeProtectedHeader, jwtVerify, type JSONWebKeySet } from 'jose';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { createLocalJWKSet, createRemoteJWKSet, decodeProtectedHeader, type JSONWebKeySet, jwtVerify } from 'jose';
 import * as oidc from 'openid-client';
 import pg from 'pg';
 import { createApiResourceStore } from '../src/oidc/api-resource-store.ts';
@@ -9,14 +9,14 @@ import { createApiResources } from '../src/oidc/api-resources.ts';
 import { createKeyStore } from '../src/oidc/key-store.ts';
 import { rotateKeys } from '../src/oidc/keys.ts';
 import { createSecretBox } from '../src/secret-box.ts';
+import { authorize, exchange, type Latchkey, startLatchkey } from './helpers/latchkey.ts';
 import { runNode } from './helpers/processes.ts';
-import { authorize, exchange, startLatchkey, type Latchkey } from './helpers/latchkey.ts';
 
 const API_ES256 = 'https://es256.rotation.test';
 const API_RS256 = 'https://rs256.rotation.test';
 
 async function publishedKids(idp: Latchkey): Promise<string[]> {
-  const jwks = await (await fetch(`${idp.issuer}/jwks`)).json() as JSONWebKeySet;
+  const jwks = (await (await fetch(`${idp.issuer}/jwks`)).json()) as JSONWebKeySet;
   return jwks.keys.map((key) => key.kid!);
 }
 
@@ -33,7 +33,10 @@ test('JWT access tokens keep validating while `latchkey keys rotate` runs; the r
   const idp = await startLatchkey(t, { KEY_RELOAD_INTERVAL_MS: '200' });
   const cli = { DATABASE_URL: idp.database.url, LATCHKEY_SECRET_KEY: idp.config.secretKey! };
   const apis = createApiResources(createApiResourceStore(idp.server.database.pool));
-  for (const [identifier, signingAlg] of [[API_ES256, 'ES256'], [API_RS256, 'RS256']] as const) {
+  for (const [identifier, signingAlg] of [
+    [API_ES256, 'ES256'],
+    [API_RS256, 'RS256'],
+  ] as const) {
     assert.ok((await apis.create({ identifier, scopes: ['read'], signingAlg })).ok);
   }
   const client = await idp.clients.create({ grantTypes: ['client_credentials'], redirectUris: [] });
@@ -44,7 +47,7 @@ test('JWT access tokens keep validating while `latchkey keys rotate` runs; the r
   // Two verifiers: one refetching /jwks often, one that fetched it once before the rotation (an API
   // with a long cache). The second keeps working only because the new key was published in advance.
   const fresh = createRemoteJWKSet(new URL(`${idp.issuer}/jwks`), { cacheMaxAge: 500, cooldownDuration: 0 });
-  const stale = createLocalJWKSet(await (await fetch(`${idp.issuer}/jwks`)).json() as JSONWebKeySet);
+  const stale = createLocalJWKSet((await (await fetch(`${idp.issuer}/jwks`)).json()) as JSONWebKeySet);
 
   let rotation: { rotated: Array<{ alg: string; activated: string; next: string }> } | undefined;
   const rotating = runNode(['bin/latchkey.js', 'keys', 'rotate', '--json'], cli).then((run) => {
@@ -53,8 +56,8 @@ test('JWT access tokens keep validating while `latchkey keys rotate` runs; the r
   });
   const failures: string[] = [];
   const signedBy = new Map<string, number>();
-  const newKeysSeen = () => rotation !== undefined && rotation.rotated.every((r) => signedBy.has(r.activated));
-  for (const deadline = Date.now() + 30_000; Date.now() < deadline && !newKeysSeen();) {
+  const newKeysSeen = () => rotation?.rotated.every((r) => signedBy.has(r.activated));
+  for (const deadline = Date.now() + 30_000; Date.now() < deadline && !newKeysSeen(); ) {
     for (const resource of [API_ES256, API_RS256]) {
       try {
         const { access_token: token } = await oidc.clientCredentialsGrant(rp, { resource, scope: 'read' });
@@ -94,9 +97,14 @@ test('a session from before a key rotation still signs the user in after the rel
   await exchange(rp, first);
   assert.ok(first.sawLogin);
 
-  const rotated = await rotateKeys(idp.server.database.pool, createSecretBox(idp.config.secretKey!),
-    { publishRetiredSeconds: 3600, cookieGraceSeconds: 3600 });
-  await waitForKids(idp, rotated.map((r) => r.next));
+  const rotated = await rotateKeys(idp.server.database.pool, createSecretBox(idp.config.secretKey!), {
+    publishRetiredSeconds: 3600,
+    cookieGraceSeconds: 3600,
+  });
+  await waitForKids(
+    idp,
+    rotated.map((r) => r.next),
+  );
 
   // Same browser: its session cookie was signed with the cookie key that just stopped signing.
   const second = await authorize(idp, rp, { email: user.email, agent: first.agent });
@@ -109,16 +117,25 @@ test('a session from before a key rotation still signs the user in after the rel
 
 test('a running server picks up a rotation at once, notified by PostgreSQL, not only at its next poll', async (t) => {
   const idp = await startLatchkey(t, { KEY_RELOAD_INTERVAL_MS: '30000' });
-  const rotated = await rotateKeys(idp.server.database.pool, createSecretBox(idp.config.secretKey!),
-    { publishRetiredSeconds: 3600, cookieGraceSeconds: 3600 });
+  const rotated = await rotateKeys(idp.server.database.pool, createSecretBox(idp.config.secretKey!), {
+    publishRetiredSeconds: 3600,
+    cookieGraceSeconds: 3600,
+  });
   // Well before the 30 s poll: only the notification can have triggered the reload.
-  await waitForKids(idp, rotated.map((r) => r.next));
+  await waitForKids(
+    idp,
+    rotated.map((r) => r.next),
+  );
 });
 
 test('servers rotate keys on schedule, and of two nodes finding the rotation due only one rotates', async (t) => {
   const env = { KEY_RELOAD_INTERVAL_MS: '150', KEY_ROTATION_DAYS: '30' };
   const a = await startLatchkey(t, env);
-  const b = await startLatchkey(t, { ...env, LATCHKEY_SECRET_KEY: a.config.secretKey!, ISSUER: a.issuer }, { database: a.database });
+  const b = await startLatchkey(
+    t,
+    { ...env, LATCHKEY_SECRET_KEY: a.config.secretKey!, ISSUER: a.issuer },
+    { database: a.database },
+  );
   const keys = createKeyStore(a.server.database.pool);
   const activeBefore = (await keys.listAll()).filter((key) => key.state === 'active').map((key) => key.kid);
 
@@ -132,14 +149,21 @@ test('servers rotate keys on schedule, and of two nodes finding the rotation due
   }
 
   let rows = await keys.listAll();
-  for (const deadline = Date.now() + 10_000; Date.now() < deadline && rows.some((key) => activeBefore.includes(key.kid) && key.state === 'active'); await sleep(100)) {
+  for (
+    const deadline = Date.now() + 10_000;
+    Date.now() < deadline && rows.some((key) => activeBefore.includes(key.kid) && key.state === 'active');
+    await sleep(100)
+  ) {
     rows = await keys.listAll();
   }
   // Let both nodes run several more checks: a second rotation would show up as more retired keys.
   await sleep(1000);
   rows = await keys.listAll();
   for (const alg of ['ES256', 'RS256']) {
-    const states = rows.filter((key) => key.alg === alg).map((key) => key.state).sort();
+    const states = rows
+      .filter((key) => key.alg === alg)
+      .map((key) => key.state)
+      .sort();
     assert.deepEqual(states, ['active', 'next', 'retired'], `${alg}: rotated exactly once`);
   }
   for (const kid of activeBefore) assert.equal(rows.find((key) => key.kid === kid)?.state, 'retired');

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import pg from 'pg';
 import { main as cli } from '../src/cli.ts';
-import { PASSWORD, startLatchkey, type Latchkey } from './helpers/latchkey.ts';
+import { type Latchkey, PASSWORD, startLatchkey } from './helpers/latchkey.ts';
 import { loginAlert, openLoginPage, postLogin } from './helpers/security.ts';
 
 const WRONG = 'not the password at all';
@@ -11,7 +11,10 @@ async function auditEvents(idp: Latchkey, accountId: string): Promise<string[]> 
   const client = new pg.Client({ connectionString: idp.database.url });
   await client.connect();
   try {
-    const { rows } = await client.query<{ event: string }>('select event from audit_events where account_id = $1 order by id', [accountId]);
+    const { rows } = await client.query<{ event: string }>(
+      'select event from audit_events where account_id = $1 order by id',
+      [accountId],
+    );
     return rows.map((row) => row.event);
   } finally {
     await client.end();
@@ -46,7 +49,11 @@ test('ten wrong passwords lock the account; the right one is then refused with t
   assert.equal(loginAlert(locked.body), loginAlert(wrong.body), 'and like a wrong password');
 
   const events = await auditEvents(idp, user.id);
-  assert.equal(events.filter((e) => e === 'login.failed').length, 10, 'nine failures, then the locked attempt, are audited as failures');
+  assert.equal(
+    events.filter((e) => e === 'login.failed').length,
+    10,
+    'nine failures, then the locked attempt, are audited as failures',
+  );
   assert.equal(events.filter((e) => e === 'login.locked').length, 1, 'the lock itself is audited once');
 });
 
@@ -69,9 +76,17 @@ test('an administrator unlocks the account with `latchkey users unlock`', async 
   assert.equal((await postLogin(page, user.email, PASSWORD)).response.status, 401, 'locked');
 
   let stdout = '';
-  const code = await cli(['users', 'unlock', user.email, '--json'],
+  const code = await cli(
+    ['users', 'unlock', user.email, '--json'],
     { DATABASE_URL: idp.config.databaseUrl, LATCHKEY_SECRET_KEY: idp.config.secretKey, LOG_LEVEL: 'silent' },
-    { stdout: (text) => { stdout += text; }, stderr: () => undefined, stdin: async () => '' });
+    {
+      stdout: (text) => {
+        stdout += text;
+      },
+      stderr: () => undefined,
+      stdin: async () => '',
+    },
+  );
   assert.equal(code, 0);
   assert.deepEqual(JSON.parse(stdout), { id: user.id, locked: false });
 

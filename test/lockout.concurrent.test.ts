@@ -2,8 +2,8 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import argon2 from 'argon2';
 import pg from 'pg';
-import { PASSWORD, startLatchkey, type Latchkey } from './helpers/latchkey.ts';
-import { openLoginPage, postLogin, type LoginPage } from './helpers/security.ts';
+import { type Latchkey, PASSWORD, startLatchkey } from './helpers/latchkey.ts';
+import { type LoginPage, openLoginPage, postLogin } from './helpers/security.ts';
 
 const WRONG = 'not the password at all';
 const BROWSERS = 40;
@@ -13,7 +13,9 @@ async function accountRow(idp: Latchkey, id: string) {
   await client.connect();
   try {
     const { rows } = await client.query<{ password_hash: string; lockouts: number; locked_until: Date | null }>(
-      'select password_hash, lockouts, locked_until from accounts where id = $1', [id]);
+      'select password_hash, lockouts, locked_until from accounts where id = $1',
+      [id],
+    );
     return rows[0]!;
   } finally {
     await client.end();
@@ -32,7 +34,9 @@ function countChecksAgainst(t: { after: (fn: () => void) => void }, hash: string
     if (digest === hash) seen.checks += 1;
     return original(digest, ...rest);
   };
-  t.after(() => { argon2.verify = original; });
+  t.after(() => {
+    argon2.verify = original;
+  });
   return seen;
 }
 
@@ -54,15 +58,22 @@ test('40 browsers on 40 addresses guessing at once get at most LOCKOUT_THRESHOLD
   const seen = countChecksAgainst(t, (await accountRow(idp, user.id)).password_hash);
 
   // The right password goes first: the order an attacker who has it would want.
-  const responses = await Promise.all(pages.map((page, i) =>
-    postFrom(page, `10.0.${i}.1`, user.email, i === 0 ? PASSWORD : WRONG)));
+  const responses = await Promise.all(
+    pages.map((page, i) => postFrom(page, `10.0.${i}.1`, user.email, i === 0 ? PASSWORD : WRONG)),
+  );
   const statuses = responses.map((response) => response.status);
   await Promise.all(responses.map((response) => response.body?.cancel()));
 
   assert.ok(!statuses.includes(429), 'no attempt was stopped by the per-address limit');
-  assert.ok(seen.checks > 0 && seen.checks <= idp.config.lockout.threshold,
-    `${seen.checks} guesses were checked against the hash (threshold ${idp.config.lockout.threshold})`);
-  assert.equal(statuses.filter((status) => status === 303).length <= 1, true, 'only the right password can have signed in');
+  assert.ok(
+    seen.checks > 0 && seen.checks <= idp.config.lockout.threshold,
+    `${seen.checks} guesses were checked against the hash (threshold ${idp.config.lockout.threshold})`,
+  );
+  assert.equal(
+    statuses.filter((status) => status === 303).length <= 1,
+    true,
+    'only the right password can have signed in',
+  );
   assert.equal(statuses.filter((status) => status === 401).length >= BROWSERS - 1, true);
 
   const row = await accountRow(idp, user.id);

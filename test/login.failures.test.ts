@@ -3,7 +3,7 @@ import { test } from 'node:test';
 import * as oidc from 'openid-client';
 import { createAccountStore } from '../src/accounts/store.ts';
 import { formField, UserAgent } from './helpers/browser.ts';
-import { authorize, CALLBACK, PASSWORD, startLatchkey, type Latchkey } from './helpers/latchkey.ts';
+import { authorize, CALLBACK, type Latchkey, PASSWORD, startLatchkey } from './helpers/latchkey.ts';
 
 const INVALID = 'Email or password is incorrect.';
 
@@ -11,8 +11,11 @@ const INVALID = 'Email or password is incorrect.';
 async function signInOnce(idp: Latchkey, rp: oidc.Configuration, email: string, password: string) {
   const agent = new UserAgent(idp.issuer);
   const url = oidc.buildAuthorizationUrl(rp, {
-    redirect_uri: CALLBACK, scope: 'openid', state: oidc.randomState(),
-    code_challenge: await oidc.calculatePKCECodeChallenge(oidc.randomPKCECodeVerifier()), code_challenge_method: 'S256',
+    redirect_uri: CALLBACK,
+    scope: 'openid',
+    state: oidc.randomState(),
+    code_challenge: await oidc.calculatePKCECodeChallenge(oidc.randomPKCECodeVerifier()),
+    code_challenge_method: 'S256',
   });
   const page = await agent.navigate(url);
   assert.equal(page.response.status, 200);
@@ -24,7 +27,10 @@ async function signInOnce(idp: Latchkey, rp: oidc.Configuration, email: string, 
 /** The text of the page's error alert, without markup. */
 function alertOf(html: string): string | undefined {
   const inner = /<div class="alert"[^>]*>([\s\S]*?)<\/div>/.exec(html)?.[1];
-  return inner?.replace(/<[^>]*>/g, '').replace(/\s+/g, ' ').trim();
+  return inner
+    ?.replace(/<[^>]*>/g, '')
+    .replace(/\s+/g, ' ')
+    .trim();
 }
 
 test('failed sign-ins', async (t) => {

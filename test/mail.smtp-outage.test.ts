@@ -1,9 +1,9 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
+import { createAuditStore } from '../src/audit/store.ts';
 import { createMailRenderer } from '../src/mail/render.ts';
 import { createMailSender, type RetryPolicy } from '../src/mail/sender.ts';
 import { createSmtpTransport } from '../src/mail/transport.ts';
-import { createAuditStore } from '../src/audit/store.ts';
 import { every } from '../src/timers.ts';
 import { freePort } from './helpers/latchkey.ts';
 import { capturedLogger, newToken, outboxDatabase } from './helpers/outbox.ts';

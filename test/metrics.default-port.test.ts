@@ -5,10 +5,19 @@ import { runNode, stderrLines } from './helpers/processes.ts';
 
 // METRICS_PORT defaults to 9464: an operator who moves only PORT there has not asked for public metrics.
 test('PORT=9464 alone keeps /metrics off the public port: the start stops with one line naming METRICS_PORT', async () => {
-  assert.throws(() => loadConfig({ PORT: '9464' }), (err: unknown) => err instanceof ConfigError
-    && /^config: METRICS_PORT: .*same as PORT/.test(err.message) && !err.message.includes('\n'));
+  assert.throws(
+    () => loadConfig({ PORT: '9464' }),
+    (err: unknown) =>
+      err instanceof ConfigError &&
+      /^config: METRICS_PORT: .*same as PORT/.test(err.message) &&
+      !err.message.includes('\n'),
+  );
 
-  const run = await runNode(['--import', 'tsx', 'src/main.ts'], { PORT: '9464', DATABASE_URL: 'postgres://127.0.0.1:1/none' }, { timeoutMs: 30_000 });
+  const run = await runNode(
+    ['--import', 'tsx', 'src/main.ts'],
+    { PORT: '9464', DATABASE_URL: 'postgres://127.0.0.1:1/none' },
+    { timeoutMs: 30_000 },
+  );
   assert.equal(run.code, 1);
   assert.deepEqual(stderrLines(run).filter((line) => line.includes('METRICS_PORT')).length, 1, run.stderr);
   assert.match(run.stderr, /^config: METRICS_PORT: /m);

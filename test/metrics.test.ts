@@ -90,7 +90,10 @@ test('METRICS_PORT moves the metrics listener; the same port as PORT puts /metri
   const response = await fetch(`http://127.0.0.1:${port}/metrics`);
   assert.equal(response.status, 200);
   const text = await response.text();
-  assert.equal(sample(text, 'latchkey_http_request_duration_seconds_count', { method: 'GET', route: '/healthz', status: '200' }), 1);
+  assert.equal(
+    sample(text, 'latchkey_http_request_duration_seconds_count', { method: 'GET', route: '/healthz', status: '200' }),
+    1,
+  );
   assert.equal((await fetch(`http://127.0.0.1:${port}/other`)).status, 404);
 
   assert.equal(publicPort.server.metricsPort, undefined, 'no listener of its own');
@@ -108,10 +111,15 @@ test('in a cluster, /metrics sums every worker, on the public port or on METRICS
     spawnServer(t, { env: { WEB_CONCURRENCY: '2', METRICS_PORT: String(samePort) }, port: samePort }),
     spawnServer(t, { env: { WEB_CONCURRENCY: '2', METRICS_PORT: String(metricsPort) } }),
   ]);
-  const healthz = (count: number, url: string) => Promise.all(Array.from({ length: count }, () =>
-    // A connection per request, so the primary hands them to both workers.
-    fetch(`${url}/healthz`, { headers: { connection: 'close' } }).then((response) => response.status)));
-  const counted = (text: string) => sample(text, 'latchkey_http_request_duration_seconds_count', { method: 'GET', route: '/healthz', status: '200' });
+  const healthz = (count: number, url: string) =>
+    Promise.all(
+      Array.from({ length: count }, () =>
+        // A connection per request, so the primary hands them to both workers.
+        fetch(`${url}/healthz`, { headers: { connection: 'close' } }).then((response) => response.status),
+      ),
+    );
+  const counted = (text: string) =>
+    sample(text, 'latchkey_http_request_duration_seconds_count', { method: 'GET', route: '/healthz', status: '200' });
 
   assert.deepEqual(await healthz(8, publicPort.url), Array(8).fill(200));
   for (let i = 0; i < 3; i += 1) {

@@ -3,7 +3,7 @@ import { test } from 'node:test';
 import { createRemoteJWKSet, jwtVerify } from 'jose';
 import * as oidc from 'openid-client';
 import { formField } from './helpers/browser.ts';
-import { CALLBACK, exchange, PASSWORD, startLatchkey, type FlowResult } from './helpers/latchkey.ts';
+import { CALLBACK, exchange, type FlowResult, PASSWORD, startLatchkey } from './helpers/latchkey.ts';
 
 const API = 'https://api.multi-node.test';
 
@@ -18,8 +18,13 @@ class BalancedBrowser {
   async request(node: string, target: string | URL, init: RequestInit = {}): Promise<Response> {
     const url = new URL(target, node);
     const headers = new Headers(init.headers);
-    if (this.cookies.size) headers.set('cookie', [...this.cookies].map(([name, value]) => `${name}=${value}`).join('; '));
-    const response = await fetch(new URL(`${url.pathname}${url.search}`, node), { ...init, headers, redirect: 'manual' });
+    if (this.cookies.size)
+      headers.set('cookie', [...this.cookies].map(([name, value]) => `${name}=${value}`).join('; '));
+    const response = await fetch(new URL(`${url.pathname}${url.search}`, node), {
+      ...init,
+      headers,
+      redirect: 'manual',
+    });
     for (const header of response.headers.getSetCookie()) {
       const [pair = ''] = header.split(';');
       const eq = pair.indexOf('=');
@@ -32,7 +37,9 @@ class BalancedBrowser {
 
   post(node: string, target: string, fields: Record<string, string>) {
     return this.request(node, target, {
-      method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded' }, body: new URLSearchParams(fields).toString(),
+      method: 'POST',
+      headers: { 'content-type': 'application/x-www-form-urlencoded' },
+      body: new URLSearchParams(fields).toString(),
     });
   }
 }
@@ -44,7 +51,11 @@ function location(response: Response): URL {
 
 test('two nodes on one database share sessions, interactions, grants and keys', async (t) => {
   const a = await startLatchkey(t);
-  const b = await startLatchkey(t, { LATCHKEY_SECRET_KEY: a.config.secretKey!, ISSUER: a.issuer }, { database: a.database });
+  const b = await startLatchkey(
+    t,
+    { LATCHKEY_SECRET_KEY: a.config.secretKey!, ISSUER: a.issuer },
+    { database: a.database },
+  );
   const nodeA = a.server.url;
   const nodeB = b.server.url;
   assert.notEqual(nodeA, nodeB);
@@ -58,8 +69,12 @@ test('two nodes on one database share sessions, interactions, grants and keys', 
   const state = oidc.randomState();
   const nonce = oidc.randomNonce();
   const authorizationUrl = oidc.buildAuthorizationUrl(rp, {
-    redirect_uri: CALLBACK, scope: 'openid email', state, nonce,
-    code_challenge: await oidc.calculatePKCECodeChallenge(codeVerifier), code_challenge_method: 'S256',
+    redirect_uri: CALLBACK,
+    scope: 'openid email',
+    state,
+    nonce,
+    code_challenge: await oidc.calculatePKCECodeChallenge(codeVerifier),
+    code_challenge_method: 'S256',
   });
 
   // Node A starts the sign-in and shows the login page.
@@ -69,14 +84,23 @@ test('two nodes on one database share sessions, interactions, grants and keys', 
   const uid = interaction.pathname.split('/').at(-1)!;
 
   // Node B takes the password, resumes the authorization, shows consent and sends the code back.
-  const resume = location(await browser.post(nodeB, `/interaction/${uid}/login`,
-    { csrf: formField(await loginPage.text(), 'csrf')!, email: user.email, password: PASSWORD }));
+  const resume = location(
+    await browser.post(nodeB, `/interaction/${uid}/login`, {
+      csrf: formField(await loginPage.text(), 'csrf')!,
+      email: user.email,
+      password: PASSWORD,
+    }),
+  );
   const consent = location(await browser.request(nodeB, resume));
   const consentPage = await browser.request(nodeB, consent.pathname);
   assert.equal(consentPage.status, 200);
   const consentUid = consent.pathname.split('/').at(-1)!;
-  const resumed = location(await browser.post(nodeB, `/interaction/${consentUid}/consent`,
-    { csrf: formField(await consentPage.text(), 'csrf')!, decision: 'allow' }));
+  const resumed = location(
+    await browser.post(nodeB, `/interaction/${consentUid}/consent`, {
+      csrf: formField(await consentPage.text(), 'csrf')!,
+      decision: 'allow',
+    }),
+  );
   const sentBack = location(await browser.request(nodeB, resumed));
   assert.equal(`${sentBack.origin}${sentBack.pathname}`, CALLBACK);
 
@@ -86,10 +110,17 @@ test('two nodes on one database share sessions, interactions, grants and keys', 
   assert.equal(tokens.claims()?.sub, user.id);
 
   // The session made on B signs the user in on A without a page; consent given on B is remembered.
-  const again = await browser.request(nodeA, oidc.buildAuthorizationUrl(rp, {
-    redirect_uri: CALLBACK, scope: 'openid email', state, nonce,
-    code_challenge: await oidc.calculatePKCECodeChallenge(codeVerifier), code_challenge_method: 'S256',
-  }));
+  const again = await browser.request(
+    nodeA,
+    oidc.buildAuthorizationUrl(rp, {
+      redirect_uri: CALLBACK,
+      scope: 'openid email',
+      state,
+      nonce,
+      code_challenge: await oidc.calculatePKCECodeChallenge(codeVerifier),
+      code_challenge_method: 'S256',
+    }),
+  );
   const straightBack = location(again);
   assert.equal(`${straightBack.origin}${straightBack.pathname}`, CALLBACK);
   assert.ok(straightBack.searchParams.get('code'), 'a code, without login or consent');
@@ -103,7 +134,7 @@ test('two nodes on one database share sessions, interactions, grants and keys', 
     body: new URLSearchParams({ grant_type: 'client_credentials', resource: API, scope: 'read' }),
   });
   assert.equal(fromB.status, 200);
-  const { access_token: accessToken } = await fromB.json() as { access_token: string };
+  const { access_token: accessToken } = (await fromB.json()) as { access_token: string };
   await jwtVerify(accessToken, jwksA, { issuer: a.issuer, audience: API });
   await jwtVerify(tokens.id_token!, jwksB, { issuer: a.issuer, audience: client.clientId });
 });

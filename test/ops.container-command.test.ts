@@ -15,11 +15,21 @@ import { spawnServer } from './helpers/spawned-server.ts';
  * exact CMD) with the environment docker-compose.yml gives the latchkey service.
  */
 
-interface FinalStage { workdir: string; copies: Array<{ from: string; to: string }>; env: Record<string, string>; cmd: string[]; healthcheck: string[] }
+interface FinalStage {
+  workdir: string;
+  copies: Array<{ from: string; to: string }>;
+  env: Record<string, string>;
+  cmd: string[];
+  healthcheck: string[];
+}
 
 function parseDockerfile(text: string): FinalStage {
   // Continuation lines joined; only the stage after the last FROM is the image.
-  const lines = text.replace(/\\\n\s*/g, ' ').split('\n').map((line) => line.trim()).filter((line) => line && !line.startsWith('#'));
+  const lines = text
+    .replace(/\\\n\s*/g, ' ')
+    .split('\n')
+    .map((line) => line.trim())
+    .filter((line) => line && !line.startsWith('#'));
   const stage = lines.slice(lines.findLastIndex((line) => line.startsWith('FROM ')) + 1);
   const final: FinalStage = { workdir: '/', copies: [], env: {}, cmd: [], healthcheck: [] };
   for (const line of stage) {
@@ -40,7 +50,7 @@ function parseDockerfile(text: string): FinalStage {
 /** The `environment:` map of one service in docker-compose.yml, with ${VAR...} taken from `vars`. */
 function composeEnvironment(text: string, service: string, vars: Record<string, string>): Record<string, string> {
   const lines = text.split('\n');
-  const start = lines.findIndex((line) => line === `  ${service}:`);
+  const start = lines.indexOf(`  ${service}:`);
   assert.ok(start >= 0, `service ${service} in docker-compose.yml`);
   const environment = lines.findIndex((line, i) => i > start && line === '    environment:');
   const env: Record<string, string> = {};
@@ -60,8 +70,9 @@ function composeEnvironment(text: string, service: string, vars: Record<string, 
 test("the container's CMD with docker-compose's environment serves /readyz, pages and its HEALTHCHECK passes", async (t) => {
   const image = parseDockerfile(await readFile(path.join(ROOT, 'Dockerfile'), 'utf8'));
   assert.deepEqual(image.cmd.slice(0, 1), ['node']);
-  const compose = composeEnvironment(await readFile(path.join(ROOT, 'docker-compose.yml'), 'utf8'), 'latchkey',
-    { LATCHKEY_SECRET_KEY: randomBytes(32).toString('base64') });
+  const compose = composeEnvironment(await readFile(path.join(ROOT, 'docker-compose.yml'), 'utf8'), 'latchkey', {
+    LATCHKEY_SECRET_KEY: randomBytes(32).toString('base64'),
+  });
   assert.equal(compose.ISSUER, 'http://localhost:3000');
   assert.match(compose.DATABASE_URL ?? '', /^postgres:\/\/\w+:\w+@postgres:5432\/\w+$/);
 
@@ -79,7 +90,13 @@ test("the container's CMD with docker-compose's environment serves /readyz, page
   // Metrics for the compose network only: on all of the container's addresses, a port not published.
   assert.deepEqual([compose.METRICS_HOST, compose.METRICS_PORT], ['0.0.0.0', '9464']);
   // The database and the ports are the test's (spawnServer's); the rest is exactly what the container gets.
-  const { DATABASE_URL: _database, PORT: _port, METRICS_HOST: _metricsHost, METRICS_PORT: _metricsPort, ...rest } = compose;
+  const {
+    DATABASE_URL: _database,
+    PORT: _port,
+    METRICS_HOST: _metricsHost,
+    METRICS_PORT: _metricsPort,
+    ...rest
+  } = compose;
   const server = await spawnServer(t, {
     command: [process.execPath, ...image.cmd.slice(1)],
     cwd: app,
@@ -87,19 +104,33 @@ test("the container's CMD with docker-compose's environment serves /readyz, page
   });
   assert.equal({ ...image.env, ...compose }.NODE_ENV, 'development', 'compose runs the image over http on localhost');
 
-  const discovery = await (await fetch(`${server.url}/.well-known/openid-configuration`)).json() as { issuer: string };
+  const discovery = (await (await fetch(`${server.url}/.well-known/openid-configuration`)).json()) as {
+    issuer: string;
+  };
   assert.equal(discovery.issuer, 'http://localhost:3000');
-  const page = await fetch(`${server.url}/authorize?client_id=nobody&response_type=code&scope=openid`, { headers: { accept: 'text/html' } });
+  const page = await fetch(`${server.url}/authorize?client_id=nobody&response_type=code&scope=openid`, {
+    headers: { accept: 'text/html' },
+  });
   assert.equal(page.status, 400);
   assert.match(await page.text(), /<html/i, 'the error page renders from the copied views');
 
   const [healthcheckCommand, ...healthcheckArgs] = image.healthcheck;
   assert.equal(healthcheckCommand, 'node');
-  const healthcheck = spawn(process.execPath, healthcheckArgs, { env: { PATH: process.env.PATH ?? '', PORT: String(server.port) }, timeout: 10_000 });
+  const healthcheck = spawn(process.execPath, healthcheckArgs, {
+    env: { PATH: process.env.PATH ?? '', PORT: String(server.port) },
+    timeout: 10_000,
+  });
   assert.equal(await new Promise((resolve) => healthcheck.once('exit', resolve)), 0, 'HEALTHCHECK passes');
   const otherPort = await freePort();
-  const failing = spawn(process.execPath, healthcheckArgs, { env: { PATH: process.env.PATH ?? '', PORT: String(otherPort) }, timeout: 10_000 });
-  assert.equal(await new Promise((resolve) => failing.once('exit', resolve)), 1, 'HEALTHCHECK fails when nothing answers');
+  const failing = spawn(process.execPath, healthcheckArgs, {
+    env: { PATH: process.env.PATH ?? '', PORT: String(otherPort) },
+    timeout: 10_000,
+  });
+  assert.equal(
+    await new Promise((resolve) => failing.once('exit', resolve)),
+    1,
+    'HEALTHCHECK fails when nothing answers',
+  );
 
   server.child.kill('SIGTERM');
   assert.equal(await server.exited, 0, server.output());

@@ -9,8 +9,12 @@ async function parRequest(rp: oidc.Configuration) {
   const state = oidc.randomState();
   const nonce = oidc.randomNonce();
   const url = await oidc.buildAuthorizationUrlWithPAR(rp, {
-    redirect_uri: CALLBACK, scope: 'openid email', state, nonce,
-    code_challenge: await oidc.calculatePKCECodeChallenge(codeVerifier), code_challenge_method: 'S256',
+    redirect_uri: CALLBACK,
+    scope: 'openid email',
+    state,
+    nonce,
+    code_challenge: await oidc.calculatePKCECodeChallenge(codeVerifier),
+    code_challenge_method: 'S256',
   });
   return { url, codeVerifier, state, nonce };
 }
@@ -30,7 +34,10 @@ test('pushed authorization requests (RFC 9126)', async (t) => {
     const done = await signInFrom(idp, agent, agent.navigate(request.url), { email: user.email });
     assert.ok(done.sawLogin && done.location);
     const tokens = await oidc.authorizationCodeGrant(rp, done.location, {
-      pkceCodeVerifier: request.codeVerifier, expectedState: request.state, expectedNonce: request.nonce, idTokenExpected: true,
+      pkceCodeVerifier: request.codeVerifier,
+      expectedState: request.state,
+      expectedNonce: request.nonce,
+      idTokenExpected: true,
     });
     assert.equal(tokens.claims()?.sub, user.id);
   });
@@ -48,24 +55,33 @@ test('pushed authorization requests (RFC 9126)', async (t) => {
     assert.match(again.body, /invalid_request_uri/);
   });
 
-  await t.test('a client registered with require_pushed_authorization_requests cannot send a plain request', async () => {
-    const client = await idp.clients.create({ type: 'confidential' }, { require_pushed_authorization_requests: true });
-    const rp = await idp.rp(client);
+  await t.test(
+    'a client registered with require_pushed_authorization_requests cannot send a plain request',
+    async () => {
+      const client = await idp.clients.create(
+        { type: 'confidential' },
+        { require_pushed_authorization_requests: true },
+      );
+      const rp = await idp.rp(client);
 
-    const plain = await authorize(idp, rp, { email: user.email });
-    assert.equal(`${plain.callback.origin}${plain.callback.pathname}`, CALLBACK);
-    assert.equal(plain.callback.searchParams.get('error'), 'invalid_request');
-    assert.match(plain.callback.searchParams.get('error_description') ?? '', /pushed authorization request/i);
-    assert.equal(plain.sawLogin, false);
+      const plain = await authorize(idp, rp, { email: user.email });
+      assert.equal(`${plain.callback.origin}${plain.callback.pathname}`, CALLBACK);
+      assert.equal(plain.callback.searchParams.get('error'), 'invalid_request');
+      assert.match(plain.callback.searchParams.get('error_description') ?? '', /pushed authorization request/i);
+      assert.equal(plain.sawLogin, false);
 
-    const request = await parRequest(rp);
-    const agent = new UserAgent(idp.issuer);
-    const done = await signInFrom(idp, agent, agent.navigate(request.url), { email: user.email });
-    assert.ok(done.location?.searchParams.get('code'), 'the pushed request works');
-  });
+      const request = await parRequest(rp);
+      const agent = new UserAgent(idp.issuer);
+      const done = await signInFrom(idp, agent, agent.navigate(request.url), { email: user.email });
+      assert.ok(done.location?.searchParams.get('code'), 'the pushed request works');
+    },
+  );
 
   await t.test('discovery advertises the endpoint and the per-client requirement is not global', async () => {
-    const metadata = await (await fetch(`${idp.issuer}/.well-known/openid-configuration`)).json() as Record<string, unknown>;
+    const metadata = (await (await fetch(`${idp.issuer}/.well-known/openid-configuration`)).json()) as Record<
+      string,
+      unknown
+    >;
     assert.equal(metadata.pushed_authorization_request_endpoint, `${idp.issuer}/par`);
     assert.notEqual(metadata.require_pushed_authorization_requests, true);
   });

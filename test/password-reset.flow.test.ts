@@ -4,11 +4,21 @@ import * as oidc from 'openid-client';
 import { createAccountTokenStore } from '../src/accounts/token-store.ts';
 import { createServices } from '../src/services.ts';
 import { formField, UserAgent } from './helpers/browser.ts';
-import { assertAccessible, authorizationRequest, backAtApp, clickConsent, finishAtApp, launchChromium, newContext, registerApp,
-  startRelyingParty, submitLogin, test } from './helpers/chromium.ts';
-import { authorize, exchange, startLatchkey, type Latchkey } from './helpers/latchkey.ts';
+import {
+  assertAccessible,
+  authorizationRequest,
+  backAtApp,
+  clickConsent,
+  finishAtApp,
+  launchChromium,
+  newContext,
+  startRelyingParty,
+  submitLogin,
+  test,
+} from './helpers/chromium.ts';
+import { authorize, exchange, type Latchkey, startLatchkey } from './helpers/latchkey.ts';
 import { oauthErrorBody } from './helpers/oauth-errors.ts';
-import { startSmtp, type ReceivedMail } from './helpers/smtp.ts';
+import { type ReceivedMail, startSmtp } from './helpers/smtp.ts';
 
 const NEW_PASSWORD = 'a fresh and lengthy passphrase';
 
@@ -33,12 +43,25 @@ test('forgot password, end to end in Chromium: mail, new password, signed out ev
   const smtp = await startSmtp(t);
   const idp = await startLatchkey(t, { SMTP_URL: smtp.url });
   const app = await startRelyingParty(t);
-  const client = await idp.clients.create({ name: 'Acme Notes', type: 'confidential', redirectUris: [app.callback], grantTypes: ['authorization_code', 'refresh_token'] });
+  const client = await idp.clients.create({
+    name: 'Acme Notes',
+    type: 'confidential',
+    redirectUris: [app.callback],
+    grantTypes: ['authorization_code', 'refresh_token'],
+  });
   const rp = await idp.rp(client);
   const user = await idp.users.create({ name: 'Alex Martin' });
 
   // Signed in earlier, with a refresh token an attacker might hold.
-  const earlier = await exchange(rp, await authorize(idp, rp, { email: user.email, redirectUri: app.callback, scope: 'openid offline_access', prompt: 'consent' }));
+  const earlier = await exchange(
+    rp,
+    await authorize(idp, rp, {
+      email: user.email,
+      redirectUri: app.callback,
+      scope: 'openid offline_access',
+      prompt: 'consent',
+    }),
+  );
   assert.ok(earlier.refresh_token);
 
   const context = await newContext(t, browser);
@@ -111,58 +134,107 @@ nodeTest('an unknown address gets the same page, status and (floored) timing as 
   assert.equal(smtp.inbox.length, 1, 'only the real account gets a mail');
 });
 
-nodeTest('a newer request, or any password change, voids older links; two uses at once: exactly one wins', async (t) => {
-  const smtp = await startSmtp(t);
-  const idp = await startLatchkey(t, { SMTP_URL: smtp.url });
-  const user = await idp.users.create();
+nodeTest(
+  'a newer request, or any password change, voids older links; two uses at once: exactly one wins',
+  async (t) => {
+    const smtp = await startSmtp(t);
+    const idp = await startLatchkey(t, { SMTP_URL: smtp.url });
+    const user = await idp.users.create();
 
-  await requestReset(idp, user.email);
-  await requestReset(idp, user.email);
-  const [first, second] = await smtp.waitFor(2);
-  const agent = new UserAgent(idp.issuer);
-  const older = await agent.navigate(linkIn(first!, '/reset-password'));
-  assert.equal(older.response.status, 400, 'the older link is void');
-  const newer = await agent.navigate(linkIn(second!, '/reset-password'));
-  assert.equal(newer.response.status, 200);
+    await requestReset(idp, user.email);
+    await requestReset(idp, user.email);
+    const [first, second] = await smtp.waitFor(2);
+    const agent = new UserAgent(idp.issuer);
+    const older = await agent.navigate(linkIn(first!, '/reset-password'));
+    assert.equal(older.response.status, 400, 'the older link is void');
+    const newer = await agent.navigate(linkIn(second!, '/reset-password'));
+    assert.equal(newer.response.status, 200);
 
-  // Two submissions of the newest link at once: one changes the password, the other is refused.
-  const fields = { csrf: formField(newer.body, 'csrf')!, token: formField(newer.body, 'token')! };
-  const answers = await Promise.all(['first passphrase here', 'second passphrase here'].map((password) =>
-    agent.submitForm('/reset-password', { ...fields, password })));
-  assert.deepEqual(answers.map((a) => a.response.status).sort(), [200, 400]);
+    // Two submissions of the newest link at once: one changes the password, the other is refused.
+    const fields = { csrf: formField(newer.body, 'csrf')!, token: formField(newer.body, 'token')! };
+    const answers = await Promise.all(
+      ['first passphrase here', 'second passphrase here'].map((password) =>
+        agent.submitForm('/reset-password', { ...fields, password }),
+      ),
+    );
+    assert.deepEqual(answers.map((a) => a.response.status).sort(), [200, 400]);
 
-  // A password set elsewhere (users set-password) voids a link issued before it.
-  await requestReset(idp, user.email);
-  const [, , , third] = await smtp.waitFor(4);
-  const services = createServices({ config: idp.config, db: idp.server.database.pool, secretKey: idp.config.secretKey! });
-  assert.equal((await services.accounts.setPassword(user.id, 'set by an operator')).ok, true);
-  const token = linkIn(third!, '/reset-password').searchParams.get('token')!;
-  assert.equal(await createAccountTokenStore(idp.server.database.pool).use(token, 'reset'), undefined);
-});
+    // A password set elsewhere (users set-password) voids a link issued before it.
+    await requestReset(idp, user.email);
+    const [, , , third] = await smtp.waitFor(4);
+    const services = createServices({
+      config: idp.config,
+      db: idp.server.database.pool,
+      secretKey: idp.config.secretKey!,
+    });
+    assert.equal((await services.accounts.setPassword(user.id, 'set by an operator')).ok, true);
+    const token = linkIn(third!, '/reset-password').searchParams.get('token')!;
+    assert.equal(await createAccountTokenStore(idp.server.database.pool).use(token, 'reset'), undefined);
+  },
+);
 
-nodeTest('hostile inputs on the forms: CSRF 403, NUL 400, oversized 413 or 400, never 5xx; mails per recipient are limited', async (t) => {
-  const smtp = await startSmtp(t);
-  const idp = await startLatchkey(t, { SMTP_URL: smtp.url });
-  const user = await idp.users.create();
-  const agent = new UserAgent(idp.issuer);
-  const page = await agent.navigate('/forgot-password');
-  const csrf = formField(page.body, 'csrf')!;
+nodeTest(
+  'hostile inputs on the forms: CSRF 403, NUL 400, oversized 413 or 400, never 5xx; mails per recipient are limited',
+  async (t) => {
+    const smtp = await startSmtp(t);
+    const idp = await startLatchkey(t, { SMTP_URL: smtp.url });
+    const user = await idp.users.create();
+    const agent = new UserAgent(idp.issuer);
+    const page = await agent.navigate('/forgot-password');
+    const csrf = formField(page.body, 'csrf')!;
 
-  for (const path of ['/forgot-password', '/reset-password', '/accept-invitation']) {
-    assert.equal((await agent.submitForm(path, { email: user.email, token: 'x', password: NEW_PASSWORD })).response.status, 403, `${path}: no CSRF token`);
-    assert.equal((await agent.submitForm(path, { csrf: `${csrf}x`, email: user.email, token: 'x', password: NEW_PASSWORD })).response.status, 403, `${path}: wrong token`);
-    assert.equal((await new UserAgent(idp.issuer).submitForm(path, { csrf, email: user.email })).response.status, 403, `${path}: a token without its cookie`);
-    assert.equal((await agent.submitForm(path, { csrf, email: `${user.email}\u0000`, token: 'a\u0000', password: 'x\u0000' })).response.status, 400, `${path}: NUL`);
-    assert.equal((await agent.submitForm(path, { csrf, email: 'x'.repeat(20_000) })).response.status, 413, `${path}: oversized form`);
-  }
-  assert.equal((await agent.submitForm('/forgot-password', { csrf, email: `${'x'.repeat(300)}@example.com` })).response.status, 400, 'an overlong address');
-  assert.equal((await agent.submitForm('/reset-password', { csrf, token: 'x'.repeat(43), password: NEW_PASSWORD })).response.status, 400, 'an unknown token');
-  const weak = await agent.navigate('/reset-password?token=%00%3Cscript%3E');
-  assert.equal(weak.response.status, 400);
+    for (const path of ['/forgot-password', '/reset-password', '/accept-invitation']) {
+      assert.equal(
+        (await agent.submitForm(path, { email: user.email, token: 'x', password: NEW_PASSWORD })).response.status,
+        403,
+        `${path}: no CSRF token`,
+      );
+      assert.equal(
+        (await agent.submitForm(path, { csrf: `${csrf}x`, email: user.email, token: 'x', password: NEW_PASSWORD }))
+          .response.status,
+        403,
+        `${path}: wrong token`,
+      );
+      assert.equal(
+        (await new UserAgent(idp.issuer).submitForm(path, { csrf, email: user.email })).response.status,
+        403,
+        `${path}: a token without its cookie`,
+      );
+      assert.equal(
+        (await agent.submitForm(path, { csrf, email: `${user.email}\u0000`, token: 'a\u0000', password: 'x\u0000' }))
+          .response.status,
+        400,
+        `${path}: NUL`,
+      );
+      assert.equal(
+        (await agent.submitForm(path, { csrf, email: 'x'.repeat(20_000) })).response.status,
+        413,
+        `${path}: oversized form`,
+      );
+    }
+    assert.equal(
+      (await agent.submitForm('/forgot-password', { csrf, email: `${'x'.repeat(300)}@example.com` })).response.status,
+      400,
+      'an overlong address',
+    );
+    assert.equal(
+      (await agent.submitForm('/reset-password', { csrf, token: 'x'.repeat(43), password: NEW_PASSWORD })).response
+        .status,
+      400,
+      'an unknown token',
+    );
+    const weak = await agent.navigate('/reset-password?token=%00%3Cscript%3E');
+    assert.equal(weak.response.status, 400);
 
-  // Many requests for one recipient: at most 5 mails an hour.
-  const answers = await Promise.all(Array.from({ length: 8 }, () => requestReset(idp, user.email)));
-  assert.ok(answers.every((a) => a.response.status === 200), 'the page says the same');
-  const { rows } = await idp.server.database.pool.query<{ n: number }>("select count(*)::int as n from mail_outbox where template = 'password_reset'");
-  assert.equal(rows[0]!.n, 5);
-});
+    // Many requests for one recipient: at most 5 mails an hour.
+    const answers = await Promise.all(Array.from({ length: 8 }, () => requestReset(idp, user.email)));
+    assert.ok(
+      answers.every((a) => a.response.status === 200),
+      'the page says the same',
+    );
+    const { rows } = await idp.server.database.pool.query<{ n: number }>(
+      "select count(*)::int as n from mail_outbox where template = 'password_reset'",
+    );
+    assert.equal(rows[0]!.n, 5);
+  },
+);

@@ -19,6 +19,9 @@ test('two right passwords at once to an account with an older hash both sign in 
 
   // Two browsers (a phone and a laptop) sign in at the same moment.
   const [phone, laptop] = await Promise.all([openLoginPage(idp, rp), openLoginPage(idp, rp)]);
-  const [first, second] = await Promise.all([postLogin(phone, user.email, PASSWORD), postLogin(laptop, user.email, PASSWORD)]);
+  const [first, second] = await Promise.all([
+    postLogin(phone, user.email, PASSWORD),
+    postLogin(laptop, user.email, PASSWORD),
+  ]);
   assert.deepEqual([first.response.status, second.response.status], [303, 303], 'both signed in');
 });

@@ -10,7 +10,8 @@ async function storedHash(url: string, id: string): Promise<string> {
   const client = new pg.Client({ connectionString: url });
   await client.connect();
   try {
-    return (await client.query<{ password_hash: string }>('select password_hash from accounts where id = $1', [id])).rows[0]!.password_hash;
+    return (await client.query<{ password_hash: string }>('select password_hash from accounts where id = $1', [id]))
+      .rows[0]!.password_hash;
   } finally {
     await client.end();
   }
@@ -31,13 +32,20 @@ test('an account hashed with older ARGON2_* settings is rehashed with the curren
   // ...then the operator raises the cost.
   const idp = await startLatchkey(t, { ...env, ARGON2_ITERATIONS: '3', ARGON2_MEMORY_KIB: '20480' }, { database });
   const rp = await idp.rp(await idp.clients.create());
-  assert.equal((await postLogin(await openLoginPage(idp, rp), user.email, 'a wrong password here')).response.status, 401);
+  assert.equal(
+    (await postLogin(await openLoginPage(idp, rp), user.email, 'a wrong password here')).response.status,
+    401,
+  );
   assert.equal(await storedHash(database.url, user.id), old, 'a failed sign-in changes nothing');
 
   assert.equal((await postLogin(await openLoginPage(idp, rp), user.email, PASSWORD)).response.status, 303);
   const rehashed = await storedHash(database.url, user.id);
   assert.match(rehashed, /^\$argon2id\$v=19\$m=20480,p=1,t=3\$/, 'rehashed with the current settings');
 
-  assert.equal((await postLogin(await openLoginPage(idp, rp), user.email, PASSWORD)).response.status, 303, 'the new hash verifies');
+  assert.equal(
+    (await postLogin(await openLoginPage(idp, rp), user.email, PASSWORD)).response.status,
+    303,
+    'the new hash verifies',
+  );
   assert.equal(await storedHash(database.url, user.id), rehashed, 'and is kept: no rehash when current');
 });

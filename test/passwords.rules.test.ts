@@ -11,7 +11,11 @@ describe('new passwords follow NIST SP 800-63B', () => {
   test('at least PASSWORD_MIN_LENGTH characters, each Unicode character counting once', async () => {
     assert.equal(await rules.check('seven77'), 'password_too_short');
     assert.equal(await rules.check('çàéèùôîë'), undefined, 'eight accented letters are eight characters');
-    assert.equal(await rules.check('🔑🔑🔑🔑🔑🔑🔑'), 'password_too_short', 'seven emoji are seven characters, not fourteen');
+    assert.equal(
+      await rules.check('🔑🔑🔑🔑🔑🔑🔑'),
+      'password_too_short',
+      'seven emoji are seven characters, not fourteen',
+    );
     assert.equal(await createPasswordRules({ minLength: 12 }).check('eleven chars'), undefined);
     assert.equal(await createPasswordRules({ minLength: 12 }).check('elevenchars'), 'password_too_short');
   });
@@ -37,19 +41,32 @@ describe('the CLI refuses a weak password with the reason', () => {
   test('users create and set-password: too short, too common', async (t) => {
     const database = await createTestDatabase();
     t.after(() => database.drop());
-    const env = { DATABASE_URL: database.url, LATCHKEY_SECRET_KEY: randomBytes(32).toString('base64url'), DATABASE_POOL_SIZE: '2' };
+    const env = {
+      DATABASE_URL: database.url,
+      LATCHKEY_SECRET_KEY: randomBytes(32).toString('base64url'),
+      DATABASE_POOL_SIZE: '2',
+    };
     const latchkey = (args: string[], stdin: string, extra: Record<string, string> = {}) =>
       runNode(['bin/latchkey.js', ...args], { ...env, ...extra }, { stdin, timeoutMs: 60_000 });
 
-    const common = await latchkey(['users', 'create', '--email', 'a@example.com', '--name', 'A', '--password-stdin'], 'password123\n');
+    const common = await latchkey(
+      ['users', 'create', '--email', 'a@example.com', '--name', 'A', '--password-stdin'],
+      'password123\n',
+    );
     assert.equal(common.code, 1);
     assert.match(stderrLines(common).join('\n'), /most common passwords/);
-    const short = await latchkey(['users', 'create', '--email', 'a@example.com', '--name', 'A', '--password-stdin'],
-      'elevenchars\n', { PASSWORD_MIN_LENGTH: '12' });
+    const short = await latchkey(
+      ['users', 'create', '--email', 'a@example.com', '--name', 'A', '--password-stdin'],
+      'elevenchars\n',
+      { PASSWORD_MIN_LENGTH: '12' },
+    );
     assert.equal(short.code, 1);
     assert.match(stderrLines(short).join('\n'), /at least 12 characters/);
 
-    const created = await latchkey(['users', 'create', '--email', 'a@example.com', '--name', 'A', '--password-stdin', '--json'], 'a fine long passphrase\n');
+    const created = await latchkey(
+      ['users', 'create', '--email', 'a@example.com', '--name', 'A', '--password-stdin', '--json'],
+      'a fine long passphrase\n',
+    );
     assert.equal(created.code, 0, created.stderr);
     const reset = await latchkey(['users', 'set-password', 'a@example.com', '--password-stdin'], 'Qwerty123\n');
     assert.equal(reset.code, 1);

@@ -7,11 +7,16 @@ test('token requests over RATE_LIMIT_TOKEN_PER_MINUTE from one address get 429 J
   const idp = await startLatchkey(t, { RATE_LIMIT_TOKEN_PER_MINUTE: '3' });
   const client = await idp.clients.create({ grantTypes: ['authorization_code', 'client_credentials'] });
   const basic = `Basic ${Buffer.from(`${encodeURIComponent(client.clientId)}:${encodeURIComponent(client.clientSecret!)}`).toString('base64')}`;
-  const tokenRequest = () => fetch(`${idp.issuer}/token`, {
-    method: 'POST',
-    headers: { authorization: basic, 'content-type': 'application/x-www-form-urlencoded', accept: 'application/json' },
-    body: 'grant_type=client_credentials',
-  });
+  const tokenRequest = () =>
+    fetch(`${idp.issuer}/token`, {
+      method: 'POST',
+      headers: {
+        authorization: basic,
+        'content-type': 'application/x-www-form-urlencoded',
+        accept: 'application/json',
+      },
+      body: 'grant_type=client_credentials',
+    });
 
   for (let i = 1; i <= 3; i += 1) {
     const res = await tokenRequest();
@@ -24,7 +29,7 @@ test('token requests over RATE_LIMIT_TOKEN_PER_MINUTE from one address get 429 J
   assert.ok(retryAfter >= 1 && retryAfter <= 60, `Retry-After is the rest of the window (${retryAfter})`);
   assert.match(limited.headers.get('content-type') ?? '', /application\/json/);
   assert.equal(limited.headers.get('cache-control'), 'no-store');
-  const body = await limited.json() as { error: string; error_description: string };
+  const body = (await limited.json()) as { error: string; error_description: string };
   assert.equal(body.error, 'temporarily_unavailable');
   assert.match(body.error_description, /too many token requests/);
 

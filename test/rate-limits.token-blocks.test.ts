@@ -132,7 +132,10 @@ test('a burst on two nodes: the limit holds, and each node bites early by less t
   const nodes = [node(300), node(300)]; // blocks of 3
   const burst = await Promise.all(Array.from({ length: 400 }, (_, i) => tokenRequest(nodes[i % 2]!, '198.51.100.9')));
   const then = await Promise.all(Array.from({ length: 20 }, (_, i) => tokenRequest(nodes[i % 2]!, '198.51.100.9')));
-  const passed = count([...burst, ...then].map((r) => r.status), 200);
+  const passed = count(
+    [...burst, ...then].map((r) => r.status),
+    200,
+  );
   assert.equal(await counted('198.51.100.9'), 300);
   assert.ok(passed <= 300 && passed > 300 - 2 * 3, `${passed} passed`);
 });

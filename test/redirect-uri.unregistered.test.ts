@@ -20,8 +20,11 @@ test('/authorize with a redirect_uri that is not registered shows an error page 
     await t.test(`refuses ${label}`, async () => {
       const agent = new UserAgent(idp.issuer);
       const url = oidc.buildAuthorizationUrl(rp, {
-        redirect_uri: redirectUri, scope: 'openid', state: oidc.randomState(),
-        code_challenge: await oidc.calculatePKCECodeChallenge(oidc.randomPKCECodeVerifier()), code_challenge_method: 'S256',
+        redirect_uri: redirectUri,
+        scope: 'openid',
+        state: oidc.randomState(),
+        code_challenge: await oidc.calculatePKCECodeChallenge(oidc.randomPKCECodeVerifier()),
+        code_challenge_method: 'S256',
       });
       const response = await agent.request(url, { headers: { accept: 'text/html' } });
       const body = await response.text();

@@ -14,7 +14,10 @@ const SCOPE = 'openid email offline_access';
 test('a refresh token replayed within the reuse grace after the client rotated onward: the grant is revoked', async (t) => {
   const idp = await startLatchkey(t, { REFRESH_TOKEN_REUSE_GRACE_SECONDS: '60' });
   const user = await idp.users.create();
-  const rp = await idp.rp(await idp.clients.create({ type: 'confidential', grantTypes: ['authorization_code', 'refresh_token'] }), 'basic');
+  const rp = await idp.rp(
+    await idp.clients.create({ type: 'confidential', grantTypes: ['authorization_code', 'refresh_token'] }),
+    'basic',
+  );
   const first = await exchange(rp, await authorize(idp, rp, { email: user.email, scope: SCOPE, prompt: 'consent' }));
 
   const rt1 = first.refresh_token!;
@@ -23,6 +26,10 @@ test('a refresh token replayed within the reuse grace after the client rotated o
 
   // An attacker who copied RT1 presents it while the grace still runs.
   await assert.rejects(oidc.refreshTokenGrant(rp, rt1), oauthErrorBody('invalid_grant'), 'RT1 is a replay');
-  await assert.rejects(oidc.refreshTokenGrant(rp, third.refresh_token!), oauthErrorBody('invalid_grant'), 'the chain (RT3) is revoked');
+  await assert.rejects(
+    oidc.refreshTokenGrant(rp, third.refresh_token!),
+    oauthErrorBody('invalid_grant'),
+    'the chain (RT3) is revoked',
+  );
   await assert.rejects(oidc.fetchUserInfo(rp, third.access_token, user.id), isUnauthorized, 'and its access token');
 });

@@ -12,7 +12,11 @@ test('refresh tokens', async (t) => {
       const user = await idp.users.create();
       const rp = await idp.rp(await idp.clients.create({ type, grantTypes: ['authorization_code', 'refresh_token'] }));
 
-      const flow = await authorize(idp, rp, { email: user.email, scope: 'openid email offline_access', prompt: 'consent' });
+      const flow = await authorize(idp, rp, {
+        email: user.email,
+        scope: 'openid email offline_access',
+        prompt: 'consent',
+      });
       const first = await exchange(rp, flow);
       assert.ok(first.refresh_token, 'offline_access with prompt=consent gives a refresh token');
       assert.match(first.scope ?? '', /\boffline_access\b/);
@@ -29,7 +33,11 @@ test('refresh tokens', async (t) => {
 
       // The rotated-out first token comes back: someone copied it. The whole grant goes.
       await assert.rejects(oidc.refreshTokenGrant(rp, first.refresh_token), oauthErrorBody('invalid_grant'));
-      await assert.rejects(oidc.refreshTokenGrant(rp, third.refresh_token), oauthErrorBody('invalid_grant'), 'the newest refresh token stops working too');
+      await assert.rejects(
+        oidc.refreshTokenGrant(rp, third.refresh_token),
+        oauthErrorBody('invalid_grant'),
+        'the newest refresh token stops working too',
+      );
       for (const token of [first.access_token, second.access_token, third.access_token]) {
         await assert.rejects(oidc.fetchUserInfo(rp, token, user.id), isUnauthorized);
       }
@@ -40,7 +48,10 @@ test('refresh tokens', async (t) => {
     const user = await idp.users.create();
     const rp = await idp.rp(await idp.clients.create({ type: 'confidential' }), 'basic');
 
-    const tokens = await exchange(rp, await authorize(idp, rp, { email: user.email, scope: 'openid email offline_access' }));
+    const tokens = await exchange(
+      rp,
+      await authorize(idp, rp, { email: user.email, scope: 'openid email offline_access' }),
+    );
     assert.ok(tokens.access_token);
     assert.equal(tokens.refresh_token, undefined);
     assert.doesNotMatch(tokens.scope ?? '', /offline_access/);
@@ -48,7 +59,10 @@ test('refresh tokens', async (t) => {
 
   await t.test('a client without the refresh_token grant gets no refresh token', async () => {
     const user = await idp.users.create();
-    const rp = await idp.rp(await idp.clients.create({ type: 'confidential', grantTypes: ['authorization_code'] }), 'basic');
+    const rp = await idp.rp(
+      await idp.clients.create({ type: 'confidential', grantTypes: ['authorization_code'] }),
+      'basic',
+    );
 
     const flow = await authorize(idp, rp, { email: user.email, scope: 'openid offline_access', prompt: 'consent' });
     assert.equal((await exchange(rp, flow)).refresh_token, undefined);

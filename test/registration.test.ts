@@ -1,14 +1,17 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import * as oidc from 'openid-client';
-import { authorize, CALLBACK, exchange, startLatchkey, type Latchkey } from './helpers/latchkey.ts';
+import { authorize, CALLBACK, exchange, type Latchkey, startLatchkey } from './helpers/latchkey.ts';
 import { oauthError } from './helpers/oauth-errors.ts';
 import { runNode, stderrLines } from './helpers/processes.ts';
 
 /** `npx latchkey clients initial-access-token --json` against the server's database, as an operator runs it. */
 async function initialAccessToken(idp: Latchkey): Promise<string> {
-  const run = await runNode(['bin/latchkey.js', 'clients', 'initial-access-token', '--json'],
-    { DATABASE_URL: idp.database.url, LATCHKEY_SECRET_KEY: idp.config.secretKey!, DATABASE_POOL_SIZE: '2' }, { timeoutMs: 60_000 });
+  const run = await runNode(
+    ['bin/latchkey.js', 'clients', 'initial-access-token', '--json'],
+    { DATABASE_URL: idp.database.url, LATCHKEY_SECRET_KEY: idp.config.secretKey!, DATABASE_POOL_SIZE: '2' },
+    { timeoutMs: 60_000 },
+  );
   assert.equal(run.code, 0, stderrLines(run).join('\n'));
   const out = JSON.parse(run.stdout) as { initial_access_token: string; expires_at: string };
   assert.ok(Date.parse(out.expires_at) > Date.now());
@@ -16,16 +19,23 @@ async function initialAccessToken(idp: Latchkey): Promise<string> {
 }
 
 function register(idp: Latchkey, metadata: Partial<oidc.ClientMetadata>, initial?: string) {
-  return oidc.dynamicClientRegistration(new URL(idp.issuer), metadata, undefined,
-    { execute: [oidc.allowInsecureRequests], ...(initial ? { initialAccessToken: initial } : {}) });
+  return oidc.dynamicClientRegistration(new URL(idp.issuer), metadata, undefined, {
+    execute: [oidc.allowInsecureRequests],
+    ...(initial ? { initialAccessToken: initial } : {}),
+  });
 }
 
 test('dynamic registration is off by default', async (t) => {
   const idp = await startLatchkey(t);
-  const metadata = await (await fetch(`${idp.issuer}/.well-known/openid-configuration`)).json() as Record<string, unknown>;
+  const metadata = (await (await fetch(`${idp.issuer}/.well-known/openid-configuration`)).json()) as Record<
+    string,
+    unknown
+  >;
   assert.equal(metadata.registration_endpoint, undefined);
   const response = await fetch(`${idp.issuer}/register`, {
-    method: 'POST', headers: { 'content-type': 'application/json', accept: 'application/json' }, body: JSON.stringify({ redirect_uris: [CALLBACK] }),
+    method: 'POST',
+    headers: { 'content-type': 'application/json', accept: 'application/json' },
+    body: JSON.stringify({ redirect_uris: [CALLBACK] }),
   });
   assert.equal(response.status, 404);
 });
@@ -36,7 +46,10 @@ test('dynamic client registration (RFC 7591/7592) with REGISTRATION_ENABLED', as
   const initial = await initialAccessToken(idp);
 
   await t.test('discovery advertises the registration endpoint', async () => {
-    const metadata = await (await fetch(`${idp.issuer}/.well-known/openid-configuration`)).json() as Record<string, unknown>;
+    const metadata = (await (await fetch(`${idp.issuer}/.well-known/openid-configuration`)).json()) as Record<
+      string,
+      unknown
+    >;
     assert.equal(metadata.registration_endpoint, `${idp.issuer}/register`);
   });
 
@@ -51,16 +64,32 @@ test('dynamic client registration (RFC 7591/7592) with REGISTRATION_ENABLED', as
   });
 
   await t.test('a registered client lands in the clients table and can sign a user in', async () => {
-    const rp = await register(idp, { client_name: 'Registered App', redirect_uris: [CALLBACK], grant_types: ['authorization_code'], first_party: true }, initial);
+    const rp = await register(
+      idp,
+      {
+        client_name: 'Registered App',
+        redirect_uris: [CALLBACK],
+        grant_types: ['authorization_code'],
+        first_party: true,
+      },
+      initial,
+    );
     const { client_id: clientId, client_secret: secret } = rp.clientMetadata();
     assert.ok(clientId && typeof secret === 'string');
 
-    const { rows } = await idp.server.database.pool.query<{ name: string; type: string; first_party: boolean; secret_sealed: string }>(
-      'select name, type, first_party, secret_sealed from clients where client_id = $1', [clientId]);
+    const { rows } = await idp.server.database.pool.query<{
+      name: string;
+      type: string;
+      first_party: boolean;
+      secret_sealed: string;
+    }>('select name, type, first_party, secret_sealed from clients where client_id = $1', [clientId]);
     assert.equal(rows[0]?.name, 'Registered App');
     assert.equal(rows[0]?.type, 'confidential');
     assert.equal(rows[0]?.first_party, false, 'a registrant cannot make itself first-party');
-    assert.ok(rows[0]?.secret_sealed && !rows[0].secret_sealed.includes(secret as string), 'the secret is sealed at rest');
+    assert.ok(
+      rows[0]?.secret_sealed && !rows[0].secret_sealed.includes(secret as string),
+      'the secret is sealed at rest',
+    );
 
     const flow = await authorize(idp, rp, { email: user.email });
     assert.equal(flow.sawConsent, true, 'consent is asked: the app is third-party');
@@ -69,8 +98,14 @@ test('dynamic client registration (RFC 7591/7592) with REGISTRATION_ENABLED', as
   });
 
   await t.test('redirect URIs follow the same rules as the CLI', async () => {
-    await assert.rejects(register(idp, { redirect_uris: ['http://app.example.com/callback'] }, initial), oauthError('invalid_redirect_uri'));
-    await assert.rejects(register(idp, { redirect_uris: ['https://app.example.com/*'] }, initial), oauthError('invalid_redirect_uri'));
+    await assert.rejects(
+      register(idp, { redirect_uris: ['http://app.example.com/callback'] }, initial),
+      oauthError('invalid_redirect_uri'),
+    );
+    await assert.rejects(
+      register(idp, { redirect_uris: ['https://app.example.com/*'] }, initial),
+      oauthError('invalid_redirect_uri'),
+    );
   });
 
   await t.test('the registration access token reads, updates and deletes the registration (RFC 7592)', async () => {
@@ -91,12 +126,17 @@ test('dynamic client registration (RFC 7591/7592) with REGISTRATION_ENABLED', as
     });
     assert.equal(update.status, 200);
     token = ((await update.json()) as { registration_access_token: string }).registration_access_token;
-    const { rows } = await idp.server.database.pool.query<{ name: string }>('select name from clients where client_id = $1', [metadata.client_id]);
+    const { rows } = await idp.server.database.pool.query<{ name: string }>(
+      'select name from clients where client_id = $1',
+      [metadata.client_id],
+    );
     assert.equal(rows[0]?.name, 'Renamed App');
 
     const removed = await fetch(uri, { method: 'DELETE', headers: { authorization: `Bearer ${token}` } });
     assert.equal(removed.status, 204);
-    const gone = await idp.server.database.pool.query('select 1 from clients where client_id = $1', [metadata.client_id]);
+    const gone = await idp.server.database.pool.query('select 1 from clients where client_id = $1', [
+      metadata.client_id,
+    ]);
     assert.equal(gone.rowCount, 0);
   });
 });

@@ -9,7 +9,10 @@ async function signIn(t: Parameters<typeof startLatchkey>[0]) {
   const user = await idp.users.create();
   const client = await idp.clients.create({ type: 'confidential' });
   const rp = await idp.rp(client);
-  const tokens = await exchange(rp, await authorize(idp, rp, { email: user.email, scope: 'openid offline_access', prompt: 'consent' }));
+  const tokens = await exchange(
+    rp,
+    await authorize(idp, rp, { email: user.email, scope: 'openid offline_access', prompt: 'consent' }),
+  );
   return { idp, user, client, rp, tokens };
 }
 

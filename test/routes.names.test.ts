@@ -1,22 +1,38 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { interactionRoutes, type InteractionDeps } from '../src/interactions/routes.ts';
 import { isEngineRoute, routeOf } from '../src/http/routes.ts';
+import { type InteractionDeps, interactionRoutes } from '../src/interactions/routes.ts';
 import { startLatchkey } from './helpers/latchkey.ts';
 
 test('a route is named for its path as written and its methods; other spellings are variants', () => {
   assert.deepEqual(routeOf('POST', '/token'), { name: 'token', canonical: true });
-  assert.deepEqual(routeOf('OPTIONS', '/token'), { name: 'token', canonical: true }, 'the CORS preflight of the same route');
+  assert.deepEqual(
+    routeOf('OPTIONS', '/token'),
+    { name: 'token', canonical: true },
+    'the CORS preflight of the same route',
+  );
   assert.deepEqual(routeOf('HEAD', '/authorize'), { name: 'authorization', canonical: true });
-  assert.deepEqual(routeOf('GET', '/authorize/Ab_9-x'), { name: 'resume', canonical: true }, 'a parameter keeps its case');
+  assert.deepEqual(
+    routeOf('GET', '/authorize/Ab_9-x'),
+    { name: 'resume', canonical: true },
+    'a parameter keeps its case',
+  );
   assert.deepEqual(routeOf('POST', '/device/auth'), { name: 'device_authorization', canonical: true });
-  assert.deepEqual(routeOf('GET', '/device/auth'), { name: 'device_resume', canonical: true }, 'as the engine matches it: POST only is exact');
+  assert.deepEqual(
+    routeOf('GET', '/device/auth'),
+    { name: 'device_resume', canonical: true },
+    'as the engine matches it: POST only is exact',
+  );
   assert.deepEqual(routeOf('POST', '/interaction/Ab_9-x/login'), { name: 'login', canonical: true });
 
   for (const variant of ['/token/', '/token//', '/TOKEN', '/Token', '//token', '/%74oken', '/token%2F', '/token%2f']) {
     assert.deepEqual(routeOf('POST', variant), { name: 'token', canonical: false }, variant);
   }
-  assert.deepEqual(routeOf('POST', '/device/'), { name: 'code_verification', canonical: false }, 'not a resume path with an empty uid');
+  assert.deepEqual(
+    routeOf('POST', '/device/'),
+    { name: 'code_verification', canonical: false },
+    'not a resume path with an empty uid',
+  );
   assert.deepEqual(routeOf('POST', '/INTERACTION/abc/LOGIN'), { name: 'login', canonical: false });
   assert.deepEqual(routeOf('GET', '/interaction/abc/'), { name: 'interaction', canonical: false });
 
@@ -27,14 +43,23 @@ test('a route is named for its path as written and its methods; other spellings 
   }
 });
 
-test('every endpoint the engine advertises is named by the table, with the engine\'s route name', async (t) => {
+test("every endpoint the engine advertises is named by the table, with the engine's route name", async (t) => {
   const idp = await startLatchkey(t, { REGISTRATION_ENABLED: 'true' });
-  const metadata = await (await fetch(`${idp.issuer}/.well-known/openid-configuration`)).json() as Record<string, string>;
+  const metadata = (await (await fetch(`${idp.issuer}/.well-known/openid-configuration`)).json()) as Record<
+    string,
+    string
+  >;
   const advertised: Array<[field: string, method: string, name: string]> = [
-    ['authorization_endpoint', 'GET', 'authorization'], ['token_endpoint', 'POST', 'token'], ['userinfo_endpoint', 'GET', 'userinfo'],
-    ['jwks_uri', 'GET', 'jwks'], ['end_session_endpoint', 'GET', 'end_session'], ['revocation_endpoint', 'POST', 'revocation'],
-    ['introspection_endpoint', 'POST', 'introspection'], ['device_authorization_endpoint', 'POST', 'device_authorization'],
-    ['pushed_authorization_request_endpoint', 'POST', 'pushed_authorization_request'], ['registration_endpoint', 'POST', 'registration'],
+    ['authorization_endpoint', 'GET', 'authorization'],
+    ['token_endpoint', 'POST', 'token'],
+    ['userinfo_endpoint', 'GET', 'userinfo'],
+    ['jwks_uri', 'GET', 'jwks'],
+    ['end_session_endpoint', 'GET', 'end_session'],
+    ['revocation_endpoint', 'POST', 'revocation'],
+    ['introspection_endpoint', 'POST', 'introspection'],
+    ['device_authorization_endpoint', 'POST', 'device_authorization'],
+    ['pushed_authorization_request_endpoint', 'POST', 'pushed_authorization_request'],
+    ['registration_endpoint', 'POST', 'registration'],
   ];
   for (const [field, method, name] of advertised) {
     assert.ok(metadata[field], `discovery has ${field}`);

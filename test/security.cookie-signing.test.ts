@@ -14,7 +14,11 @@ test('cookie signatures match keygrip: the first key signs, every key verifies',
   const data = '_session=0123456789abcdefghij';
   assert.equal(ours.sign(data), keygrip.sign(data));
   assert.equal(ours.index(data, keygrip.sign(data)), 0);
-  assert.equal(ours.index(data, new Keygrip([keys[1]!]).sign(data)), 1, 'a cookie signed with the previous key is recognised (and re-signed)');
+  assert.equal(
+    ours.index(data, new Keygrip([keys[1]!]).sign(data)),
+    1,
+    'a cookie signed with the previous key is recognised (and re-signed)',
+  );
   assert.equal(ours.verify(data, new Keygrip(['some-other-key']).sign(data)), false);
   assert.equal(ours.index(data, `${ours.sign(data)}x`), -1);
   assert.equal(ours.index(data, ''), -1);

@@ -12,9 +12,18 @@ import { loginAlert, openLoginPage, postLogin } from './helpers/security.ts';
 function counting(hasher: PasswordHasher) {
   const seen = { hash: 0, verify: 0 };
   const wrapped: PasswordHasher = {
-    hash: (password) => { seen.hash += 1; return hasher.hash(password); },
-    verify: (hash, password) => { seen.verify += 1; return hasher.verify(hash, password); },
-    verifyDummy: (password) => { seen.verify += 1; return hasher.verifyDummy(password); },
+    hash: (password) => {
+      seen.hash += 1;
+      return hasher.hash(password);
+    },
+    verify: (hash, password) => {
+      seen.verify += 1;
+      return hasher.verify(hash, password);
+    },
+    verifyDummy: (password) => {
+      seen.verify += 1;
+      return hasher.verifyDummy(password);
+    },
     needsRehash: (hash) => hasher.needsRehash(hash),
   };
   return { seen, wrapped };
@@ -24,19 +33,29 @@ test('passwords over 1024 characters are refused before any hashing', async (t) 
   const idp = await startLatchkey(t);
   const user = await idp.users.create();
   const { seen, wrapped } = counting(createPasswordHasher(idp.config.argon2));
-  const accounts = createAccounts({ store: createAccountStore(idp.server.database.pool), passwords: wrapped,
-    rules: createPasswordRules({ minLength: idp.config.passwordMinLength }), lockout: idp.config.lockout,
-    transaction: accountTransaction(idp.server.database.pool) });
+  const accounts = createAccounts({
+    store: createAccountStore(idp.server.database.pool),
+    passwords: wrapped,
+    rules: createPasswordRules({ minLength: idp.config.passwordMinLength }),
+    lockout: idp.config.lockout,
+    transaction: accountTransaction(idp.server.database.pool),
+  });
   const long = 'x'.repeat(MAX_PASSWORD_LENGTH + 1);
 
-  assert.deepEqual(await accounts.create({ email: 'long@example.com', name: 'Long', password: long }), { ok: false, reason: 'password_too_long' });
+  assert.deepEqual(await accounts.create({ email: 'long@example.com', name: 'Long', password: long }), {
+    ok: false,
+    reason: 'password_too_long',
+  });
   assert.deepEqual(await accounts.setPassword(user.id, long), { ok: false, reason: 'password_too_long' });
   assert.deepEqual(await accounts.signIn(user.email, long), { ok: false, reason: 'bad_credentials' });
   assert.deepEqual(seen, { hash: 0, verify: 0 }, 'argon2 never saw the long password');
 
   const exactly = 'y'.repeat(MAX_PASSWORD_LENGTH);
   assert.equal((await accounts.setPassword(user.id, exactly)).ok, true, '1024 characters are fine');
-  assert.deepEqual({ ...await accounts.signIn(user.email, exactly), loginTs: 0 }, { ok: true, accountId: user.id, loginTs: 0 });
+  assert.deepEqual(
+    { ...(await accounts.signIn(user.email, exactly)), loginTs: 0 },
+    { ok: true, accountId: user.id, loginTs: 0 },
+  );
 
   // Over the login form: a long password is an ordinary wrong password, a huge form is 413; never a 5xx.
   const rp = await idp.rp(await idp.clients.create());
@@ -54,9 +73,17 @@ test('the hashing queue runs many hashes with a small concurrency and every resu
   const passwords = Array.from({ length: 12 }, (_, i) => `password number ${i}`);
   const hashes = await Promise.all(passwords.map((password) => hasher.hash(password)));
   const checks = await Promise.all(passwords.map((password, i) => hasher.verify(hashes[i]!, password)));
-  assert.deepEqual(checks, passwords.map(() => true));
-  const crossed = await Promise.all(passwords.map((password, i) => hasher.verify(hashes[(i + 1) % hashes.length]!, password)));
-  assert.deepEqual(crossed, passwords.map(() => false));
+  assert.deepEqual(
+    checks,
+    passwords.map(() => true),
+  );
+  const crossed = await Promise.all(
+    passwords.map((password, i) => hasher.verify(hashes[(i + 1) % hashes.length]!, password)),
+  );
+  assert.deepEqual(
+    crossed,
+    passwords.map(() => false),
+  );
   for (const hash of hashes) {
     assert.match(hash, /^\$argon2id\$v=19\$/);
     assert.match(hash, /m=19456/);

@@ -21,12 +21,14 @@ test('a dump of the database holds no client secret, private key, cookie key, pa
 
   const pool = idp.server.database.pool;
   const keys = await loadKeyMaterial(createKeyStore(pool), createSecretBox(idp.config.secretKey!));
-  const privateParts = keys.jwks.keys.flatMap((jwk) => ['d', 'p', 'q', 'dp', 'dq', 'qi'].map((part) => (jwk as Record<string, unknown>)[part]))
+  const privateParts = keys.jwks.keys
+    .flatMap((jwk) => ['d', 'p', 'q', 'dp', 'dq', 'qi'].map((part) => (jwk as Record<string, unknown>)[part]))
     .filter((value): value is string => typeof value === 'string');
   assert.ok(privateParts.length >= 2, 'the keys have private parts to look for');
 
   const { rows: tables } = await pool.query<{ table_name: string }>(
-    "select table_name from information_schema.tables where table_schema = 'public' and table_type = 'BASE TABLE'");
+    "select table_name from information_schema.tables where table_schema = 'public' and table_type = 'BASE TABLE'",
+  );
   let dump = '';
   for (const { table_name: table } of tables) {
     const { rows } = await pool.query<{ row: string }>(`select t::text as row from "${table}" t`);
@@ -35,15 +37,26 @@ test('a dump of the database holds no client secret, private key, cookie key, pa
   assert.ok(dump.includes(user.id) && dump.includes(client.clientId), 'the dump has the data');
 
   const secrets: Record<string, string> = {
-    clientSecret: client.clientSecret!, password: PASSWORD, code, codeVerifier: flow.codeVerifier,
-    accessToken: tokens.access_token, refreshToken: tokens.refresh_token!, rotatedAccessToken: rotated.access_token,
-    rotatedRefreshToken: rotated.refresh_token!, sessionId, secretKey: idp.config.secretKey!,
+    clientSecret: client.clientSecret!,
+    password: PASSWORD,
+    code,
+    codeVerifier: flow.codeVerifier,
+    accessToken: tokens.access_token,
+    refreshToken: tokens.refresh_token!,
+    rotatedAccessToken: rotated.access_token,
+    rotatedRefreshToken: rotated.refresh_token!,
+    sessionId,
+    secretKey: idp.config.secretKey!,
     ...Object.fromEntries(keys.cookieKeys.map((key, i) => [`cookieKey${i}`, key])),
     ...Object.fromEntries(privateParts.map((part, i) => [`privateKeyPart${i}`, part])),
   };
-  const found = Object.entries(secrets).filter(([, value]) => dump.includes(value)).map(([name]) => name);
+  const found = Object.entries(secrets)
+    .filter(([, value]) => dump.includes(value))
+    .map(([name]) => name);
   assert.deepEqual(found, [], 'nothing secret is stored readable');
 
-  const { rows: [account] } = await pool.query<{ password_hash: string }>('select password_hash from accounts where id = $1', [user.id]);
+  const {
+    rows: [account],
+  } = await pool.query<{ password_hash: string }>('select password_hash from accounts where id = $1', [user.id]);
   assert.match(account!.password_hash, /^\$argon2id\$/, 'passwords are argon2id hashes');
 });

@@ -14,7 +14,10 @@ test('a full flow at LOG_LEVEL=debug logs no password, secret, code, token or co
   const wrongPassword = `wrong-${randomBytes(12).toString('hex')}`;
   const email = `secret.${randomBytes(4).toString('hex')}@example.com`;
   await server.users.create({ email, name: 'Secret Person', password });
-  const registered = await server.clients.create({ name: 'Secret App', grantTypes: ['authorization_code', 'refresh_token', 'client_credentials'] });
+  const registered = await server.clients.create({
+    name: 'Secret App',
+    grantTypes: ['authorization_code', 'refresh_token', 'client_credentials'],
+  });
   const clientSecret = registered.clientSecret!;
   const rp = await server.rp(registered);
 
@@ -22,7 +25,12 @@ test('a full flow at LOG_LEVEL=debug logs no password, secret, code, token or co
   // introspection, revocation, client credentials, a bad client secret, logout.
   const page = await openLoginPage(server, rp);
   assert.equal((await postLogin(page, email, wrongPassword)).response.status, 401);
-  const flow = await authorize(server, rp, { email, password, scope: 'openid profile email offline_access', prompt: 'consent' });
+  const flow = await authorize(server, rp, {
+    email,
+    password,
+    scope: 'openid profile email offline_access',
+    prompt: 'consent',
+  });
   const code = flow.callback.searchParams.get('code')!;
   const tokens = await exchange(rp, flow);
   await oidc.fetchUserInfo(rp, tokens.access_token, tokens.claims()!.sub);
@@ -34,22 +42,39 @@ test('a full flow at LOG_LEVEL=debug logs no password, secret, code, token or co
   const wrongSecret = `bad-${randomBytes(16).toString('hex')}`;
   const badAuth = await fetch(`${issuer}/token`, {
     method: 'POST',
-    headers: { authorization: `Basic ${Buffer.from(`${registered.clientId}:${wrongSecret}`).toString('base64')}`, 'content-type': 'application/x-www-form-urlencoded' },
+    headers: {
+      authorization: `Basic ${Buffer.from(`${registered.clientId}:${wrongSecret}`).toString('base64')}`,
+      'content-type': 'application/x-www-form-urlencoded',
+    },
     body: 'grant_type=client_credentials',
   });
   assert.equal(badAuth.status, 401);
-  const logout = await flow.agent.navigate(`/logout?${new URLSearchParams({ id_token_hint: tokens.id_token!, client_id: registered.clientId })}`);
+  const logout = await flow.agent.navigate(
+    `/logout?${new URLSearchParams({ id_token_hint: tokens.id_token!, client_id: registered.clientId })}`,
+  );
   assert.ok(logout.response.status < 500);
 
   // The interaction cookies carry the interaction uid, which is in the page's URL by design (the
   // engine routes /interaction/:uid); their signature (.sig) is what a thief would need.
   const jar = flow.agent.cookies();
   const cookies = jar.filter((c) => !c.path.includes(c.value)).map((c) => c.value);
-  assert.ok(jar.some((c) => c.name === '_session'), 'the session cookie is among those checked');
+  assert.ok(
+    jar.some((c) => c.name === '_session'),
+    'the session cookie is among those checked',
+  );
   const secrets: Record<string, string> = {
-    password, wrongPassword, clientSecret, wrongSecret, code, codeVerifier: flow.codeVerifier, email,
-    accessToken: tokens.access_token, refreshToken: tokens.refresh_token!, idToken: tokens.id_token!,
-    rotatedAccessToken: refreshed.access_token, rotatedRefreshToken: refreshed.refresh_token!,
+    password,
+    wrongPassword,
+    clientSecret,
+    wrongSecret,
+    code,
+    codeVerifier: flow.codeVerifier,
+    email,
+    accessToken: tokens.access_token,
+    refreshToken: tokens.refresh_token!,
+    idToken: tokens.id_token!,
+    rotatedAccessToken: refreshed.access_token,
+    rotatedRefreshToken: refreshed.refresh_token!,
     machineToken: machine.access_token,
     ...Object.fromEntries(cookies.map((value, i) => [`cookie${i}`, value])),
     secretKey,
@@ -59,6 +84,8 @@ test('a full flow at LOG_LEVEL=debug logs no password, secret, code, token or co
   const output = server.output();
   assert.ok(output.includes('"level":20'), 'debug lines were written (LOG_LEVEL=debug is in effect)');
   assert.ok(output.split('\n').length > 20, 'the flow was logged');
-  const leaked = Object.entries(secrets).filter(([, value]) => output.includes(value)).map(([name]) => name);
+  const leaked = Object.entries(secrets)
+    .filter(([, value]) => output.includes(value))
+    .map(([name]) => name);
   assert.deepEqual(leaked, [], 'no secret appears in the log');
 });

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import * as oidc from 'openid-client';
-import { authorize, exchange, startLatchkey, type Latchkey } from './helpers/latchkey.ts';
+import { authorize, exchange, type Latchkey, startLatchkey } from './helpers/latchkey.ts';
 
 test('a restarted server keeps its keys, grants and sessions: PostgreSQL is the only state', async (t) => {
   // Registered before the first server's own cleanup, so the second server stops before the
@@ -11,7 +11,10 @@ test('a restarted server keeps its keys, grants and sessions: PostgreSQL is the 
 
   const first = await startLatchkey(t);
   const user = await first.users.create();
-  const client = await first.clients.create({ type: 'confidential', grantTypes: ['authorization_code', 'refresh_token'] });
+  const client = await first.clients.create({
+    type: 'confidential',
+    grantTypes: ['authorization_code', 'refresh_token'],
+  });
   const jwksBefore = await (await fetch(`${first.issuer}/jwks`)).json();
   const rp = await first.rp(client);
   const flow = await authorize(first, rp, { email: user.email, scope: 'openid offline_access', prompt: 'consent' });
@@ -21,8 +24,11 @@ test('a restarted server keeps its keys, grants and sessions: PostgreSQL is the 
   await first.server.close(2000);
   await assert.rejects(fetch(`${first.issuer}/healthz`), 'the first server is down');
 
-  second = await startLatchkey(t, { LATCHKEY_SECRET_KEY: first.config.secretKey! },
-    { database: first.database, port: first.server.port });
+  second = await startLatchkey(
+    t,
+    { LATCHKEY_SECRET_KEY: first.config.secretKey! },
+    { database: first.database, port: first.server.port },
+  );
   assert.equal(second.issuer, first.issuer);
 
   assert.deepEqual(await (await fetch(`${second.issuer}/jwks`)).json(), jwksBefore, 'same signing keys');

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
-import { startLatchkey, type Latchkey } from './helpers/latchkey.ts';
+import { type Latchkey, startLatchkey } from './helpers/latchkey.ts';
 
 describe('a started server', () => {
   // One server for these read-only checks: starting one (fresh database, new keys) is the slow part.
@@ -13,28 +13,31 @@ describe('a started server', () => {
   test('discovery lists every endpoint of the runtime contract under the configured issuer', async () => {
     const response = await fetch(`${idp.issuer}/.well-known/openid-configuration`);
     assert.equal(response.status, 200);
-    const discovery = await response.json() as Record<string, unknown>;
+    const discovery = (await response.json()) as Record<string, unknown>;
 
     assert.equal(discovery.issuer, idp.issuer);
-    assert.deepEqual({
-      authorization_endpoint: discovery.authorization_endpoint,
-      token_endpoint: discovery.token_endpoint,
-      userinfo_endpoint: discovery.userinfo_endpoint,
-      jwks_uri: discovery.jwks_uri,
-      end_session_endpoint: discovery.end_session_endpoint,
-      revocation_endpoint: discovery.revocation_endpoint,
-      introspection_endpoint: discovery.introspection_endpoint,
-    }, {
-      authorization_endpoint: `${idp.issuer}/authorize`,
-      token_endpoint: `${idp.issuer}/token`,
-      userinfo_endpoint: `${idp.issuer}/userinfo`,
-      jwks_uri: `${idp.issuer}/jwks`,
-      end_session_endpoint: `${idp.issuer}/logout`,
-      revocation_endpoint: `${idp.issuer}/revoke`,
-      introspection_endpoint: `${idp.issuer}/introspect`,
-    });
+    assert.deepEqual(
+      {
+        authorization_endpoint: discovery.authorization_endpoint,
+        token_endpoint: discovery.token_endpoint,
+        userinfo_endpoint: discovery.userinfo_endpoint,
+        jwks_uri: discovery.jwks_uri,
+        end_session_endpoint: discovery.end_session_endpoint,
+        revocation_endpoint: discovery.revocation_endpoint,
+        introspection_endpoint: discovery.introspection_endpoint,
+      },
+      {
+        authorization_endpoint: `${idp.issuer}/authorize`,
+        token_endpoint: `${idp.issuer}/token`,
+        userinfo_endpoint: `${idp.issuer}/userinfo`,
+        jwks_uri: `${idp.issuer}/jwks`,
+        end_session_endpoint: `${idp.issuer}/logout`,
+        revocation_endpoint: `${idp.issuer}/revoke`,
+        introspection_endpoint: `${idp.issuer}/introspect`,
+      },
+    );
 
-    const jwks = await (await fetch(`${idp.issuer}/jwks`)).json() as { keys: Array<Record<string, unknown>> };
+    const jwks = (await (await fetch(`${idp.issuer}/jwks`)).json()) as { keys: Array<Record<string, unknown>> };
     assert.ok(jwks.keys.length > 0, 'signing keys published');
     for (const key of jwks.keys) assert.equal(key.d, undefined, 'no private key material in /jwks');
   });
@@ -46,7 +49,7 @@ describe('a started server', () => {
 
     const ready = await fetch(`${idp.issuer}/readyz`);
     assert.equal(ready.status, 200);
-    const body = await ready.json() as { status: string; checks: Record<string, string> };
+    const body = (await ready.json()) as { status: string; checks: Record<string, string> };
     assert.equal(body.status, 'ok');
     assert.equal(body.checks.database, 'ok');
     assert.equal(body.checks.keys, 'ok');

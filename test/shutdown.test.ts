@@ -1,8 +1,8 @@
 import assert from 'node:assert/strict';
 import http from 'node:http';
-import { setTimeout as sleep } from 'node:timers/promises';
 import { test } from 'node:test';
-import { spawnServer, type SpawnedServer } from './helpers/spawned-server.ts';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { type SpawnedServer, spawnServer } from './helpers/spawned-server.ts';
 
 async function registerClient(server: SpawnedServer) {
   const client = await server.clients.create({ name: 'Backend', redirectUris: [], grantTypes: ['client_credentials'] });
@@ -30,7 +30,9 @@ function slowTokenRequest(url: string, client: { clientId: string; clientSecret:
     request.once('error', reject);
     request.once('response', (res) => {
       let text = '';
-      res.on('data', (chunk: Buffer) => { text += chunk.toString(); });
+      res.on('data', (chunk: Buffer) => {
+        text += chunk.toString();
+      });
       res.once('end', () => resolve({ status: res.statusCode ?? 0, body: text }));
       res.once('error', reject);
     });
@@ -44,13 +46,19 @@ function slowTokenRequest(url: string, client: { clientId: string; clientSecret:
 /** Waits (bounded) until the server refuses new connections. */
 async function waitUntilRefusing(url: string) {
   for (const deadline = Date.now() + 10_000; Date.now() < deadline; await sleep(50)) {
-    const refused = await fetch(`${url}/healthz`, { headers: { connection: 'close' } }).then(() => false, () => true);
+    const refused = await fetch(`${url}/healthz`, { headers: { connection: 'close' } }).then(
+      () => false,
+      () => true,
+    );
     if (refused) return;
   }
   assert.fail('the server kept accepting connections after SIGTERM');
 }
 
-for (const [label, concurrency] of [['one process', '1'], ['cluster of 2 workers', '2']] as const) {
+for (const [label, concurrency] of [
+  ['one process', '1'],
+  ['cluster of 2 workers', '2'],
+] as const) {
   test(`SIGTERM lets an in-flight request finish, then exits 0 [${label}]`, async (t) => {
     const server = await spawnServer(t, { env: { WEB_CONCURRENCY: concurrency } });
     const client = await registerClient(server);
@@ -61,7 +69,9 @@ for (const [label, concurrency] of [['one process', '1'], ['cluster of 2 workers
     await waitUntilRefusing(server.url);
     slow.finish();
 
-    const { status, body } = await slow.response.catch((err: Error) => assert.fail(`${err.message}\n${server.output()}`));
+    const { status, body } = await slow.response.catch((err: Error) =>
+      assert.fail(`${err.message}\n${server.output()}`),
+    );
     assert.equal(status, 200, body);
     assert.ok((JSON.parse(body) as { access_token?: string }).access_token);
     assert.equal(await server.exited, 0, server.output());

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
-import { test, type TestContext } from 'node:test';
+import { type TestContext, test } from 'node:test';
 import * as oidc from 'openid-client';
-import { authorize, exchange, startLatchkey, type Latchkey } from './helpers/latchkey.ts';
+import { authorize, exchange, type Latchkey, startLatchkey } from './helpers/latchkey.ts';
 
 /**
  * Within one request a code or token is read with its grant and its session in one statement,
@@ -30,17 +30,30 @@ async function statementsDuring(idp: Latchkey, step: () => Promise<unknown>): Pr
 async function signedIn(t: TestContext, scope: string) {
   const idp = await startLatchkey(t);
   const user = await idp.users.create();
-  const rp = await idp.rp(await idp.clients.create({ type: 'confidential', grantTypes: ['authorization_code', 'refresh_token'] }));
-  const flow = await authorize(idp, rp, { email: user.email, scope, ...(scope.includes('offline_access') ? { prompt: 'consent' } : {}) });
+  const rp = await idp.rp(
+    await idp.clients.create({ type: 'confidential', grantTypes: ['authorization_code', 'refresh_token'] }),
+  );
+  const flow = await authorize(idp, rp, {
+    email: user.email,
+    scope,
+    ...(scope.includes('offline_access') ? { prompt: 'consent' } : {}),
+  });
   return { idp, user, rp, flow };
 }
 
 test('a code exchange reads the code, its grant and its session in one statement', async (t) => {
   const { idp, rp, flow } = await signedIn(t, 'openid profile');
   let tokens: Awaited<ReturnType<typeof exchange>> | undefined;
-  const statements = await statementsDuring(idp, async () => { tokens = await exchange(rp, flow); });
+  const statements = await statementsDuring(idp, async () => {
+    tokens = await exchange(rp, flow);
+  });
   assert.ok(tokens?.id_token && tokens.access_token);
-  assert.deepEqual(statements, ['oidc_payloads.find_token', 'oidc_payloads.consume', 'accounts.find_by_id', 'oidc_payloads.upsert']);
+  assert.deepEqual(statements, [
+    'oidc_payloads.find_token',
+    'oidc_payloads.consume',
+    'accounts.find_by_id',
+    'oidc_payloads.upsert',
+  ]);
 });
 
 test('introspection is one statement: the token under every opaque kind, with its grant', async (t) => {
@@ -58,7 +71,9 @@ test('userinfo reads the token with its grant and session, then the account', as
   const { idp, user, rp, flow } = await signedIn(t, 'openid profile email');
   const tokens = await exchange(rp, flow);
   let claims: oidc.UserInfoResponse | undefined;
-  const statements = await statementsDuring(idp, async () => { claims = await oidc.fetchUserInfo(rp, tokens.access_token, user.id); });
+  const statements = await statementsDuring(idp, async () => {
+    claims = await oidc.fetchUserInfo(rp, tokens.access_token, user.id);
+  });
   assert.equal(claims?.email, user.email);
   assert.deepEqual(statements, ['oidc_payloads.find_opaque_token', 'accounts.find_by_id']);
 });
@@ -67,15 +82,23 @@ test('a refresh reads the token and its grant once, and its rotation writes what
   const { idp, rp, flow } = await signedIn(t, 'openid offline_access');
   const first = await exchange(rp, flow);
   let second: oidc.TokenEndpointResponse | undefined;
-  const statements = await statementsDuring(idp, async () => { second = await oidc.refreshTokenGrant(rp, first.refresh_token!); });
-  assert.deepEqual(statements.filter((name) => name.startsWith('oidc_payloads.find')), ['oidc_payloads.find_opaque_token']);
+  const statements = await statementsDuring(idp, async () => {
+    second = await oidc.refreshTokenGrant(rp, first.refresh_token!);
+  });
+  assert.deepEqual(
+    statements.filter((name) => name.startsWith('oidc_payloads.find')),
+    ['oidc_payloads.find_opaque_token'],
+  );
   // The rotated token is consumed: presenting it again is refused, and the grant goes with it.
-  await assert.rejects(oidc.refreshTokenGrant(rp, first.refresh_token!), (err: oidc.ResponseBodyError) => err.error === 'invalid_grant');
+  await assert.rejects(
+    oidc.refreshTokenGrant(rp, first.refresh_token!),
+    (err: oidc.ResponseBodyError) => err.error === 'invalid_grant',
+  );
   assert.equal((await oidc.tokenIntrospection(rp, second!.access_token)).active, false);
 });
 
 test('what one request read ahead is not what the next one sees: a revoked token is inactive at once', async (t) => {
-  const { idp, rp, flow } = await signedIn(t, 'openid profile');
+  const { rp, flow } = await signedIn(t, 'openid profile');
   const tokens = await exchange(rp, flow);
   assert.equal((await oidc.tokenIntrospection(rp, tokens.access_token)).active, true);
   await oidc.tokenRevocation(rp, tokens.access_token);

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import * as oidc from 'openid-client';
 import { main as cli } from '../src/cli.ts';
-import { authorize, exchange, startLatchkey, type Latchkey } from './helpers/latchkey.ts';
+import { authorize, exchange, type Latchkey, startLatchkey } from './helpers/latchkey.ts';
 import { openLoginPage, postLogin } from './helpers/security.ts';
 
 const NEW_PASSWORD = 'a brand new passphrase';
@@ -11,9 +11,19 @@ const NEW_PASSWORD = 'a brand new passphrase';
 async function setPassword(idp: Latchkey, args: string[]) {
   let stdout = '';
   let stderr = '';
-  const code = await cli(['users', 'set-password', ...args],
+  const code = await cli(
+    ['users', 'set-password', ...args],
     { DATABASE_URL: idp.config.databaseUrl, LATCHKEY_SECRET_KEY: idp.config.secretKey, LOG_LEVEL: 'silent' },
-    { stdout: (text) => { stdout += text; }, stderr: (text) => { stderr += text; }, stdin: async () => `${NEW_PASSWORD}\n` });
+    {
+      stdout: (text) => {
+        stdout += text;
+      },
+      stderr: (text) => {
+        stderr += text;
+      },
+      stdin: async () => `${NEW_PASSWORD}\n`,
+    },
+  );
   assert.equal(code, 0, stderr);
   return stdout;
 }
@@ -27,7 +37,8 @@ async function signedInThenLocked(idp: Latchkey) {
   assert.ok(tokens.refresh_token, 'a refresh token was issued');
 
   const page = await openLoginPage(idp, rp);
-  for (let attempt = 0; attempt < idp.config.lockout.threshold; attempt += 1) await postLogin(page, user.email, 'a wrong guess here');
+  for (let attempt = 0; attempt < idp.config.lockout.threshold; attempt += 1)
+    await postLogin(page, user.email, 'a wrong guess here');
   assert.equal((await postLogin(page, user.email, NEW_PASSWORD)).response.status, 401, 'locked');
   return { user, rp, flow, refreshToken: tokens.refresh_token };
 }
@@ -37,10 +48,19 @@ test('users set-password ends the sessions, revokes the refresh tokens and clear
   const { user, rp, flow, refreshToken } = await signedInThenLocked(idp);
 
   const output = JSON.parse(await setPassword(idp, [user.email, '--password-stdin', '--json']));
-  assert.deepEqual(output, { id: user.id, password: 'updated', locked: false, sessions_ended: true, revoked_grants: 1 });
+  assert.deepEqual(output, {
+    id: user.id,
+    password: 'updated',
+    locked: false,
+    sessions_ended: true,
+    revoked_grants: 1,
+  });
 
-  await assert.rejects(oidc.refreshTokenGrant(rp, refreshToken), (err: oidc.ResponseBodyError) => err.error === 'invalid_grant',
-    'the refresh token issued before the change no longer works');
+  await assert.rejects(
+    oidc.refreshTokenGrant(rp, refreshToken),
+    (err: oidc.ResponseBodyError) => err.error === 'invalid_grant',
+    'the refresh token issued before the change no longer works',
+  );
   const again = await authorize(idp, rp, { email: user.email, password: NEW_PASSWORD, agent: flow.agent });
   assert.equal(again.sawLogin, true, 'the browser session ended: the person signs in again');
   assert.ok(again.callback.searchParams.get('code'), 'with the new password, at once: the lock is gone');
@@ -59,5 +79,9 @@ test('users set-password --keep-sessions leaves sessions and refresh tokens alon
   assert.equal(again.sawLogin, false, 'the browser session is still signed in');
 
   const page = await openLoginPage(idp, rp);
-  assert.equal((await postLogin(page, user.email, NEW_PASSWORD)).response.status, 303, 'the new password signs in: the lock is gone');
+  assert.equal(
+    (await postLogin(page, user.email, NEW_PASSWORD)).response.status,
+    303,
+    'the new password signs in: the lock is gone',
+  );
 });

@@ -2,15 +2,23 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import * as oidc from 'openid-client';
 import { main as cli } from '../src/cli.ts';
-import { authorize, CALLBACK, exchange, startLatchkey, type Latchkey } from './helpers/latchkey.ts';
+import { authorize, CALLBACK, exchange, type Latchkey, startLatchkey } from './helpers/latchkey.ts';
 import { oauthError } from './helpers/oauth-errors.ts';
 
 /** `latchkey users <args>` in this process (a new password on stdin when one is asked for). */
 async function users(idp: Latchkey, args: string[]): Promise<void> {
   let stderr = '';
-  const code = await cli(['users', ...args],
+  const code = await cli(
+    ['users', ...args],
     { DATABASE_URL: idp.config.databaseUrl, LATCHKEY_SECRET_KEY: idp.config.secretKey, LOG_LEVEL: 'silent' },
-    { stdout: () => undefined, stderr: (text) => { stderr += text; }, stdin: async () => 'a brand new passphrase\n' });
+    {
+      stdout: () => undefined,
+      stderr: (text) => {
+        stderr += text;
+      },
+      stdin: async () => 'a brand new passphrase\n',
+    },
+  );
   assert.equal(code, 0, stderr);
 }
 
@@ -29,8 +37,14 @@ for (const command of ['set-password', 'revoke-grants'] as const) {
     const { refresh_token: refreshToken } = await exchange(rp, flow);
     assert.ok(refreshToken);
 
-    const busy = oidc.buildAuthorizationUrl(rp, { redirect_uri: CALLBACK, scope: 'openid', state: 's', nonce: 'n',
-      code_challenge: await oidc.calculatePKCECodeChallenge(oidc.randomPKCECodeVerifier()), code_challenge_method: 'S256' });
+    const busy = oidc.buildAuthorizationUrl(rp, {
+      redirect_uri: CALLBACK,
+      scope: 'openid',
+      state: 's',
+      nonce: 'n',
+      code_challenge: await oidc.calculatePKCECodeChallenge(oidc.randomPKCECodeVerifier()),
+      code_challenge_method: 'S256',
+    });
     let signedOut = false;
     const attacker = async () => {
       while (!signedOut) await (await flow.agent.request(busy)).arrayBuffer();
@@ -38,12 +52,17 @@ for (const command of ['set-password', 'revoke-grants'] as const) {
     const args = command === 'set-password' ? [command, user.id, '--password-stdin'] : [command, user.id];
     await Promise.all([
       ...Array.from({ length: 8 }, attacker),
-      users(idp, args).finally(() => { signedOut = true; }),
+      users(idp, args).finally(() => {
+        signedOut = true;
+      }),
     ]);
 
     const silent = await authorize(idp, rp, { email: user.email, prompt: 'none', agent: flow.agent });
     assert.equal(silent.callback.searchParams.get('error'), 'login_required', 'the session no longer signs in');
-    await assert.rejects(oidc.refreshTokenGrant(rp, refreshToken), oauthError('invalid_grant'),
-      'the refresh token issued before no longer refreshes');
+    await assert.rejects(
+      oidc.refreshTokenGrant(rp, refreshToken),
+      oauthError('invalid_grant'),
+      'the refresh token issued before no longer refreshes',
+    );
   });
 }

@@ -3,31 +3,51 @@ import { randomBytes } from 'node:crypto';
 import { test } from 'node:test';
 import { main as cli } from '../src/cli.ts';
 import { createTestDatabase } from './helpers/database.ts';
-import { PASSWORD } from './helpers/latchkey.ts';
 import { holdLock } from './helpers/held-lock.ts';
+import { PASSWORD } from './helpers/latchkey.ts';
 
 /** `latchkey <args>` in this process, on the database `env` names. */
 async function latchkey(args: string[], env: Record<string, string>, stdin = '') {
   let stdout = '';
   let stderr = '';
-  const code = await cli(args, env, { stdout: (text) => { stdout += text; }, stderr: (text) => { stderr += text; }, stdin: async () => stdin });
+  const code = await cli(args, env, {
+    stdout: (text) => {
+      stdout += text;
+    },
+    stderr: (text) => {
+      stderr += text;
+    },
+    stdin: async () => stdin,
+  });
   return { code, stdout, stderr };
 }
 
 test('two simultaneous `users update` to one email: exactly one wins, the other is told the email is taken', async (t) => {
   const database = await createTestDatabase();
   t.after(() => database.drop());
-  const env = { DATABASE_URL: database.url, LATCHKEY_SECRET_KEY: randomBytes(32).toString('base64url'), LOG_LEVEL: 'silent' };
-  const created = await Promise.all(['ada', 'alan', 'taken'].map(async (name) => {
-    const run = await latchkey(['users', 'create', '--email', `${name}@example.com`, '--password-stdin', '--json'], env, `${PASSWORD}\n`);
-    assert.equal(run.code, 0, run.stderr);
-    return JSON.parse(run.stdout) as { id: string; email: string };
-  }));
+  const env = {
+    DATABASE_URL: database.url,
+    LATCHKEY_SECRET_KEY: randomBytes(32).toString('base64url'),
+    LOG_LEVEL: 'silent',
+  };
+  const created = await Promise.all(
+    ['ada', 'alan', 'taken'].map(async (name) => {
+      const run = await latchkey(
+        ['users', 'create', '--email', `${name}@example.com`, '--password-stdin', '--json'],
+        env,
+        `${PASSWORD}\n`,
+      );
+      assert.equal(run.code, 0, run.stderr);
+      return JSON.parse(run.stdout) as { id: string; email: string };
+    }),
+  );
   const [ada, alan] = created as [{ id: string }, { id: string }, unknown];
 
   // Both commands start, then wait at their first read of accounts and go on together.
   const lock = await holdLock(database.url, 'lock table accounts in access exclusive mode');
-  const pending = Promise.all([ada, alan].map((user) => latchkey(['users', 'update', user.id, '--email', 'Grace@example.com', '--json'], env)));
+  const pending = Promise.all(
+    [ada, alan].map((user) => latchkey(['users', 'update', user.id, '--email', 'Grace@example.com', '--json'], env)),
+  );
   await lock.waitForWaiters(2);
   await lock.release();
   const runs = await pending;

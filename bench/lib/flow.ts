@@ -11,9 +11,17 @@ import { createHash, randomBytes } from 'node:crypto';
 
 export const REDIRECT_URI = 'http://127.0.0.1:9/callback';
 
-export interface BenchClient { clientId: string; clientSecret: string }
+export interface BenchClient {
+  clientId: string;
+  clientSecret: string;
+}
 
-export interface NextRequest { method: 'GET' | 'POST'; path: string; headers: Record<string, string>; body?: string }
+export interface NextRequest {
+  method: 'GET' | 'POST';
+  path: string;
+  headers: Record<string, string>;
+  body?: string;
+}
 
 export interface FlowOptions {
   client: BenchClient;
@@ -72,7 +80,11 @@ export function tokenRequest(client: BenchClient, fields: Record<string, string>
   return {
     method: 'POST',
     path: '/token',
-    headers: { authorization: basicAuth(client), 'content-type': 'application/x-www-form-urlencoded', accept: 'application/json' },
+    headers: {
+      authorization: basicAuth(client),
+      'content-type': 'application/x-www-form-urlencoded',
+      accept: 'application/json',
+    },
     body: new URLSearchParams(fields).toString(),
   };
 }
@@ -115,7 +127,12 @@ function fail(state: FlowState, why: string) {
 }
 
 /** Feeds one response into the flow; sets `next`, or leaves it undefined when done or failed. */
-export function onFlowResponse(state: FlowState, status: number, headers: Record<string, string | string[] | undefined>, body: string) {
+export function onFlowResponse(
+  state: FlowState,
+  status: number,
+  headers: Record<string, string | string[] | undefined>,
+  body: string,
+) {
   state.steps += 1;
   storeCookies(state, header(headers, 'set-cookie'));
   const form = { 'content-type': 'application/x-www-form-urlencoded' };
@@ -128,12 +145,18 @@ export function onFlowResponse(state: FlowState, status: number, headers: Record
       if (!code) return fail(state, `back to the client with ${params.get('error') ?? 'no code'}`);
       state.code = code;
       state.next = state.options.exchange
-        ? tokenRequest(state.options.client, { grant_type: 'authorization_code', code, redirect_uri: REDIRECT_URI, code_verifier: CODE_VERIFIER })
+        ? tokenRequest(state.options.client, {
+            grant_type: 'authorization_code',
+            code,
+            redirect_uri: REDIRECT_URI,
+            code_verifier: CODE_VERIFIER,
+          })
         : undefined;
       return;
     }
     const url = new URL(location, 'http://provider.invalid');
-    if (url.origin !== 'http://provider.invalid' && !/^https?:\/\/(127\.0\.0\.1|localhost)[:/]/.test(location)) return fail(state, `redirect to ${url.origin}`);
+    if (url.origin !== 'http://provider.invalid' && !/^https?:\/\/(127\.0\.0\.1|localhost)[:/]/.test(location))
+      return fail(state, `redirect to ${url.origin}`);
     state.next = withCookies(state, { method: 'GET', path: `${url.pathname}${url.search}`, headers: {} });
     return;
   }
@@ -149,17 +172,29 @@ export function onFlowResponse(state: FlowState, status: number, headers: Record
     const login = formAction(body, 'login');
     const consent = formAction(body, 'consent');
     if (csrf && login) {
-      state.next = withCookies(state, { method: 'POST', path: login, headers: form,
-        body: new URLSearchParams({ csrf, email: state.options.email, password: state.options.password }).toString() });
+      state.next = withCookies(state, {
+        method: 'POST',
+        path: login,
+        headers: form,
+        body: new URLSearchParams({ csrf, email: state.options.email, password: state.options.password }).toString(),
+      });
       return;
     }
     if (csrf && consent) {
-      state.next = withCookies(state, { method: 'POST', path: consent, headers: form, body: new URLSearchParams({ csrf, decision: 'allow' }).toString() });
+      state.next = withCookies(state, {
+        method: 'POST',
+        path: consent,
+        headers: form,
+        body: new URLSearchParams({ csrf, decision: 'allow' }).toString(),
+      });
       return;
     }
     return fail(state, 'a page without a login or consent form');
   }
-  const text = (/<main[\s\S]*?<\/main>/.exec(body)?.[0] ?? body).replace(/<[^>]+>/g, ' ').replace(/\s+/g, ' ').trim();
+  const text = (/<main[\s\S]*?<\/main>/.exec(body)?.[0] ?? body)
+    .replace(/<[^>]+>/g, ' ')
+    .replace(/\s+/g, ' ')
+    .trim();
   return fail(state, `status ${status}: ${text.slice(0, 160)}`);
 }
 
@@ -169,11 +204,16 @@ export async function runFlow(issuer: string, options: FlowOptions, maxSteps = 1
   while (state.next && state.steps < maxSteps) {
     const request = state.next;
     const response = await fetch(`${issuer}${request.path}`, {
-      method: request.method, headers: request.headers, body: request.body, redirect: 'manual',
+      method: request.method,
+      headers: request.headers,
+      body: request.body,
+      redirect: 'manual',
       signal: AbortSignal.timeout(15_000),
     });
     const headers: Record<string, string | string[]> = {};
-    response.headers.forEach((value, key) => { headers[key] = value; });
+    response.headers.forEach((value, key) => {
+      headers[key] = value;
+    });
     headers['set-cookie'] = response.headers.getSetCookie();
     onFlowResponse(state, response.status, headers, await response.text());
   }

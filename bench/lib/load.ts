@@ -1,5 +1,5 @@
 import autocannon from 'autocannon';
-import { onFlowResponse, startFlow, type FlowOptions, type FlowState, type NextRequest } from './flow.ts';
+import { type FlowOptions, type FlowState, type NextRequest, onFlowResponse, startFlow } from './flow.ts';
 import { cpuDelta, cpuSnapshot, rssMiB } from './proc.ts';
 
 /** Where the server's CPU is read: its own processes and the PostgreSQL processes it uses. */
@@ -46,23 +46,31 @@ export interface LoadSpec {
 }
 
 /** What a scenario counts itself; `lastAt` is when the last response arrived. */
-export interface Tally { ok: number; errors: number; opLatencies: number[]; lastAt: number }
+export interface Tally {
+  ok: number;
+  errors: number;
+  opLatencies: number[];
+  lastAt: number;
+}
 
 function runAutocannon(spec: LoadSpec): Promise<autocannon.Result> {
   return new Promise((resolve, reject) => {
-    const instance = autocannon({
-      url: spec.url,
-      connections: spec.connections,
-      amount: spec.ops * spec.steps,
-      timeout: 10,
-      // autocannon notices the end only at its next sample tick; sample often so it returns promptly.
-      sampleInt: 100,
-      requests: spec.requests,
-    }, (err, result) => {
-      clearTimeout(timer);
-      if (err) reject(err as Error);
-      else resolve(result);
-    });
+    const instance = autocannon(
+      {
+        url: spec.url,
+        connections: spec.connections,
+        amount: spec.ops * spec.steps,
+        timeout: 10,
+        // autocannon notices the end only at its next sample tick; sample often so it returns promptly.
+        sampleInt: 100,
+        requests: spec.requests,
+      },
+      (err, result) => {
+        clearTimeout(timer);
+        if (err) reject(err as Error);
+        else resolve(result);
+      },
+    );
     // autocannon stops after `amount` requests; this bounds the time whatever happens.
     const timer = setTimeout(() => instance.stop(), spec.maxMs);
   });
@@ -96,7 +104,8 @@ export async function measure(sources: CpuSources, spec: LoadSpec): Promise<Meas
   sampleRss();
   const ops = spec.tally.ok;
   const lat = [...spec.tally.opLatencies].sort((a, b) => a - b);
-  const pick = (p: number) => (lat.length ? lat[Math.min(lat.length - 1, Math.ceil((p / 100) * lat.length) - 1)] : undefined);
+  const pick = (p: number) =>
+    lat.length ? lat[Math.min(lat.length - 1, Math.ceil((p / 100) * lat.length) - 1)] : undefined;
   const perOp = (ms: number) => (ops > 0 ? ms / ops : Number.NaN);
   return {
     ops,
@@ -118,7 +127,12 @@ export async function measure(sources: CpuSources, spec: LoadSpec): Promise<Meas
 type Headers = Record<string, string | string[] | undefined>;
 
 function asRequest(next: NextRequest): autocannon.Request {
-  return { method: next.method, path: next.path, headers: next.headers, ...(next.body === undefined ? {} : { body: next.body }) };
+  return {
+    method: next.method,
+    path: next.path,
+    headers: next.headers,
+    ...(next.body === undefined ? {} : { body: next.body }),
+  };
 }
 
 /**
@@ -131,16 +145,18 @@ export function singleRequest(options: {
   tally: Tally;
 }): autocannon.Request[] {
   let i = 0;
-  return [{
-    setupRequest(request) {
-      return { ...request, ...asRequest(options.make(i++)) };
+  return [
+    {
+      setupRequest(request) {
+        return { ...request, ...asRequest(options.make(i++)) };
+      },
+      onResponse(status, body) {
+        options.tally.lastAt = performance.now();
+        if (options.check(status, body)) options.tally.ok += 1;
+        else options.tally.errors += 1;
+      },
     },
-    onResponse(status, body) {
-      options.tally.lastAt = performance.now();
-      if (options.check(status, body)) options.tally.ok += 1;
-      else options.tally.errors += 1;
-    },
-  }];
+  ];
 }
 
 /**

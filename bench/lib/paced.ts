@@ -47,7 +47,10 @@ export async function runPaced(options: {
   const interval = 1000 / options.rate;
 
   await new Promise<void>((resolve) => {
-    const deadline = setTimeout(() => { clearInterval(ticker); resolve(); }, options.maxMs);
+    const deadline = setTimeout(() => {
+      clearInterval(ticker);
+      resolve();
+    }, options.maxMs);
     const done = () => {
       finished += 1;
       if (finished === options.total) {
@@ -58,21 +61,31 @@ export async function runPaced(options: {
     const send = (i: number, dueAt: number) => {
       const spec = options.request(i);
       const body = spec.body === undefined ? undefined : Buffer.from(spec.body);
-      const req = http.request({
-        agent, host: target.hostname, port: target.port, method: spec.method, path: spec.path,
-        headers: { ...spec.headers, ...(body ? { 'content-length': String(body.length) } : {}) },
-        timeout: 10_000,
-      }, (res) => {
-        res.resume();
-        res.on('end', () => {
-          latencies.push(performance.now() - dueAt);
-          if (options.isOk(res.statusCode ?? 0)) ok += 1;
-          else errors += 1;
-          done();
-        });
-      });
+      const req = http.request(
+        {
+          agent,
+          host: target.hostname,
+          port: target.port,
+          method: spec.method,
+          path: spec.path,
+          headers: { ...spec.headers, ...(body ? { 'content-length': String(body.length) } : {}) },
+          timeout: 10_000,
+        },
+        (res) => {
+          res.resume();
+          res.on('end', () => {
+            latencies.push(performance.now() - dueAt);
+            if (options.isOk(res.statusCode ?? 0)) ok += 1;
+            else errors += 1;
+            done();
+          });
+        },
+      );
       req.on('timeout', () => req.destroy(new Error('timeout')));
-      req.on('error', () => { errors += 1; done(); });
+      req.on('error', () => {
+        errors += 1;
+        done();
+      });
       req.end(body);
     };
     // Every millisecond, start whatever is due by now (timers are not finer than that).
@@ -89,8 +102,15 @@ export async function runPaced(options: {
   agent.destroy();
   latencies.sort((a, b) => a - b);
   return {
-    rate: options.rate, sent, ok, errors: errors + (sent - finished > 0 ? sent - finished : 0), durationS,
+    rate: options.rate,
+    sent,
+    ok,
+    errors: errors + Math.max(sent - finished, 0),
+    durationS,
     achievedRate: finished / durationS,
-    p50: percentile(latencies, 50), p90: percentile(latencies, 90), p99: percentile(latencies, 99), max: latencies.at(-1) ?? Number.NaN,
+    p50: percentile(latencies, 50),
+    p90: percentile(latencies, 90),
+    p99: percentile(latencies, 99),
+    max: latencies.at(-1) ?? Number.NaN,
   };
 }

@@ -14,7 +14,11 @@ const TICKS_PER_SECOND = (() => {
   }
 })();
 
-interface ProcStat { pid: number; ppid: number; cpuMs: number }
+interface ProcStat {
+  pid: number;
+  ppid: number;
+  cpuMs: number;
+}
 
 /** utime + stime (ms) and parent of one process; undefined when it is gone. */
 function procStat(pid: number): ProcStat | undefined {
@@ -43,7 +47,9 @@ export function rssMiB(pid: number): number | undefined {
 }
 
 function allPids(): number[] {
-  return readdirSync('/proc').filter((name) => /^\d+$/.test(name)).map(Number);
+  return readdirSync('/proc')
+    .filter((name) => /^\d+$/.test(name))
+    .map(Number);
 }
 
 function cmdline(pid: number): string {

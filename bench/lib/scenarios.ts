@@ -1,7 +1,16 @@
 import autocannon from 'autocannon';
-import { authorizePath, CODE_VERIFIER, REDIRECT_URI, runFlow, tokenRequest, type BenchClient, type FlowOptions, type FlowState } from './flow.ts';
-import { flowRequests, measure, singleRequest, type LoadSpec, type Measured, type Tally } from './load.ts';
-import { runPaced, type PacedResult } from './paced.ts';
+import {
+  authorizePath,
+  type BenchClient,
+  CODE_VERIFIER,
+  type FlowOptions,
+  type FlowState,
+  REDIRECT_URI,
+  runFlow,
+  tokenRequest,
+} from './flow.ts';
+import { flowRequests, type LoadSpec, type Measured, measure, singleRequest, type Tally } from './load.ts';
+import { type PacedResult, runPaced } from './paced.ts';
 import { API, PASSWORD, type Target } from './targets.ts';
 
 /** How much work each scenario does; --quick divides it. */
@@ -32,12 +41,34 @@ export interface Sizes {
 }
 
 export const FULL: Sizes = {
-  discovery: 20_000, logins: 1_000, exchanges: 6_000, refreshes: 4_000, clientCredentials: 20_000,
-  introspections: 15_000, userinfos: 15_000, pacedSeconds: 10, warmup: 1000, sessions: 48, tokens: 300, maxMs: 90_000, pacedBaseline: true,
+  discovery: 20_000,
+  logins: 1_000,
+  exchanges: 6_000,
+  refreshes: 4_000,
+  clientCredentials: 20_000,
+  introspections: 15_000,
+  userinfos: 15_000,
+  pacedSeconds: 10,
+  warmup: 1000,
+  sessions: 48,
+  tokens: 300,
+  maxMs: 90_000,
+  pacedBaseline: true,
 };
 export const QUICK: Sizes = {
-  discovery: 3_000, logins: 60, exchanges: 1_000, refreshes: 500, clientCredentials: 3_000,
-  introspections: 3_000, userinfos: 3_000, pacedSeconds: 1.5, warmup: 0, sessions: 12, tokens: 60, maxMs: 2_000, pacedBaseline: false,
+  discovery: 3_000,
+  logins: 60,
+  exchanges: 1_000,
+  refreshes: 500,
+  clientCredentials: 3_000,
+  introspections: 3_000,
+  userinfos: 3_000,
+  pacedSeconds: 1.5,
+  warmup: 0,
+  sessions: 12,
+  tokens: 60,
+  maxMs: 2_000,
+  pacedBaseline: false,
 };
 
 export interface Row {
@@ -49,8 +80,14 @@ export interface Row {
   note?: string;
 }
 
-interface Session { client: BenchClient; cookies: Map<string, string> }
-interface IssuedToken { client: BenchClient; accessToken: string }
+interface Session {
+  client: BenchClient;
+  cookies: Map<string, string>;
+}
+interface IssuedToken {
+  client: BenchClient;
+  accessToken: string;
+}
 
 /** State shared between the scenarios of one target: sessions, tokens, the (user, client) counter. */
 export interface RunContext {
@@ -85,11 +122,16 @@ function record(ctx: RunContext, row: Row) {
   ctx.rows.push(row);
   const m = row.measured;
   if (m) {
-    ctx.log(`  ${row.scenario} [${row.variant}]: ${m.ops} ops in ${m.durationS.toFixed(1)} s = ${m.opsPerS.toFixed(0)}/s, ` +
-      `p50 ${m.p50} ms p99 ${m.p99} ms, errors ${m.errors}, CPU/op server ${m.serverCpuMsPerOp.toFixed(3)} + pg ${m.pgCpuMsPerOp.toFixed(3)} ms`);
+    ctx.log(
+      `  ${row.scenario} [${row.variant}]: ${m.ops} ops in ${m.durationS.toFixed(1)} s = ${m.opsPerS.toFixed(0)}/s, ` +
+        `p50 ${m.p50} ms p99 ${m.p99} ms, errors ${m.errors}, CPU/op server ${m.serverCpuMsPerOp.toFixed(3)} + pg ${m.pgCpuMsPerOp.toFixed(3)} ms`,
+    );
   }
   const p = row.paced;
-  if (p) ctx.log(`  ${row.scenario} [${row.variant}]: ${p.achievedRate.toFixed(0)}/s, p50 ${p.p50.toFixed(1)} ms p90 ${p.p90.toFixed(1)} ms p99 ${p.p99.toFixed(1)} ms, errors ${p.errors}`);
+  if (p)
+    ctx.log(
+      `  ${row.scenario} [${row.variant}]: ${p.achievedRate.toFixed(0)}/s, p50 ${p.p50.toFixed(1)} ms p90 ${p.p90.toFixed(1)} ms p99 ${p.p99.toFixed(1)} ms, errors ${p.errors}`,
+    );
 }
 
 async function load(ctx: RunContext, spec: Omit<LoadSpec, 'url' | 'maxMs'>): Promise<Measured> {
@@ -110,27 +152,41 @@ async function mintCodes(ctx: RunContext, count: number): Promise<Array<{ client
   const codes: Array<{ client: BenchClient; code: string }> = [];
   let i = 0;
   let failures = 0;
-  const requests: autocannon.Request[] = [{
-    setupRequest(request, context) {
-      const session = ctx.sessions[i++ % ctx.sessions.length]!;
-      (context as { client?: BenchClient }).client = session.client;
-      const cookie = [...session.cookies].map(([name, value]) => `${name}=${value}`).join('; ');
-      const path = authorizePath({ client: session.client, email: '', password: '', scope: 'openid profile email', exchange: false });
-      return { ...request, method: 'GET', path, headers: { cookie } };
+  const requests: autocannon.Request[] = [
+    {
+      setupRequest(request, context) {
+        const session = ctx.sessions[i++ % ctx.sessions.length]!;
+        (context as { client?: BenchClient }).client = session.client;
+        const cookie = [...session.cookies].map(([name, value]) => `${name}=${value}`).join('; ');
+        const path = authorizePath({
+          client: session.client,
+          email: '',
+          password: '',
+          scope: 'openid profile email',
+          exchange: false,
+        });
+        return { ...request, method: 'GET', path, headers: { cookie } };
+      },
+      onResponse(_status, _body, context, headers) {
+        const location = Object.entries(headers ?? {}).find(([key]) => key.toLowerCase() === 'location')?.[1];
+        const code =
+          typeof location === 'string' && location.startsWith(REDIRECT_URI)
+            ? new URL(location).searchParams.get('code')
+            : null;
+        if (code) codes.push({ client: (context as { client: BenchClient }).client, code });
+        else failures += 1;
+      },
     },
-    onResponse(status, _body, context, headers) {
-      const location = Object.entries(headers ?? {}).find(([key]) => key.toLowerCase() === 'location')?.[1];
-      const code = typeof location === 'string' && location.startsWith(REDIRECT_URI) ? new URL(location).searchParams.get('code') : null;
-      if (code) codes.push({ client: (context as { client: BenchClient }).client, code });
-      else failures += 1;
-    },
-  }];
+  ];
   await new Promise<void>((resolve, reject) => {
-    const instance = autocannon({ url: ctx.target.issuer, connections: 16, amount: count, timeout: 10, sampleInt: 100, requests }, (err) => {
-      clearTimeout(timer);
-      if (err) reject(err as Error);
-      else resolve();
-    });
+    const instance = autocannon(
+      { url: ctx.target.issuer, connections: 16, amount: count, timeout: 10, sampleInt: 100, requests },
+      (err) => {
+        clearTimeout(timer);
+        if (err) reject(err as Error);
+        else resolve();
+      },
+    );
     const timer = setTimeout(() => instance.stop(), ctx.sizes.maxMs);
   });
   if (failures) ctx.log(`  (minting: ${failures} of ${count} /authorize requests gave no code)`);
@@ -138,11 +194,34 @@ async function mintCodes(ctx: RunContext, count: number): Promise<Array<{ client
 }
 
 async function discovery(ctx: RunContext) {
-  const make = (i: number) => ({ method: 'GET' as const, path: i % 2 ? '/jwks' : '/.well-known/openid-configuration', headers: {} });
-  if (ctx.sizes.warmup) await load(ctx, { connections: 32, ops: ctx.sizes.warmup * 4, steps: 1, tally: tally(), requests: singleRequest({ make, check: (s) => s === 200, tally: tally() }) });
+  const make = (i: number) => ({
+    method: 'GET' as const,
+    path: i % 2 ? '/jwks' : '/.well-known/openid-configuration',
+    headers: {},
+  });
+  if (ctx.sizes.warmup)
+    await load(ctx, {
+      connections: 32,
+      ops: ctx.sizes.warmup * 4,
+      steps: 1,
+      tally: tally(),
+      requests: singleRequest({ make, check: (s) => s === 200, tally: tally() }),
+    });
   const t = tally();
-  const measured = await load(ctx, { connections: 32, ops: ctx.sizes.discovery, steps: 1, tally: t, requests: singleRequest({ make, check: (s) => s === 200, tally: t }) });
-  record(ctx, { scenario: 'discovery+jwks', target: ctx.target.name, variant: 'max', measured, note: 'alternating GET /.well-known/openid-configuration and GET /jwks' });
+  const measured = await load(ctx, {
+    connections: 32,
+    ops: ctx.sizes.discovery,
+    steps: 1,
+    tally: t,
+    requests: singleRequest({ make, check: (s) => s === 200, tally: t }),
+  });
+  record(ctx, {
+    scenario: 'discovery+jwks',
+    target: ctx.target.name,
+    variant: 'max',
+    measured,
+    note: 'alternating GET /.well-known/openid-configuration and GET /jwks',
+  });
 }
 
 async function login(ctx: RunContext) {
@@ -157,30 +236,56 @@ async function login(ctx: RunContext) {
   };
   if (ctx.sizes.warmup) await run(Math.max(20, Math.round(ctx.sizes.warmup / 10)));
   const measured = await run(ctx.sizes.logins);
-  const how = ctx.target.name === 'latchkey'
-    ? 'GET /authorize, login page, POST password (argon2id), implied consent of a first-party app (Grant saved), code, POST /token'
-    : 'GET /authorize, interaction finished without password or page, consent Grant saved, code, POST /token';
-  record(ctx, { scenario: 'login', target: ctx.target.name, variant: 'max', measured, note: `${steps} requests per login: ${how}` });
+  const how =
+    ctx.target.name === 'latchkey'
+      ? 'GET /authorize, login page, POST password (argon2id), implied consent of a first-party app (Grant saved), code, POST /token'
+      : 'GET /authorize, interaction finished without password or page, consent Grant saved, code, POST /token';
+  record(ctx, {
+    scenario: 'login',
+    target: ctx.target.name,
+    variant: 'max',
+    measured,
+    note: `${steps} requests per login: ${how}`,
+  });
 }
 
 async function codeExchange(ctx: RunContext) {
   const exchange = ({ client, code }: { client: BenchClient; code: string }) =>
-    tokenRequest(client, { grant_type: 'authorization_code', code, redirect_uri: REDIRECT_URI, code_verifier: CODE_VERIFIER });
+    tokenRequest(client, {
+      grant_type: 'authorization_code',
+      code,
+      redirect_uri: REDIRECT_URI,
+      code_verifier: CODE_VERIFIER,
+    });
   const run = (codes: Array<{ client: BenchClient; code: string }>) => {
     const t = tally();
-    const requests = singleRequest({ make: (i) => exchange(codes[i % codes.length]!), check: (s) => s === 200, tally: t });
+    const requests = singleRequest({
+      make: (i) => exchange(codes[i % codes.length]!),
+      check: (s) => s === 200,
+      tally: t,
+    });
     return load(ctx, { connections: 32, ops: codes.length, steps: 1, tally: t, requests });
   };
   // Codes live 60 s at most: each batch is minted right before it is used.
   if (ctx.sizes.warmup) await run(await mintCodes(ctx, ctx.sizes.warmup));
   const measured = await run(await mintCodes(ctx, ctx.sizes.exchanges));
-  record(ctx, { scenario: 'code exchange', target: ctx.target.name, variant: 'max', measured, note: 'POST /token authorization_code with PKCE, client_secret_basic; returns RS256 ID token + opaque access token' });
+  record(ctx, {
+    scenario: 'code exchange',
+    target: ctx.target.name,
+    variant: 'max',
+    measured,
+    note: 'POST /token authorization_code with PKCE, client_secret_basic; returns RS256 ID token + opaque access token',
+  });
 
   const rate = 500;
   if (ctx.target.name === 'latchkey' || ctx.sizes.pacedBaseline) {
     const pacedCodes = await mintCodes(ctx, Math.round(rate * ctx.sizes.pacedSeconds));
     const paced = await runPaced({
-      url: ctx.target.issuer, rate, total: pacedCodes.length, maxMs: ctx.sizes.pacedSeconds * 1000 + 1000, isOk: (s) => s === 200,
+      url: ctx.target.issuer,
+      rate,
+      total: pacedCodes.length,
+      maxMs: ctx.sizes.pacedSeconds * 1000 + 1000,
+      isOk: (s) => s === 200,
       request: (i) => exchange(pacedCodes[i]!),
     });
     record(ctx, { scenario: 'code exchange', target: ctx.target.name, variant: `paced ${rate}/s`, paced });
@@ -189,8 +294,17 @@ async function codeExchange(ctx: RunContext) {
   // Opaque access tokens for the introspection and userinfo scenarios.
   for (const minted of await mintCodes(ctx, ctx.sizes.tokens)) {
     const request = exchange(minted);
-    const response = await fetch(`${ctx.target.issuer}${request.path}`, { method: 'POST', headers: request.headers, body: request.body, signal: AbortSignal.timeout(10_000) });
-    if (response.ok) ctx.accessTokens.push({ client: minted.client, accessToken: ((await response.json()) as { access_token: string }).access_token });
+    const response = await fetch(`${ctx.target.issuer}${request.path}`, {
+      method: 'POST',
+      headers: request.headers,
+      body: request.body,
+      signal: AbortSignal.timeout(10_000),
+    });
+    if (response.ok)
+      ctx.accessTokens.push({
+        client: minted.client,
+        accessToken: ((await response.json()) as { access_token: string }).access_token,
+      });
   }
 }
 
@@ -205,30 +319,61 @@ async function refresh(ctx: RunContext) {
     const consentFlow = (): FlowOptions => {
       const session = idle.shift();
       // Only when earlier flows failed and took their sessions with them: this flow fails too (counted).
-      if (!session) return { client: ctx.target.loginClients[0]!, email: '', password: '', scope: 'openid offline_access', prompt: 'consent', exchange: true };
-      return { client: session.client, email: '', password: '', scope: 'openid offline_access', prompt: 'consent', exchange: true, cookies: session.cookies };
+      if (!session)
+        return {
+          client: ctx.target.loginClients[0]!,
+          email: '',
+          password: '',
+          scope: 'openid offline_access',
+          prompt: 'consent',
+          exchange: true,
+        };
+      return {
+        client: session.client,
+        email: '',
+        password: '',
+        scope: 'openid offline_access',
+        prompt: 'consent',
+        exchange: true,
+        cookies: session.cookies,
+      };
     };
     const release = (state: FlowState) => idle.push({ client: state.options.client, cookies: state.jar });
     const probe = await runFlow(ctx.target.issuer, consentFlow());
-    if (!probe.tokens?.refresh_token) throw new Error(`no refresh token from the consent flow: ${probe.failure ?? 'offline_access not granted'}`);
+    if (!probe.tokens?.refresh_token)
+      throw new Error(`no refresh token from the consent flow: ${probe.failure ?? 'offline_access not granted'}`);
     release(probe);
     const t = tally();
     const requests = flowRequests({
-      steps: probe.steps, flow: consentFlow, tally: t,
+      steps: probe.steps,
+      flow: consentFlow,
+      tally: t,
       onDone: (state: FlowState) => {
-        if (state.tokens?.refresh_token) tokens.push({ client: state.options.client, refreshToken: state.tokens.refresh_token });
+        if (state.tokens?.refresh_token)
+          tokens.push({ client: state.options.client, refreshToken: state.tokens.refresh_token });
         release(state);
       },
     });
     // Fewer concurrent flows than sessions: each flow holds its session until it ends.
-    await load(ctx, { connections: Math.min(16, ctx.sizes.sessions - 4), ops: count, steps: probe.steps, tally: t, requests });
+    await load(ctx, {
+      connections: Math.min(16, ctx.sizes.sessions - 4),
+      ops: count,
+      steps: probe.steps,
+      tally: t,
+      requests,
+    });
     return tokens;
   };
   const run = (tokens: Array<{ client: BenchClient; refreshToken: string }>) => {
     const t = tally();
     const requests = singleRequest({
-      make: (i) => tokenRequest(tokens[i % tokens.length]!.client, { grant_type: 'refresh_token', refresh_token: tokens[i % tokens.length]!.refreshToken }),
-      check: (status) => status === 200, tally: t,
+      make: (i) =>
+        tokenRequest(tokens[i % tokens.length]!.client, {
+          grant_type: 'refresh_token',
+          refresh_token: tokens[i % tokens.length]!.refreshToken,
+        }),
+      check: (status) => status === 200,
+      tally: t,
     });
     return load(ctx, { connections: 32, ops: tokens.length, steps: 1, tally: t, requests });
   };
@@ -236,7 +381,13 @@ async function refresh(ctx: RunContext) {
     if (ctx.sizes.warmup) await run(await collect(Math.min(ctx.sizes.warmup, 500)));
     const tokens = await collect(ctx.sizes.refreshes);
     const measured = await run(tokens);
-    record(ctx, { scenario: 'refresh', target: ctx.target.name, variant: 'max', measured, note: 'POST /token refresh_token (each token once: rotation), returns RS256 ID token + opaque access token + new refresh token' });
+    record(ctx, {
+      scenario: 'refresh',
+      target: ctx.target.name,
+      variant: 'max',
+      measured,
+      note: 'POST /token refresh_token (each token once: rotation), returns RS256 ID token + opaque access token + new refresh token',
+    });
   } finally {
     // Sessions whose flow failed are lost; the survivors serve the later scenarios.
     ctx.sessions.push(...idle);
@@ -244,22 +395,46 @@ async function refresh(ctx: RunContext) {
 }
 
 async function clientCredentials(ctx: RunContext) {
-  const request = tokenRequest(ctx.target.ccClient, { grant_type: 'client_credentials', resource: API.identifier, scope: API.scope });
+  const request = tokenRequest(ctx.target.ccClient, {
+    grant_type: 'client_credentials',
+    resource: API.identifier,
+    scope: API.scope,
+  });
   const run = (ops: number) => {
     const t = tally();
-    return load(ctx, { connections: 32, ops, steps: 1, tally: t, requests: singleRequest({ make: () => request, check: (s) => s === 200, tally: t }) });
+    return load(ctx, {
+      connections: 32,
+      ops,
+      steps: 1,
+      tally: t,
+      requests: singleRequest({ make: () => request, check: (s) => s === 200, tally: t }),
+    });
   };
   if (ctx.sizes.warmup) await run(ctx.sizes.warmup * 4);
   const measured = await run(ctx.sizes.clientCredentials);
-  record(ctx, { scenario: 'client_credentials', target: ctx.target.name, variant: 'max', measured, note: 'POST /token client_credentials for an API (resource indicator): ES256 JWT access token, nothing stored' });
+  record(ctx, {
+    scenario: 'client_credentials',
+    target: ctx.target.name,
+    variant: 'max',
+    measured,
+    note: 'POST /token client_credentials for an API (resource indicator): ES256 JWT access token, nothing stored',
+  });
   const rate = 1500;
   if (ctx.target.name === 'baseline' && !ctx.sizes.pacedBaseline) return;
-  const paced = await runPaced({ url: ctx.target.issuer, rate, total: Math.round(rate * ctx.sizes.pacedSeconds), maxMs: ctx.sizes.pacedSeconds * 1000 + 1000, isOk: (s) => s === 200, request: () => request });
+  const paced = await runPaced({
+    url: ctx.target.issuer,
+    rate,
+    total: Math.round(rate * ctx.sizes.pacedSeconds),
+    maxMs: ctx.sizes.pacedSeconds * 1000 + 1000,
+    isOk: (s) => s === 200,
+    request: () => request,
+  });
   record(ctx, { scenario: 'client_credentials', target: ctx.target.name, variant: `paced ${rate}/s`, paced });
 }
 
 function needTokens(ctx: RunContext) {
-  if (ctx.accessTokens.length === 0) throw new Error('no access tokens: the code exchange scenario provides them (do not skip it)');
+  if (ctx.accessTokens.length === 0)
+    throw new Error('no access tokens: the code exchange scenario provides them (do not skip it)');
 }
 
 async function introspection(ctx: RunContext) {
@@ -270,7 +445,10 @@ async function introspection(ctx: RunContext) {
     const requests = singleRequest({
       make: (i) => {
         const { client, accessToken } = tokens[i % tokens.length]!;
-        return { ...tokenRequest(client, { token: accessToken, token_type_hint: 'access_token' }), path: '/introspect' };
+        return {
+          ...tokenRequest(client, { token: accessToken, token_type_hint: 'access_token' }),
+          path: '/introspect',
+        };
       },
       check: (status, body) => status === 200 && body.includes('"active":true'),
       tally: t,
@@ -279,7 +457,13 @@ async function introspection(ctx: RunContext) {
   };
   if (ctx.sizes.warmup) await run(ctx.sizes.warmup * 4);
   const measured = await run(ctx.sizes.introspections);
-  record(ctx, { scenario: 'introspection', target: ctx.target.name, variant: 'max', measured, note: 'POST /introspect of an opaque access token by its client (client_secret_basic)' });
+  record(ctx, {
+    scenario: 'introspection',
+    target: ctx.target.name,
+    variant: 'max',
+    measured,
+    note: 'POST /introspect of an opaque access token by its client (client_secret_basic)',
+  });
 }
 
 async function userinfo(ctx: RunContext) {
@@ -288,7 +472,11 @@ async function userinfo(ctx: RunContext) {
   const run = (ops: number) => {
     const t = tally();
     const requests = singleRequest({
-      make: (i) => ({ method: 'GET', path: '/userinfo', headers: { authorization: `Bearer ${tokens[i % tokens.length]!.accessToken}` } }),
+      make: (i) => ({
+        method: 'GET',
+        path: '/userinfo',
+        headers: { authorization: `Bearer ${tokens[i % tokens.length]!.accessToken}` },
+      }),
       check: (status) => status === 200,
       tally: t,
     });
@@ -296,8 +484,22 @@ async function userinfo(ctx: RunContext) {
   };
   if (ctx.sizes.warmup) await run(ctx.sizes.warmup * 4);
   const measured = await run(ctx.sizes.userinfos);
-  record(ctx, { scenario: 'userinfo', target: ctx.target.name, variant: 'max', measured, note: 'GET /userinfo with an opaque access token (scope openid profile email)' });
+  record(ctx, {
+    scenario: 'userinfo',
+    target: ctx.target.name,
+    variant: 'max',
+    measured,
+    note: 'GET /userinfo with an opaque access token (scope openid profile email)',
+  });
 }
 
-export const SCENARIOS = { discovery, login, 'code-exchange': codeExchange, refresh, 'client-credentials': clientCredentials, introspection, userinfo } as const;
+export const SCENARIOS = {
+  discovery,
+  login,
+  'code-exchange': codeExchange,
+  refresh,
+  'client-credentials': clientCredentials,
+  introspection,
+  userinfo,
+} as const;
 export type ScenarioName = keyof typeof SCENARIOS;

@@ -1,4 +1,4 @@
-import { spawn, type ChildProcess } from 'node:child_process';
+import { type ChildProcess, spawn } from 'node:child_process';
 import { randomBytes, randomUUID } from 'node:crypto';
 import net from 'node:net';
 import path from 'node:path';
@@ -11,7 +11,7 @@ import { createClientStore } from '../../src/clients/store.ts';
 import { createApiResourceStore } from '../../src/oidc/api-resource-store.ts';
 import { createApiResources } from '../../src/oidc/api-resources.ts';
 import { createSecretBox } from '../../src/secret-box.ts';
-import { REDIRECT_URI, type BenchClient } from './flow.ts';
+import { type BenchClient, REDIRECT_URI } from './flow.ts';
 import type { CpuSources } from './load.ts';
 import { childrenOf, executableOf, parentOf, postgresPids, processTree, rssMiB } from './proc.ts';
 
@@ -44,10 +44,13 @@ function nodeProcesses(primary: number): number[] {
 
 async function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {
-    const server = net.createServer().once('error', reject).listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as net.AddressInfo;
-      server.close(() => resolve(port));
-    });
+    const server = net
+      .createServer()
+      .once('error', reject)
+      .listen(0, '127.0.0.1', () => {
+        const { port } = server.address() as net.AddressInfo;
+        server.close(() => resolve(port));
+      });
   });
 }
 
@@ -56,7 +59,10 @@ async function waitFor(url: string, ms: number, child: ChildProcess): Promise<vo
   const until = Date.now() + ms;
   while (Date.now() < until) {
     if (child.exitCode !== null) throw new Error(`server exited with code ${child.exitCode} while starting`);
-    const ok = await fetch(url, { signal: AbortSignal.timeout(2000) }).then((r) => r.ok, () => false);
+    const ok = await fetch(url, { signal: AbortSignal.timeout(2000) }).then(
+      (r) => r.ok,
+      () => false,
+    );
     if (ok) return;
     await new Promise((resolve) => setTimeout(resolve, 200));
   }
@@ -82,7 +88,8 @@ function spawnServer(args: string[], env: Record<string, string>, label: string)
   // Production log level: only warnings and errors reach us; show them, prefixed.
   const relay = (chunk: Buffer) => {
     for (const line of chunk.toString('utf8').split('\n')) {
-      if (line.trim() && !line.includes('Unsupported runtime')) process.stderr.write(`  [${label}] ${line.slice(0, 300)}\n`);
+      if (line.trim() && !line.includes('Unsupported runtime'))
+        process.stderr.write(`  [${label}] ${line.slice(0, 300)}\n`);
     }
   };
   child.stdout?.on('data', relay);
@@ -93,12 +100,14 @@ function spawnServer(args: string[], env: Record<string, string>, label: string)
 async function poolMap<T>(count: number, concurrency: number, fn: (i: number) => Promise<T>): Promise<T[]> {
   const results: T[] = new Array(count);
   let next = 0;
-  await Promise.all(Array.from({ length: Math.min(concurrency, count) }, async () => {
-    while (next < count) {
-      const i = next++;
-      results[i] = await fn(i);
-    }
-  }));
+  await Promise.all(
+    Array.from({ length: Math.min(concurrency, count) }, async () => {
+      while (next < count) {
+        const i = next++;
+        results[i] = await fn(i);
+      }
+    }),
+  );
   return results;
 }
 
@@ -133,7 +142,9 @@ export async function startLatchkeyTarget(options: LatchkeyOptions): Promise<Tar
   const cleanup = async () => {
     if (child) await stopChild(child);
     await pool?.end().catch(() => undefined);
-    await admin.query(`drop database if exists ${database} with (force)`).catch((err: Error) => options.log(`could not drop ${database}: ${err.message}`));
+    await admin
+      .query(`drop database if exists ${database} with (force)`)
+      .catch((err: Error) => options.log(`could not drop ${database}: ${err.message}`));
     await admin.end().catch(() => undefined);
   };
 
@@ -174,29 +185,51 @@ export async function startLatchkeyTarget(options: LatchkeyOptions): Promise<Tar
     const email = (i: number) => `user${i}@bench.example`;
     // One statement for the 10,000 accounts (the store inserts one row at a time; this is ~50x faster
     // and leaves the same rows): every account gets the same argon2id hash, computed once above.
-    await pool.query(`insert into accounts (id, email, email_verified, name, given_name, family_name, password_hash)
+    await pool.query(
+      `insert into accounts (id, email, email_verified, name, given_name, family_name, password_hash)
       select gen_random_uuid()::text, 'user' || i || '@bench.example', true, 'Bench User ' || i, 'Bench', 'User ' || i, $1
-      from generate_series(0, $2 - 1) as i`, [hash, USERS]);
+      from generate_series(0, $2 - 1) as i`,
+      [hash, USERS],
+    );
     // ...and one through the store, so a change to the table shape that breaks the bench shows here.
-    await createAccountStore(pool).insert({ id: randomUUID(), email: 'store-check@bench.example', emailVerified: true, name: 'Store Check', passwordHash: hash });
+    await createAccountStore(pool).insert({
+      id: randomUUID(),
+      email: 'store-check@bench.example',
+      emailVerified: true,
+      name: 'Store Check',
+      passwordHash: hash,
+    });
     const created = await poolMap(99, 4, async (i) => {
       const result = await clients.create({
-        name: `Bench App ${i}`, type: 'confidential', redirectUris: [REDIRECT_URI],
-        grantTypes: ['authorization_code', 'refresh_token'], firstParty: i < 80,
+        name: `Bench App ${i}`,
+        type: 'confidential',
+        redirectUris: [REDIRECT_URI],
+        grantTypes: ['authorization_code', 'refresh_token'],
+        firstParty: i < 80,
       });
       if (!result.ok) throw new Error(result.problems.join('; '));
       return { clientId: result.client.client_id, clientSecret: result.clientSecret! };
     });
-    const cc = await clients.create({ name: 'Bench Service', type: 'confidential', redirectUris: [], grantTypes: ['client_credentials'] });
+    const cc = await clients.create({
+      name: 'Bench Service',
+      type: 'confidential',
+      redirectUris: [],
+      grantTypes: ['client_credentials'],
+    });
     if (!cc.ok) throw new Error(cc.problems.join('; '));
-    const api = await createApiResources(createApiResourceStore(pool)).create({ identifier: API.identifier, scopes: ['read', 'write'] });
+    const api = await createApiResources(createApiResourceStore(pool)).create({
+      identifier: API.identifier,
+      scopes: ['read', 'write'],
+    });
     if (!api.ok) throw new Error(api.problems.join('; '));
     const seedMs = performance.now() - seedStarted;
 
     const { rows } = await pool.query<{ pid: number }>('select pg_backend_pid() as pid');
     const postmaster = parentOf(rows[0]!.pid);
     if (!postmaster) throw new Error('cannot find the PostgreSQL postmaster in /proc');
-    options.log(`latchkey: started in ${Math.round(startMs)} ms (${nodeProcesses(primary).length - 1} workers), seeded ${USERS} users, 100 clients, 1 API in ${Math.round(seedMs)} ms`);
+    options.log(
+      `latchkey: started in ${Math.round(startMs)} ms (${nodeProcesses(primary).length - 1} workers), seeded ${USERS} users, 100 clients, 1 API in ${Math.round(seedMs)} ms`,
+    );
 
     return {
       name: 'latchkey',
@@ -212,7 +245,13 @@ export async function startLatchkeyTarget(options: LatchkeyOptions): Promise<Tar
         memory: () => nodeProcesses(primary),
       },
       rss: () => nodeProcesses(primary).map((pid) => Math.round(rssMiB(pid) ?? 0)),
-      describe: { database, workers: nodeProcesses(primary).length - 1, pool_size: options.poolSize ?? 10, start_ms: Math.round(startMs), seed_ms: Math.round(seedMs) },
+      describe: {
+        database,
+        workers: nodeProcesses(primary).length - 1,
+        pool_size: options.poolSize ?? 10,
+        start_ms: Math.round(startMs),
+        seed_ms: Math.round(seedMs),
+      },
       stop: cleanup,
     };
   } catch (err) {
@@ -225,12 +264,19 @@ export async function startLatchkeyTarget(options: LatchkeyOptions): Promise<Tar
 export async function startBaselineTarget(options: { log: (line: string) => void }): Promise<Target> {
   const port = await freePort();
   const issuer = `http://127.0.0.1:${port}`;
-  const client = (i: number): BenchClient => ({ clientId: `baseline-app-${i}`, clientSecret: randomBytes(32).toString('base64url') });
+  const client = (i: number): BenchClient => ({
+    clientId: `baseline-app-${i}`,
+    clientSecret: randomBytes(32).toString('base64url'),
+  });
   const loginClients = Array.from({ length: 80 }, (_, i) => client(i));
   const ccClient = client(99);
-  const child = spawnServer(['--import', 'tsx', path.join('bench', 'baseline-server.ts')], {
-    BASELINE_CONFIG: JSON.stringify({ port, issuer, loginClients, ccClient, api: API, redirectUri: REDIRECT_URI }),
-  }, 'baseline');
+  const child = spawnServer(
+    ['--import', 'tsx', path.join('bench', 'baseline-server.ts')],
+    {
+      BASELINE_CONFIG: JSON.stringify({ port, issuer, loginClients, ccClient, api: API, redirectUri: REDIRECT_URI }),
+    },
+    'baseline',
+  );
   try {
     await waitFor(`${issuer}/.well-known/openid-configuration`, 60_000, child);
   } catch (err) {

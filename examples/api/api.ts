@@ -1,5 +1,5 @@
 import type { IncomingMessage, RequestListener, ServerResponse } from 'node:http';
-import { createRemoteJWKSet, errors, jwtVerify, type JWTPayload } from 'jose';
+import { createRemoteJWKSet, errors, type JWTPayload, jwtVerify } from 'jose';
 
 /**
  * The "KS Connect API": a resource server that accepts Latchkey's JWT access tokens (RFC 9068)
@@ -20,9 +20,18 @@ export interface ApiOptions {
 }
 
 /** What a verified token tells us about the caller. */
-interface Caller { sub: string; client_id: string; scope: string[] }
+interface Caller {
+  sub: string;
+  client_id: string;
+  scope: string[];
+}
 
-interface Message { id: number; text: string; author: string; created_at: string }
+interface Message {
+  id: number;
+  text: string;
+  author: string;
+  created_at: string;
+}
 
 const REALM = 'KS Connect API';
 const MAX_BODY_BYTES = 16 * 1024;
@@ -46,7 +55,9 @@ export function createApi(options: ApiOptions): RequestListener {
   const issuer = options.issuer.replace(/\/+$/, '');
   const jwks = createRemoteJWKSet(new URL(options.jwksUri ?? `${issuer}/jwks`));
   const now = options.now ?? (() => new Date());
-  const messages: Message[] = [{ id: 1, text: 'Welcome to the KS Connect API.', author: 'system', created_at: new Date().toISOString() }];
+  const messages: Message[] = [
+    { id: 1, text: 'Welcome to the KS Connect API.', author: 'system', created_at: new Date().toISOString() },
+  ];
 
   async function authenticate(req: IncomingMessage): Promise<Caller | { problem: string } | undefined> {
     const header = req.headers.authorization;
@@ -66,7 +77,8 @@ export function createApi(options: ApiOptions): RequestListener {
       return callerOf(payload);
     } catch (err) {
       // Problems with the token are the caller's (401); failing to fetch our keys is ours (500).
-      if (err instanceof errors.JWKSTimeout || err instanceof errors.JWKSInvalid || !(err instanceof errors.JOSEError)) throw err;
+      if (err instanceof errors.JWKSTimeout || err instanceof errors.JWKSInvalid || !(err instanceof errors.JOSEError))
+        throw err;
       return { problem: describe(err) };
     }
   }
@@ -74,7 +86,11 @@ export function createApi(options: ApiOptions): RequestListener {
   async function handle(req: IncomingMessage, res: ServerResponse) {
     const url = new URL(req.url ?? '/', 'http://api.invalid');
     if (url.pathname === '/' && req.method === 'GET') {
-      return send(res, 200, { name: REALM, audience: options.audience, routes: ROUTES.map((r) => `${r.method} ${r.path} (scope ${r.scope})`) });
+      return send(res, 200, {
+        name: REALM,
+        audience: options.audience,
+        routes: ROUTES.map((r) => `${r.method} ${r.path} (scope ${r.scope})`),
+      });
     }
     const onPath = ROUTES.filter((route) => route.path === url.pathname);
     if (onPath.length === 0) return send(res, 404, { error: 'not_found' });
@@ -90,12 +106,19 @@ export function createApi(options: ApiOptions): RequestListener {
       return send(res, 401, { error_description: 'an access token is required' });
     }
     if ('problem' in caller) {
-      res.setHeader('WWW-Authenticate', `Bearer realm="${REALM}", error="invalid_token", error_description="${caller.problem}"`);
+      res.setHeader(
+        'WWW-Authenticate',
+        `Bearer realm="${REALM}", error="invalid_token", error_description="${caller.problem}"`,
+      );
       return send(res, 401, { error: 'invalid_token', error_description: caller.problem });
     }
     if (!caller.scope.includes(route.scope)) {
       res.setHeader('WWW-Authenticate', `Bearer realm="${REALM}", error="insufficient_scope", scope="${route.scope}"`);
-      return send(res, 403, { error: 'insufficient_scope', error_description: `this request needs the ${route.scope} scope`, scope: route.scope });
+      return send(res, 403, {
+        error: 'insufficient_scope',
+        error_description: `this request needs the ${route.scope} scope`,
+        scope: route.scope,
+      });
     }
     const { status, body } = await route.handle({ req, caller, messages });
     return send(res, status, body);
@@ -103,7 +126,8 @@ export function createApi(options: ApiOptions): RequestListener {
 
   return function ksConnectApi(req, res) {
     handle(req, res).catch((err: unknown) => {
-      if (err instanceof HttpError) return send(res, err.status, { error: 'invalid_request', error_description: err.message });
+      if (err instanceof HttpError)
+        return send(res, err.status, { error: 'invalid_request', error_description: err.message });
       console.error('api: request failed', err);
       if (!res.headersSent) send(res, 500, { error: 'server_error' });
       else res.destroy();
@@ -128,7 +152,11 @@ function describe(err: errors.JOSEError): string {
     if (err.claim === 'typ') return 'the token is not an access token';
     return `the access token has an invalid ${err.claim} claim`;
   }
-  if (err instanceof errors.JWSSignatureVerificationFailed || err instanceof errors.JWKSNoMatchingKey || err instanceof errors.JOSEAlgNotAllowed) {
+  if (
+    err instanceof errors.JWSSignatureVerificationFailed ||
+    err instanceof errors.JWKSNoMatchingKey ||
+    err instanceof errors.JOSEAlgNotAllowed
+  ) {
     return 'the access token signature is not valid';
   }
   return 'the access token is malformed or not a JWT';
@@ -139,13 +167,19 @@ async function listMessages({ caller, messages }: { caller: Caller; messages: Me
 }
 
 async function postMessage({ req, caller, messages }: { req: IncomingMessage; caller: Caller; messages: Message[] }) {
-  if (!/^application\/json\b/i.test(req.headers['content-type'] ?? '')) throw new HttpError(415, 'send application/json');
+  if (!/^application\/json\b/i.test(req.headers['content-type'] ?? ''))
+    throw new HttpError(415, 'send application/json');
   const body = await readJson(req);
   const text = typeof body === 'object' && body !== null ? (body as { text?: unknown }).text : undefined;
   if (typeof text !== 'string' || !text.trim() || text.length > MAX_TEXT_LENGTH) {
     throw new HttpError(400, `text must be a non-empty string of at most ${MAX_TEXT_LENGTH} characters`);
   }
-  const message = { id: messages.length + 1, text: text.trim(), author: caller.sub, created_at: new Date().toISOString() };
+  const message = {
+    id: messages.length + 1,
+    text: text.trim(),
+    author: caller.sub,
+    created_at: new Date().toISOString(),
+  };
   messages.push(message);
   return { status: 201, body: { message } };
 }

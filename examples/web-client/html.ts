@@ -13,7 +13,12 @@ class Html {
 }
 
 function escapeHtml(text: string): string {
-  return text.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;').replace(/"/g, '&quot;').replace(/'/g, '&#39;');
+  return text
+    .replace(/&/g, '&amp;')
+    .replace(/</g, '&lt;')
+    .replace(/>/g, '&gt;')
+    .replace(/"/g, '&quot;')
+    .replace(/'/g, '&#39;');
 }
 
 function render(value: unknown): string {
@@ -59,13 +64,16 @@ ${body}
 }
 
 export function signedOutPage(notice?: string): string {
-  return page('Signed out', html`
+  return page(
+    'Signed out',
+    html`
 <h1>You are signed out</h1>
 ${notice ? html`<p class="notice">${notice}</p>` : ''}
 <p>This app signs you in with Latchkey (OpenID Connect, authorization code flow with PKCE) and
 then calls the KS Connect API with the access token it receives.</p>
 <div class="actions"><a class="button" href="/login">Sign in</a></div>
-`);
+`,
+  );
 }
 
 export interface SignedInView {
@@ -77,9 +85,13 @@ export interface SignedInView {
 }
 
 export function signedInPage(view: SignedInView): string {
-  const rows = Object.entries(view.claims).map(([name, value]) =>
-    html`<tr><th scope="row">${name}</th><td>${typeof value === 'string' ? value : JSON.stringify(value)}</td></tr>`);
-  return page('Signed in', html`
+  const rows = Object.entries(view.claims).map(
+    ([name, value]) =>
+      html`<tr><th scope="row">${name}</th><td>${typeof value === 'string' ? value : JSON.stringify(value)}</td></tr>`,
+  );
+  return page(
+    'Signed in',
+    html`
 <h1>Hello, ${String(view.claims.name ?? view.claims.email ?? view.claims.sub)}</h1>
 ${view.notice ? html`<p class="notice">${view.notice}</p>` : ''}
 <div class="actions">
@@ -93,7 +105,8 @@ ${view.notice ? html`<p class="notice">${view.notice}</p>` : ''}
 <p>Scope: <code id="scope">${view.scope ?? '(not returned)'}</code>.
 Expires: <span id="expires">${view.accessTokenExpiresAt?.toISOString() ?? 'unknown'}</span>.
 Refresh token: <span id="refresh">${view.hasRefreshToken ? 'yes' : 'no (sign in with offline_access and consent to get one)'}</span>.</p>
-`);
+`,
+  );
 }
 
 export function apiResultPage(result: { url: string; status: number; body: string }): string {
@@ -103,19 +116,25 @@ export function apiResultPage(result: { url: string; status: number; body: strin
   } catch {
     // Not JSON (a proxy's error page, say): show it as it came.
   }
-  return page('API response', html`
+  return page(
+    'API response',
+    html`
 <h1>GET ${result.url}</h1>
 <p>Status: <strong id="status">${result.status}</strong></p>
 ${result.status === 401 ? html`<p class="problem">The API refused the access token (expired or revoked?). Try <em>Refresh tokens</em> or sign in again.</p>` : ''}
 <pre id="api-response">${pretty}</pre>
 <div class="actions"><a class="button" href="/">Back</a></div>
-`);
+`,
+  );
 }
 
 export function problemPage(title: string, message: string): string {
-  return page(title, html`
+  return page(
+    title,
+    html`
 <h1>${title}</h1>
 <p class="problem" id="problem">${message}</p>
 <div class="actions"><a class="button" href="/">Home</a> <a href="/login">Sign in again</a></div>
-`);
+`,
+  );
 }

@@ -18,15 +18,17 @@ const host = process.env.HOST ?? '127.0.0.1';
 const apiUrl = process.env.API_URL ?? 'http://localhost:4000';
 const redirectUri = process.env.REDIRECT_URI ?? `http://localhost:${port}/callback`;
 
-const server = http.createServer(createWebClient({
-  issuer: process.env.ISSUER ?? 'http://localhost:3000',
-  clientId: CLIENT_ID,
-  clientSecret: CLIENT_SECRET,
-  redirectUri,
-  postLogoutRedirectUri: process.env.POST_LOGOUT_REDIRECT_URI,
-  apiUrl,
-  apiAudience: process.env.API_AUDIENCE ?? apiUrl,
-}));
+const server = http.createServer(
+  createWebClient({
+    issuer: process.env.ISSUER ?? 'http://localhost:3000',
+    clientId: CLIENT_ID,
+    clientSecret: CLIENT_SECRET,
+    redirectUri,
+    postLogoutRedirectUri: process.env.POST_LOGOUT_REDIRECT_URI,
+    apiUrl,
+    apiAudience: process.env.API_AUDIENCE ?? apiUrl,
+  }),
+);
 server.listen(port, host, () => {
   console.log(`KS Connect web app on ${new URL(redirectUri).origin} (listening on ${host}:${port})`);
 });

@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import type { IncomingMessage, RequestListener, ServerResponse } from 'node:http';
 import * as oidc from 'openid-client';
-import { apiResultPage, problemPage, signedInPage, signedOutPage, STYLESHEET } from './html.ts';
+import { apiResultPage, problemPage, STYLESHEET, signedInPage, signedOutPage } from './html.ts';
 
 /**
  * "KS Connect", a confidential web app (a backend with a client secret) that signs people in with
@@ -50,7 +50,11 @@ interface Session {
   notice?: string | undefined;
 }
 
-type Handler = (req: IncomingMessage, res: ServerResponse, session: { id: string | undefined; data: Session | undefined }) => Promise<void>;
+type Handler = (
+  req: IncomingMessage,
+  res: ServerResponse,
+  session: { id: string | undefined; data: Session | undefined },
+) => Promise<void>;
 
 export function createWebClient(options: WebClientOptions): RequestListener {
   const issuer = new URL(options.issuer);
@@ -65,8 +69,14 @@ export function createWebClient(options: WebClientOptions): RequestListener {
   function configuration(): Promise<oidc.Configuration> {
     // Plain http is allowed for a Latchkey on this machine only (development).
     const insecure = issuer.protocol === 'http:' && LOOPBACK.has(issuer.hostname);
-    discovered ??= oidc.discovery(issuer, options.clientId, undefined, oidc.ClientSecretBasic(options.clientSecret),
-      insecure ? { execute: [oidc.allowInsecureRequests] } : undefined)
+    discovered ??= oidc
+      .discovery(
+        issuer,
+        options.clientId,
+        undefined,
+        oidc.ClientSecretBasic(options.clientSecret),
+        insecure ? { execute: [oidc.allowInsecureRequests] } : undefined,
+      )
       .catch((err: unknown) => {
         discovered = undefined;
         throw err;
@@ -80,13 +90,19 @@ export function createWebClient(options: WebClientOptions): RequestListener {
     if (sessions.size >= MAX_SESSIONS) throw new Error('too many sessions in memory');
     const id = randomBytes(32).toString('base64url');
     sessions.set(id, data);
-    res.setHeader('Set-Cookie', `${COOKIE}=${id}; Path=/; HttpOnly; SameSite=Lax${secureCookie ? '; Secure' : ''}; Max-Age=${SESSION_TTL_MS / 1000}`);
+    res.setHeader(
+      'Set-Cookie',
+      `${COOKIE}=${id}; Path=/; HttpOnly; SameSite=Lax${secureCookie ? '; Secure' : ''}; Max-Age=${SESSION_TTL_MS / 1000}`,
+    );
     return id;
   }
 
   function endSession(res: ServerResponse, id: string | undefined) {
     if (id) sessions.delete(id);
-    res.setHeader('Set-Cookie', `${COOKIE}=; Path=/; HttpOnly; SameSite=Lax${secureCookie ? '; Secure' : ''}; Max-Age=0`);
+    res.setHeader(
+      'Set-Cookie',
+      `${COOKIE}=; Path=/; HttpOnly; SameSite=Lax${secureCookie ? '; Secure' : ''}; Max-Age=0`,
+    );
   }
 
   const home: Handler = async (_req, res, { data }) => {
@@ -94,10 +110,17 @@ export function createWebClient(options: WebClientOptions): RequestListener {
     if (data) data.notice = undefined;
     if (!data?.tokens) return sendHtml(res, 200, signedOutPage(notice));
     const { tokens } = data;
-    sendHtml(res, 200, signedInPage({
-      claims: tokens.claims, scope: tokens.scope, accessTokenExpiresAt: tokens.accessTokenExpiresAt,
-      hasRefreshToken: tokens.refreshToken !== undefined, notice,
-    }));
+    sendHtml(
+      res,
+      200,
+      signedInPage({
+        claims: tokens.claims,
+        scope: tokens.scope,
+        accessTokenExpiresAt: tokens.accessTokenExpiresAt,
+        hasRefreshToken: tokens.refreshToken !== undefined,
+        notice,
+      }),
+    );
   };
 
   /** Sends the browser to Latchkey's /authorize with PKCE (S256), state and nonce. */
@@ -130,20 +153,32 @@ export function createWebClient(options: WebClientOptions): RequestListener {
   const callback: Handler = async (req, res, { id, data }) => {
     const pending = data?.pending;
     if (!data || !pending || pending.expiresAt < Date.now()) {
-      return sendHtml(res, 400, problemPage('Sign-in expired', 'No sign-in is in progress in this browser (or it took too long). Please sign in again.'));
+      return sendHtml(
+        res,
+        400,
+        problemPage(
+          'Sign-in expired',
+          'No sign-in is in progress in this browser (or it took too long). Please sign in again.',
+        ),
+      );
     }
     data.pending = undefined; // one attempt per authorization request
     const config = await configuration();
     const currentUrl = new URL(redirectUri);
     currentUrl.search = new URL(req.url ?? '/', appOrigin).search;
-    let response;
+    let response: Awaited<ReturnType<typeof oidc.authorizationCodeGrant>>;
     try {
-      response = await oidc.authorizationCodeGrant(config, currentUrl, {
-        pkceCodeVerifier: pending.codeVerifier,
-        expectedState: pending.state,
-        expectedNonce: pending.nonce,
-        idTokenExpected: true,
-      }, { resource: options.apiAudience }); // so the access token is the API's JWT (RFC 9068)
+      response = await oidc.authorizationCodeGrant(
+        config,
+        currentUrl,
+        {
+          pkceCodeVerifier: pending.codeVerifier,
+          expectedState: pending.state,
+          expectedNonce: pending.nonce,
+          idTokenExpected: true,
+        },
+        { resource: options.apiAudience },
+      ); // so the access token is the API's JWT (RFC 9068)
     } catch (err) {
       const reason = signInFailure(err);
       if (!reason) throw err;
@@ -151,7 +186,11 @@ export function createWebClient(options: WebClientOptions): RequestListener {
     }
     // A new session id after sign-in, so an id planted before it is worthless (session fixation).
     if (id) sessions.delete(id);
-    newSession(res, { expiresAt: Date.now() + SESSION_TTL_MS, tokens: tokensFrom(response), notice: 'You are signed in.' });
+    newSession(res, {
+      expiresAt: Date.now() + SESSION_TTL_MS,
+      tokens: tokensFrom(response),
+      notice: 'You are signed in.',
+    });
     redirect(res, '/');
   };
 
@@ -170,16 +209,24 @@ export function createWebClient(options: WebClientOptions): RequestListener {
   const refresh: Handler = async (_req, res, { id, data }) => {
     const tokens = data?.tokens;
     if (!data || !tokens) return redirect(res, '/');
-    if (!tokens.refreshToken) return sendHtml(res, 400, problemPage('No refresh token', 'This sign-in did not return a refresh token.'));
+    if (!tokens.refreshToken)
+      return sendHtml(res, 400, problemPage('No refresh token', 'This sign-in did not return a refresh token.'));
     const config = await configuration();
-    let response;
+    let response: Awaited<ReturnType<typeof oidc.refreshTokenGrant>>;
     try {
       response = await oidc.refreshTokenGrant(config, tokens.refreshToken, { resource: options.apiAudience });
     } catch (err) {
       if (!(err instanceof oidc.ResponseBodyError) || err.error !== 'invalid_grant') throw err;
       // Revoked, expired or reused elsewhere: the grant is gone, so is the sign-in.
       endSession(res, id);
-      return sendHtml(res, 400, problemPage('Session ended', 'Latchkey no longer accepts this sign-in (it was revoked or has expired). Please sign in again.'));
+      return sendHtml(
+        res,
+        400,
+        problemPage(
+          'Session ended',
+          'Latchkey no longer accepts this sign-in (it was revoked or has expired). Please sign in again.',
+        ),
+      );
     }
     data.tokens = tokensFrom(response, tokens);
     data.notice = 'Tokens refreshed.';
@@ -193,11 +240,15 @@ export function createWebClient(options: WebClientOptions): RequestListener {
     if (!tokens) return redirect(res, '/');
     const config = await configuration();
     // An offline_access grant outlives Latchkey's session on purpose; this app is done with it.
-    if (tokens.refreshToken) await oidc.tokenRevocation(config, tokens.refreshToken, { token_type_hint: 'refresh_token' });
-    redirect(res, oidc.buildEndSessionUrl(config, {
-      id_token_hint: tokens.idToken,
-      post_logout_redirect_uri: postLogoutRedirectUri,
-    }).href);
+    if (tokens.refreshToken)
+      await oidc.tokenRevocation(config, tokens.refreshToken, { token_type_hint: 'refresh_token' });
+    redirect(
+      res,
+      oidc.buildEndSessionUrl(config, {
+        id_token_hint: tokens.idToken,
+        post_logout_redirect_uri: postLogoutRedirectUri,
+      }).href,
+    );
   };
 
   const routes: Record<string, Handler> = {
@@ -211,7 +262,10 @@ export function createWebClient(options: WebClientOptions): RequestListener {
 
   return function ksConnectWeb(req, res) {
     const url = new URL(req.url ?? '/', appOrigin);
-    res.setHeader('Content-Security-Policy', "default-src 'none'; style-src 'self'; base-uri 'none'; frame-ancestors 'none'");
+    res.setHeader(
+      'Content-Security-Policy',
+      "default-src 'none'; style-src 'self'; base-uri 'none'; frame-ancestors 'none'",
+    );
     res.setHeader('X-Content-Type-Options', 'nosniff');
     // Not no-referrer: with it browsers send `Origin: null` on this app's own form posts.
     res.setHeader('Referrer-Policy', 'same-origin');
@@ -234,13 +288,17 @@ export function createWebClient(options: WebClientOptions): RequestListener {
     }
     handler(req, res, { id: data ? id : undefined, data }).catch((err: unknown) => {
       console.error('web-client: request failed', err);
-      if (!res.headersSent) sendHtml(res, 500, problemPage('Something went wrong', 'The request failed; see the server log.'));
+      if (!res.headersSent)
+        sendHtml(res, 500, problemPage('Something went wrong', 'The request failed; see the server log.'));
       else res.destroy();
     });
   };
 }
 
-function tokensFrom(response: oidc.TokenEndpointResponse & oidc.TokenEndpointResponseHelpers, previous?: Tokens): Tokens {
+function tokensFrom(
+  response: oidc.TokenEndpointResponse & oidc.TokenEndpointResponseHelpers,
+  previous?: Tokens,
+): Tokens {
   const claims = response.claims();
   const idToken = response.id_token ?? previous?.idToken;
   if (!idToken || !(claims ?? previous?.claims)) throw new Error('the token response has no ID token');
@@ -259,7 +317,9 @@ function tokensFrom(response: oidc.TokenEndpointResponse & oidc.TokenEndpointRes
 /** A sign-in that failed for a reason to show the person (denied, expired code, mismatched state); undefined otherwise. */
 function signInFailure(err: unknown): string | undefined {
   if (err instanceof oidc.AuthorizationResponseError || err instanceof oidc.ResponseBodyError) {
-    return err.error === 'access_denied' ? 'You declined the request.' : `Latchkey answered ${err.error}: ${err.error_description ?? ''}`;
+    return err.error === 'access_denied'
+      ? 'You declined the request.'
+      : `Latchkey answered ${err.error}: ${err.error_description ?? ''}`;
   }
   if (err instanceof oidc.ClientError) return `The response did not pass the checks: ${err.message}`;
   return undefined;

@@ -4,15 +4,15 @@ import type { Context } from 'koa';
 import type Provider from 'oidc-provider';
 import type { Accounts } from '../accounts/accounts.ts';
 import type { AccountRow } from '../accounts/store.ts';
+import type { AuditStore } from '../audit/store.ts';
 import type { Pool } from '../db/pool.ts';
-import { parseForm, type Csrf } from '../interactions/forms.ts';
+import { PAGE_ROUTES, ROUTES } from '../http/routes.ts';
+import { type Csrf, parseForm } from '../interactions/forms.ts';
 import { renderForbidden } from '../interactions/interaction.ts';
 import type { Views } from '../interactions/views.ts';
-import type { AuditStore } from '../audit/store.ts';
 import type { Logger } from '../observability/logger.ts';
 import type { PayloadStore } from '../oidc/payload-store.ts';
 import { ACCOUNT_CLIENT_ID, accountCallbackUri } from '../oidc/provider.ts';
-import { PAGE_ROUTES, ROUTES } from '../http/routes.ts';
 import { sha256 } from '../secret-box.ts';
 import type { AccountPageStore } from './store.ts';
 import { deviceOf } from './user-agent.ts';
@@ -52,7 +52,11 @@ const DONE = new Set(['profile', 'password', 'app', 'session', 'sessions']);
 type Section = 'profile' | 'password' | 'apps' | 'sessions' | 'delete';
 
 type EngineSession = Awaited<ReturnType<Provider['Session']['get']>>;
-interface SignedIn { session: EngineSession; account: AccountRow; sessionUid: string }
+interface SignedIn {
+  session: EngineSession;
+  account: AccountRow;
+  sessionUid: string;
+}
 
 /** The CSRF token of the account page's forms: bound to this browser session. */
 const csrfSubject = (session: EngineSession) => `account:${session.uid}`;
@@ -70,9 +74,13 @@ export function accountRoutes(deps: AccountPageDeps): Router {
 
   function signInUrl(): string {
     const params = new URLSearchParams({
-      client_id: ACCOUNT_CLIENT_ID, response_type: 'code', scope: 'openid', redirect_uri: accountCallbackUri(deps.issuer),
+      client_id: ACCOUNT_CLIENT_ID,
+      response_type: 'code',
+      scope: 'openid',
+      redirect_uri: accountCallbackUri(deps.issuer),
       // PKCE is required of a public client; the code is never redeemed, so the verifier is dropped.
-      code_challenge: randomBytes(32).toString('base64url'), code_challenge_method: 'S256',
+      code_challenge: randomBytes(32).toString('base64url'),
+      code_challenge_method: 'S256',
       state: randomBytes(16).toString('base64url'),
     });
     return `${ROUTES.authorization}?${params}`;
@@ -91,15 +99,30 @@ export function accountRoutes(deps: AccountPageDeps): Router {
     return { ...who, form };
   }
 
-  async function render(ctx: Context, who: SignedIn, options: { error?: { section: Section; message: string }; status?: number; values?: Record<string, string> } = {}) {
+  async function render(
+    ctx: Context,
+    who: SignedIn,
+    options: { error?: { section: Section; message: string }; status?: number; values?: Record<string, string> } = {},
+  ) {
     const t = views.strings(ctx);
     const provider = deps.provider();
     const [grants, sessions, activity] = await Promise.all([
-      deps.payloads.grantsOfAccount(who.account.id), store.sessionsOf(who.account.id), audit.ofAccount(who.account.id, 20)]);
-    const byClient = new Map<string, { clientId: string; scopes: Set<string>; apis: Map<string, Set<string>>; since: Date }>();
+      deps.payloads.grantsOfAccount(who.account.id),
+      store.sessionsOf(who.account.id),
+      audit.ofAccount(who.account.id, 20),
+    ]);
+    const byClient = new Map<
+      string,
+      { clientId: string; scopes: Set<string>; apis: Map<string, Set<string>>; since: Date }
+    >();
     for (const grant of grants) {
       if (grant.client_id === ACCOUNT_CLIENT_ID) continue;
-      const app = byClient.get(grant.client_id) ?? { clientId: grant.client_id, scopes: new Set(), apis: new Map(), since: grant.created_at };
+      const app = byClient.get(grant.client_id) ?? {
+        clientId: grant.client_id,
+        scopes: new Set(),
+        apis: new Map(),
+        since: grant.created_at,
+      };
       for (const scope of (grant.scope ?? '').split(' ').filter(Boolean)) app.scopes.add(scope);
       for (const [api, scopes] of Object.entries(grant.resources ?? {})) {
         const set = app.apis.get(api) ?? new Set();
@@ -109,50 +132,63 @@ export function accountRoutes(deps: AccountPageDeps): Router {
       if (grant.created_at < app.since) app.since = grant.created_at;
       byClient.set(grant.client_id, app);
     }
-    const apps = await Promise.all([...byClient.values()].map(async (app) => {
-      const client = await provider.Client.find(app.clientId).catch(() => undefined);
-      return {
-        clientId: app.clientId,
-        name: (client?.clientName as string | undefined) ?? app.clientId,
-        scopes: [...app.scopes].map((scope) => t.consent.scopes[scope]?.[0] ?? scope),
-        apis: [...app.apis].map(([api, scopes]) => ({ api, scopes: [...scopes].join(', ') })),
-        since: app.since,
-      };
-    }));
+    const apps = await Promise.all(
+      [...byClient.values()].map(async (app) => {
+        const client = await provider.Client.find(app.clientId).catch(() => undefined);
+        return {
+          clientId: app.clientId,
+          name: (client?.clientName as string | undefined) ?? app.clientId,
+          scopes: [...app.scopes].map((scope) => t.consent.scopes[scope]?.[0] ?? scope),
+          apis: [...app.apis].map(([api, scopes]) => ({ api, scopes: [...scopes].join(', ') })),
+          since: app.since,
+        };
+      }),
+    );
     const date = new Intl.DateTimeFormat(t.lang, { dateStyle: 'medium', timeStyle: 'short', timeZone: 'UTC' });
     const when = (at: Date | null) => (at ? `${date.format(at)} UTC` : t.account.unknown);
     const done = typeof ctx.query.done === 'string' && DONE.has(ctx.query.done) ? ctx.query.done : undefined;
-    await views.render(ctx, 'account', {
-      title: t.account.title,
-      wide: true,
-      csrf: csrf.tokenFor(csrfSubject(who.session)),
-      account: who.account,
-      values: options.values ?? {},
-      done: done ? t.account.done[done as keyof typeof t.account.done] : undefined,
-      error: options.error,
-      passwordMin: accounts.passwordRules.minLength,
-      passwordMax: accounts.passwordRules.maxLength,
-      apps: apps.map((app) => ({ ...app, since: when(app.since) })),
-      sessions: sessions.map((row) => {
-        const device = deviceOf(row.user_agent ?? '');
-        return {
-          id: row.session_uid,
-          current: row.session_uid === who.sessionUid,
-          device: t.account.device(device.browser, device.system),
-          ip: row.ip ?? t.account.unknown,
-          lastSeen: when(row.last_seen_at),
-          signedIn: when(row.signed_in_at),
-        };
-      }),
-      // Signing in to this page is not "an app": its implied consent is left out.
-      activity: activity.filter((row) => !(row.event === 'consent.implied' && row.client_id === ACCOUNT_CLIENT_ID)).map((row) => ({ what: t.account.events[row.event] ?? row.event, at: when(row.at), ip: row.ip ?? '' })),
-      deletionEnabled: deps.deletionEnabled,
-    }, options.status ?? 200);
+    await views.render(
+      ctx,
+      'account',
+      {
+        title: t.account.title,
+        wide: true,
+        csrf: csrf.tokenFor(csrfSubject(who.session)),
+        account: who.account,
+        values: options.values ?? {},
+        done: done ? t.account.done[done as keyof typeof t.account.done] : undefined,
+        error: options.error,
+        passwordMin: accounts.passwordRules.minLength,
+        passwordMax: accounts.passwordRules.maxLength,
+        apps: apps.map((app) => ({ ...app, since: when(app.since) })),
+        sessions: sessions.map((row) => {
+          const device = deviceOf(row.user_agent ?? '');
+          return {
+            id: row.session_uid,
+            current: row.session_uid === who.sessionUid,
+            device: t.account.device(device.browser, device.system),
+            ip: row.ip ?? t.account.unknown,
+            lastSeen: when(row.last_seen_at),
+            signedIn: when(row.signed_in_at),
+          };
+        }),
+        // Signing in to this page is not "an app": its implied consent is left out.
+        activity: activity
+          .filter((row) => !(row.event === 'consent.implied' && row.client_id === ACCOUNT_CLIENT_ID))
+          .map((row) => ({ what: t.account.events[row.event] ?? row.event, at: when(row.at), ip: row.ip ?? '' })),
+        deletionEnabled: deps.deletionEnabled,
+      },
+      options.status ?? 200,
+    );
   }
 
   const seeOther = (ctx: Context, done?: string) => {
     ctx.status = 303;
-    ctx.redirect(done ? `${PAGE_ROUTES.account}?done=${done}#${done === 'app' ? 'apps' : done === 'session' ? 'sessions' : done}` : PAGE_ROUTES.account);
+    ctx.redirect(
+      done
+        ? `${PAGE_ROUTES.account}?done=${done}#${done === 'app' ? 'apps' : done === 'session' ? 'sessions' : done}`
+        : PAGE_ROUTES.account,
+    );
   };
 
   /** Checks the current password (it counts toward lockout and the per-address limit, as on the sign-in page). */
@@ -164,7 +200,12 @@ export function accountRoutes(deps: AccountPageDeps): Router {
     }
     const result = await accounts.signIn(who.account.email, password);
     if (result.ok) return 'ok';
-    await audit.record({ event: 'account.password_check_failed', accountId: who.account.id, ip: ctx.ip, details: { reason: result.reason } });
+    await audit.record({
+      event: 'account.password_check_failed',
+      accountId: who.account.id,
+      ip: ctx.ip,
+      details: { reason: result.reason },
+    });
     return 'wrong';
   }
 
@@ -179,12 +220,25 @@ export function accountRoutes(deps: AccountPageDeps): Router {
     .get(PAGE_ROUTES.account_callback, async function accountCallback(ctx) {
       // The code is not needed (the engine's session is), so it is destroyed rather than left to expire.
       if (typeof ctx.query.code === 'string' && ctx.query.code.length <= 200) {
-        const code = await deps.provider().AuthorizationCode.find(ctx.query.code).catch(() => undefined);
+        const code = await deps
+          .provider()
+          .AuthorizationCode.find(ctx.query.code)
+          .catch(() => undefined);
         if (code?.clientId === ACCOUNT_CLIENT_ID) await code.destroy();
       }
       if (typeof ctx.query.error === 'string') {
         const t = views.strings(ctx);
-        return views.render(ctx, 'error', { title: t.account.notSignedIn, heading: t.account.notSignedIn, message: t.account.notSignedInMessage, code: null }, 400);
+        return views.render(
+          ctx,
+          'error',
+          {
+            title: t.account.notSignedIn,
+            heading: t.account.notSignedIn,
+            message: t.account.notSignedInMessage,
+            code: null,
+          },
+          400,
+        );
       }
       seeOther(ctx);
     })
@@ -192,9 +246,15 @@ export function accountRoutes(deps: AccountPageDeps): Router {
       const who = await posted(ctx);
       if (!who) return;
       const t = views.strings(ctx);
-      const [name, givenName, familyName] = ['name', 'given_name', 'family_name'].map((key) => (who.form[key] ?? '').trim());
+      const [name, givenName, familyName] = ['name', 'given_name', 'family_name'].map((key) =>
+        (who.form[key] ?? '').trim(),
+      );
       if (!name || [name, givenName, familyName].some((value) => value!.length > MAX_NAME)) {
-        return render(ctx, who, { error: { section: 'profile', message: t.account.profileInvalid(MAX_NAME) }, status: 400, values: who.form });
+        return render(ctx, who, {
+          error: { section: 'profile', message: t.account.profileInvalid(MAX_NAME) },
+          status: 400,
+          values: who.form,
+        });
       }
       const result = await accounts.update(who.account.id, { name, givenName, familyName });
       if (!result.ok) return seeOther(ctx);
@@ -207,7 +267,8 @@ export function accountRoutes(deps: AccountPageDeps): Router {
       const t = views.strings(ctx);
       const current = who.form.current_password ?? '';
       const next = who.form.new_password ?? '';
-      const fail = (message: string, status = 400) => render(ctx, who, { error: { section: 'password', message }, status });
+      const fail = (message: string, status = 400) =>
+        render(ctx, who, { error: { section: 'password', message }, status });
       if (!current || !next) return fail(t.account.passwordMissing);
       // The new password's rules first: a refused one costs no password check and no lockout count.
       const problem = await accounts.passwordRules.check(next);
@@ -219,9 +280,22 @@ export function accountRoutes(deps: AccountPageDeps): Router {
       // signed in (so not signOutEverywhere's cut-off, which would end this session too).
       const result = await accounts.setPassword(who.account.id, next, { keepSessions: true });
       if (result.ok) await store.signOutOthers(who.account.id, who.sessionUid);
-      if (!result.ok) return fail(result.reason === 'not_found' ? t.error.serverMessage : t.account.passwordProblems[result.reason](accounts.passwordRules.minLength));
-      await audit.record({ event: 'account.password_changed', accountId: who.account.id, ip: ctx.ip, details: { revoked_grants: result.revokedGrants } });
-      log.info({ event: 'account.password_changed', account_id: who.account.id }, 'password changed on the account page');
+      if (!result.ok)
+        return fail(
+          result.reason === 'not_found'
+            ? t.error.serverMessage
+            : t.account.passwordProblems[result.reason](accounts.passwordRules.minLength),
+        );
+      await audit.record({
+        event: 'account.password_changed',
+        accountId: who.account.id,
+        ip: ctx.ip,
+        details: { revoked_grants: result.revokedGrants },
+      });
+      log.info(
+        { event: 'account.password_changed', account_id: who.account.id },
+        'password changed on the account page',
+      );
       seeOther(ctx, 'password');
     })
     .post(PAGE_ROUTES.account_app_remove, parseForm, async function removeApp(ctx) {
@@ -230,7 +304,13 @@ export function accountRoutes(deps: AccountPageDeps): Router {
       const clientId = who.form.client_id ?? '';
       if (!clientId || clientId.length > 200 || clientId === ACCOUNT_CLIENT_ID) ctx.throw(400, 'no such app');
       const removed = await deps.payloads.revokeGrantsOfClient(who.account.id, clientId);
-      await audit.record({ event: 'account.app_removed', accountId: who.account.id, clientId, ip: ctx.ip, details: { revoked_grants: removed } });
+      await audit.record({
+        event: 'account.app_removed',
+        accountId: who.account.id,
+        clientId,
+        ip: ctx.ip,
+        details: { revoked_grants: removed },
+      });
       seeOther(ctx, 'app');
     })
     .post(PAGE_ROUTES.account_session_end, parseForm, async function endSession(ctx) {
@@ -249,7 +329,12 @@ export function accountRoutes(deps: AccountPageDeps): Router {
       const who = await posted(ctx);
       if (!who) return;
       const ended = await store.endOtherSessions(who.account.id, who.sessionUid);
-      await audit.record({ event: 'account.sessions_ended', accountId: who.account.id, ip: ctx.ip, details: { ended } });
+      await audit.record({
+        event: 'account.sessions_ended',
+        accountId: who.account.id,
+        ip: ctx.ip,
+        details: { ended },
+      });
       seeOther(ctx, 'sessions');
     })
     .post(PAGE_ROUTES.account_delete, parseForm, async function deleteAccount(ctx) {
@@ -257,7 +342,8 @@ export function accountRoutes(deps: AccountPageDeps): Router {
       if (!who) return;
       const t = views.strings(ctx);
       if (!deps.deletionEnabled) ctx.throw(403, t.account.deleteDisabled);
-      const fail = (message: string, status = 400) => render(ctx, who, { error: { section: 'delete', message }, status });
+      const fail = (message: string, status = 400) =>
+        render(ctx, who, { error: { section: 'delete', message }, status });
       const password = who.form.password ?? '';
       if (!password || who.form.confirm !== 'yes') return fail(t.account.deleteMissing);
       const check = await passwordMatches(ctx, who, password);

@@ -60,11 +60,22 @@ const signOutOthers = {
          delete from oidc_payloads where model = 'Grant' and id in (select id from grants)`,
 };
 
-export interface SessionRow { session_uid: string; signed_in_at: Date | null; user_agent: string | null; ip: string | null; last_seen_at: Date | null }
+export interface SessionRow {
+  session_uid: string;
+  signed_in_at: Date | null;
+  user_agent: string | null;
+  ip: string | null;
+  last_seen_at: Date | null;
+}
 
 export function createAccountPageStore(db: Queryable) {
   return {
-    async recordDevice(sessionUid: string, accountId: string, userAgent: string, ip: string | undefined): Promise<void> {
+    async recordDevice(
+      sessionUid: string,
+      accountId: string,
+      userAgent: string,
+      ip: string | undefined,
+    ): Promise<void> {
       await db.query({ ...recordDevice, values: [sessionUid, accountId, userAgent.slice(0, 512), ip ?? null] });
     },
     async sessionsOf(accountId: string): Promise<SessionRow[]> {

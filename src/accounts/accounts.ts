@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
-import { type AccountChanges, type AccountRow, type AccountStore } from './store.ts';
 import type { PasswordProblem, PasswordRules } from './password-rules.ts';
 import { MAX_PASSWORD_LENGTH, type PasswordHasher } from './passwords.ts';
+import type { AccountChanges, AccountRow, AccountStore } from './store.ts';
 
 export type SignIn =
   /** loginTs: the session's login time (epoch seconds), after any sign-out cut-off (store.recordSuccess). */
@@ -27,14 +27,20 @@ export type SetPassword =
  * Where an account's sessions and grants are kept (the provider's storage, oidc/payload-store.ts):
  * ends every session of the account and deletes its grants with their tokens; returns the grants.
  */
-export interface AccountSessions {
+interface AccountSessions {
   revokeGrantsOfAccount(accountId: string): Promise<number>;
 }
 
 /** The account store and the sessions store over one connection, inside one transaction. */
-export interface AccountTransaction { store: AccountStore; sessions: AccountSessions }
+export interface AccountTransaction {
+  store: AccountStore;
+  sessions: AccountSessions;
+}
 
-export interface LockoutPolicy { threshold: number; lockSeconds: number }
+export interface LockoutPolicy {
+  threshold: number;
+  lockSeconds: number;
+}
 
 const EMAIL = /^[^\s@]+@[^\s@]+\.[^\s@]+$/;
 
@@ -60,7 +66,14 @@ export function createAccounts(deps: {
     /** The rules every new password meets (password-rules.ts); the pages and the CLI name them. */
     passwordRules: rules,
 
-    async create(input: { email: string; name: string; password: string; emailVerified?: boolean; givenName?: string; familyName?: string }): Promise<CreateAccount> {
+    async create(input: {
+      email: string;
+      name: string;
+      password: string;
+      emailVerified?: boolean;
+      givenName?: string;
+      familyName?: string;
+    }): Promise<CreateAccount> {
       const email = input.email.trim();
       if (!isValidEmail(email)) return { ok: false, reason: 'invalid_email' };
       const weak = await rules.check(input.password);
@@ -117,7 +130,9 @@ export function createAccounts(deps: {
      * deleted, undefined when there is no such account.
      */
     async signOutEverywhere(id: string): Promise<number | undefined> {
-      return transaction(async (tx) => (await tx.store.signOut(id) ? tx.sessions.revokeGrantsOfAccount(id) : undefined));
+      return transaction(async (tx) =>
+        (await tx.store.signOut(id)) ? tx.sessions.revokeGrantsOfAccount(id) : undefined,
+      );
     },
 
     /**
@@ -135,13 +150,26 @@ export function createAccounts(deps: {
         const [account] = await Promise.all([store.findByEmail(email.trim()), passwords.verifyDummy(password)]);
         if (!account) return { ok: false, reason: 'bad_credentials' };
         if (account.locked_until && account.locked_until > new Date()) {
-          return { ok: false, reason: 'locked', lockedUntil: account.locked_until, accountId: account.id, lockedNow: false };
+          return {
+            ok: false,
+            reason: 'locked',
+            lockedUntil: account.locked_until,
+            accountId: account.id,
+            lockedNow: false,
+          };
         }
         return { ok: false, reason: 'bad_credentials', accountId: account.id };
       }
       const { account, lockedNow } = attempt;
-      if (!await passwords.verify(account.password_hash, password)) {
-        if (lockedNow) return { ok: false, reason: 'locked', lockedUntil: account.locked_until!, accountId: account.id, lockedNow: true };
+      if (!(await passwords.verify(account.password_hash, password))) {
+        if (lockedNow)
+          return {
+            ok: false,
+            reason: 'locked',
+            lockedUntil: account.locked_until!,
+            accountId: account.id,
+            lockedNow: true,
+          };
         return { ok: false, reason: 'bad_credentials', accountId: account.id };
       }
       if (account.disabled) return { ok: false, reason: 'disabled', accountId: account.id };
@@ -160,13 +188,17 @@ export function createAccounts(deps: {
      * (OWASP ASVS 3.3.3). A sign-in that checked the old password before the change records no
      * success (store.recordSuccess) and is refused rather than left signed in.
      */
-    async setPassword(id: string, password: string, options: { keepSessions?: boolean | undefined } = {}): Promise<SetPassword> {
+    async setPassword(
+      id: string,
+      password: string,
+      options: { keepSessions?: boolean | undefined } = {},
+    ): Promise<SetPassword> {
       const weak = await rules.check(password);
       if (weak) return { ok: false, reason: weak };
       const hash = await passwords.hash(password);
       const signOut = !options.keepSessions;
       return transaction(async (tx): Promise<SetPassword> => {
-        if (!await tx.store.setPassword(id, hash, signOut)) return { ok: false, reason: 'not_found' };
+        if (!(await tx.store.setPassword(id, hash, signOut))) return { ok: false, reason: 'not_found' };
         if (!signOut) return { ok: true, signedOut: false, revokedGrants: 0 };
         return { ok: true, signedOut: true, revokedGrants: await tx.sessions.revokeGrantsOfAccount(id) };
       });

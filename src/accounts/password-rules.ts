@@ -19,9 +19,18 @@ export function createPasswordRules(options: { minLength: number; commonPassword
   // Read once, on the first check; a failed read is retried at the next one rather than cached.
   let common: Promise<Set<string>> | undefined;
   const loadCommon = () => {
-    common ??= readFile(file, 'utf8').then((text) => new Set(text.split('\n')
-      .map((line) => line.trim().toLowerCase()).filter((line) => line !== '' && !line.startsWith('#'))));
-    common.catch(() => { common = undefined; });
+    common ??= readFile(file, 'utf8').then(
+      (text) =>
+        new Set(
+          text
+            .split('\n')
+            .map((line) => line.trim().toLowerCase())
+            .filter((line) => line !== '' && !line.startsWith('#')),
+        ),
+    );
+    common.catch(() => {
+      common = undefined;
+    });
     return common;
   };
   return {

@@ -18,8 +18,17 @@ export interface PasswordHasher {
   needsRehash(hash: string): boolean;
 }
 
-export function createPasswordHasher(options: { memoryKib: number; iterations: number; concurrency?: number }): PasswordHasher {
-  const params = { type: argon2.argon2id, memoryCost: options.memoryKib, timeCost: options.iterations, parallelism: 1 } as const;
+export function createPasswordHasher(options: {
+  memoryKib: number;
+  iterations: number;
+  concurrency?: number;
+}): PasswordHasher {
+  const params = {
+    type: argon2.argon2id,
+    memoryCost: options.memoryKib,
+    timeCost: options.iterations,
+    parallelism: 1,
+  } as const;
   // One queue, first come first served: at most this many hashes run, a newcomer waits behind the queue.
   const queued = pLimit(options.concurrency ?? Math.max(1, availableParallelism()));
   let dummyHash: Promise<string> | undefined;

@@ -1,14 +1,14 @@
 import { randomBytes } from 'node:crypto';
-import { withTransaction, type Pool, type Queryable } from '../db/pool.ts';
+import { type Pool, type Queryable, withTransaction } from '../db/pool.ts';
 import type { OutgoingMail } from '../mail/outbox-store.ts';
 import type { MailLocale } from '../mail/templates.ts';
-import { isValidEmail, type Accounts } from './accounts.ts';
+import { type Accounts, isValidEmail } from './accounts.ts';
 import type { PasswordProblem } from './password-rules.ts';
 import type { AccountRow } from './store.ts';
-import { createAccountTokenStore, type AccountTokenKind } from './token-store.ts';
+import { type AccountTokenKind, createAccountTokenStore } from './token-store.ts';
 
 /** How long a verification link works: a day, as the verify_email mail says in hours. */
-export const VERIFY_TTL_SECONDS = 24 * 3600;
+const VERIFY_TTL_SECONDS = 24 * 3600;
 
 export interface SelfServiceSettings {
   /** PASSWORD_RESET_TTL in seconds. */
@@ -21,11 +21,12 @@ export interface SelfServiceSettings {
 export type MailQueue = (db: Queryable) => { enqueue(mail: OutgoingMail): Promise<{ id: number }> };
 
 /** Where a person came from: the sign-in of an app (its interaction), carried in the link so they can go back to it. */
-export interface Origin { locale: MailLocale; interaction?: string | undefined }
+export interface Origin {
+  locale: MailLocale;
+  interaction?: string | undefined;
+}
 
-export type PasswordChange =
-  | { ok: true; accountId: string }
-  | { ok: false; reason: PasswordProblem | 'invalid_link' };
+export type PasswordChange = { ok: true; accountId: string } | { ok: false; reason: PasswordProblem | 'invalid_link' };
 
 export type Invite =
   | { ok: true; account: AccountRow; expiresAt: Date }
@@ -35,12 +36,14 @@ export type Invite =
 const INTERACTION_UID = /^[A-Za-z0-9_-]{16,64}$/;
 
 function link(path: string, params: Record<string, string | undefined>): string {
-  const query = new URLSearchParams(Object.entries(params).filter((entry): entry is [string, string] => entry[1] !== undefined));
+  const query = new URLSearchParams(
+    Object.entries(params).filter((entry): entry is [string, string] => entry[1] !== undefined),
+  );
   return `${path}?${query.toString()}`;
 }
 
 export const interactionOf = (uid: unknown): string | undefined =>
-  (typeof uid === 'string' && INTERACTION_UID.test(uid) ? uid : undefined);
+  typeof uid === 'string' && INTERACTION_UID.test(uid) ? uid : undefined;
 
 /**
  * The flows a person runs on their own account by mail: forgot password, invitations, email
@@ -59,10 +62,21 @@ export function createSelfService(deps: {
   const store = accounts.store;
 
   /** Issues a token and queues the mail carrying it, together. */
-  async function issueWithMail(kind: AccountTokenKind, account: AccountRow, ttlSeconds: number, options: { email?: string; bindPassword: boolean },
-    write: (token: string) => OutgoingMail): Promise<Date | undefined> {
+  async function issueWithMail(
+    kind: AccountTokenKind,
+    account: AccountRow,
+    ttlSeconds: number,
+    options: { email?: string; bindPassword: boolean },
+    write: (token: string) => OutgoingMail,
+  ): Promise<Date | undefined> {
     return withTransaction(pool, async (client) => {
-      const issued = await createAccountTokenStore(client).issue({ kind, accountId: account.id, ttlSeconds, email: options.email, bindPassword: options.bindPassword });
+      const issued = await createAccountTokenStore(client).issue({
+        kind,
+        accountId: account.id,
+        ttlSeconds,
+        email: options.email,
+        bindPassword: options.bindPassword,
+      });
       if (!issued) return undefined;
       await mail(client).enqueue(write(issued.token));
       return issued.expiresAt;
@@ -89,14 +103,29 @@ export function createSelfService(deps: {
      * Returns whether a mail was queued, for the audit trail only: the page says the same either
      * way. A disabled account gets no link.
      */
-    async requestPasswordReset(email: string, origin: Origin): Promise<{ queued: boolean; accountId?: string | undefined }> {
+    async requestPasswordReset(
+      email: string,
+      origin: Origin,
+    ): Promise<{ queued: boolean; accountId?: string | undefined }> {
       const account = isValidEmail(email.trim()) ? await store.findByEmail(email.trim()) : undefined;
       if (!account || account.disabled) return { queued: false };
       const minutes = Math.round(settings.resetTtlSeconds / 60);
-      const expires = await issueWithMail('reset', account, settings.resetTtlSeconds, { bindPassword: true }, (token) => ({
-        recipient: account.email, template: 'password_reset', locale: origin.locale,
-        data: { name: account.name, resetPath: link('/reset-password', { token, interaction: interactionOf(origin.interaction) }), expiresInMinutes: minutes },
-      }));
+      const expires = await issueWithMail(
+        'reset',
+        account,
+        settings.resetTtlSeconds,
+        { bindPassword: true },
+        (token) => ({
+          recipient: account.email,
+          template: 'password_reset',
+          locale: origin.locale,
+          data: {
+            name: account.name,
+            resetPath: link('/reset-password', { token, interaction: interactionOf(origin.interaction) }),
+            expiresInMinutes: minutes,
+          },
+        }),
+      );
       return { queued: expires !== undefined, accountId: account.id };
     },
 
@@ -120,8 +149,12 @@ export function createSelfService(deps: {
     async notifyPasswordChanged(accountId: string, locale: MailLocale): Promise<void> {
       const account = await store.findById(accountId);
       if (!account) return;
-      await mail(pool).enqueue({ recipient: account.email, template: 'password_changed', locale,
-        data: { name: account.name, changedAt: new Date().toISOString(), helpPath: '/forgot-password' } });
+      await mail(pool).enqueue({
+        recipient: account.email,
+        template: 'password_changed',
+        locale,
+        data: { name: account.name, changedAt: new Date().toISOString(), helpPath: '/forgot-password' },
+      });
     },
 
     /**
@@ -129,16 +162,38 @@ export function createSelfService(deps: {
      * knows) and a link, valid INVITE_TTL, to choose one. The account is not created when the
      * mail cannot be queued.
      */
-    async invite(input: { email: string; name: string; locale: MailLocale; invitedBy?: string | undefined }): Promise<Invite> {
-      const created = await accounts.create({ email: input.email, name: input.name, password: randomBytes(32).toString('base64url') });
+    async invite(input: {
+      email: string;
+      name: string;
+      locale: MailLocale;
+      invitedBy?: string | undefined;
+    }): Promise<Invite> {
+      const created = await accounts.create({
+        email: input.email,
+        name: input.name,
+        password: randomBytes(32).toString('base64url'),
+      });
       if (!created.ok) return { ok: false, reason: created.reason === 'email_taken' ? 'email_taken' : 'invalid_email' };
       const { account } = created;
       const days = Math.round(settings.inviteTtlSeconds / 86_400);
       try {
-        const expiresAt = await issueWithMail('invite', account, settings.inviteTtlSeconds, { bindPassword: true }, (token) => ({
-          recipient: account.email, template: 'invitation', locale: input.locale,
-          data: { name: account.name, acceptPath: link('/accept-invitation', { token }), expiresInDays: days, invitedBy: input.invitedBy },
-        }));
+        const expiresAt = await issueWithMail(
+          'invite',
+          account,
+          settings.inviteTtlSeconds,
+          { bindPassword: true },
+          (token) => ({
+            recipient: account.email,
+            template: 'invitation',
+            locale: input.locale,
+            data: {
+              name: account.name,
+              acceptPath: link('/accept-invitation', { token }),
+              expiresInDays: days,
+              invitedBy: input.invitedBy,
+            },
+          }),
+        );
         if (!expiresAt) throw new Error('the invited account vanished before its link was issued');
         return { ok: true, account, expiresAt };
       } catch (err) {
@@ -159,10 +214,22 @@ export function createSelfService(deps: {
     async sendVerification(accountId: string, origin: Origin): Promise<{ queued: boolean }> {
       const account = await store.findById(accountId);
       if (!account || account.email_verified || account.disabled) return { queued: false };
-      const expires = await issueWithMail('verify', account, VERIFY_TTL_SECONDS, { email: account.email, bindPassword: false }, (token) => ({
-        recipient: account.email, template: 'verify_email', locale: origin.locale,
-        data: { name: account.name, verifyPath: link('/verify-email', { token, interaction: interactionOf(origin.interaction) }), expiresInHours: VERIFY_TTL_SECONDS / 3600 },
-      }));
+      const expires = await issueWithMail(
+        'verify',
+        account,
+        VERIFY_TTL_SECONDS,
+        { email: account.email, bindPassword: false },
+        (token) => ({
+          recipient: account.email,
+          template: 'verify_email',
+          locale: origin.locale,
+          data: {
+            name: account.name,
+            verifyPath: link('/verify-email', { token, interaction: interactionOf(origin.interaction) }),
+            expiresInHours: VERIFY_TTL_SECONDS / 3600,
+          },
+        }),
+      );
       return { queued: expires !== undefined };
     },
 

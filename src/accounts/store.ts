@@ -39,8 +39,14 @@ const LOGIN_TS = `greatest(floor(extract(epoch from clock_timestamp())),
   coalesce(floor(extract(epoch from sessions_valid_after)) + 1, 0))::bigint`;
 
 const findById = { name: 'accounts.find_by_id', text: `select ${COLUMNS} from accounts where id = $1` };
-const findByEmail = { name: 'accounts.find_by_email', text: `select ${COLUMNS} from accounts where lower(email) = lower($1)` };
-const list = { name: 'accounts.list', text: `select ${COLUMNS} from accounts order by created_at, id limit $1 offset $2` };
+const findByEmail = {
+  name: 'accounts.find_by_email',
+  text: `select ${COLUMNS} from accounts where lower(email) = lower($1)`,
+};
+const list = {
+  name: 'accounts.list',
+  text: `select ${COLUMNS} from accounts order by created_at, id limit $1 offset $2`,
+};
 /**
  * Counts a sign-in attempt before its password is checked, so concurrent guesses cannot slip past
  * the count: at most `threshold` attempts per lock period are let through to argon2. The attempt
@@ -75,8 +81,14 @@ const recordSuccess = {
          where id = $1 and password_changed_at is not distinct from $4
          returning ${LOGIN_TS} as login_ts`,
 };
-const setDisabled = { name: 'accounts.set_disabled', text: 'update accounts set disabled = $2, updated_at = now() where id = $1' };
-const unlock = { name: 'accounts.unlock', text: 'update accounts set failed_logins = 0, locked_until = null, lockouts = 0, updated_at = now() where id = $1' };
+const setDisabled = {
+  name: 'accounts.set_disabled',
+  text: 'update accounts set disabled = $2, updated_at = now() where id = $1',
+};
+const unlock = {
+  name: 'accounts.unlock',
+  text: 'update accounts set failed_logins = 0, locked_until = null, lockouts = 0, updated_at = now() where id = $1',
+};
 /**
  * A new password also clears any lockout: the lock guarded the old one. With $3 it signs the
  * account out everywhere in the same statement (the cut-off, isSignedOut).
@@ -150,8 +162,18 @@ export function isSignedOut(account: Pick<AccountRow, 'sessions_valid_after'>, a
 export function createAccountStore(db: Queryable) {
   return {
     async insert(account: NewAccount): Promise<AccountRow> {
-      const { rows } = await db.query<AccountRow>({ ...insert, values: [account.id, account.email, account.emailVerified,
-        account.name, account.givenName ?? null, account.familyName ?? null, account.passwordHash] });
+      const { rows } = await db.query<AccountRow>({
+        ...insert,
+        values: [
+          account.id,
+          account.email,
+          account.emailVerified,
+          account.name,
+          account.givenName ?? null,
+          account.familyName ?? null,
+          account.passwordHash,
+        ],
+      });
       return rows[0]!;
     },
     async findById(id: string): Promise<AccountRow | undefined> {
@@ -165,7 +187,10 @@ export function createAccountStore(db: Queryable) {
     },
     /** Counts an attempt on the account with this email; undefined when there is none or it is locked. */
     async claimAttempt(email: string, threshold: number, lockSeconds: number): Promise<ClaimedAttempt | undefined> {
-      const { rows } = await db.query<AccountRow & { locked_now: boolean }>({ ...claimAttempt, values: [email, threshold, lockSeconds] });
+      const { rows } = await db.query<AccountRow & { locked_now: boolean }>({
+        ...claimAttempt,
+        values: [email, threshold, lockSeconds],
+      });
       const row = rows[0];
       if (!row) return undefined;
       const { locked_now: lockedNow, ...account } = row;
@@ -176,8 +201,17 @@ export function createAccountStore(db: Queryable) {
      * read the account: the check no longer counts. `newHash` replaces the hash `attempt` checked.
      */
     async recordSuccess(attempt: AccountRow, newHash?: string): Promise<number | undefined> {
-      const { rows } = await db.query<{ login_ts: number }>({ ...recordSuccess,
-        values: [attempt.id, attempt.failed_logins, attempt.lockouts, attempt.password_changed_at, newHash ?? null, attempt.password_hash] });
+      const { rows } = await db.query<{ login_ts: number }>({
+        ...recordSuccess,
+        values: [
+          attempt.id,
+          attempt.failed_logins,
+          attempt.lockouts,
+          attempt.password_changed_at,
+          newHash ?? null,
+          attempt.password_hash,
+        ],
+      });
       return rows[0]?.login_ts;
     },
     async setDisabled(id: string, disabled: boolean): Promise<void> {
@@ -197,8 +231,17 @@ export function createAccountStore(db: Queryable) {
     /** email_taken when another account has the email (the unique index on lower(email) decides). */
     async update(id: string, changes: AccountChanges): Promise<UpdatedAccount> {
       try {
-        const { rows } = await db.query<AccountRow>({ ...update, values: [id, changes.email ?? null, changes.name ?? null,
-          changes.givenName ?? null, changes.familyName ?? null, changes.emailVerified ?? null] });
+        const { rows } = await db.query<AccountRow>({
+          ...update,
+          values: [
+            id,
+            changes.email ?? null,
+            changes.name ?? null,
+            changes.givenName ?? null,
+            changes.familyName ?? null,
+            changes.emailVerified ?? null,
+          ],
+        });
         return rows[0] ? { ok: true, account: rows[0] } : { ok: false, reason: 'not_found' };
       } catch (err) {
         if (isUniqueViolation(err, EMAIL_INDEX)) return { ok: false, reason: 'email_taken' };

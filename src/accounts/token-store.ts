@@ -5,14 +5,17 @@ import type { Queryable } from '../db/pool.ts';
 export type AccountTokenKind = 'reset' | 'verify' | 'invite' | 'email_change';
 
 /** A used token: whose it was, and the address it carried (verify, email_change). */
-export interface UsedToken { account_id: string; email: string | null }
+export interface UsedToken {
+  account_id: string;
+  email: string | null;
+}
 
 /** The token as stored: its SHA-256, never the token itself. */
-export const tokenHash = (token: string): Buffer => createHash('sha256').update(token, 'utf8').digest();
+const tokenHash = (token: string): Buffer => createHash('sha256').update(token, 'utf8').digest();
 /** A new token: 256 bits from the CSPRNG, base64url (43 characters). */
-export const newToken = (): string => randomBytes(32).toString('base64url');
+const newToken = (): string => randomBytes(32).toString('base64url');
 /** The shape of a token we issue; anything else is refused before the database is asked. */
-export const TOKEN_SHAPE = /^[A-Za-z0-9_-]{43}$/;
+const TOKEN_SHAPE = /^[A-Za-z0-9_-]{43}$/;
 
 // $5: bind the link to the current password (reset, invite): any later password change voids it.
 const issue = {
@@ -67,12 +70,26 @@ export function createAccountTokenStore(db: Queryable) {
      * Issues a token of `kind` for the account, voiding its older unused ones of that kind.
      * Undefined when there is no such account.
      */
-    async issue(input: { kind: AccountTokenKind; accountId: string; ttlSeconds: number; email?: string | undefined; bindPassword: boolean }):
-      Promise<{ token: string; expiresAt: Date } | undefined> {
+    async issue(input: {
+      kind: AccountTokenKind;
+      accountId: string;
+      ttlSeconds: number;
+      email?: string | undefined;
+      bindPassword: boolean;
+    }): Promise<{ token: string; expiresAt: Date } | undefined> {
       await db.query({ ...voidOlder, values: [input.accountId, input.kind] });
       const token = newToken();
-      const { rows } = await db.query<{ expires_at: Date }>({ ...issue,
-        values: [tokenHash(token), input.kind, input.accountId, input.email ?? null, input.bindPassword, input.ttlSeconds] });
+      const { rows } = await db.query<{ expires_at: Date }>({
+        ...issue,
+        values: [
+          tokenHash(token),
+          input.kind,
+          input.accountId,
+          input.email ?? null,
+          input.bindPassword,
+          input.ttlSeconds,
+        ],
+      });
       return rows[0] && { token, expiresAt: rows[0].expires_at };
     },
     /** Uses the token once; undefined when it is not (or no longer) valid. */
@@ -86,7 +103,9 @@ export function createAccountTokenStore(db: Queryable) {
     },
     /** Whether the account has an unused, unexpired link of this kind. */
     async hasPending(accountId: string, kind: AccountTokenKind): Promise<boolean> {
-      return (await db.query<{ pending: boolean }>({ ...pending, values: [accountId, kind] })).rows[0]?.pending ?? false;
+      return (
+        (await db.query<{ pending: boolean }>({ ...pending, values: [accountId, kind] })).rows[0]?.pending ?? false
+      );
     },
     /** Janitor: deletes tokens a day past their expiry or use, at most `batch`; returns how many. */
     async sweep(batch = 1000): Promise<number> {
@@ -94,4 +113,3 @@ export function createAccountTokenStore(db: Queryable) {
     },
   };
 }
-export type AccountTokenStore = ReturnType<typeof createAccountTokenStore>;

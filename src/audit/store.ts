@@ -8,7 +8,15 @@ export interface AuditEvent {
   ip?: string | undefined;
   details?: Record<string, unknown> | undefined;
 }
-export interface AuditRow { id: number; at: Date; event: string; account_id: string | null; client_id: string | null; ip: string | null; details: Record<string, unknown> }
+export interface AuditRow {
+  id: number;
+  at: Date;
+  event: string;
+  account_id: string | null;
+  client_id: string | null;
+  ip: string | null;
+  details: Record<string, unknown>;
+}
 
 const insert = {
   name: 'audit_events.insert',
@@ -31,7 +39,16 @@ const ofAccount = {
 export function createAuditStore(db: Queryable) {
   return {
     async record(entry: AuditEvent): Promise<void> {
-      await db.query({ ...insert, values: [entry.event, entry.accountId ?? null, entry.clientId ?? null, entry.ip ?? null, JSON.stringify(entry.details ?? {})] });
+      await db.query({
+        ...insert,
+        values: [
+          entry.event,
+          entry.accountId ?? null,
+          entry.clientId ?? null,
+          entry.ip ?? null,
+          JSON.stringify(entry.details ?? {}),
+        ],
+      });
     },
     async since(afterId: number, limit = 500): Promise<AuditRow[]> {
       return (await db.query<AuditRow>({ ...since, values: [afterId, limit] })).rows;

@@ -1,7 +1,7 @@
 import type { ApiResourceRow } from '../oidc/api-resource-store.ts';
 import { defaultApiTokenTtl } from '../oidc/api-resources.ts';
 import type { CliContext } from './context.ts';
-import { CommandError, found, parse, print, required, unknownCommand, UsageError, type Io } from './output.ts';
+import { CommandError, found, type Io, parse, print, required, UsageError, unknownCommand } from './output.ts';
 
 export const APIS_HELP = `Usage: latchkey apis <command> [options]
 
@@ -55,10 +55,21 @@ export async function apisCommand(ctx: CliContext, args: string[], io: Io): Prom
       return;
     }
     case 'list':
-      print(io, json, (await ctx.apis.store.list()).map((row) => apiView(ctx, row)));
+      print(
+        io,
+        json,
+        (await ctx.apis.store.list()).map((row) => apiView(ctx, row)),
+      );
       return;
     case 'show':
-      print(io, json, apiView(ctx, found(await ctx.apis.store.findByIdentifier(required(positionals[0], 'identifier')), `API ${positionals[0]}`)));
+      print(
+        io,
+        json,
+        apiView(
+          ctx,
+          found(await ctx.apis.store.findByIdentifier(required(positionals[0], 'identifier')), `API ${positionals[0]}`),
+        ),
+      );
       return;
     case 'delete': {
       const identifier = required(positionals[0], 'identifier');

@@ -1,10 +1,10 @@
 import { readFile } from 'node:fs/promises';
-import { normaliseGrantType, type ClientInput } from '../clients/clients.ts';
+import { type ClientInput, normaliseGrantType } from '../clients/clients.ts';
 import type { ClientRow } from '../clients/store.ts';
 import { createAdapterFactory } from '../oidc/adapter.ts';
 import { issueInitialAccessToken } from '../oidc/registration.ts';
 import type { CliContext } from './context.ts';
-import { CommandError, found, parse, print, required, unknownCommand, UsageError, type Io } from './output.ts';
+import { CommandError, found, type Io, parse, print, required, UsageError, unknownCommand } from './output.ts';
 
 export const CLIENTS_HELP = `Usage: latchkey clients <command> [options]
 
@@ -96,9 +96,11 @@ function applicationType(value: string | undefined): 'web' | 'native' | undefine
 
 /** --jwks: inline JSON or @file; whether it is a JWK Set is the service's to say. */
 async function readJwks(value: string): Promise<unknown> {
-  const text = value.startsWith('{') ? value : await readFile(value.replace(/^@/, ''), 'utf8').catch((err: Error) => {
-    throw new CommandError(`cannot read --jwks file: ${err.message}`);
-  });
+  const text = value.startsWith('{')
+    ? value
+    : await readFile(value.replace(/^@/, ''), 'utf8').catch((err: Error) => {
+        throw new CommandError(`cannot read --jwks file: ${err.message}`);
+      });
   try {
     return JSON.parse(text);
   } catch (err) {
@@ -106,7 +108,12 @@ async function readJwks(value: string): Promise<unknown> {
   }
 }
 
-async function extraMetadata(values: { jwks?: string | undefined; 'jwks-uri'?: string | undefined; 'backchannel-logout-uri'?: string | undefined; 'require-par'?: boolean | undefined }) {
+async function extraMetadata(values: {
+  jwks?: string | undefined;
+  'jwks-uri'?: string | undefined;
+  'backchannel-logout-uri'?: string | undefined;
+  'require-par'?: boolean | undefined;
+}) {
   const extra: Record<string, unknown> = {};
   if (values.jwks) extra.jwks = await readJwks(values.jwks);
   if (values['jwks-uri']) extra.jwks_uri = values['jwks-uri'];
@@ -115,8 +122,12 @@ async function extraMetadata(values: { jwks?: string | undefined; 'jwks-uri'?: s
   return extra;
 }
 
-function requirePkce(values: { 'require-pkce'?: boolean | undefined; 'allow-no-pkce'?: boolean | undefined }): boolean | undefined {
-  if (values['require-pkce'] && values['allow-no-pkce']) throw new UsageError('--require-pkce and --allow-no-pkce exclude each other');
+function requirePkce(values: {
+  'require-pkce'?: boolean | undefined;
+  'allow-no-pkce'?: boolean | undefined;
+}): boolean | undefined {
+  if (values['require-pkce'] && values['allow-no-pkce'])
+    throw new UsageError('--require-pkce and --allow-no-pkce exclude each other');
   return values['allow-no-pkce'] ? false : values['require-pkce'];
 }
 
@@ -148,16 +159,27 @@ export async function clientsCommand(ctx: CliContext, args: string[], io: Io): P
       const result = await ctx.clients.create(input, await extraMetadata(values));
       if (!result.ok) throw new CommandError(result.problems.join('; '));
       await ctx.audit.record({ event: 'client.created', clientId: result.client.client_id, details: { type } });
-      const out = { client_id: result.client.client_id, ...(result.clientSecret ? { client_secret: result.clientSecret } : {}) };
-      print(io, json, out, () => [
-        `client_id      ${out.client_id}`,
-        ...(out.client_secret ? [`client_secret  ${out.client_secret}`, '', 'Store the secret now: it is not shown again.'] : []),
-      ].join('\n'));
+      const out = {
+        client_id: result.client.client_id,
+        ...(result.clientSecret ? { client_secret: result.clientSecret } : {}),
+      };
+      print(io, json, out, () =>
+        [
+          `client_id      ${out.client_id}`,
+          ...(out.client_secret
+            ? [`client_secret  ${out.client_secret}`, '', 'Store the secret now: it is not shown again.']
+            : []),
+        ].join('\n'),
+      );
       return;
     }
     case 'list': {
       const rows = await ctx.clients.store.list();
-      print(io, json, rows.map(clientView), () => rows.length === 0 ? '(no clients)' : rows.map((row) => `${row.client_id}  ${row.type.padEnd(12)}  ${row.name}`).join('\n'));
+      print(io, json, rows.map(clientView), () =>
+        rows.length === 0
+          ? '(no clients)'
+          : rows.map((row) => `${row.client_id}  ${row.type.padEnd(12)}  ${row.name}`).join('\n'),
+      );
       return;
     }
     case 'show': {
@@ -168,18 +190,26 @@ export async function clientsCommand(ctx: CliContext, args: string[], io: Io): P
       if (values.type !== undefined) throw new UsageError('--type cannot change: register a new client instead');
       const current = await findOrFail(ctx, positionals[0]);
       const extra = await extraMetadata(values);
-      const result = await ctx.clients.update(current.client_id, {
-        name: values.name,
-        applicationType: applicationType(values['application-type']),
-        redirectUris: values['redirect-uri'],
-        postLogoutRedirectUris: values['post-logout-redirect-uri'],
-        grantTypes: values.grant,
-        scope: values.scope,
-        firstParty: values['first-party'],
-        tokenEndpointAuthMethod: values['auth-method'],
-        requirePkce: requirePkce(values),
-        requireVerifiedEmail: values['require-verified-email'] ? true : values['no-require-verified-email'] ? false : undefined,
-      }, extra);
+      const result = await ctx.clients.update(
+        current.client_id,
+        {
+          name: values.name,
+          applicationType: applicationType(values['application-type']),
+          redirectUris: values['redirect-uri'],
+          postLogoutRedirectUris: values['post-logout-redirect-uri'],
+          grantTypes: values.grant,
+          scope: values.scope,
+          firstParty: values['first-party'],
+          tokenEndpointAuthMethod: values['auth-method'],
+          requirePkce: requirePkce(values),
+          requireVerifiedEmail: values['require-verified-email']
+            ? true
+            : values['no-require-verified-email']
+              ? false
+              : undefined,
+        },
+        extra,
+      );
       const updated = found(result, `client ${current.client_id}`);
       if (!updated.ok) throw new CommandError(updated.problems.join('; '));
       await ctx.audit.record({ event: 'client.updated', clientId: current.client_id });
@@ -196,28 +226,56 @@ export async function clientsCommand(ctx: CliContext, args: string[], io: Io): P
     case 'rotate-secret': {
       const row = await findOrFail(ctx, positionals[0]);
       const secret = await ctx.clients.rotateSecret(row.client_id);
-      if (!secret) throw new CommandError(`client ${row.client_id} has no secret to rotate (public or private_key_jwt)`);
+      if (!secret)
+        throw new CommandError(`client ${row.client_id} has no secret to rotate (public or private_key_jwt)`);
       await ctx.audit.record({ event: 'client.secret_rotated', clientId: row.client_id });
-      print(io, json, { client_id: row.client_id, client_secret: secret },
-        () => `client_id      ${row.client_id}\nclient_secret  ${secret}\n\nStore the secret now: it is not shown again.`);
+      print(
+        io,
+        json,
+        { client_id: row.client_id, client_secret: secret },
+        () =>
+          `client_id      ${row.client_id}\nclient_secret  ${secret}\n\nStore the secret now: it is not shown again.`,
+      );
       return;
     }
     case 'initial-access-token': {
-      const adapter = createAdapterFactory({ payloads: ctx.payloads, clients: ctx.clients, box: ctx.box })('InitialAccessToken');
-      const allowed = { apiScopes: (values.scope ?? '').split(/\s+/).filter(Boolean), grantTypes: (values.grant ?? []).map(normaliseGrantType) };
+      const adapter = createAdapterFactory({ payloads: ctx.payloads, clients: ctx.clients, box: ctx.box })(
+        'InitialAccessToken',
+      );
+      const allowed = {
+        apiScopes: (values.scope ?? '').split(/\s+/).filter(Boolean),
+        grantTypes: (values.grant ?? []).map(normaliseGrantType),
+      };
       const servedApiScopes = (await ctx.apis.store.list()).flatMap((api) => api.scopes);
-      const issued = await issueInitialAccessToken(adapter, { ttlSeconds: values.ttl === undefined ? undefined : Number(values.ttl), allowed, servedApiScopes });
-      if (!issued.ok) throw issued.reason === 'invalid_ttl' ? new UsageError(issued.problems.join('; ')) : new CommandError(issued.problems.join('; '));
-      await ctx.audit.record({ event: 'client.initial_access_token_issued', details: {
-        expires_at: issued.expiresAt.toISOString(), api_scopes: allowed.apiScopes, grant_types: allowed.grantTypes } });
+      const issued = await issueInitialAccessToken(adapter, {
+        ttlSeconds: values.ttl === undefined ? undefined : Number(values.ttl),
+        allowed,
+        servedApiScopes,
+      });
+      if (!issued.ok)
+        throw issued.reason === 'invalid_ttl'
+          ? new UsageError(issued.problems.join('; '))
+          : new CommandError(issued.problems.join('; '));
+      await ctx.audit.record({
+        event: 'client.initial_access_token_issued',
+        details: {
+          expires_at: issued.expiresAt.toISOString(),
+          api_scopes: allowed.apiScopes,
+          grant_types: allowed.grantTypes,
+        },
+      });
       const out = { initial_access_token: issued.token, expires_at: issued.expiresAt.toISOString() };
-      print(io, json, out, () => [
-        `initial_access_token  ${out.initial_access_token}`,
-        `expires_at            ${out.expires_at}`,
-        '',
-        'Send it as "Authorization: Bearer <token>" to POST /register. Store it now: it is not shown again.',
-        ...(ctx.config.registrationEnabled ? [] : ['Registration is off on this configuration: set REGISTRATION_ENABLED=true on the server.']),
-      ].join('\n'));
+      print(io, json, out, () =>
+        [
+          `initial_access_token  ${out.initial_access_token}`,
+          `expires_at            ${out.expires_at}`,
+          '',
+          'Send it as "Authorization: Bearer <token>" to POST /register. Store it now: it is not shown again.',
+          ...(ctx.config.registrationEnabled
+            ? []
+            : ['Registration is off on this configuration: set REGISTRATION_ENABLED=true on the server.']),
+        ].join('\n'),
+      );
       return;
     }
     default:

@@ -1,9 +1,9 @@
 import type { Accounts } from '../accounts/accounts.ts';
 import type { SelfService } from '../accounts/self-service.ts';
+import type { AuditStore } from '../audit/store.ts';
 import type { Clients } from '../clients/clients.ts';
 import type { Config } from '../config.ts';
 import type { Database } from '../db/open.ts';
-import type { AuditStore } from '../audit/store.ts';
 import type { OutboxStore } from '../mail/outbox-store.ts';
 import type { MailRenderer } from '../mail/render.ts';
 import type { MailSender, MailSenderDeps } from '../mail/sender.ts';

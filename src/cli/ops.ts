@@ -1,9 +1,9 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { AuditRow } from '../audit/store.ts';
-import { retiredKeyPublishSeconds, retireKey, rotateKeys } from '../oidc/keys.ts';
 import { DEFAULT_SWEEP, sweepExpired } from '../oidc/janitor.ts';
+import { retiredKeyPublishSeconds, retireKey, rotateKeys } from '../oidc/keys.ts';
 import type { CliContext } from './context.ts';
-import { CommandError, parse, print, required, table, unknownCommand, UsageError, type Io } from './output.ts';
+import { CommandError, type Io, parse, print, required, table, UsageError, unknownCommand } from './output.ts';
 
 export const KEYS_HELP = `Usage: latchkey keys <command> [options]
 
@@ -34,32 +34,59 @@ Shows the latest audit events (sign-ins, lockouts, consents, client/user/key cha
 --follow keeps printing new ones until interrupted.
 `;
 
-
 export async function keysCommand(ctx: CliContext, args: string[], io: Io): Promise<void> {
   const [command, ...rest] = args;
   const { values, positionals } = parse(rest, {});
   const json = values.json;
-  const publishSeconds = async () => retiredKeyPublishSeconds(ctx.config.ttl, (await ctx.apis.store.list()).map((api) => api.access_token_ttl));
+  const publishSeconds = async () =>
+    retiredKeyPublishSeconds(
+      ctx.config.ttl,
+      (await ctx.apis.store.list()).map((api) => api.access_token_ttl),
+    );
   switch (command) {
     case 'list': {
       const rows = (await ctx.keys.listAll()).map((key) => ({
-        kid: key.kid, alg: key.alg, state: key.state, created_at: key.created_at, activated_at: key.activated_at,
-        retired_at: key.retired_at, published_until: key.state === 'retired' ? key.unpublish_after : null,
+        kid: key.kid,
+        alg: key.alg,
+        state: key.state,
+        created_at: key.created_at,
+        activated_at: key.activated_at,
+        retired_at: key.retired_at,
+        published_until: key.state === 'retired' ? key.unpublish_after : null,
       }));
-      print(io, json, rows, () => table(rows.map((row) => ({ kid: row.kid, alg: row.alg, state: row.state, created: row.created_at, published_until: row.published_until }))));
+      print(io, json, rows, () =>
+        table(
+          rows.map((row) => ({
+            kid: row.kid,
+            alg: row.alg,
+            state: row.state,
+            created: row.created_at,
+            published_until: row.published_until,
+          })),
+        ),
+      );
       return;
     }
     case 'rotate': {
-      const rotated = await rotateKeys(ctx.database.pool, ctx.box, { publishRetiredSeconds: await publishSeconds(), cookieGraceSeconds: ctx.config.ttl.session });
+      const rotated = await rotateKeys(ctx.database.pool, ctx.box, {
+        publishRetiredSeconds: await publishSeconds(),
+        cookieGraceSeconds: ctx.config.ttl.session,
+      });
       await ctx.audit.record({ event: 'key.rotated', details: { rotated } });
-      print(io, json, { rotated }, () => rotated.map((r) => `${r.alg}: ${r.activated} is now active; next is ${r.next}`).join('\n'));
+      print(io, json, { rotated }, () =>
+        rotated.map((r) => `${r.alg}: ${r.activated} is now active; next is ${r.next}`).join('\n'),
+      );
       return;
     }
     case 'retire': {
       const kid = required(positionals[0], 'kid');
-      const result = await retireKey(ctx.database.pool, ctx.box, kid, { publishRetiredSeconds: await publishSeconds(), cookieGraceSeconds: ctx.config.ttl.session });
+      const result = await retireKey(ctx.database.pool, ctx.box, kid, {
+        publishRetiredSeconds: await publishSeconds(),
+        cookieGraceSeconds: ctx.config.ttl.session,
+      });
       if (!result.ok) {
-        if (result.reason === 'only_signing_key') throw new CommandError(`${kid} is the only ${result.alg} key able to sign: run keys rotate instead`);
+        if (result.reason === 'only_signing_key')
+          throw new CommandError(`${kid} is the only ${result.alg} key able to sign: run keys rotate instead`);
         throw new CommandError(result.reason === 'not_found' ? `no key ${kid}` : `${kid} is already retired`);
       }
       await ctx.audit.record({ event: 'key.retired', details: { kid } });
@@ -75,7 +102,9 @@ export async function migrateCommand(ctx: CliContext, args: string[], io: Io): P
   const { values } = parse(args, {});
   // Opening the CLI's context has migrated (as it does for every command): report what that applied.
   const applied = ctx.migrated;
-  print(io, values.json, { status: 'up to date', applied }, () => applied.length ? `applied ${applied.join(', ')}` : 'database is up to date');
+  print(io, values.json, { status: 'up to date', applied }, () =>
+    applied.length ? `applied ${applied.join(', ')}` : 'database is up to date',
+  );
 }
 
 export async function janitorCommand(ctx: CliContext, args: string[], io: Io): Promise<void> {
@@ -85,8 +114,13 @@ export async function janitorCommand(ctx: CliContext, args: string[], io: Io): P
   if (!(batchSize > 0) || !(limit > 0)) throw new UsageError('--batch-size and --limit must be positive numbers');
   const removed = await sweepExpired(ctx.database.pool, ctx.log, { ...DEFAULT_SWEEP, batchSize, limit });
   const mails = await ctx.outbox.sweep(batchSize);
-  print(io, values.json, { removed: removed ?? 0, skipped: removed === undefined, mails_removed: mails },
-    () => `${removed === undefined ? 'another node is sweeping; skipped' : `removed ${removed} expired row(s)`}; removed ${mails} old mail(s)`);
+  print(
+    io,
+    values.json,
+    { removed: removed ?? 0, skipped: removed === undefined, mails_removed: mails },
+    () =>
+      `${removed === undefined ? 'another node is sweeping; skipped' : `removed ${removed} expired row(s)`}; removed ${mails} old mail(s)`,
+  );
 }
 
 export async function auditCommand(ctx: CliContext, args: string[], io: Io, signal?: AbortSignal): Promise<void> {
@@ -97,8 +131,11 @@ export async function auditCommand(ctx: CliContext, args: string[], io: Io, sign
   if (!(limit > 0)) throw new UsageError('--limit must be a positive number');
   const show = (rows: AuditRow[]) => {
     for (const row of rows) {
-      io.stdout(values.json ? `${JSON.stringify(row)}\n`
-        : `${row.at.toISOString()}  ${row.event.padEnd(20)}  ${row.account_id ?? '-'}  ${row.client_id ?? '-'}  ${JSON.stringify(row.details)}\n`);
+      io.stdout(
+        values.json
+          ? `${JSON.stringify(row)}\n`
+          : `${row.at.toISOString()}  ${row.event.padEnd(20)}  ${row.account_id ?? '-'}  ${row.client_id ?? '-'}  ${JSON.stringify(row.details)}\n`,
+      );
     }
   };
   const rows = await ctx.audit.latest(limit);

@@ -1,4 +1,4 @@
-import { parseArgs, type ParseArgsConfig } from 'node:util';
+import { type ParseArgsConfig, parseArgs } from 'node:util';
 
 /** A mistake in how a command was called: exit 2 with the message and a pointer to --help. */
 export class UsageError extends Error {
@@ -58,7 +58,11 @@ export function table(rows: Array<Record<string, unknown>>): string {
   const columns = Object.keys(rows[0]!);
   const cells = rows.map((row) => columns.map((column) => format(row[column])));
   const widths = columns.map((column, i) => Math.max(column.length, ...cells.map((row) => row[i]!.length)));
-  const line = (values: string[]) => values.map((v, i) => v.padEnd(widths[i]!)).join('  ').trimEnd();
+  const line = (values: string[]) =>
+    values
+      .map((v, i) => v.padEnd(widths[i]!))
+      .join('  ')
+      .trimEnd();
   return [line(columns), ...cells.map(line)].join('\n');
 }
 

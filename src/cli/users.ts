@@ -1,6 +1,16 @@
 import type { AccountRow } from '../accounts/store.ts';
 import type { CliContext } from './context.ts';
-import { CommandError, found, parse, print, readPassword, required, unknownCommand, UsageError, type Io } from './output.ts';
+import {
+  CommandError,
+  found,
+  type Io,
+  parse,
+  print,
+  readPassword,
+  required,
+  UsageError,
+  unknownCommand,
+} from './output.ts';
 
 export const USERS_HELP = `Usage: latchkey users <command> [options]
 
@@ -65,7 +75,8 @@ const REASONS: Record<string, string> = {
 
 /** Why the CLI refuses something, in words; the minimum length is the configured one. */
 function reason(ctx: CliContext, code: string): string {
-  if (code === 'password_too_short') return `password must be at least ${ctx.accounts.passwordRules.minLength} characters`;
+  if (code === 'password_too_short')
+    return `password must be at least ${ctx.accounts.passwordRules.minLength} characters`;
   return REASONS[code] ?? code;
 }
 
@@ -82,7 +93,9 @@ export async function usersCommand(ctx: CliContext, args: string[], io: Io): Pro
   switch (command) {
     case 'create': {
       if (!values['password-stdin']) {
-        throw new UsageError('--password-stdin is required (the password is never taken from the command line); to let the person choose their own password, use `latchkey users invite --email E --name N`');
+        throw new UsageError(
+          '--password-stdin is required (the password is never taken from the command line); to let the person choose their own password, use `latchkey users invite --email E --name N`',
+        );
       }
       const result = await ctx.accounts.create({
         email: required(values.email, '--email'),
@@ -94,23 +107,40 @@ export async function usersCommand(ctx: CliContext, args: string[], io: Io): Pro
       });
       if (!result.ok) throw new CommandError(reason(ctx, result.reason));
       await ctx.audit.record({ event: 'user.created', accountId: result.account.id });
-      print(io, json, { id: result.account.id, email: result.account.email }, () => `created user ${result.account.id} (${result.account.email})`);
+      print(
+        io,
+        json,
+        { id: result.account.id, email: result.account.email },
+        () => `created user ${result.account.id} (${result.account.email})`,
+      );
       return;
     }
     case 'invite': {
       const lang = values.lang ?? 'en';
       if (lang !== 'en' && lang !== 'fr') throw new UsageError('--lang must be en or fr');
-      const result = await ctx.selfService.invite({ email: required(values.email, '--email'), name: values.name ?? '', locale: lang });
+      const result = await ctx.selfService.invite({
+        email: required(values.email, '--email'),
+        name: values.name ?? '',
+        locale: lang,
+      });
       if (!result.ok) throw new CommandError(REASONS[result.reason] ?? result.reason);
       await ctx.audit.record({ event: 'user.invited', accountId: result.account.id });
-      print(io, json, { id: result.account.id, email: result.account.email, invitation_expires_at: result.expiresAt },
-        () => `invited user ${result.account.id} (${result.account.email}); the link works until ${result.expiresAt.toISOString()}`);
+      print(
+        io,
+        json,
+        { id: result.account.id, email: result.account.email, invitation_expires_at: result.expiresAt },
+        () =>
+          `invited user ${result.account.id} (${result.account.email}); the link works until ${result.expiresAt.toISOString()}`,
+      );
       return;
     }
     case 'list': {
       const rows = await store.list(10_000);
-      print(io, json, rows.map(userView), () => rows.length === 0 ? '(no users)'
-        : rows.map((row) => `${row.id}  ${row.email}${row.disabled ? '  [disabled]' : ''}`).join('\n'));
+      print(io, json, rows.map(userView), () =>
+        rows.length === 0
+          ? '(no users)'
+          : rows.map((row) => `${row.id}  ${row.email}${row.disabled ? '  [disabled]' : ''}`).join('\n'),
+      );
       return;
     }
     case 'show':
@@ -125,7 +155,10 @@ export async function usersCommand(ctx: CliContext, args: string[], io: Io): Pro
         familyName: values['family-name'],
         emailVerified: values['email-verified'] ? true : values['no-email-verified'] ? false : undefined,
       });
-      if (!result.ok) throw new CommandError(result.reason === 'not_found' ? `no user ${positionals[0]}` : reason(ctx, result.reason));
+      if (!result.ok)
+        throw new CommandError(
+          result.reason === 'not_found' ? `no user ${positionals[0]}` : reason(ctx, result.reason),
+        );
       await ctx.audit.record({ event: 'user.updated', accountId: row.id });
       print(io, json, userView(result.account));
       return;
@@ -148,19 +181,37 @@ export async function usersCommand(ctx: CliContext, args: string[], io: Io): Pro
     case 'set-password': {
       if (!values['password-stdin']) throw new UsageError('--password-stdin is required');
       const row = await findUser(ctx, positionals[0]);
-      const result = await ctx.accounts.setPassword(row.id, await readPassword(io), { keepSessions: values['keep-sessions'] });
+      const result = await ctx.accounts.setPassword(row.id, await readPassword(io), {
+        keepSessions: values['keep-sessions'],
+      });
       if (!result.ok) throw new CommandError(reason(ctx, result.reason));
-      await ctx.audit.record({ event: 'user.password_set', accountId: row.id,
-        details: { sessions_ended: result.signedOut, revoked_grants: result.revokedGrants } });
-      print(io, json, { id: row.id, password: 'updated', locked: false, sessions_ended: result.signedOut, revoked_grants: result.revokedGrants },
-        () => `password updated for user ${row.id}; lockout cleared; ${result.signedOut
-          ? `sessions ended and ${result.revokedGrants} grant(s) revoked with their tokens`
-          : 'sessions and tokens kept (--keep-sessions)'}`);
+      await ctx.audit.record({
+        event: 'user.password_set',
+        accountId: row.id,
+        details: { sessions_ended: result.signedOut, revoked_grants: result.revokedGrants },
+      });
+      print(
+        io,
+        json,
+        {
+          id: row.id,
+          password: 'updated',
+          locked: false,
+          sessions_ended: result.signedOut,
+          revoked_grants: result.revokedGrants,
+        },
+        () =>
+          `password updated for user ${row.id}; lockout cleared; ${
+            result.signedOut
+              ? `sessions ended and ${result.revokedGrants} grant(s) revoked with their tokens`
+              : 'sessions and tokens kept (--keep-sessions)'
+          }`,
+      );
       return;
     }
     case 'delete': {
       const row = await findUser(ctx, positionals[0]);
-      if (!await ctx.accounts.delete(row.id)) throw new CommandError(`no user ${positionals[0]}`);
+      if (!(await ctx.accounts.delete(row.id))) throw new CommandError(`no user ${positionals[0]}`);
       await ctx.audit.record({ event: 'user.deleted', accountId: row.id });
       print(io, json, { deleted: row.id }, () => `deleted user ${row.id}`);
       return;
@@ -176,7 +227,12 @@ export async function usersCommand(ctx: CliContext, args: string[], io: Io): Pro
       const removed = await ctx.accounts.signOutEverywhere(row.id);
       if (removed === undefined) throw new CommandError(`no user ${positionals[0]}`);
       await ctx.audit.record({ event: 'user.grants_revoked', accountId: row.id, details: { grants: removed } });
-      print(io, json, { id: row.id, revoked_grants: removed }, () => `revoked ${removed} grant(s) of user ${row.id}; sessions ended`);
+      print(
+        io,
+        json,
+        { id: row.id, revoked_grants: removed },
+        () => `revoked ${removed} grant(s) of user ${row.id}; sessions ended`,
+      );
       return;
     }
     default:

@@ -7,7 +7,10 @@ export interface ClientMetadataSource {
 }
 
 /** Client metadata as the engine's Client adapter reads it, from memory. */
-export function createClientCache(deps: { load: (clientId: string) => Promise<AdapterPayload | undefined>; maxAgeMs: number }): NotifiedCache<AdapterPayload> & ClientMetadataSource {
+export function createClientCache(deps: {
+  load: (clientId: string) => Promise<AdapterPayload | undefined>;
+  maxAgeMs: number;
+}): NotifiedCache<AdapterPayload> & ClientMetadataSource {
   const cache = createNotifiedCache<AdapterPayload>(deps);
   return Object.assign(cache, { findMetadata: (clientId: string) => cache.get(clientId) });
 }

@@ -1,14 +1,19 @@
 import { randomBytes } from 'node:crypto';
 import type { AdapterPayload, ClientAuthMethod } from 'oidc-provider';
-import { API_SCOPES, OIDC_SCOPES } from './scopes.ts';
 import type { SecretBox } from '../secret-box.ts';
 import { REQUIRE_PKCE } from './pkce.ts';
-import { REQUIRE_VERIFIED_EMAIL } from './verified-email.ts';
 import { redirectUriProblem } from './redirect-policy.ts';
-import { STRICT_AUTH_METHOD } from './strict-auth.ts';
+import { API_SCOPES, OIDC_SCOPES } from './scopes.ts';
 import type { ClientRow, ClientStore } from './store.ts';
+import { STRICT_AUTH_METHOD } from './strict-auth.ts';
+import { REQUIRE_VERIFIED_EMAIL } from './verified-email.ts';
 
-const GRANT_TYPES = ['authorization_code', 'refresh_token', 'client_credentials', 'urn:ietf:params:oauth:grant-type:device_code'] as const;
+const GRANT_TYPES = [
+  'authorization_code',
+  'refresh_token',
+  'client_credentials',
+  'urn:ietf:params:oauth:grant-type:device_code',
+] as const;
 const GRANT_ALIASES: Record<string, string> = { device_code: 'urn:ietf:params:oauth:grant-type:device_code' };
 const CONFIDENTIAL_AUTH_METHODS = ['client_secret_basic', 'client_secret_post', 'private_key_jwt'] as const;
 
@@ -58,20 +63,33 @@ export function normaliseGrantType(grant: string): string {
   return GRANT_ALIASES[grant] ?? grant;
 }
 
-interface Validated { problems: string[]; grantTypes: string[]; applicationType: 'web' | 'native'; authMethod: string; requirePkce: boolean }
+interface Validated {
+  problems: string[];
+  grantTypes: string[];
+  applicationType: 'web' | 'native';
+  authMethod: string;
+  requirePkce: boolean;
+}
 
 function validate(input: ClientInput): Validated {
   const problems: string[] = [];
   const applicationType = input.applicationType ?? 'web';
-  const grantTypes = [...new Set((input.grantTypes?.length ? input.grantTypes : ['authorization_code', 'refresh_token']).map(normaliseGrantType))];
+  const grantTypes = [
+    ...new Set(
+      (input.grantTypes?.length ? input.grantTypes : ['authorization_code', 'refresh_token']).map(normaliseGrantType),
+    ),
+  ];
   if (!input.name.trim()) problems.push('name must not be empty');
   if (input.name.length > 200) problems.push('name must be at most 200 characters');
   for (const grant of grantTypes) {
-    if (!(GRANT_TYPES as readonly string[]).includes(grant)) problems.push(`grant ${grant} is not supported (use one of ${GRANT_TYPES.join(', ')}, or device_code)`);
+    if (!(GRANT_TYPES as readonly string[]).includes(grant))
+      problems.push(`grant ${grant} is not supported (use one of ${GRANT_TYPES.join(', ')}, or device_code)`);
   }
-  if (input.type === 'public' && grantTypes.includes('client_credentials')) problems.push('a public client cannot use client_credentials: it has no secret');
+  if (input.type === 'public' && grantTypes.includes('client_credentials'))
+    problems.push('a public client cannot use client_credentials: it has no secret');
   const needsRedirect = grantTypes.includes('authorization_code');
-  if (needsRedirect && input.redirectUris.length === 0) problems.push('at least one --redirect-uri is required for the authorization_code grant');
+  if (needsRedirect && input.redirectUris.length === 0)
+    problems.push('at least one --redirect-uri is required for the authorization_code grant');
   for (const uri of input.redirectUris) {
     const problem = redirectUriProblem(uri, applicationType);
     if (problem) problems.push(problem);
@@ -82,13 +100,24 @@ function validate(input: ClientInput): Validated {
   }
   let authMethod = input.type === 'public' ? 'none' : 'client_secret_basic';
   if (input.tokenEndpointAuthMethod) {
-    if (input.type === 'public' && input.tokenEndpointAuthMethod !== 'none') problems.push('a public client authenticates with none');
-    else if (input.type === 'confidential' && !(CONFIDENTIAL_AUTH_METHODS as readonly string[]).includes(input.tokenEndpointAuthMethod)) {
+    if (input.type === 'public' && input.tokenEndpointAuthMethod !== 'none')
+      problems.push('a public client authenticates with none');
+    else if (
+      input.type === 'confidential' &&
+      !(CONFIDENTIAL_AUTH_METHODS as readonly string[]).includes(input.tokenEndpointAuthMethod)
+    ) {
       problems.push(`auth method must be one of ${CONFIDENTIAL_AUTH_METHODS.join(', ')}`);
     } else authMethod = input.tokenEndpointAuthMethod;
   }
-  if (input.type === 'public' && input.requirePkce === false) problems.push('a public client always uses PKCE: it has no secret to prove the code is its own');
-  return { problems, grantTypes, applicationType, authMethod, requirePkce: input.type === 'public' || (input.requirePkce ?? true) };
+  if (input.type === 'public' && input.requirePkce === false)
+    problems.push('a public client always uses PKCE: it has no secret to prove the code is its own');
+  return {
+    problems,
+    grantTypes,
+    applicationType,
+    authMethod,
+    requirePkce: input.type === 'public' || (input.requirePkce ?? true),
+  };
 }
 
 /**
@@ -97,11 +126,13 @@ function validate(input: ClientInput): Validated {
  * so it needs keys to be checked against.
  */
 function extraProblem(extra: Record<string, unknown>, privateKeyJwt: boolean): string | undefined {
-  if (extra.jwks !== undefined && !Array.isArray((extra.jwks as { keys?: unknown } | null)?.keys)) return '--jwks is not a JWK Set: no "keys" array';
+  if (extra.jwks !== undefined && !Array.isArray((extra.jwks as { keys?: unknown } | null)?.keys))
+    return '--jwks is not a JWK Set: no "keys" array';
   if (extra.jwks_uri !== undefined && !URL.parse(String(extra.jwks_uri))) return '--jwks-uri must be an absolute URL';
   if (extra.backchannel_logout_uri !== undefined) {
     const url = URL.parse(String(extra.backchannel_logout_uri));
-    if (!url || !['https:', 'http:'].includes(url.protocol) || url.hash) return '--backchannel-logout-uri must be an http(s) URL without a fragment';
+    if (!url || !['https:', 'http:'].includes(url.protocol) || url.hash)
+      return '--backchannel-logout-uri must be an http(s) URL without a fragment';
   }
   if (privateKeyJwt && !extra.jwks && !extra.jwks_uri) return 'private_key_jwt needs --jwks or --jwks-uri';
   return undefined;
@@ -118,7 +149,8 @@ export function createClients(deps: { store: ClientStore; box: SecretBox }) {
       if (problem) return { ok: false, problems: [problem] };
       const { problems, grantTypes, applicationType, authMethod, requirePkce } = validate(input);
       if (problems.length) return { ok: false, problems };
-      const clientSecret = input.type === 'confidential' && authMethod !== 'private_key_jwt' ? generateClientSecret() : undefined;
+      const clientSecret =
+        input.type === 'confidential' && authMethod !== 'private_key_jwt' ? generateClientSecret() : undefined;
       const client = await store.insert({
         client_id: generateClientId(),
         name: input.name.trim(),
@@ -139,7 +171,11 @@ export function createClients(deps: { store: ClientStore; box: SecretBox }) {
       return { ok: true, client, clientSecret };
     },
 
-    async update(clientId: string, changes: Partial<ClientInput>, extra: Record<string, unknown> = {}): Promise<ClientResult | undefined> {
+    async update(
+      clientId: string,
+      changes: Partial<ClientInput>,
+      extra: Record<string, unknown> = {},
+    ): Promise<ClientResult | undefined> {
       const problem = extraProblem(extra, false);
       if (problem) return { ok: false, problems: [problem] };
       const current = await store.findById(clientId);
@@ -170,14 +206,19 @@ export function createClients(deps: { store: ClientStore; box: SecretBox }) {
         first_party: merged.firstParty ?? false,
         require_pkce: requirePkce,
         require_verified_email: changes.requireVerifiedEmail ?? current.require_verified_email,
-        metadata: { ...current.metadata, ...extra, ...(changes.tokenEndpointAuthMethod ? { [STRICT_AUTH_METHOD]: true } : {}) },
+        metadata: {
+          ...current.metadata,
+          ...extra,
+          ...(changes.tokenEndpointAuthMethod ? { [STRICT_AUTH_METHOD]: true } : {}),
+        },
       });
       return client ? { ok: true, client } : undefined;
     },
 
     async rotateSecret(clientId: string): Promise<string | undefined> {
       const current = await store.findById(clientId);
-      if (!current || current.type !== 'confidential' || current.token_endpoint_auth_method === 'private_key_jwt') return undefined;
+      if (current?.type !== 'confidential' || current.token_endpoint_auth_method === 'private_key_jwt')
+        return undefined;
       const secret = generateClientSecret();
       return (await store.setSecret(clientId, box.seal(secret))) ? secret : undefined;
     },
@@ -188,9 +229,17 @@ export function createClients(deps: { store: ClientStore; box: SecretBox }) {
      * operator makes an app first-party (`clients update --first-party`) or lets it skip PKCE
      * (`--allow-no-pkce`); the client's own updates keep those and cannot set them.
      */
-    async saveRegistered(clientId: string, clientSecret: string | undefined, input: ClientInput, extra: Record<string, unknown>): Promise<ClientResult> {
+    async saveRegistered(
+      clientId: string,
+      clientSecret: string | undefined,
+      input: ClientInput,
+      extra: Record<string, unknown>,
+    ): Promise<ClientResult> {
       const current = await store.findById(clientId);
-      const { problems, grantTypes, applicationType, authMethod, requirePkce } = validate({ ...input, requirePkce: current?.require_pkce });
+      const { problems, grantTypes, applicationType, authMethod, requirePkce } = validate({
+        ...input,
+        requirePkce: current?.require_pkce,
+      });
       if (current && current.type !== input.type) problems.push(`a ${current.type} client cannot become ${input.type}`);
       if (problems.length) return { ok: false, problems };
       const fields = {
@@ -205,9 +254,18 @@ export function createClients(deps: { store: ClientStore; box: SecretBox }) {
       };
       const client = current
         ? await store.update({ ...current, ...fields })
-        : await store.insert({ client_id: clientId, type: input.type, secret_sealed: clientSecret ? box.seal(clientSecret) : null, first_party: false,
-          require_pkce: requirePkce, require_verified_email: false, ...fields });
-      return client ? { ok: true, client } : { ok: false, problems: [`client ${clientId} was deleted during the update`] };
+        : await store.insert({
+            client_id: clientId,
+            type: input.type,
+            secret_sealed: clientSecret ? box.seal(clientSecret) : null,
+            first_party: false,
+            require_pkce: requirePkce,
+            require_verified_email: false,
+            ...fields,
+          });
+      return client
+        ? { ok: true, client }
+        : { ok: false, problems: [`client ${clientId} was deleted during the update`] };
     },
 
     /** The client as oidc-provider reads it: the only place the secret is unsealed. */
@@ -224,7 +282,10 @@ function scopeMetadata(list: string): { scope?: string; [API_SCOPES]?: string } 
   const scopes = list.split(' ').filter(Boolean);
   if (!scopes.length) return {};
   const openid = scopes.filter((scope) => OIDC_SCOPES.includes(scope));
-  return { ...(openid.length ? { scope: openid.join(' ') } : {}), [API_SCOPES]: scopes.filter((scope) => !OIDC_SCOPES.includes(scope)).join(' ') };
+  return {
+    ...(openid.length ? { scope: openid.join(' ') } : {}),
+    [API_SCOPES]: scopes.filter((scope) => !OIDC_SCOPES.includes(scope)).join(' '),
+  };
 }
 
 function toProviderMetadata(row: ClientRow, box: SecretBox): AdapterPayload {
@@ -233,7 +294,9 @@ function toProviderMetadata(row: ClientRow, box: SecretBox): AdapterPayload {
   return {
     // What a dynamically registered client declared beyond our columns (id_token_signed_response_alg,
     // logo_uri, ...), as the engine validated it; our columns below take precedence.
-    ...(registered && typeof registered === 'object' && !Array.isArray(registered) ? registered as AdapterPayload : {}),
+    ...(registered && typeof registered === 'object' && !Array.isArray(registered)
+      ? (registered as AdapterPayload)
+      : {}),
     client_id: row.client_id,
     ...(row.secret_sealed ? { client_secret: box.open(row.secret_sealed) } : {}),
     client_name: row.name,
@@ -252,7 +315,9 @@ function toProviderMetadata(row: ClientRow, box: SecretBox): AdapterPayload {
     ...(extra[STRICT_AUTH_METHOD] === true ? { [STRICT_AUTH_METHOD]: true } : {}),
     ...(typeof extra.jwks === 'object' ? { jwks: extra.jwks as AdapterPayload['jwks'] } : {}),
     ...(typeof extra.jwks_uri === 'string' ? { jwks_uri: extra.jwks_uri } : {}),
-    ...(typeof extra.backchannel_logout_uri === 'string' ? { backchannel_logout_uri: extra.backchannel_logout_uri } : {}),
+    ...(typeof extra.backchannel_logout_uri === 'string'
+      ? { backchannel_logout_uri: extra.backchannel_logout_uri }
+      : {}),
     ...(extra.require_pushed_authorization_requests === true ? { require_pushed_authorization_requests: true } : {}),
   };
 }

@@ -39,14 +39,19 @@ const update = {
            updated_at = now()
          where client_id = $1 returning ${COLUMNS}`,
 };
-const setSecret = { name: 'clients.set_secret', text: 'update clients set secret_sealed = $2, updated_at = now() where client_id = $1' };
+const setSecret = {
+  name: 'clients.set_secret',
+  text: 'update clients set secret_sealed = $2, updated_at = now() where client_id = $1',
+};
 const remove = { name: 'clients.delete', text: 'delete from clients where client_id = $1' };
 
 /** Servers cache client metadata (cache.ts) and drop an entry when its id arrives on this channel. */
 export const CLIENTS_CHANNEL = 'latchkey_clients';
 const notifyChanged = { name: 'clients.notify_changed', text: `select pg_notify('${CLIENTS_CHANNEL}', $1)` };
 
-export type NewClientRow = Omit<ClientRow, 'created_at' | 'updated_at' | 'require_verified_email'> & { require_verified_email?: boolean | undefined };
+export type NewClientRow = Omit<ClientRow, 'created_at' | 'updated_at' | 'require_verified_email'> & {
+  require_verified_email?: boolean | undefined;
+};
 
 export function createClientStore(db: Queryable) {
   // Every change tells the servers' caches; inside a transaction it is delivered on commit.
@@ -55,9 +60,25 @@ export function createClientStore(db: Queryable) {
   };
   return {
     async insert(row: NewClientRow): Promise<ClientRow> {
-      const { rows } = await db.query<ClientRow>({ ...insert, values: [row.client_id, row.name, row.type, row.application_type,
-        row.secret_sealed, row.token_endpoint_auth_method, row.redirect_uris, row.post_logout_redirect_uris, row.grant_types,
-        row.scope, row.first_party, row.require_pkce, JSON.stringify(row.metadata), row.require_verified_email ?? false] });
+      const { rows } = await db.query<ClientRow>({
+        ...insert,
+        values: [
+          row.client_id,
+          row.name,
+          row.type,
+          row.application_type,
+          row.secret_sealed,
+          row.token_endpoint_auth_method,
+          row.redirect_uris,
+          row.post_logout_redirect_uris,
+          row.grant_types,
+          row.scope,
+          row.first_party,
+          row.require_pkce,
+          JSON.stringify(row.metadata),
+          row.require_verified_email ?? false,
+        ],
+      });
       await changed(row.client_id);
       return rows[0]!;
     },
@@ -68,9 +89,23 @@ export function createClientStore(db: Queryable) {
       return (await db.query<ClientRow>(list)).rows;
     },
     async update(row: ClientRow): Promise<ClientRow | undefined> {
-      const { rows } = await db.query<ClientRow>({ ...update, values: [row.client_id, row.name, row.application_type,
-        row.token_endpoint_auth_method, row.redirect_uris, row.post_logout_redirect_uris, row.grant_types, row.scope,
-        row.first_party, row.require_pkce, JSON.stringify(row.metadata), row.require_verified_email] });
+      const { rows } = await db.query<ClientRow>({
+        ...update,
+        values: [
+          row.client_id,
+          row.name,
+          row.application_type,
+          row.token_endpoint_auth_method,
+          row.redirect_uris,
+          row.post_logout_redirect_uris,
+          row.grant_types,
+          row.scope,
+          row.first_party,
+          row.require_pkce,
+          JSON.stringify(row.metadata),
+          row.require_verified_email,
+        ],
+      });
       if (rows[0]) await changed(row.client_id);
       return rows[0];
     },

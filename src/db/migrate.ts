@@ -2,8 +2,8 @@ import { createHash } from 'node:crypto';
 import { readdir, readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { ADVISORY_LOCKS } from './locks.ts';
 import type { Logger } from '../observability/logger.ts';
+import { ADVISORY_LOCKS } from './locks.ts';
 import type { Pool } from './pool.ts';
 import { withTransaction } from './pool.ts';
 
@@ -13,20 +13,26 @@ import { withTransaction } from './pool.ts';
  */
 export const MIGRATIONS_DIR = fileURLToPath(new URL('../../migrations/', import.meta.url));
 
-
-export interface Migration { version: number; name: string; sql: string; checksum: string }
+export interface Migration {
+  version: number;
+  name: string;
+  sql: string;
+  checksum: string;
+}
 
 export async function readMigrations(dir = MIGRATIONS_DIR): Promise<Migration[]> {
   const files = (await readdir(dir)).filter((file) => /^\d{4}_[\w-]+\.sql$/.test(file)).sort();
-  return Promise.all(files.map(async (file) => {
-    const sql = await readFile(path.join(dir, file), 'utf8');
-    return {
-      version: Number.parseInt(file.slice(0, 4), 10),
-      name: file.replace(/\.sql$/, ''),
-      sql,
-      checksum: createHash('sha256').update(sql).digest('hex'),
-    };
-  }));
+  return Promise.all(
+    files.map(async (file) => {
+      const sql = await readFile(path.join(dir, file), 'utf8');
+      return {
+        version: Number.parseInt(file.slice(0, 4), 10),
+        name: file.replace(/\.sql$/, ''),
+        sql,
+        checksum: createHash('sha256').update(sql).digest('hex'),
+      };
+    }),
+  );
 }
 
 /**
@@ -43,12 +49,15 @@ export async function migrate(pool: Pool, log: Logger, dir = MIGRATIONS_DIR): Pr
       version integer primary key, name text not null, checksum text not null,
       applied_at timestamptz not null default now())`);
     const { rows } = await client.query<{ version: number; name: string; checksum: string }>(
-      'select version, name, checksum from schema_migrations order by version');
+      'select version, name, checksum from schema_migrations order by version',
+    );
     const known = new Map(migrations.map((m) => [m.version, m]));
     for (const row of rows) {
       const mine = known.get(row.version);
-      if (!mine) throw new Error(`database has migration ${row.name}, which this build does not know: upgrade Latchkey`);
-      if (mine.checksum !== row.checksum) log.warn({ event: 'migrate.changed', migration: row.name }, 'an applied migration file was edited');
+      if (!mine)
+        throw new Error(`database has migration ${row.name}, which this build does not know: upgrade Latchkey`);
+      if (mine.checksum !== row.checksum)
+        log.warn({ event: 'migrate.changed', migration: row.name }, 'an applied migration file was edited');
     }
     const done = new Set(rows.map((row) => row.version));
     for (const migration of migrations) {
@@ -58,8 +67,11 @@ export async function migrate(pool: Pool, log: Logger, dir = MIGRATIONS_DIR): Pr
       } catch (err) {
         throw new Error(`migration ${migration.name} failed`, { cause: err });
       }
-      await client.query('insert into schema_migrations (version, name, checksum) values ($1, $2, $3)',
-        [migration.version, migration.name, migration.checksum]);
+      await client.query('insert into schema_migrations (version, name, checksum) values ($1, $2, $3)', [
+        migration.version,
+        migration.name,
+        migration.checksum,
+      ]);
       applied.push(migration.name);
       log.info({ event: 'migrate.applied', migration: migration.name }, 'migration applied');
     }

@@ -69,7 +69,9 @@ export function createNotifiedCache<T extends object>(deps: {
   };
 }
 
-export interface ChangeListener { close(): Promise<void> }
+export interface ChangeListener {
+  close(): Promise<void>;
+}
 
 /**
  * Keeps one dedicated connection LISTENing on each cache's channel and feeds the caches.
@@ -77,7 +79,9 @@ export interface ChangeListener { close(): Promise<void> }
  * bypassed meanwhile. An empty payload means "anything on this channel may have changed".
  */
 export function listenForChanges(deps: {
-  connection: pg.ClientConfig; caches: Record<string, Pick<NotifiedCache<object>, 'invalidate' | 'distrust' | 'trust'>>; log: Logger;
+  connection: pg.ClientConfig;
+  caches: Record<string, Pick<NotifiedCache<object>, 'invalidate' | 'distrust' | 'trust'>>;
+  log: Logger;
   /** Told when the connection drops: it probes, and a database outage is warned about once, there. */
   outage?: { connectionLost(err?: unknown): void };
 }): ChangeListener {
@@ -112,7 +116,10 @@ export function listenForChanges(deps: {
     } else {
       lostAt = Date.now();
       deps.outage?.connectionLost(err);
-      log[deps.outage ? 'info' : 'warn']({ event: 'cache.listen_lost', error }, 'change notifications lost: reading clients and APIs from the database until reconnected');
+      log[deps.outage ? 'info' : 'warn'](
+        { event: 'cache.listen_lost', error },
+        'change notifications lost: reading clients and APIs from the database until reconnected',
+      );
     }
     scheduleReconnect();
   };
@@ -145,7 +152,10 @@ export function listenForChanges(deps: {
     delayMs = 1000;
     for (const cache of all) cache.trust();
     if (lostAt !== undefined) {
-      log.info({ event: 'cache.listen_restored', duration_ms: Date.now() - lostAt }, 'change notifications restored: clients and APIs from memory again');
+      log.info(
+        { event: 'cache.listen_restored', duration_ms: Date.now() - lostAt },
+        'change notifications restored: clients and APIs from memory again',
+      );
       lostAt = undefined;
     }
   }

@@ -1,6 +1,6 @@
 import type { Config } from '../config.ts';
 import type { Logger } from '../observability/logger.ts';
-import { openEmbeddedPostgres, type EmbeddedPostgres } from './embedded.ts';
+import { type EmbeddedPostgres, openEmbeddedPostgres } from './embedded.ts';
 import { createPool, type Pool } from './pool.ts';
 
 export interface Database {
@@ -15,20 +15,32 @@ export interface Database {
  * other process has). The server passes `adoptEmbedded` so it also stops a cluster left running
  * by a crashed predecessor; the CLI stops only what it started itself.
  */
-export async function openDatabase(config: Config, log: Logger, options: { adoptEmbedded?: boolean } = {}): Promise<Database> {
+export async function openDatabase(
+  config: Config,
+  log: Logger,
+  options: { adoptEmbedded?: boolean } = {},
+): Promise<Database> {
   let embedded: EmbeddedPostgres | undefined;
   let url = config.databaseUrl;
   if (!url) {
     embedded = await openEmbeddedPostgres({ dataDir: config.dataDir, log, adopt: options.adoptEmbedded });
     url = embedded.url;
   }
-  const pool = createPool({ connectionString: url, max: config.databasePoolSize, connectTimeoutMs: config.databaseConnectTimeoutMs, log });
+  const pool = createPool({
+    connectionString: url,
+    max: config.databasePoolSize,
+    connectTimeoutMs: config.databaseConnectTimeoutMs,
+    log,
+  });
   try {
     await pool.query('select 1');
   } catch (err) {
     await pool.end().catch(() => undefined);
     await embedded?.stop();
-    throw new Error(`cannot connect to PostgreSQL${config.databaseUrl ? ' at DATABASE_URL' : ''}: ${(err as Error).message}`, { cause: err });
+    throw new Error(
+      `cannot connect to PostgreSQL${config.databaseUrl ? ' at DATABASE_URL' : ''}: ${(err as Error).message}`,
+      { cause: err },
+    );
   }
   return {
     pool,

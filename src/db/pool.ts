@@ -9,7 +9,12 @@ export type Queryable = Pick<pg.Pool, 'query'> | Pick<pg.PoolClient, 'query'>;
 // int8 and numeric as JS numbers: our counters and ids stay far below 2^53.
 pg.types.setTypeParser(pg.types.builtins.INT8, (value) => Number.parseInt(value, 10));
 
-export function createPool(options: { connectionString: string; max: number; connectTimeoutMs: number; log: Logger }): Pool {
+export function createPool(options: {
+  connectionString: string;
+  max: number;
+  connectTimeoutMs: number;
+  log: Logger;
+}): Pool {
   const pool = new pg.Pool({
     connectionString: options.connectionString,
     max: options.max,
@@ -22,8 +27,12 @@ export function createPool(options: { connectionString: string; max: number; con
   // same restart, and the server's outage tracker (observability/outage.ts) probes and, only if the
   // database is really gone, warns once for all.
   // Only message and code: pg attaches its client (with every prepared statement) to these errors.
-  pool.on('error', (err) => options.log.debug({ event: 'db.idle_client_error', error: err.message, code: (err as { code?: string }).code },
-    'idle database connection lost'));
+  pool.on('error', (err) =>
+    options.log.debug(
+      { event: 'db.idle_client_error', error: err.message, code: (err as { code?: string }).code },
+      'idle database connection lost',
+    ),
+  );
   return pool;
 }
 

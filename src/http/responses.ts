@@ -45,9 +45,18 @@ export interface ErrorViews {
 /** Renders our error page as the response (HTML, no-store, in the request's language). */
 export async function renderErrorPage(ctx: Context, views: Pick<ErrorViews, 'render'>, page: ErrorPage): Promise<void> {
   if (page.retryAfterSeconds !== undefined) ctx.set('Retry-After', String(page.retryAfterSeconds));
-  await views.render(ctx, 'error', {
-    title: page.heading, heading: page.heading, message: page.message, detail: page.detail, code: page.code ?? null,
-  }, page.status);
+  await views.render(
+    ctx,
+    'error',
+    {
+      title: page.heading,
+      heading: page.heading,
+      message: page.message,
+      detail: page.detail,
+      code: page.code ?? null,
+    },
+    page.status,
+  );
 }
 
 /** Whether the client asked for a page rather than JSON: the engine's rule (JSON unless HTML is preferred). */
@@ -63,8 +72,13 @@ export async function unavailable(ctx: Context, views?: ErrorViews): Promise<voi
   ctx.set('Cache-Control', 'no-store');
   if (views && wantsPage(ctx)) {
     const t = views.strings(ctx);
-    await renderErrorPage(ctx, views, { status: 503, heading: t.error.server, message: t.error.serverMessage,
-      code: UNAVAILABLE_BODY.error, retryAfterSeconds: UNAVAILABLE_RETRY_AFTER_SECONDS });
+    await renderErrorPage(ctx, views, {
+      status: 503,
+      heading: t.error.server,
+      message: t.error.serverMessage,
+      code: UNAVAILABLE_BODY.error,
+      retryAfterSeconds: UNAVAILABLE_RETRY_AFTER_SECONDS,
+    });
     return;
   }
   ctx.status = 503;
@@ -77,7 +91,11 @@ export async function unavailable(ctx: Context, views?: ErrorViews): Promise<voi
  * code is `temporarily_unavailable` (the registered one for "overloaded"); the status tells a rate
  * limit from an outage.
  */
-export function tooManyRequests(ctx: Pick<Context, 'set' | 'status' | 'body'>, seconds: number, description: string): void {
+export function tooManyRequests(
+  ctx: Pick<Context, 'set' | 'status' | 'body'>,
+  seconds: number,
+  description: string,
+): void {
   ctx.status = 429;
   ctx.set('Retry-After', String(seconds));
   ctx.set('Cache-Control', 'no-store');

@@ -44,7 +44,12 @@ export const PAGE_ROUTES = {
 } as const;
 
 type Method = 'GET' | 'POST' | 'PUT' | 'DELETE' | 'OPTIONS';
-interface Entry { name: string; path: string; methods: readonly Method[]; engine: boolean }
+interface Entry {
+  name: string;
+  path: string;
+  methods: readonly Method[];
+  engine: boolean;
+}
 
 /**
  * The engine's routes as lib/helpers/initialize_app.js mounts them with our features, and ours.
@@ -66,7 +71,12 @@ const TABLE = [
   { name: 'introspection', path: ROUTES.introspection, methods: ['POST', 'OPTIONS'], engine: true },
   { name: 'code_verification', path: ROUTES.code_verification, methods: ['GET', 'POST'], engine: true },
   { name: 'device_authorization', path: ROUTES.device_authorization, methods: ['POST', 'OPTIONS'], engine: true },
-  { name: 'pushed_authorization_request', path: ROUTES.pushed_authorization_request, methods: ['POST', 'OPTIONS'], engine: true },
+  {
+    name: 'pushed_authorization_request',
+    path: ROUTES.pushed_authorization_request,
+    methods: ['POST', 'OPTIONS'],
+    engine: true,
+  },
   { name: 'registration', path: ROUTES.registration, methods: ['POST'], engine: true },
   { name: 'resume', path: `${ROUTES.authorization}/:uid`, methods: ['GET'], engine: true },
   { name: 'device_resume', path: `${ROUTES.code_verification}/:uid`, methods: ['GET'], engine: true },
@@ -83,7 +93,12 @@ const TABLE = [
   { name: 'account_password', path: PAGE_ROUTES.account_password, methods: ['POST'], engine: false },
   { name: 'account_app_remove', path: PAGE_ROUTES.account_app_remove, methods: ['POST'], engine: false },
   { name: 'account_session_end', path: PAGE_ROUTES.account_session_end, methods: ['POST'], engine: false },
-  { name: 'account_sessions_end_others', path: PAGE_ROUTES.account_sessions_end_others, methods: ['POST'], engine: false },
+  {
+    name: 'account_sessions_end_others',
+    path: PAGE_ROUTES.account_sessions_end_others,
+    methods: ['POST'],
+    engine: false,
+  },
   { name: 'account_delete', path: PAGE_ROUTES.account_delete, methods: ['POST'], engine: false },
   { name: 'verify_email_resend', path: PAGE_ROUTES.verifyEmailResend, methods: ['POST'], engine: false },
   { name: 'forgot_password', path: PAGE_ROUTES.forgotPassword, methods: ['GET', 'POST'], engine: false },

@@ -3,11 +3,11 @@ import type { Context } from 'koa';
 import type Provider from 'oidc-provider';
 import type { AccountStore } from '../accounts/store.ts';
 import type { AuditStore } from '../audit/store.ts';
+import { PAGE_ROUTES } from '../http/routes.ts';
 import type { Logger } from '../observability/logger.ts';
 import { applyConsent, type ConsentStore } from '../oidc/consent-store.ts';
-import { PAGE_ROUTES } from '../http/routes.ts';
-import { parseForm, type Csrf } from './forms.ts';
-import { clientNameOf, loadPostedInteraction, type InteractionDetails } from './interaction.ts';
+import { type Csrf, parseForm } from './forms.ts';
+import { clientNameOf, type InteractionDetails, loadPostedInteraction } from './interaction.ts';
 import type { Views } from './views.ts';
 
 export interface ConsentDeps {
@@ -31,7 +31,12 @@ interface ConsentDetails {
  * person and app (each later authorization starts its own grant from it: provider.ts), then
  * resumes the authorization.
  */
-async function grantConsent(ctx: Context, provider: Provider, consents: ConsentDeps['consents'], interaction: InteractionDetails): Promise<string> {
+async function grantConsent(
+  ctx: Context,
+  provider: Provider,
+  consents: ConsentDeps['consents'],
+  interaction: InteractionDetails,
+): Promise<string> {
   const details = interaction.prompt.details as ConsentDetails;
   const accountId = interaction.session!.accountId;
   const clientId = String(interaction.params.client_id);
@@ -50,13 +55,23 @@ async function grantConsent(ctx: Context, provider: Provider, consents: ConsentD
     grant.addResourceScope(indicator, scopes.join(' '));
   }
   const grantId = await grant.save();
-  const resources = Object.fromEntries(Object.keys(grant.resources ?? {})
-    .map((indicator) => [indicator, (grant.getResourceScope(indicator) ?? '').split(' ').filter(Boolean)]));
+  const resources = Object.fromEntries(
+    Object.keys(grant.resources ?? {}).map((indicator) => [
+      indicator,
+      (grant.getResourceScope(indicator) ?? '').split(' ').filter(Boolean),
+    ]),
+  );
   await consents.remember(accountId, clientId, {
-    scopes: grant.getOIDCScope().split(' ').filter(Boolean), claims: grant.getOIDCClaims(), resources,
+    scopes: grant.getOIDCScope().split(' ').filter(Boolean),
+    claims: grant.getOIDCClaims(),
+    resources,
   });
-  await provider.interactionFinished(ctx.req, ctx.res,
-    { consent: interaction.grantId ? {} : { grantId } }, { mergeWithLastSubmission: true });
+  await provider.interactionFinished(
+    ctx.req,
+    ctx.res,
+    { consent: interaction.grantId ? {} : { grantId } },
+    { mergeWithLastSubmission: true },
+  );
   ctx.respond = false;
   return grantId;
 }
@@ -65,20 +80,29 @@ export async function showConsent(ctx: Context, deps: ConsentDeps, interaction: 
   const provider = deps.provider();
   const client = await provider.Client.find(String(interaction.params.client_id));
   const accountId = interaction.session!.accountId;
-  if (client?.['first_party'] === true) {
+  if (client?.first_party === true) {
     // First-party apps are the operator's own: approval is implied, as in Auth0 and Logto.
     const grantId = await grantConsent(ctx, provider, deps.consents, interaction);
-    await deps.audit.record({ event: 'consent.implied', accountId, clientId: client.clientId, details: { grant_id_set: Boolean(grantId) } });
+    await deps.audit.record({
+      event: 'consent.implied',
+      accountId,
+      clientId: client.clientId,
+      details: { grant_id_set: Boolean(grantId) },
+    });
     return;
   }
   const t = deps.views.strings(ctx);
   const account = await deps.accounts.findById(accountId);
   const details = interaction.prompt.details as ConsentDetails;
-  const requested = String(interaction.params.scope ?? '').split(' ').filter(Boolean);
-  const scopes = requested.filter((scope) => t.consent.scopes[scope]).map((scope) => {
-    const [title, description] = t.consent.scopes[scope]!;
-    return { title, description };
-  });
+  const requested = String(interaction.params.scope ?? '')
+    .split(' ')
+    .filter(Boolean);
+  const scopes = requested
+    .filter((scope) => t.consent.scopes[scope])
+    .map((scope) => {
+      const [title, description] = t.consent.scopes[scope]!;
+      return { title, description };
+    });
   // Every API scope requested, not only the ones still missing: with prompt=consent the person
   // approves the whole request again, so the page must show all of it.
   const resources = [interaction.params.resource ?? []].flat().map(String);
@@ -121,13 +145,23 @@ export function consentRoutes(deps: ConsentDeps): Router {
     if (form.decision !== 'allow') {
       await audit.record({ event: 'consent.denied', accountId, clientId, ip: ctx.ip });
       log.info({ event: 'consent.denied', account_id: accountId, client_id: clientId }, 'consent denied');
-      await provider.interactionFinished(ctx.req, ctx.res,
-        { error: 'access_denied', error_description: 'End-User denied the authorization request' }, { mergeWithLastSubmission: true });
+      await provider.interactionFinished(
+        ctx.req,
+        ctx.res,
+        { error: 'access_denied', error_description: 'End-User denied the authorization request' },
+        { mergeWithLastSubmission: true },
+      );
       ctx.respond = false;
       return;
     }
     await grantConsent(ctx, provider, deps.consents, interaction);
-    await audit.record({ event: 'consent.given', accountId, clientId, ip: ctx.ip, details: { scope: String(interaction.params.scope ?? '') } });
+    await audit.record({
+      event: 'consent.given',
+      accountId,
+      clientId,
+      ip: ctx.ip,
+      details: { scope: String(interaction.params.scope ?? '') },
+    });
     log.info({ event: 'consent.given', account_id: accountId, client_id: clientId }, 'consent given');
   });
 }

@@ -30,7 +30,7 @@ const WRONG_CODE_ERRORS = new Set(['NotFoundError', 'ExpiredError', 'AlreadyUsed
 /** The engine's per-form xsrf secret, which it checks on the POST. */
 function xsrfOf(ctx: KoaContextWithOIDC): string {
   const secret = (ctx.oidc.session?.state as { secret?: unknown } | undefined)?.secret;
-  if (typeof secret !== 'string') throw new Error('device flow page rendered without the engine\'s xsrf secret');
+  if (typeof secret !== 'string') throw new Error("device flow page rendered without the engine's xsrf secret");
   return secret;
 }
 
@@ -45,10 +45,15 @@ export interface DeviceFlow {
 export function createDeviceFlow(deps: { views: Views; pool: Pool; log: Logger }): DeviceFlow {
   const { views, pool, log } = deps;
   const wrongCodes = new RateLimiterPostgres({
-    storeClient: pool, storeType: 'pool', tableName: 'rate_limits', tableCreated: true,
+    storeClient: pool,
+    storeType: 'pool',
+    tableName: 'rate_limits',
+    tableCreated: true,
     // The server's rate limit sweep removes expired rows of the shared table.
     clearExpiredByTimeout: false,
-    keyPrefix: 'device_code', points: MAX_WRONG_CODES, duration: WINDOW_SECONDS,
+    keyPrefix: 'device_code',
+    points: MAX_WRONG_CODES,
+    duration: WINDOW_SECONDS,
   });
   // The address as our app resolved it (TRUST_PROXY_HOPS applied), handed to the engine's pages
   // through the request object both share, so counting and checking use the same key.
@@ -71,13 +76,18 @@ export function createDeviceFlow(deps: { views: Views; pool: Pool; log: Logger }
         error = t.device.failed;
       }
       const typed = (err as { userCode?: unknown } | undefined)?.userCode;
-      await views.render(ctx, 'device-input', {
-        title: t.device.title,
-        action: ctx.oidc.urlFor('code_verification'),
-        xsrf: xsrfOf(ctx),
-        userCode: typeof typed === 'string' ? typed.slice(0, 64) : '',
-        error,
-      }, err && ctx.status >= 400 ? ctx.status : 200);
+      await views.render(
+        ctx,
+        'device-input',
+        {
+          title: t.device.title,
+          action: ctx.oidc.urlFor('code_verification'),
+          xsrf: xsrfOf(ctx),
+          userCode: typeof typed === 'string' ? typed.slice(0, 64) : '',
+          error,
+        },
+        err && ctx.status >= 400 ? ctx.status : 200,
+      );
     },
 
     async userCodeConfirmSource(ctx, _form, client, _deviceInfo, userCode) {
@@ -94,7 +104,10 @@ export function createDeviceFlow(deps: { views: Views; pool: Pool; log: Logger }
 
     async successSource(ctx) {
       const t = views.strings(ctx);
-      await views.render(ctx, 'device-success', { title: t.device.successTitle, clientName: clientName(ctx.oidc.client) });
+      await views.render(ctx, 'device-success', {
+        title: t.device.successTitle,
+        clientName: clientName(ctx.oidc.client),
+      });
     },
   };
 
@@ -107,8 +120,12 @@ export function createDeviceFlow(deps: { views: Views; pool: Pool; log: Logger }
       if (!used || used.consumedPoints < MAX_WRONG_CODES) return next();
       log.info({ event: 'rate_limit.device_code' }, 'device code entry rate limited');
       const t = views.strings(ctx);
-      await renderErrorPage(ctx, views, { status: 429, heading: t.device.tooMany, message: t.device.tooManyMessage,
-        retryAfterSeconds: retryAfterSeconds(used.msBeforeNext) });
+      await renderErrorPage(ctx, views, {
+        status: 429,
+        heading: t.device.tooMany,
+        message: t.device.tooManyMessage,
+        retryAfterSeconds: retryAfterSeconds(used.msBeforeNext),
+      });
     },
 
     /**

@@ -2,9 +2,9 @@ import Router from '@koa/router';
 import type { Context } from 'koa';
 import { interactionOf } from '../accounts/self-service.ts';
 import { PAGE_ROUTES } from '../http/routes.ts';
-import { continueTo, formToken, localeOf, postedForm, renderInvalidLink, type FlowDeps } from './flow-pages.ts';
+import { continueTo, type FlowDeps, formToken, localeOf, postedForm, renderInvalidLink } from './flow-pages.ts';
 import { parseForm } from './forms.ts';
-import { clientNameOf, loadPostedInteraction, type InteractionDetails } from './interaction.ts';
+import { clientNameOf, type InteractionDetails, loadPostedInteraction } from './interaction.ts';
 
 /**
  * Email verification: the mailed link (GET shows a button, POST verifies: a mail scanner that
@@ -14,16 +14,32 @@ import { clientNameOf, loadPostedInteraction, type InteractionDetails } from './
 
 /** Lets the engine go on with the sign-in: the account now has a verified address. */
 async function finishVerifiedLogin(ctx: Context, deps: Pick<FlowDeps, 'provider'>, interaction: InteractionDetails) {
-  await deps.provider().interactionFinished(ctx.req, ctx.res,
-    { login: { accountId: interaction.session!.accountId } }, { mergeWithLastSubmission: true });
+  await deps
+    .provider()
+    .interactionFinished(
+      ctx.req,
+      ctx.res,
+      { login: { accountId: interaction.session!.accountId } },
+      { mergeWithLastSubmission: true },
+    );
   ctx.respond = false;
 }
 
-async function renderVerifyRequired(ctx: Context, deps: FlowDeps, interaction: InteractionDetails, email: string, message?: string) {
+async function renderVerifyRequired(
+  ctx: Context,
+  deps: FlowDeps,
+  interaction: InteractionDetails,
+  email: string,
+  message?: string,
+) {
   const t = deps.views.strings(ctx);
   await deps.views.render(ctx, 'verify-required', {
-    title: t.flows.verifyRequiredTitle, uid: interaction.uid, csrf: deps.csrf.tokenFor(interaction.uid),
-    clientName: await clientNameOf(deps.provider(), interaction), email, message,
+    title: t.flows.verifyRequiredTitle,
+    uid: interaction.uid,
+    csrf: deps.csrf.tokenFor(interaction.uid),
+    clientName: await clientNameOf(deps.provider(), interaction),
+    email,
+    message,
   });
 }
 
@@ -36,8 +52,14 @@ export async function showVerifyRequired(ctx: Context, deps: FlowDeps, interacti
   const account = accountId ? await deps.accountStore.findById(accountId) : undefined;
   if (!account) throw new Error('the verify-email stop has no account');
   if (account.email_verified) return finishVerifiedLogin(ctx, deps, interaction);
-  if (!await deps.selfService.hasPendingVerification(account.id) && (await deps.mailLimits.allowRecipient(account.email)).allowed) {
-    await deps.selfService.sendVerification(account.id, { locale: localeOf(ctx, deps.views), interaction: interaction.uid });
+  if (
+    !(await deps.selfService.hasPendingVerification(account.id)) &&
+    (await deps.mailLimits.allowRecipient(account.email)).allowed
+  ) {
+    await deps.selfService.sendVerification(account.id, {
+      locale: localeOf(ctx, deps.views),
+      interaction: interaction.uid,
+    });
   }
   await renderVerifyRequired(ctx, deps, interaction, account.email);
 }
@@ -47,10 +69,14 @@ export function emailVerificationRoutes(deps: FlowDeps): Router {
   return new Router()
     .get(PAGE_ROUTES.verifyEmail, async function showConfirmEmail(ctx) {
       const token = typeof ctx.query.token === 'string' ? ctx.query.token : '';
-      if (!await deps.selfService.checkLink(token, 'verify')) return renderInvalidLink(ctx, views, undefined);
+      if (!(await deps.selfService.checkLink(token, 'verify'))) return renderInvalidLink(ctx, views, undefined);
       const t = views.strings(ctx);
-      await views.render(ctx, 'confirm-email', { title: t.flows.verifyTitle, csrf: formToken(ctx, csrf), token,
-        interaction: interactionOf(ctx.query.interaction) ?? '' });
+      await views.render(ctx, 'confirm-email', {
+        title: t.flows.verifyTitle,
+        csrf: formToken(ctx, csrf),
+        token,
+        interaction: interactionOf(ctx.query.interaction) ?? '',
+      });
     })
     .post(PAGE_ROUTES.verifyEmail, parseForm, async function confirmEmail(ctx) {
       const form = await postedForm(ctx, deps);
@@ -61,8 +87,13 @@ export function emailVerificationRoutes(deps: FlowDeps): Router {
       deps.log.info({ event: 'user.email_verified', account_id: result.accountId }, 'email address verified');
       const t = views.strings(ctx);
       const next = await continueTo(deps.provider(), form.interaction);
-      await views.render(ctx, 'notice', { title: t.flows.verified, heading: t.flows.verified, message: t.flows.verifiedMessage, icon: 'success',
-        links: next ? [{ href: next.href, label: t.flows.continueTo(next.clientName) }] : [] });
+      await views.render(ctx, 'notice', {
+        title: t.flows.verified,
+        heading: t.flows.verified,
+        message: t.flows.verifiedMessage,
+        icon: 'success',
+        links: next ? [{ href: next.href, label: t.flows.continueTo(next.clientName) }] : [],
+      });
     })
     .post(PAGE_ROUTES.verifyEmailResend, parseForm, async function continueOrResend(ctx) {
       const posted = await loadPostedInteraction(ctx, deps.provider(), views, csrf);
@@ -74,9 +105,13 @@ export function emailVerificationRoutes(deps: FlowDeps): Router {
       if (!account) return ctx.redirect(`/interaction/${interaction.uid}`);
       if (account.email_verified) return finishVerifiedLogin(ctx, deps, interaction);
       const t = views.strings(ctx);
-      if (form.action !== 'resend') return renderVerifyRequired(ctx, deps, interaction, account.email, t.flows.verifyNotYet);
+      if (form.action !== 'resend')
+        return renderVerifyRequired(ctx, deps, interaction, account.email, t.flows.verifyNotYet);
       if ((await deps.mailLimits.allowRecipient(account.email)).allowed) {
-        await deps.selfService.sendVerification(account.id, { locale: localeOf(ctx, views), interaction: interaction.uid });
+        await deps.selfService.sendVerification(account.id, {
+          locale: localeOf(ctx, views),
+          interaction: interaction.uid,
+        });
       }
       await renderVerifyRequired(ctx, deps, interaction, account.email, t.flows.verifyResent);
     });

@@ -4,9 +4,9 @@ import type { Context } from 'koa';
 import type Provider from 'oidc-provider';
 import { interactionOf, type SelfService } from '../accounts/self-service.ts';
 import type { AccountStore } from '../accounts/store.ts';
-import type { Config } from '../config.ts';
-import { mailLocale, type MailLocale } from '../mail/templates.ts';
 import type { AuditStore } from '../audit/store.ts';
+import type { Config } from '../config.ts';
+import { type MailLocale, mailLocale } from '../mail/templates.ts';
 import type { Logger } from '../observability/logger.ts';
 import type { MailLimits } from '../security/mail-limits.ts';
 import type { Csrf } from './forms.ts';
@@ -39,7 +39,14 @@ export function formToken(ctx: Context, csrf: Csrf): string {
   let value = ctx.cookies.get(CSRF_COOKIE);
   if (!value || !COOKIE_SHAPE.test(value)) {
     value = randomBytes(32).toString('base64url');
-    ctx.cookies.set(CSRF_COOKIE, value, { httpOnly: true, sameSite: 'lax', secure: ctx.protocol === 'https', path: '/', signed: false, overwrite: true });
+    ctx.cookies.set(CSRF_COOKIE, value, {
+      httpOnly: true,
+      sameSite: 'lax',
+      secure: ctx.protocol === 'https',
+      path: '/',
+      signed: false,
+      overwrite: true,
+    });
   }
   return csrf.tokenFor(`page:${value}`);
 }
@@ -49,14 +56,18 @@ export function formToken(ctx: Context, csrf: Csrf): string {
  * A field holding a NUL character is refused with 400: no text of ours carries one, and the
  * database cannot store it.
  */
-export async function postedForm(ctx: Context, deps: Pick<FlowDeps, 'views' | 'csrf'>): Promise<Record<string, string> | undefined> {
+export async function postedForm(
+  ctx: Context,
+  deps: Pick<FlowDeps, 'views' | 'csrf'>,
+): Promise<Record<string, string> | undefined> {
   const form = ctx.request.form ?? {};
   const cookie = ctx.cookies.get(CSRF_COOKIE);
   if (!cookie || !COOKIE_SHAPE.test(cookie) || !deps.csrf.verify(`page:${cookie}`, form.csrf)) {
     await renderForbidden(ctx, deps.views);
     return undefined;
   }
-  if (Object.values(form).some((value) => value.includes('\u0000'))) ctx.throw(400, 'a form field holds a NUL character');
+  if (Object.values(form).some((value) => value.includes('\u0000')))
+    ctx.throw(400, 'a form field holds a NUL character');
   return form;
 }
 
@@ -64,7 +75,10 @@ export async function postedForm(ctx: Context, deps: Pick<FlowDeps, 'views' | 'c
 export const localeOf = (ctx: Context, views: Views): MailLocale => mailLocale(views.strings(ctx).lang);
 
 /** The sign-in this person came from, if it is still open: where "continue" leads, and the app's name. */
-export async function continueTo(provider: Provider, uid: unknown): Promise<{ href: string; clientName: string } | undefined> {
+export async function continueTo(
+  provider: Provider,
+  uid: unknown,
+): Promise<{ href: string; clientName: string } | undefined> {
   const interaction = interactionOf(uid);
   if (!interaction) return undefined;
   const found = await provider.Interaction.find(interaction);
@@ -85,11 +99,26 @@ export async function notBefore(started: number, ms: number): Promise<void> {
 }
 
 /** The page that says a one-time link no longer works (used, expired, replaced, or never ours). */
-export async function renderInvalidLink(ctx: Context, views: Views, again: { href: string; label: string } | undefined) {
+export async function renderInvalidLink(
+  ctx: Context,
+  views: Views,
+  again: { href: string; label: string } | undefined,
+) {
   const t = views.strings(ctx);
-  await views.render(ctx, 'notice', { title: t.flows.invalidLink, heading: t.flows.invalidLink, message: t.flows.invalidLinkMessage,
-    icon: 'danger', links: again ? [again] : [] }, 400);
+  await views.render(
+    ctx,
+    'notice',
+    {
+      title: t.flows.invalidLink,
+      heading: t.flows.invalidLink,
+      message: t.flows.invalidLinkMessage,
+      icon: 'danger',
+      links: again ? [again] : [],
+    },
+    400,
+  );
 }
 
 /** A short text field: trimmed, at most `max` characters (longer is cut: the rules below then refuse it). */
-export const field = (form: Record<string, string>, name: string, max = 254): string => (form[name] ?? '').trim().slice(0, max + 1);
+export const field = (form: Record<string, string>, name: string, max = 254): string =>
+  (form[name] ?? '').trim().slice(0, max + 1);

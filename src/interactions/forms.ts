@@ -5,7 +5,9 @@ import type { Context, Next } from 'koa';
 const MAX_FORM_BYTES = 16 * 1024;
 
 declare module 'koa' {
-  interface Request { form?: Record<string, string> }
+  interface Request {
+    form?: Record<string, string>;
+  }
 }
 
 /**

@@ -3,10 +3,10 @@ import type { Context } from 'koa';
 import type Provider from 'oidc-provider';
 import type { Accounts } from '../accounts/accounts.ts';
 import type { AuditStore } from '../audit/store.ts';
-import type { Logger } from '../observability/logger.ts';
 import { PAGE_ROUTES } from '../http/routes.ts';
-import { parseForm, type Csrf } from './forms.ts';
-import { clientNameOf, loadPostedInteraction, type InteractionDetails } from './interaction.ts';
+import type { Logger } from '../observability/logger.ts';
+import { type Csrf, parseForm } from './forms.ts';
+import { clientNameOf, type InteractionDetails, loadPostedInteraction } from './interaction.ts';
 import type { Views } from './views.ts';
 
 export interface LoginDeps {
@@ -22,20 +22,31 @@ export interface LoginDeps {
   allowLoginAttempt?: (ctx: Context) => Promise<{ allowed: true } | { allowed: false; retryAfterSeconds: number }>;
 }
 
-export async function renderLogin(ctx: Context, deps: Pick<LoginDeps, 'provider' | 'views' | 'csrf' | 'flows'>, interaction: InteractionDetails,
-  options: { error?: string | undefined; email?: string | undefined; status?: number | undefined } = {}) {
+export async function renderLogin(
+  ctx: Context,
+  deps: Pick<LoginDeps, 'provider' | 'views' | 'csrf' | 'flows'>,
+  interaction: InteractionDetails,
+  options: { error?: string | undefined; email?: string | undefined; status?: number | undefined } = {},
+) {
   const t = deps.views.strings(ctx);
   const hint = typeof interaction.params.login_hint === 'string' ? interaction.params.login_hint.slice(0, 254) : '';
-  await deps.views.render(ctx, 'login', {
-    title: t.login.title,
-    uid: interaction.uid,
-    csrf: deps.csrf.tokenFor(interaction.uid),
-    clientName: await clientNameOf(deps.provider(), interaction),
-    email: options.email ?? hint,
-    error: options.error,
-    // The sign-in rides along, so the flow can offer to come back to it.
-    forgotHref: deps.flows?.resetEnabled ? `${PAGE_ROUTES.forgotPassword}?interaction=${encodeURIComponent(interaction.uid)}` : undefined,
-  }, options.status ?? 200);
+  await deps.views.render(
+    ctx,
+    'login',
+    {
+      title: t.login.title,
+      uid: interaction.uid,
+      csrf: deps.csrf.tokenFor(interaction.uid),
+      clientName: await clientNameOf(deps.provider(), interaction),
+      email: options.email ?? hint,
+      error: options.error,
+      // The sign-in rides along, so the flow can offer to come back to it.
+      forgotHref: deps.flows?.resetEnabled
+        ? `${PAGE_ROUTES.forgotPassword}?interaction=${encodeURIComponent(interaction.uid)}`
+        : undefined,
+    },
+    options.status ?? 200,
+  );
 }
 
 /** POST /interaction/:uid/login and /abort: check the password, then let the engine resume the authorization. */
@@ -51,7 +62,8 @@ export function loginRoutes(deps: LoginDeps): Router {
       const t = views.strings(ctx);
       const email = (form.email ?? '').trim().slice(0, 254);
       const password = form.password ?? '';
-      if (!email || !password) return renderLogin(ctx, deps, interaction, { error: t.login.missing, email, status: 400 });
+      if (!email || !password)
+        return renderLogin(ctx, deps, interaction, { error: t.login.missing, email, status: 400 });
 
       const limit = await deps.allowLoginAttempt?.(ctx);
       if (limit && !limit.allowed) {
@@ -74,15 +86,23 @@ export function loginRoutes(deps: LoginDeps): Router {
       }
       await audit.record({ event: 'login.success', accountId: result.accountId, clientId, ip: ctx.ip });
       log.info({ event: 'login.success', account_id: result.accountId, client_id: clientId }, 'signed in');
-      await provider.interactionFinished(ctx.req, ctx.res,
-        { login: { accountId: result.accountId, ts: result.loginTs, amr: ['pwd'], remember: true } }, { mergeWithLastSubmission: false });
+      await provider.interactionFinished(
+        ctx.req,
+        ctx.res,
+        { login: { accountId: result.accountId, ts: result.loginTs, amr: ['pwd'], remember: true } },
+        { mergeWithLastSubmission: false },
+      );
       ctx.respond = false;
     })
     .post(PAGE_ROUTES.abort, parseForm, async function abortInteraction(ctx) {
       const provider = deps.provider();
-      if (!await loadPostedInteraction(ctx, provider, views, csrf)) return;
-      await provider.interactionFinished(ctx.req, ctx.res,
-        { error: 'access_denied', error_description: 'End-User aborted interaction' }, { mergeWithLastSubmission: false });
+      if (!(await loadPostedInteraction(ctx, provider, views, csrf))) return;
+      await provider.interactionFinished(
+        ctx.req,
+        ctx.res,
+        { error: 'access_denied', error_description: 'End-User aborted interaction' },
+        { mergeWithLastSubmission: false },
+      );
       ctx.respond = false;
     });
 }

@@ -13,7 +13,7 @@ export function createProviderPages(views: Views): ProviderPages {
   return {
     async renderError(ctx, out) {
       const t = views.strings(ctx);
-      const status = ctx.status >= 400 ? ctx.status : 400;
+      const status = Math.max(ctx.status, 400);
       const isServer = status >= 500;
       const isRedirect = /redirect_uri/.test(out.error_description ?? '');
       await renderErrorPage(ctx, views, {

@@ -1,11 +1,11 @@
 import Router from '@koa/router';
 import { PAGE_ROUTES } from '../http/routes.ts';
 import { EMAIL_NOT_VERIFIED } from '../oidc/provider.ts';
-import { consentRoutes, showConsent, type ConsentDeps } from './consent.ts';
+import { type ConsentDeps, consentRoutes, showConsent } from './consent.ts';
 import { emailVerificationRoutes, showVerifyRequired } from './email-verification.ts';
-import { loadInteraction } from './interaction.ts';
 import type { FlowDeps } from './flow-pages.ts';
-import { loginRoutes, renderLogin, type LoginDeps } from './login.ts';
+import { loadInteraction } from './interaction.ts';
+import { type LoginDeps, loginRoutes, renderLogin } from './login.ts';
 import { passwordResetRoutes } from './password-reset.ts';
 
 export type InteractionDeps = LoginDeps & Omit<ConsentDeps, 'accounts'> & FlowDeps;
@@ -17,7 +17,11 @@ export function interactionRoutes(deps: InteractionDeps): Router {
   router.get(PAGE_ROUTES.interaction, async function showInteraction(ctx) {
     const interaction = await loadInteraction(ctx, deps.provider(), deps.views);
     if (!interaction) return;
-    if (interaction.prompt.name === 'login' && interaction.prompt.reasons.includes(EMAIL_NOT_VERIFIED) && interaction.session?.accountId) {
+    if (
+      interaction.prompt.name === 'login' &&
+      interaction.prompt.reasons.includes(EMAIL_NOT_VERIFIED) &&
+      interaction.session?.accountId
+    ) {
       return showVerifyRequired(ctx, deps, interaction);
     }
     if (interaction.prompt.name === 'login') return renderLogin(ctx, deps, interaction);

@@ -58,7 +58,14 @@ export function createViews(options: { brand: Config['brand']; themeDir?: string
     if (!fn) {
       fn = (async () => {
         const themed = options.themeDir ? path.join(options.themeDir, `${name}.ejs`) : undefined;
-        const file = themed && await stat(themed).then(() => true, () => false) ? themed : path.join(VIEWS_DIR, `${name}.ejs`);
+        const file =
+          themed &&
+          (await stat(themed).then(
+            () => true,
+            () => false,
+          ))
+            ? themed
+            : path.join(VIEWS_DIR, `${name}.ejs`);
         return ejs.compile(await readFile(file, 'utf8'), { filename: file, async: false });
       })();
       fn.catch(() => compiled.delete(name));

@@ -24,11 +24,19 @@ const COLLECT_TIMEOUT_MS = 5000;
 const ASK_TIMEOUT_MS = 7000;
 
 type MetricsJson = Awaited<ReturnType<client.Registry['getMetricsAsJSON']>>;
-interface Message { type: string; id: string; text?: string; metrics?: MetricsJson; error?: string }
+interface Message {
+  type: string;
+  id: string;
+  text?: string;
+  metrics?: MetricsJson;
+  error?: string;
+}
 
 function messageOf(value: unknown, type: string): Message | undefined {
   const message = value as Partial<Message> | null;
-  return typeof message === 'object' && message !== null && message.type === type && typeof message.id === 'string' ? message as Message : undefined;
+  return typeof message === 'object' && message !== null && message.type === type && typeof message.id === 'string'
+    ? (message as Message)
+    : undefined;
 }
 
 /** Waits for one reply by id; rejects after `ms`. */
@@ -63,8 +71,10 @@ export function reportToPrimary(registry: client.Registry): () => Promise<string
   process.on('message', (value: unknown) => {
     const collect = messageOf(value, COLLECT);
     if (collect) {
-      registry.getMetricsAsJSON().then((metrics) => process.send!({ type: COLLECTED, id: collect.id, metrics }),
-        (err: unknown) => process.send!({ type: COLLECTED, id: collect.id, error: (err as Error).message }));
+      registry.getMetricsAsJSON().then(
+        (metrics) => process.send!({ type: COLLECTED, id: collect.id, metrics }),
+        (err: unknown) => process.send!({ type: COLLECTED, id: collect.id, error: (err as Error).message }),
+      );
     }
     const answer = messageOf(value, PRIMARY_ANSWER);
     if (answer) answers.deliver(answer);
@@ -83,19 +93,26 @@ export function reportToPrimary(registry: client.Registry): () => Promise<string
  * The primary's half: `serving` lists the workers to collect from. With `listen` (METRICS_PORT,
  * METRICS_HOST) it also serves /metrics there.
  */
-export async function serveClusterMetrics(options: { log: Logger; serving: () => Iterable<Worker>; listen: { port: number; host: string } | undefined }): Promise<{ port: number | undefined; close(): Promise<void> }> {
+export async function serveClusterMetrics(options: {
+  log: Logger;
+  serving: () => Iterable<Worker>;
+  listen: { port: number; host: string } | undefined;
+}): Promise<{ port: number | undefined; close(): Promise<void> }> {
   const collected = replies();
 
   async function clusterText(): Promise<string> {
     const workers = [...options.serving()].filter((worker) => worker.isConnected());
-    const parts = await Promise.all(workers.map(async (worker) => {
-      const id = randomUUID();
-      const answered = collected.wait(id, COLLECT_TIMEOUT_MS, `worker ${worker.process.pid}`);
-      worker.send({ type: COLLECT, id });
-      const answer = await answered;
-      if (!answer.metrics) throw new Error(`worker ${worker.process.pid} could not collect metrics: ${answer.error ?? 'no metrics'}`);
-      return answer.metrics;
-    }));
+    const parts = await Promise.all(
+      workers.map(async (worker) => {
+        const id = randomUUID();
+        const answered = collected.wait(id, COLLECT_TIMEOUT_MS, `worker ${worker.process.pid}`);
+        worker.send({ type: COLLECT, id });
+        const answer = await answered;
+        if (!answer.metrics)
+          throw new Error(`worker ${worker.process.pid} could not collect metrics: ${answer.error ?? 'no metrics'}`);
+        return answer.metrics;
+      }),
+    );
     return client.AggregatorRegistry.aggregate(parts).metrics();
   }
 
@@ -104,8 +121,10 @@ export async function serveClusterMetrics(options: { log: Logger; serving: () =>
     if (answer) collected.deliver(answer);
     const ask = messageOf(value, ASK_PRIMARY);
     if (ask) {
-      clusterText().then((text) => worker.send({ type: PRIMARY_ANSWER, id: ask.id, text }),
-        (err: unknown) => worker.send({ type: PRIMARY_ANSWER, id: ask.id, error: (err as Error).message }));
+      clusterText().then(
+        (text) => worker.send({ type: PRIMARY_ANSWER, id: ask.id, text }),
+        (err: unknown) => worker.send({ type: PRIMARY_ANSWER, id: ask.id, error: (err as Error).message }),
+      );
     }
   };
   cluster.on('message', onMessage);
@@ -118,7 +137,10 @@ export async function serveClusterMetrics(options: { log: Logger; serving: () =>
       await once(starting, 'listening');
     } catch (err) {
       cluster.off('message', onMessage);
-      throw new Error(`cannot listen on METRICS_PORT ${port} (METRICS_HOST ${host}): ${(err as Error).message}; set another METRICS_PORT, or METRICS_PORT=off`, { cause: err });
+      throw new Error(
+        `cannot listen on METRICS_PORT ${port} (METRICS_HOST ${host}): ${(err as Error).message}; set another METRICS_PORT, or METRICS_PORT=off`,
+        { cause: err },
+      );
     }
     server = starting;
   }
@@ -138,11 +160,16 @@ export function metricsOnly(text: () => Promise<string>, log: Logger): RequestLi
       res.writeHead(404, { 'content-type': 'text/plain' }).end('not found\n');
       return;
     }
-    text().then((body) => {
-      res.writeHead(200, { 'content-type': client.Registry.PROMETHEUS_CONTENT_TYPE, 'cache-control': 'no-store' }).end(body);
-    }, (err: unknown) => {
-      log.error({ event: 'metrics.failed', err }, 'could not collect metrics');
-      res.writeHead(500, { 'content-type': 'text/plain' }).end('metrics failed\n');
-    });
+    text().then(
+      (body) => {
+        res
+          .writeHead(200, { 'content-type': client.Registry.PROMETHEUS_CONTENT_TYPE, 'cache-control': 'no-store' })
+          .end(body);
+      },
+      (err: unknown) => {
+        log.error({ event: 'metrics.failed', err }, 'could not collect metrics');
+        res.writeHead(500, { 'content-type': 'text/plain' }).end('metrics failed\n');
+      },
+    );
   };
 }

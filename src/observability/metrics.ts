@@ -4,10 +4,19 @@ import type { Context, Next } from 'koa';
 import type Provider from 'oidc-provider';
 import type { KoaContextWithOIDC } from 'oidc-provider';
 import client from 'prom-client';
+
 /** What the pool gauges read (pg's Pool has these). */
-interface PoolCounts { readonly totalCount: number; readonly idleCount: number; readonly waitingCount: number }
+interface PoolCounts {
+  readonly totalCount: number;
+  readonly idleCount: number;
+  readonly waitingCount: number;
+}
 /** An audit event as far as the sign-in counters read it. */
-interface CountedEvent { event: string; details?: Record<string, unknown> | undefined }
+interface CountedEvent {
+  event: string;
+  details?: Record<string, unknown> | undefined;
+}
+
 import { metricsOnly, reportToPrimary } from './cluster-metrics.ts';
 import type { Logger } from './logger.ts';
 

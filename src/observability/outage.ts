@@ -27,7 +27,11 @@ export interface Outage {
 /** How often an outage is probed: recovery is logged at most this long after the database is back. */
 const PROBE_INTERVAL_MS = 1000;
 
-export function createOutageTracker(deps: { log: Logger; probe: () => Promise<unknown>; probeIntervalMs?: number }): Outage {
+export function createOutageTracker(deps: {
+  log: Logger;
+  probe: () => Promise<unknown>;
+  probeIntervalMs?: number;
+}): Outage {
   const { log } = deps;
   const intervalMs = deps.probeIntervalMs ?? PROBE_INTERVAL_MS;
   let since: number | undefined;
@@ -47,8 +51,10 @@ export function createOutageTracker(deps: { log: Logger; probe: () => Promise<un
     deps.probe().then(() => {
       if (stopped || since === undefined) return;
       const durationMs = Date.now() - since;
-      log.info({ event: 'db.recovered', duration_ms: durationMs, requests_failed: failedRequests },
-        `database available again after ${(durationMs / 1000).toFixed(1)} s; ${failedRequests} requests were answered 503`);
+      log.info(
+        { event: 'db.recovered', duration_ms: durationMs, requests_failed: failedRequests },
+        `database available again after ${(durationMs / 1000).toFixed(1)} s; ${failedRequests} requests were answered 503`,
+      );
       since = undefined;
       failedRequests = 0;
     }, schedule);
@@ -59,8 +65,14 @@ export function createOutageTracker(deps: { log: Logger; probe: () => Promise<un
     since = Date.now();
     failedRequests = 0;
     const { message, code } = (err ?? {}) as { message?: unknown; code?: unknown };
-    log.warn({ event: 'db.unavailable', error: typeof message === 'string' && message ? message : undefined, code: typeof code === 'string' ? code : undefined },
-      'database unavailable: answering 503 until it is back');
+    log.warn(
+      {
+        event: 'db.unavailable',
+        error: typeof message === 'string' && message ? message : undefined,
+        code: typeof code === 'string' ? code : undefined,
+      },
+      'database unavailable: answering 503 until it is back',
+    );
     schedule();
   }
 
@@ -69,7 +81,15 @@ export function createOutageTracker(deps: { log: Logger; probe: () => Promise<un
     connectionLost(err) {
       if (stopped || since !== undefined || checking) return;
       checking = true;
-      deps.probe().then(() => undefined, () => unavailable(err)).finally(() => { checking = false; });
+      deps
+        .probe()
+        .then(
+          () => undefined,
+          () => unavailable(err),
+        )
+        .finally(() => {
+          checking = false;
+        });
     },
     answered(status) {
       if (status === 503 && since !== undefined) failedRequests += 1;

@@ -4,7 +4,10 @@ import type { Logger } from './logger.ts';
 import type { Outage } from './outage.ts';
 
 declare module 'koa' {
-  interface DefaultState { log: Logger; reqId: string }
+  interface DefaultState {
+    log: Logger;
+    reqId: string;
+  }
 }
 
 /**
@@ -27,7 +30,16 @@ export function requestLog(log: Logger, outage?: Pick<Outage, 'answered'>) {
       const durationMs = Number(process.hrtime.bigint() - started) / 1e6;
       outage?.answered(status);
       const level = status === 503 ? 'warn' : status >= 500 ? 'error' : 'info';
-      ctx.state.log[level]({ event: 'http.request', method: ctx.method, path: ctx.path.slice(0, 200), status, duration_ms: Math.round(durationMs * 10) / 10 }, 'request');
+      ctx.state.log[level](
+        {
+          event: 'http.request',
+          method: ctx.method,
+          path: ctx.path.slice(0, 200),
+          status,
+          duration_ms: Math.round(durationMs * 10) / 10,
+        },
+        'request',
+      );
     }
   };
 }

@@ -1,8 +1,14 @@
-import { errors, type Adapter, type AdapterPayload } from 'oidc-provider';
-import { sha256, type SecretBox } from '../secret-box.ts';
+import { type Adapter, type AdapterPayload, errors } from 'oidc-provider';
 import type { ClientMetadataSource } from '../clients/cache.ts';
-import { OPAQUE_TOKEN_MODELS, REUSED_IN_GRACE, ROTATED_FROM, type PayloadStore, type StoredRow } from './payload-store.ts';
-import { readAheadKey, readAheadUidKey, type ReadAhead, type ReadAheadRows } from './read-ahead.ts';
+import { type SecretBox, sha256 } from '../secret-box.ts';
+import {
+  OPAQUE_TOKEN_MODELS,
+  type PayloadStore,
+  REUSED_IN_GRACE,
+  ROTATED_FROM,
+  type StoredRow,
+} from './payload-store.ts';
+import { type ReadAhead, type ReadAheadRows, readAheadKey, readAheadUidKey } from './read-ahead.ts';
 
 /**
  * oidc-provider's storage contract over PostgreSQL (see the engine's example/my_adapter.js).
@@ -40,8 +46,15 @@ import { readAheadKey, readAheadUidKey, type ReadAhead, type ReadAheadRows } fro
  */
 
 /** Models whose rows belong to a grant and go when it is revoked. */
-const GRANT_BOUND = new Set(['AccessToken', 'AuthorizationCode', 'RefreshToken', 'DeviceCode',
-  'BackchannelAuthenticationRequest', 'PreAuthorizedCode', 'ClientCredentials']);
+const GRANT_BOUND = new Set([
+  'AccessToken',
+  'AuthorizationCode',
+  'RefreshToken',
+  'DeviceCode',
+  'BackchannelAuthenticationRequest',
+  'PreAuthorizedCode',
+  'ClientCredentials',
+]);
 const isOpaqueToken = (model: string) => (OPAQUE_TOKEN_MODELS as readonly string[]).includes(model);
 
 /** Writes of dynamic client registration (oidc/registration.ts); without it the engine cannot write clients. */
@@ -62,7 +75,8 @@ export interface AdapterDeps {
 }
 
 export function createAdapterFactory(deps: AdapterDeps): (model: string) => Adapter {
-  return (model: string) => (model === 'Client' ? clientAdapter(deps.clients, deps.registrations) : payloadAdapter(model, deps));
+  return (model: string) =>
+    model === 'Client' ? clientAdapter(deps.clients, deps.registrations) : payloadAdapter(model, deps);
 }
 
 const SEALED_JTI = '_sealed_jti';
@@ -84,10 +98,15 @@ const now = () => Math.floor(Date.now() / 1000);
 function restore(model: string, id: string, row: StoredRow | undefined, box: SecretBox): AdapterPayload | undefined {
   if (!row) return undefined;
   const {
-    [SEALED_JTI]: _sealed, [RETURN_TO_WITHOUT_JTI]: returnToBase, [ROTATED_FROM]: _from, [REUSED_IN_GRACE]: _reused, ...rest
+    [SEALED_JTI]: _sealed,
+    [RETURN_TO_WITHOUT_JTI]: returnToBase,
+    [ROTATED_FROM]: _from,
+    [REUSED_IN_GRACE]: _reused,
+    ...rest
   } = row.payload;
   const payload = { ...rest, jti: id } as AdapterPayload;
-  if (row.consumed !== null && typeof payload.exp === 'number' && payload.exp <= now()) payload.exp = now() + REPLAY_EXP_MARGIN_SECONDS;
+  if (row.consumed !== null && typeof payload.exp === 'number' && payload.exp <= now())
+    payload.exp = now() + REPLAY_EXP_MARGIN_SECONDS;
   if (model === 'Interaction') {
     if (typeof returnToBase === 'string') payload.returnTo = `${returnToBase}${id}`;
     for (const field of SEALED_REFERENCES) {
@@ -128,7 +147,12 @@ function forStorage(model: string, id: string, payload: AdapterPayload, box: Sec
  * Reads a code or token (with its Grant and Session) into this request's read-ahead: an opaque
  * token value under every opaque token model, anything else under its own. Returns the row of `model`.
  */
-function readToken(payloads: PayloadStore, rows: ReadAheadRows, model: string, digest: string): Promise<StoredRow | undefined> {
+function readToken(
+  payloads: PayloadStore,
+  rows: ReadAheadRows,
+  model: string,
+  digest: string,
+): Promise<StoredRow | undefined> {
   const remember = (key: string, row: Promise<StoredRow | undefined>) => {
     row.catch(() => undefined); // a failed read fails the find that awaits it, not the process
     rows.set(key, row);
@@ -139,20 +163,30 @@ function readToken(payloads: PayloadStore, rows: ReadAheadRows, model: string, d
     if (result.session) remember(readAheadUidKey('Session', result.session.uid), Promise.resolve(result.session.row));
     return result.tokens;
   });
-  for (const each of opaque ? OPAQUE_TOKEN_MODELS : [model]) remember(readAheadKey(each, digest), found.then((tokens) => tokens.get(each)));
+  for (const each of opaque ? OPAQUE_TOKEN_MODELS : [model])
+    remember(
+      readAheadKey(each, digest),
+      found.then((tokens) => tokens.get(each)),
+    );
   return rows.get(readAheadKey(model, digest))!;
 }
 
 function payloadAdapter(model: string, deps: AdapterDeps): Adapter {
   const { payloads, box, readAhead } = deps;
-  const reuseGrace = model === 'RefreshToken' ? deps.refreshReuseGraceSeconds ?? 0 : 0;
+  const reuseGrace = model === 'RefreshToken' ? (deps.refreshReuseGraceSeconds ?? 0) : 0;
   /** A refresh token consumed within the reuse grace and not reused yet is found as not consumed. */
-  const inReuseGrace = (row: StoredRow | undefined): row is StoredRow => reuseGrace > 0 && row !== undefined && row.consumed !== null
-    && row.consumed > now() - reuseGrace && row.payload[REUSED_IN_GRACE] === undefined
-    && typeof row.payload.exp === 'number' && row.payload.exp > now();
+  const inReuseGrace = (row: StoredRow | undefined): row is StoredRow =>
+    reuseGrace > 0 &&
+    row !== undefined &&
+    row.consumed !== null &&
+    row.consumed > now() - reuseGrace &&
+    row.payload[REUSED_IN_GRACE] === undefined &&
+    typeof row.payload.exp === 'number' &&
+    row.payload.exp > now();
   /** The refresh token whose first rotation this request is issuing tokens for, if any. */
   const rotatedFrom = () => {
-    if (!(deps.refreshReuseGraceSeconds ?? 0) || (model !== 'RefreshToken' && model !== 'AccessToken')) return undefined;
+    if (!(deps.refreshReuseGraceSeconds ?? 0) || (model !== 'RefreshToken' && model !== 'AccessToken'))
+      return undefined;
     const rotation = readAhead?.rotation();
     return rotation && !rotation.again ? rotation.from : undefined;
   };
@@ -193,7 +227,7 @@ function payloadAdapter(model: string, deps: AdapterDeps): Adapter {
         // find claims the id atomically; the engine's save that follows fills in the expiry.
         readAhead?.forget();
         if (await payloads.claim(model, sha256(id), REPLAY_CLAIM_SECONDS)) return undefined;
-        return restore(model, id, await payloads.find(model, sha256(id)), box) ?? { jti: id } as AdapterPayload;
+        return restore(model, id, await payloads.find(model, sha256(id)), box) ?? ({ jti: id } as AdapterPayload);
       }
       const row = await findRow(sha256(id));
       return restore(model, id, inReuseGrace(row) ? { ...row, consumed: null } : row, box);

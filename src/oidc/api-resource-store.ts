@@ -16,9 +16,18 @@ const insert = {
   name: 'api_resources.insert',
   text: `insert into api_resources (id, identifier, name, scopes, access_token_ttl, signing_alg) values ($1, $2, $3, $4, $5, $6) returning ${COLUMNS}`,
 };
-const findByIdentifier = { name: 'api_resources.find_by_identifier', text: `select ${COLUMNS} from api_resources where identifier = $1` };
-const list = { name: 'api_resources.list', text: `select ${COLUMNS} from api_resources order by created_at, identifier` };
-const remove = { name: 'api_resources.delete', text: 'delete from api_resources where identifier = $1 or id = $1 returning identifier' };
+const findByIdentifier = {
+  name: 'api_resources.find_by_identifier',
+  text: `select ${COLUMNS} from api_resources where identifier = $1`,
+};
+const list = {
+  name: 'api_resources.list',
+  text: `select ${COLUMNS} from api_resources order by created_at, identifier`,
+};
+const remove = {
+  name: 'api_resources.delete',
+  text: 'delete from api_resources where identifier = $1 or id = $1 returning identifier',
+};
 
 /** Servers cache APIs by identifier (db/notified-cache.ts) and drop an entry when it arrives on this channel. */
 export const APIS_CHANNEL = 'latchkey_apis';
@@ -31,7 +40,10 @@ export function createApiResourceStore(db: Queryable) {
   };
   return {
     async insert(row: Omit<ApiResourceRow, 'created_at'>): Promise<ApiResourceRow> {
-      const { rows } = await db.query<ApiResourceRow>({ ...insert, values: [row.id, row.identifier, row.name, row.scopes, row.access_token_ttl, row.signing_alg] });
+      const { rows } = await db.query<ApiResourceRow>({
+        ...insert,
+        values: [row.id, row.identifier, row.name, row.scopes, row.access_token_ttl, row.signing_alg],
+      });
       await changed(row.identifier);
       return rows[0]!;
     },

@@ -26,13 +26,20 @@ export function createApiResources(store: ApiResourceStore, options: { accessTok
   const defaultTtl = defaultApiTokenTtl(options.accessTokenTtl ?? API_TOKEN_TTL_DEFAULT_MAX);
   return {
     store,
-    async create(input: { identifier: string; name?: string | undefined; scopes: string[]; accessTokenTtl?: number | undefined; signingAlg?: string | undefined }): Promise<CreateApi> {
+    async create(input: {
+      identifier: string;
+      name?: string | undefined;
+      scopes: string[];
+      accessTokenTtl?: number | undefined;
+      signingAlg?: string | undefined;
+    }): Promise<CreateApi> {
       const problems: string[] = [];
       const url = URL.parse(input.identifier);
       if (!url) problems.push(`identifier ${input.identifier} must be an absolute URI (e.g. https://api.example.com)`);
       else if (url.hash) problems.push('identifier must not contain a fragment (RFC 8707 §2)');
       for (const scope of input.scopes) {
-        if (!SCOPE_TOKEN.test(scope)) problems.push(`scope ${JSON.stringify(scope)} has characters a scope cannot have`);
+        if (!SCOPE_TOKEN.test(scope))
+          problems.push(`scope ${JSON.stringify(scope)} has characters a scope cannot have`);
         if (RESERVED_SCOPES.has(scope)) problems.push(`scope ${scope} is an OpenID Connect scope, not an API scope`);
       }
       const signingAlg = input.signingAlg ?? 'ES256';
@@ -40,7 +47,8 @@ export function createApiResources(store: ApiResourceStore, options: { accessTok
       if (input.accessTokenTtl !== undefined && !(input.accessTokenTtl >= 60 && input.accessTokenTtl <= 86400)) {
         problems.push('access token TTL must be between 60 and 86400 seconds');
       }
-      if (!problems.length && await store.findByIdentifier(input.identifier)) problems.push(`an API with identifier ${input.identifier} already exists`);
+      if (!problems.length && (await store.findByIdentifier(input.identifier)))
+        problems.push(`an API with identifier ${input.identifier} already exists`);
       if (problems.length) return { ok: false, problems };
       const api = await store.insert({
         id: randomUUID(),

@@ -75,10 +75,16 @@ export function createOutboundFetch(options: OutboundOptions): OutboundFetch {
       }
       const delay = delays[attempt - 1];
       if (delay === undefined || !retryable(status)) {
-        log.warn({ event: 'backchannel.failed', ...target, attempt, status, err: failure }, 'logout token not delivered');
+        log.warn(
+          { event: 'backchannel.failed', ...target, attempt, status, err: failure },
+          'logout token not delivered',
+        );
         return;
       }
-      log.info({ event: 'backchannel.retry', ...target, attempt, status, error: (failure as Error | undefined)?.message }, 'logout token delivery will be retried');
+      log.info(
+        { event: 'backchannel.retry', ...target, attempt, status, error: (failure as Error | undefined)?.message },
+        'logout token delivery will be retried',
+      );
       await pause(delay);
     }
   }
@@ -86,7 +92,8 @@ export function createOutboundFetch(options: OutboundOptions): OutboundFetch {
   return async function outboundFetch(input, init = {}) {
     const url = new URL(input instanceof Request ? input.url : input);
     const request = withPolicy(url, init);
-    const logoutToken = request.method === 'POST' && request.body instanceof URLSearchParams ? request.body.get('logout_token') : null;
+    const logoutToken =
+      request.method === 'POST' && request.body instanceof URLSearchParams ? request.body.get('logout_token') : null;
     if (logoutToken) {
       void deliverLogoutToken(url, request, audienceOf(logoutToken)).catch((err: unknown) => {
         log.error({ event: 'backchannel.failed', err }, 'logout token delivery crashed');

@@ -6,7 +6,11 @@ import type { Queryable } from '../db/pool.ts';
  */
 
 /** What a person approved for an app: OpenID scopes and claims, and scopes per API (resource indicator). */
-export interface RememberedConsent { scopes: string[]; claims: string[]; resources: Record<string, string[]> }
+export interface RememberedConsent {
+  scopes: string[];
+  claims: string[];
+  resources: Record<string, string[]>;
+}
 
 const find = {
   name: 'remembered_consents.find',
@@ -48,7 +52,10 @@ export function createConsentStore(db: Queryable) {
     },
     /** Adds `consent` to what this account has approved for this client. */
     async remember(accountId: string, clientId: string, consent: RememberedConsent): Promise<void> {
-      await db.query({ ...remember, values: [accountId, clientId, consent.scopes, consent.claims, JSON.stringify(consent.resources)] });
+      await db.query({
+        ...remember,
+        values: [accountId, clientId, consent.scopes, consent.claims, JSON.stringify(consent.resources)],
+      });
     },
   };
 }
@@ -65,5 +72,6 @@ interface GrantLike {
 export function applyConsent(grant: GrantLike, consent: RememberedConsent): void {
   if (consent.scopes.length > 0) grant.addOIDCScope(consent.scopes.join(' '));
   if (consent.claims.length > 0) grant.addOIDCClaims(consent.claims);
-  for (const [indicator, scopes] of Object.entries(consent.resources)) grant.addResourceScope(indicator, scopes.join(' '));
+  for (const [indicator, scopes] of Object.entries(consent.resources))
+    grant.addResourceScope(indicator, scopes.join(' '));
 }

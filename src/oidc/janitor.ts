@@ -3,7 +3,6 @@ import type { Pool } from '../db/pool.ts';
 import type { Logger } from '../observability/logger.ts';
 import { createPayloadStore, REPLAY_GRACE_SECONDS } from './payload-store.ts';
 
-
 export interface SweepOptions {
   /** Rows per DELETE: small enough that no statement holds locks for long. */
   batchSize: number;
@@ -22,16 +21,25 @@ export const DEFAULT_SWEEP: SweepOptions = { batchSize: 1000, limit: 100_000, gr
  * Deletes expired rows of oidc_payloads in bounded batches. Safe with several nodes: a node that
  * cannot take the advisory lock skips this round (returns undefined).
  */
-export async function sweepExpired(pool: Pool, log: Logger, options: SweepOptions = DEFAULT_SWEEP): Promise<number | undefined> {
+export async function sweepExpired(
+  pool: Pool,
+  log: Logger,
+  options: SweepOptions = DEFAULT_SWEEP,
+): Promise<number | undefined> {
   const client = await pool.connect();
   try {
-    const { rows } = await client.query<{ locked: boolean }>('select pg_try_advisory_lock($1) as locked', [ADVISORY_LOCKS.janitor]);
+    const { rows } = await client.query<{ locked: boolean }>('select pg_try_advisory_lock($1) as locked', [
+      ADVISORY_LOCKS.janitor,
+    ]);
     if (!rows[0]?.locked) return undefined;
     try {
       const payloads = createPayloadStore(client);
       let removed = 0;
       while (removed < options.limit) {
-        const batch = await payloads.sweepExpired(Math.min(options.batchSize, options.limit - removed), options.graceSeconds);
+        const batch = await payloads.sweepExpired(
+          Math.min(options.batchSize, options.limit - removed),
+          options.graceSeconds,
+        );
         removed += batch;
         if (batch < options.batchSize) break;
       }

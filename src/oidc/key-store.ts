@@ -59,8 +59,17 @@ export function createKeyStore(db: Queryable) {
     async listAll(): Promise<SigningKeyRow[]> {
       return (await db.query<SigningKeyRow>(listAll)).rows;
     },
-    async insert(key: { kid: string; alg: string; state: 'next' | 'active'; publicJwk: object; privateJwkSealed: string }): Promise<void> {
-      await db.query({ ...insertKey, values: [key.kid, key.alg, key.state, JSON.stringify(key.publicJwk), key.privateJwkSealed] });
+    async insert(key: {
+      kid: string;
+      alg: string;
+      state: 'next' | 'active';
+      publicJwk: object;
+      privateJwkSealed: string;
+    }): Promise<void> {
+      await db.query({
+        ...insertKey,
+        values: [key.kid, key.alg, key.state, JSON.stringify(key.publicJwk), key.privateJwkSealed],
+      });
     },
     async activate(kid: string): Promise<void> {
       await db.query({ ...activate, values: [kid] });

@@ -1,10 +1,10 @@
-import { ADVISORY_LOCKS } from '../db/locks.ts';
 import { generateKeyPair, randomBytes } from 'node:crypto';
 import { promisify } from 'node:util';
 import { calculateJwkThumbprint, type JWK } from 'jose';
-import { withTransaction, type Pool, type PoolClient } from '../db/pool.ts';
+import { ADVISORY_LOCKS } from '../db/locks.ts';
+import { type Pool, type PoolClient, withTransaction } from '../db/pool.ts';
 import type { SecretBox } from '../secret-box.ts';
-import { createCookieSigner, type CookieSigner } from '../security/cookie-signer.ts';
+import { type CookieSigner, createCookieSigner } from '../security/cookie-signer.ts';
 import { createKeyStore, type KeyStore } from './key-store.ts';
 
 /**
@@ -16,13 +16,11 @@ import { createKeyStore, type KeyStore } from './key-store.ts';
  */
 const SIGNING_ALGS = ['ES256', 'RS256'] as const;
 
-
 const generate = promisify(generateKeyPair);
 
 async function generateSigningJwk(alg: string): Promise<{ kid: string; privateJwk: JWK; publicJwk: JWK }> {
-  const pair = alg === 'RS256'
-    ? await generate('rsa', { modulusLength: 2048 })
-    : await generate('ec', { namedCurve: 'P-256' });
+  const pair =
+    alg === 'RS256' ? await generate('rsa', { modulusLength: 2048 }) : await generate('ec', { namedCurve: 'P-256' });
   const privateJwk = pair.privateKey.export({ format: 'jwk' }) as JWK;
   const publicJwk = pair.publicKey.export({ format: 'jwk' }) as JWK;
   const kid = await calculateJwkThumbprint(publicJwk);
@@ -52,7 +50,8 @@ export async function ensureKeys(pool: Pool, box: SecretBox): Promise<void> {
       if (!existing.some((key) => key.alg === alg && key.state === 'active')) await insertKey(keys, box, alg, 'active');
       if (!existing.some((key) => key.alg === alg && key.state === 'next')) await insertKey(keys, box, alg, 'next');
     }
-    if ((await keys.listCookieKeys()).length === 0) await keys.insertCookieKey(box.seal(randomBytes(32).toString('base64url')));
+    if ((await keys.listCookieKeys()).length === 0)
+      await keys.insertCookieKey(box.seal(randomBytes(32).toString('base64url')));
   });
 }
 
@@ -69,7 +68,11 @@ export interface KeyMaterial {
   oldestActivation: Date;
 }
 
-export async function loadKeyMaterial(keys: KeyStore, box: SecretBox, cookieKeysOverride?: string[]): Promise<KeyMaterial> {
+export async function loadKeyMaterial(
+  keys: KeyStore,
+  box: SecretBox,
+  cookieKeysOverride?: string[],
+): Promise<KeyMaterial> {
   const [signing, cookies] = await Promise.all([keys.listPublished(), keys.listCookieKeys()]);
   if (!SIGNING_ALGS.every((alg) => signing.some((key) => key.alg === alg && key.state === 'active'))) {
     throw new Error('no active signing key in the database: run migrations and start the server once');
@@ -77,15 +80,26 @@ export async function loadKeyMaterial(keys: KeyStore, box: SecretBox, cookieKeys
   const jwks = { keys: signing.map((key) => JSON.parse(box.open(key.private_jwk_sealed)) as JWK) };
   const cookieKeys = cookieKeysOverride ?? cookies.map((row) => box.open(row.key_sealed));
   const fingerprint = [...signing.map((key) => `${key.kid}:${key.state}`), ...cookies.map((row) => row.id)].join(',');
-  const activations = signing.filter((key) => key.state === 'active').map((key) => (key.activated_at ?? key.created_at).getTime());
-  return { jwks, cookieKeys, cookieSigner: createCookieSigner(cookieKeys), fingerprint, oldestActivation: new Date(Math.min(...activations)) };
+  const activations = signing
+    .filter((key) => key.state === 'active')
+    .map((key) => (key.activated_at ?? key.created_at).getTime());
+  return {
+    jwks,
+    cookieKeys,
+    cookieSigner: createCookieSigner(cookieKeys),
+    fingerprint,
+    oldestActivation: new Date(Math.min(...activations)),
+  };
 }
 
 /**
  * How long a retired key stays in /jwks: the longest lifetime of anything it may have signed
  * (ID tokens, access tokens, JWT access tokens of each API), plus a margin for clock skew and caches.
  */
-export function retiredKeyPublishSeconds(ttl: { accessToken: number; idToken: number }, apiTtls: Array<number | null>): number {
+export function retiredKeyPublishSeconds(
+  ttl: { accessToken: number; idToken: number },
+  apiTtls: Array<number | null>,
+): number {
   return Math.max(ttl.accessToken, ttl.idToken, ...apiTtls.map((value) => value ?? 0)) + 600;
 }
 
@@ -118,8 +132,14 @@ async function rotateLocked(client: PoolClient, box: SecretBox, options: RotateO
   const published = await keys.listPublished();
   const rotated: Array<{ alg: string; activated: string; next: string }> = [];
   const { ifActiveOlderThanSeconds: maxAge } = options;
-  const due = (alg: string) => maxAge === undefined || published.some((key) => key.alg === alg && key.state === 'active'
-    && Date.now() - (key.activated_at ?? key.created_at).getTime() >= maxAge * 1000);
+  const due = (alg: string) =>
+    maxAge === undefined ||
+    published.some(
+      (key) =>
+        key.alg === alg &&
+        key.state === 'active' &&
+        Date.now() - (key.activated_at ?? key.created_at).getTime() >= maxAge * 1000,
+    );
   for (const alg of (options.algs ?? SIGNING_ALGS).filter(due)) {
     let next = published.find((key) => key.alg === alg && key.state === 'next')?.kid;
     if (!next) next = await insertKey(keys, box, alg, 'next');
@@ -148,7 +168,12 @@ export type RetireKey =
  * retirements at once (the active key and the next one) cannot both see the other key still there
  * and leave the algorithm without an active key.
  */
-export async function retireKey(pool: Pool, box: SecretBox, kid: string, options: Omit<RotateOptions, 'algs' | 'ifActiveOlderThanSeconds'>): Promise<RetireKey> {
+export async function retireKey(
+  pool: Pool,
+  box: SecretBox,
+  kid: string,
+  options: Omit<RotateOptions, 'algs' | 'ifActiveOlderThanSeconds'>,
+): Promise<RetireKey> {
   return withTransaction(pool, async (client): Promise<RetireKey> => {
     await client.query('select pg_advisory_xact_lock($1)', [ADVISORY_LOCKS.keys]);
     const keys = createKeyStore(client);
@@ -157,7 +182,8 @@ export async function retireKey(pool: Pool, box: SecretBox, kid: string, options
     if (!key) return { ok: false, reason: 'not_found' };
     if (key.state === 'retired') return { ok: false, reason: 'already_retired' };
     if (key.state === 'active') {
-      if (!all.some((k) => k.alg === key.alg && k.state === 'next')) return { ok: false, reason: 'only_signing_key', alg: key.alg };
+      if (!all.some((k) => k.alg === key.alg && k.state === 'next'))
+        return { ok: false, reason: 'only_signing_key', alg: key.alg };
       await rotateLocked(client, box, { ...options, algs: [key.alg] });
       return { ok: true };
     }

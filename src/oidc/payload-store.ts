@@ -27,7 +27,10 @@ const upsert = {
  * lifetime does. A grant nobody refreshes keeps its own expiry. Only a live grant is extended.
  * `before`: common table expressions the insert uses.
  */
-const extendingGrant = (insert: string, before = '') => `with ${before}written as (${insert} returning grant_id, expires_at)
+const extendingGrant = (
+  insert: string,
+  before = '',
+) => `with ${before}written as (${insert} returning grant_id, expires_at)
   update oidc_payloads g set expires_at = written.expires_at,
     payload = jsonb_set(g.payload, '{exp}', to_jsonb(ceil(extract(epoch from written.expires_at))::bigint))
   from written
@@ -71,8 +74,10 @@ const tokenWithRelations = (name: string, model: string) => ({
          where ${model} and t.id = $1 and ${findable('t')}`,
 });
 const findToken = tokenWithRelations('oidc_payloads.find_token', 't.model = $2');
-const findOpaqueToken = tokenWithRelations('oidc_payloads.find_opaque_token',
-  `t.model in (${OPAQUE_TOKEN_MODELS.map((model) => `'${model}'`).join(', ')})`);
+const findOpaqueToken = tokenWithRelations(
+  'oidc_payloads.find_opaque_token',
+  `t.model in (${OPAQUE_TOKEN_MODELS.map((model) => `'${model}'`).join(', ')})`,
+);
 const findByUid = {
   name: 'oidc_payloads.find_by_uid',
   text: `select ${COLUMNS} from oidc_payloads where model = $1 and uid = $2 and ${LIVE} limit 1`,
@@ -124,14 +129,16 @@ const consumeWithGrace = {
  */
 const upsertRotated = {
   name: 'oidc_payloads.upsert_rotated',
-  text: extendingGrant(`insert into oidc_payloads (model, id, payload, grant_id, uid, user_code, session_uid, expires_at)
+  text: extendingGrant(
+    `insert into oidc_payloads (model, id, payload, grant_id, uid, user_code, session_uid, expires_at)
          select $1, $2, $3::jsonb, $4, $5, $6, $7, case when $8::int is null then null else now() + make_interval(secs => $8::int) end
          where not coalesce((select reused from parent), false)
          on conflict (model, id) do update set payload = excluded.payload, grant_id = excluded.grant_id,
            uid = excluded.uid, user_code = excluded.user_code, session_uid = excluded.session_uid, expires_at = excluded.expires_at`,
-  `parent as (
+    `parent as (
            select payload ? '${REUSED_IN_GRACE}' as reused from oidc_payloads where model = 'RefreshToken' and id = $9 for share
-         ), `),
+         ), `,
+  ),
 };
 const revokeRotatedFrom = {
   name: 'oidc_payloads.revoke_rotated_from',
@@ -187,12 +194,19 @@ const revokeGrantsOfClient = {
 };
 
 export interface AccountGrant {
-  grant_id: string; client_id: string; created_at: Date; expires_at: Date | null; scope: string | null;
+  grant_id: string;
+  client_id: string;
+  created_at: Date;
+  expires_at: Date | null;
+  scope: string | null;
   /** Scopes per API (resource indicator), space-separated, as the engine's Grant keeps them. */
   resources: Record<string, string> | null;
 }
 
-export interface StoredRow { payload: Record<string, unknown>; consumed: number | null }
+export interface StoredRow {
+  payload: Record<string, unknown>;
+  consumed: number | null;
+}
 
 export interface UpsertRow {
   model: string;
@@ -219,18 +233,26 @@ export interface TokenRows {
 }
 
 interface TokenRowsResult {
-  model: string; payload: Record<string, unknown>; consumed: number | null;
-  grant_id: string | null; grant_payload: Record<string, unknown> | null; grant_consumed: number | null;
-  session_uid: string | null; session_payload: Record<string, unknown> | null; session_consumed: number | null;
+  model: string;
+  payload: Record<string, unknown>;
+  consumed: number | null;
+  grant_id: string | null;
+  grant_payload: Record<string, unknown> | null;
+  grant_consumed: number | null;
+  session_uid: string | null;
+  session_payload: Record<string, unknown> | null;
+  session_consumed: number | null;
 }
 
 function tokenRows(rows: TokenRowsResult[]): TokenRows {
-  const stored = (payload: Record<string, unknown> | null, consumed: number | null) => (payload ? { payload, consumed } : undefined);
+  const stored = (payload: Record<string, unknown> | null, consumed: number | null) =>
+    payload ? { payload, consumed } : undefined;
   const found: TokenRows = { tokens: new Map() };
   for (const row of rows) {
     found.tokens.set(row.model, { payload: row.payload, consumed: row.consumed });
     if (row.grant_id !== null) found.grant = { id: row.grant_id, row: stored(row.grant_payload, row.grant_consumed) };
-    if (row.session_uid !== null) found.session = { uid: row.session_uid, row: stored(row.session_payload, row.session_consumed) };
+    if (row.session_uid !== null)
+      found.session = { uid: row.session_uid, row: stored(row.session_payload, row.session_consumed) };
   }
   return found;
 }
@@ -238,8 +260,18 @@ function tokenRows(rows: TokenRowsResult[]): TokenRows {
 export function createPayloadStore(db: Queryable) {
   return {
     async upsert(row: UpsertRow): Promise<void> {
-      const values = [row.model, row.id, JSON.stringify(row.payload), row.grantId, row.uid, row.userCode, row.sessionUid, row.expiresIn];
-      if (row.rotatedFrom === undefined) await db.query({ ...(row.model === 'RefreshToken' ? upsertRefreshToken : upsert), values });
+      const values = [
+        row.model,
+        row.id,
+        JSON.stringify(row.payload),
+        row.grantId,
+        row.uid,
+        row.userCode,
+        row.sessionUid,
+        row.expiresIn,
+      ];
+      if (row.rotatedFrom === undefined)
+        await db.query({ ...(row.model === 'RefreshToken' ? upsertRefreshToken : upsert), values });
       else await db.query({ ...upsertRotated, values: [...values, row.rotatedFrom] });
     },
     /** A code or token by id, with its Grant and Session, in one round trip. */
@@ -279,8 +311,15 @@ export function createPayloadStore(db: Queryable) {
      * consume() for a refresh token with a reuse grace: undefined when neither consumed nor
      * consumed again (already reused, too late, or gone); `again` when this was the once-more.
      */
-    async consumeWithGrace(model: string, id: string, graceSeconds: number): Promise<{ again: boolean; grantId: string | null } | undefined> {
-      const { rows } = await db.query<{ again: boolean; grant_id: string | null }>({ ...consumeWithGrace, values: [model, id, graceSeconds] });
+    async consumeWithGrace(
+      model: string,
+      id: string,
+      graceSeconds: number,
+    ): Promise<{ again: boolean; grantId: string | null } | undefined> {
+      const { rows } = await db.query<{ again: boolean; grant_id: string | null }>({
+        ...consumeWithGrace,
+        values: [model, id, graceSeconds],
+      });
       return rows[0] && { again: rows[0].again, grantId: rows[0].grant_id };
     },
     /** Deletes what the first rotation of refresh token `rotatedFrom` issued (tokens written with it as ROTATED_FROM). */

@@ -1,20 +1,26 @@
-import Provider, { errors, interactionPolicy, type Client, type Configuration, type KoaContextWithOIDC } from 'oidc-provider';
-import type { Config } from '../config.ts';
+import Provider, {
+  type Client,
+  type Configuration,
+  errors,
+  interactionPolicy,
+  type KoaContextWithOIDC,
+} from 'oidc-provider';
 import { claimsFor } from '../accounts/accounts.ts';
+import { type AccountStore, isSignedOut } from '../accounts/store.ts';
 import { generateClientId, generateClientSecret } from '../clients/clients.ts';
 import { REQUIRE_PKCE } from '../clients/pkce.ts';
-import { REQUIRE_VERIFIED_EMAIL } from '../clients/verified-email.ts';
+import { API_SCOPES, OIDC_SCOPES } from '../clients/scopes.ts';
 import { STRICT_AUTH_METHOD, strictClientAuth } from '../clients/strict-auth.ts';
-import { isSignedOut, type AccountStore } from '../accounts/store.ts';
-import type { Logger } from '../observability/logger.ts';
+import { REQUIRE_VERIFIED_EMAIL } from '../clients/verified-email.ts';
+import type { Config } from '../config.ts';
 import { ROUTES } from '../http/routes.ts';
+import type { Logger } from '../observability/logger.ts';
 import type { ApiResourceStore } from './api-resource-store.ts';
 import { defaultApiTokenTtl } from './api-resources.ts';
 import { createOutboundFetch } from './backchannel.ts';
-import { createRegistrationPolicy, REGISTRATION_POLICY } from './registration.ts';
-import { API_SCOPES, OIDC_SCOPES } from '../clients/scopes.ts';
 import { applyConsent, type ConsentStore } from './consent-store.ts';
 import type { KeyMaterial } from './keys.ts';
+import { createRegistrationPolicy, REGISTRATION_POLICY } from './registration.ts';
 
 /** What the engine calls back into: our pages for errors and logout, built in interactions/. */
 export interface ProviderPages {
@@ -25,7 +31,9 @@ export interface ProviderPages {
 
 type DeviceFlowFeature = NonNullable<NonNullable<Configuration['features']>['deviceFlow']>;
 /** The device flow's pages (RFC 8628), built in interactions/device.ts. */
-export type DeviceFlowPages = Required<Pick<DeviceFlowFeature, 'userCodeInputSource' | 'userCodeConfirmSource' | 'successSource'>>;
+export type DeviceFlowPages = Required<
+  Pick<DeviceFlowFeature, 'userCodeInputSource' | 'userCodeConfirmSource' | 'successSource'>
+>;
 
 export interface ProviderDeps {
   config: Config;
@@ -60,8 +68,13 @@ const GRANT_NOT_ALLOWED = / is not allowed for this client$/;
 async function unauthorizedClientForGrant(ctx: KoaContextWithOIDC, next: () => Promise<unknown>) {
   await next();
   const body = ctx.body as { error?: unknown; error_description?: unknown } | undefined;
-  if (GRANT_CHECK_ROUTES.has(ctx.oidc?.route) && ctx.status === 400 && body?.error === 'invalid_request'
-    && typeof body.error_description === 'string' && GRANT_NOT_ALLOWED.test(body.error_description)) {
+  if (
+    GRANT_CHECK_ROUTES.has(ctx.oidc?.route) &&
+    ctx.status === 400 &&
+    body?.error === 'invalid_request' &&
+    typeof body.error_description === 'string' &&
+    GRANT_NOT_ALLOWED.test(body.error_description)
+  ) {
     ctx.body = { ...body, error: 'unauthorized_client' };
   }
 }
@@ -73,7 +86,11 @@ async function unauthorizedClientForGrant(ctx: KoaContextWithOIDC, next: () => P
  * unknown token. API access tokens are JWTs that APIs verify offline with /jwks; the engine
  * refuses to introspect or revoke those (unsupported_token_type), so no API needs a credential here.
  */
-async function ownTokenOnly(_ctx: KoaContextWithOIDC, client: Client, token: { clientId?: string | undefined }): Promise<boolean> {
+async function ownTokenOnly(
+  _ctx: KoaContextWithOIDC,
+  client: Client,
+  token: { clientId?: string | undefined },
+): Promise<boolean> {
   return token.clientId === client.clientId;
 }
 
@@ -88,16 +105,24 @@ export const EMAIL_NOT_VERIFIED = 'email_not_verified';
 function promptsWithAccountCheck(): interactionPolicy.DefaultPolicy {
   const { base, Check } = interactionPolicy;
   const policy = base();
-  policy.get('login')!.checks.add(new Check('account_unavailable', 'End-User authentication is required', 'login_required',
-    (ctx) => (ctx.oidc.session?.accountId && !ctx.oidc.account ? Check.REQUEST_PROMPT : Check.NO_NEED_TO_PROMPT)));
+  policy
+    .get('login')!
+    .checks.add(
+      new Check('account_unavailable', 'End-User authentication is required', 'login_required', (ctx) =>
+        ctx.oidc.session?.accountId && !ctx.oidc.account ? Check.REQUEST_PROMPT : Check.NO_NEED_TO_PROMPT,
+      ),
+    );
   // An app that needs a verified address (clients --require-verified-email): sign-in stops at our
   // "verify your email" page (interactions/email-verification.ts), for a new sign-in and an
   // existing session alike, until the address is verified; with prompt=none the app gets login_required.
-  policy.get('login')!.checks.add(new Check(EMAIL_NOT_VERIFIED, 'End-User email address is not verified', 'login_required',
-    (ctx) => {
+  policy.get('login')!.checks.add(
+    new Check(EMAIL_NOT_VERIFIED, 'End-User email address is not verified', 'login_required', (ctx) => {
       const account = ctx.oidc.account as { emailVerified?: boolean } | undefined;
-      return account?.emailVerified === false && ctx.oidc.client?.[REQUIRE_VERIFIED_EMAIL] === true ? Check.REQUEST_PROMPT : Check.NO_NEED_TO_PROMPT;
-    }));
+      return account?.emailVerified === false && ctx.oidc.client?.[REQUIRE_VERIFIED_EMAIL] === true
+        ? Check.REQUEST_PROMPT
+        : Check.NO_NEED_TO_PROMPT;
+    }),
+  );
   return policy;
 }
 
@@ -113,16 +138,18 @@ export function createProvider(deps: ProviderDeps): Provider {
 
   const configuration: Configuration = {
     adapter: deps.adapter,
-    clients: [{
-      client_id: ACCOUNT_CLIENT_ID,
-      client_name: 'Account',
-      redirect_uris: [accountCallbackUri(config.issuer)],
-      token_endpoint_auth_method: 'none',
-      grant_types: ['authorization_code'],
-      response_types: ['code'],
-      scope: 'openid',
-      first_party: true,
-    }],
+    clients: [
+      {
+        client_id: ACCOUNT_CLIENT_ID,
+        client_name: 'Account',
+        redirect_uris: [accountCallbackUri(config.issuer)],
+        token_endpoint_auth_method: 'none',
+        grant_types: ['authorization_code'],
+        response_types: ['code'],
+        scope: 'openid',
+        first_party: true,
+      },
+    ],
     jwks: keys.jwks as Configuration['jwks'],
     cookies: { keys: keys.cookieSigner, long: cookieOptions, short: cookieOptions },
     routes: ROUTES,
@@ -141,9 +168,17 @@ export function createProvider(deps: ProviderDeps): Provider {
       // Signed out everywhere (users set-password, revoke-grants): the session, code or token
       // authenticated before that is refused, even one a request in flight saved again after the
       // rows were deleted. Codes, refresh and device codes carry the login's auth_time; access tokens their iat.
-      const authTime = token ? ('authTime' in token && typeof token.authTime === 'number' ? token.authTime : token.iat) : ctx.oidc?.session?.loginTs;
+      const authTime = token
+        ? 'authTime' in token && typeof token.authTime === 'number'
+          ? token.authTime
+          : token.iat
+        : ctx.oidc?.session?.loginTs;
       if (isSignedOut(account, authTime)) return undefined;
-      return { accountId: account.id, emailVerified: account.email_verified, claims: (_use, scope) => claimsFor(account, scope) };
+      return {
+        accountId: account.id,
+        emailVerified: account.email_verified,
+        claims: (_use, scope) => claimsFor(account, scope),
+      };
     },
     interactions: { url: (_ctx, interaction) => `/interaction/${interaction.uid}`, policy: promptsWithAccountCheck() },
     // A grant per authorization, started from the consent remembered for this person and app
@@ -169,7 +204,9 @@ export function createProvider(deps: ProviderDeps): Provider {
         if (grant) return grant;
       }
       const sessionGrantId = session.grantIdFor(client.clientId);
-      const offline = String(ctx.oidc.params?.scope ?? '').split(' ').includes('offline_access');
+      const offline = String(ctx.oidc.params?.scope ?? '')
+        .split(' ')
+        .includes('offline_access');
       if (sessionGrantId && !offline) {
         const grant = ours(await Grant.find(sessionGrantId));
         if (grant) return grant;
@@ -189,7 +226,14 @@ export function createProvider(deps: ProviderDeps): Provider {
         if (key === API_SCOPES && value !== undefined && typeof value !== 'string') {
           throw new errors.InvalidClientMetadata(`${key} must be a string`);
         }
-        if ((key === 'first_party' || key === STRICT_AUTH_METHOD || key === REQUIRE_PKCE || key === REQUIRE_VERIFIED_EMAIL) && value !== undefined && typeof value !== 'boolean') {
+        if (
+          (key === 'first_party' ||
+            key === STRICT_AUTH_METHOD ||
+            key === REQUIRE_PKCE ||
+            key === REQUIRE_VERIFIED_EMAIL) &&
+          value !== undefined &&
+          typeof value !== 'boolean'
+        ) {
           throw new errors.InvalidClientMetadata(`${key} must be a boolean`);
         }
       },
@@ -256,7 +300,11 @@ export function createProvider(deps: ProviderDeps): Provider {
       // Sender-constrained tokens (RFC 9449); proofs are single-use (ReplayDetection rows).
       dPoP: { enabled: true, allowReplay: false },
       // PAR (RFC 9126) for every client; a client registered with require_pushed_authorization_requests must use it.
-      pushedAuthorizationRequests: { enabled: true, requirePushedAuthorizationRequests: false, allowUnregisteredRedirectUris: false },
+      pushedAuthorizationRequests: {
+        enabled: true,
+        requirePushedAuthorizationRequests: false,
+        allowUnregisteredRedirectUris: false,
+      },
       registration: {
         enabled: config.registrationEnabled,
         // Registering needs an initial access token (`latchkey clients initial-access-token`).
@@ -300,7 +348,8 @@ export function createProvider(deps: ProviderDeps): Provider {
       introspectionSigningAlgValues: ['RS256', 'ES256'],
       authorizationSigningAlgValues: ['RS256', 'ES256'],
     },
-    clientBasedCORS: (_ctx, origin, client) => client.redirectUris?.some((uri) => URL.parse(uri)?.origin === origin) ?? false,
+    clientBasedCORS: (_ctx, origin, client) =>
+      client.redirectUris?.some((uri) => URL.parse(uri)?.origin === origin) ?? false,
     renderError: (ctx, out, error) => pages.renderError(ctx, out, error),
   };
 
@@ -314,26 +363,76 @@ export function createProvider(deps: ProviderDeps): Provider {
     provider.on('authorization.success', (ctx) => {
       const session = ctx.oidc.session;
       if (!session?.accountId) return;
-      seen({ sessionUid: session.uid, accountId: session.accountId, userAgent: ctx.get('user-agent'), ip: ctx.ip })
-        .catch((err: unknown) => log.warn({ event: 'session_device.failed', err }, 'could not record the browser of a session'));
+      seen({
+        sessionUid: session.uid,
+        accountId: session.accountId,
+        userAgent: ctx.get('user-agent'),
+        ip: ctx.ip,
+      }).catch((err: unknown) =>
+        log.warn({ event: 'session_device.failed', err }, 'could not record the browser of a session'),
+      );
     });
   }
   // server_error is logged by guardEngine (security/engine-failures.ts), which tells an outage from a bug.
-  for (const event of ['grant.error', 'authorization.error', 'introspection.error', 'revocation.error', 'userinfo.error', 'end_session.error',
-    'device_authorization.error', 'code_verification.error', 'device_resume.error', 'pushed_authorization_request.error',
-    'registration_create.error', 'registration_read.error', 'registration_update.error', 'registration_delete.error'] as const) {
-    (provider.on as (name: string, listener: (ctx: KoaContextWithOIDC, err: errors.OIDCProviderError) => void) => Provider)(event, (ctx, err) => log.info({
-      event, route: ctx.oidc?.route, client_id: ctx.oidc?.client?.clientId, error: err.error, error_detail: err.error_detail,
-    }, err.error_description ?? err.message));
+  for (const event of [
+    'grant.error',
+    'authorization.error',
+    'introspection.error',
+    'revocation.error',
+    'userinfo.error',
+    'end_session.error',
+    'device_authorization.error',
+    'code_verification.error',
+    'device_resume.error',
+    'pushed_authorization_request.error',
+    'registration_create.error',
+    'registration_read.error',
+    'registration_update.error',
+    'registration_delete.error',
+  ] as const) {
+    (
+      provider.on as (
+        name: string,
+        listener: (ctx: KoaContextWithOIDC, err: errors.OIDCProviderError) => void,
+      ) => Provider
+    )(event, (ctx, err) =>
+      log.info(
+        {
+          event,
+          route: ctx.oidc?.route,
+          client_id: ctx.oidc?.client?.clientId,
+          error: err.error,
+          error_detail: err.error_detail,
+        },
+        err.error_description ?? err.message,
+      ),
+    );
   }
-  provider.on('backchannel.error', (_ctx, err, client) => log.warn({ event: 'backchannel.error', client_id: client.clientId, err }, 'logout token not sent'));
+  provider.on('backchannel.error', (_ctx, err, client) =>
+    log.warn({ event: 'backchannel.error', client_id: client.clientId, err }, 'logout token not sent'),
+  );
   for (const event of ['registration_create.success', 'registration_update.success', 'registration_delete.success']) {
-    (provider.on as (name: string, listener: (ctx: KoaContextWithOIDC, client: Client) => void) => Provider)(event, (_ctx, client) => log.info({
-      event: event.replace('.success', ''), client_id: client.clientId,
-    }, 'dynamically registered client changed'));
+    (provider.on as (name: string, listener: (ctx: KoaContextWithOIDC, client: Client) => void) => Provider)(
+      event,
+      (_ctx, client) =>
+        log.info(
+          {
+            event: event.replace('.success', ''),
+            client_id: client.clientId,
+          },
+          'dynamically registered client changed',
+        ),
+    );
   }
-  provider.on('grant.success', (ctx: KoaContextWithOIDC) => log.debug({
-    event: 'grant.success', client_id: ctx.oidc.client?.clientId, grant_type: ctx.oidc.params?.grant_type,
-  }, 'token issued'));
+  provider.on('grant.success', (ctx: KoaContextWithOIDC) =>
+    log.debug(
+      {
+        event: 'grant.success',
+        client_id: ctx.oidc.client?.clientId,
+        grant_type: ctx.oidc.params?.grant_type,
+      },
+      'token issued',
+    ),
+  );
   return provider;
 }

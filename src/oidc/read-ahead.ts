@@ -30,7 +30,10 @@ export interface ReadAhead {
 }
 
 /** A refresh token consumed by this request: its digest, and whether this was a retry's once-more. */
-interface Rotation { from: string; again: boolean }
+interface Rotation {
+  from: string;
+  again: boolean;
+}
 
 export function readAheadKey(model: string, digest: string): string {
   return `${model}:${digest}`;

@@ -1,10 +1,10 @@
 import { randomBytes } from 'node:crypto';
-import { errors, type Adapter, type AdapterPayload, type KoaContextWithOIDC } from 'oidc-provider';
+import { type Adapter, type AdapterPayload, errors, type KoaContextWithOIDC } from 'oidc-provider';
 import type { ClientInput, Clients } from '../clients/clients.ts';
 import { REQUIRE_PKCE } from '../clients/pkce.ts';
 import { redirectUriProblem } from '../clients/redirect-policy.ts';
-import { STRICT_AUTH_METHOD } from '../clients/strict-auth.ts';
 import { API_SCOPES, OIDC_SCOPES } from '../clients/scopes.ts';
+import { STRICT_AUTH_METHOD } from '../clients/strict-auth.ts';
 
 /**
  * Dynamic client registration (RFC 7591) and its management (RFC 7592), off unless
@@ -26,9 +26,26 @@ const INITIAL_ACCESS_TOKEN_TTL = 24 * 3600;
 const INITIAL_ACCESS_TOKEN_TTL_RANGE = { min: 60, max: 366 * 86400 };
 
 /** Metadata with a column of its own or a known key; the rest of what the engine validated is kept verbatim. */
-const MAPPED = new Set(['client_id', 'client_secret', 'client_name', 'application_type', 'redirect_uris',
-  'post_logout_redirect_uris', 'grant_types', 'response_types', 'token_endpoint_auth_method', 'scope', 'first_party',
-  STRICT_AUTH_METHOD, API_SCOPES, REQUIRE_PKCE, 'jwks', 'jwks_uri', 'backchannel_logout_uri', 'require_pushed_authorization_requests']);
+const MAPPED = new Set([
+  'client_id',
+  'client_secret',
+  'client_name',
+  'application_type',
+  'redirect_uris',
+  'post_logout_redirect_uris',
+  'grant_types',
+  'response_types',
+  'token_endpoint_auth_method',
+  'scope',
+  'first_party',
+  STRICT_AUTH_METHOD,
+  API_SCOPES,
+  REQUIRE_PKCE,
+  'jwks',
+  'jwks_uri',
+  'backchannel_logout_uri',
+  'require_pushed_authorization_requests',
+]);
 
 function strings(value: unknown): string[] {
   return Array.isArray(value) ? value.filter((item): item is string => typeof item === 'string') : [];
@@ -39,7 +56,10 @@ function strings(value: unknown): string[] {
  * scopes it may get and the grants that need an operator's leave (client_credentials: machine
  * tokens nobody consents to). An initial access token issued without them allows neither.
  */
-export interface RegistrationAllowance { apiScopes: string[]; grantTypes: string[] }
+export interface RegistrationAllowance {
+  apiScopes: string[];
+  grantTypes: string[];
+}
 
 /** Grants a registrant may use only when its initial access token allows them. */
 const GATED_GRANTS = ['client_credentials'];
@@ -47,7 +67,7 @@ const GATED_GRANTS = ['client_credentials'];
 /** Where an initial access token's payload holds its allowance (the engine's model ignores the field). */
 const ALLOWANCE = 'allowance';
 
-function allowanceOf(payload: AdapterPayload | undefined | void): RegistrationAllowance {
+function allowanceOf(payload: AdapterPayload | undefined): RegistrationAllowance {
   const stored = payload?.[ALLOWANCE] as { api_scopes?: unknown; grant_types?: unknown } | undefined;
   return { apiScopes: strings(stored?.api_scopes), grantTypes: strings(stored?.grant_types) };
 }
@@ -59,13 +79,16 @@ function allowanceOf(payload: AdapterPayload | undefined | void): RegistrationAl
  * http; no wildcards or fragments), reported with the registration error codes.
  */
 export function createRegistrationPolicy(initialAccessTokens: Pick<Adapter, 'find'>) {
-  return async function registrationPolicy(ctx: KoaContextWithOIDC, properties: Record<string, unknown>): Promise<void> {
+  return async function registrationPolicy(
+    ctx: KoaContextWithOIDC,
+    properties: Record<string, unknown>,
+  ): Promise<void> {
     const initial = ctx.oidc.entities.InitialAccessToken;
     const current = ctx.oidc.client;
     let apiScopes: string[] | undefined;
     let grantTypes: string[];
     if (initial) {
-      ({ apiScopes, grantTypes } = allowanceOf(await initialAccessTokens.find(initial.jti)));
+      ({ apiScopes, grantTypes } = allowanceOf((await initialAccessTokens.find(initial.jti)) ?? undefined));
     } else {
       const listed = current?.[API_SCOPES];
       apiScopes = typeof listed === 'string' ? listed.split(' ').filter(Boolean) : undefined;
@@ -78,7 +101,9 @@ export function createRegistrationPolicy(initialAccessTokens: Pick<Adapter, 'fin
     if (!initial && apiScopes === undefined) delete properties.scope;
     for (const grant of strings(properties.grant_types)) {
       if (GATED_GRANTS.includes(grant) && !grantTypes.includes(grant)) {
-        throw new errors.InvalidClientMetadata(`grant_types: ${grant} is not allowed for this client (ask the operator for an initial access token that allows it)`);
+        throw new errors.InvalidClientMetadata(
+          `grant_types: ${grant} is not allowed for this client (ask the operator for an initial access token that allows it)`,
+        );
       }
     }
     if (apiScopes) properties[API_SCOPES] = apiScopes.join(' ');
@@ -106,16 +131,26 @@ function checkProperties(properties: Record<string, unknown>): void {
 }
 
 /** Maps the engine's validated client metadata to our client model. */
-function toClientInput(metadata: AdapterPayload): { input: ClientInput; secret: string | undefined; extra: Record<string, unknown> } {
+function toClientInput(metadata: AdapterPayload): {
+  input: ClientInput;
+  secret: string | undefined;
+  extra: Record<string, unknown>;
+} {
   const authMethod = String(metadata.token_endpoint_auth_method ?? 'client_secret_basic');
   // The client's scope list (clients.scope) holds OpenID and API scopes together; a list without
   // OpenID scopes leaves those open and an empty list leaves everything open (clients.ts), so the
   // API scopes a registration allowed are listed with the OpenID scopes it asked for, or all of them.
   const requested = typeof metadata.scope === 'string' ? metadata.scope.split(' ').filter(Boolean) : [];
-  const apiScopes = typeof metadata[API_SCOPES] === 'string' ? metadata[API_SCOPES].split(' ').filter(Boolean) : undefined;
-  const scope = apiScopes ? [...(requested.length ? requested : OIDC_SCOPES), ...apiScopes].join(' ') : requested.join(' ');
+  const apiScopes =
+    typeof metadata[API_SCOPES] === 'string' ? metadata[API_SCOPES].split(' ').filter(Boolean) : undefined;
+  const scope = apiScopes
+    ? [...(requested.length ? requested : OIDC_SCOPES), ...apiScopes].join(' ')
+    : requested.join(' ');
   const input: ClientInput = {
-    name: typeof metadata.client_name === 'string' && metadata.client_name.trim() ? metadata.client_name : String(metadata.client_id),
+    name:
+      typeof metadata.client_name === 'string' && metadata.client_name.trim()
+        ? metadata.client_name
+        : String(metadata.client_id),
     type: authMethod === 'none' ? 'public' : 'confidential',
     applicationType: metadata.application_type === 'native' ? 'native' : 'web',
     redirectUris: strings(metadata.redirect_uris),
@@ -129,7 +164,9 @@ function toClientInput(metadata: AdapterPayload): { input: ClientInput; secret: 
     registered_metadata: registered,
     ...(metadata.jwks ? { jwks: metadata.jwks } : {}),
     ...(typeof metadata.jwks_uri === 'string' ? { jwks_uri: metadata.jwks_uri } : {}),
-    ...(typeof metadata.backchannel_logout_uri === 'string' ? { backchannel_logout_uri: metadata.backchannel_logout_uri } : {}),
+    ...(typeof metadata.backchannel_logout_uri === 'string'
+      ? { backchannel_logout_uri: metadata.backchannel_logout_uri }
+      : {}),
     ...(metadata.require_pushed_authorization_requests === true ? { require_pushed_authorization_requests: true } : {}),
     ...(metadata[STRICT_AUTH_METHOD] === true ? { [STRICT_AUTH_METHOD]: true } : {}),
   };
@@ -166,28 +203,48 @@ export type IssuedInitialAccessToken =
  * API scopes and gated grants of `allowed` and no others. `servedApiScopes`: the scopes of the
  * registered APIs, which are all `allowed.apiScopes` may name.
  */
-export async function issueInitialAccessToken(adapter: Adapter, options: {
-  ttlSeconds?: number | undefined; allowed?: RegistrationAllowance | undefined; servedApiScopes: string[];
-}): Promise<IssuedInitialAccessToken> {
+export async function issueInitialAccessToken(
+  adapter: Adapter,
+  options: {
+    ttlSeconds?: number | undefined;
+    allowed?: RegistrationAllowance | undefined;
+    servedApiScopes: string[];
+  },
+): Promise<IssuedInitialAccessToken> {
   const ttlSeconds = options.ttlSeconds ?? INITIAL_ACCESS_TOKEN_TTL;
   const { min, max } = INITIAL_ACCESS_TOKEN_TTL_RANGE;
   if (!Number.isInteger(ttlSeconds) || ttlSeconds < min || ttlSeconds > max) {
-    return { ok: false, reason: 'invalid_ttl', problems: [`--ttl must be a number of seconds between ${min} and ${max}`] };
+    return {
+      ok: false,
+      reason: 'invalid_ttl',
+      problems: [`--ttl must be a number of seconds between ${min} and ${max}`],
+    };
   }
   const allowed = options.allowed ?? { apiScopes: [], grantTypes: [] };
   const served = new Set(options.servedApiScopes);
   const problems = [
-    ...allowed.grantTypes.filter((grant) => !GATED_GRANTS.includes(grant))
+    ...allowed.grantTypes
+      .filter((grant) => !GATED_GRANTS.includes(grant))
       .map((grant) => `grant ${grant} needs no allowing (only ${GATED_GRANTS.join(', ')} does)`),
-    ...allowed.apiScopes.filter((scope) => !served.has(scope)).map((scope) => `scope ${scope} is not a scope of any registered API`),
+    ...allowed.apiScopes
+      .filter((scope) => !served.has(scope))
+      .map((scope) => `scope ${scope} is not a scope of any registered API`),
   ];
   if (problems.length) return { ok: false, reason: 'not_allowed', problems };
   const token = randomBytes(32).toString('base64url');
   const iat = Math.floor(Date.now() / 1000);
   const exp = iat + ttlSeconds;
-  await adapter.upsert(token, {
-    jti: token, kind: 'InitialAccessToken', iat, exp, policies: [REGISTRATION_POLICY],
-    [ALLOWANCE]: { api_scopes: [...new Set(allowed.apiScopes)], grant_types: [...new Set(allowed.grantTypes)] },
-  }, ttlSeconds);
+  await adapter.upsert(
+    token,
+    {
+      jti: token,
+      kind: 'InitialAccessToken',
+      iat,
+      exp,
+      policies: [REGISTRATION_POLICY],
+      [ALLOWANCE]: { api_scopes: [...new Set(allowed.apiScopes)], grant_types: [...new Set(allowed.grantTypes)] },
+    },
+    ttlSeconds,
+  );
   return { ok: true, token, expiresAt: new Date(exp * 1000) };
 }

@@ -18,7 +18,8 @@ export interface CookieSigner {
 export function createCookieSigner(keys: readonly string[]): CookieSigner {
   if (keys.length === 0) throw new Error('cookie signing needs at least one key');
   const secrets = keys.map((key) => createSecretKey(Buffer.from(key, 'utf8')));
-  const signWith = (index: number, data: string) => createHmac('sha1', secrets[index]!).update(data).digest('base64url');
+  const signWith = (index: number, data: string) =>
+    createHmac('sha1', secrets[index]!).update(data).digest('base64url');
   const signer: CookieSigner = {
     sign: (data) => signWith(0, data),
     verify: (data, digest) => signer.index(data, digest) > -1,

@@ -1,10 +1,10 @@
 import type { Context, Next } from 'koa';
 import type Provider from 'oidc-provider';
 import type { KoaContextWithOIDC } from 'oidc-provider';
+import { isDatabaseUnavailable, isUnstorableInput, UNSTORABLE_DESCRIPTION } from '../db/errors.ts';
 import { type ErrorViews, renderErrorPage, unavailable, wantsPage } from '../http/responses.ts';
 import type { Logger } from '../observability/logger.ts';
 import type { Outage } from '../observability/outage.ts';
-import { isDatabaseUnavailable, isUnstorableInput, UNSTORABLE_DESCRIPTION } from '../db/errors.ts';
 
 type Failure = 'unavailable' | 'unstorable';
 
@@ -35,13 +35,20 @@ function isUnsavedSessionSave(err: unknown): boolean {
  * It also logs the engine's failures: a bug as `server_error` with its stack; an unreachable
  * database through the outage tracker, which says so once per outage instead of once per request.
  */
-export function guardEngine(provider: Provider, deps: { views: ErrorViews; log: Logger; outage: Pick<Outage, 'unavailable'> }): Provider {
+export function guardEngine(
+  provider: Provider,
+  deps: { views: ErrorViews; log: Logger; outage: Pick<Outage, 'unavailable'> },
+): Provider {
   const { views } = deps;
   logEscapedErrors(provider, deps.log);
   const failures = new WeakMap<object, Failure>();
   const noteFailure = (ctx: object, err: unknown, failure: Failure | undefined) => {
     if (failure === 'unavailable') deps.outage.unavailable(err);
-    else if (failure === 'unstorable') deps.log.info({ event: 'request.unstorable', route: (ctx as KoaContextWithOIDC).oidc?.route }, 'request carried text the database cannot store');
+    else if (failure === 'unstorable')
+      deps.log.info(
+        { event: 'request.unstorable', route: (ctx as KoaContextWithOIDC).oidc?.route },
+        'request carried text the database cannot store',
+      );
     if (failure) failures.set(ctx, failure);
   };
   provider.on('server_error', (ctx: KoaContextWithOIDC, err: unknown) => {
@@ -76,8 +83,13 @@ export function guardEngine(provider: Provider, deps: { views: ErrorViews; log: 
       return;
     }
     const t = views.strings(ctx);
-    await renderErrorPage(ctx, views, { status: 400, heading: t.error.badRequest, message: t.error.badRequestMessage,
-      detail: UNSTORABLE_DESCRIPTION, code: 'invalid_request' });
+    await renderErrorPage(ctx, views, {
+      status: 400,
+      heading: t.error.badRequest,
+      message: t.error.badRequestMessage,
+      detail: UNSTORABLE_DESCRIPTION,
+      code: 'invalid_request',
+    });
   });
   return provider;
 }
@@ -92,9 +104,11 @@ function logEscapedErrors(provider: Provider, log: Logger) {
   // Koa's 'error' event; the engine's typings list only its own events.
   (provider.on as (event: 'error', listener: (err: EscapedError) => void) => Provider)('error', (err) => {
     if (err.expose || (err.status !== undefined && err.status < 500)) return;
-    const hungUp = (typeof err.code === 'string' && (err.code.startsWith('HPE_') || err.code === 'ECONNRESET' || err.code === 'ERR_STREAM_PREMATURE_CLOSE'))
-      || /^(aborted|Parse Error)/.test(err.message);
+    const hungUp =
+      (typeof err.code === 'string' &&
+        (err.code.startsWith('HPE_') || err.code === 'ECONNRESET' || err.code === 'ERR_STREAM_PREMATURE_CLOSE')) ||
+      /^(aborted|Parse Error)/.test(err.message);
     if (hungUp) log.debug({ event: 'http.client_error', err }, 'client closed the connection mid-request');
-    else log.error({ event: 'server_error', err }, 'error outside the engine\'s routes');
+    else log.error({ event: 'server_error', err }, "error outside the engine's routes");
   });
 }

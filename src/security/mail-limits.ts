@@ -11,21 +11,28 @@ import { clientKey, type LimitDecision } from './rate-limits.ts';
  */
 
 /** Requests one client address may make per hour on these forms. */
-export const MAIL_REQUESTS_PER_ADDRESS = 20;
+const MAIL_REQUESTS_PER_ADDRESS = 20;
 /** Mails one recipient may be sent per hour because of these forms (each form counts, whether or not the address has an account). */
-export const MAILS_PER_RECIPIENT = 5;
+const MAILS_PER_RECIPIENT = 5;
 const WINDOW_SECONDS = 3600;
 
 /** The key a recipient counts under: a hash, so the table holds no email address. */
-const recipientKey = (email: string) => createHash('sha256').update(email.trim().toLowerCase()).digest('base64url').slice(0, 32);
+const recipientKey = (email: string) =>
+  createHash('sha256').update(email.trim().toLowerCase()).digest('base64url').slice(0, 32);
 
 export function createMailLimits(deps: { pool: Pool }) {
-  const limiter = (keyPrefix: string, points: number) => new RateLimiterPostgres({
-    storeClient: deps.pool, storeType: 'pool', tableName: 'rate_limits', tableCreated: true,
-    // The server's rate limit sweep removes expired rows of the shared table.
-    clearExpiredByTimeout: false,
-    keyPrefix, points, duration: WINDOW_SECONDS,
-  });
+  const limiter = (keyPrefix: string, points: number) =>
+    new RateLimiterPostgres({
+      storeClient: deps.pool,
+      storeType: 'pool',
+      tableName: 'rate_limits',
+      tableCreated: true,
+      // The server's rate limit sweep removes expired rows of the shared table.
+      clearExpiredByTimeout: false,
+      keyPrefix,
+      points,
+      duration: WINDOW_SECONDS,
+    });
   const perAddress = limiter('mail_form', MAIL_REQUESTS_PER_ADDRESS);
   const perRecipient = limiter('mail_recipient', MAILS_PER_RECIPIENT);
 
@@ -34,7 +41,8 @@ export function createMailLimits(deps: { pool: Pool }) {
       await rateLimiter.consume(key);
       return { allowed: true };
     } catch (rejection) {
-      if (rejection instanceof RateLimiterRes) return { allowed: false, retryAfterSeconds: Math.max(1, Math.ceil(rejection.msBeforeNext / 1000)) };
+      if (rejection instanceof RateLimiterRes)
+        return { allowed: false, retryAfterSeconds: Math.max(1, Math.ceil(rejection.msBeforeNext / 1000)) };
       throw rejection;
     }
   }

@@ -1,14 +1,17 @@
 import { isIP } from 'node:net';
 import type { Context, Next } from 'koa';
 import { RateLimiterPostgres, RateLimiterRes } from 'rate-limiter-flexible';
+import { isDatabaseUnavailable } from '../db/errors.ts';
 import type { Pool, Queryable } from '../db/pool.ts';
 import { retryAfterSeconds, tooManyRequests, unavailable } from '../http/responses.ts';
 import type { Logger } from '../observability/logger.ts';
 import type { Outage } from '../observability/outage.ts';
-import { isDatabaseUnavailable } from '../db/errors.ts';
 
 /** Requests per minute and per client address; 0 turns a limit off. */
-export interface RateLimitSettings { loginPerMinute: number; tokenPerMinute: number }
+export interface RateLimitSettings {
+  loginPerMinute: number;
+  tokenPerMinute: number;
+}
 
 export type LimitDecision = { allowed: true } | { allowed: false; retryAfterSeconds: number };
 
@@ -32,8 +35,13 @@ export function clientKey(ip: string): string {
   const [head = '', tail = ''] = bare.toLowerCase().split('::');
   const left = head ? head.split(':') : [];
   const right = tail ? tail.split(':') : [];
-  const groups = bare.includes('::') ? [...left, ...Array<string>(8 - left.length - right.length).fill('0'), ...right] : left;
-  return `${groups.slice(0, 4).map((group) => group.replace(/^0+(?=.)/, '')).join(':')}::/64`;
+  const groups = bare.includes('::')
+    ? [...left, ...Array<string>(8 - left.length - right.length).fill('0'), ...right]
+    : left;
+  return `${groups
+    .slice(0, 4)
+    .map((group) => group.replace(/^0+(?=.)/, ''))
+    .join(':')}::/64`;
 }
 
 /** A node takes token-endpoint points from PostgreSQL in blocks of this share of the limit. */
@@ -41,10 +49,20 @@ const LEASE_SHARE = 100;
 /** Addresses with a live lease a node remembers at most (each is a few dozen bytes). */
 const MAX_LEASES = 50_000;
 
-interface Lease { remaining: number; until: number; refused: boolean }
-interface Waiter { resolve(decision: LimitDecision): void; reject(err: unknown): void }
+interface Lease {
+  remaining: number;
+  until: number;
+  refused: boolean;
+}
+interface Waiter {
+  resolve(decision: LimitDecision): void;
+  reject(err: unknown): void;
+}
 
-const refusedUntil = (until: number): LimitDecision => ({ allowed: false, retryAfterSeconds: retryAfterSeconds(until - Date.now()) });
+const refusedUntil = (until: number): LimitDecision => ({
+  allowed: false,
+  retryAfterSeconds: retryAfterSeconds(until - Date.now()),
+});
 
 /**
  * The token limit without a database write per request. A node takes points from the shared
@@ -144,19 +162,30 @@ function leasedPoints(limiter: RateLimiterPostgres, points: number) {
  * PostgreSQL so they hold across nodes. Per-account lockout (accounts.ts) stops guessing one
  * password; these stop one address from spraying many accounts or flooding the token endpoint.
  */
-export function createRateLimits(deps: { pool: Pool; settings: RateLimitSettings; log: Logger; outage: Pick<Outage, 'unavailable'> }) {
+export function createRateLimits(deps: {
+  pool: Pool;
+  settings: RateLimitSettings;
+  log: Logger;
+  outage: Pick<Outage, 'unavailable'>;
+}) {
   const { pool, settings, log } = deps;
-  const limiter = (keyPrefix: string, points: number) => (points > 0
-    ? new RateLimiterPostgres({
-      storeClient: pool, storeType: 'pool', tableName: TABLE, tableCreated: true,
-      // Our sweep below removes expired rows; the library's own timer would outlive the server.
-      clearExpiredByTimeout: false,
-      keyPrefix, points, duration: WINDOW_SECONDS,
-      // An address over its limit is then refused from this node's memory until the window ends,
-      // so a flood costs no further database writes.
-      inMemoryBlockOnConsumed: points + 1,
-    })
-    : undefined);
+  const limiter = (keyPrefix: string, points: number) =>
+    points > 0
+      ? new RateLimiterPostgres({
+          storeClient: pool,
+          storeType: 'pool',
+          tableName: TABLE,
+          tableCreated: true,
+          // Our sweep below removes expired rows; the library's own timer would outlive the server.
+          clearExpiredByTimeout: false,
+          keyPrefix,
+          points,
+          duration: WINDOW_SECONDS,
+          // An address over its limit is then refused from this node's memory until the window ends,
+          // so a flood costs no further database writes.
+          inMemoryBlockOnConsumed: points + 1,
+        })
+      : undefined;
   const login = limiter('login', settings.loginPerMinute);
   const token = limiter('token', settings.tokenPerMinute);
   const tokenLeases = token ? leasedPoints(token, settings.tokenPerMinute) : undefined;
@@ -198,8 +227,11 @@ export function createRateLimits(deps: { pool: Pool; settings: RateLimitSettings
       }
       if (!decision.allowed) {
         ctx.state.log.info({ event: 'rate_limit.token' }, 'token request rate limited');
-        tooManyRequests(ctx, decision.retryAfterSeconds,
-          `too many token requests from this address; retry after ${decision.retryAfterSeconds} seconds`);
+        tooManyRequests(
+          ctx,
+          decision.retryAfterSeconds,
+          `too many token requests from this address; retry after ${decision.retryAfterSeconds} seconds`,
+        );
         return;
       }
       await next();

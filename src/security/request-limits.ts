@@ -25,9 +25,11 @@ export async function limitFrontChannelParameters(ctx: Context, next: Next): Pro
     for (const [key, value] of params) {
       count += 1;
       if (count > MAX_PARAMETERS) ctx.throw(400, 'This request has too many parameters.');
-      if (key.length > 256 || value.length > MAX_PARAMETER_LENGTH) ctx.throw(400, 'A parameter of this request is too long.');
+      if (key.length > 256 || value.length > MAX_PARAMETER_LENGTH)
+        ctx.throw(400, 'A parameter of this request is too long.');
       // PostgreSQL cannot store a NUL character; no honest parameter has one.
-      if (key.includes('\u0000') || value.includes('\u0000')) ctx.throw(400, 'A parameter of this request contains a NUL character.');
+      if (key.includes('\u0000') || value.includes('\u0000'))
+        ctx.throw(400, 'A parameter of this request contains a NUL character.');
     }
   }
   await next();

@@ -6,11 +6,32 @@ import type { RouteName } from '../http/routes.ts';
  * endpoint and its resume path, logout, the device flow's pages, our interaction pages, the account
  * page and the pages of the flows by mail (forgot password, invitations, verification).
  */
-const BROWSER_FACING = new Set<RouteName | undefined>(['authorization', 'resume', 'end_session', 'end_session_confirm',
-  'end_session_success', 'code_verification', 'device_resume', 'interaction', 'login', 'abort', 'consent',
-  'account', 'account_callback', 'account_profile', 'account_password', 'account_app_remove', 'account_session_end',
-  'account_sessions_end_others', 'account_delete',
-  'verify_email_resend', 'forgot_password', 'reset_password', 'accept_invitation', 'verify_email']);
+const BROWSER_FACING = new Set<RouteName | undefined>([
+  'authorization',
+  'resume',
+  'end_session',
+  'end_session_confirm',
+  'end_session_success',
+  'code_verification',
+  'device_resume',
+  'interaction',
+  'login',
+  'abort',
+  'consent',
+  'account',
+  'account_callback',
+  'account_profile',
+  'account_password',
+  'account_app_remove',
+  'account_session_end',
+  'account_sessions_end_others',
+  'account_delete',
+  'verify_email_resend',
+  'forgot_password',
+  'reset_password',
+  'accept_invitation',
+  'verify_email',
+]);
 
 /**
  * With an https issuer every cookie is Secure, and Koa refuses to set a Secure cookie on a request
@@ -24,10 +45,12 @@ export function requireHttps(options: { issuer: string; trustProxy: boolean }) {
   const enabled = options.issuer.startsWith('https://');
   return async function rejectPlainHttp(ctx: Context, next: Next): Promise<void> {
     if (enabled && !ctx.secure && BROWSER_FACING.has(ctx.state.route)) {
-      ctx.state.log.warn({ event: 'http.not_https', trust_proxy: options.trustProxy },
+      ctx.state.log.warn(
+        { event: 'http.not_https', trust_proxy: options.trustProxy },
         options.trustProxy
           ? 'request without X-Forwarded-Proto: https on an https issuer: does it bypass the TLS proxy?'
-          : 'plain http request on an https issuer: behind a TLS-terminating proxy, set TRUST_PROXY=true');
+          : 'plain http request on an https issuer: behind a TLS-terminating proxy, set TRUST_PROXY=true',
+      );
       ctx.throw(400, 'This server accepts only https requests.');
     }
     await next();

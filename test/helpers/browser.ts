@@ -35,7 +35,10 @@ export class UserAgent {
    * Follows redirects while they stay on the provider; stops at a page (non-redirect) or at a
    * redirect that leaves the provider (the client's redirect URI), returned as `location`.
    */
-  async navigate(input: string | URL, init: RequestInit = {}): Promise<{ response: Response; url: URL; location?: URL; body: string }> {
+  async navigate(
+    input: string | URL,
+    init: RequestInit = {},
+  ): Promise<{ response: Response; url: URL; location?: URL; body: string }> {
     let url = new URL(input, this.origin);
     let response = await this.request(url, init);
     for (let hops = 0; hops < 10; hops += 1) {
@@ -59,7 +62,9 @@ export class UserAgent {
 
   /** Every cookie held, whatever its path (tests check where such values end up). */
   cookies(): Array<{ name: string; value: string; path: string }> {
-    return this.jar.getCookiesSync(this.origin, { allPaths: true }).map((c) => ({ name: c.key, value: c.value, path: c.path ?? '/' }));
+    return this.jar
+      .getCookiesSync(this.origin, { allPaths: true })
+      .map((c) => ({ name: c.key, value: c.value, path: c.path ?? '/' }));
   }
 
   hasCookie(name: string): boolean {

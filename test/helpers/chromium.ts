@@ -2,13 +2,13 @@ import assert from 'node:assert/strict';
 import { existsSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import http from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { createRequire } from 'node:module';
+import type { AddressInfo } from 'node:net';
 import { test as nodeTest, type TestContext } from 'node:test';
 import type { AxeResults } from 'axe-core';
 import * as oidc from 'openid-client';
-import { chromium, type Browser, type BrowserContext, type BrowserContextOptions, type Page } from 'playwright-core';
-import { PASSWORD, startLatchkey, type Latchkey, type TestClient } from './latchkey.ts';
+import { type Browser, type BrowserContext, type BrowserContextOptions, chromium, type Page } from 'playwright-core';
+import { type Latchkey, PASSWORD, startLatchkey, type TestClient } from './latchkey.ts';
 
 /**
  * Real-browser helpers: Debian's Chromium driven by playwright-core, a tiny relying party that
@@ -22,9 +22,10 @@ const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
 export const STEP_TIMEOUT_MS = 15_000;
 
 /** Why the browser tests cannot run here (no Chromium), with how to fix it; undefined when they can. */
-const MISSING = existsSync(CHROMIUM) ? undefined
-  : `Chromium is not installed at ${CHROMIUM}: install it with \`apt-get install -y chromium fonts-dejavu-core\``
-    + ' (Debian, Ubuntu; as .ci/run does), or point CHROMIUM_PATH at a Chromium build';
+const MISSING = existsSync(CHROMIUM)
+  ? undefined
+  : `Chromium is not installed at ${CHROMIUM}: install it with \`apt-get install -y chromium fonts-dejavu-core\`` +
+    ' (Debian, Ubuntu; as .ci/run does), or point CHROMIUM_PATH at a Chromium build';
 /** In CI a missing Chromium fails the browser tests: a skip there would pass without testing the pages. */
 const IN_CI = !['', '0', 'false'].includes(process.env.CI ?? '');
 const SKIP = IN_CI ? undefined : MISSING;
@@ -52,8 +53,15 @@ export async function launchChromium(): Promise<Browser> {
     executablePath: CHROMIUM,
     headless: true,
     timeout: 60_000,
-    args: ['--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update',
-      '--no-first-run', '--disable-sync', '--disable-dev-shm-usage'],
+    args: [
+      '--no-sandbox',
+      '--disable-gpu',
+      '--disable-background-networking',
+      '--disable-component-update',
+      '--no-first-run',
+      '--disable-sync',
+      '--disable-dev-shm-usage',
+    ],
   });
 }
 
@@ -61,7 +69,11 @@ export async function launchChromium(): Promise<Browser> {
  * A fresh browser context (cookie jar) closed when the test ends. Every page in it records the
  * Content-Security-Policy violations it reports, so flow tests can assert the real CSP let them through.
  */
-export async function newContext(t: TestContext, browser: Browser, options: BrowserContextOptions = {}): Promise<BrowserContext & { cspViolations: string[] }> {
+export async function newContext(
+  t: TestContext,
+  browser: Browser,
+  options: BrowserContextOptions = {},
+): Promise<BrowserContext & { cspViolations: string[] }> {
   const context = await browser.newContext({ locale: 'en-US', viewport: { width: 1280, height: 800 }, ...options });
   context.setDefaultTimeout(STEP_TIMEOUT_MS);
   context.setDefaultNavigationTimeout(STEP_TIMEOUT_MS);
@@ -88,15 +100,22 @@ export async function startRelyingParty(t: TestContext): Promise<RelyingParty> {
   const server = http.createServer((req, res) => {
     const url = new URL(req.url ?? '/', 'http://127.0.0.1');
     const query = JSON.stringify(Object.fromEntries(url.searchParams), null, 2)
-      .replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;');
+      .replace(/&/g, '&amp;')
+      .replace(/</g, '&lt;')
+      .replace(/>/g, '&gt;');
     res.writeHead(200, { 'content-type': 'text/html; charset=utf-8', 'cache-control': 'no-store' });
-    res.end(`<!doctype html><html lang="en"><title>Test app</title><main><h1>Test app ${url.pathname}</h1><pre id="query">${query}</pre></main></html>`);
+    res.end(
+      `<!doctype html><html lang="en"><title>Test app</title><main><h1>Test app ${url.pathname}</h1><pre id="query">${query}</pre></main></html>`,
+    );
   });
   await new Promise<void>((resolve, reject) => server.once('error', reject).listen(0, '127.0.0.1', () => resolve()));
-  t.after(() => new Promise<void>((resolve) => {
-    server.close(() => resolve());
-    server.closeAllConnections();
-  }));
+  t.after(
+    () =>
+      new Promise<void>((resolve) => {
+        server.close(() => resolve());
+        server.closeAllConnections();
+      }),
+  );
   const { port } = server.address() as AddressInfo;
   const url = `http://127.0.0.1:${port}`;
   return { url, callback: `${url}/callback`, loggedOut: `${url}/logged-out` };
@@ -104,21 +123,39 @@ export async function startRelyingParty(t: TestContext): Promise<RelyingParty> {
 
 /** A registered client of `idp` that returns to `app`, with openid-client as its back end. */
 export async function registerApp(idp: Latchkey, app: RelyingParty, name = 'Test App') {
-  const client: TestClient = await idp.clients.create({ name, type: 'confidential', redirectUris: [app.callback], postLogoutRedirectUris: [app.loggedOut] });
+  const client: TestClient = await idp.clients.create({
+    name,
+    type: 'confidential',
+    redirectUris: [app.callback],
+    postLogoutRedirectUris: [app.loggedOut],
+  });
   return { client, rp: await idp.rp(client) };
 }
 
-export interface AuthorizationRequest { url: URL; state: string; nonce: string; codeVerifier: string }
+export interface AuthorizationRequest {
+  url: URL;
+  state: string;
+  nonce: string;
+  codeVerifier: string;
+}
 
 /** The authorization URL the app would send the browser to (code flow, PKCE S256, state, nonce). */
-export async function authorizationRequest(rp: oidc.Configuration, app: RelyingParty,
-  params: Record<string, string> = {}): Promise<AuthorizationRequest> {
+export async function authorizationRequest(
+  rp: oidc.Configuration,
+  app: RelyingParty,
+  params: Record<string, string> = {},
+): Promise<AuthorizationRequest> {
   const codeVerifier = oidc.randomPKCECodeVerifier();
   const state = oidc.randomState();
   const nonce = oidc.randomNonce();
   const url = oidc.buildAuthorizationUrl(rp, {
-    redirect_uri: app.callback, scope: 'openid profile email', state, nonce,
-    code_challenge: await oidc.calculatePKCECodeChallenge(codeVerifier), code_challenge_method: 'S256', ...params,
+    redirect_uri: app.callback,
+    scope: 'openid profile email',
+    state,
+    nonce,
+    code_challenge: await oidc.calculatePKCECodeChallenge(codeVerifier),
+    code_challenge_method: 'S256',
+    ...params,
   });
   return { url, state, nonce, codeVerifier };
 }
@@ -140,13 +177,17 @@ export interface BrowserFlow {
  * client, a person with an account, a fresh context with one page, and the app's authorization
  * request (`params` added), all stopped or closed when the test ends.
  */
-export async function arrangeBrowserFlow(t: TestContext, browser: Browser, options: {
-  env?: Record<string, string>;
-  appName?: string;
-  user?: { email?: string; name?: string };
-  context?: BrowserContextOptions;
-  params?: Record<string, string>;
-} = {}): Promise<BrowserFlow> {
+export async function arrangeBrowserFlow(
+  t: TestContext,
+  browser: Browser,
+  options: {
+    env?: Record<string, string>;
+    appName?: string;
+    user?: { email?: string; name?: string };
+    context?: BrowserContextOptions;
+    params?: Record<string, string>;
+  } = {},
+): Promise<BrowserFlow> {
   const idp = await startLatchkey(t, options.env);
   const app = await startRelyingParty(t);
   const { client, rp } = await registerApp(idp, app, options.appName);
@@ -159,13 +200,16 @@ export async function arrangeBrowserFlow(t: TestContext, browser: Browser, optio
 
 /** The query the relying party received, as its page shows it. */
 export async function receivedQuery(page: Page): Promise<Record<string, string>> {
-  return JSON.parse(await page.locator('#query').textContent() ?? '{}') as Record<string, string>;
+  return JSON.parse((await page.locator('#query').textContent()) ?? '{}') as Record<string, string>;
 }
 
 /** Finishes at the app's back end: trades the code in the callback URL for tokens, checking state, nonce and PKCE. */
 export async function finishAtApp(rp: oidc.Configuration, request: AuthorizationRequest, callbackUrl: string) {
   return oidc.authorizationCodeGrant(rp, new URL(callbackUrl), {
-    expectedState: request.state, expectedNonce: request.nonce, pkceCodeVerifier: request.codeVerifier, idTokenExpected: true,
+    expectedState: request.state,
+    expectedNonce: request.nonce,
+    pkceCodeVerifier: request.codeVerifier,
+    idTokenExpected: true,
   });
 }
 
@@ -189,7 +233,13 @@ export async function clickConsent(page: Page, decision: 'allow' | 'deny') {
 
 /** Which of our pages the browser shows: the action of its main form, or the error/logout page marker. */
 export async function currentForm(page: Page): Promise<string | undefined> {
-  return (await page.locator('main form[method=post]').first().getAttribute('action').catch(() => null)) ?? undefined;
+  return (
+    (await page
+      .locator('main form[method=post]')
+      .first()
+      .getAttribute('action')
+      .catch(() => null)) ?? undefined
+  );
 }
 
 /** Evaluates a DOM expression in the page. The test program has no DOM types, so expressions are strings. */
@@ -202,7 +252,10 @@ export async function overflowsHorizontally(page: Page): Promise<boolean> {
   return inPage<boolean>(page, 'document.documentElement.scrollWidth > window.innerWidth');
 }
 
-export interface AxeSummary { violations: Array<{ id: string; impact: string | null | undefined; nodes: number }>; passes: number }
+export interface AxeSummary {
+  violations: Array<{ id: string; impact: string | null | undefined; nodes: number }>;
+  passes: number;
+}
 
 /**
  * Runs axe-core (WCAG 2.x A/AA plus best practices) on the page as it is and asserts that nothing
@@ -212,15 +265,19 @@ export interface AxeSummary { violations: Array<{ id: string; impact: string | n
 export async function assertAccessible(page: Page, label: string): Promise<AxeSummary> {
   const source = await readFile(createRequire(import.meta.url).resolve('axe-core/axe.min.js'), 'utf8');
   await page.evaluate(source);
-  const results = await inPage<AxeResults>(page, `axe.run(document, {
+  const results = await inPage<AxeResults>(
+    page,
+    `axe.run(document, {
     runOnly: { type: 'tag', values: ['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa', 'wcag22aa', 'best-practice'] },
     resultTypes: ['violations'],
-  })`);
+  })`,
+  );
   const summary: AxeSummary = {
     violations: results.violations.map((v) => ({ id: v.id, impact: v.impact, nodes: v.nodes.length })),
     passes: results.passes.length,
   };
-  const blocking = results.violations.filter((v) => v.impact === 'serious' || v.impact === 'critical')
+  const blocking = results.violations
+    .filter((v) => v.impact === 'serious' || v.impact === 'critical')
     .map((v) => `${v.id} (${v.impact}): ${v.help} at ${v.nodes.map((n) => n.target.join(' ')).join(', ')}`);
   assert.deepEqual(blocking, [], `${label}: axe found serious or critical violations`);
   return summary;

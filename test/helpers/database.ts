@@ -7,7 +7,11 @@ import pg from 'pg';
  */
 export const ADMIN_URL = process.env.TEST_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres';
 
-export interface TestDatabase { url: string; name: string; drop(): Promise<void> }
+export interface TestDatabase {
+  url: string;
+  name: string;
+  drop(): Promise<void>;
+}
 
 export async function createTestDatabase(): Promise<TestDatabase> {
   const name = `latchkey_test_${Date.now().toString(36)}_${randomBytes(4).toString('hex')}`;

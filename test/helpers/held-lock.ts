@@ -21,7 +21,8 @@ export async function holdLock(databaseUrl: string, statement: string, values: u
         await client.query('select pg_stat_clear_snapshot()');
         const { rows } = await client.query<{ waiting: number }>(
           `select count(*)::int as waiting from pg_stat_activity
-           where datname = current_database() and pid <> pg_backend_pid() and wait_event_type = 'Lock'`);
+           where datname = current_database() and pid <> pg_backend_pid() and wait_event_type = 'Lock'`,
+        );
         if (rows[0]!.waiting >= count) return;
       }
       assert.fail(`${count} sessions did not reach a lock within 20 s`);

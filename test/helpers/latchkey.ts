@@ -3,12 +3,12 @@ import net from 'node:net';
 import type { TestContext } from 'node:test';
 import * as oidc from 'openid-client';
 import type { ClientInput } from '../../src/clients/clients.ts';
+import { type Config, loadConfig } from '../../src/config.ts';
 import type { Pool } from '../../src/db/pool.ts';
-import { loadConfig, type Config } from '../../src/config.ts';
 import { createLogger, type Logger } from '../../src/observability/logger.ts';
-import { startServer, type RunningServer } from '../../src/server.ts';
+import { type RunningServer, startServer } from '../../src/server.ts';
 import { createServices } from '../../src/services.ts';
-import { UserAgent, formField } from './browser.ts';
+import { formField, UserAgent } from './browser.ts';
 import { createTestDatabase, type TestDatabase } from './database.ts';
 
 export const PASSWORD = 'correct horse battery staple';
@@ -16,19 +16,27 @@ export const CALLBACK = 'http://127.0.0.1:8765/callback';
 
 export async function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {
-    const server = net.createServer().once('error', reject).listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as net.AddressInfo;
-      server.close(() => resolve(port));
-    });
+    const server = net
+      .createServer()
+      .once('error', reject)
+      .listen(0, '127.0.0.1', () => {
+        const { port } = server.address() as net.AddressInfo;
+        server.close(() => resolve(port));
+      });
   });
 }
 
-export interface TestClient { clientId: string; clientSecret?: string | undefined }
+export interface TestClient {
+  clientId: string;
+  clientSecret?: string | undefined;
+}
 
 /** What tests arrange on a server: users, clients and APIs written to its database (as the CLI does), and RPs. */
 export interface Arrangements {
   clients: { create(input?: Partial<ClientInput>, extra?: Record<string, unknown>): Promise<TestClient> };
-  users: { create(input?: { email?: string; name?: string; password?: string }): Promise<{ id: string; email: string }> };
+  users: {
+    create(input?: { email?: string; name?: string; password?: string }): Promise<{ id: string; email: string }>;
+  };
   apis: { create(input: { identifier: string; scopes: string[]; accessTokenTtl?: number }): Promise<void> };
   /** An openid-client Configuration for a client of this server (http allowed: tests run on loopback). */
   rp(client: TestClient, auth?: 'basic' | 'post' | 'none'): Promise<oidc.Configuration>;
@@ -58,16 +66,26 @@ export interface StartOptions {
  * Starts a real Latchkey server on an ephemeral port against a fresh PostgreSQL database,
  * stopped and dropped when the test ends.
  */
-export async function startLatchkey(t: TestContext | undefined, env: Record<string, string> = {}, options: StartOptions = {}): Promise<Latchkey> {
+export async function startLatchkey(
+  t: TestContext | undefined,
+  env: Record<string, string> = {},
+  options: StartOptions = {},
+): Promise<Latchkey> {
   const borrowed = options.database !== undefined;
-  const database = options.database ?? await createTestDatabase();
-  const port = options.port ?? await freePort();
+  const database = options.database ?? (await createTestDatabase());
+  const port = options.port ?? (await freePort());
   const issuer = `http://127.0.0.1:${port}`;
   const config = loadConfig({
-    PORT: String(port), HOST: '127.0.0.1', ISSUER: issuer, DATABASE_URL: database.url,
-    LATCHKEY_SECRET_KEY: randomBytes(32).toString('base64url'), LOG_LEVEL: process.env.TEST_LOG_LEVEL ?? 'silent',
+    PORT: String(port),
+    HOST: '127.0.0.1',
+    ISSUER: issuer,
+    DATABASE_URL: database.url,
+    LATCHKEY_SECRET_KEY: randomBytes(32).toString('base64url'),
+    LOG_LEVEL: process.env.TEST_LOG_LEVEL ?? 'silent',
     // Metrics on a free port of their own: many test servers run at once, and 9464 is taken by the first.
-    DATABASE_POOL_SIZE: '5', METRICS_PORT: '0', ...env,
+    DATABASE_POOL_SIZE: '5',
+    METRICS_PORT: '0',
+    ...env,
   });
   const log = createLogger({ level: config.logLevel });
   let server: RunningServer;
@@ -78,7 +96,11 @@ export async function startLatchkey(t: TestContext | undefined, env: Record<stri
     throw err;
   }
   const idp: Latchkey = {
-    issuer, config, server, database, log,
+    issuer,
+    config,
+    server,
+    database,
+    log,
     ...createArrangements(server.database.pool, config),
     async close() {
       await server.close(2000);
@@ -95,14 +117,17 @@ export async function startLatchkey(t: TestContext | undefined, env: Record<stri
  */
 export function createArrangements(db: Pool, config: Config): Arrangements {
   const { issuer, secretKey } = config;
-  if (!secretKey) throw new Error('arrangements need the server\'s LATCHKEY_SECRET_KEY in the config');
+  if (!secretKey) throw new Error("arrangements need the server's LATCHKEY_SECRET_KEY in the config");
   const { clients, accounts, apis } = createServices({ config, db, secretKey });
   let userCount = 0;
 
   return {
     clients: {
       async create(input = {}, extra = {}) {
-        const result = await clients.create({ name: 'Test App', type: 'confidential', redirectUris: [CALLBACK], ...input }, extra);
+        const result = await clients.create(
+          { name: 'Test App', type: 'confidential', redirectUris: [CALLBACK], ...input },
+          extra,
+        );
         if (!result.ok) throw new Error(result.problems.join('; '));
         return { clientId: result.client.client_id, clientSecret: result.clientSecret };
       },
@@ -128,9 +153,15 @@ export function createArrangements(db: Pool, config: Config): Arrangements {
     },
     async rp(client, auth) {
       const method = auth ?? (client.clientSecret ? 'basic' : 'none');
-      const clientAuth = method === 'basic' ? oidc.ClientSecretBasic(client.clientSecret!)
-        : method === 'post' ? oidc.ClientSecretPost(client.clientSecret!) : oidc.None();
-      return oidc.discovery(new URL(issuer), client.clientId, undefined, clientAuth, { execute: [oidc.allowInsecureRequests] });
+      const clientAuth =
+        method === 'basic'
+          ? oidc.ClientSecretBasic(client.clientSecret!)
+          : method === 'post'
+            ? oidc.ClientSecretPost(client.clientSecret!)
+            : oidc.None();
+      return oidc.discovery(new URL(issuer), client.clientId, undefined, clientAuth, {
+        execute: [oidc.allowInsecureRequests],
+      });
     },
   };
 }
@@ -164,7 +195,11 @@ export interface FlowResult {
  * Drives the front channel as a browser would: /authorize -> login page -> consent page ->
  * redirect back to the client. Returns the callback URL for the RP library to finish.
  */
-export async function authorize(idp: Pick<Latchkey, 'issuer'>, rp: oidc.Configuration, options: FlowOptions): Promise<FlowResult> {
+export async function authorize(
+  idp: Pick<Latchkey, 'issuer'>,
+  rp: oidc.Configuration,
+  options: FlowOptions,
+): Promise<FlowResult> {
   const agent = options.agent ?? new UserAgent(idp.issuer);
   const codeVerifier = oidc.randomPKCECodeVerifier();
   const state = oidc.randomState();
@@ -183,8 +218,17 @@ export async function authorize(idp: Pick<Latchkey, 'issuer'>, rp: oidc.Configur
     params.code_challenge_method = 'S256';
   }
   const step = await signInFrom(idp, agent, agent.navigate(oidc.buildAuthorizationUrl(rp, params)), options);
-  if (!step.location) throw Object.assign(new Error(`flow stopped at ${step.url} with status ${step.status}`), { step });
-  return { callback: step.location, codeVerifier, state, nonce, agent, sawLogin: step.sawLogin, sawConsent: step.sawConsent };
+  if (!step.location)
+    throw Object.assign(new Error(`flow stopped at ${step.url} with status ${step.status}`), { step });
+  return {
+    callback: step.location,
+    codeVerifier,
+    state,
+    nonce,
+    agent,
+    sawLogin: step.sawLogin,
+    sawConsent: step.sawConsent,
+  };
 }
 
 export interface SignInResult {
@@ -203,8 +247,12 @@ export interface SignInResult {
  * authorization endpoint, a PAR request_uri, the device flow's confirmation): follows redirects,
  * signs in and answers the consent page when asked (allow unless told otherwise).
  */
-export async function signInFrom(idp: Pick<Latchkey, 'issuer'>, agent: UserAgent, start: ReturnType<UserAgent['navigate']>,
-  options: { email: string; password?: string | undefined; consent?: 'allow' | 'deny' | undefined }): Promise<SignInResult> {
+export async function signInFrom(
+  idp: Pick<Latchkey, 'issuer'>,
+  agent: UserAgent,
+  start: ReturnType<UserAgent['navigate']>,
+  options: { email: string; password?: string | undefined; consent?: 'allow' | 'deny' | undefined },
+): Promise<SignInResult> {
   let step = await start;
   let sawLogin = false;
   let sawConsent = false;
@@ -212,16 +260,29 @@ export async function signInFrom(idp: Pick<Latchkey, 'issuer'>, agent: UserAgent
     const csrf = formField(step.body, 'csrf');
     if (step.body.includes('/login"') && csrf) {
       sawLogin = true;
-      step = await agent.submitForm(new URL(`${step.url.pathname}/login`, idp.issuer),
-        { csrf, email: options.email, password: options.password ?? PASSWORD });
+      step = await agent.submitForm(new URL(`${step.url.pathname}/login`, idp.issuer), {
+        csrf,
+        email: options.email,
+        password: options.password ?? PASSWORD,
+      });
     } else if (step.body.includes('/consent"') && csrf) {
       sawConsent = true;
-      step = await agent.submitForm(new URL(`${step.url.pathname}/consent`, idp.issuer), { csrf, decision: options.consent ?? 'allow' });
+      step = await agent.submitForm(new URL(`${step.url.pathname}/consent`, idp.issuer), {
+        csrf,
+        decision: options.consent ?? 'allow',
+      });
     } else {
       break;
     }
   }
-  return { location: step.location, url: step.url, body: step.body, status: step.response.status, sawLogin, sawConsent };
+  return {
+    location: step.location,
+    url: step.url,
+    body: step.body,
+    status: step.response.status,
+    sawLogin,
+    sawConsent,
+  };
 }
 
 /** Exchanges the callback's code with openid-client, checking state, nonce and PKCE as an RP must. */

@@ -9,8 +9,12 @@ import * as oidc from 'openid-client';
  */
 export function oauthError(code: string) {
   return (err: unknown) => {
-    const actual = err instanceof oidc.ResponseBodyError ? err.error
-      : err instanceof oidc.WWWAuthenticateChallengeError ? err.cause[0]?.parameters.error : undefined;
+    const actual =
+      err instanceof oidc.ResponseBodyError
+        ? err.error
+        : err instanceof oidc.WWWAuthenticateChallengeError
+          ? err.cause[0]?.parameters.error
+          : undefined;
     assert.equal(actual, code, `expected ${code}, got ${String(err)}`);
     return true;
   };

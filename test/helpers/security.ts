@@ -4,20 +4,42 @@ import { CALLBACK, type Latchkey } from './latchkey.ts';
 
 /** Helpers of the security, hostile, lockout, rate-limit and failure suites. */
 
-export interface LoginPage { agent: UserAgent; csrf: string; loginUrl: URL; uid: string; body: string }
+export interface LoginPage {
+  agent: UserAgent;
+  csrf: string;
+  loginUrl: URL;
+  uid: string;
+  body: string;
+}
 
 /** Starts an authorization (code + PKCE) as a browser would and stops at the login page. */
-export async function openLoginPage(idp: Pick<Latchkey, 'issuer'>, rp: oidc.Configuration, params: Record<string, string> = {}): Promise<LoginPage> {
+export async function openLoginPage(
+  idp: Pick<Latchkey, 'issuer'>,
+  rp: oidc.Configuration,
+  params: Record<string, string> = {},
+): Promise<LoginPage> {
   const agent = new UserAgent(idp.issuer);
   const verifier = oidc.randomPKCECodeVerifier();
   const url = oidc.buildAuthorizationUrl(rp, {
-    redirect_uri: CALLBACK, scope: 'openid', state: oidc.randomState(), nonce: oidc.randomNonce(),
-    code_challenge: await oidc.calculatePKCECodeChallenge(verifier), code_challenge_method: 'S256', ...params,
+    redirect_uri: CALLBACK,
+    scope: 'openid',
+    state: oidc.randomState(),
+    nonce: oidc.randomNonce(),
+    code_challenge: await oidc.calculatePKCECodeChallenge(verifier),
+    code_challenge_method: 'S256',
+    ...params,
   });
   const page = await agent.navigate(url);
   const csrf = formField(page.body, 'csrf');
-  if (page.response.status !== 200 || !csrf) throw new Error(`expected the login page, got ${page.response.status} at ${page.url}`);
-  return { agent, csrf, loginUrl: new URL(`${page.url.pathname}/login`, idp.issuer), uid: page.url.pathname.split('/')[2]!, body: page.body };
+  if (page.response.status !== 200 || !csrf)
+    throw new Error(`expected the login page, got ${page.response.status} at ${page.url}`);
+  return {
+    agent,
+    csrf,
+    loginUrl: new URL(`${page.url.pathname}/login`, idp.issuer),
+    uid: page.url.pathname.split('/')[2]!,
+    body: page.body,
+  };
 }
 
 /** Posts the login form; returns the response (redirects not followed) and its body. */

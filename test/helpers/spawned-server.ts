@@ -1,13 +1,13 @@
 import assert from 'node:assert/strict';
-import { spawn, type ChildProcess } from 'node:child_process';
+import { type ChildProcess, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { availableParallelism } from 'node:os';
-import { setTimeout as sleep } from 'node:timers/promises';
 import type { TestContext } from 'node:test';
+import { setTimeout as sleep } from 'node:timers/promises';
 import pg from 'pg';
 import { loadConfig } from '../../src/config.ts';
 import { createTestDatabase, type TestDatabase } from './database.ts';
-import { createArrangements, freePort, type Arrangements } from './latchkey.ts';
+import { type Arrangements, createArrangements, freePort } from './latchkey.ts';
 import { ROOT } from './processes.ts';
 
 export interface SpawnedServer extends Arrangements {
@@ -34,15 +34,27 @@ export interface SpawnedServer extends Arrangements {
  * a pool of our own, as the CLI would. Killed, the pool closed and the database dropped when the
  * test ends.
  */
-export async function spawnServer(t: TestContext, options: { env?: Record<string, string>; command?: string[]; cwd?: string; port?: number } = {}): Promise<SpawnedServer> {
+export async function spawnServer(
+  t: TestContext,
+  options: { env?: Record<string, string>; command?: string[]; cwd?: string; port?: number } = {},
+): Promise<SpawnedServer> {
   const database = await createTestDatabase();
-  const port = options.port ?? await freePort();
+  const port = options.port ?? (await freePort());
   const url = `http://127.0.0.1:${port}`;
   const secretKey = randomBytes(32).toString('base64url');
-  const env: Record<string, string> = { PATH: process.env.PATH ?? '', PORT: String(port), HOST: '127.0.0.1', ISSUER: url, DATABASE_URL: database.url,
-    LATCHKEY_SECRET_KEY: secretKey, LOG_LEVEL: 'info', LOG_FORMAT: 'json',
+  const env: Record<string, string> = {
+    PATH: process.env.PATH ?? '',
+    PORT: String(port),
+    HOST: '127.0.0.1',
+    ISSUER: url,
+    DATABASE_URL: database.url,
+    LATCHKEY_SECRET_KEY: secretKey,
+    LOG_LEVEL: 'info',
+    LOG_FORMAT: 'json',
     // Not the default 9464: servers of parallel tests would take it from each other.
-    METRICS_PORT: 'off', ...options.env };
+    METRICS_PORT: 'off',
+    ...options.env,
+  };
   const [file, ...args] = options.command ?? [process.execPath, '--import', 'tsx', 'src/main.ts'];
   // pg connects on the first query: servers that arrange nothing never open it.
   const pool = new pg.Pool({ connectionString: database.url, max: 2 });
@@ -63,17 +75,39 @@ export async function spawnServer(t: TestContext, options: { env?: Record<string
   const start = async (): Promise<SpawnedServer> => {
     const child = spawn(file!, args, { cwd: options.cwd ?? ROOT, env, stdio: ['ignore', 'pipe', 'pipe'] });
     let output = '';
-    child.stdout!.on('data', (chunk: Buffer) => { output += chunk.toString(); });
-    child.stderr!.on('data', (chunk: Buffer) => { output += chunk.toString(); });
-    const exited = new Promise<number | NodeJS.Signals | null>((resolve) => child.once('exit', (code, signal) => resolve(signal ?? code)));
+    child.stdout!.on('data', (chunk: Buffer) => {
+      output += chunk.toString();
+    });
+    child.stderr!.on('data', (chunk: Buffer) => {
+      output += chunk.toString();
+    });
+    const exited = new Promise<number | NodeJS.Signals | null>((resolve) =>
+      child.once('exit', (code, signal) => resolve(signal ?? code)),
+    );
     children.push({ child, exited });
     for (const deadline = Date.now() + 60_000; ; await sleep(100)) {
-      const ready = (workers <= 1 || output.includes('"event":"cluster.started"'))
-        && await fetch(`${url}/readyz`).then((response) => response.status === 200, () => false);
+      const ready =
+        (workers <= 1 || output.includes('"event":"cluster.started"')) &&
+        (await fetch(`${url}/readyz`).then(
+          (response) => response.status === 200,
+          () => false,
+        ));
       if (ready) break;
-      if (Date.now() > deadline || child.exitCode !== null || child.signalCode !== null) assert.fail(`server did not become ready:\n${output}`);
+      if (Date.now() > deadline || child.exitCode !== null || child.signalCode !== null)
+        assert.fail(`server did not become ready:\n${output}`);
     }
-    return { ...arrangements, child, url, issuer: url, port, secretKey, database, exited, output: () => output, restart: start };
+    return {
+      ...arrangements,
+      child,
+      url,
+      issuer: url,
+      port,
+      secretKey,
+      database,
+      exited,
+      output: () => output,
+      restart: start,
+    };
   };
   return start();
 }

@@ -49,7 +49,8 @@ export class Browser {
     let response = await this.request(url, init);
     for (let hops = 0; hops < MAX_REDIRECTS; hops += 1) {
       const location = response.headers.get('location');
-      if (response.status < 300 || response.status >= 400 || !location) return { response, url, body: await response.text() };
+      if (response.status < 300 || response.status >= 400 || !location)
+        return { response, url, body: await response.text() };
       const next = new URL(location, url);
       if (stopAt?.(next)) return { response, url, location: next, body: await response.text() };
       await response.body?.cancel();
@@ -60,13 +61,21 @@ export class Browser {
   }
 
   /** Posts a form as a browser does from a page of the action's own origin. */
-  async submitForm(action: string | URL, fields: Record<string, string>, stopAt?: (target: URL) => boolean): Promise<Page> {
+  async submitForm(
+    action: string | URL,
+    fields: Record<string, string>,
+    stopAt?: (target: URL) => boolean,
+  ): Promise<Page> {
     const url = new URL(action);
-    return this.navigate(url, {
-      method: 'POST',
-      headers: { 'content-type': 'application/x-www-form-urlencoded', origin: url.origin },
-      body: new URLSearchParams(fields).toString(),
-    }, stopAt);
+    return this.navigate(
+      url,
+      {
+        method: 'POST',
+        headers: { 'content-type': 'application/x-www-form-urlencoded', origin: url.origin },
+        body: new URLSearchParams(fields).toString(),
+      },
+      stopAt,
+    );
   }
 
   /** Every cookie held for a host, whatever its path. */
@@ -105,13 +114,19 @@ export async function passLatchkeyPages(browser: Browser, issuer: string, page: 
     const csrf = formField(page.body, 'csrf');
     if (page.body.includes('/login"') && csrf) {
       sawLogin = true;
-      page = await browser.submitForm(new URL(`${page.url.pathname}/login`, issuer),
-        { csrf, email: options.email, password: options.password }, options.stopAt);
+      page = await browser.submitForm(
+        new URL(`${page.url.pathname}/login`, issuer),
+        { csrf, email: options.email, password: options.password },
+        options.stopAt,
+      );
     } else if (page.body.includes('/consent"') && csrf) {
       sawConsent = true;
       consentPage = page.body;
-      page = await browser.submitForm(new URL(`${page.url.pathname}/consent`, issuer),
-        { csrf, decision: options.consent ?? 'allow' }, options.stopAt);
+      page = await browser.submitForm(
+        new URL(`${page.url.pathname}/consent`, issuer),
+        { csrf, decision: options.consent ?? 'allow' },
+        options.stopAt,
+      );
     } else {
       break;
     }

@@ -24,7 +24,8 @@ export const en = {
     forgotSubmit: 'Send the link',
     backToSignIn: 'Back to sign-in',
     checkEmail: 'Check your email',
-    resetSentMessage: 'If an account uses this address, a link to choose a new password is on its way. It works once, for a short time. Nothing arrived? Check your spam folder, or ask again in a few minutes.',
+    resetSentMessage:
+      'If an account uses this address, a link to choose a new password is on its way. It works once, for a short time. Nothing arrived? Check your spam folder, or ask again in a few minutes.',
     emailInvalid: 'Enter a valid email address.',
     tooMany: 'Too many requests from your network. Wait a while and try again.',
     resetTitle: 'Choose a new password',
@@ -38,7 +39,8 @@ export const en = {
     inviteDone: 'Your account is ready',
     inviteDoneMessage: 'Your password is set and your email address is confirmed. You can now sign in to your apps.',
     passwordMissing: 'Enter a new password.',
-    passwordWeak: 'This password is too short or too common. Use at least 8 characters; a few unrelated words work well.',
+    passwordWeak:
+      'This password is too short or too common. Use at least 8 characters; a few unrelated words work well.',
     passwordTooLong: 'This password is too long: use at most 1024 characters.',
     invalidLink: 'This link no longer works',
     invalidLinkMessage: 'It was already used, it expired, or a newer one replaced it.',
@@ -50,7 +52,8 @@ export const en = {
     verified: 'Your email address is confirmed',
     verifiedMessage: 'Thank you. You can now sign in to your apps.',
     verifyRequiredTitle: 'Verify your email address',
-    verifyRequiredLede: (client: string, email: string) => `${client} needs a confirmed email address. We sent a link to ${email}: open it, then continue here.`,
+    verifyRequiredLede: (client: string, email: string) =>
+      `${client} needs a confirmed email address. We sent a link to ${email}: open it, then continue here.`,
     verifyContinue: 'I have confirmed it: continue',
     verifyResend: 'Send the link again',
     verifyResent: 'A new link is on its way.',
@@ -80,7 +83,8 @@ export const en = {
     expiredMessage: 'Return to the app you came from and start signing in again.',
     badRequest: 'This request cannot be completed',
     badRequestMessage: 'The app that sent you here made a request we cannot accept. Return to it and try again.',
-    redirectMessage: 'The app that sent you here is not registered for this return address, so we did not send you back to it.',
+    redirectMessage:
+      'The app that sent you here is not registered for this return address, so we did not send you back to it.',
     notFound: 'Page not found',
     notFoundMessage: 'There is nothing at this address.',
     server: 'Something went wrong on our side',
@@ -122,7 +126,8 @@ export const en = {
     password: 'Password',
     currentPassword: 'Current password',
     newPassword: 'New password',
-    passwordHint: (min: number) => `At least ${min} characters. A long phrase is easy to remember and hard to guess; very common passwords are refused.`,
+    passwordHint: (min: number) =>
+      `At least ${min} characters. A long phrase is easy to remember and hard to guess; very common passwords are refused.`,
     changePassword: 'Change password',
     passwordNote: 'Changing it signs you out everywhere else and ends the access of apps that stay connected.',
     passwordMissing: 'Enter your current password and a new one.',
@@ -130,7 +135,8 @@ export const en = {
     passwordProblems: {
       password_too_short: (min: number) => `The new password is too short: use at least ${min} characters.`,
       password_too_long: (_min: number) => 'The new password is too long: use at most 1024 characters.',
-      password_common: (_min: number) => 'The new password is one of the most common passwords, which are guessed first. Choose another.',
+      password_common: (_min: number) =>
+        'The new password is one of the most common passwords, which are guessed first. Choose another.',
     },
     apps: 'Connected apps',
     appsNone: 'No app has access to your account.',
@@ -142,7 +148,7 @@ export const en = {
     sessions: 'Where you are signed in',
     thisDevice: 'This browser',
     device: (browser: string | undefined, system: string | undefined) =>
-      browser && system ? `${browser} on ${system}` : browser ?? system ?? 'Unknown browser',
+      browser && system ? `${browser} on ${system}` : (browser ?? system ?? 'Unknown browser'),
     address: 'Address',
     lastActive: 'Last active',
     signedInAt: 'Signed in',

@@ -21,11 +21,13 @@ export const fr: Strings = {
     newPassword: 'Nouveau mot de passe',
     passwordHint: 'Au moins 8 caractères. Une longue phrase facile à retenir convient bien.',
     forgotTitle: 'Réinitialiser votre mot de passe',
-    forgotLede: 'Saisissez l’adresse e-mail de votre compte. Nous vous enverrons un lien pour choisir un nouveau mot de passe.',
+    forgotLede:
+      'Saisissez l’adresse e-mail de votre compte. Nous vous enverrons un lien pour choisir un nouveau mot de passe.',
     forgotSubmit: 'Envoyer le lien',
     backToSignIn: 'Revenir à la connexion',
     checkEmail: 'Consultez vos e-mails',
-    resetSentMessage: 'Si un compte utilise cette adresse, un lien pour choisir un nouveau mot de passe est en route. Il ne sert qu’une fois, pendant peu de temps. Rien reçu ? Regardez dans vos indésirables, ou redemandez dans quelques minutes.',
+    resetSentMessage:
+      'Si un compte utilise cette adresse, un lien pour choisir un nouveau mot de passe est en route. Il ne sert qu’une fois, pendant peu de temps. Rien reçu ? Regardez dans vos indésirables, ou redemandez dans quelques minutes.',
     emailInvalid: 'Saisissez une adresse e-mail valide.',
     tooMany: 'Trop de demandes depuis votre réseau. Patientez un moment puis réessayez.',
     resetTitle: 'Choisissez un nouveau mot de passe',
@@ -37,9 +39,11 @@ export const fr: Strings = {
     inviteLede: 'Votre compte est prêt dès que vous avez choisi un mot de passe.',
     inviteSubmit: 'Définir mon mot de passe',
     inviteDone: 'Votre compte est prêt',
-    inviteDoneMessage: 'Votre mot de passe est défini et votre adresse e-mail confirmée. Vous pouvez maintenant vous connecter à vos applications.',
+    inviteDoneMessage:
+      'Votre mot de passe est défini et votre adresse e-mail confirmée. Vous pouvez maintenant vous connecter à vos applications.',
     passwordMissing: 'Saisissez un nouveau mot de passe.',
-    passwordWeak: 'Ce mot de passe est trop court ou trop courant. Utilisez au moins 8 caractères ; quelques mots sans rapport conviennent bien.',
+    passwordWeak:
+      'Ce mot de passe est trop court ou trop courant. Utilisez au moins 8 caractères ; quelques mots sans rapport conviennent bien.',
     passwordTooLong: 'Ce mot de passe est trop long : 1024 caractères au plus.',
     invalidLink: 'Ce lien ne fonctionne plus',
     invalidLinkMessage: 'Il a déjà servi, il a expiré, ou un lien plus récent l’a remplacé.',
@@ -51,7 +55,8 @@ export const fr: Strings = {
     verified: 'Votre adresse e-mail est confirmée',
     verifiedMessage: 'Merci. Vous pouvez maintenant vous connecter à vos applications.',
     verifyRequiredTitle: 'Vérifiez votre adresse e-mail',
-    verifyRequiredLede: (client, email) => `${client} demande une adresse e-mail confirmée. Nous avons envoyé un lien à ${email} : ouvrez-le, puis continuez ici.`,
+    verifyRequiredLede: (client, email) =>
+      `${client} demande une adresse e-mail confirmée. Nous avons envoyé un lien à ${email} : ouvrez-le, puis continuez ici.`,
     verifyContinue: 'Je l’ai confirmée : continuer',
     verifyResend: 'Renvoyer le lien',
     verifyResent: 'Un nouveau lien est en route.',
@@ -63,7 +68,8 @@ export const fr: Strings = {
     listLabel: 'Autorisations demandées',
     allow: 'Autoriser',
     deny: 'Refuser',
-    offline: (client) => `${client} conservera cet accès même lorsque vous ne l’utilisez pas, jusqu’à ce que vous le révoquiez.`,
+    offline: (client) =>
+      `${client} conservera cet accès même lorsque vous ne l’utilisez pas, jusqu’à ce que vous le révoquiez.`,
     signedInAs: (email) => `Connecté en tant que ${email}.`,
     scopes: {
       openid: ['Savoir qui vous êtes', 'L’identifiant de votre compte'],
@@ -80,8 +86,10 @@ export const fr: Strings = {
     expired: 'Ce lien de connexion a expiré',
     expiredMessage: 'Revenez à l’application d’origine et recommencez la connexion.',
     badRequest: 'Cette demande ne peut pas aboutir',
-    badRequestMessage: 'L’application qui vous a envoyé ici a fait une demande que nous ne pouvons pas accepter. Revenez-y et réessayez.',
-    redirectMessage: 'L’application qui vous a envoyé ici n’est pas enregistrée pour cette adresse de retour ; nous ne vous y avons donc pas renvoyé.',
+    badRequestMessage:
+      'L’application qui vous a envoyé ici a fait une demande que nous ne pouvons pas accepter. Revenez-y et réessayez.',
+    redirectMessage:
+      'L’application qui vous a envoyé ici n’est pas enregistrée pour cette adresse de retour ; nous ne vous y avons donc pas renvoyé.',
     notFound: 'Page introuvable',
     notFoundMessage: 'Il n’y a rien à cette adresse.',
     server: 'Une erreur est survenue de notre côté',
@@ -104,10 +112,12 @@ export const fr: Strings = {
     nav: 'Sur cette page',
     unknown: 'inconnu',
     notSignedIn: 'Vous n’êtes pas connecté',
-    notSignedInMessage: 'La connexion a été annulée ou n’a pas abouti. Rouvrez la page de votre compte pour vous connecter.',
+    notSignedInMessage:
+      'La connexion a été annulée ou n’a pas abouti. Rouvrez la page de votre compte pour vous connecter.',
     done: {
       profile: 'Votre profil a été enregistré.',
-      password: 'Votre mot de passe a été changé. Vos autres sessions ont été déconnectées et les applications devront se reconnecter.',
+      password:
+        'Votre mot de passe a été changé. Vos autres sessions ont été déconnectées et les applications devront se reconnecter.',
       app: 'L’application n’a plus accès à votre compte.',
       session: 'Cette session a été déconnectée.',
       sessions: 'Toutes vos autres sessions ont été déconnectées.',
@@ -123,15 +133,18 @@ export const fr: Strings = {
     password: 'Mot de passe',
     currentPassword: 'Mot de passe actuel',
     newPassword: 'Nouveau mot de passe',
-    passwordHint: (min) => `Au moins ${min} caractères. Une longue phrase est facile à retenir et difficile à deviner ; les mots de passe très courants sont refusés.`,
+    passwordHint: (min) =>
+      `Au moins ${min} caractères. Une longue phrase est facile à retenir et difficile à deviner ; les mots de passe très courants sont refusés.`,
     changePassword: 'Changer le mot de passe',
-    passwordNote: 'Le changer vous déconnecte partout ailleurs et met fin à l’accès des applications restées connectées.',
+    passwordNote:
+      'Le changer vous déconnecte partout ailleurs et met fin à l’accès des applications restées connectées.',
     passwordMissing: 'Saisissez votre mot de passe actuel et le nouveau.',
     currentPasswordWrong: 'Votre mot de passe actuel est incorrect.',
     passwordProblems: {
       password_too_short: (min) => `Le nouveau mot de passe est trop court : au moins ${min} caractères.`,
       password_too_long: () => 'Le nouveau mot de passe est trop long : au plus 1024 caractères.',
-      password_common: () => 'Le nouveau mot de passe fait partie des plus courants, qui sont devinés en premier. Choisissez-en un autre.',
+      password_common: () =>
+        'Le nouveau mot de passe fait partie des plus courants, qui sont devinés en premier. Choisissez-en un autre.',
     },
     apps: 'Applications connectées',
     appsNone: 'Aucune application n’a accès à votre compte.',
@@ -142,7 +155,8 @@ export const fr: Strings = {
     removeAppShort: 'Retirer l’accès',
     sessions: 'Où vous êtes connecté',
     thisDevice: 'Ce navigateur',
-    device: (browser, system) => (browser && system ? `${browser} sous ${system}` : browser ?? system ?? 'Navigateur inconnu'),
+    device: (browser, system) =>
+      browser && system ? `${browser} sous ${system}` : (browser ?? system ?? 'Navigateur inconnu'),
     address: 'Adresse',
     lastActive: 'Dernière activité',
     signedInAt: 'Connexion',
@@ -173,7 +187,8 @@ export const fr: Strings = {
     when: 'Quand',
     what: 'Quoi',
     deleteTitle: 'Supprimer votre compte',
-    deleteLede: 'Cela supprime votre compte, vous déconnecte partout et met fin à l’accès de toutes les applications. C’est irréversible.',
+    deleteLede:
+      'Cela supprime votre compte, vous déconnecte partout et met fin à l’accès de toutes les applications. C’est irréversible.',
     deleteConfirm: 'Je comprends que mon compte sera supprimé',
     deletePassword: 'Votre mot de passe',
     deleteSubmit: 'Supprimer mon compte',
@@ -193,16 +208,19 @@ export const fr: Strings = {
     code: 'Code',
     hint: 'Par exemple BCDF-GHJK. Les tirets et la casse n’ont pas d’importance.',
     submit: 'Continuer',
-    wrongCode: 'Ce code n’est pas valide. Vérifiez-le sur votre appareil ; s’il a expiré, recommencez depuis l’appareil.',
+    wrongCode:
+      'Ce code n’est pas valide. Vérifiez-le sur votre appareil ; s’il a expiré, recommencez depuis l’appareil.',
     missing: 'Saisissez le code affiché sur votre appareil.',
     aborted: 'La connexion de votre appareil a été annulée. Vous pouvez fermer cette fenêtre.',
     failed: 'Cette connexion ne peut pas aboutir. Recommencez depuis votre appareil.',
     tooMany: 'Trop de codes erronés',
-    tooManyMessage: 'Trop de codes erronés ont été saisis depuis votre réseau. Patientez quelques minutes puis réessayez.',
+    tooManyMessage:
+      'Trop de codes erronés ont été saisis depuis votre réseau. Patientez quelques minutes puis réessayez.',
     confirmTitle: (client) => `Connecter ${client} ?`,
     confirmLede: 'Vérifiez que votre appareil affiche ce code avant de continuer :',
     codeLabel: 'Code :',
-    confirmWarning: 'Si vous n’avez pas lancé cette connexion sur un appareil que vous avez sous la main, ou si le code ne correspond pas, annulez.',
+    confirmWarning:
+      'Si vous n’avez pas lancé cette connexion sur un appareil que vous avez sous la main, ou si le code ne correspond pas, annulez.',
     continue: 'Continuer',
     cancel: 'Annuler',
     successTitle: 'Votre appareil est connecté',

@@ -3,6 +3,7 @@ import { en, type Strings } from './en.ts';
 import { fr } from './fr.ts';
 
 export type { Strings };
+
 const LOCALES: Record<string, Strings> = { en, fr };
 const TAGS = Object.keys(LOCALES);
 
