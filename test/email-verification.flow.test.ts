@@ -1,7 +1,6 @@
 import assert from 'node:assert/strict';
 import { after } from 'node:test';
 import * as oidc from 'openid-client';
-import { main as cli } from '../src/cli.ts';
 import {
   assertAccessible,
   authorizationRequest,
@@ -14,30 +13,18 @@ import {
   submitLogin,
   test,
 } from './helpers/chromium.ts';
+import { runCliOn } from './helpers/cli.ts';
 import { authorize, exchange, type Latchkey, PASSWORD, startLatchkey } from './helpers/latchkey.ts';
 import { type ReceivedMail, startSmtp } from './helpers/smtp.ts';
 
 const browser = await launchChromium();
 after(() => browser.close());
 
+/** `latchkey <args>` on the server's database; it must succeed, and its JSON output is returned. */
 async function latchkey(idp: Latchkey, args: string[], stdin = '') {
-  let stdout = '';
-  let stderr = '';
-  const code = await cli(
-    args,
-    { DATABASE_URL: idp.config.databaseUrl, LATCHKEY_SECRET_KEY: idp.config.secretKey, LOG_LEVEL: 'silent' },
-    {
-      stdout: (text) => {
-        stdout += text;
-      },
-      stderr: (text) => {
-        stderr += text;
-      },
-      stdin: async () => stdin,
-    },
-  );
-  assert.equal(code, 0, stderr);
-  return JSON.parse(stdout) as Record<string, unknown>;
+  const run = await runCliOn(idp, args, stdin);
+  assert.equal(run.code, 0, run.stderr);
+  return JSON.parse(run.stdout) as Record<string, unknown>;
 }
 
 const verifyLink = (mail: ReceivedMail) => new URL(/https?:\/\/\S+\/verify-email\?\S+/.exec(mail.text)![0]);

@@ -1,6 +1,5 @@
 import assert from 'node:assert/strict';
 import { after } from 'node:test';
-import { main as cli } from '../src/cli.ts';
 import {
   assertAccessible,
   authorizationRequest,
@@ -14,7 +13,8 @@ import {
   submitLogin,
   test,
 } from './helpers/chromium.ts';
-import { type Latchkey, startLatchkey } from './helpers/latchkey.ts';
+import { runCliOn } from './helpers/cli.ts';
+import { startLatchkey } from './helpers/latchkey.ts';
 import { startSmtp } from './helpers/smtp.ts';
 
 const CHOSEN = 'my very own first passphrase';
@@ -22,25 +22,7 @@ const CHOSEN = 'my very own first passphrase';
 const browser = await launchChromium();
 after(() => browser.close());
 
-/** `latchkey` in this process against the server's database. */
-async function latchkey(idp: Latchkey, args: string[], stdin = '') {
-  let stdout = '';
-  let stderr = '';
-  const code = await cli(
-    args,
-    { DATABASE_URL: idp.config.databaseUrl, LATCHKEY_SECRET_KEY: idp.config.secretKey, LOG_LEVEL: 'silent' },
-    {
-      stdout: (text) => {
-        stdout += text;
-      },
-      stderr: (text) => {
-        stderr += text;
-      },
-      stdin: async () => stdin,
-    },
-  );
-  return { code, stdout, stderr };
-}
+const latchkey = runCliOn;
 
 test('invitation, end to end in Chromium: users invite mails a link; the person chooses a password, is verified, signs in; the link works once', async (t) => {
   const smtp = await startSmtp(t);

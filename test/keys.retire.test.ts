@@ -2,25 +2,11 @@ import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { test } from 'node:test';
 import pg from 'pg';
-import { main as cli } from '../src/cli.ts';
+import { runCli } from './helpers/cli.ts';
 import { createTestDatabase } from './helpers/database.ts';
 import { holdLock } from './helpers/held-lock.ts';
 
-/** `latchkey <args>` in this process, on the database `env` names. */
-async function latchkey(args: string[], env: Record<string, string>) {
-  let stdout = '';
-  let stderr = '';
-  const code = await cli(args, env, {
-    stdout: (text) => {
-      stdout += text;
-    },
-    stderr: (text) => {
-      stderr += text;
-    },
-    stdin: async () => '',
-  });
-  return { code, stdout, stderr };
-}
+const latchkey = runCli;
 
 type Key = { kid: string; alg: string; state: string };
 

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import pg from 'pg';
-import { main as cli } from '../src/cli.ts';
+import { runCliOn } from './helpers/cli.ts';
 import { type Latchkey, PASSWORD, startLatchkey } from './helpers/latchkey.ts';
 import { loginAlert, openLoginPage, postLogin } from './helpers/security.ts';
 
@@ -75,18 +75,7 @@ test('an administrator unlocks the account with `latchkey users unlock`', async 
   const { page } = await lockAccount(idp, user.email);
   assert.equal((await postLogin(page, user.email, PASSWORD)).response.status, 401, 'locked');
 
-  let stdout = '';
-  const code = await cli(
-    ['users', 'unlock', user.email, '--json'],
-    { DATABASE_URL: idp.config.databaseUrl, LATCHKEY_SECRET_KEY: idp.config.secretKey, LOG_LEVEL: 'silent' },
-    {
-      stdout: (text) => {
-        stdout += text;
-      },
-      stderr: () => undefined,
-      stdin: async () => '',
-    },
-  );
+  const { code, stdout } = await runCliOn(idp, ['users', 'unlock', user.email, '--json']);
   assert.equal(code, 0);
   assert.deepEqual(JSON.parse(stdout), { id: user.id, locked: false });
 

@@ -1,28 +1,15 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { type AuditRow, createAuditStore } from '../src/audit/store.ts';
-import { main as cli } from '../src/cli.ts';
+import { runCliOn } from './helpers/cli.ts';
 import { authorize, CALLBACK, type Latchkey, PASSWORD, startLatchkey } from './helpers/latchkey.ts';
 import { openLoginPage, postLogin } from './helpers/security.ts';
 
-async function runCli(idp: Latchkey, args: string[], stdin = ''): Promise<string> {
-  let stdout = '';
-  let stderr = '';
-  const code = await cli(
-    [...args, '--json'],
-    { DATABASE_URL: idp.config.databaseUrl, LATCHKEY_SECRET_KEY: idp.config.secretKey, LOG_LEVEL: 'silent' },
-    {
-      stdout: (text) => {
-        stdout += text;
-      },
-      stderr: (text) => {
-        stderr += text;
-      },
-      stdin: async () => stdin,
-    },
-  );
-  assert.equal(code, 0, `latchkey ${args.join(' ')}: ${stderr}`);
-  return stdout;
+/** `latchkey <args> --json` on the server's database; it must succeed, and its output is returned. */
+async function latchkeyJson(idp: Latchkey, args: string[], stdin = ''): Promise<string> {
+  const run = await runCliOn(idp, [...args, '--json'], stdin);
+  assert.equal(run.code, 0, `latchkey ${args.join(' ')}: ${run.stderr}`);
+  return run.stdout;
 }
 
 test('sign-ins, lockouts and consent land in audit_events, with ids and never the email', async (t) => {
@@ -65,22 +52,31 @@ test('the CLI records client, user and key changes in audit_events', async (t) =
   const idp = await startLatchkey(t);
   const audit = createAuditStore(idp.server.database.pool);
   const created = JSON.parse(
-    await runCli(idp, ['clients', 'create', '--name', 'Audited', '--type', 'confidential', '--redirect-uri', CALLBACK]),
+    await latchkeyJson(idp, [
+      'clients',
+      'create',
+      '--name',
+      'Audited',
+      '--type',
+      'confidential',
+      '--redirect-uri',
+      CALLBACK,
+    ]),
   ) as { client_id: string };
-  await runCli(idp, ['clients', 'rotate-secret', created.client_id]);
+  await latchkeyJson(idp, ['clients', 'rotate-secret', created.client_id]);
   const user = JSON.parse(
-    await runCli(
+    await latchkeyJson(
       idp,
       ['users', 'create', '--email', 'audited@example.com', '--name', 'Audited', '--password-stdin'],
       `${PASSWORD}\n`,
     ),
   ) as { id: string };
-  await runCli(idp, ['users', 'set-password', user.id, '--password-stdin'], 'another long password\n');
-  await runCli(idp, ['users', 'disable', user.id]);
-  await runCli(idp, ['users', 'unlock', user.id]);
-  await runCli(idp, ['keys', 'rotate']);
-  await runCli(idp, ['clients', 'delete', created.client_id]);
-  await runCli(idp, ['users', 'delete', user.id]);
+  await latchkeyJson(idp, ['users', 'set-password', user.id, '--password-stdin'], 'another long password\n');
+  await latchkeyJson(idp, ['users', 'disable', user.id]);
+  await latchkeyJson(idp, ['users', 'unlock', user.id]);
+  await latchkeyJson(idp, ['keys', 'rotate']);
+  await latchkeyJson(idp, ['clients', 'delete', created.client_id]);
+  await latchkeyJson(idp, ['users', 'delete', user.id]);
 
   const rows: AuditRow[] = await audit.latest(100);
   const events = rows.map((row) => `${row.event}:${row.client_id ?? row.account_id ?? ''}`);

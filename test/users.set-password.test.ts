@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import * as oidc from 'openid-client';
-import { main as cli } from '../src/cli.ts';
+import { runCliOn } from './helpers/cli.ts';
 import { authorize, exchange, type Latchkey, startLatchkey } from './helpers/latchkey.ts';
 import { openLoginPage, postLogin } from './helpers/security.ts';
 
@@ -9,23 +9,9 @@ const NEW_PASSWORD = 'a brand new passphrase';
 
 /** `latchkey users set-password` in this process, the new password on stdin. */
 async function setPassword(idp: Latchkey, args: string[]) {
-  let stdout = '';
-  let stderr = '';
-  const code = await cli(
-    ['users', 'set-password', ...args],
-    { DATABASE_URL: idp.config.databaseUrl, LATCHKEY_SECRET_KEY: idp.config.secretKey, LOG_LEVEL: 'silent' },
-    {
-      stdout: (text) => {
-        stdout += text;
-      },
-      stderr: (text) => {
-        stderr += text;
-      },
-      stdin: async () => `${NEW_PASSWORD}\n`,
-    },
-  );
-  assert.equal(code, 0, stderr);
-  return stdout;
+  const run = await runCliOn(idp, ['users', 'set-password', ...args], `${NEW_PASSWORD}\n`);
+  assert.equal(run.code, 0, run.stderr);
+  return run.stdout;
 }
 
 /** A signed-in browser with a refresh token, then an account locked by someone else's guesses. */

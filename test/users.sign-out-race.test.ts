@@ -1,25 +1,14 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import * as oidc from 'openid-client';
-import { main as cli } from '../src/cli.ts';
+import { runCliOn } from './helpers/cli.ts';
 import { authorize, CALLBACK, exchange, type Latchkey, startLatchkey } from './helpers/latchkey.ts';
 import { oauthError } from './helpers/oauth-errors.ts';
 
 /** `latchkey users <args>` in this process (a new password on stdin when one is asked for). */
 async function users(idp: Latchkey, args: string[]): Promise<void> {
-  let stderr = '';
-  const code = await cli(
-    ['users', ...args],
-    { DATABASE_URL: idp.config.databaseUrl, LATCHKEY_SECRET_KEY: idp.config.secretKey, LOG_LEVEL: 'silent' },
-    {
-      stdout: () => undefined,
-      stderr: (text) => {
-        stderr += text;
-      },
-      stdin: async () => 'a brand new passphrase\n',
-    },
-  );
-  assert.equal(code, 0, stderr);
+  const run = await runCliOn(idp, ['users', ...args], 'a brand new passphrase\n');
+  assert.equal(run.code, 0, run.stderr);
 }
 
 /**

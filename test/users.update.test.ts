@@ -1,26 +1,12 @@
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { test } from 'node:test';
-import { main as cli } from '../src/cli.ts';
+import { runCli } from './helpers/cli.ts';
 import { createTestDatabase } from './helpers/database.ts';
 import { holdLock } from './helpers/held-lock.ts';
 import { PASSWORD } from './helpers/latchkey.ts';
 
-/** `latchkey <args>` in this process, on the database `env` names. */
-async function latchkey(args: string[], env: Record<string, string>, stdin = '') {
-  let stdout = '';
-  let stderr = '';
-  const code = await cli(args, env, {
-    stdout: (text) => {
-      stdout += text;
-    },
-    stderr: (text) => {
-      stderr += text;
-    },
-    stdin: async () => stdin,
-  });
-  return { code, stdout, stderr };
-}
+const latchkey = runCli;
 
 test('two simultaneous `users update` to one email: exactly one wins, the other is told the email is taken', async (t) => {
   const database = await createTestDatabase();
