@@ -3,11 +3,10 @@ import path from 'node:path';
 import { z } from 'zod';
 
 const seconds = (fallback: number) => z.coerce.number().int().min(1).default(fallback);
-const flag = (fallback: boolean) =>
-  z
-    .enum(['true', 'false', '1', '0', 'yes', 'no'])
-    .default(fallback ? 'true' : 'false')
-    .transform((value) => value === 'true' || value === '1' || value === 'yes');
+const flagValue = z
+  .enum(['true', 'false', '1', '0', 'yes', 'no'])
+  .transform((value) => value === 'true' || value === '1' || value === 'yes');
+const flag = (fallback: boolean) => flagValue.default(fallback);
 
 /**
  * Every setting Latchkey reads, with its default and why. This schema is the single source:
@@ -178,10 +177,12 @@ export const ConfigSchema = z.object({
     .optional(),
   /**
    * "Forgot password?" on the sign-in page: a one-time link by mail to choose a new password.
-   * Default true. In production it needs SMTP_URL (the start is refused without it); set false
-   * where people cannot receive mail and operators reset passwords (`users set-password`).
+   * Default: on wherever its mail can leave (SMTP_URL set, or outside production, where mail goes
+   * to the log), so a production deployment without mail keeps starting as before. Set true in
+   * production without SMTP_URL and the start is refused; set false where operators reset
+   * passwords (`users set-password`).
    */
-  PASSWORD_RESET_ENABLED: flag(true),
+  PASSWORD_RESET_ENABLED: flagValue.optional(),
   /**
    * Seconds a password reset link works (once). Default 1800 (30 minutes): long enough to open the
    * mail, short enough that an old mail in a mailbox is no key. A newer request or any password
@@ -361,7 +362,7 @@ export function loadConfig(env: Record<string, string | undefined>): Config {
     themeDir: c.THEME_DIR ? path.resolve(c.THEME_DIR) : undefined,
     brand: { name: c.BRAND_NAME, logoUrl: c.BRAND_LOGO_URL, primaryColor: c.BRAND_PRIMARY_COLOR },
     flows: {
-      resetEnabled: c.PASSWORD_RESET_ENABLED,
+      resetEnabled: c.PASSWORD_RESET_ENABLED ?? (c.NODE_ENV !== 'production' || c.SMTP_URL !== undefined),
       resetTtlSeconds: c.PASSWORD_RESET_TTL,
       inviteTtlSeconds: c.INVITE_TTL,
     },

@@ -24,7 +24,7 @@ test('a person signs in and allows access with the keyboard only, and always see
   const { app, user, page, request } = await arrangeBrowserFlow(t, browser);
   await page.goto(request.url.href);
 
-  // The email field has focus on arrival; Tab walks email -> password -> Sign in -> Cancel.
+  // The email field has focus on arrival; Tab walks email -> password -> Sign in -> Forgot password? -> Cancel.
   assert.deepEqual(await focused(page), { element: 'input#email', ring: true });
   await page.keyboard.type(user.email);
   await page.keyboard.press('Tab');
@@ -33,10 +33,12 @@ test('a person signs in and allows access with the keyboard only, and always see
   await page.keyboard.press('Tab');
   assert.deepEqual(await focused(page), { element: 'button', ring: true });
   await page.keyboard.press('Tab');
+  assert.deepEqual(await focused(page), { element: 'a', ring: true });
+  assert.match(await inPage<string>(page, 'document.activeElement.textContent'), /Forgot password\?/);
+  await page.keyboard.press('Tab');
   assert.deepEqual(await focused(page), { element: 'button', ring: true });
   assert.match(await inPage<string>(page, 'document.activeElement.textContent'), /Cancel/);
-  await page.keyboard.press('Shift+Tab');
-  await page.keyboard.press('Shift+Tab');
+  for (let stop = 0; stop < 3; stop++) await page.keyboard.press('Shift+Tab');
   assert.deepEqual(await focused(page), { element: 'input#password', ring: true });
   await page.keyboard.press('Enter');
   await page.waitForURL((url) => url.pathname.startsWith('/interaction/') && url.href !== request.url.href);

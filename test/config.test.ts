@@ -83,14 +83,20 @@ test('production refuses an http issuer and a missing secret key', () => {
   );
 });
 
-test('production refuses mail-sending flows without SMTP_URL, in one line', () => {
+test('production refuses a mail-sending flow asked for without SMTP_URL, in one line', () => {
   const production = { NODE_ENV: 'production', ISSUER: 'https://id.example.com', LATCHKEY_SECRET_KEY: SECRET };
-  assert.deepEqual(configError(production), [
+  assert.deepEqual(configError({ ...production, PASSWORD_RESET_ENABLED: 'true' }), [
     'config: SMTP_URL: required in production to send the mails of PASSWORD_RESET_ENABLED (or set PASSWORD_RESET_ENABLED=false)',
   ]);
+});
+
+test('password reset is on by default wherever its mail can leave', () => {
+  const production = { NODE_ENV: 'production', ISSUER: 'https://id.example.com', LATCHKEY_SECRET_KEY: SECRET };
+  assert.equal(loadConfig(production).flows.resetEnabled, false, 'production without SMTP_URL still starts');
+  assert.equal(loadConfig({ ...production, SMTP_URL: 'smtp://mail.example.com' }).flows.resetEnabled, true);
   assert.equal(loadConfig({ ...production, PASSWORD_RESET_ENABLED: 'false' }).flows.resetEnabled, false);
-  const defaults = loadConfig({});
-  assert.deepEqual(defaults.flows, { resetEnabled: true, resetTtlSeconds: 1800, inviteTtlSeconds: 604_800 });
+  assert.deepEqual(loadConfig({}).flows, { resetEnabled: true, resetTtlSeconds: 1800, inviteTtlSeconds: 604_800 });
+  assert.equal(loadConfig({ PASSWORD_RESET_ENABLED: 'no' }).flows.resetEnabled, false);
 });
 
 test('npm start with a bad PORT exits 1 with one line naming PORT, no stack trace', async (t) => {
