@@ -1,6 +1,8 @@
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
+import { readFile } from 'node:fs/promises';
 import { describe, test } from 'node:test';
+import { commonPasswordsText, TOP } from '../scripts/common-passwords.ts';
 import { createPasswordRules } from '../src/accounts/password-rules.ts';
 import { createTestDatabase } from './helpers/database.ts';
 import { runNode, stderrLines } from './helpers/processes.ts';
@@ -30,10 +32,49 @@ describe('new passwords follow NIST SP 800-63B', () => {
     assert.equal(await rules.check('aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa'), undefined);
   });
 
-  test('the most common passwords are refused, whatever their case', async () => {
-    for (const common of ['password', '12345678', 'Password1', 'QWERTYUIOP', 'iloveyou1', 'motdepasse', 'azerty123']) {
+  test('the most common passwords are refused, whatever their case, from the top of the list to its end', async () => {
+    for (const common of [
+      'password',
+      '12345678',
+      'password1',
+      'Password1',
+      'qwerty123',
+      'QWERTYUIOP',
+      'iloveyou',
+      'iloveyou1',
+      'motdepasse',
+      'azerty123',
+      'marshall1', // rank 90,005
+      'MARSHALL1',
+      'nezabudu', // rank 100,000, the last one taken from the source
+      'Password2024', // one of the additions a 2015 corpus lacks
+      '  letmein  ', // compared trimmed, as the length rule counts the spaces
+    ]) {
       assert.equal(await rules.check(common), 'password_common', common);
     }
+  });
+
+  test('a strong random password and a passphrase are accepted', async () => {
+    for (let i = 0; i < 20; i++) {
+      const random = randomBytes(15).toString('base64url');
+      assert.equal(await rules.check(random), undefined, random);
+    }
+    assert.equal(await rules.check('violet kettle under the stairs'), undefined);
+  });
+
+  test('the list is the 100,000 most common passwords, as scripts/common-passwords.ts makes it', async () => {
+    const text = await readFile(new URL('../data/common-passwords.txt', import.meta.url), 'utf8');
+    const passwords = text.split('\n').filter((line) => line !== '' && !line.startsWith('#'));
+    assert.ok(passwords.length >= TOP, `${passwords.length} passwords`);
+    assert.equal(new Set(passwords).size, passwords.length, 'no password twice');
+    assert.ok(passwords.every((password) => password === password.trim().toLowerCase()));
+    assert.deepEqual(
+      [passwords.indexOf('123456'), passwords.indexOf('password1'), passwords.indexOf('marshall1')],
+      [0, 305, 90_004],
+      'in rank order',
+    );
+    // A hand edit of the data file, or a new version of the package it comes from, shows here.
+    assert.ok(text === commonPasswordsText(), 'data/common-passwords.txt is what scripts/common-passwords.ts makes');
   });
 });
 
