@@ -189,6 +189,17 @@ export const ConfigSchema = z.object({
    * change voids older links.
    */
   PASSWORD_RESET_TTL: z.coerce.number().int().min(60).max(86_400).default(1800),
+  /**
+   * "Create account" on the sign-in page: anyone may sign up with a name, an email and a password.
+   * Default false: an identity provider for a company's staff or an app's known users should not
+   * take strangers. It sends mail (verification), so in production it needs SMTP_URL.
+   */
+  SIGNUP_ENABLED: flag(false),
+  /**
+   * A signed-up account must confirm its address (the mailed link) before any sign-in completes.
+   * Default true: otherwise anyone can hold an account in someone else's name.
+   */
+  SIGNUP_REQUIRE_VERIFIED_EMAIL: flag(true),
   /** Seconds an invitation link (`users invite`) works (once). Default 604800 (7 days). */
   INVITE_TTL: z.coerce
     .number()
@@ -248,8 +259,14 @@ export interface Config {
   allowLoopbackOutbound: boolean;
   themeDir: string | undefined;
   brand: { name: string; logoUrl: string | undefined; primaryColor: string };
-  /** The person's own flows by mail (PASSWORD_RESET_*, INVITE_TTL). */
-  flows: { resetEnabled: boolean; resetTtlSeconds: number; inviteTtlSeconds: number };
+  /** The person's own flows by mail (PASSWORD_RESET_*, INVITE_TTL, SIGNUP_*). */
+  flows: {
+    resetEnabled: boolean;
+    resetTtlSeconds: number;
+    inviteTtlSeconds: number;
+    signUpEnabled: boolean;
+    signUpRequiresVerifiedEmail: boolean;
+  };
   /** SMTP_URL (undefined: the development log, or no delivery in production) and the From header. */
   mail: { smtpUrl: string | undefined; from: string };
 }
@@ -261,7 +278,10 @@ export interface Config {
  */
 export function mailRequired(config: Config): string[] {
   // [setting, whether it is on].
-  const features: Array<[setting: string, on: boolean]> = [['PASSWORD_RESET_ENABLED', config.flows.resetEnabled]];
+  const features: Array<[setting: string, on: boolean]> = [
+    ['PASSWORD_RESET_ENABLED', config.flows.resetEnabled],
+    ['SIGNUP_ENABLED', config.flows.signUpEnabled],
+  ];
   return features.filter(([, on]) => on).map(([setting]) => setting);
 }
 
@@ -365,6 +385,8 @@ export function loadConfig(env: Record<string, string | undefined>): Config {
       resetEnabled: c.PASSWORD_RESET_ENABLED ?? (c.NODE_ENV !== 'production' || c.SMTP_URL !== undefined),
       resetTtlSeconds: c.PASSWORD_RESET_TTL,
       inviteTtlSeconds: c.INVITE_TTL,
+      signUpEnabled: c.SIGNUP_ENABLED,
+      signUpRequiresVerifiedEmail: c.SIGNUP_REQUIRE_VERIFIED_EMAIL,
     },
     mail: {
       smtpUrl: c.SMTP_URL,

@@ -8,9 +8,9 @@ import { startSmtp } from './helpers/smtp.ts';
 const browser = await launchChromium();
 after(() => browser.close());
 
-test('the pages of forgot password, invitations and verification pass axe at 375 and 1280 px, in English and French', async (t) => {
+test('the pages of forgot password, sign-up, invitations and verification pass axe at 375 and 1280 px, in English and French', async (t) => {
   const smtp = await startSmtp(t);
-  const idp = await startLatchkey(t, { SMTP_URL: smtp.url });
+  const idp = await startLatchkey(t, { SMTP_URL: smtp.url, SIGNUP_ENABLED: 'true' });
   const user = await idp.users.create();
   const { selfService } = createServices({
     config: idp.config,
@@ -26,6 +26,7 @@ test('the pages of forgot password, invitations and verification pass axe at 375
     new URL(new RegExp(`https?://\\S+${path}\\?\\S+`).exec(mails.map((m) => m.text).join('\n'))![0]).href;
   const pages: Array<[string, string]> = [
     ['forgot password', `${idp.issuer}/forgot-password`],
+    ['create account', `${idp.issuer}/sign-up`],
     ['reset form', link('/reset-password')],
     ['invitation form', link('/accept-invitation')],
     ['confirm email', link('/verify-email')],
@@ -47,6 +48,14 @@ test('the pages of forgot password, invitations and verification pass axe at 375
       await page.locator('form button[type=submit]').click();
       await page.locator('h1').waitFor();
       await assertAccessible(page, `check your email (${locale}, ${width} px)`);
+      // The sign-up form refusing a field: the error is announced and tied to its field.
+      await page.goto(pages[1]![1]);
+      await page.locator('#name').fill('Someone');
+      await page.locator('#email').fill('not an address');
+      await page.locator('form button[type=submit]').click();
+      await page.locator('[role=alert]').waitFor();
+      assert.equal(await page.locator('#email').getAttribute('aria-invalid'), 'true');
+      await assertAccessible(page, `create account, refused (${locale}, ${width} px)`);
       assert.deepEqual(context.cspViolations, []);
     }
   }

@@ -90,12 +90,25 @@ test('production refuses a mail-sending flow asked for without SMTP_URL, in one 
   ]);
 });
 
+test('production refuses sign-up without SMTP_URL, in one line', () => {
+  const production = { NODE_ENV: 'production', ISSUER: 'https://id.example.com', LATCHKEY_SECRET_KEY: SECRET };
+  assert.deepEqual(configError({ ...production, SIGNUP_ENABLED: 'true' }), [
+    'config: SMTP_URL: required in production to send the mails of SIGNUP_ENABLED (or set SIGNUP_ENABLED=false)',
+  ]);
+});
+
 test('password reset is on by default wherever its mail can leave', () => {
   const production = { NODE_ENV: 'production', ISSUER: 'https://id.example.com', LATCHKEY_SECRET_KEY: SECRET };
   assert.equal(loadConfig(production).flows.resetEnabled, false, 'production without SMTP_URL still starts');
   assert.equal(loadConfig({ ...production, SMTP_URL: 'smtp://mail.example.com' }).flows.resetEnabled, true);
   assert.equal(loadConfig({ ...production, PASSWORD_RESET_ENABLED: 'false' }).flows.resetEnabled, false);
-  assert.deepEqual(loadConfig({}).flows, { resetEnabled: true, resetTtlSeconds: 1800, inviteTtlSeconds: 604_800 });
+  assert.deepEqual(loadConfig({}).flows, {
+    resetEnabled: true,
+    resetTtlSeconds: 1800,
+    inviteTtlSeconds: 604_800,
+    signUpEnabled: false,
+    signUpRequiresVerifiedEmail: true,
+  });
   assert.equal(loadConfig({ PASSWORD_RESET_ENABLED: 'no' }).flows.resetEnabled, false);
 });
 

@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import type { PasswordProblem, PasswordRules } from './password-rules.ts';
 import { MAX_PASSWORD_LENGTH, type PasswordHasher } from './passwords.ts';
-import type { AccountChanges, AccountRow, AccountStore } from './store.ts';
+import type { AccountChanges, AccountRow, AccountStore, NewAccount } from './store.ts';
 
 export type SignIn =
   /** loginTs: the session's login time (epoch seconds), after any sign-out cut-off (store.recordSuccess). */
@@ -10,6 +10,16 @@ export type SignIn =
   | { ok: false; reason: 'bad_credentials'; accountId?: string | undefined }
   | { ok: false; reason: 'disabled'; accountId: string }
   | { ok: false; reason: 'locked'; lockedUntil: Date; accountId: string; lockedNow: boolean };
+
+/** What a new account is made of; the password in clear, hashed by `prepare`. */
+export interface NewAccountInput {
+  email: string;
+  name: string;
+  password: string;
+  emailVerified?: boolean | undefined;
+  givenName?: string | undefined;
+  familyName?: string | undefined;
+}
 
 export type CreateAccount =
   | { ok: true; account: AccountRow }
@@ -66,21 +76,20 @@ export function createAccounts(deps: {
     /** The rules every new password meets (password-rules.ts); the pages and the CLI name them. */
     passwordRules: rules,
 
-    async create(input: {
-      email: string;
-      name: string;
-      password: string;
-      emailVerified?: boolean;
-      givenName?: string;
-      familyName?: string;
-    }): Promise<CreateAccount> {
+    /**
+     * A new account's row, checked (address, password rules) and with its password hashed, not
+     * yet stored: `create` stores it, sign-up stores it with its verification mail in one transaction.
+     */
+    async prepare(
+      input: NewAccountInput,
+    ): Promise<{ ok: true; account: NewAccount } | { ok: false; reason: 'invalid_email' | PasswordProblem }> {
       const email = input.email.trim();
       if (!isValidEmail(email)) return { ok: false, reason: 'invalid_email' };
       const weak = await rules.check(input.password);
       if (weak) return { ok: false, reason: weak };
-      if (await store.findByEmail(email)) return { ok: false, reason: 'email_taken' };
-      try {
-        const account = await store.insert({
+      return {
+        ok: true,
+        account: {
           id: randomUUID(),
           email,
           emailVerified: input.emailVerified ?? false,
@@ -88,8 +97,16 @@ export function createAccounts(deps: {
           givenName: input.givenName,
           familyName: input.familyName,
           passwordHash: await passwords.hash(input.password),
-        });
-        return { ok: true, account };
+        },
+      };
+    },
+
+    async create(input: NewAccountInput): Promise<CreateAccount> {
+      const prepared = await this.prepare(input);
+      if (!prepared.ok) return prepared;
+      if (await store.findByEmail(prepared.account.email)) return { ok: false, reason: 'email_taken' };
+      try {
+        return { ok: true, account: await store.insert(prepared.account) };
       } catch (err) {
         if ((err as { code?: string }).code === '23505') return { ok: false, reason: 'email_taken' };
         throw err;

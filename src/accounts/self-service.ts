@@ -4,7 +4,7 @@ import type { OutgoingMail } from '../mail/outbox-store.ts';
 import type { MailLocale } from '../mail/templates.ts';
 import { type Accounts, isValidEmail } from './accounts.ts';
 import type { PasswordProblem } from './password-rules.ts';
-import type { AccountRow } from './store.ts';
+import { type AccountRow, createAccountStore } from './store.ts';
 import { type AccountTokenKind, createAccountTokenStore } from './token-store.ts';
 
 /** How long a verification link works: a day, as the verify_email mail says in hours. */
@@ -28,9 +28,33 @@ export interface Origin {
 
 export type PasswordChange = { ok: true; accountId: string } | { ok: false; reason: PasswordProblem | 'invalid_link' };
 
+export type SignUp =
+  /** created: false when the address already had an account (its owner was mailed instead): for the audit trail only. */
+  | { ok: true; created: boolean; accountId?: string | undefined }
+  | { ok: false; reason: 'invalid_email' | PasswordProblem };
+
 export type Invite =
   | { ok: true; account: AccountRow; expiresAt: Date }
   | { ok: false; reason: 'email_taken' | 'invalid_email' };
+
+/** The mail that verifies the account's current address. */
+function verificationMail(
+  account: AccountRow,
+  token: string,
+  locale: MailLocale,
+  interaction: string | undefined,
+): OutgoingMail {
+  return {
+    recipient: account.email,
+    template: 'verify_email',
+    locale,
+    data: {
+      name: account.name,
+      verifyPath: link('/verify-email', { token, interaction }),
+      expiresInHours: VERIFY_TTL_SECONDS / 3600,
+    },
+  };
+}
 
 /** An interaction uid as the engine makes them (nanoid, 21+ url-safe characters); anything else is dropped from links. */
 const INTERACTION_UID = /^[A-Za-z0-9_-]{16,64}$/;
@@ -129,6 +153,53 @@ export function createSelfService(deps: {
       return { queued: expires !== undefined, accountId: account.id };
     },
 
+    /**
+     * Sign-up: a new account, unverified, and the mail that verifies it, in one transaction. An
+     * address that already has an account gets no second one: its owner is mailed "you already
+     * have an account" (`mailOwner` says whether that recipient may still be mailed), and the
+     * caller answers the same either way. The password is hashed before the address is looked at,
+     * so both ways take the same time.
+     */
+    async signUp(
+      input: { email: string; name: string; password: string },
+      origin: Origin,
+      mailOwner: (email: string) => Promise<boolean>,
+    ): Promise<SignUp> {
+      const prepared = await accounts.prepare({ ...input, emailVerified: false });
+      if (!prepared.ok) return prepared;
+      const interaction = interactionOf(origin.interaction);
+      const created = await withTransaction(pool, async (client) => {
+        const account = await createAccountStore(client).insertSignedUp(prepared.account);
+        if (!account) return undefined;
+        const issued = await createAccountTokenStore(client).issue({
+          kind: 'verify',
+          accountId: account.id,
+          ttlSeconds: VERIFY_TTL_SECONDS,
+          email: account.email,
+          bindPassword: false,
+        });
+        if (!issued) throw new Error('a signed-up account vanished inside its own transaction');
+        await mail(client).enqueue(verificationMail(account, issued.token, origin.locale, interaction));
+        return account;
+      });
+      if (created) return { ok: true, created: true, accountId: created.id };
+      const owner = await store.findByEmail(prepared.account.email);
+      if (owner && !owner.disabled && (await mailOwner(owner.email))) {
+        await mail(pool).enqueue({
+          recipient: owner.email,
+          template: 'signup_existing_account',
+          locale: origin.locale,
+          data: {
+            name: owner.name,
+            // The account page signs them in; an app's sign-in would have expired by the time the mail is read.
+            signInPath: '/account',
+            resetPath: link('/forgot-password', { interaction }),
+          },
+        });
+      }
+      return { ok: true, created: false, accountId: owner?.id };
+    },
+
     /** Whether a link of `kind` would be accepted now (to show its form); it is not used. */
     async checkLink(token: string, kind: AccountTokenKind): Promise<boolean> {
       return (await createAccountTokenStore(pool).peek(token, kind)) !== undefined;
@@ -219,16 +290,7 @@ export function createSelfService(deps: {
         account,
         VERIFY_TTL_SECONDS,
         { email: account.email, bindPassword: false },
-        (token) => ({
-          recipient: account.email,
-          template: 'verify_email',
-          locale: origin.locale,
-          data: {
-            name: account.name,
-            verifyPath: link('/verify-email', { token, interaction: interactionOf(origin.interaction) }),
-            expiresInHours: VERIFY_TTL_SECONDS / 3600,
-          },
-        }),
+        (token) => verificationMail(account, token, origin.locale, interactionOf(origin.interaction)),
       );
       return { queued: expires !== undefined };
     },

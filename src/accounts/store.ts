@@ -17,17 +17,29 @@ export interface AccountRow {
   sessions_valid_after: Date | null;
   /** When an administrator last set the password (a rehash does not count). */
   password_changed_at: Date | null;
+  /** When the person created it on the sign-up page; null for operators' accounts and invitations. */
+  signed_up_at: Date | null;
   created_at: Date;
   updated_at: Date;
 }
 
 const COLUMNS = `id, email, email_verified, name, given_name, family_name, password_hash, disabled,
-  failed_logins, lockouts, locked_until, last_login_at, sessions_valid_after, password_changed_at, created_at, updated_at`;
+  failed_logins, lockouts, locked_until, last_login_at, sessions_valid_after, password_changed_at, signed_up_at,
+  created_at, updated_at`;
 
 const insert = {
   name: 'accounts.insert',
   text: `insert into accounts (id, email, email_verified, name, given_name, family_name, password_hash)
          values ($1, $2, $3, $4, $5, $6, $7) returning ${COLUMNS}`,
+};
+/**
+ * Sign-up: the account, unless its address is taken. The unique index decides (no prior read), and
+ * "taken" is no row rather than an error, so the transaction that queues the mail goes on.
+ */
+const insertSignedUp = {
+  name: 'accounts.insert_signed_up',
+  text: `insert into accounts (id, email, email_verified, name, given_name, family_name, password_hash, signed_up_at)
+         values ($1, $2, $3, $4, $5, $6, $7, now()) on conflict do nothing returning ${COLUMNS}`,
 };
 /**
  * The login time (epoch seconds) a session started now gets: now, but at least the second after
@@ -159,22 +171,24 @@ export function isSignedOut(account: Pick<AccountRow, 'sessions_valid_after'>, a
   return authTime === undefined || authTime <= Math.floor(account.sessions_valid_after.getTime() / 1000);
 }
 
+const newAccountValues = (account: NewAccount) => [
+  account.id,
+  account.email,
+  account.emailVerified,
+  account.name,
+  account.givenName ?? null,
+  account.familyName ?? null,
+  account.passwordHash,
+];
+
 export function createAccountStore(db: Queryable) {
   return {
     async insert(account: NewAccount): Promise<AccountRow> {
-      const { rows } = await db.query<AccountRow>({
-        ...insert,
-        values: [
-          account.id,
-          account.email,
-          account.emailVerified,
-          account.name,
-          account.givenName ?? null,
-          account.familyName ?? null,
-          account.passwordHash,
-        ],
-      });
-      return rows[0]!;
+      return (await db.query<AccountRow>({ ...insert, values: newAccountValues(account) })).rows[0]!;
+    },
+    /** A signed-up account; undefined when an account already has the address. */
+    async insertSignedUp(account: NewAccount): Promise<AccountRow | undefined> {
+      return (await db.query<AccountRow>({ ...insertSignedUp, values: newAccountValues(account) })).rows[0];
     },
     async findById(id: string): Promise<AccountRow | undefined> {
       return (await db.query<AccountRow>({ ...findById, values: [id] })).rows[0];

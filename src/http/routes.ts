@@ -41,6 +41,7 @@ export const PAGE_ROUTES = {
   resetPassword: '/reset-password',
   acceptInvitation: '/accept-invitation',
   verifyEmail: '/verify-email',
+  signUp: '/sign-up',
 } as const;
 
 type Method = 'GET' | 'POST' | 'PUT' | 'DELETE' | 'OPTIONS';
@@ -105,6 +106,7 @@ const TABLE = [
   { name: 'reset_password', path: PAGE_ROUTES.resetPassword, methods: ['GET', 'POST'], engine: false },
   { name: 'accept_invitation', path: PAGE_ROUTES.acceptInvitation, methods: ['GET', 'POST'], engine: false },
   { name: 'verify_email', path: PAGE_ROUTES.verifyEmail, methods: ['GET', 'POST'], engine: false },
+  { name: 'sign_up', path: PAGE_ROUTES.signUp, methods: ['GET', 'POST'], engine: false },
 ] as const satisfies readonly Entry[];
 
 export type RouteName = (typeof TABLE)[number]['name'];

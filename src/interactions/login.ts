@@ -17,10 +17,12 @@ export interface LoginDeps {
   csrf: Csrf;
   log: Logger;
   /** Which of the person's own flows the sign-in page links to (forgot password, create account). */
-  flows?: { resetEnabled: boolean } | undefined;
+  flows?: { resetEnabled: boolean; signUpEnabled: boolean } | undefined;
   /** Per-IP limiter for login attempts; false when the caller must wait. */
   allowLoginAttempt?: (ctx: Context) => Promise<{ allowed: true } | { allowed: false; retryAfterSeconds: number }>;
 }
+
+const withInteraction = (path: string, uid: string) => `${path}?interaction=${encodeURIComponent(uid)}`;
 
 export async function renderLogin(
   ctx: Context,
@@ -41,9 +43,8 @@ export async function renderLogin(
       email: options.email ?? hint,
       error: options.error,
       // The sign-in rides along, so the flow can offer to come back to it.
-      forgotHref: deps.flows?.resetEnabled
-        ? `${PAGE_ROUTES.forgotPassword}?interaction=${encodeURIComponent(interaction.uid)}`
-        : undefined,
+      forgotHref: deps.flows?.resetEnabled ? withInteraction(PAGE_ROUTES.forgotPassword, interaction.uid) : undefined,
+      signUpHref: deps.flows?.signUpEnabled ? withInteraction(PAGE_ROUTES.signUp, interaction.uid) : undefined,
     },
     options.status ?? 200,
   );

@@ -7,6 +7,7 @@ import type { FlowDeps } from './flow-pages.ts';
 import { loadInteraction } from './interaction.ts';
 import { type LoginDeps, loginRoutes, renderLogin } from './login.ts';
 import { passwordResetRoutes } from './password-reset.ts';
+import { signUpRoutes } from './sign-up.ts';
 
 export type InteractionDeps = LoginDeps & Omit<ConsentDeps, 'accounts'> & FlowDeps;
 
@@ -32,5 +33,6 @@ export function interactionRoutes(deps: InteractionDeps): Router {
   router.use(consentRoutes(consentDeps).routes());
   router.use(passwordResetRoutes(deps).routes());
   router.use(emailVerificationRoutes(deps).routes());
+  router.use(signUpRoutes(deps).routes());
   return router;
 }

@@ -94,14 +94,21 @@ async function ownTokenOnly(
   return token.clientId === client.clientId;
 }
 
+/** The login prompt's reason when a verified address is needed and the account has none. */
+export const EMAIL_NOT_VERIFIED = 'email_not_verified';
+
+/** What findAccount adds to the engine's account for the login checks below. */
+interface FoundAccount {
+  emailVerified: boolean;
+  /** Signed up while SIGNUP_REQUIRE_VERIFIED_EMAIL is on: no sign-in completes until the address is verified. */
+  mustVerifyEmail: boolean;
+}
+
 /**
  * The engine's prompts plus one login check: a session whose account findAccount no longer finds
  * (disabled, deleted, or signed out everywhere since the session's login) must sign in again.
  * Without it the engine goes on to consent with no account and fails with server_error.
  */
-/** The login prompt's reason when the app needs a verified address the account does not have. */
-export const EMAIL_NOT_VERIFIED = 'email_not_verified';
-
 function promptsWithAccountCheck(): interactionPolicy.DefaultPolicy {
   const { base, Check } = interactionPolicy;
   const policy = base();
@@ -112,13 +119,15 @@ function promptsWithAccountCheck(): interactionPolicy.DefaultPolicy {
         ctx.oidc.session?.accountId && !ctx.oidc.account ? Check.REQUEST_PROMPT : Check.NO_NEED_TO_PROMPT,
       ),
     );
-  // An app that needs a verified address (clients --require-verified-email): sign-in stops at our
-  // "verify your email" page (interactions/email-verification.ts), for a new sign-in and an
-  // existing session alike, until the address is verified; with prompt=none the app gets login_required.
+  // An app that needs a verified address (clients --require-verified-email), or an account made on
+  // the sign-up page while SIGNUP_REQUIRE_VERIFIED_EMAIL is on: sign-in stops at our "verify your
+  // email" page (interactions/email-verification.ts), for a new sign-in and an existing session
+  // alike, until the address is verified; with prompt=none the app gets login_required.
   policy.get('login')!.checks.add(
     new Check(EMAIL_NOT_VERIFIED, 'End-User email address is not verified', 'login_required', (ctx) => {
-      const account = ctx.oidc.account as { emailVerified?: boolean } | undefined;
-      return account?.emailVerified === false && ctx.oidc.client?.[REQUIRE_VERIFIED_EMAIL] === true
+      const account = ctx.oidc.account as FoundAccount | undefined;
+      return account?.emailVerified === false &&
+        (account.mustVerifyEmail || ctx.oidc.client?.[REQUIRE_VERIFIED_EMAIL] === true)
         ? Check.REQUEST_PROMPT
         : Check.NO_NEED_TO_PROMPT;
     }),
@@ -174,9 +183,13 @@ export function createProvider(deps: ProviderDeps): Provider {
           : token.iat
         : ctx.oidc?.session?.loginTs;
       if (isSignedOut(account, authTime)) return undefined;
-      return {
-        accountId: account.id,
+      const found: FoundAccount = {
         emailVerified: account.email_verified,
+        mustVerifyEmail: account.signed_up_at !== null && config.flows.signUpRequiresVerifiedEmail,
+      };
+      return {
+        ...found,
+        accountId: account.id,
         claims: (_use, scope) => claimsFor(account, scope),
       };
     },

@@ -31,6 +31,7 @@ const BROWSER_FACING = new Set<RouteName | undefined>([
   'reset_password',
   'accept_invitation',
   'verify_email',
+  'sign_up',
 ]);
 
 /**

@@ -14,6 +14,7 @@ export const en = {
     disabled: 'This account is disabled. Contact your administrator.',
     rateLimited: 'Too many sign-in attempts from your network. Wait a moment and try again.',
     forgot: 'Forgot password?',
+    signUp: 'Create account',
   },
   flows: {
     email: 'Email',
@@ -58,6 +59,15 @@ export const en = {
     verifyResend: 'Send the link again',
     verifyResent: 'A new link is on its way.',
     verifyNotYet: 'This address is not confirmed yet. Open the link in the mail we sent, then continue.',
+    signUpTitle: 'Create your account',
+    signUpLede: 'We will send a link to your email address to confirm it.',
+    name: 'Name',
+    password: 'Password',
+    nameInvalid: 'Enter your name, at most 200 characters.',
+    signUpSubmit: 'Create account',
+    signUpSentMessage:
+      'We sent a link to the address you entered. Open it to confirm your address and finish creating your account. Nothing arrived? Check your spam folder.',
+    haveAccount: 'Already have an account? Sign in',
   },
   consent: {
     title: (client: string) => `${client} wants to access your account`,

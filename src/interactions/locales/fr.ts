@@ -15,6 +15,7 @@ export const fr: Strings = {
     disabled: 'Ce compte est désactivé. Contactez votre administrateur.',
     rateLimited: 'Trop de tentatives de connexion depuis votre réseau. Patientez un instant puis réessayez.',
     forgot: 'Mot de passe oublié ?',
+    signUp: 'Créer un compte',
   },
   flows: {
     email: 'Adresse e-mail',
@@ -61,6 +62,15 @@ export const fr: Strings = {
     verifyResend: 'Renvoyer le lien',
     verifyResent: 'Un nouveau lien est en route.',
     verifyNotYet: 'Cette adresse n’est pas encore confirmée. Ouvrez le lien de l’e-mail envoyé, puis continuez.',
+    signUpTitle: 'Créer votre compte',
+    signUpLede: 'Nous enverrons un lien à votre adresse e-mail pour la confirmer.',
+    name: 'Nom',
+    password: 'Mot de passe',
+    nameInvalid: 'Saisissez votre nom, 200 caractères au plus.',
+    signUpSubmit: 'Créer le compte',
+    signUpSentMessage:
+      'Nous avons envoyé un lien à l’adresse saisie. Ouvrez-le pour confirmer votre adresse et terminer la création de votre compte. Rien reçu ? Regardez dans vos indésirables.',
+    haveAccount: 'Vous avez déjà un compte ? Connectez-vous',
   },
   consent: {
     title: (client) => `${client} souhaite accéder à votre compte`,
