@@ -57,7 +57,11 @@ test('a mail queued with its token is delivered at once, with text and HTML part
   assert.equal(row.rows[0].attempts, 1);
   assert.ok(row.rows[0].sent_at);
   assert.ok(!row.rows[0].data.includes(token), 'the link is sealed at rest');
-  const audit = await pool.query(`select details from audit_events where event = 'mail.sent'`);
+  // The audit event is written just after the row is marked sent.
+  const audit = await until(async () => {
+    const result = await pool.query(`select details from audit_events where event = 'mail.sent'`);
+    return result.rows.length > 0 && result;
+  });
   assert.deepEqual(
     audit.rows.map((r) => r.details),
     [{ mail_id: id, template: 'password_reset', attempts: 1 }],
