@@ -1,5 +1,7 @@
 import assert from 'node:assert/strict';
 import { after } from 'node:test';
+import { fileURLToPath } from 'node:url';
+import type { Page } from 'playwright-core';
 import { createServices } from '../src/services.ts';
 import { assertAccessible, launchChromium, newContext, overflowsHorizontally, test } from './helpers/chromium.ts';
 import { startLatchkey } from './helpers/latchkey.ts';
@@ -8,7 +10,25 @@ import { startSmtp } from './helpers/smtp.ts';
 const browser = await launchChromium();
 after(() => browser.close());
 
-test('the pages of forgot password, sign-up, invitations and verification pass axe at 375 and 1280 px, in English and French', async (t) => {
+const UPDATE_SCREENSHOTS = process.env.UPDATE_SCREENSHOTS === '1';
+const SCREENSHOTS = fileURLToPath(new URL('../docs/screenshots/', import.meta.url));
+/** The pages README shows, by the file name of their screenshots. */
+const SHOWN: Record<string, string> = {
+  'forgot password': 'forgot-password',
+  'create account': 'sign-up',
+  'reset form': 'new-password',
+};
+
+async function screenshot(page: Page, name: string, width: number) {
+  await page.screenshot({
+    path: `${SCREENSHOTS}${name}-${width}.png`,
+    fullPage: true,
+    animations: 'disabled',
+    caret: 'hide',
+  });
+}
+
+test('the pages of forgot password, sign-up, invitations and verification pass axe at 375 and 1280 px, in English and French (UPDATE_SCREENSHOTS=1 retakes their screenshots)', async (t) => {
   const smtp = await startSmtp(t);
   const idp = await startLatchkey(t, { SMTP_URL: smtp.url, SIGNUP_ENABLED: 'true' });
   const user = await idp.users.create();
@@ -42,12 +62,15 @@ test('the pages of forgot password, sign-up, invitations and verification pass a
         await assertAccessible(page, label);
         assert.equal(await page.locator('html').getAttribute('lang'), locale.slice(0, 2), label);
         assert.equal(await overflowsHorizontally(page), false, `${label}: no sideways scrolling`);
+        const shown = SHOWN[name];
+        if (UPDATE_SCREENSHOTS && locale === 'en-US' && shown) await screenshot(page, shown, width);
       }
       await page.goto(pages[0]![1]);
       await page.locator('#email').fill('someone@example.com');
       await page.locator('form button[type=submit]').click();
       await page.locator('h1').waitFor();
       await assertAccessible(page, `check your email (${locale}, ${width} px)`);
+      if (UPDATE_SCREENSHOTS && locale === 'en-US') await screenshot(page, 'check-email', width);
       // The sign-up form refusing a field: the error is announced and tied to its field.
       await page.goto(pages[1]![1]);
       await page.locator('#name').fill('Someone');
