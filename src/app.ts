@@ -4,6 +4,7 @@ import Router from '@koa/router';
 import Koa, { type Context, type Next } from 'koa';
 import compose from 'koa-compose';
 import type Provider from 'oidc-provider';
+import { emailChangeRoutes } from './account/email-change.ts';
 import { type AccountPageDeps, accountRoutes } from './account/routes.ts';
 import type { Config } from './config.ts';
 import { isDatabaseUnavailable, isUnstorableInput, UNSTORABLE_DESCRIPTION } from './db/errors.ts';
@@ -173,7 +174,12 @@ export function createApp(deps: AppDeps): Koa {
     healthRoutes({ pool, keysLoaded: () => providerRef.current !== undefined, outage: deps.outage }),
     assetRoutes(views),
     interactionRoutes({ ...deps.interactions, provider: () => providerRef.current, views, log }),
-    ...(deps.account ? [accountRoutes({ ...deps.account, provider: () => providerRef.current, views, log })] : []),
+    ...(deps.account
+      ? [
+          accountRoutes({ ...deps.account, provider: () => providerRef.current, views, log }),
+          emailChangeRoutes({ ...deps.account, views, log }),
+        ]
+      : []),
     ...(deps.extraRoutes ?? []),
   ];
   // The engine's endpoints: parameter limits and rate limits first (each guard checks the route name),

@@ -169,6 +169,7 @@ async function listen(
   const providerRef: ProviderRef = { current: buildProvider(keys) };
 
   const csrf = createCsrf(secretKey);
+  const mailLimits = createMailLimits({ pool });
   const app = createApp({
     config,
     pool,
@@ -185,13 +186,15 @@ async function listen(
       allowLoginAttempt: limits.allowLoginAttempt,
       consents,
       selfService,
-      mailLimits: createMailLimits({ pool }),
+      mailLimits,
       flows: config.flows,
     },
     account: {
       accounts,
       payloads,
       store: accountPages,
+      selfService,
+      mailLimits,
       audit,
       csrf,
       pool,

@@ -10,7 +10,8 @@ import {
   submitLogin,
   test,
 } from './helpers/chromium.ts';
-import { authorize } from './helpers/latchkey.ts';
+import { authorize, PASSWORD } from './helpers/latchkey.ts';
+import { startSmtp } from './helpers/smtp.ts';
 
 const browser = await launchChromium();
 after(() => browser.close());
@@ -101,4 +102,63 @@ test('the account page passes axe at 375 and 1280 px, in English and French, and
   await page.waitForURL((url) => url.pathname.startsWith('/logout/'));
   assert.equal(await page.locator('a[href="/account"]').count(), 1, 'the signed-out page links to the account page');
   await assertAccessible(page, 'logged out with the account link');
+});
+
+test('the email change passes axe at 375 and 1280 px, in English and French: the form with an error, the pending change, the confirmation page, the result, the spent link', async (t) => {
+  const smtp = await startSmtp(t);
+  const { idp, user } = await arrangeBrowserFlow(t, browser, {
+    env: { SMTP_URL: smtp.url },
+    user: { name: 'Alex Martin' },
+  });
+  let email = user.email;
+  for (const [n, locale] of [
+    [1, 'en-US'],
+    [2, 'fr-FR'],
+  ] as const) {
+    const context = await newContext(t, browser, { locale, viewport: VIEWPORTS[1] });
+    const page = await context.newPage();
+    const check = async (state: string) => {
+      for (const viewport of VIEWPORTS) {
+        await page.setViewportSize(viewport);
+        const label = `${state} ${locale} ${viewport.width}px`;
+        await assertAccessible(page, label);
+        assert.equal(await page.locator('html').getAttribute('lang'), locale.slice(0, 2), label);
+        assert.equal(await overflowsHorizontally(page), false, `${label}: no sideways scrolling`);
+      }
+    };
+    await page.goto(`${idp.issuer}/account`);
+    await submitLogin(page, email);
+    await page.waitForURL(`${idp.issuer}/account`);
+    const next = `alex.${n}@example.com`;
+
+    await page.locator('#new_email').fill(next);
+    await page.locator('#email_password').fill('not the password');
+    await page.locator('#email button[type=submit]').click();
+    await page.waitForLoadState();
+    assert.equal(await page.locator('#email [role=alert]').count(), 1);
+    await check('email change with an error');
+
+    await page.locator('#new_email').fill(next);
+    await page.locator('#email_password').fill(PASSWORD);
+    await page.locator('#email button[type=submit]').click();
+    await page.waitForURL(/done=email/);
+    assert.equal(await page.locator('#email-pending').count(), 1);
+    await check('email change pending');
+
+    const [mail] = (await smtp.waitFor(2 * n - 1)).slice(-1);
+    assert.deepEqual(mail!.envelope.to, [next]);
+    const link = /https?:\/\/\S+\/account\/email\/confirm\?\S+/.exec(mail!.text)![0];
+    await page.goto(link);
+    assert.equal(await page.locator('form[action="/account/email/confirm"]').count(), 1);
+    await check('confirm the new address');
+    await page.locator('form[action="/account/email/confirm"] button[type=submit]').click();
+    await page.waitForLoadState();
+    assert.equal(await page.locator('a[href="/account"]').count(), 1);
+    await check('email changed');
+    await page.goto(link);
+    await check('email change link spent');
+    assert.deepEqual(context.cspViolations, [], 'no CSP violations');
+    email = next;
+    await smtp.waitFor(2 * n);
+  }
 });

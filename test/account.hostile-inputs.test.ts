@@ -16,6 +16,7 @@ async function signedIn(idp: Latchkey, email: string) {
 
 const FORMS: Record<string, Record<string, string>> = {
   '/account/profile': { name: 'Mallory' },
+  '/account/email': { new_email: 'mallory@example.com', password: PASSWORD },
   '/account/password': { current_password: PASSWORD, new_password: 'a hostile new passphrase' },
   '/account/apps/remove': { client_id: 'x' },
   '/account/sessions/end': { session: 'x' },
@@ -98,6 +99,43 @@ test('account forms: CSRF missing or wrong is 403, malformed input is 4xx, never
     ),
     401,
   );
+  assert.equal(
+    await post('email not an address', '/account/email', form({ csrf, new_email: 'x', password: PASSWORD })),
+    400,
+  );
+  assert.equal(
+    await post(
+      'email too long',
+      '/account/email',
+      form({ csrf, new_email: `${'x'.repeat(5000)}@example.com`, password: PASSWORD }),
+    ),
+    400,
+  );
+  assert.equal(
+    await post(
+      'email with a line break',
+      '/account/email',
+      form({ csrf, new_email: 'a@b.c\r\nBcc: x@y.z', password: PASSWORD }),
+    ),
+    400,
+  );
+  assert.equal(await post('email without password', '/account/email', form({ csrf, new_email: 'm@example.com' })), 400);
+  assert.equal(
+    await post(
+      'email with a wrong password',
+      '/account/email',
+      form({ csrf, new_email: 'mallory@example.com', password: 'x'.repeat(5000) }),
+    ),
+    401,
+  );
+  assert.equal(
+    await post(
+      "another account's address",
+      '/account/email',
+      form({ csrf, new_email: other.email, password: PASSWORD }),
+    ),
+    409,
+  );
   assert.equal(await post('session id garbage', '/account/sessions/end', form({ csrf, session: '../../x\'"<>' })), 400);
   assert.equal(
     await post('session id too long', '/account/sessions/end', form({ csrf, session: 'a'.repeat(5000) })),
@@ -138,9 +176,45 @@ test('account forms: CSRF missing or wrong is 403, malformed input is 4xx, never
     assert.ok(response.status < 500, `callback ${query.slice(0, 20)}: ${response.status}`);
   }
 
+  // The confirmation of a mailed link: its CSRF token is bound to a cookie of the browser (any page
+  // of the mailed flows sets it), not to a session.
+  for (const query of [
+    '',
+    '?token=',
+    `?token=${'x'.repeat(43)}`,
+    `?token=${'x'.repeat(5000)}`,
+    '?token=<script>alert(1)</script>',
+    '?token=a&token=b',
+    '?token=%00',
+  ]) {
+    const response = await new UserAgent(idp.issuer).request(`/account/email/confirm${query}`);
+    assert.equal(response.status, 400, `confirm ${query.slice(0, 20)}`);
+    assert.doesNotMatch(await response.text(), /<script>alert/);
+  }
+  const stranger = new UserAgent(idp.issuer);
+  const flowPage = await stranger.navigate('/forgot-password');
+  const pageCsrf = formField(flowPage.body, 'csrf')!;
+  const confirm = (fields: Record<string, string>, contentType?: string, body?: string) =>
+    post('confirm', '/account/email/confirm', body ?? form(fields), contentType, stranger);
+  assert.equal(await confirm({ token: 'x'.repeat(43) }), 403, 'confirm without CSRF');
+  assert.equal(await confirm({ token: 'x'.repeat(43), csrf }), 403, "confirm with the account page's CSRF");
+  assert.equal(await confirm({ token: 'x'.repeat(43), csrf: pageCsrf }), 400, 'a token that is not ours');
+  assert.equal(await confirm({ token: 'x'.repeat(5000), csrf: pageCsrf }), 400, 'a token far too long');
+  assert.equal(await confirm({ csrf: pageCsrf }), 400, 'no token');
+  assert.equal(await confirm({ token: 'a\u0000b', csrf: pageCsrf }), 400, 'NUL in the token');
+  assert.equal(await confirm({}, 'application/json', JSON.stringify({ csrf: pageCsrf, token: 'x' })), 415);
+  assert.equal(await confirm({}, undefined, `${form({ csrf: pageCsrf, token: 'x' })}&token=y`), 400, 'duplicate field');
+  assert.equal(await confirm({}, undefined, form({ csrf: pageCsrf, token: 'x', pad: 'x'.repeat(20_000) })), 413);
+
   assert.deepEqual(statuses, [], 'no 5xx');
-  const { rows } = await idp.server.database.pool.query('select name from accounts where id = $1', [user.id]);
+  const { rows } = await idp.server.database.pool.query('select name, email from accounts where id = $1', [user.id]);
   assert.equal(rows[0]?.name, 'Alex', 'nothing changed the account');
+  assert.equal(rows[0]?.email, user.email, 'nor its address');
+  const { rows: links } = await idp.server.database.pool.query(
+    `select 1 from account_tokens where account_id = $1 and kind = 'email_change'`,
+    [user.id],
+  );
+  assert.equal(links.length, 0, 'no link was issued');
   const again = await agent.navigate('/account');
   assert.equal(again.response.status, 200, 'still signed in: nothing ended the session');
 });

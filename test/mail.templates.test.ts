@@ -10,6 +10,7 @@ const SAMPLES: MailTemplates = {
   verify_email: { name: 'Ana', verifyPath: '/verify-email?token=v', expiresInHours: 24 },
   signup_existing_account: { name: 'Ana', signInPath: '/account', resetPath: '/forgot-password' },
   invitation: { name: 'Ana', acceptPath: '/invitation?token=i', expiresInDays: 7, invitedBy: 'Ops' },
+  confirm_email_change: { name: 'Ana', confirmPath: '/account/email/confirm?token=c', expiresInHours: 24 },
   email_changed: {
     name: 'Ana',
     newEmail: 'new@example.com',

@@ -1,5 +1,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
+import { emailChangeRoutes } from '../src/account/email-change.ts';
+import { type AccountPageDeps, accountRoutes } from '../src/account/routes.ts';
 import { isEngineRoute, routeOf } from '../src/http/routes.ts';
 import { type InteractionDeps, interactionRoutes } from '../src/interactions/routes.ts';
 import { startLatchkey } from './helpers/latchkey.ts';
@@ -77,6 +79,19 @@ test('every route our interaction routers mount is named by the table, as ours',
     const path = String(layer.path).replace(/:uid/g, 'abc');
     for (const method of layer.methods) {
       const route = routeOf(method, path);
+      assert.equal(route?.canonical, true, `${method} ${layer.path}`);
+      assert.equal(isEngineRoute(route?.name), false, `${method} ${layer.path} is ours`);
+    }
+  }
+});
+
+test('every route the account page mounts is named by the table, as ours', () => {
+  const deps = {} as AccountPageDeps;
+  const layers = [...accountRoutes(deps).stack, ...emailChangeRoutes(deps).stack];
+  assert.ok(layers.some((layer) => layer.path === '/account/email/confirm'));
+  for (const layer of layers) {
+    for (const method of layer.methods) {
+      const route = routeOf(method, String(layer.path));
       assert.equal(route?.canonical, true, `${method} ${layer.path}`);
       assert.equal(isEngineRoute(route?.name), false, `${method} ${layer.path} is ours`);
     }

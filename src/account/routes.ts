@@ -2,11 +2,13 @@ import { randomBytes } from 'node:crypto';
 import Router from '@koa/router';
 import type { Context } from 'koa';
 import type Provider from 'oidc-provider';
-import type { Accounts } from '../accounts/accounts.ts';
+import { type Accounts, isValidEmail } from '../accounts/accounts.ts';
+import type { SelfService } from '../accounts/self-service.ts';
 import type { AccountRow } from '../accounts/store.ts';
 import type { AuditStore } from '../audit/store.ts';
 import type { Pool } from '../db/pool.ts';
 import { PAGE_ROUTES, ROUTES } from '../http/routes.ts';
+import { localeOf } from '../interactions/flow-pages.ts';
 import { type Csrf, parseForm } from '../interactions/forms.ts';
 import { renderForbidden } from '../interactions/interaction.ts';
 import type { Views } from '../interactions/views.ts';
@@ -14,6 +16,7 @@ import type { Logger } from '../observability/logger.ts';
 import type { PayloadStore } from '../oidc/payload-store.ts';
 import { ACCOUNT_CLIENT_ID, accountCallbackUri } from '../oidc/provider.ts';
 import { sha256 } from '../secret-box.ts';
+import type { MailLimits } from '../security/mail-limits.ts';
 import type { AccountPageStore } from './store.ts';
 import { deviceOf } from './user-agent.ts';
 
@@ -27,14 +30,22 @@ import { deviceOf } from './user-agent.ts';
  * through /authorize and our sign-in page (lockout, rate limits, audit) with a static first-party
  * client (ACCOUNT_CLIENT_ID) whose callback only destroys the unused code.
  *
- * Sensitive changes (password, deletion) always ask for the current password: that is the
+ * Sensitive changes (password, email, deletion) always ask for the current password: that is the
  * re-authentication "a recent sign-in or the password again" calls for, whatever the session's age.
+ * A new email address takes effect only from the link mailed to it (email-change.ts).
  */
 export interface AccountPageDeps {
   provider: () => Provider;
   accounts: Accounts;
   payloads: Pick<PayloadStore, 'grantsOfAccount' | 'revokeGrantsOfClient'>;
   store: AccountPageStore;
+  /** Email change: the link mailed to the new address, and its confirmation (email-change.ts). */
+  selfService: Pick<
+    SelfService,
+    'requestEmailChange' | 'pendingEmailChangeOf' | 'emailChangeLink' | 'confirmEmailChange'
+  >;
+  /** The limit on mails to one recipient (forgot password's): the new address counts. */
+  mailLimits: Pick<MailLimits, 'allowRecipient'>;
   audit: AuditStore;
   views: Views;
   csrf: Csrf;
@@ -48,8 +59,8 @@ export interface AccountPageDeps {
 
 /** Longest profile field we keep (a name, given or family name). */
 const MAX_NAME = 200;
-const DONE = new Set(['profile', 'password', 'app', 'session', 'sessions']);
-type Section = 'profile' | 'password' | 'apps' | 'sessions' | 'delete';
+const DONE = new Set(['profile', 'email', 'password', 'app', 'session', 'sessions']);
+type Section = 'profile' | 'email' | 'password' | 'apps' | 'sessions' | 'delete';
 
 type EngineSession = Awaited<ReturnType<Provider['Session']['get']>>;
 interface SignedIn {
@@ -106,10 +117,11 @@ export function accountRoutes(deps: AccountPageDeps): Router {
   ) {
     const t = views.strings(ctx);
     const provider = deps.provider();
-    const [grants, sessions, activity] = await Promise.all([
+    const [grants, sessions, activity, pendingEmail] = await Promise.all([
       deps.payloads.grantsOfAccount(who.account.id),
       store.sessionsOf(who.account.id),
       audit.ofAccount(who.account.id, 20),
+      deps.selfService.pendingEmailChangeOf(who.account.id),
     ]);
     const byClient = new Map<
       string,
@@ -155,6 +167,7 @@ export function accountRoutes(deps: AccountPageDeps): Router {
         wide: true,
         csrf: csrf.tokenFor(csrfSubject(who.session)),
         account: who.account,
+        pendingEmail,
         values: options.values ?? {},
         done: done ? t.account.done[done as keyof typeof t.account.done] : undefined,
         error: options.error,
@@ -260,6 +273,39 @@ export function accountRoutes(deps: AccountPageDeps): Router {
       if (!result.ok) return seeOther(ctx);
       await audit.record({ event: 'account.profile_updated', accountId: who.account.id, ip: ctx.ip });
       seeOther(ctx, 'profile');
+    })
+    .post(PAGE_ROUTES.account_email, parseForm, async function requestEmailChange(ctx) {
+      const who = await posted(ctx);
+      if (!who) return;
+      const t = views.strings(ctx);
+      const email = (who.form.new_email ?? '').trim();
+      const password = who.form.password ?? '';
+      const fail = (message: string, status = 400) =>
+        render(ctx, who, { error: { section: 'email', message }, status, values: { new_email: email.slice(0, 254) } });
+      if (!email || !password) return fail(t.account.emailMissing);
+      // A malformed address costs no password check and no lockout count.
+      if (!isValidEmail(email)) return fail(t.account.emailInvalid);
+      const check = await passwordMatches(ctx, who, password);
+      if (check === 'limited') return fail(t.login.rateLimited, 429);
+      if (check === 'wrong') return fail(t.account.currentPasswordWrong, 401);
+      const recipient = await deps.mailLimits.allowRecipient(email);
+      if (!recipient.allowed) {
+        ctx.set('Retry-After', String(recipient.retryAfterSeconds));
+        return fail(t.account.emailTooMany, 429);
+      }
+      const result = await deps.selfService.requestEmailChange(who.account.id, email, { locale: localeOf(ctx, views) });
+      if (!result.ok) {
+        if (result.reason === 'not_found') return seeOther(ctx);
+        return result.reason === 'email_taken'
+          ? fail(t.account.emailTaken, 409)
+          : fail(result.reason === 'same_email' ? t.account.emailSame : t.account.emailInvalid);
+      }
+      await audit.record({ event: 'user.email_change_requested', accountId: who.account.id, ip: ctx.ip });
+      log.info(
+        { event: 'user.email_change_requested', account_id: who.account.id },
+        'email change asked for on the account page: a link was mailed to the new address',
+      );
+      seeOther(ctx, 'email');
     })
     .post(PAGE_ROUTES.account_password, parseForm, async function changePassword(ctx) {
       const who = await posted(ctx);

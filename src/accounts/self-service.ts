@@ -1,5 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { type Pool, type Queryable, withTransaction } from '../db/pool.ts';
+import { PAGE_ROUTES } from '../http/routes.ts';
 import type { OutgoingMail } from '../mail/outbox-store.ts';
 import type { MailLocale } from '../mail/templates.ts';
 import { type Accounts, isValidEmail } from './accounts.ts';
@@ -9,6 +10,8 @@ import { type AccountTokenKind, createAccountTokenStore } from './token-store.ts
 
 /** How long a verification link works: a day, as the verify_email mail says in hours. */
 const VERIFY_TTL_SECONDS = 24 * 3600;
+/** How long the link confirming a new address works: a day, as verification links. */
+const EMAIL_CHANGE_TTL_SECONDS = VERIFY_TTL_SECONDS;
 
 export interface SelfServiceSettings {
   /** PASSWORD_RESET_TTL in seconds. */
@@ -36,6 +39,15 @@ export type SignUp =
 export type Invite =
   | { ok: true; account: AccountRow; expiresAt: Date }
   | { ok: false; reason: 'email_taken' | 'invalid_email' };
+
+export type EmailChangeRequest =
+  | { ok: true; expiresAt: Date }
+  | { ok: false; reason: 'invalid_email' | 'same_email' | 'email_taken' | 'not_found' };
+
+export type EmailChange =
+  | { ok: true; accountId: string; email: string }
+  | { ok: false; reason: 'invalid_link' }
+  | { ok: false; reason: 'email_taken'; accountId: string };
 
 /** The mail that verifies the account's current address. */
 function verificationMail(
@@ -71,8 +83,8 @@ export const interactionOf = (uid: unknown): string | undefined =>
 
 /**
  * The flows a person runs on their own account by mail: forgot password, invitations, email
- * verification. Each one-time link is written with the mail that carries it, in one transaction
- * (the outbox): a crash between them loses neither. Passwords are checked by the accounts'
+ * verification, email change. Each one-time link is written with the mail that carries it, in one
+ * transaction (the outbox): a crash between them loses neither. Passwords are checked by the accounts'
  * one set of rules (password-rules.ts) and set by the same function as `users set-password`, so a reset
  * ends every session and revokes every grant with its tokens, and clears a lockout.
  */
@@ -297,6 +309,82 @@ export function createSelfService(deps: {
 
     /** Whether a verification link sent earlier still works (the "verify your email" page sends one when none does). */
     hasPendingVerification: (accountId: string) => createAccountTokenStore(pool).hasPending(accountId, 'verify'),
+
+    /**
+     * A signed-in person asks to use another address (their password already checked by the
+     * page): a link to confirm it is mailed to that address, valid a day and bound to the password
+     * (a password change voids it); a newer request voids the older link. Nothing changes until
+     * the link is followed (confirmEmailChange). An address of another account is refused here;
+     * the confirmation checks again, in the statement that changes it.
+     */
+    async requestEmailChange(accountId: string, newEmail: string, origin: Origin): Promise<EmailChangeRequest> {
+      const email = newEmail.trim();
+      if (!isValidEmail(email)) return { ok: false, reason: 'invalid_email' };
+      const account = await store.findById(accountId);
+      if (!account || account.disabled) return { ok: false, reason: 'not_found' };
+      if (account.email.toLowerCase() === email.toLowerCase()) return { ok: false, reason: 'same_email' };
+      const holder = await store.findByEmail(email);
+      if (holder && holder.id !== account.id) return { ok: false, reason: 'email_taken' };
+      const expiresAt = await issueWithMail(
+        'email_change',
+        account,
+        EMAIL_CHANGE_TTL_SECONDS,
+        { email, bindPassword: true },
+        (token) => ({
+          recipient: email,
+          template: 'confirm_email_change',
+          locale: origin.locale,
+          data: {
+            name: account.name,
+            confirmPath: link(PAGE_ROUTES.account_email_confirm, { token }),
+            expiresInHours: EMAIL_CHANGE_TTL_SECONDS / 3600,
+          },
+        }),
+      );
+      return expiresAt ? { ok: true, expiresAt } : { ok: false, reason: 'not_found' };
+    },
+
+    /** The new address a pending email change link would set (the account page shows it), if one works. */
+    pendingEmailChangeOf: (accountId: string) => createAccountTokenStore(pool).pendingEmail(accountId, 'email_change'),
+
+    /** The address an email change link would set, without using it (its confirmation page names it). */
+    async emailChangeLink(token: string): Promise<string | undefined> {
+      return (await createAccountTokenStore(pool).peek(token, 'email_change'))?.email ?? undefined;
+    },
+
+    /**
+     * Following the link mailed to the new address: the link is used (once: of two clicks at once
+     * one wins), then the account takes the address, verified, in one statement that refuses it if
+     * another account holds it by now (the link is spent either way; nothing else changes), and
+     * the old address is told, in the same transaction as the change.
+     */
+    async confirmEmailChange(token: string, origin: Origin): Promise<EmailChange> {
+      const used = await createAccountTokenStore(pool).use(token, 'email_change');
+      const email = used?.email;
+      if (!used || !email) return { ok: false, reason: 'invalid_link' };
+      const changed = await withTransaction(pool, async (client) => {
+        const result = await createAccountStore(client).changeEmail(used.account_id, email);
+        if (!result.ok) return result;
+        await mail(client).enqueue({
+          recipient: result.previousEmail,
+          template: 'email_changed',
+          locale: origin.locale,
+          data: {
+            name: result.name,
+            newEmail: email,
+            changedAt: new Date().toISOString(),
+            // Not /forgot-password: its link would go to the new address. Their password still
+            // opens the account page, where the address can be changed back.
+            helpPath: PAGE_ROUTES.account,
+          },
+        });
+        return result;
+      });
+      if (changed.ok) return { ok: true, accountId: used.account_id, email };
+      return changed.reason === 'email_taken'
+        ? { ok: false, reason: 'email_taken', accountId: used.account_id }
+        : { ok: false, reason: 'invalid_link' };
+    },
 
     /** Following a verification link: the address it was sent to is verified, once. */
     async verifyEmail(token: string): Promise<{ ok: true; accountId: string } | { ok: false }> {

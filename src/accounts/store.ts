@@ -123,6 +123,21 @@ const update = {
            family_name = coalesce($5, family_name), email_verified = coalesce($6, email_verified), updated_at = now()
          where id = $1 returning ${COLUMNS}`,
 };
+/**
+ * A confirmed email change: the new address, verified (its owner followed the link mailed to it),
+ * in one statement that also refuses it when another account holds the address by then: no row,
+ * or, when that account took it in a transaction still in flight, the unique index's violation.
+ * `old` is the row as it was (a self-join sees the version before the update): the address to
+ * tell. A disabled account's address does not change.
+ */
+const changeEmail = {
+  name: 'accounts.change_email',
+  text: `update accounts a set email = $2, email_verified = true, updated_at = now()
+         from accounts old
+         where a.id = $1 and old.id = a.id and not a.disabled
+           and not exists (select 1 from accounts other where lower(other.email) = lower($2) and other.id <> a.id)
+         returning a.id, a.name, old.email as previous_email`,
+};
 /** The unique index on lower(email) (migrations/0001_init.sql). */
 const EMAIL_INDEX = 'accounts_email_lower';
 
@@ -151,6 +166,10 @@ export interface AccountChanges {
   familyName?: string | undefined;
   emailVerified?: boolean | undefined;
 }
+
+export type ChangedEmail =
+  | { ok: true; accountId: string; name: string; previousEmail: string }
+  | { ok: false; reason: 'email_taken' | 'not_found' };
 
 export type UpdatedAccount = { ok: true; account: AccountRow } | { ok: false; reason: 'email_taken' | 'not_found' };
 
@@ -261,6 +280,26 @@ export function createAccountStore(db: Queryable) {
         if (isUniqueViolation(err, EMAIL_INDEX)) return { ok: false, reason: 'email_taken' };
         throw err;
       }
+    },
+    /**
+     * Sets a new, verified address (changeEmail). email_taken when another account has it; the
+     * statement decides, never a read before it. Inside a transaction, a unique violation has
+     * aborted that transaction: its COMMIT then rolls back, so nothing of it stays.
+     */
+    async changeEmail(id: string, email: string): Promise<ChangedEmail> {
+      let row: { id: string; name: string; previous_email: string } | undefined;
+      try {
+        row = (
+          await db.query<{ id: string; name: string; previous_email: string }>({ ...changeEmail, values: [id, email] })
+        ).rows[0];
+      } catch (err) {
+        if (isUniqueViolation(err, EMAIL_INDEX)) return { ok: false, reason: 'email_taken' };
+        throw err;
+      }
+      if (row) return { ok: true, accountId: row.id, name: row.name, previousEmail: row.previous_email };
+      // Refused: only which words the page uses is read here, the decision was the statement's.
+      const account = (await db.query<AccountRow>({ ...findById, values: [id] })).rows[0];
+      return { ok: false, reason: account && !account.disabled ? 'email_taken' : 'not_found' };
     },
     async delete(id: string): Promise<boolean> {
       return ((await db.query({ ...remove, values: [id] })).rowCount ?? 0) > 0;

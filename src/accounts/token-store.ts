@@ -57,6 +57,14 @@ const pending = {
   name: 'account_tokens.pending',
   text: `select exists (select 1 from account_tokens where account_id = $1 and kind = $2 and used_at is null and expires_at > now()) as pending`,
 };
+/** The address of the account's newest usable link of a kind that carries one (a pending email change). */
+const pendingEmail = {
+  name: 'account_tokens.pending_email',
+  text: `select t.email from account_tokens t join accounts a on a.id = t.account_id
+         where t.account_id = $1 and t.kind = $2 and t.used_at is null and t.expires_at > now()
+           and (t.password_fingerprint is null or t.password_fingerprint = sha256(convert_to(a.password_hash, 'UTF8')))
+         order by t.created_at desc limit 1`,
+};
 const sweep = {
   name: 'account_tokens.sweep',
   text: `delete from account_tokens where token_hash in (
@@ -105,6 +113,13 @@ export function createAccountTokenStore(db: Queryable) {
     async hasPending(accountId: string, kind: AccountTokenKind): Promise<boolean> {
       return (
         (await db.query<{ pending: boolean }>({ ...pending, values: [accountId, kind] })).rows[0]?.pending ?? false
+      );
+    },
+    /** The address of the account's newest usable link of `kind`, if any (a pending email change). */
+    async pendingEmail(accountId: string, kind: AccountTokenKind): Promise<string | undefined> {
+      return (
+        (await db.query<{ email: string | null }>({ ...pendingEmail, values: [accountId, kind] })).rows[0]?.email ??
+        undefined
       );
     },
     /** Janitor: deletes tokens a day past their expiry or use, at most `batch`; returns how many. */

@@ -33,6 +33,9 @@ export const PAGE_ROUTES = {
   account_session_end: '/account/sessions/end',
   account_sessions_end_others: '/account/sessions/end-others',
   account_delete: '/account/delete',
+  account_email: '/account/email',
+  /** The link mailed to a new address: GET shows a button, POST applies the change (signed in or not). */
+  account_email_confirm: '/account/email/confirm',
   /** Sign-in stopped until the address is verified: "send again". */
   verifyEmailResend: '/interaction/:uid/verify-email',
   // The person's own flows by mail (interactions/self-service/): not tied to one interaction, as a
@@ -101,6 +104,8 @@ const TABLE = [
     engine: false,
   },
   { name: 'account_delete', path: PAGE_ROUTES.account_delete, methods: ['POST'], engine: false },
+  { name: 'account_email', path: PAGE_ROUTES.account_email, methods: ['POST'], engine: false },
+  { name: 'account_email_confirm', path: PAGE_ROUTES.account_email_confirm, methods: ['GET', 'POST'], engine: false },
   { name: 'verify_email_resend', path: PAGE_ROUTES.verifyEmailResend, methods: ['POST'], engine: false },
   { name: 'forgot_password', path: PAGE_ROUTES.forgotPassword, methods: ['GET', 'POST'], engine: false },
   { name: 'reset_password', path: PAGE_ROUTES.resetPassword, methods: ['GET', 'POST'], engine: false },

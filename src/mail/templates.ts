@@ -14,12 +14,14 @@ export interface MailTemplates {
   password_reset: { name: string; resetPath: string; expiresInMinutes: number };
   /** After any password change; `helpPath` is where to go when it was not them (forgot password). */
   password_changed: { name: string; changedAt: string; helpPath: string };
-  /** Confirm an address: sent on sign-up, on an email change (to the new address) and on "send again". */
+  /** Confirm an address: sent on sign-up and on "send again" (an email change has confirm_email_change). */
   verify_email: { name: string; verifyPath: string; expiresInHours: number };
   /** Someone tried to sign up with an address that has an account: tell its owner instead of the form telling the visitor. */
   signup_existing_account: { name: string; signInPath: string; resetPath: string };
   /** An operator invited the person: the link sets a first password (and verifies the address). */
   invitation: { name: string; acceptPath: string; expiresInDays: number; invitedBy?: string | undefined };
+  /** To the NEW address when the person asks to change their email: the link applies the change. */
+  confirm_email_change: { name: string; confirmPath: string; expiresInHours: number };
   /** To the OLD address after the email of the account changed. */
   email_changed: { name: string; newEmail: string; changedAt: string; helpPath: string };
 }
@@ -30,6 +32,7 @@ export const MAIL_TEMPLATES = [
   'verify_email',
   'signup_existing_account',
   'invitation',
+  'confirm_email_change',
   'email_changed',
 ] as const satisfies readonly MailTemplateName[];
 
@@ -111,6 +114,15 @@ const en: Writers = {
     action: { label: 'Choose my password', path: d.acceptPath },
     notes: ['If you did not expect this invitation, ignore this mail.'],
   }),
+  confirm_email_change: (d, brand) => ({
+    subject: `Confirm your new email address for ${brand}`,
+    greeting: `Hello ${d.name},`,
+    paragraphs: [
+      `You asked to use this address for your ${brand} account. Confirm it with this link: the address of your account changes only then. The link works once, for ${d.expiresInHours} hours.`,
+    ],
+    action: { label: 'Use this address', path: d.confirmPath },
+    notes: ['If you did not ask for this, ignore this mail: nothing changes.'],
+  }),
   email_changed: (d, brand, when) => ({
     subject: `The email address of your ${brand} account was changed`,
     greeting: `Hello ${d.name},`,
@@ -169,6 +181,15 @@ const fr: Writers = {
     ],
     action: { label: 'Choisir mon mot de passe', path: d.acceptPath },
     notes: ['Si vous n’attendiez pas cette invitation, ignorez ce message.'],
+  }),
+  confirm_email_change: (d, brand) => ({
+    subject: `Confirmez votre nouvelle adresse e-mail pour ${brand}`,
+    greeting: `Bonjour ${d.name},`,
+    paragraphs: [
+      `Vous avez demandé à utiliser cette adresse pour votre compte ${brand}. Confirmez-la avec ce lien : l’adresse de votre compte ne change qu’à ce moment-là. Le lien ne sert qu’une fois, pendant ${d.expiresInHours} heures.`,
+    ],
+    action: { label: 'Utiliser cette adresse', path: d.confirmPath },
+    notes: ['Si vous n’avez rien demandé, ignorez ce message : rien ne change.'],
   }),
   email_changed: (d, brand, when) => ({
     subject: `L’adresse e-mail de votre compte ${brand} a été modifiée`,

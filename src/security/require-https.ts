@@ -26,6 +26,8 @@ const BROWSER_FACING = new Set<RouteName | undefined>([
   'account_session_end',
   'account_sessions_end_others',
   'account_delete',
+  'account_email',
+  'account_email_confirm',
   'verify_email_resend',
   'forgot_password',
   'reset_password',
