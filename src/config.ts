@@ -268,7 +268,12 @@ export interface Config {
     signUpRequiresVerifiedEmail: boolean;
   };
   /** SMTP_URL (undefined: the development log, or no delivery in production) and the From header. */
-  mail: { smtpUrl: string | undefined; from: string };
+  mail: {
+    smtpUrl: string | undefined;
+    from: string;
+    /** Whether a mail can leave: SMTP_URL is set, or outside production (the log). Flows that need mail show only then. */
+    deliverable: boolean;
+  };
 }
 
 /**
@@ -338,6 +343,7 @@ export function loadConfig(env: Record<string, string | undefined>): Config {
         `or to ${DEFAULT_METRICS_PORT} to serve /metrics on the public port`,
     );
   }
+  const deliverable = c.SMTP_URL !== undefined || c.NODE_ENV !== 'production';
   const config: Config = {
     env: c.NODE_ENV,
     port: c.PORT,
@@ -382,7 +388,7 @@ export function loadConfig(env: Record<string, string | undefined>): Config {
     themeDir: c.THEME_DIR ? path.resolve(c.THEME_DIR) : undefined,
     brand: { name: c.BRAND_NAME, logoUrl: c.BRAND_LOGO_URL, primaryColor: c.BRAND_PRIMARY_COLOR },
     flows: {
-      resetEnabled: c.PASSWORD_RESET_ENABLED ?? (c.NODE_ENV !== 'production' || c.SMTP_URL !== undefined),
+      resetEnabled: c.PASSWORD_RESET_ENABLED ?? deliverable,
       resetTtlSeconds: c.PASSWORD_RESET_TTL,
       inviteTtlSeconds: c.INVITE_TTL,
       signUpEnabled: c.SIGNUP_ENABLED,
@@ -390,6 +396,7 @@ export function loadConfig(env: Record<string, string | undefined>): Config {
     },
     mail: {
       smtpUrl: c.SMTP_URL,
+      deliverable,
       // Quoted: a brand name may hold characters with a meaning in an address header (a comma, a dot).
       from: c.MAIL_FROM?.trim() ?? `"${c.BRAND_NAME.replace(/["\\]/g, '')}" <no-reply@${new URL(issuer).hostname}>`,
     },

@@ -200,6 +200,7 @@ async function listen(
       pool,
       issuer: config.issuer,
       deletionEnabled: config.accountDeletionEnabled,
+      emailChangeEnabled: config.mail.deliverable,
       allowLoginAttempt: limits.allowLoginAttempt,
     },
     engineGuards: [limits.limitTokenRequests, device.limitCodeEntry, device.requireResumeCookie],

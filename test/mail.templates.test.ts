@@ -81,12 +81,15 @@ test("mail settings: SMTP_URL is smtp or smtps, MAIL_FROM an address, the defaul
   assert.deepEqual(config.mail, {
     smtpUrl: 'smtps://u:p@smtp.example.com',
     from: '"Acme Sign-in" <no-reply@id.example.com>',
+    deliverable: true,
   });
-  // No feature that mails is on by default: production starts without SMTP_URL.
+  // No feature that mails is on by default: production starts without SMTP_URL, and shows no flow that needs mail.
   const production = loadConfig({
     NODE_ENV: 'production',
     ISSUER: 'https://id.example.com',
     LATCHKEY_SECRET_KEY: 'k'.repeat(32),
   });
   assert.deepEqual(mailRequired(production), []);
+  assert.equal(production.mail.deliverable, false);
+  assert.equal(production.flows.resetEnabled, false);
 });

@@ -53,6 +53,8 @@ export interface AccountPageDeps {
   pool: Pool;
   issuer: string;
   deletionEnabled: boolean;
+  /** Whether a new address can be confirmed: its link must reach it (config.mail.deliverable). */
+  emailChangeEnabled: boolean;
   /** Per-IP limiter for password checks (the sign-in page's). */
   allowLoginAttempt?: (ctx: Context) => Promise<{ allowed: true } | { allowed: false; retryAfterSeconds: number }>;
 }
@@ -190,6 +192,7 @@ export function accountRoutes(deps: AccountPageDeps): Router {
           .filter((row) => !(row.event === 'consent.implied' && row.client_id === ACCOUNT_CLIENT_ID))
           .map((row) => ({ what: t.account.events[row.event] ?? row.event, at: when(row.at), ip: row.ip ?? '' })),
         deletionEnabled: deps.deletionEnabled,
+        emailChangeEnabled: deps.emailChangeEnabled,
       },
       options.status ?? 200,
     );
@@ -275,6 +278,7 @@ export function accountRoutes(deps: AccountPageDeps): Router {
       seeOther(ctx, 'profile');
     })
     .post(PAGE_ROUTES.account_email, parseForm, async function requestEmailChange(ctx) {
+      if (!deps.emailChangeEnabled) return;
       const who = await posted(ctx);
       if (!who) return;
       const t = views.strings(ctx);

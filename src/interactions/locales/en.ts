@@ -140,6 +140,7 @@ export const en = {
     emailPending: (email: string) => `We sent a link to ${email}. Your address changes when you open it.`,
     newEmail: 'New email address',
     emailNote: 'We send a link to the new address. Your address changes only when you open it, within a day.',
+    emailChangeByAdmin: 'To change it, ask your administrator.',
     changeEmail: 'Change email address',
     emailMissing: 'Enter the new address and your current password.',
     emailInvalid: 'Enter a valid email address.',

@@ -148,6 +148,7 @@ export const fr: Strings = {
     newEmail: 'Nouvelle adresse e-mail',
     emailNote:
       'Nous envoyons un lien à la nouvelle adresse. Votre adresse ne change que lorsque vous l’ouvrez, dans un délai d’un jour.',
+    emailChangeByAdmin: 'Pour la modifier, adressez-vous à votre administrateur.',
     changeEmail: 'Changer d’adresse e-mail',
     emailMissing: 'Saisissez la nouvelle adresse et votre mot de passe actuel.',
     emailInvalid: 'Saisissez une adresse e-mail valide.',
