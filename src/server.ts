@@ -1,7 +1,6 @@
 import { once } from 'node:events';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { createAccountPageStore } from './account/store.ts';
 import { createApp, type ProviderRef } from './app.ts';
 import { observedAudit } from './audit/store.ts';
 import { createClientCache } from './clients/cache.ts';
@@ -98,7 +97,8 @@ async function listen(
       box,
       accounts,
       selfService,
-      accountTokens,
+      accountPages,
+      sweepRetained,
       clients,
       apis,
       keys: keyStore,
@@ -144,7 +144,6 @@ async function listen(
   });
   const device = createDeviceFlow({ views, pool, log });
 
-  const accountPages = createAccountPageStore(pool);
   const limits = createRateLimits({ pool, settings: config.rateLimit, log, outage });
   const buildProvider = (keys: KeyMaterial) =>
     guardEngine(
@@ -252,13 +251,9 @@ async function listen(
           async () => {
             const removed = await sweepExpired(pool, log);
             if (removed) metrics.janitorRemoved.inc(removed);
-            // Sent and failed mails past their retention (outbox-store.ts, MAIL_RETENTION).
-            const mails = await outbox.sweep();
-            if (mails) log.info({ event: 'janitor.mail_swept', removed: mails }, 'old mails removed from the outbox');
-            // One-time links a day past their use or expiry.
-            const links = await accountTokens.sweep();
-            if (links)
-              log.info({ event: 'janitor.account_tokens_swept', removed: links }, 'old one-time links removed');
+            const retained = await sweepRetained();
+            if (retained.mails + retained.links + retained.devices > 0)
+              log.info({ event: 'janitor.retained_swept', ...retained }, 'old mails, links and session rows removed');
           },
           backgroundFailure('janitor.failed', 'could not sweep expired rows'),
         )

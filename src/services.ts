@@ -1,4 +1,5 @@
 import { availableParallelism } from 'node:os';
+import { createAccountPageStore } from './account/store.ts';
 import { type AccountTransaction, createAccounts } from './accounts/accounts.ts';
 import { createPasswordRules } from './accounts/password-rules.ts';
 import { createPasswordHasher } from './accounts/passwords.ts';
@@ -65,6 +66,8 @@ export function createServices(deps: {
     transaction: accountTransaction(db),
   });
   const payloads = createPayloadStore(db);
+  const accountTokens = createAccountTokenStore(db);
+  const accountPages = createAccountPageStore(db);
   return {
     box,
     accounts,
@@ -79,7 +82,21 @@ export function createServices(deps: {
       settings: { resetTtlSeconds: config.flows.resetTtlSeconds, inviteTtlSeconds: config.flows.inviteTtlSeconds },
     }),
     /** The one-time links (the janitor sweeps used and expired ones). */
-    accountTokens: createAccountTokenStore(db),
+    accountTokens,
+    /** The account page's sessions list (the browser behind each session). */
+    accountPages,
+    /**
+     * The janitor's work besides expired protocol rows (oidc/janitor.ts): sent and failed mails past
+     * their retention, one-time links a day past their use or expiry, and the device rows of
+     * sessions gone for a day. Each is an idempotent bounded DELETE, safe on several nodes at once.
+     */
+    async sweepRetained(batch?: number): Promise<{ mails: number; links: number; devices: number }> {
+      return {
+        mails: await outbox.sweep(batch),
+        links: await accountTokens.sweep(batch),
+        devices: await accountPages.sweep(batch),
+      };
+    },
     clients: createClients({ store: createClientStore(db), box }),
     apis: createApiResources(createApiResourceStore(db), { accessTokenTtl: config.ttl.accessToken }),
     /** The signing and cookie keys (rows); oidc/keys.ts turns them into key material. */

@@ -358,7 +358,13 @@ describe('latchkey commands end to end', { concurrency: 2 }, () => {
       assert.equal(afterRotate.find((k) => k.kid === r.next)?.state, 'next');
     }
 
-    assert.deepEqual(ok(await latchkey(['janitor', '--json'], env)), { removed: 0, skipped: false, mails_removed: 0 });
+    assert.deepEqual(ok(await latchkey(['janitor', '--json'], env)), {
+      removed: 0,
+      skipped: false,
+      mails_removed: 0,
+      links_removed: 0,
+      session_devices_removed: 0,
+    });
     fails(await latchkey(['janitor', '--limit', '0'], env), 2, /must be positive numbers/);
 
     const tail = await latchkey(['audit', 'tail', '--json'], env);

@@ -60,6 +60,19 @@ const signOutOthers = {
          delete from oidc_payloads where model = 'Grant' and id in (select id from grants)`,
 };
 
+/**
+ * Rows of sessions that ended without the account signing in again (expired, signed out at /logout):
+ * a day after their last activity, when no session with that uid is stored any more.
+ */
+const sweepDevices = {
+  name: 'session_devices.sweep',
+  text: `delete from session_devices where session_uid in (
+           select d.session_uid from session_devices d
+           where d.last_seen_at < now() - interval '1 day'
+             and not exists (select 1 from oidc_payloads s where s.uid = d.session_uid)
+           limit $1)`,
+};
+
 export interface SessionRow {
   session_uid: string;
   signed_in_at: Date | null;
@@ -89,6 +102,10 @@ export function createAccountPageStore(db: Queryable) {
     async endOtherSessions(accountId: string, keepSessionUid: string): Promise<number> {
       const { rows } = await db.query<{ ended: number }>({ ...endSessions, values: [accountId, keepSessionUid, true] });
       return rows[0]?.ended ?? 0;
+    },
+    /** Janitor: deletes at most `batch` rows of sessions gone for a day; returns how many. */
+    async sweep(batch = 1000): Promise<number> {
+      return (await db.query({ ...sweepDevices, values: [batch] })).rowCount ?? 0;
     },
     /** Revokes every grant of the account and ends its other sessions; returns the grants revoked. */
     async signOutOthers(accountId: string, keepSessionUid: string): Promise<number> {

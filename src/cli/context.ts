@@ -33,6 +33,8 @@ export interface CliContext {
   payloads: PayloadStore;
   audit: AuditStore;
   outbox: OutboxStore;
+  /** Old mails, one-time links and session rows (the janitor's work besides expired protocol rows). */
+  sweepRetained(batch?: number): Promise<{ mails: number; links: number; devices: number }>;
   mailRenderer: MailRenderer;
   /** A sender with the configured transport; undefined in production without SMTP_URL. */
   mailSender(log: Logger, extras?: Pick<MailSenderDeps, 'metrics' | 'audit' | 'retry'>): MailSender | undefined;

@@ -113,13 +113,20 @@ export async function janitorCommand(ctx: CliContext, args: string[], io: Io): P
   const limit = values.limit === undefined ? DEFAULT_SWEEP.limit : Number(values.limit);
   if (!(batchSize > 0) || !(limit > 0)) throw new UsageError('--batch-size and --limit must be positive numbers');
   const removed = await sweepExpired(ctx.database.pool, ctx.log, { ...DEFAULT_SWEEP, batchSize, limit });
-  const mails = await ctx.outbox.sweep(batchSize);
+  const retained = await ctx.sweepRetained(batchSize);
   print(
     io,
     values.json,
-    { removed: removed ?? 0, skipped: removed === undefined, mails_removed: mails },
+    {
+      removed: removed ?? 0,
+      skipped: removed === undefined,
+      mails_removed: retained.mails,
+      links_removed: retained.links,
+      session_devices_removed: retained.devices,
+    },
     () =>
-      `${removed === undefined ? 'another node is sweeping; skipped' : `removed ${removed} expired row(s)`}; removed ${mails} old mail(s)`,
+      `${removed === undefined ? 'another node is sweeping; skipped' : `removed ${removed} expired row(s)`}; ` +
+      `removed ${retained.mails} old mail(s), ${retained.links} old link(s), ${retained.devices} old session row(s)`,
   );
 }
 
