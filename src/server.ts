@@ -105,7 +105,6 @@ async function listen(
       payloads,
       consents,
       audit: auditStore,
-      outbox,
       mailSender,
     },
   } = opened;
