@@ -17,7 +17,7 @@ import type { PayloadStore } from '../oidc/payload-store.ts';
 import { ACCOUNT_CLIENT_ID, accountCallbackUri } from '../oidc/provider.ts';
 import { sha256 } from '../secret-box.ts';
 import type { MailLimits } from '../security/mail-limits.ts';
-import type { AccountPageStore } from './store.ts';
+import type { AccountPageStore, EndedSession } from './store.ts';
 import { deviceOf } from './user-agent.ts';
 
 /**
@@ -71,10 +71,39 @@ interface SignedIn {
   sessionUid: string;
 }
 
+/**
+ * The engine's own sender of logout tokens, the one its end_session action calls (oidc-provider
+ * lib/models/client.js): it signs the token as /logout does. Not in the type definitions.
+ */
+type LogoutSender = { backchannelLogout(sub: string, sid: string): Promise<void> };
+
 /** The CSRF token of the account page's forms: bound to this browser session. */
 const csrfSubject = (session: EngineSession) => `account:${session.uid}`;
 
 export function accountRoutes(deps: AccountPageDeps): Router {
+  /**
+   * Back-channel logout for sessions ended here, as /logout sends it: each app the session had
+   * signed in to and that registered a backchannel_logout_uri gets a logout token with its sid.
+   * Delivery runs in the background with retries (oidc/backchannel.ts), so the page does not wait.
+   */
+  async function tellApps(accountId: string, ended: EndedSession[]): Promise<void> {
+    const provider = deps.provider();
+    for (const { authorizations } of ended) {
+      for (const [clientId, { sid }] of Object.entries(authorizations ?? {})) {
+        const client = await provider.Client.find(clientId);
+        if (!client?.backchannelLogoutUri || !sid) continue;
+        await (client as unknown as LogoutSender)
+          .backchannelLogout(accountId, sid)
+          .catch((err: unknown) =>
+            deps.log.warn(
+              { event: 'backchannel.failed', client_id: clientId, err },
+              'back-channel logout for a session ended on the account page failed',
+            ),
+          );
+      }
+    }
+  }
+
   const { accounts, store, audit, views, csrf, log } = deps;
 
   async function signedIn(ctx: Context): Promise<SignedIn | undefined> {
@@ -370,8 +399,10 @@ export function accountRoutes(deps: AccountPageDeps): Router {
       if (!/^[A-Za-z0-9_-]{1,100}$/.test(id)) ctx.throw(400, 'no such session');
       // This browser's own session ends at /logout, which also tells its apps.
       if (id === who.sessionUid) return seeOther(ctx);
-      if (await store.endSession(who.account.id, id)) {
+      const ended = await store.endSession(who.account.id, id);
+      if (ended.length) {
         await audit.record({ event: 'account.session_ended', accountId: who.account.id, ip: ctx.ip });
+        await tellApps(who.account.id, ended);
       }
       seeOther(ctx, 'session');
     })
@@ -383,8 +414,9 @@ export function accountRoutes(deps: AccountPageDeps): Router {
         event: 'account.sessions_ended',
         accountId: who.account.id,
         ip: ctx.ip,
-        details: { ended },
+        details: { ended: ended.length },
       });
+      await tellApps(who.account.id, ended);
       seeOther(ctx, 'sessions');
     })
     .post(PAGE_ROUTES.account_delete, parseForm, async function deleteAccount(ctx) {

@@ -35,11 +35,11 @@ const endSessions = {
   text: `with ended as (
            delete from oidc_payloads s where s.model = 'Session' and s.payload->>'accountId' = $1
              and (case when $3::boolean then s.uid is distinct from $2 else s.uid = $2 end)
-           returning s.uid
+           returning s.uid, s.payload->'authorizations' as authorizations
          ), devices as (
            delete from session_devices where session_uid in (select uid from ended)
          )
-         select count(*)::int as ended from ended`,
+         select authorizations from ended`,
 };
 /**
  * What a password change on the account page ends: every grant of the account with its tokens
@@ -73,6 +73,11 @@ const sweepDevices = {
            limit $1)`,
 };
 
+/** An ended session: the apps it had signed in to, each with its session id for that app (the engine's). */
+export interface EndedSession {
+  authorizations: Record<string, { sid?: string }> | null;
+}
+
 export interface SessionRow {
   session_uid: string;
   signed_in_at: Date | null;
@@ -94,14 +99,12 @@ export function createAccountPageStore(db: Queryable) {
     async sessionsOf(accountId: string): Promise<SessionRow[]> {
       return (await db.query<SessionRow>({ ...sessionsOf, values: [accountId] })).rows;
     },
-    /** Ends one session of the account; false when it was not (or no longer) one of theirs. */
-    async endSession(accountId: string, sessionUid: string): Promise<boolean> {
-      const { rows } = await db.query<{ ended: number }>({ ...endSessions, values: [accountId, sessionUid, false] });
-      return (rows[0]?.ended ?? 0) > 0;
+    /** Ends one session of the account; empty when it was not (or no longer) one of theirs. */
+    async endSession(accountId: string, sessionUid: string): Promise<EndedSession[]> {
+      return (await db.query<EndedSession>({ ...endSessions, values: [accountId, sessionUid, false] })).rows;
     },
-    async endOtherSessions(accountId: string, keepSessionUid: string): Promise<number> {
-      const { rows } = await db.query<{ ended: number }>({ ...endSessions, values: [accountId, keepSessionUid, true] });
-      return rows[0]?.ended ?? 0;
+    async endOtherSessions(accountId: string, keepSessionUid: string): Promise<EndedSession[]> {
+      return (await db.query<EndedSession>({ ...endSessions, values: [accountId, keepSessionUid, true] })).rows;
     },
     /** Janitor: deletes at most `batch` rows of sessions gone for a day; returns how many. */
     async sweep(batch = 1000): Promise<number> {

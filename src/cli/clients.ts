@@ -39,6 +39,7 @@ Options for create and update:
   --jwks JSON|@file             Public keys for private_key_jwt (inline JSON or a file path)
   --jwks-uri U                  URL of the client's public keys for private_key_jwt
   --backchannel-logout-uri U    Receives logout tokens when the user signs out
+  --backchannel-logout-session  Put sid in ID tokens and logout tokens (backchannel_logout_session_required)
   --require-par                 Only accept authorization requests pushed to /par
   --require-pkce                Require PKCE (S256) on every authorization request: the default for new
                                 clients; public clients always require it
@@ -63,6 +64,7 @@ const CLIENT_OPTIONS = {
   jwks: { type: 'string' },
   'jwks-uri': { type: 'string' },
   'backchannel-logout-uri': { type: 'string' },
+  'backchannel-logout-session': { type: 'boolean' },
   'require-par': { type: 'boolean' },
   'require-pkce': { type: 'boolean' },
   'allow-no-pkce': { type: 'boolean' },
@@ -112,12 +114,15 @@ async function extraMetadata(values: {
   jwks?: string | undefined;
   'jwks-uri'?: string | undefined;
   'backchannel-logout-uri'?: string | undefined;
+  'backchannel-logout-session'?: boolean | undefined;
   'require-par'?: boolean | undefined;
 }) {
   const extra: Record<string, unknown> = {};
   if (values.jwks) extra.jwks = await readJwks(values.jwks);
   if (values['jwks-uri']) extra.jwks_uri = values['jwks-uri'];
   if (values['backchannel-logout-uri']) extra.backchannel_logout_uri = values['backchannel-logout-uri'];
+  if (values['backchannel-logout-session'] !== undefined)
+    extra.backchannel_logout_session_required = values['backchannel-logout-session'];
   if (values['require-par'] !== undefined) extra.require_pushed_authorization_requests = values['require-par'];
   return extra;
 }

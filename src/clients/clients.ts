@@ -143,7 +143,7 @@ export function createClients(deps: { store: ClientStore; box: SecretBox }) {
   return {
     store,
 
-    /** `extra`: metadata kept as is (jwks, jwks_uri, backchannel_logout_uri, require_pushed_authorization_requests). */
+    /** `extra`: metadata kept as is (jwks, jwks_uri, backchannel_logout_uri and _session_required, require_pushed_authorization_requests). */
     async create(input: ClientInput, extra: Record<string, unknown> = {}): Promise<ClientResult> {
       const problem = extraProblem(extra, input.tokenEndpointAuthMethod === 'private_key_jwt');
       if (problem) return { ok: false, problems: [problem] };
@@ -318,6 +318,8 @@ function toProviderMetadata(row: ClientRow, box: SecretBox): AdapterPayload {
     ...(typeof extra.backchannel_logout_uri === 'string'
       ? { backchannel_logout_uri: extra.backchannel_logout_uri }
       : {}),
+    // The app wants `sid` in ID tokens and logout tokens (OIDC Back-Channel Logout 1.0 §2.2).
+    ...(extra.backchannel_logout_session_required === true ? { backchannel_logout_session_required: true } : {}),
     ...(extra.require_pushed_authorization_requests === true ? { require_pushed_authorization_requests: true } : {}),
   };
 }

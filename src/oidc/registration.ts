@@ -44,6 +44,7 @@ const MAPPED = new Set([
   'jwks',
   'jwks_uri',
   'backchannel_logout_uri',
+  'backchannel_logout_session_required',
   'require_pushed_authorization_requests',
 ]);
 
@@ -167,6 +168,7 @@ function toClientInput(metadata: AdapterPayload): {
     ...(typeof metadata.backchannel_logout_uri === 'string'
       ? { backchannel_logout_uri: metadata.backchannel_logout_uri }
       : {}),
+    ...(metadata.backchannel_logout_session_required === true ? { backchannel_logout_session_required: true } : {}),
     ...(metadata.require_pushed_authorization_requests === true ? { require_pushed_authorization_requests: true } : {}),
     ...(metadata[STRICT_AUTH_METHOD] === true ? { [STRICT_AUTH_METHOD]: true } : {}),
   };
