@@ -58,6 +58,10 @@ export async function spawnServer(
   const [file, ...args] = options.command ?? [process.execPath, '--import', 'tsx', 'src/main.ts'];
   // pg connects on the first query: servers that arrange nothing never open it.
   const pool = new pg.Pool({ connectionString: database.url, max: 2 });
+  // An idle connection of ours that PostgreSQL ends (a restart, an administrator) is not the server
+  // under test failing: the pool drops it and connects again on the next query. Without a listener
+  // the pool's 'error' event would end the test process.
+  pool.on('error', () => {});
   // Arranged with the configuration the server reads from the same environment.
   const arrangements = createArrangements(pool, loadConfig(env));
   const children: Array<{ child: ChildProcess; exited: Promise<unknown> }> = [];
