@@ -135,22 +135,30 @@ function errorPages(views: Views, outage: Pick<Outage, 'unavailable'>) {
 
 function assetRoutes(views: Views): Router {
   const cache = new Map<string, Promise<string>>();
-  return new Router()
-    .get('/assets/theme.css', function themeCss(ctx) {
-      ctx.type = 'text/css';
-      ctx.set('Cache-Control', 'public, max-age=300');
-      ctx.body = views.themeCss;
-    })
-    .get('/assets/latchkey.css', async function stylesheet(ctx) {
-      let css = cache.get('latchkey.css');
-      if (!css) {
-        css = readFile(path.join(VIEWS_DIR, 'assets', 'latchkey.css'), 'utf8');
-        cache.set('latchkey.css', css);
+  /** A file of views/assets, read once per process. */
+  const asset = (name: string, type: string) =>
+    async function serveAsset(ctx: Context) {
+      let body = cache.get(name);
+      if (!body) {
+        body = readFile(path.join(VIEWS_DIR, 'assets', name), 'utf8');
+        cache.set(name, body);
       }
-      ctx.type = 'text/css';
+      ctx.type = type;
       ctx.set('Cache-Control', 'public, max-age=300');
-      ctx.body = await css;
-    });
+      ctx.body = await body;
+    };
+  return (
+    new Router()
+      .get('/assets/theme.css', function themeCss(ctx) {
+        ctx.type = 'text/css';
+        ctx.set('Cache-Control', 'public, max-age=300');
+        ctx.body = views.themeCss;
+      })
+      .get('/assets/latchkey.css', asset('latchkey.css', 'text/css'))
+      .get('/assets/favicon.svg', asset('favicon.svg', 'image/svg+xml'))
+      // Browsers ask for /favicon.ico whatever the page links to; they read an SVG served there.
+      .get('/favicon.ico', asset('favicon.svg', 'image/svg+xml'))
+  );
 }
 
 export function createApp(deps: AppDeps): Koa {

@@ -4,7 +4,7 @@ import type { ClientRow } from '../clients/store.ts';
 import { createAdapterFactory } from '../oidc/adapter.ts';
 import { issueInitialAccessToken } from '../oidc/registration.ts';
 import type { CliContext } from './context.ts';
-import { CommandError, found, type Io, parse, print, required, UsageError, unknownCommand } from './output.ts';
+import { CommandError, found, type Io, parse, print, required, table, UsageError, unknownCommand } from './output.ts';
 
 export const CLIENTS_HELP = `Usage: latchkey clients <command> [options]
 
@@ -183,7 +183,15 @@ export async function clientsCommand(ctx: CliContext, args: string[], io: Io): P
       print(io, json, rows.map(clientView), () =>
         rows.length === 0
           ? '(no clients)'
-          : rows.map((row) => `${row.client_id}  ${row.type.padEnd(12)}  ${row.name}`).join('\n'),
+          : table(
+              rows.map((row) => ({
+                client_id: row.client_id,
+                type: row.type,
+                name: row.name,
+                grants: row.grant_types,
+                redirect_uris: row.redirect_uris,
+              })),
+            ),
       );
       return;
     }

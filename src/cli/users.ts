@@ -105,6 +105,13 @@ export async function usersCommand(ctx: CliContext, args: string[], io: Io): Pro
         givenName: values['given-name'],
         familyName: values['family-name'],
       });
+      if (!result.ok && result.reason === 'email_taken') {
+        // Running a walk-through twice is the usual way here: say how to go on with that account.
+        const email = values.email ?? '';
+        throw new CommandError(
+          `${REASONS.email_taken}: \`latchkey users show ${email}\` shows it, \`latchkey users set-password ${email} --password-stdin\` sets its password`,
+        );
+      }
       if (!result.ok) throw new CommandError(reason(ctx, result.reason));
       await ctx.audit.record({ event: 'user.created', accountId: result.account.id });
       print(
