@@ -83,10 +83,17 @@ describe('latchkey commands end to end', { concurrency: 2 }, () => {
       ),
     );
 
-    const [list, shown] = await Promise.all([
+    const [list, shown, listed] = await Promise.all([
       latchkey(['clients', 'list', '--json'], env),
       latchkey(['clients', 'show', web.client_id, '--json'], env),
+      latchkey(['clients', 'list'], env),
     ]);
+    // The table an operator reads names each app's grants and redirect URIs.
+    assert.match(listed.stdout, /^client_id +type +name +grants +redirect_uris$/m);
+    assert.match(
+      listed.stdout,
+      new RegExp(`^${web.client_id} .*authorization_code.* https://app\\.example\\.com/cb$`, 'm'),
+    );
     const clients = ok(list) as Array<Record<string, unknown>>;
     assert.deepEqual(clients.map((c) => c.client_id).sort(), [web.client_id, spa.client_id].sort());
     assert.ok(!list.stdout.includes(web.client_secret), 'list never shows a secret');
@@ -164,7 +171,7 @@ describe('latchkey commands end to end', { concurrency: 2 }, () => {
       latchkey(['users', 'show', address, '--json'], env),
       latchkey(['users', 'show', user.id, '--json'], env),
     ]);
-    fails(duplicate, 1, /already exists/);
+    fails(duplicate, 1, /already exists: `latchkey users show .*` shows it, `latchkey users set-password /);
     fails(weak, 1, /at least 8 characters/);
     fails(noStdin, 2, /--password-stdin is required/);
     assert.deepEqual(
@@ -312,7 +319,7 @@ describe('latchkey commands end to end', { concurrency: 2 }, () => {
       latchkey(['apis', 'list', '--json'], env),
       latchkey(['apis', 'show', 'https://api.example.com', '--json'], env),
     ]);
-    fails(duplicate, 1, /already exists/);
+    fails(duplicate, 1, /already exists: `latchkey users show .*` shows it, `latchkey users set-password /);
     fails(notUri, 1, /must be an absolute URI/);
     fails(badTtl, 2, /--ttl must be a number/);
     assert.deepEqual(ok(list), [api]);
