@@ -19,7 +19,14 @@ async function finishVerifiedLogin(ctx: Context, deps: Pick<FlowDeps, 'provider'
     .interactionFinished(
       ctx.req,
       ctx.res,
-      { login: { accountId: interaction.session!.accountId } },
+      // The session's amr and acr stay as its sign-in set them (a second factor is not undone).
+      {
+        login: {
+          accountId: interaction.session!.accountId,
+          amr: interaction.session?.amr,
+          acr: interaction.session?.acr,
+        },
+      },
       { mergeWithLastSubmission: true },
     );
   ctx.respond = false;
