@@ -200,7 +200,9 @@ export function createProvider(deps: ProviderDeps): Provider {
     routes: ROUTES,
     scopes: OIDC_SCOPES,
     claims: {
-      openid: ['sub'],
+      // acr and amr: how the person signed in (mfa/acr.ts), in every ID token (the userinfo
+      // response has neither: they are not claims of the account).
+      openid: ['sub', 'acr', 'amr'],
       profile: ['name', 'given_name', 'family_name', 'updated_at'],
       email: ['email', 'email_verified'],
     },
