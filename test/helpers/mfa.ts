@@ -132,7 +132,12 @@ export function secretOnPage(body: string): string {
   return secret;
 }
 
-export function submitEnrolment(idp: Pick<Latchkey, 'issuer'>, agent: UserAgent, step: Step, fields: Record<string, string>) {
+export function submitEnrolment(
+  idp: Pick<Latchkey, 'issuer'>,
+  agent: UserAgent,
+  step: Step,
+  fields: Record<string, string>,
+) {
   return agent.submitForm(new URL(`${interactionBase(step)}/enrol`, idp.issuer), {
     csrf: formField(step.body, 'csrf') ?? '',
     ...fields,
