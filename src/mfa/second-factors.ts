@@ -193,7 +193,7 @@ export function createSecondFactors(deps: {
         const account = await accounts.store.findById(accountId);
         if (!account) return undefined;
         const removed = await store.deleteAll(accountId);
-        const kinds = [...new Set(removed)];
+        const kinds = [...new Set(removed)].sort();
         await createAuditStore(client).record({
           event: 'mfa.reset',
           accountId,
