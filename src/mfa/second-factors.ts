@@ -161,6 +161,16 @@ export function createSecondFactors(deps: {
       return removed;
     },
 
+    /**
+     * For a factor set up elsewhere (passkeys): the first set of recovery codes, made when the
+     * account has no unused one; undefined when it has (they are not shown again).
+     */
+    async recoveryCodesForNewFactor(accountId: string): Promise<string[] | undefined> {
+      return inTransaction(async (store) =>
+        (await store.kindsOf(accountId)).recovery ? undefined : replaceRecoveryCodes(store, accountId),
+      );
+    },
+
     /** A new set of recovery codes; the old ones stop working. */
     async regenerateRecoveryCodes(accountId: string): Promise<string[]> {
       const codes = await inTransaction((store) => replaceRecoveryCodes(store, accountId));
