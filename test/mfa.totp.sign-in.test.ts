@@ -31,7 +31,10 @@ test('in Chromium: set up an authenticator app on the account page, sign out, si
   const qr = page.locator('img.qr');
   assert.match((await qr.getAttribute('src')) ?? '', /^data:image\/svg\+xml;base64,/);
   assert.ok(
-    (await qr.evaluate('(img) => img.naturalWidth')) as number,
+    await qr.evaluate((img) => {
+      const image = img as unknown as { decode(): Promise<void>; naturalWidth: number };
+      return image.decode().then(() => image.naturalWidth);
+    }),
     'the QR code is drawn under the real CSP (img-src data:)',
   );
   const secret = (await page.locator('#totp-secret').textContent())!.trim();

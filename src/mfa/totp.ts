@@ -35,7 +35,7 @@ export async function totpSetupOf(
   who: { issuer: string; label: string },
 ): Promise<{ secret: string; uri: string; qrDataUri: string }> {
   const uri = totpOf(secretBase32, who.issuer, who.label).toString();
-  const svg = await QRCode.toString(uri, { type: 'svg', errorCorrectionLevel: 'M', margin: 2 });
+  const svg = await QRCode.toString(uri, { type: 'svg', errorCorrectionLevel: 'M', margin: 2, width: 192 });
   return { secret: secretBase32, uri, qrDataUri: `data:image/svg+xml;base64,${Buffer.from(svg).toString('base64')}` };
 }
 
