@@ -11,7 +11,7 @@ import { PAGE_ROUTES, ROUTES } from '../http/routes.ts';
 import { localeOf } from '../interactions/flow-pages.ts';
 import { type Csrf, parseForm } from '../interactions/forms.ts';
 import { renderForbidden } from '../interactions/interaction.ts';
-import { recoveryCodesDownload } from '../interactions/second-factor.ts';
+import { recoveryCodesDownload } from '../interactions/second-factor-pages.ts';
 import type { Views } from '../interactions/views.ts';
 import type { SecondFactors, TotpSetup } from '../mfa/second-factors.ts';
 import type { Logger } from '../observability/logger.ts';

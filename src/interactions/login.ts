@@ -8,7 +8,8 @@ import { authenticationOf } from '../mfa/acr.ts';
 import type { Logger } from '../observability/logger.ts';
 import { type Csrf, parseForm } from './forms.ts';
 import { clientNameOf, type InteractionDetails, loadPostedInteraction } from './interaction.ts';
-import { type SecondFactorDeps, secondStepAfterPassword } from './second-factor.ts';
+import { secondStepAfterPassword } from './second-factor.ts';
+import type { SecondFactorDeps } from './second-factor-pages.ts';
 import type { Views } from './views.ts';
 
 export interface LoginDeps {

@@ -7,7 +7,8 @@ import type { FlowDeps } from './flow-pages.ts';
 import { loadInteraction } from './interaction.ts';
 import { type LoginDeps, loginRoutes, renderLogin } from './login.ts';
 import { passwordResetRoutes } from './password-reset.ts';
-import { type SecondFactorDeps, secondFactorRoutes, showSecondStep } from './second-factor.ts';
+import { secondFactorRoutes, showSecondStep } from './second-factor.ts';
+import type { SecondFactorDeps } from './second-factor-pages.ts';
 import { signUpRoutes } from './sign-up.ts';
 
 export type InteractionDeps = LoginDeps & Omit<ConsentDeps, 'accounts'> & FlowDeps & SecondFactorDeps;
