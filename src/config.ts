@@ -200,6 +200,13 @@ export const ConfigSchema = z.object({
    * Default true: otherwise anyone can hold an account in someone else's name.
    */
   SIGNUP_REQUIRE_VERIFIED_EMAIL: flag(true),
+  /**
+   * Every sign-in needs a second factor (an authenticator app; passkeys count too): a person
+   * without one sets up an authenticator app during sign-in, before the app gets a code. Default
+   * false: apps that need it ask per client (`clients create/update --require-mfa`) or per request
+   * (`acr_values=urn:latchkey:acr:mfa`).
+   */
+  MFA_REQUIRED: flag(false),
   /** Seconds an invitation link (`users invite`) works (once). Default 604800 (7 days). */
   INVITE_TTL: z.coerce
     .number()
@@ -254,6 +261,8 @@ export interface Config {
   lockout: { threshold: number; lockSeconds: number };
   passwordMinLength: number;
   accountDeletionEnabled: boolean;
+  /** MFA_REQUIRED: every sign-in needs a second factor. */
+  mfaRequired: boolean;
   rateLimit: { loginPerMinute: number; tokenPerMinute: number };
   registrationEnabled: boolean;
   allowLoopbackOutbound: boolean;
@@ -384,6 +393,7 @@ export function loadConfig(env: Record<string, string | undefined>): Config {
     accountDeletionEnabled: c.ACCOUNT_DELETION_ENABLED,
     rateLimit: { loginPerMinute: c.RATE_LIMIT_LOGIN_PER_MINUTE, tokenPerMinute: c.RATE_LIMIT_TOKEN_PER_MINUTE },
     registrationEnabled: c.REGISTRATION_ENABLED,
+    mfaRequired: c.MFA_REQUIRED,
     allowLoopbackOutbound: c.ALLOW_LOOPBACK_OUTBOUND,
     themeDir: c.THEME_DIR ? path.resolve(c.THEME_DIR) : undefined,
     brand: { name: c.BRAND_NAME, logoUrl: c.BRAND_LOGO_URL, primaryColor: c.BRAND_PRIMARY_COLOR },

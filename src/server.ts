@@ -17,6 +17,7 @@ import { createCsrf } from './interactions/forms.ts';
 import { createProviderPages } from './interactions/pages.ts';
 import { createViews } from './interactions/views.ts';
 import { MAIL_CHANNEL } from './mail/outbox-store.ts';
+import { createSecondFactorPolicy } from './mfa/policy.ts';
 import type { Logger } from './observability/logger.ts';
 import { createMetrics } from './observability/metrics.ts';
 import { createOutageTracker } from './observability/outage.ts';
@@ -105,6 +106,7 @@ async function listen(
       payloads,
       consents,
       audit: auditStore,
+      secondFactors,
       mailSender,
     },
   } = opened;
@@ -144,6 +146,7 @@ async function listen(
   const device = createDeviceFlow({ views, pool, log });
 
   const limits = createRateLimits({ pool, settings: config.rateLimit, log, outage });
+  const secondFactorPolicy = createSecondFactorPolicy({ mfaRequired: config.mfaRequired });
   const buildProvider = (keys: KeyMaterial) =>
     guardEngine(
       metrics.observeProvider(
@@ -156,6 +159,7 @@ async function listen(
           consents,
           pages,
           device: device.pages,
+          secondFactor: secondFactorPolicy,
           log,
           sessionSeen: (seen) =>
             accountPages.recordDevice(sha256(seen.sessionUid), seen.accountId, seen.userAgent, seen.ip),
@@ -186,6 +190,8 @@ async function listen(
       selfService,
       mailLimits,
       flows: config.flows,
+      secondFactors,
+      secondFactorPolicy,
     },
     account: {
       accounts,
@@ -200,6 +206,7 @@ async function listen(
       deletionEnabled: config.accountDeletionEnabled,
       emailChangeEnabled: config.mail.deliverable,
       allowLoginAttempt: limits.allowLoginAttempt,
+      secondFactors,
     },
     engineGuards: [limits.limitTokenRequests, device.limitCodeEntry, device.requireResumeCookie],
     observeRequests: metrics.observeRequests,

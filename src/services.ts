@@ -16,6 +16,7 @@ import { createOutboxStore } from './mail/outbox-store.ts';
 import { createMailRenderer } from './mail/render.ts';
 import { createMailSender, type MailSenderDeps } from './mail/sender.ts';
 import { createMailTransport } from './mail/transport.ts';
+import { createSecondFactors } from './mfa/second-factors.ts';
 import type { Logger } from './observability/logger.ts';
 import { createApiResourceStore } from './oidc/api-resource-store.ts';
 import { createApiResources } from './oidc/api-resources.ts';
@@ -68,6 +69,7 @@ export function createServices(deps: {
   const payloads = createPayloadStore(db);
   const accountTokens = createAccountTokenStore(db);
   const accountPages = createAccountPageStore(db);
+  const audit = createAuditStore(db);
   return {
     box,
     accounts,
@@ -103,7 +105,9 @@ export function createServices(deps: {
     keys: createKeyStore(db),
     payloads,
     consents: createConsentStore(db),
-    audit: createAuditStore(db),
+    audit,
+    /** Authenticator apps and recovery codes (mfa/): set up on the account page, asked for at sign-in. */
+    secondFactors: createSecondFactors({ pool: db, box, accounts, audit, issuerName: config.brand.name }),
     /**
      * The mail outbox over the pool. To queue a mail with the token it carries, build one over the
      * transaction's client instead: `createOutboxStore(client, services.box).enqueue(...)`.

@@ -22,6 +22,10 @@ const FORMS: Record<string, Record<string, string>> = {
   '/account/sessions/end': { session: 'x' },
   '/account/sessions/end-others': {},
   '/account/delete': { password: PASSWORD, confirm: 'yes' },
+  '/account/mfa/totp': {},
+  '/account/mfa/totp/confirm': { factor_id: 'x', code: '123456' },
+  '/account/mfa/totp/remove': { password: PASSWORD },
+  '/account/mfa/recovery-codes': { password: PASSWORD },
 };
 
 test('account forms: CSRF missing or wrong is 403, malformed input is 4xx, never 5xx, and nothing changes', async (t) => {
@@ -159,6 +163,19 @@ test('account forms: CSRF missing or wrong is 403, malformed input is 4xx, never
     401,
   );
   assert.equal(await post("another person's session", '/account/sessions/end', form({ csrf, session: 'AAAA' })), 303);
+  // Second factors: a setup that is not this account's, or garbage, is a 400 page; nothing is saved.
+  for (const [factorId, code] of [
+    ['x'.repeat(5000), '123456'],
+    ["'; drop table account_factors; --", '123456'],
+    ['00000000-0000-0000-0000-000000000000', '<script>alert(1)</script>'],
+    ['x', 'x'.repeat(5000)],
+  ] as const) {
+    assert.equal(
+      await post('totp confirm garbage', '/account/mfa/totp/confirm', form({ csrf, factor_id: factorId, code })),
+      400,
+    );
+  }
+  assert.equal(await post('totp remove without password', '/account/mfa/totp/remove', form({ csrf })), 400);
   // Hostile GETs.
   for (const query of ['?done=<script>', `?done=${'x'.repeat(5000)}`, '?done=profile&done=app']) {
     const response = await agent.request(`/account${query}`);
@@ -215,6 +232,11 @@ test('account forms: CSRF missing or wrong is 403, malformed input is 4xx, never
     [user.id],
   );
   assert.equal(links.length, 0, 'no link was issued');
+  const { rows: factors } = await idp.server.database.pool.query(
+    `select 1 from account_factors where account_id = $1 and confirmed_at is not null`,
+    [user.id],
+  );
+  assert.equal(factors.length, 0, 'no second factor was set up');
   const again = await agent.navigate('/account');
   assert.equal(again.response.status, 200, 'still signed in: nothing ended the session');
 });

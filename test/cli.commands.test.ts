@@ -184,6 +184,7 @@ describe('latchkey commands end to end', { concurrency: 2 }, () => {
       'disabled',
       'email',
       'email_verified',
+      'factors',
       'id',
       'last_login_at',
       'locked_until',

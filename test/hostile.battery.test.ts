@@ -4,6 +4,7 @@ import { test } from 'node:test';
 import * as oidc from 'openid-client';
 import { formField, UserAgent } from './helpers/browser.ts';
 import { authorize, CALLBACK, exchange, PASSWORD, startLatchkey } from './helpers/latchkey.ts';
+import { beginFlow, enrolTotp, pageOf, submitPassword } from './helpers/mfa.ts';
 import { openLoginPage } from './helpers/security.ts';
 
 /**
@@ -65,7 +66,9 @@ interface Outcome {
 }
 
 test('hostile battery: hundreds of malformed requests, no 5xx, no leak, healthy afterwards', async (t) => {
-  const idp = await startLatchkey(t, { SIGNUP_ENABLED: 'true' });
+  // The per-address limit on sign-in attempts (second-factor codes count too) raised: every hostile
+  // code below is an attempt, and the normal sign-in at the end must still go through.
+  const idp = await startLatchkey(t, { SIGNUP_ENABLED: 'true', RATE_LIMIT_LOGIN_PER_MINUTE: '1000' });
   const issuer = new URL(idp.issuer);
   const user = await idp.users.create();
   const xssUser = await idp.users.create({ name: XSS[1] });
@@ -695,6 +698,62 @@ test('hostile battery: hundreds of malformed requests, no 5xx, no leak, healthy 
       );
     }
   }
+
+  // --- the second step of a sign-in: the code form, the recovery code form, the setup form --------
+  // Each field gets hostile values with the interaction's CSRF token: 4xx or the page again, never
+  // a 5xx, nothing unescaped; a wrong CSRF token is refused.
+  const mfaUser = await idp.users.create();
+  await enrolTotp(idp, mfaUser);
+  const mfaClient = await idp.clients.create({ requireMfa: true });
+  const mfaRp = await idp.rp(mfaClient);
+  const mfaValues = [...XSS, ...INJECTION.slice(0, 4), ...UNICODE.slice(0, 2), ...CRLF, 'x'.repeat(3000), ''];
+  const codeStep = await beginFlow(idp, rp);
+  const codePage = await submitPassword(idp, codeStep.flow.agent, codeStep.step, mfaUser.email);
+  assert.equal(pageOf(codePage), 'second-factor');
+  const enrolUser = await idp.users.create();
+  const enrolStep = await beginFlow(idp, mfaRp);
+  const enrolPage = await submitPassword(idp, enrolStep.flow.agent, enrolStep.step, enrolUser.email);
+  assert.equal(pageOf(enrolPage), 'enrol');
+  const secondStepForms: Array<
+    [page: typeof codePage, agent: UserAgent, action: string, fields: Record<string, string>]
+  > = [
+    [codePage, codeStep.flow.agent, 'second-factor', { method: 'totp', code: '123456' }],
+    [codePage, codeStep.flow.agent, 'second-factor', { method: 'recovery', code: 'abcde-fghjk' }],
+    [enrolPage, enrolStep.flow.agent, 'enrol', { code: '123456' }],
+    [enrolPage, enrolStep.flow.agent, 'enrol', { action: 'continue' }],
+  ];
+  for (const [stepPage, agent, action, fields] of secondStepForms) {
+    const path = `${stepPage.url.pathname}/${action}`;
+    const csrf = formField(stepPage.body, 'csrf')!;
+    for (const field of Object.keys(fields)) {
+      for (const value of mfaValues) {
+        const result = await send(`${action} ${field}=${JSON.stringify(value).slice(0, 24)}`, path, {
+          method: 'POST',
+          headers: { 'content-type': 'application/x-www-form-urlencoded' },
+          body: form({ csrf, ...fields, [field]: value }),
+          agent,
+        });
+        assert.ok(result.status < 500, `${action} ${field}: ${result.status}`);
+        assert.ok(!result.location || result.location.origin === issuer.origin, `${action}: no code for the app`);
+      }
+    }
+    for (const value of ['', 'x', `${csrf}x`, ...XSS.slice(0, 2)]) {
+      const result = await send(`${action} csrf ${value.slice(0, 20)}`, path, {
+        method: 'POST',
+        headers: { 'content-type': 'application/x-www-form-urlencoded' },
+        body: form({ ...fields, csrf: value }),
+        agent,
+      });
+      assert.equal(result.status, 403, `${action}: a wrong CSRF token is refused`);
+    }
+  }
+  // The second step's forms from a browser without that sign-in (no interaction cookie): refused.
+  const stranger = await send('second-factor without the interaction', `${codePage.url.pathname}/second-factor`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/x-www-form-urlencoded' },
+    body: form({ csrf: formField(codePage.body, 'csrf')!, method: 'totp', code: '123456' }),
+  });
+  assert.ok(stranger.status >= 400 && stranger.status < 500, `no interaction cookie: ${stranger.status}`);
 
   // --- /logout ------------------------------------------------------------------------------------
   for (const uri of [...redirectAttempts.slice(0, 10), POST_LOGOUT]) {

@@ -17,6 +17,8 @@ const SAMPLES: MailTemplates = {
     changedAt: '2025-01-02T03:04:05Z',
     helpPath: '/forgot-password',
   },
+  recovery_code_used: { name: 'Ana', usedAt: '2025-01-02T03:04:05Z', remaining: 9, helpPath: '/account' },
+  mfa_reset: { name: 'Ana', resetAt: '2025-01-02T03:04:05Z', accountPath: '/account' },
 };
 
 test('every template renders in English and French, text and HTML, every link absolute on the issuer (its path kept)', () => {

@@ -5,6 +5,7 @@ import { createKeyStore } from '../src/oidc/key-store.ts';
 import { loadKeyMaterial } from '../src/oidc/keys.ts';
 import { createSecretBox } from '../src/secret-box.ts';
 import { authorize, exchange, PASSWORD, startLatchkey } from './helpers/latchkey.ts';
+import { enrolTotp } from './helpers/mfa.ts';
 
 test('a dump of the database holds no client secret, private key, cookie key, password, code, token or session id', async (t) => {
   const idp = await startLatchkey(t);
@@ -18,6 +19,8 @@ test('a dump of the database holds no client secret, private key, cookie key, pa
   const jar = flow.agent.cookies();
   const sessionId = jar.find((c) => c.name === '_session')?.value;
   assert.ok(sessionId, 'the browser has a session');
+  // An authenticator app (its key sealed) and recovery codes (keyed digests).
+  const totp = await enrolTotp(idp, user);
 
   const pool = idp.server.database.pool;
   const keys = await loadKeyMaterial(createKeyStore(pool), createSecretBox(idp.config.secretKey!));
@@ -47,6 +50,13 @@ test('a dump of the database holds no client secret, private key, cookie key, pa
     rotatedRefreshToken: rotated.refresh_token!,
     sessionId,
     secretKey: idp.config.secretKey!,
+    totpKey: totp.secret,
+    ...Object.fromEntries(
+      totp.recoveryCodes.flatMap((code, i) => [
+        [`recoveryCode${i}`, code],
+        [`recoveryCodeBare${i}`, code.replace('-', '')],
+      ]),
+    ),
     ...Object.fromEntries(keys.cookieKeys.map((key, i) => [`cookieKey${i}`, key])),
     ...Object.fromEntries(privateParts.map((part, i) => [`privateKeyPart${i}`, part])),
   };

@@ -11,7 +11,9 @@ import { PAGE_ROUTES, ROUTES } from '../http/routes.ts';
 import { localeOf } from '../interactions/flow-pages.ts';
 import { type Csrf, parseForm } from '../interactions/forms.ts';
 import { renderForbidden } from '../interactions/interaction.ts';
+import { recoveryCodesDownload } from '../interactions/second-factor-pages.ts';
 import type { Views } from '../interactions/views.ts';
+import type { SecondFactors, TotpSetup } from '../mfa/second-factors.ts';
 import type { Logger } from '../observability/logger.ts';
 import type { PayloadStore } from '../oidc/payload-store.ts';
 import { ACCOUNT_CLIENT_ID, accountCallbackUri } from '../oidc/provider.ts';
@@ -55,14 +57,18 @@ export interface AccountPageDeps {
   deletionEnabled: boolean;
   /** Whether a new address can be confirmed: its link must reach it (config.mail.deliverable). */
   emailChangeEnabled: boolean;
+  /** Authenticator apps and recovery codes (mfa/). */
+  secondFactors: SecondFactors;
   /** Per-IP limiter for password checks (the sign-in page's). */
   allowLoginAttempt?: (ctx: Context) => Promise<{ allowed: true } | { allowed: false; retryAfterSeconds: number }>;
 }
 
 /** Longest profile field we keep (a name, given or family name). */
 const MAX_NAME = 200;
-const DONE = new Set(['profile', 'email', 'password', 'app', 'session', 'sessions']);
-type Section = 'profile' | 'email' | 'password' | 'apps' | 'sessions' | 'delete';
+const DONE = new Set(['profile', 'email', 'password', 'app', 'session', 'sessions', 'totp', 'totp_removed']);
+type Section = 'profile' | 'email' | 'password' | 'mfa' | 'apps' | 'sessions' | 'delete';
+/** Where a done message shows: the section it is about. */
+const DONE_ANCHOR: Record<string, string> = { app: 'apps', session: 'sessions', totp: 'mfa', totp_removed: 'mfa' };
 
 type EngineSession = Awaited<ReturnType<Provider['Session']['get']>>;
 interface SignedIn {
@@ -148,11 +154,12 @@ export function accountRoutes(deps: AccountPageDeps): Router {
   ) {
     const t = views.strings(ctx);
     const provider = deps.provider();
-    const [grants, sessions, activity, pendingEmail] = await Promise.all([
+    const [grants, sessions, activity, pendingEmail, factors] = await Promise.all([
       deps.payloads.grantsOfAccount(who.account.id),
       store.sessionsOf(who.account.id),
       audit.ofAccount(who.account.id, 20),
       deps.selfService.pendingEmailChangeOf(who.account.id),
+      deps.secondFactors.summary(who.account.id),
     ]);
     const byClient = new Map<
       string,
@@ -199,6 +206,7 @@ export function accountRoutes(deps: AccountPageDeps): Router {
         csrf: csrf.tokenFor(csrfSubject(who.session)),
         account: who.account,
         pendingEmail,
+        factors,
         values: options.values ?? {},
         done: done ? t.account.done[done as keyof typeof t.account.done] : undefined,
         error: options.error,
@@ -227,13 +235,42 @@ export function accountRoutes(deps: AccountPageDeps): Router {
     );
   }
 
+  /** "Set up an authenticator app": the QR code, the key and the link, and the code to confirm it. */
+  async function renderTotpSetup(ctx: Context, who: SignedIn, setup: TotpSetup, error?: string) {
+    const t = views.strings(ctx);
+    await views.render(
+      ctx,
+      'totp-setup',
+      {
+        title: t.mfa.setupTitle,
+        lede: t.mfa.setupLede,
+        setup,
+        action: PAGE_ROUTES.account_totp_confirm,
+        csrf: csrf.tokenFor(csrfSubject(who.session)),
+        fields: { factor_id: setup.factorId },
+        error,
+        cancel: undefined,
+        backHref: `${PAGE_ROUTES.account}#mfa`,
+      },
+      error ? 400 : 200,
+    );
+  }
+
+  /** New recovery codes, shown once (and as a text file to download from the page itself). */
+  async function renderRecoveryCodes(ctx: Context, codes: string[]) {
+    const t = views.strings(ctx);
+    await views.render(ctx, 'recovery-codes', {
+      title: t.mfa.recoveryTitle,
+      codes,
+      download: recoveryCodesDownload(codes, t.mfa.downloadHeading),
+      continueForm: undefined,
+      backHref: `${PAGE_ROUTES.account}#mfa`,
+    });
+  }
+
   const seeOther = (ctx: Context, done?: string) => {
     ctx.status = 303;
-    ctx.redirect(
-      done
-        ? `${PAGE_ROUTES.account}?done=${done}#${done === 'app' ? 'apps' : done === 'session' ? 'sessions' : done}`
-        : PAGE_ROUTES.account,
-    );
+    ctx.redirect(done ? `${PAGE_ROUTES.account}?done=${done}#${DONE_ANCHOR[done] ?? done}` : PAGE_ROUTES.account);
   };
 
   /** Checks the current password (it counts toward lockout and the per-address limit, as on the sign-in page). */
@@ -376,6 +413,60 @@ export function accountRoutes(deps: AccountPageDeps): Router {
         'password changed on the account page',
       );
       seeOther(ctx, 'password');
+    })
+    .post(PAGE_ROUTES.account_totp, parseForm, async function startTotpSetup(ctx) {
+      const who = await posted(ctx);
+      if (!who) return;
+      const setup = await deps.secondFactors.startTotp(who.account);
+      await renderTotpSetup(ctx, who, setup);
+    })
+    .post(PAGE_ROUTES.account_totp_confirm, parseForm, async function confirmTotpSetup(ctx) {
+      const who = await posted(ctx);
+      if (!who) return;
+      const t = views.strings(ctx);
+      const factorId = (who.form.factor_id ?? '').slice(0, 64);
+      const result = await deps.secondFactors.confirmTotp(who.account.id, factorId, who.form.code ?? '');
+      if (!result.ok) {
+        const setup =
+          result.reason === 'invalid_code' ? await deps.secondFactors.pendingTotp(who.account, factorId) : undefined;
+        if (!setup) return render(ctx, who, { error: { section: 'mfa', message: t.mfa.setupExpired }, status: 400 });
+        return renderTotpSetup(ctx, who, setup, t.mfa.invalidSetupCode);
+      }
+      log.info({ event: 'mfa.totp_added', account_id: who.account.id }, 'authenticator app set up on the account page');
+      if (!result.recoveryCodes) return seeOther(ctx, 'totp');
+      await renderRecoveryCodes(ctx, result.recoveryCodes);
+    })
+    .post(PAGE_ROUTES.account_totp_remove, parseForm, async function removeTotp(ctx) {
+      const who = await posted(ctx);
+      if (!who) return;
+      const t = views.strings(ctx);
+      const fail = (message: string, status = 400) => render(ctx, who, { error: { section: 'mfa', message }, status });
+      const password = who.form.password ?? '';
+      if (!password) return fail(t.mfa.passwordMissing);
+      const check = await passwordMatches(ctx, who, password);
+      if (check === 'limited') return fail(t.login.rateLimited, 429);
+      if (check === 'wrong') return fail(t.account.currentPasswordWrong, 401);
+      await deps.secondFactors.removeTotp(who.account.id);
+      log.info(
+        { event: 'mfa.totp_removed', account_id: who.account.id },
+        'authenticator app removed on the account page',
+      );
+      seeOther(ctx, 'totp_removed');
+    })
+    .post(PAGE_ROUTES.account_recovery_codes, parseForm, async function regenerateRecoveryCodes(ctx) {
+      const who = await posted(ctx);
+      if (!who) return;
+      const t = views.strings(ctx);
+      const fail = (message: string, status = 400) => render(ctx, who, { error: { section: 'mfa', message }, status });
+      // Codes stand in for a factor: without one there is nothing for them to stand in for.
+      if (!(await deps.secondFactors.summary(who.account.id)).hasFactor) return seeOther(ctx);
+      const password = who.form.password ?? '';
+      if (!password) return fail(t.mfa.passwordMissing);
+      const check = await passwordMatches(ctx, who, password);
+      if (check === 'limited') return fail(t.login.rateLimited, 429);
+      if (check === 'wrong') return fail(t.account.currentPasswordWrong, 401);
+      const codes = await deps.secondFactors.regenerateRecoveryCodes(who.account.id);
+      await renderRecoveryCodes(ctx, codes);
     })
     .post(PAGE_ROUTES.account_app_remove, parseForm, async function removeApp(ctx) {
       const who = await posted(ctx);

@@ -199,6 +199,24 @@ export function createAccounts(deps: {
     },
 
     /**
+     * Checks a second factor of an account whose password was right (mfa/) under the same lockout
+     * as signIn: the attempt is counted before `check` runs (store.claimAttemptById, one UPDATE
+     * that refuses a locked or disabled account), so simultaneous guesses cannot slip past the
+     * count; a right answer resets the count as a right password does.
+     */
+    async checkSecondFactor(
+      accountId: string,
+      check: () => Promise<boolean>,
+    ): Promise<{ ok: true } | { ok: false; reason: 'invalid' | 'locked'; lockedNow?: boolean }> {
+      const attempt = await store.claimAttemptById(accountId, lockout.threshold, lockout.lockSeconds);
+      if (!attempt) return { ok: false, reason: 'locked' };
+      if (!(await check()))
+        return attempt.lockedNow ? { ok: false, reason: 'locked', lockedNow: true } : { ok: false, reason: 'invalid' };
+      await store.settleAttempt(accountId, attempt);
+      return { ok: true };
+    },
+
+    /**
      * Sets a new password (an administrator's reset). It clears any lockout and, unless
      * `keepSessions`, signs the person out everywhere (signOutEverywhere, its cut-off set by the
      * same UPDATE as the password), so a stolen refresh token or session dies with the old password

@@ -66,15 +66,31 @@ const list = {
  * a day) in the same statement; while locked no row is returned. `failed_logins` thus counts
  * attempts since the last success or lock, those in flight included.
  */
-const claimAttempt = {
-  name: 'accounts.claim_attempt',
-  text: `update accounts set
-           failed_logins = case when failed_logins + 1 >= $2 then 0 else failed_logins + 1 end,
+const COUNT_ATTEMPT = `failed_logins = case when failed_logins + 1 >= $2 then 0 else failed_logins + 1 end,
            lockouts = case when failed_logins + 1 >= $2 then lockouts + 1 else lockouts end,
            locked_until = case when failed_logins + 1 >= $2
-             then now() + make_interval(secs => least($3::float8 * power(2, lockouts), 86400)) else locked_until end
+             then now() + make_interval(secs => least($3::float8 * power(2, lockouts), 86400)) else locked_until end`;
+const claimAttempt = {
+  name: 'accounts.claim_attempt',
+  text: `update accounts set ${COUNT_ATTEMPT}
          where lower(email) = lower($1) and (locked_until is null or locked_until <= now())
          returning ${COLUMNS}, coalesce(locked_until > now(), false) as locked_now`,
+};
+/**
+ * The same count for a second factor (mfa/): the account is known by then (its password was
+ * right), so it is found by id; a disabled account is not counted (and not let through).
+ */
+const claimAttemptById = {
+  name: 'accounts.claim_attempt_by_id',
+  text: `update accounts set ${COUNT_ATTEMPT}
+         where id = $1 and not disabled and (locked_until is null or locked_until <= now())
+         returning failed_logins, lockouts, coalesce(locked_until > now(), false) as locked_now`,
+};
+/** A right second factor: the count goes back to 0 only when it is still what this attempt left (recordSuccess). */
+const settleAttempt = {
+  name: 'accounts.settle_attempt',
+  text: `update accounts set failed_logins = case when failed_logins = $2 and lockouts = $3 then 0 else failed_logins end
+         where id = $1`,
 };
 /**
  * Records a right password. The count goes back to 0 only when it is still what this attempt
@@ -228,6 +244,23 @@ export function createAccountStore(db: Queryable) {
       if (!row) return undefined;
       const { locked_now: lockedNow, ...account } = row;
       return { account, lockedNow };
+    },
+    /** Counts an attempt on the account with this id; undefined when there is none, it is disabled or locked. */
+    async claimAttemptById(
+      id: string,
+      threshold: number,
+      lockSeconds: number,
+    ): Promise<{ failedLogins: number; lockouts: number; lockedNow: boolean } | undefined> {
+      const { rows } = await db.query<{ failed_logins: number; lockouts: number; locked_now: boolean }>({
+        ...claimAttemptById,
+        values: [id, threshold, lockSeconds],
+      });
+      const row = rows[0];
+      return row && { failedLogins: row.failed_logins, lockouts: row.lockouts, lockedNow: row.locked_now };
+    },
+    /** After a right answer to an attempt claimed by claimAttemptById. */
+    async settleAttempt(id: string, attempt: { failedLogins: number; lockouts: number }): Promise<void> {
+      await db.query({ ...settleAttempt, values: [id, attempt.failedLogins, attempt.lockouts] });
     },
     /**
      * The login time for the session, or undefined when a new password was set after `attempt`

@@ -48,6 +48,9 @@ Options for create and update:
   --require-verified-email      Sign-in for this app stops at a "verify your email" page (with a resend
                                 button) until the account's address is verified
   --no-require-verified-email   Stop requiring it (update)
+  --require-mfa                 Sign-in for this app needs a second factor; a person without one sets up
+                                an authenticator app during sign-in, before the app gets a code
+  --no-require-mfa              Stop requiring it (update)
   --json                        Machine-readable output
 `;
 
@@ -70,6 +73,8 @@ const CLIENT_OPTIONS = {
   'allow-no-pkce': { type: 'boolean' },
   'require-verified-email': { type: 'boolean' },
   'no-require-verified-email': { type: 'boolean' },
+  'require-mfa': { type: 'boolean' },
+  'no-require-mfa': { type: 'boolean' },
   ttl: { type: 'string' },
 } as const;
 
@@ -87,6 +92,7 @@ function clientView(row: ClientRow) {
     first_party: row.first_party,
     require_pkce: row.type === 'public' || row.require_pkce,
     require_verified_email: row.require_verified_email,
+    require_mfa: row.require_mfa,
     created_at: row.created_at,
   };
 }
@@ -160,6 +166,7 @@ export async function clientsCommand(ctx: CliContext, args: string[], io: Io): P
         tokenEndpointAuthMethod: values['auth-method'],
         requirePkce: requirePkce(values),
         requireVerifiedEmail: values['require-verified-email'],
+        requireMfa: values['require-mfa'],
       };
       const result = await ctx.clients.create(input, await extraMetadata(values));
       if (!result.ok) throw new CommandError(result.problems.join('; '));
@@ -220,6 +227,7 @@ export async function clientsCommand(ctx: CliContext, args: string[], io: Io): P
             : values['no-require-verified-email']
               ? false
               : undefined,
+          requireMfa: values['require-mfa'] ? true : values['no-require-mfa'] ? false : undefined,
         },
         extra,
       );

@@ -7,6 +7,7 @@ import type { Database } from '../db/open.ts';
 import type { OutboxStore } from '../mail/outbox-store.ts';
 import type { MailRenderer } from '../mail/render.ts';
 import type { MailSender, MailSenderDeps } from '../mail/sender.ts';
+import type { SecondFactors } from '../mfa/second-factors.ts';
 import type { Logger } from '../observability/logger.ts';
 import type { ApiResources } from '../oidc/api-resources.ts';
 import type { KeyStore } from '../oidc/key-store.ts';
@@ -32,6 +33,8 @@ export interface CliContext {
   keys: KeyStore;
   payloads: PayloadStore;
   audit: AuditStore;
+  /** Second factors (users reset-mfa, users show). */
+  secondFactors: SecondFactors;
   outbox: OutboxStore;
   /** Old mails, one-time links and session rows (the janitor's work besides expired protocol rows). */
   sweepRetained(batch?: number): Promise<{ mails: number; links: number; devices: number }>;

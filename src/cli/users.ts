@@ -1,4 +1,5 @@
 import type { AccountRow } from '../accounts/store.ts';
+import type { FactorSummary } from '../mfa/second-factors.ts';
 import type { CliContext } from './context.ts';
 import {
   CommandError,
@@ -34,6 +35,9 @@ Commands:
   delete <user>        Delete the account, its sessions and grants
   grants <user>        Apps the user has authorized
   revoke-grants <user> Sign the user out of every app (sessions, grants and their tokens)
+  reset-mfa <user> [--lang en|fr]
+                       Remove every second factor (authenticator app, passkeys, recovery codes);
+                       recorded in the audit log, and the person is mailed
 
 Options:
   --json               Machine-readable output
@@ -50,6 +54,15 @@ const USER_OPTIONS = {
   'keep-sessions': { type: 'boolean' },
   lang: { type: 'string' },
 } as const;
+
+/** The kinds of second factor an account has, never a secret: `users show`. */
+function factorsView(summary: FactorSummary): string[] {
+  return [
+    ...(summary.totp ? ['totp'] : []),
+    ...(summary.passkeys > 0 ? [`webauthn (${summary.passkeys})`] : []),
+    ...(summary.recoveryCodes > 0 ? [`recovery codes (${summary.recoveryCodes} unused)`] : []),
+  ];
+}
 
 function userView(row: AccountRow) {
   const locked = row.locked_until !== null && row.locked_until > new Date();
@@ -150,9 +163,26 @@ export async function usersCommand(ctx: CliContext, args: string[], io: Io): Pro
       );
       return;
     }
-    case 'show':
-      print(io, json, userView(await findUser(ctx, positionals[0])));
+    case 'show': {
+      const row = await findUser(ctx, positionals[0]);
+      print(io, json, { ...userView(row), factors: factorsView(await ctx.secondFactors.summary(row.id)) });
       return;
+    }
+    case 'reset-mfa': {
+      const lang = values.lang ?? 'en';
+      if (lang !== 'en' && lang !== 'fr') throw new UsageError('--lang must be en or fr');
+      const row = await findUser(ctx, positionals[0]);
+      const result = await ctx.secondFactors.reset(row.id, lang);
+      if (!result) throw new CommandError(`no user ${positionals[0]}`);
+      print(
+        io,
+        json,
+        { id: row.id, removed: result.removed },
+        () =>
+          `removed the second factors of user ${row.id} (${result.removed.join(', ') || 'none'}); the person was mailed`,
+      );
+      return;
+    }
     case 'update': {
       const row = await findUser(ctx, positionals[0]);
       const result = await ctx.accounts.update(row.id, {

@@ -3,6 +3,7 @@ import type { AdapterPayload, ClientAuthMethod } from 'oidc-provider';
 import type { SecretBox } from '../secret-box.ts';
 import { REQUIRE_PKCE } from './pkce.ts';
 import { redirectUriProblem } from './redirect-policy.ts';
+import { REQUIRE_MFA } from './require-mfa.ts';
 import { API_SCOPES, OIDC_SCOPES } from './scopes.ts';
 import type { ClientRow, ClientStore } from './store.ts';
 import { STRICT_AUTH_METHOD } from './strict-auth.ts';
@@ -35,6 +36,8 @@ export interface ClientInput {
   requirePkce?: boolean | undefined;
   /** Sign-in for this app needs a verified email address (a "verify your email" page until then). Default false. */
   requireVerifiedEmail?: boolean | undefined;
+  /** Sign-in for this app needs a second factor (set up during sign-in when the person has none). Default false. */
+  requireMfa?: boolean | undefined;
 }
 
 export type ClientResult =
@@ -165,6 +168,7 @@ export function createClients(deps: { store: ClientStore; box: SecretBox }) {
         first_party: input.firstParty ?? false,
         require_pkce: requirePkce,
         require_verified_email: input.requireVerifiedEmail ?? false,
+        require_mfa: input.requireMfa ?? false,
         // An explicitly chosen basic/post method is enforced strictly; the default accepts both.
         metadata: { ...extra, ...(input.tokenEndpointAuthMethod ? { [STRICT_AUTH_METHOD]: true } : {}) },
       });
@@ -206,6 +210,7 @@ export function createClients(deps: { store: ClientStore; box: SecretBox }) {
         first_party: merged.firstParty ?? false,
         require_pkce: requirePkce,
         require_verified_email: changes.requireVerifiedEmail ?? current.require_verified_email,
+        require_mfa: changes.requireMfa ?? current.require_mfa,
         metadata: {
           ...current.metadata,
           ...extra,
@@ -261,6 +266,7 @@ export function createClients(deps: { store: ClientStore; box: SecretBox }) {
             first_party: false,
             require_pkce: requirePkce,
             require_verified_email: false,
+            require_mfa: false,
             ...fields,
           });
       return client
@@ -312,6 +318,7 @@ function toProviderMetadata(row: ClientRow, box: SecretBox): AdapterPayload {
     first_party: row.first_party,
     [REQUIRE_PKCE]: row.type === 'public' || row.require_pkce,
     [REQUIRE_VERIFIED_EMAIL]: row.require_verified_email,
+    [REQUIRE_MFA]: row.require_mfa,
     ...(extra[STRICT_AUTH_METHOD] === true ? { [STRICT_AUTH_METHOD]: true } : {}),
     ...(typeof extra.jwks === 'object' ? { jwks: extra.jwks as AdapterPayload['jwks'] } : {}),
     ...(typeof extra.jwks_uri === 'string' ? { jwks_uri: extra.jwks_uri } : {}),

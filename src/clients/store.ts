@@ -16,19 +16,21 @@ export interface ClientRow {
   require_pkce: boolean;
   /** Sign-in for this app stops at "verify your email" until the account's address is verified. */
   require_verified_email: boolean;
+  /** Sign-in for this app needs a second factor; a person without one sets one up first. */
+  require_mfa: boolean;
   metadata: Record<string, unknown>;
   created_at: Date;
   updated_at: Date;
 }
 
 const COLUMNS = `client_id, name, type, application_type, secret_sealed, token_endpoint_auth_method, redirect_uris,
-  post_logout_redirect_uris, grant_types, scope, first_party, require_pkce, require_verified_email, metadata, created_at, updated_at`;
+  post_logout_redirect_uris, grant_types, scope, first_party, require_pkce, require_verified_email, require_mfa, metadata, created_at, updated_at`;
 
 const insert = {
   name: 'clients.insert',
   text: `insert into clients (client_id, name, type, application_type, secret_sealed, token_endpoint_auth_method,
-           redirect_uris, post_logout_redirect_uris, grant_types, scope, first_party, require_pkce, metadata, require_verified_email)
-         values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13::jsonb, $14) returning ${COLUMNS}`,
+           redirect_uris, post_logout_redirect_uris, grant_types, scope, first_party, require_pkce, metadata, require_verified_email, require_mfa)
+         values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13::jsonb, $14, $15) returning ${COLUMNS}`,
 };
 const findById = { name: 'clients.find_by_id', text: `select ${COLUMNS} from clients where client_id = $1` };
 const list = { name: 'clients.list', text: `select ${COLUMNS} from clients order by created_at, client_id` };
@@ -36,7 +38,7 @@ const update = {
   name: 'clients.update',
   text: `update clients set name = $2, application_type = $3, token_endpoint_auth_method = $4, redirect_uris = $5,
            post_logout_redirect_uris = $6, grant_types = $7, scope = $8, first_party = $9, require_pkce = $10, metadata = $11::jsonb, require_verified_email = $12,
-           updated_at = now()
+           require_mfa = $13, updated_at = now()
          where client_id = $1 returning ${COLUMNS}`,
 };
 const setSecret = {
@@ -49,8 +51,9 @@ const remove = { name: 'clients.delete', text: 'delete from clients where client
 export const CLIENTS_CHANNEL = 'latchkey_clients';
 const notifyChanged = { name: 'clients.notify_changed', text: `select pg_notify('${CLIENTS_CHANNEL}', $1)` };
 
-export type NewClientRow = Omit<ClientRow, 'created_at' | 'updated_at' | 'require_verified_email'> & {
+export type NewClientRow = Omit<ClientRow, 'created_at' | 'updated_at' | 'require_verified_email' | 'require_mfa'> & {
   require_verified_email?: boolean | undefined;
+  require_mfa?: boolean | undefined;
 };
 
 export function createClientStore(db: Queryable) {
@@ -77,6 +80,7 @@ export function createClientStore(db: Queryable) {
           row.require_pkce,
           JSON.stringify(row.metadata),
           row.require_verified_email ?? false,
+          row.require_mfa ?? false,
         ],
       });
       await changed(row.client_id);
@@ -104,6 +108,7 @@ export function createClientStore(db: Queryable) {
           row.require_pkce,
           JSON.stringify(row.metadata),
           row.require_verified_email,
+          row.require_mfa,
         ],
       });
       if (rows[0]) await changed(row.client_id);

@@ -25,6 +25,10 @@ export const PAGE_ROUTES = {
   login: '/interaction/:uid/login',
   abort: '/interaction/:uid/abort',
   consent: '/interaction/:uid/consent',
+  /** The second step of a sign-in: a code from an authenticator app or a recovery code. */
+  secondFactor: '/interaction/:uid/second-factor',
+  /** Setting up an authenticator app during sign-in (an app or the operator requires two factors). */
+  secondFactorEnrol: '/interaction/:uid/enrol',
   account: '/account',
   account_callback: '/account/callback',
   account_profile: '/account/profile',
@@ -34,6 +38,11 @@ export const PAGE_ROUTES = {
   account_sessions_end_others: '/account/sessions/end-others',
   account_delete: '/account/delete',
   account_email: '/account/email',
+  /** Second factors on the account page: start and confirm an authenticator app, remove it, new recovery codes. */
+  account_totp: '/account/mfa/totp',
+  account_totp_confirm: '/account/mfa/totp/confirm',
+  account_totp_remove: '/account/mfa/totp/remove',
+  account_recovery_codes: '/account/mfa/recovery-codes',
   /** The link mailed to a new address: GET shows a button, POST applies the change (signed in or not). */
   account_email_confirm: '/account/email/confirm',
   /** Sign-in stopped until the address is verified: "send again". */
@@ -91,6 +100,8 @@ const TABLE = [
   { name: 'login', path: PAGE_ROUTES.login, methods: ['POST'], engine: false },
   { name: 'abort', path: PAGE_ROUTES.abort, methods: ['POST'], engine: false },
   { name: 'consent', path: PAGE_ROUTES.consent, methods: ['POST'], engine: false },
+  { name: 'second_factor', path: PAGE_ROUTES.secondFactor, methods: ['POST'], engine: false },
+  { name: 'second_factor_enrol', path: PAGE_ROUTES.secondFactorEnrol, methods: ['POST'], engine: false },
   { name: 'account', path: PAGE_ROUTES.account, methods: ['GET'], engine: false },
   { name: 'account_callback', path: PAGE_ROUTES.account_callback, methods: ['GET'], engine: false },
   { name: 'account_profile', path: PAGE_ROUTES.account_profile, methods: ['POST'], engine: false },
@@ -105,6 +116,10 @@ const TABLE = [
   },
   { name: 'account_delete', path: PAGE_ROUTES.account_delete, methods: ['POST'], engine: false },
   { name: 'account_email', path: PAGE_ROUTES.account_email, methods: ['POST'], engine: false },
+  { name: 'account_totp', path: PAGE_ROUTES.account_totp, methods: ['POST'], engine: false },
+  { name: 'account_totp_confirm', path: PAGE_ROUTES.account_totp_confirm, methods: ['POST'], engine: false },
+  { name: 'account_totp_remove', path: PAGE_ROUTES.account_totp_remove, methods: ['POST'], engine: false },
+  { name: 'account_recovery_codes', path: PAGE_ROUTES.account_recovery_codes, methods: ['POST'], engine: false },
   { name: 'account_email_confirm', path: PAGE_ROUTES.account_email_confirm, methods: ['GET', 'POST'], engine: false },
   { name: 'verify_email_resend', path: PAGE_ROUTES.verifyEmailResend, methods: ['POST'], engine: false },
   { name: 'forgot_password', path: PAGE_ROUTES.forgotPassword, methods: ['GET', 'POST'], engine: false },

@@ -14,14 +14,19 @@ import { clientNameOf, type InteractionDetails, loadPostedInteraction } from './
 
 /** Lets the engine go on with the sign-in: the account now has a verified address. */
 async function finishVerifiedLogin(ctx: Context, deps: Pick<FlowDeps, 'provider'>, interaction: InteractionDetails) {
-  await deps
-    .provider()
-    .interactionFinished(
-      ctx.req,
-      ctx.res,
-      { login: { accountId: interaction.session!.accountId } },
-      { mergeWithLastSubmission: true },
-    );
+  await deps.provider().interactionFinished(
+    ctx.req,
+    ctx.res,
+    // The session's amr and acr stay as its sign-in set them (a second factor is not undone).
+    {
+      login: {
+        accountId: interaction.session!.accountId,
+        amr: interaction.session?.amr,
+        acr: interaction.session?.acr,
+      },
+    },
+    { mergeWithLastSubmission: true },
+  );
   ctx.respond = false;
 }
 

@@ -4,9 +4,12 @@ import type Provider from 'oidc-provider';
 import type { Accounts } from '../accounts/accounts.ts';
 import type { AuditStore } from '../audit/store.ts';
 import { PAGE_ROUTES } from '../http/routes.ts';
+import { authenticationOf } from '../mfa/acr.ts';
 import type { Logger } from '../observability/logger.ts';
 import { type Csrf, parseForm } from './forms.ts';
 import { clientNameOf, type InteractionDetails, loadPostedInteraction } from './interaction.ts';
+import { secondStepAfterPassword } from './second-factor.ts';
+import type { SecondFactorDeps } from './second-factor-pages.ts';
 import type { Views } from './views.ts';
 
 export interface LoginDeps {
@@ -51,7 +54,7 @@ export async function renderLogin(
 }
 
 /** POST /interaction/:uid/login and /abort: check the password, then let the engine resume the authorization. */
-export function loginRoutes(deps: LoginDeps): Router {
+export function loginRoutes(deps: LoginDeps & SecondFactorDeps): Router {
   const { accounts, audit, views, csrf, log } = deps;
   return new Router()
     .post(PAGE_ROUTES.login, parseForm, async function submitLogin(ctx) {
@@ -85,12 +88,21 @@ export function loginRoutes(deps: LoginDeps): Router {
         const message = result.reason === 'disabled' ? t.login.disabled : t.login.invalid;
         return renderLogin(ctx, deps, interaction, { error: message, email, status: 401 });
       }
+      // A person with a second factor (or one an app requires) goes on to the second step;
+      // the sign-in is recorded as a success there.
+      if (await secondStepAfterPassword(ctx, deps, interaction, result)) {
+        log.info(
+          { event: 'login.password_ok', account_id: result.accountId, client_id: clientId },
+          'password right: second step',
+        );
+        return;
+      }
       await audit.record({ event: 'login.success', accountId: result.accountId, clientId, ip: ctx.ip });
       log.info({ event: 'login.success', account_id: result.accountId, client_id: clientId }, 'signed in');
       await provider.interactionFinished(
         ctx.req,
         ctx.res,
-        { login: { accountId: result.accountId, ts: result.loginTs, amr: ['pwd'], remember: true } },
+        { login: { accountId: result.accountId, ts: result.loginTs, ...authenticationOf(['pwd']), remember: true } },
         { mergeWithLastSubmission: false },
       );
       ctx.respond = false;

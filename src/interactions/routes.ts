@@ -7,9 +7,11 @@ import type { FlowDeps } from './flow-pages.ts';
 import { loadInteraction } from './interaction.ts';
 import { type LoginDeps, loginRoutes, renderLogin } from './login.ts';
 import { passwordResetRoutes } from './password-reset.ts';
+import { secondFactorRoutes, showSecondStep } from './second-factor.ts';
+import type { SecondFactorDeps } from './second-factor-pages.ts';
 import { signUpRoutes } from './sign-up.ts';
 
-export type InteractionDeps = LoginDeps & Omit<ConsentDeps, 'accounts'> & FlowDeps;
+export type InteractionDeps = LoginDeps & Omit<ConsentDeps, 'accounts'> & FlowDeps & SecondFactorDeps;
 
 /** GET /interaction/:uid shows the page for the pending prompt; the POST routes live with their prompt. */
 export function interactionRoutes(deps: InteractionDeps): Router {
@@ -18,6 +20,8 @@ export function interactionRoutes(deps: InteractionDeps): Router {
   router.get(PAGE_ROUTES.interaction, async function showInteraction(ctx) {
     const interaction = await loadInteraction(ctx, deps.provider(), deps.views);
     if (!interaction) return;
+    // A sign-in at its second step (after the password), or a step-up asked for in a session.
+    if (await showSecondStep(ctx, deps, interaction)) return;
     if (
       interaction.prompt.name === 'login' &&
       interaction.prompt.reasons.includes(EMAIL_NOT_VERIFIED) &&
@@ -30,6 +34,7 @@ export function interactionRoutes(deps: InteractionDeps): Router {
     throw new Error(`interaction prompt ${interaction.prompt.name} has no page`);
   });
   router.use(loginRoutes(deps).routes());
+  router.use(secondFactorRoutes(deps).routes());
   router.use(consentRoutes(consentDeps).routes());
   router.use(passwordResetRoutes(deps).routes());
   router.use(emailVerificationRoutes(deps).routes());

@@ -24,6 +24,10 @@ export interface MailTemplates {
   confirm_email_change: { name: string; confirmPath: string; expiresInHours: number };
   /** To the OLD address after the email of the account changed. */
   email_changed: { name: string; newEmail: string; changedAt: string; helpPath: string };
+  /** A recovery code was used to sign in (mfa/); `remaining` unused codes are left. */
+  recovery_code_used: { name: string; usedAt: string; remaining: number; helpPath: string };
+  /** An operator removed every second factor of the account (`users reset-mfa`). */
+  mfa_reset: { name: string; resetAt: string; accountPath: string };
 }
 export type MailTemplateName = keyof MailTemplates;
 export const MAIL_TEMPLATES = [
@@ -34,6 +38,8 @@ export const MAIL_TEMPLATES = [
   'invitation',
   'confirm_email_change',
   'email_changed',
+  'recovery_code_used',
+  'mfa_reset',
 ] as const satisfies readonly MailTemplateName[];
 
 export type MailLocale = 'en' | 'fr';
@@ -132,6 +138,25 @@ const en: Writers = {
     action: { label: 'It was not me: recover my account', path: d.helpPath },
     notes: ['If it was you, there is nothing to do.'],
   }),
+  recovery_code_used: (d, brand, when) => ({
+    subject: `A recovery code was used for your ${brand} account`,
+    greeting: `Hello ${d.name},`,
+    paragraphs: [
+      `On ${when(d.usedAt)}, someone signed in to your ${brand} account with your password and one of your recovery codes. ${d.remaining} unused codes are left.`,
+      'If your authenticator app is lost, set up a new one and make new recovery codes on your account page.',
+    ],
+    action: { label: 'Go to my account', path: d.helpPath },
+    notes: ['If it was not you, change your password and make new recovery codes now.'],
+  }),
+  mfa_reset: (d, brand, when) => ({
+    subject: `The two-step verification of your ${brand} account was reset`,
+    greeting: `Hello ${d.name},`,
+    paragraphs: [
+      `On ${when(d.resetAt)}, an administrator removed the authenticator apps, passkeys and recovery codes of your ${brand} account. You sign in with your password alone until you set up a new one.`,
+    ],
+    action: { label: 'Set up two-step verification', path: d.accountPath },
+    notes: ['If you did not ask for this, contact your administrator.'],
+  }),
 };
 
 const fr: Writers = {
@@ -199,6 +224,25 @@ const fr: Writers = {
     ],
     action: { label: 'Ce n’était pas moi : récupérer mon compte', path: d.helpPath },
     notes: ['Si c’était vous, vous n’avez rien à faire.'],
+  }),
+  recovery_code_used: (d, brand, when) => ({
+    subject: `Un code de secours a été utilisé pour votre compte ${brand}`,
+    greeting: `Bonjour ${d.name},`,
+    paragraphs: [
+      `Le ${when(d.usedAt)}, quelqu’un s’est connecté à votre compte ${brand} avec votre mot de passe et l’un de vos codes de secours. Il reste ${d.remaining} codes inutilisés.`,
+      'Si vous avez perdu votre application d’authentification, configurez-en une nouvelle et créez de nouveaux codes de secours sur la page de votre compte.',
+    ],
+    action: { label: 'Aller à mon compte', path: d.helpPath },
+    notes: ['Si ce n’était pas vous, changez votre mot de passe et créez de nouveaux codes de secours dès maintenant.'],
+  }),
+  mfa_reset: (d, brand, when) => ({
+    subject: `La validation en deux étapes de votre compte ${brand} a été réinitialisée`,
+    greeting: `Bonjour ${d.name},`,
+    paragraphs: [
+      `Le ${when(d.resetAt)}, un administrateur a supprimé les applications d’authentification, les clés d’accès et les codes de secours de votre compte ${brand}. Vous vous connectez avec votre seul mot de passe jusqu’à ce que vous en configuriez un nouveau.`,
+    ],
+    action: { label: 'Configurer la validation en deux étapes', path: d.accountPath },
+    notes: ['Si vous n’avez rien demandé, contactez votre administrateur.'],
   }),
 };
 

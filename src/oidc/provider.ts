@@ -9,6 +9,7 @@ import { claimsFor } from '../accounts/accounts.ts';
 import { type AccountStore, isSignedOut } from '../accounts/store.ts';
 import { generateClientId, generateClientSecret } from '../clients/clients.ts';
 import { REQUIRE_PKCE } from '../clients/pkce.ts';
+import { REQUIRE_MFA } from '../clients/require-mfa.ts';
 import { API_SCOPES, OIDC_SCOPES } from '../clients/scopes.ts';
 import { STRICT_AUTH_METHOD, strictClientAuth } from '../clients/strict-auth.ts';
 import { REQUIRE_VERIFIED_EMAIL } from '../clients/verified-email.ts';
@@ -45,6 +46,8 @@ export interface ProviderDeps {
   pages: ProviderPages;
   device: DeviceFlowPages;
   log: Logger;
+  /** Second factors: the acr values offered and when an authorization needs two factors (mfa/policy.ts). */
+  secondFactor: SecondFactorPolicy;
   /** Told of each successful authorization's session and browser (the account page lists them). */
   sessionSeen?: (seen: { sessionUid: string; accountId: string; userAgent: string; ip: string }) => Promise<void>;
 }
@@ -94,6 +97,24 @@ async function ownTokenOnly(
   return token.clientId === client.clientId;
 }
 
+/**
+ * Second factors as the engine sees them (built in mfa/policy.ts, which owns the acr values):
+ * what discovery lists as acr_values_supported, whether an authorization needs two factors, and
+ * whether a session's acr already says two were used.
+ */
+export interface SecondFactorPolicy {
+  acrValues: string[];
+  required(request: { acrValues: unknown; clientRequiresMfa: boolean }): boolean;
+  satisfiedBy(sessionAcr: string | undefined): boolean;
+}
+
+/**
+ * The login prompt's reason when the authorization needs a second factor and the session has had
+ * only one (a step-up: our page then asks the session's account for its second factor, or to set
+ * one up, without the password again; interactions/second-factor.ts).
+ */
+export const SECOND_FACTOR_REQUIRED = 'second_factor_required';
+
 /** The login prompt's reason when a verified address is needed and the account has none. */
 export const EMAIL_NOT_VERIFIED = 'email_not_verified';
 
@@ -109,7 +130,7 @@ interface FoundAccount {
  * (disabled, deleted, or signed out everywhere since the session's login) must sign in again.
  * Without it the engine goes on to consent with no account and fails with server_error.
  */
-function promptsWithAccountCheck(): interactionPolicy.DefaultPolicy {
+function promptsWithAccountCheck(secondFactor: SecondFactorPolicy): interactionPolicy.DefaultPolicy {
   const { base, Check } = interactionPolicy;
   const policy = base();
   policy
@@ -130,6 +151,21 @@ function promptsWithAccountCheck(): interactionPolicy.DefaultPolicy {
         (account.mustVerifyEmail || ctx.oidc.client?.[REQUIRE_VERIFIED_EMAIL] === true)
         ? Check.REQUEST_PROMPT
         : Check.NO_NEED_TO_PROMPT;
+    }),
+  );
+  // An app that needs two factors (acr_values=urn:latchkey:acr:mfa, clients --require-mfa,
+  // MFA_REQUIRED) and a session signed in with a password alone: the person is asked for a second
+  // factor (or to set one up) inside the existing session; with prompt=none the app gets
+  // login_required. max_age and prompt=login are the engine's own checks and still apply.
+  policy.get('login')!.checks.add(
+    new Check(SECOND_FACTOR_REQUIRED, 'a second authentication factor is required', 'login_required', (ctx) => {
+      const session = ctx.oidc.session;
+      if (!session?.accountId || !ctx.oidc.account) return Check.NO_NEED_TO_PROMPT;
+      const needed = secondFactor.required({
+        acrValues: ctx.oidc.params?.acr_values,
+        clientRequiresMfa: ctx.oidc.client?.[REQUIRE_MFA] === true,
+      });
+      return needed && !secondFactor.satisfiedBy(session.acr) ? Check.REQUEST_PROMPT : Check.NO_NEED_TO_PROMPT;
     }),
   );
   return policy;
@@ -164,7 +200,9 @@ export function createProvider(deps: ProviderDeps): Provider {
     routes: ROUTES,
     scopes: OIDC_SCOPES,
     claims: {
-      openid: ['sub'],
+      // acr and amr: how the person signed in (mfa/acr.ts), in every ID token (the userinfo
+      // response has neither: they are not claims of the account).
+      openid: ['sub', 'acr', 'amr'],
       profile: ['name', 'given_name', 'family_name', 'updated_at'],
       email: ['email', 'email_verified'],
     },
@@ -193,7 +231,13 @@ export function createProvider(deps: ProviderDeps): Provider {
         claims: (_use, scope) => claimsFor(account, scope),
       };
     },
-    interactions: { url: (_ctx, interaction) => `/interaction/${interaction.uid}`, policy: promptsWithAccountCheck() },
+    interactions: {
+      url: (_ctx, interaction) => `/interaction/${interaction.uid}`,
+      policy: promptsWithAccountCheck(deps.secondFactor),
+    },
+    // acr_values_supported in discovery; the ID token's acr and amr are the session's (the login
+    // result of interactions/second-factor.ts and login.ts, by mfa/acr.ts authenticationOf).
+    acrValues: deps.secondFactor.acrValues,
     // A grant per authorization, started from the consent remembered for this person and app
     // (consent.ts writes it): reuse of a refresh token revokes its grant, and so ends that one
     // authorization's chain, not every device and browser the person uses the app on. Within
@@ -234,7 +278,7 @@ export function createProvider(deps: ProviderDeps): Provider {
       return grant;
     },
     extraClientMetadata: {
-      properties: ['first_party', STRICT_AUTH_METHOD, API_SCOPES, REQUIRE_PKCE, REQUIRE_VERIFIED_EMAIL],
+      properties: ['first_party', STRICT_AUTH_METHOD, API_SCOPES, REQUIRE_PKCE, REQUIRE_VERIFIED_EMAIL, REQUIRE_MFA],
       validator(_ctx, key, value) {
         if (key === API_SCOPES && value !== undefined && typeof value !== 'string') {
           throw new errors.InvalidClientMetadata(`${key} must be a string`);
@@ -243,7 +287,8 @@ export function createProvider(deps: ProviderDeps): Provider {
           (key === 'first_party' ||
             key === STRICT_AUTH_METHOD ||
             key === REQUIRE_PKCE ||
-            key === REQUIRE_VERIFIED_EMAIL) &&
+            key === REQUIRE_VERIFIED_EMAIL ||
+            key === REQUIRE_MFA) &&
           value !== undefined &&
           typeof value !== 'boolean'
         ) {

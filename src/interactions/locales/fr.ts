@@ -125,6 +125,8 @@ export const fr: Strings = {
     notSignedInMessage:
       'La connexion a été annulée ou n’a pas abouti. Rouvrez la page de votre compte pour vous connecter.',
     done: {
+      totp: 'Votre application d’authentification est configurée : un code vous sera demandé après votre mot de passe.',
+      totp_removed: 'L’application d’authentification a été supprimée.',
       profile: 'Votre profil a été enregistré.',
       password:
         'Votre mot de passe a été changé. Vos autres sessions ont été déconnectées et les applications devront se reconnecter.',
@@ -222,6 +224,12 @@ export const fr: Strings = {
       'user.email_change_requested': 'Demande de changement d’adresse e-mail',
       'user.email_changed': 'Adresse e-mail modifiée',
       'user.email_change_refused': 'Changement d’adresse e-mail refusé : un autre compte l’utilise',
+      'login.second_factor_failed': 'Code de validation en deux étapes erroné',
+      'mfa.totp_added': 'Application d’authentification configurée',
+      'mfa.totp_removed': 'Application d’authentification supprimée',
+      'mfa.recovery_code_used': 'Connexion avec un code de secours',
+      'mfa.recovery_codes_regenerated': 'Nouveaux codes de secours créés',
+      'mfa.reset': 'Validation en deux étapes réinitialisée par un administrateur',
     },
     when: 'Quand',
     what: 'Quoi',
@@ -235,6 +243,67 @@ export const fr: Strings = {
     deleteDisabled: 'Les comptes ne peuvent pas être supprimés ici. Contactez votre administrateur.',
     deletedTitle: 'Votre compte a été supprimé',
     deletedLede: 'Tout ce qu’il contenait a disparu. Vous pouvez fermer cette fenêtre.',
+  },
+  mfa: {
+    secondFactorTitle: 'Validation en deux étapes',
+    secondFactorLede: (client) => `Encore une étape pour continuer vers ${client}.`,
+    code: 'Code de votre application d’authentification',
+    codeHint: '6 chiffres. Un nouveau code apparaît toutes les 30 secondes.',
+    verify: 'Valider',
+    recoveryToggle: 'Téléphone perdu ? Utilisez un code de secours',
+    recoveryCode: 'Code de secours',
+    recoveryHint:
+      'L’un des codes enregistrés lors de la configuration de la validation en deux étapes. Chacun ne sert qu’une fois.',
+    useRecovery: 'Utiliser ce code de secours',
+    passkeyTitle: 'Ou utilisez une clé d’accès',
+    passkey: 'Utiliser une clé d’accès',
+    missingCode: 'Saisissez le code.',
+    invalidCode: 'Ce code est incorrect ou a déjà servi. Attendez le code suivant et réessayez.',
+    invalidRecovery: 'Ce code de secours est incorrect ou a déjà servi.',
+    locked: 'Trop de codes erronés. Patientez un moment puis réessayez.',
+    setupTitle: 'Configurer une application d’authentification',
+    setupLede:
+      'Scannez le code QR avec une application d’authentification sur votre téléphone, puis saisissez le code à 6 chiffres qu’elle affiche pour activer la validation en deux étapes.',
+    setupRequiredLede: (client) =>
+      `${client} exige la validation en deux étapes. Scannez le code QR avec une application d’authentification sur votre téléphone, puis saisissez le code à 6 chiffres qu’elle affiche.`,
+    qrAlt: 'Code QR pour ajouter votre compte à une application d’authentification',
+    manual:
+      'Impossible de le scanner ? Saisissez plutôt cette clé dans l’application (basée sur l’heure, 6 chiffres) :',
+    secretLabel: 'Clé',
+    uriLabel: 'Lien de configuration',
+    confirmCode: 'Code affiché par l’application',
+    confirm: 'Activer la validation en deux étapes',
+    invalidSetupCode:
+      'Ce code est incorrect. Vérifiez l’heure de votre téléphone, attendez le code suivant et réessayez.',
+    setupExpired: 'Cette configuration n’est plus valable. Recommencez.',
+    cancelSetup: 'Annuler',
+    recoveryTitle: 'Enregistrez vos codes de secours',
+    recoveryLede:
+      'Si vous perdez votre téléphone, chacun de ces codes vous permet de vous connecter une fois à la place d’un code de l’application. Enregistrez-les maintenant en lieu sûr : ils ne seront plus affichés.',
+    recoveryShownOnce:
+      'Vos codes de secours ont été affichés lors de la configuration de la validation en deux étapes ; ils ne sont plus affichés.',
+    recoveryListLabel: 'Vos codes de secours',
+    download: 'Les télécharger dans un fichier texte',
+    downloadHeading:
+      'Codes de secours : chacun sert une fois, à la place d’un code de votre application d’authentification.',
+    continue: 'Je les ai enregistrés : continuer',
+    backToAccount: 'Je les ai enregistrés : revenir à votre compte',
+    sectionTitle: 'Validation en deux étapes',
+    sectionLede:
+      'Après votre mot de passe, un code d’une application sur votre téléphone : votre compte reste protégé même si votre mot de passe fuite.',
+    totpOn: 'Application d’authentification : activée.',
+    totpOff: 'La validation en deux étapes est désactivée : aucune application d’authentification n’est configurée.',
+    setUp: 'Configurer une application d’authentification',
+    removePassword: 'Votre mot de passe',
+    remove: 'Supprimer l’application d’authentification',
+    removeNote:
+      'Sans elle, vous vous connectez avec votre seul mot de passe (sauf si une application exige deux étapes).',
+    recoveryLeft: (count) =>
+      count === 1 ? 'Il reste 1 code de secours inutilisé.' : `Il reste ${count} codes de secours inutilisés.`,
+    regeneratePassword: 'Votre mot de passe',
+    regenerate: 'Créer de nouveaux codes de secours',
+    regenerateNote: 'Vos codes de secours actuels cessent de fonctionner.',
+    passwordMissing: 'Saisissez votre mot de passe.',
   },
   loggedOut: {
     title: 'Vous êtes déconnecté',

@@ -1,0 +1,222 @@
+import Router from '@koa/router';
+import type { Context } from 'koa';
+import type Provider from 'oidc-provider';
+import { REQUIRE_MFA } from '../clients/require-mfa.ts';
+import { PAGE_ROUTES } from '../http/routes.ts';
+import { mailLocale } from '../mail/templates.ts';
+import { type Amr, authenticationOf } from '../mfa/acr.ts';
+import { EMAIL_NOT_VERIFIED, SECOND_FACTOR_REQUIRED } from '../oidc/provider.ts';
+import { parseForm } from './forms.ts';
+import { type InteractionDetails, loadPostedInteraction } from './interaction.ts';
+import {
+  type PendingSecondFactor,
+  pendingOf,
+  renderEnrol,
+  renderRecoveryCodes,
+  renderVerify,
+  type SecondFactorDeps,
+  savePending,
+  see,
+} from './second-factor-pages.ts';
+
+/**
+ * The second step of a sign-in (issue 16): after a right password, a person with an authenticator
+ * app (or a passkey) is asked for it here; a person without one, when the app or the operator
+ * requires two factors, sets one up here first. The same page serves a step-up: an app asking for
+ * acr_values=urn:latchkey:acr:mfa inside a session signed in with a password alone
+ * (oidc/provider.ts SECOND_FACTOR_REQUIRED) gets it for the session's account, without the
+ * password again.
+ *
+ * Which account is being signed in is kept server-side, on the engine's Interaction (its `result`,
+ * which the engine stores with it and which interactionFinished replaces), never in a form field.
+ */
+
+async function clientRequiresMfa(provider: Provider, interaction: InteractionDetails): Promise<boolean> {
+  const client = await provider.Client.find(String(interaction.params.client_id));
+  return client?.[REQUIRE_MFA] === true;
+}
+
+/** Lets the engine finish the sign-in with what was used: amr and acr by mfa/acr.ts. */
+async function finish(ctx: Context, deps: SecondFactorDeps, pending: PendingSecondFactor, used: Amr[]) {
+  const { amr, acr } = authenticationOf([...pending.amr, ...used]);
+  await deps
+    .provider()
+    .interactionFinished(
+      ctx.req,
+      ctx.res,
+      { login: { accountId: pending.accountId, ts: pending.loginTs, amr, acr, remember: true } },
+      { mergeWithLastSubmission: false },
+    );
+  ctx.respond = false;
+}
+
+/**
+ * After a right password (login.ts): true when the sign-in goes on to a second step (the browser
+ * is sent to it), false when the password is enough. A person with a factor is always asked for
+ * it; a person without one sets one up when this authorization needs two factors.
+ */
+export async function secondStepAfterPassword(
+  ctx: Context,
+  deps: SecondFactorDeps,
+  interaction: InteractionDetails,
+  login: { accountId: string; loginTs: number },
+): Promise<boolean> {
+  const summary = await deps.secondFactors.summary(login.accountId);
+  let stage: PendingSecondFactor['stage'];
+  if (summary.hasFactor) stage = 'verify';
+  else if (
+    deps.secondFactorPolicy.required({
+      acrValues: interaction.params.acr_values,
+      clientRequiresMfa: await clientRequiresMfa(deps.provider(), interaction),
+    })
+  )
+    stage = 'enrol';
+  else return false;
+  await savePending(interaction, { accountId: login.accountId, loginTs: login.loginTs, amr: ['pwd'], stage });
+  see(ctx, interaction.uid);
+  return true;
+}
+
+/** Reasons the engine may give for a login prompt that a second factor alone answers. */
+const STEP_UP_ONLY = new Set([SECOND_FACTOR_REQUIRED, EMAIL_NOT_VERIFIED]);
+
+/**
+ * GET /interaction/:uid for a sign-in at its second step, or a step-up in an existing session
+ * (the login prompt's only reason is SECOND_FACTOR_REQUIRED: no max_age, no prompt=login, the
+ * session's account found). True when it rendered a page.
+ */
+export async function showSecondStep(
+  ctx: Context,
+  deps: SecondFactorDeps,
+  interaction: InteractionDetails,
+): Promise<boolean> {
+  let pending = pendingOf(interaction);
+  const { prompt, session } = interaction;
+  if (
+    !pending &&
+    prompt.name === 'login' &&
+    session?.accountId &&
+    prompt.reasons.includes(SECOND_FACTOR_REQUIRED) &&
+    prompt.reasons.every((reason) => STEP_UP_ONLY.has(reason))
+  ) {
+    const summary = await deps.secondFactors.summary(session.accountId);
+    pending = {
+      accountId: session.accountId,
+      loginTs: Math.floor(Date.now() / 1000),
+      amr: (session.amr as Amr[] | undefined) ?? ['pwd'],
+      stage: summary.hasFactor ? 'verify' : 'enrol',
+    };
+    await savePending(interaction, pending);
+  }
+  if (!pending) return false;
+  if (pending.stage === 'verify') await renderVerify(ctx, deps, interaction, pending);
+  else if (pending.stage === 'enrol') await renderEnrol(ctx, deps, interaction, pending);
+  else await renderRecoveryCodes(ctx, deps, interaction, undefined);
+  return true;
+}
+
+/** POST /interaction/:uid/second-factor and /enrol. */
+export function secondFactorRoutes(deps: SecondFactorDeps): Router {
+  const { views, csrf, log, audit } = deps;
+
+  /** The interaction and its pending state at `stage`; otherwise back to whatever the interaction shows now. */
+  async function postedAt(ctx: Context, stages: PendingSecondFactor['stage'][]) {
+    const posted = await loadPostedInteraction(ctx, deps.provider(), views, csrf);
+    if (!posted) return undefined;
+    const pending = pendingOf(posted.interaction);
+    if (!pending || !stages.includes(pending.stage)) {
+      see(ctx, posted.interaction.uid);
+      return undefined;
+    }
+    return { ...posted, pending };
+  }
+
+  return new Router()
+    .post(PAGE_ROUTES.secondFactor, parseForm, async function submitSecondFactor(ctx) {
+      const posted = await postedAt(ctx, ['verify']);
+      if (!posted) return;
+      const { interaction, form, pending } = posted;
+      const t = views.strings(ctx);
+      const method = form.method === 'recovery' ? 'recovery' : 'totp';
+      const code = (form.code ?? '').slice(0, 64);
+      if (!code.trim())
+        return renderVerify(ctx, deps, interaction, pending, { error: t.mfa.missingCode, method, status: 400 });
+      const limit = await deps.allowLoginAttempt?.(ctx);
+      if (limit && !limit.allowed) {
+        ctx.set('Retry-After', String(limit.retryAfterSeconds));
+        return renderVerify(ctx, deps, interaction, pending, { error: t.login.rateLimited, method, status: 429 });
+      }
+      const clientId = String(interaction.params.client_id);
+      const result = await deps.secondFactors.check(pending.accountId, { method, code }, mailLocale(t.lang));
+      if (!result.ok) {
+        const event = result.lockedNow ? 'login.locked' : 'login.second_factor_failed';
+        await audit.record({
+          event,
+          accountId: pending.accountId,
+          clientId,
+          ip: ctx.ip,
+          details: { method, reason: result.reason },
+        });
+        log.info(
+          { event, reason: result.reason, client_id: clientId, account_id: pending.accountId },
+          'second factor refused',
+        );
+        const error =
+          result.reason === 'locked' ? t.mfa.locked : method === 'recovery' ? t.mfa.invalidRecovery : t.mfa.invalidCode;
+        return renderVerify(ctx, deps, interaction, pending, { error, method, status: 401 });
+      }
+      await audit.record({
+        event: 'login.success',
+        accountId: pending.accountId,
+        clientId,
+        ip: ctx.ip,
+        details: { second_factor: method },
+      });
+      log.info(
+        { event: 'login.success', account_id: pending.accountId, client_id: clientId },
+        'signed in with a second factor',
+      );
+      await finish(ctx, deps, pending, ['otp']);
+    })
+    .post(PAGE_ROUTES.secondFactorEnrol, parseForm, async function submitEnrolment(ctx) {
+      const posted = await postedAt(ctx, ['enrol', 'enrolled']);
+      if (!posted) return;
+      const { interaction, form, pending } = posted;
+      const clientId = String(interaction.params.client_id);
+      if (pending.stage === 'enrolled') {
+        if (form.action !== 'continue') return see(ctx, interaction.uid);
+        await audit.record({
+          event: 'login.success',
+          accountId: pending.accountId,
+          clientId,
+          ip: ctx.ip,
+          details: { second_factor: 'totp_enrolled' },
+        });
+        return finish(ctx, deps, pending, ['otp']);
+      }
+      const t = views.strings(ctx);
+      if (!pending.factorId) return see(ctx, interaction.uid);
+      const result = await deps.secondFactors.confirmTotp(pending.accountId, pending.factorId, form.code ?? '');
+      if (!result.ok) {
+        if (result.reason === 'not_found') return see(ctx, interaction.uid);
+        return renderEnrol(ctx, deps, interaction, pending, { error: t.mfa.invalidSetupCode, status: 400 });
+      }
+      log.info(
+        { event: 'mfa.totp_added', account_id: pending.accountId, client_id: clientId },
+        'authenticator app set up during sign-in',
+      );
+      const enrolled: PendingSecondFactor = { ...pending, stage: 'enrolled', factorId: undefined };
+      if (!result.recoveryCodes) {
+        await audit.record({
+          event: 'login.success',
+          accountId: pending.accountId,
+          clientId,
+          ip: ctx.ip,
+          details: { second_factor: 'totp_enrolled' },
+        });
+        return finish(ctx, deps, enrolled, ['otp']);
+      }
+      await savePending(interaction, enrolled);
+      await renderRecoveryCodes(ctx, deps, interaction, result.recoveryCodes);
+    });
+}
