@@ -1,4 +1,5 @@
 import { readFile } from 'node:fs/promises';
+import { createRequire } from 'node:module';
 import path from 'node:path';
 import Router from '@koa/router';
 import Koa, { type Context, type Next } from 'koa';
@@ -133,24 +134,55 @@ function errorPages(views: Views, outage: Pick<Outage, 'unavailable'>) {
   };
 }
 
+/**
+ * @simplewebauthn/browser's UMD bundle (the global SimpleWebAuthnBrowser), served from our own
+ * origin under script-src 'self' as /assets/simplewebauthn-browser.js: no CDN. The package exports
+ * only its entry points, so the bundle is found beside them.
+ */
+const WEBAUTHN_BROWSER_BUNDLE = path.join(
+  path.dirname(createRequire(import.meta.url).resolve('@simplewebauthn/browser')),
+  '..',
+  'dist',
+  'bundle',
+  'index.umd.min.js',
+);
+
 function assetRoutes(views: Views): Router {
   const cache = new Map<string, Promise<string>>();
-  return new Router()
-    .get('/assets/theme.css', function themeCss(ctx) {
-      ctx.type = 'text/css';
-      ctx.set('Cache-Control', 'public, max-age=300');
-      ctx.body = views.themeCss;
-    })
-    .get('/assets/latchkey.css', async function stylesheet(ctx) {
-      let css = cache.get('latchkey.css');
-      if (!css) {
-        css = readFile(path.join(VIEWS_DIR, 'assets', 'latchkey.css'), 'utf8');
-        cache.set('latchkey.css', css);
+  /** A file read once (a failed read is tried again next time) and served with a short cache lifetime. */
+  const serveFile = (file: string, type: string) =>
+    async function staticFile(ctx: Context) {
+      let text = cache.get(file);
+      if (!text) {
+        text = readFile(file, 'utf8');
+        text.catch(() => cache.delete(file));
+        cache.set(file, text);
       }
-      ctx.type = 'text/css';
+      ctx.type = type;
       ctx.set('Cache-Control', 'public, max-age=300');
-      ctx.body = await css;
-    });
+      ctx.body = await text;
+    };
+  return (
+    new Router()
+      // Passkeys: the WebAuthn helper library, and our one script for the sign-in and account pages.
+      .get('/assets/simplewebauthn-browser.js', serveFile(WEBAUTHN_BROWSER_BUNDLE, 'text/javascript'))
+      .get('/assets/passkeys.js', serveFile(path.join(VIEWS_DIR, 'assets', 'passkeys.js'), 'text/javascript'))
+      .get('/assets/theme.css', function themeCss(ctx) {
+        ctx.type = 'text/css';
+        ctx.set('Cache-Control', 'public, max-age=300');
+        ctx.body = views.themeCss;
+      })
+      .get('/assets/latchkey.css', async function stylesheet(ctx) {
+        let css = cache.get('latchkey.css');
+        if (!css) {
+          css = readFile(path.join(VIEWS_DIR, 'assets', 'latchkey.css'), 'utf8');
+          cache.set('latchkey.css', css);
+        }
+        ctx.type = 'text/css';
+        ctx.set('Cache-Control', 'public, max-age=300');
+        ctx.body = await css;
+      })
+  );
 }
 
 export function createApp(deps: AppDeps): Koa {

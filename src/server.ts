@@ -98,6 +98,7 @@ async function listen(
       accounts,
       selfService,
       accountPages,
+      passkeys,
       sweepRetained,
       clients,
       apis,
@@ -186,6 +187,7 @@ async function listen(
       selfService,
       mailLimits,
       flows: config.flows,
+      passkeys,
     },
     account: {
       accounts,
@@ -200,6 +202,7 @@ async function listen(
       deletionEnabled: config.accountDeletionEnabled,
       emailChangeEnabled: config.mail.deliverable,
       allowLoginAttempt: limits.allowLoginAttempt,
+      passkeys,
     },
     engineGuards: [limits.limitTokenRequests, device.limitCodeEntry, device.requireResumeCookie],
     observeRequests: metrics.observeRequests,
@@ -251,8 +254,11 @@ async function listen(
             const removed = await sweepExpired(pool, log);
             if (removed) metrics.janitorRemoved.inc(removed);
             const retained = await sweepRetained();
-            if (retained.mails + retained.links + retained.devices > 0)
-              log.info({ event: 'janitor.retained_swept', ...retained }, 'old mails, links and session rows removed');
+            if (retained.mails + retained.links + retained.devices + retained.challenges > 0)
+              log.info(
+                { event: 'janitor.retained_swept', ...retained },
+                'old mails, links, session rows and passkey challenges removed',
+              );
           },
           backgroundFailure('janitor.failed', 'could not sweep expired rows'),
         )

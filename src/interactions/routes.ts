@@ -6,6 +6,7 @@ import { emailVerificationRoutes, showVerifyRequired } from './email-verificatio
 import type { FlowDeps } from './flow-pages.ts';
 import { loadInteraction } from './interaction.ts';
 import { type LoginDeps, loginRoutes, renderLogin } from './login.ts';
+import { passkeyLoginRoutes } from './passkey-login.ts';
 import { passwordResetRoutes } from './password-reset.ts';
 import { signUpRoutes } from './sign-up.ts';
 
@@ -30,6 +31,7 @@ export function interactionRoutes(deps: InteractionDeps): Router {
     throw new Error(`interaction prompt ${interaction.prompt.name} has no page`);
   });
   router.use(loginRoutes(deps).routes());
+  router.use(passkeyLoginRoutes(deps).routes());
   router.use(consentRoutes(consentDeps).routes());
   router.use(passwordResetRoutes(deps).routes());
   router.use(emailVerificationRoutes(deps).routes());
