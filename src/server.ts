@@ -17,6 +17,7 @@ import { createCsrf } from './interactions/forms.ts';
 import { createProviderPages } from './interactions/pages.ts';
 import { createViews } from './interactions/views.ts';
 import { MAIL_CHANNEL } from './mail/outbox-store.ts';
+import { passkeysPossible } from './mfa/passkeys.ts';
 import type { Logger } from './observability/logger.ts';
 import { createMetrics } from './observability/metrics.ts';
 import { createOutageTracker } from './observability/outage.ts';
@@ -168,6 +169,8 @@ async function listen(
   const providerRef: ProviderRef = { current: buildProvider(keys) };
 
   const csrf = createCsrf(secretKey);
+  // Passkeys on the pages only where browsers allow them (an ISSUER with a domain, not an IP address).
+  const pagePasskeys = passkeysPossible(config.issuer) ? passkeys : undefined;
   const mailLimits = createMailLimits({ pool });
   const app = createApp({
     config,
@@ -187,7 +190,7 @@ async function listen(
       selfService,
       mailLimits,
       flows: config.flows,
-      passkeys,
+      passkeys: pagePasskeys,
     },
     account: {
       accounts,
@@ -202,7 +205,7 @@ async function listen(
       deletionEnabled: config.accountDeletionEnabled,
       emailChangeEnabled: config.mail.deliverable,
       allowLoginAttempt: limits.allowLoginAttempt,
-      passkeys,
+      passkeys: pagePasskeys,
     },
     engineGuards: [limits.limitTokenRequests, device.limitCodeEntry, device.requireResumeCookie],
     observeRequests: metrics.observeRequests,

@@ -3,6 +3,7 @@ import { randomBytes } from 'node:crypto';
 import { test } from 'node:test';
 import { formField, UserAgent } from './helpers/browser.ts';
 import { startLatchkey } from './helpers/latchkey.ts';
+import { startPasskeyLatchkey } from './helpers/passkeys.ts';
 import { openLoginPage } from './helpers/security.ts';
 
 /**
@@ -79,7 +80,7 @@ function assertJsonRefusal(result: { status: number; type: string; text: string 
 }
 
 test('hostile input to the passkey endpoints of the sign-in page and the account page gets a 4xx JSON answer, never a 500', async (t) => {
-  const idp = await startLatchkey(t);
+  const idp = await startPasskeyLatchkey(t);
   const client = await idp.clients.create();
   const rp = await idp.rp(client);
   const user = await idp.users.create();
@@ -101,7 +102,7 @@ test('hostile input to the passkey endpoints of the sign-in page and the account
     userVerification: string;
     allowCredentials?: unknown[];
   };
-  assert.equal(requestOptions.rpId, '127.0.0.1', "the RP ID is the issuer's host");
+  assert.equal(requestOptions.rpId, 'localhost', "the RP ID is the issuer's host");
   assert.equal(requestOptions.userVerification, 'required');
   assert.deepEqual(requestOptions.allowCredentials ?? [], [], 'passwordless: any discoverable passkey may answer');
   assert.equal(Buffer.from(requestOptions.challenge, 'base64url').length, 32);
@@ -190,7 +191,7 @@ test('hostile input to the passkey endpoints of the sign-in page and the account
     authenticatorSelection: { residentKey: string; userVerification: string };
     excludeCredentials: unknown[];
   };
-  assert.deepEqual(creation.rp, { id: '127.0.0.1', name: idp.config.brand.name });
+  assert.deepEqual(creation.rp, { id: 'localhost', name: idp.config.brand.name });
   assert.equal(creation.user.name, user.email);
   assert.equal(creation.authenticatorSelection.residentKey, 'required');
   assert.equal(creation.authenticatorSelection.userVerification, 'required');
@@ -219,4 +220,17 @@ test('hostile input to the passkey endpoints of the sign-in page and the account
   }
   const { rows: stored } = await idp.server.database.pool.query('select 1 from account_factors');
   assert.equal(stored.length, 0, 'no passkey was stored');
+});
+
+test('under an issuer that is an IP address, where browsers refuse passkeys, the pages offer none', async (t) => {
+  const idp = await startLatchkey(t);
+  const rp = await idp.rp(await idp.clients.create());
+  const login = await openLoginPage(idp, rp);
+  assert.doesNotMatch(login.body, /passkey|webauthn|<script/);
+  const result = await postJson(
+    login.agent,
+    `/interaction/${login.uid}/passkey/options`,
+    JSON.stringify({ csrf: login.csrf }),
+  );
+  assert.equal(result.status, 404);
 });

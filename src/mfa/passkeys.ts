@@ -1,4 +1,5 @@
 import { randomBytes, randomUUID } from 'node:crypto';
+import { isIP } from 'node:net';
 import {
   type AuthenticationResponseJSON,
   generateAuthenticationOptions,
@@ -32,6 +33,14 @@ const CHALLENGE_TTL_SECONDS = 600;
 const CEREMONY_TIMEOUT_MS = 300_000;
 /** Longest name of a passkey we keep. */
 export const MAX_PASSKEY_NAME = 100;
+
+/**
+ * Whether passkeys can work under this issuer: WebAuthn needs a domain as RP ID (localhost will do);
+ * browsers refuse an IP address. Under one, the pages offer no passkeys rather than a broken button.
+ */
+export function passkeysPossible(issuer: string): boolean {
+  return isIP(new URL(issuer).hostname.replace(/^\[|\]$/g, '')) === 0;
+}
 
 /** What a ceremony belongs to, as stored: a hash, so a dump holds no session or interaction id. */
 export function bindingOf(kind: 'interaction' | 'account', id: string): string {
