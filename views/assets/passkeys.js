@@ -38,7 +38,12 @@
     };
   }
 
-  /** The sign-in page: a button, and the browser's autofill offering passkeys in the email field. */
+  /**
+   * The sign-in page: a button, and the browser's autofill offering passkeys in the email field.
+   * The block (#passkey-sign-in) names its two JSON routes: data-options answers the options for
+   * navigator.credentials.get(), data-login takes { csrf, response } and answers { redirect } or
+   * { error_description }.
+   */
   function signIn(box) {
     const button = box.querySelector('#passkey-button');
     const say = messenger(box.querySelector('#passkey-message'));
@@ -78,6 +83,9 @@
     button.addEventListener('click', () => {
       ceremony(false);
     });
+    // The autofill only where a field asks for it (the sign-in page's email; a second-factor page
+    // that reuses this block with its own data-options and data-login has none).
+    if (!document.querySelector('input[autocomplete~="webauthn"]')) return;
     lib.browserSupportsWebAuthnAutofill().then(
       (supported) => {
         if (supported) ceremony(true);
