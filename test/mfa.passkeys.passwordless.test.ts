@@ -1,7 +1,9 @@
 import assert from 'node:assert/strict';
 import { after } from 'node:test';
+import { fileURLToPath } from 'node:url';
 import { ACR } from '../src/mfa/acr.ts';
 import {
+  assertAccessible,
   authorizationRequest,
   backAtApp,
   clickConsent,
@@ -16,6 +18,10 @@ import { addPasskeyOnAccountPage, addVirtualAuthenticator, signOut, startPasskey
 
 const browser = await launchChromium();
 after(() => browser.close());
+
+/** UPDATE_SCREENSHOTS=1 retakes the README's pictures of the passkey pages. */
+const UPDATE_SCREENSHOTS = process.env.UPDATE_SCREENSHOTS === '1';
+const SCREENSHOTS = fileURLToPath(new URL('../docs/screenshots/', import.meta.url));
 
 test('register a passkey, sign out, sign in passwordless with it: the ID token says hwk or swk, user and mfa, acr mfa', async (t) => {
   const idp = await startPasskeyLatchkey(t);
@@ -35,6 +41,14 @@ test('register a passkey, sign out, sign in passwordless with it: the ID token s
   const button = page.locator('#passkey-button');
   await button.waitFor({ state: 'visible' });
   assert.equal(await button.textContent(), 'Sign in with a passkey');
+  if (UPDATE_SCREENSHOTS) await page.screenshot({ path: `${SCREENSHOTS}passkey-sign-in.png`, animations: 'disabled' });
+  for (const viewport of [
+    { width: 375, height: 740 },
+    { width: 1280, height: 800 },
+  ]) {
+    await page.setViewportSize(viewport);
+    await assertAccessible(page, `sign-in page with the passkey button ${viewport.width}px`);
+  }
   await button.click();
   await page.waitForURL((url) => url.pathname.endsWith(`/consent`) || !url.pathname.startsWith('/interaction'));
   if (await page.locator('form[action$="/consent"]').count()) await clickConsent(page, 'allow');
@@ -54,6 +68,8 @@ test('register a passkey, sign out, sign in passwordless with it: the ID token s
   // The account page shows when the passkey was last used; the audit trail says how.
   await page.goto(`${idp.issuer}/account`);
   assert.match((await page.locator('#passkey-list').textContent()) ?? '', /Last used/);
+  if (UPDATE_SCREENSHOTS)
+    await page.locator('#passkeys').screenshot({ path: `${SCREENSHOTS}passkeys-account.png`, animations: 'disabled' });
   const { rows } = await idp.server.database.pool.query(
     `select details->>'method' as method from audit_events where event = 'login.success' and account_id = $1 order by id`,
     [user.id],
