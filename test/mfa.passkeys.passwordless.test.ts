@@ -5,8 +5,6 @@ import { ACR } from '../src/mfa/acr.ts';
 import {
   assertAccessible,
   authorizationRequest,
-  backAtApp,
-  clickConsent,
   finishAtApp,
   launchChromium,
   newContext,
@@ -14,7 +12,14 @@ import {
   startRelyingParty,
   test,
 } from './helpers/chromium.ts';
-import { addPasskeyOnAccountPage, addVirtualAuthenticator, signOut, startPasskeyLatchkey } from './helpers/passkeys.ts';
+import {
+  addPasskeyOnAccountPage,
+  addVirtualAuthenticator,
+  consentAndReturn,
+  signOut,
+  startPasskeyLatchkey,
+  withoutAutofill,
+} from './helpers/passkeys.ts';
 
 const browser = await launchChromium();
 after(() => browser.close());
@@ -31,6 +36,7 @@ test('register a passkey, sign out, sign in passwordless with it: the ID token s
   const context = await newContext(t, browser);
   const page = await context.newPage();
   await addVirtualAuthenticator(page);
+  await withoutAutofill(page);
 
   await addPasskeyOnAccountPage(page, idp, user.email, 'Work laptop');
   await signOut(page, idp);
@@ -50,9 +56,7 @@ test('register a passkey, sign out, sign in passwordless with it: the ID token s
     await assertAccessible(page, `sign-in page with the passkey button ${viewport.width}px`);
   }
   await button.click();
-  await page.waitForURL((url) => url.pathname.endsWith(`/consent`) || !url.pathname.startsWith('/interaction'));
-  if (await page.locator('form[action$="/consent"]').count()) await clickConsent(page, 'allow');
-  await backAtApp(page, app);
+  await consentAndReturn(page, app);
 
   const tokens = await finishAtApp(rp, request, page.url());
   const claims = tokens.claims()!;
@@ -78,4 +82,28 @@ test('register a passkey, sign out, sign in passwordless with it: the ID token s
     rows.map((row) => row.method),
     [null, 'passkey'],
   );
+});
+
+test('conditional UI: the email field’s autofill offers the passkey, and picking it signs in without a click on the button', async (t) => {
+  const idp = await startPasskeyLatchkey(t);
+  const app = await startRelyingParty(t);
+  const { rp } = await registerApp(idp, app, 'Acme Notes');
+  const user = await idp.users.create();
+  const context = await newContext(t, browser);
+  const page = await context.newPage();
+  await addVirtualAuthenticator(page);
+  await addPasskeyOnAccountPage(page, idp, user.email, 'Work laptop');
+  await signOut(page, idp);
+
+  // The virtual authenticator picks its passkey from the autofill as soon as the page asks.
+  const request = await authorizationRequest(rp, app);
+  const answered = page.waitForRequest((sent) => sent.url().endsWith('/passkey/login'));
+  await page.goto(request.url.href);
+  await answered;
+  await consentAndReturn(page, app);
+  const claims = (await finishAtApp(rp, request, page.url())).claims()!;
+  assert.equal(claims.sub, user.id);
+  assert.equal(claims.acr, ACR.mfa);
+  assert.ok((claims.amr as string[]).includes('mfa'));
+  assert.equal(context.cspViolations.length, 0, context.cspViolations.join('\n'));
 });

@@ -4,15 +4,20 @@ import type { Browser } from 'playwright-core';
 import { createAccountStore } from '../src/accounts/store.ts';
 import {
   authorizationRequest,
-  backAtApp,
-  clickConsent,
   launchChromium,
   newContext,
   registerApp,
   startRelyingParty,
   test,
 } from './helpers/chromium.ts';
-import { addPasskeyOnAccountPage, addVirtualAuthenticator, signOut, startPasskeyLatchkey } from './helpers/passkeys.ts';
+import {
+  addPasskeyOnAccountPage,
+  addVirtualAuthenticator,
+  consentAndReturn,
+  signOut,
+  startPasskeyLatchkey,
+  withoutAutofill,
+} from './helpers/passkeys.ts';
 
 const browser = await launchChromium();
 after(() => browser.close());
@@ -26,6 +31,7 @@ async function arrange(t: TestContext, chromium: Browser) {
   const context = await newContext(t, chromium);
   const page = await context.newPage();
   await addVirtualAuthenticator(page);
+  await withoutAutofill(page);
   await addPasskeyOnAccountPage(page, idp, user.email, 'Work laptop');
   await signOut(page, idp);
   /** Opens a new sign-in for the app; its interaction uid and CSRF token. */
@@ -50,9 +56,7 @@ test('a passkey answer sent again, or an answer to another sign-in’s challenge
   const posted = page.waitForRequest((request) => request.url().endsWith('/passkey/login'));
   await page.locator('#passkey-button').click();
   const answer = (await posted).postDataJSON() as { response: unknown };
-  await page.waitForURL((url) => url.pathname.endsWith('/consent') || url.origin === app.url);
-  if (await page.locator('form[action$="/consent"]').count()) await clickConsent(page, 'allow');
-  await backAtApp(page, app);
+  await consentAndReturn(page, app);
 
   // Replayed at a new sign-in of the same browser (its own CSRF token and cookie): refused.
   const second = await openSignIn({ prompt: 'login' });

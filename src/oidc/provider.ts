@@ -164,7 +164,9 @@ export function createProvider(deps: ProviderDeps): Provider {
     routes: ROUTES,
     scopes: OIDC_SCOPES,
     claims: {
-      openid: ['sub'],
+      // acr and amr (RFC 8176) as the sign-in set them (interactions/login.ts, passkey-login.ts):
+      // in every ID token, asked for or not, so an app can tell a passkey or two factors from a password.
+      openid: ['sub', 'acr', 'amr'],
       profile: ['name', 'given_name', 'family_name', 'updated_at'],
       email: ['email', 'email_verified'],
     },

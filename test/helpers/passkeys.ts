@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import type { TestContext } from 'node:test';
 import type { Page } from 'playwright-core';
-import { submitLogin } from './chromium.ts';
+import { backAtApp, clickConsent, type RelyingParty, submitLogin } from './chromium.ts';
 import { freePort, type Latchkey, PASSWORD, startLatchkey } from './latchkey.ts';
 
 /**
@@ -54,4 +54,23 @@ export async function signOut(page: Page, idp: Latchkey) {
   await page.goto(`${idp.issuer}/logout`);
   await page.locator('button[name=logout][value=yes]').click();
   await page.waitForLoadState();
+}
+
+/**
+ * Chromium's virtual authenticator answers the autofill request (conditional mediation) at once with
+ * the passkey it holds, as if the person picked it: a page would sign in as soon as it opens. Tests
+ * of the button (or of a refusal) turn the autofill off in this page, as a browser without it is.
+ */
+export async function withoutAutofill(page: Page) {
+  await page.addInitScript(
+    "Object.defineProperty(PublicKeyCredential, 'isConditionalMediationAvailable', { value: async () => false })",
+  );
+}
+
+/** After a passkey sign-in: the consent page when it shows (allowed), then back at the app. */
+export async function consentAndReturn(page: Page, app: RelyingParty) {
+  const consent = page.locator('form[action$="/consent"]');
+  await consent.or(page.locator('#query')).waitFor();
+  if (await consent.count()) await clickConsent(page, 'allow');
+  await backAtApp(page, app);
 }
