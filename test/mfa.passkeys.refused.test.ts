@@ -68,7 +68,9 @@ test('a passkey answer sent again, or an answer to another sign-in’s challenge
 
   // A challenge handed out for another sign-in, signed by the authenticator here: refused.
   const otherPage = await context.newPage();
-  const otherRequest = await authorizationRequest((await registerApp(idp, app, 'Other')).rp, app);
+  const otherRequest = await authorizationRequest((await registerApp(idp, app, 'Other')).rp, app, {
+    prompt: 'login',
+  });
   await otherPage.goto(otherRequest.url.href);
   const otherUid = new URL(otherPage.url()).pathname.split('/')[2]!;
   const otherCsrf = await otherPage.locator('input[name=csrf]').first().inputValue();
@@ -76,7 +78,8 @@ test('a passkey answer sent again, or an answer to another sign-in’s challenge
     data: { csrf: otherCsrf },
   });
   assert.equal(foreign.status(), 200);
-  const foreignOptions = await foreign.json();
+  const foreignOptions = (await foreign.json()) as { challenge?: string };
+  assert.ok(foreignOptions.challenge, 'a challenge for the other sign-in');
   await page.route('**/passkey/options', (route) => route.fulfill({ json: foreignOptions }));
   const refused = page.waitForResponse((response) => response.url().endsWith('/passkey/login'));
   await page.locator('#passkey-button').click();
