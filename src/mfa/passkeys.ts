@@ -31,6 +31,12 @@ import type { ChallengePurpose, FactorStore, PasskeyRow } from './factor-store.t
 const CHALLENGE_TTL_SECONDS = 600;
 /** What the browser is told to wait (ms); the person picks a passkey and unlocks it within this. */
 const CEREMONY_TIMEOUT_MS = 300_000;
+/**
+ * The signature algorithms a new passkey may use (COSE): EdDSA, ES256, RS256, what authenticators
+ * ship. Named here rather than left to the library, whose default probes the runtime for ML-DSA
+ * (an experimental Web Crypto feature that prints a warning on Node 24).
+ */
+const ALGORITHMS = [-8, -7, -257];
 /** Longest name of a passkey we keep. */
 export const MAX_PASSKEY_NAME = 100;
 
@@ -263,6 +269,7 @@ export function createPasskeys(deps: PasskeysDeps) {
         challenge: await newChallenge('register', binding, account.id),
         timeout: CEREMONY_TIMEOUT_MS,
         attestationType: 'none',
+        supportedAlgorithmIDs: ALGORITHMS,
         excludeCredentials: existing.map((passkey) => ({
           id: Buffer.from(passkey.credential_id).toString('base64url'),
           transports: passkey.transports ?? undefined,
@@ -294,6 +301,7 @@ export function createPasskeys(deps: PasskeysDeps) {
           expectedRPID: rp.id,
           expectedType: 'webauthn.create',
           requireUserVerification: true,
+          supportedAlgorithmIDs: ALGORITHMS,
         });
       } catch {
         return { ok: false, reason: 'not_verified' };
