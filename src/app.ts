@@ -149,7 +149,10 @@ const WEBAUTHN_BROWSER_BUNDLE = path.join(
 
 function assetRoutes(views: Views): Router {
   const cache = new Map<string, Promise<string>>();
-  /** A file read once (a failed read is tried again next time) and served with a short cache lifetime. */
+  /**
+   * A file read once (a failed read is tried again next time) and served with a short cache
+   * lifetime: the passkey scripts, the WebAuthn helper library and ours, for the sign-in and account pages.
+   */
   const serveFile = (file: string, type: string) =>
     async function staticFile(ctx: Context) {
       let text = cache.get(file);
@@ -162,27 +165,24 @@ function assetRoutes(views: Views): Router {
       ctx.set('Cache-Control', 'public, max-age=300');
       ctx.body = await text;
     };
-  return (
-    new Router()
-      // Passkeys: the WebAuthn helper library, and our one script for the sign-in and account pages.
-      .get('/assets/simplewebauthn-browser.js', serveFile(WEBAUTHN_BROWSER_BUNDLE, 'text/javascript'))
-      .get('/assets/passkeys.js', serveFile(path.join(VIEWS_DIR, 'assets', 'passkeys.js'), 'text/javascript'))
-      .get('/assets/theme.css', function themeCss(ctx) {
-        ctx.type = 'text/css';
-        ctx.set('Cache-Control', 'public, max-age=300');
-        ctx.body = views.themeCss;
-      })
-      .get('/assets/latchkey.css', async function stylesheet(ctx) {
-        let css = cache.get('latchkey.css');
-        if (!css) {
-          css = readFile(path.join(VIEWS_DIR, 'assets', 'latchkey.css'), 'utf8');
-          cache.set('latchkey.css', css);
-        }
-        ctx.type = 'text/css';
-        ctx.set('Cache-Control', 'public, max-age=300');
-        ctx.body = await css;
-      })
-  );
+  return new Router()
+    .get('/assets/theme.css', function themeCss(ctx) {
+      ctx.type = 'text/css';
+      ctx.set('Cache-Control', 'public, max-age=300');
+      ctx.body = views.themeCss;
+    })
+    .get('/assets/latchkey.css', async function stylesheet(ctx) {
+      let css = cache.get('latchkey.css');
+      if (!css) {
+        css = readFile(path.join(VIEWS_DIR, 'assets', 'latchkey.css'), 'utf8');
+        cache.set('latchkey.css', css);
+      }
+      ctx.type = 'text/css';
+      ctx.set('Cache-Control', 'public, max-age=300');
+      ctx.body = await css;
+    })
+    .get('/assets/simplewebauthn-browser.js', serveFile(WEBAUTHN_BROWSER_BUNDLE, 'text/javascript'))
+    .get('/assets/passkeys.js', serveFile(path.join(VIEWS_DIR, 'assets', 'passkeys.js'), 'text/javascript'));
 }
 
 export function createApp(deps: AppDeps): Koa {
