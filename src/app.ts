@@ -1,4 +1,5 @@
 import { readFile } from 'node:fs/promises';
+import { createRequire } from 'node:module';
 import path from 'node:path';
 import Router from '@koa/router';
 import Koa, { type Context, type Next } from 'koa';
@@ -133,20 +134,35 @@ function errorPages(views: Views, outage: Pick<Outage, 'unavailable'>) {
   };
 }
 
+/**
+ * @simplewebauthn/browser's UMD bundle (the global SimpleWebAuthnBrowser), served from our own
+ * origin under script-src 'self' as /assets/simplewebauthn-browser.js: no CDN. The package exports
+ * only its entry points, so the bundle is found beside them.
+ */
+const WEBAUTHN_BROWSER_BUNDLE = path.join(
+  path.dirname(createRequire(import.meta.url).resolve('@simplewebauthn/browser')),
+  '..',
+  'dist',
+  'bundle',
+  'index.umd.min.js',
+);
+
 function assetRoutes(views: Views): Router {
   const cache = new Map<string, Promise<string>>();
-  /** A file of views/assets, read once per process. */
-  const asset = (name: string, type: string) =>
-    async function serveAsset(ctx: Context) {
-      let body = cache.get(name);
-      if (!body) {
-        body = readFile(path.join(VIEWS_DIR, 'assets', name), 'utf8');
-        cache.set(name, body);
+  /** A file read once per process (a failed read is tried again next time), with a short cache lifetime. */
+  const serveFile = (file: string, type: string) =>
+    async function staticFile(ctx: Context) {
+      let text = cache.get(file);
+      if (!text) {
+        text = readFile(file, 'utf8');
+        text.catch(() => cache.delete(file));
+        cache.set(file, text);
       }
       ctx.type = type;
       ctx.set('Cache-Control', 'public, max-age=300');
-      ctx.body = await body;
+      ctx.body = await text;
     };
+  const asset = (name: string, type: string) => serveFile(path.join(VIEWS_DIR, 'assets', name), type);
   return (
     new Router()
       .get('/assets/theme.css', function themeCss(ctx) {
@@ -158,6 +174,9 @@ function assetRoutes(views: Views): Router {
       .get('/assets/favicon.svg', asset('favicon.svg', 'image/svg+xml'))
       // Browsers ask for /favicon.ico whatever the page links to; they read an SVG served there.
       .get('/favicon.ico', asset('favicon.svg', 'image/svg+xml'))
+      // The passkey scripts: the WebAuthn helper library and ours, for the sign-in and account pages.
+      .get('/assets/simplewebauthn-browser.js', serveFile(WEBAUTHN_BROWSER_BUNDLE, 'text/javascript'))
+      .get('/assets/passkeys.js', asset('passkeys.js', 'text/javascript'))
   );
 }
 

@@ -17,6 +17,7 @@ import { createCsrf } from './interactions/forms.ts';
 import { createProviderPages } from './interactions/pages.ts';
 import { createViews } from './interactions/views.ts';
 import { MAIL_CHANNEL } from './mail/outbox-store.ts';
+import { passkeysPossible } from './mfa/passkeys.ts';
 import { createSecondFactorPolicy } from './mfa/policy.ts';
 import type { Logger } from './observability/logger.ts';
 import { createMetrics } from './observability/metrics.ts';
@@ -99,6 +100,7 @@ async function listen(
       accounts,
       selfService,
       accountPages,
+      passkeys,
       sweepRetained,
       clients,
       apis,
@@ -171,6 +173,8 @@ async function listen(
   const providerRef: ProviderRef = { current: buildProvider(keys) };
 
   const csrf = createCsrf(secretKey);
+  // Passkeys on the pages only where browsers allow them (an ISSUER with a domain, not an IP address).
+  const pagePasskeys = passkeysPossible(config.issuer) ? passkeys : undefined;
   const mailLimits = createMailLimits({ pool });
   const app = createApp({
     config,
@@ -192,6 +196,7 @@ async function listen(
       flows: config.flows,
       secondFactors,
       secondFactorPolicy,
+      passkeys: pagePasskeys,
     },
     account: {
       accounts,
@@ -207,6 +212,7 @@ async function listen(
       emailChangeEnabled: config.mail.deliverable,
       allowLoginAttempt: limits.allowLoginAttempt,
       secondFactors,
+      passkeys: pagePasskeys,
     },
     engineGuards: [limits.limitTokenRequests, device.limitCodeEntry, device.requireResumeCookie],
     observeRequests: metrics.observeRequests,
@@ -258,8 +264,11 @@ async function listen(
             const removed = await sweepExpired(pool, log);
             if (removed) metrics.janitorRemoved.inc(removed);
             const retained = await sweepRetained();
-            if (retained.mails + retained.links + retained.devices > 0)
-              log.info({ event: 'janitor.retained_swept', ...retained }, 'old mails, links and session rows removed');
+            if (retained.mails + retained.links + retained.devices + retained.challenges > 0)
+              log.info(
+                { event: 'janitor.retained_swept', ...retained },
+                'old mails, links, session rows and passkey challenges removed',
+              );
           },
           backgroundFailure('janitor.failed', 'could not sweep expired rows'),
         )

@@ -16,6 +16,8 @@ import { createOutboxStore } from './mail/outbox-store.ts';
 import { createMailRenderer } from './mail/render.ts';
 import { createMailSender, type MailSenderDeps } from './mail/sender.ts';
 import { createMailTransport } from './mail/transport.ts';
+import { createFactorStore } from './mfa/factor-store.ts';
+import { createPasskeys } from './mfa/passkeys.ts';
 import { createSecondFactors } from './mfa/second-factors.ts';
 import type { Logger } from './observability/logger.ts';
 import { createApiResourceStore } from './oidc/api-resource-store.ts';
@@ -70,6 +72,8 @@ export function createServices(deps: {
   const accountTokens = createAccountTokenStore(db);
   const accountPages = createAccountPageStore(db);
   const audit = createAuditStore(db);
+  const factors = createFactorStore(db);
+  const issuer = new URL(config.issuer);
   return {
     box,
     accounts,
@@ -88,15 +92,28 @@ export function createServices(deps: {
     /** The account page's sessions list (the browser behind each session). */
     accountPages,
     /**
+     * Passkeys (mfa/passkeys.ts): the relying party is the issuer's host (RP ID) and origin, named
+     * as the brand; a passkey registered under one ISSUER host does not work under another.
+     */
+    passkeys: createPasskeys({
+      factors,
+      accounts: accounts.store,
+      rp: { id: issuer.hostname, origin: issuer.origin, name: config.brand.name },
+    }),
+    /**
      * The janitor's work besides expired protocol rows (oidc/janitor.ts): sent and failed mails past
      * their retention, one-time links a day past their use or expiry, and the device rows of
-     * sessions gone for a day. Each is an idempotent bounded DELETE, safe on several nodes at once.
+     * sessions gone for a day, expired passkey challenges. Each is an idempotent bounded DELETE, safe
+     * on several nodes at once.
      */
-    async sweepRetained(batch?: number): Promise<{ mails: number; links: number; devices: number }> {
+    async sweepRetained(
+      batch?: number,
+    ): Promise<{ mails: number; links: number; devices: number; challenges: number }> {
       return {
         mails: await outbox.sweep(batch),
         links: await accountTokens.sweep(batch),
         devices: await accountPages.sweep(batch),
+        challenges: await factors.sweepChallenges(batch),
       };
     },
     clients: createClients({ store: createClientStore(db), box }),

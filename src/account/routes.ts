@@ -11,14 +11,17 @@ import { PAGE_ROUTES, ROUTES } from '../http/routes.ts';
 import { localeOf } from '../interactions/flow-pages.ts';
 import { type Csrf, parseForm } from '../interactions/forms.ts';
 import { renderForbidden } from '../interactions/interaction.ts';
+import { PASSKEY_SCRIPTS } from '../interactions/login.ts';
 import { recoveryCodesDownload } from '../interactions/second-factor-pages.ts';
 import type { Views } from '../interactions/views.ts';
+import type { Passkeys } from '../mfa/passkeys.ts';
 import type { SecondFactors, TotpSetup } from '../mfa/second-factors.ts';
 import type { Logger } from '../observability/logger.ts';
 import type { PayloadStore } from '../oidc/payload-store.ts';
 import { ACCOUNT_CLIENT_ID, accountCallbackUri } from '../oidc/provider.ts';
 import { sha256 } from '../secret-box.ts';
 import type { MailLimits } from '../security/mail-limits.ts';
+import { accountPasskeyRoutes } from './passkeys.ts';
 import type { AccountPageStore, EndedSession } from './store.ts';
 import { deviceOf } from './user-agent.ts';
 
@@ -59,16 +62,36 @@ export interface AccountPageDeps {
   emailChangeEnabled: boolean;
   /** Authenticator apps and recovery codes (mfa/). */
   secondFactors: SecondFactors;
+  /** Passkeys (./passkeys.ts): listed, added and removed here; absent, the section is not shown. */
+  passkeys?: Pick<Passkeys, 'list' | 'registrationOptions' | 'register' | 'remove'> | undefined;
   /** Per-IP limiter for password checks (the sign-in page's). */
   allowLoginAttempt?: (ctx: Context) => Promise<{ allowed: true } | { allowed: false; retryAfterSeconds: number }>;
 }
 
 /** Longest profile field we keep (a name, given or family name). */
 const MAX_NAME = 200;
-const DONE = new Set(['profile', 'email', 'password', 'app', 'session', 'sessions', 'totp', 'totp_removed']);
-type Section = 'profile' | 'email' | 'password' | 'mfa' | 'apps' | 'sessions' | 'delete';
+const DONE = new Set([
+  'profile',
+  'email',
+  'password',
+  'app',
+  'session',
+  'sessions',
+  'totp',
+  'totp_removed',
+  'passkey_added',
+  'passkey_removed',
+]);
+type Section = 'profile' | 'email' | 'password' | 'mfa' | 'passkeys' | 'apps' | 'sessions' | 'delete';
 /** Where a done message shows: the section it is about. */
-const DONE_ANCHOR: Record<string, string> = { app: 'apps', session: 'sessions', totp: 'mfa', totp_removed: 'mfa' };
+const DONE_ANCHOR: Record<string, string> = {
+  app: 'apps',
+  session: 'sessions',
+  totp: 'mfa',
+  totp_removed: 'mfa',
+  passkey_added: 'passkeys',
+  passkey_removed: 'passkeys',
+};
 
 type EngineSession = Awaited<ReturnType<Provider['Session']['get']>>;
 interface SignedIn {
@@ -84,7 +107,7 @@ interface SignedIn {
 type LogoutSender = { backchannelLogout(sub: string, sid: string): Promise<void> };
 
 /** The CSRF token of the account page's forms: bound to this browser session. */
-const csrfSubject = (session: EngineSession) => `account:${session.uid}`;
+const csrfSubject = (session: Pick<EngineSession, 'uid'>) => `account:${session.uid}`;
 
 export function accountRoutes(deps: AccountPageDeps): Router {
   /**
@@ -154,12 +177,13 @@ export function accountRoutes(deps: AccountPageDeps): Router {
   ) {
     const t = views.strings(ctx);
     const provider = deps.provider();
-    const [grants, sessions, activity, pendingEmail, factors] = await Promise.all([
+    const [grants, sessions, activity, pendingEmail, factors, passkeys] = await Promise.all([
       deps.payloads.grantsOfAccount(who.account.id),
       store.sessionsOf(who.account.id),
       audit.ofAccount(who.account.id, 20),
       deps.selfService.pendingEmailChangeOf(who.account.id),
       deps.secondFactors.summary(who.account.id),
+      deps.passkeys?.list(who.account.id),
     ]);
     const byClient = new Map<
       string,
@@ -208,7 +232,14 @@ export function accountRoutes(deps: AccountPageDeps): Router {
         pendingEmail,
         factors,
         values: options.values ?? {},
-        done: done ? t.account.done[done as keyof typeof t.account.done] : undefined,
+        done:
+          done === 'passkey_added'
+            ? t.passkeys.added
+            : done === 'passkey_removed'
+              ? t.passkeys.removed
+              : done
+                ? t.account.done[done as keyof typeof t.account.done]
+                : undefined,
         error: options.error,
         passwordMin: accounts.passwordRules.minLength,
         passwordMax: accounts.passwordRules.maxLength,
@@ -230,6 +261,16 @@ export function accountRoutes(deps: AccountPageDeps): Router {
           .map((row) => ({ what: t.account.events[row.event] ?? row.event, at: when(row.at), ip: row.ip ?? '' })),
         deletionEnabled: deps.deletionEnabled,
         emailChangeEnabled: deps.emailChangeEnabled,
+        // The passkeys section, and the scripts that add a passkey (views/assets/passkeys.js).
+        passkeys: passkeys?.map((passkey) => ({
+          id: passkey.id,
+          name: passkey.name,
+          created: when(passkey.created_at),
+          lastUsed: passkey.last_used_at ? t.passkeys.lastUsed(when(passkey.last_used_at)) : t.passkeys.neverUsed,
+          synced: passkey.backed_up,
+        })),
+        passkeyRoutes: { options: PAGE_ROUTES.account_passkey_options, add: PAGE_ROUTES.account_passkey_add },
+        scripts: passkeys ? PASSKEY_SCRIPTS : undefined,
       },
       options.status ?? 200,
     );
@@ -526,5 +567,20 @@ export function accountRoutes(deps: AccountPageDeps): Router {
       await audit.record({ event: 'account.deleted', accountId: who.account.id, ip: ctx.ip });
       log.info({ event: 'account.deleted', account_id: who.account.id }, 'account deleted by its owner');
       await views.render(ctx, 'account-deleted', { title: t.account.deletedTitle });
-    });
+    })
+    .use(
+      accountPasskeyRoutes<SignedIn>({
+        passkeys: deps.passkeys,
+        audit,
+        views,
+        log,
+        signedIn,
+        csrfMatches: (session, token) => csrf.verify(csrfSubject(session), token),
+        posted,
+        passwordMatches,
+        renderError: (ctx, who, message, status) =>
+          render(ctx, who, { error: { section: 'passkeys', message }, status }),
+        seeOther,
+      }).routes(),
+    );
 }

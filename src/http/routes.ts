@@ -24,6 +24,9 @@ export const PAGE_ROUTES = {
   interaction: '/interaction/:uid',
   login: '/interaction/:uid/login',
   abort: '/interaction/:uid/abort',
+  /** Passwordless sign-in (JSON, views/assets/passkeys.js): a challenge for this sign-in, then its answer. */
+  passkeyOptions: '/interaction/:uid/passkey/options',
+  passkeyLogin: '/interaction/:uid/passkey/login',
   consent: '/interaction/:uid/consent',
   /** The second step of a sign-in: a code from an authenticator app or a recovery code. */
   secondFactor: '/interaction/:uid/second-factor',
@@ -43,6 +46,10 @@ export const PAGE_ROUTES = {
   account_totp_confirm: '/account/mfa/totp/confirm',
   account_totp_remove: '/account/mfa/totp/remove',
   account_recovery_codes: '/account/mfa/recovery-codes',
+  /** Passkeys on the account page: a registration challenge (JSON, asks the password), the new passkey (JSON), removal (form). */
+  account_passkey_options: '/account/passkeys/options',
+  account_passkey_add: '/account/passkeys/add',
+  account_passkey_remove: '/account/passkeys/remove',
   /** The link mailed to a new address: GET shows a button, POST applies the change (signed in or not). */
   account_email_confirm: '/account/email/confirm',
   /** Sign-in stopped until the address is verified: "send again". */
@@ -99,6 +106,8 @@ const TABLE = [
   { name: 'interaction', path: PAGE_ROUTES.interaction, methods: ['GET'], engine: false },
   { name: 'login', path: PAGE_ROUTES.login, methods: ['POST'], engine: false },
   { name: 'abort', path: PAGE_ROUTES.abort, methods: ['POST'], engine: false },
+  { name: 'passkey_options', path: PAGE_ROUTES.passkeyOptions, methods: ['POST'], engine: false },
+  { name: 'passkey_login', path: PAGE_ROUTES.passkeyLogin, methods: ['POST'], engine: false },
   { name: 'consent', path: PAGE_ROUTES.consent, methods: ['POST'], engine: false },
   { name: 'second_factor', path: PAGE_ROUTES.secondFactor, methods: ['POST'], engine: false },
   { name: 'second_factor_enrol', path: PAGE_ROUTES.secondFactorEnrol, methods: ['POST'], engine: false },
@@ -120,6 +129,9 @@ const TABLE = [
   { name: 'account_totp_confirm', path: PAGE_ROUTES.account_totp_confirm, methods: ['POST'], engine: false },
   { name: 'account_totp_remove', path: PAGE_ROUTES.account_totp_remove, methods: ['POST'], engine: false },
   { name: 'account_recovery_codes', path: PAGE_ROUTES.account_recovery_codes, methods: ['POST'], engine: false },
+  { name: 'account_passkey_options', path: PAGE_ROUTES.account_passkey_options, methods: ['POST'], engine: false },
+  { name: 'account_passkey_add', path: PAGE_ROUTES.account_passkey_add, methods: ['POST'], engine: false },
+  { name: 'account_passkey_remove', path: PAGE_ROUTES.account_passkey_remove, methods: ['POST'], engine: false },
   { name: 'account_email_confirm', path: PAGE_ROUTES.account_email_confirm, methods: ['GET', 'POST'], engine: false },
   { name: 'verify_email_resend', path: PAGE_ROUTES.verifyEmailResend, methods: ['POST'], engine: false },
   { name: 'forgot_password', path: PAGE_ROUTES.forgotPassword, methods: ['GET', 'POST'], engine: false },

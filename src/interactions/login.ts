@@ -5,6 +5,7 @@ import type { Accounts } from '../accounts/accounts.ts';
 import type { AuditStore } from '../audit/store.ts';
 import { PAGE_ROUTES } from '../http/routes.ts';
 import { authenticationOf } from '../mfa/acr.ts';
+import type { Passkeys } from '../mfa/passkeys.ts';
 import type { Logger } from '../observability/logger.ts';
 import { type Csrf, parseForm } from './forms.ts';
 import { clientNameOf, type InteractionDetails, loadPostedInteraction } from './interaction.ts';
@@ -21,15 +22,20 @@ export interface LoginDeps {
   log: Logger;
   /** Which of the person's own flows the sign-in page links to (forgot password, create account). */
   flows?: { resetEnabled: boolean; signUpEnabled: boolean } | undefined;
+  /** Passwordless sign-in with a passkey (passkey-login.ts); absent, the page offers none. */
+  passkeys?: Pick<Passkeys, 'authenticationOptions' | 'signIn'> | undefined;
   /** Per-IP limiter for login attempts; false when the caller must wait. */
   allowLoginAttempt?: (ctx: Context) => Promise<{ allowed: true } | { allowed: false; retryAfterSeconds: number }>;
 }
+
+/** The scripts of a page with passkeys: the WebAuthn helper library, then ours (app.ts serves both). */
+export const PASSKEY_SCRIPTS = ['/assets/simplewebauthn-browser.js', '/assets/passkeys.js'];
 
 const withInteraction = (path: string, uid: string) => `${path}?interaction=${encodeURIComponent(uid)}`;
 
 export async function renderLogin(
   ctx: Context,
-  deps: Pick<LoginDeps, 'provider' | 'views' | 'csrf' | 'flows'>,
+  deps: Pick<LoginDeps, 'provider' | 'views' | 'csrf' | 'flows' | 'passkeys'>,
   interaction: InteractionDetails,
   options: { error?: string | undefined; email?: string | undefined; status?: number | undefined } = {},
 ) {
@@ -48,6 +54,14 @@ export async function renderLogin(
       // The sign-in rides along, so the flow can offer to come back to it.
       forgotHref: deps.flows?.resetEnabled ? withInteraction(PAGE_ROUTES.forgotPassword, interaction.uid) : undefined,
       signUpHref: deps.flows?.signUpEnabled ? withInteraction(PAGE_ROUTES.signUp, interaction.uid) : undefined,
+      // The passkey button and the autofill (views/assets/passkeys.js), which JSON routes they use.
+      passkey: deps.passkeys
+        ? {
+            options: PAGE_ROUTES.passkeyOptions.replace(':uid', interaction.uid),
+            login: PAGE_ROUTES.passkeyLogin.replace(':uid', interaction.uid),
+          }
+        : undefined,
+      scripts: deps.passkeys ? PASSKEY_SCRIPTS : undefined,
     },
     options.status ?? 200,
   );

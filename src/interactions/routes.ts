@@ -6,6 +6,7 @@ import { emailVerificationRoutes, showVerifyRequired } from './email-verificatio
 import type { FlowDeps } from './flow-pages.ts';
 import { loadInteraction } from './interaction.ts';
 import { type LoginDeps, loginRoutes, renderLogin } from './login.ts';
+import { passkeyLoginRoutes } from './passkey-login.ts';
 import { passwordResetRoutes } from './password-reset.ts';
 import { secondFactorRoutes, showSecondStep } from './second-factor.ts';
 import type { SecondFactorDeps } from './second-factor-pages.ts';
@@ -35,6 +36,7 @@ export function interactionRoutes(deps: InteractionDeps): Router {
   });
   router.use(loginRoutes(deps).routes());
   router.use(secondFactorRoutes(deps).routes());
+  router.use(passkeyLoginRoutes(deps).routes());
   router.use(consentRoutes(consentDeps).routes());
   router.use(passwordResetRoutes(deps).routes());
   router.use(emailVerificationRoutes(deps).routes());

@@ -200,8 +200,9 @@ export function createProvider(deps: ProviderDeps): Provider {
     routes: ROUTES,
     scopes: OIDC_SCOPES,
     claims: {
-      // acr and amr: how the person signed in (mfa/acr.ts), in every ID token (the userinfo
-      // response has neither: they are not claims of the account).
+      // acr and amr (RFC 8176, mfa/acr.ts) as the sign-in set them (interactions/login.ts,
+      // second-factor.ts, passkey-login.ts): in every ID token, asked for or not, so an app can
+      // tell a passkey or two factors from a password (userinfo has neither: not account claims).
       openid: ['sub', 'acr', 'amr'],
       profile: ['name', 'given_name', 'family_name', 'updated_at'],
       email: ['email', 'email_verified'],

@@ -74,7 +74,8 @@ export async function startLatchkey(
   const borrowed = options.database !== undefined;
   const database = options.database ?? (await createTestDatabase());
   const port = options.port ?? (await freePort());
-  const issuer = `http://127.0.0.1:${port}`;
+  // ISSUER may name another host of this loopback server (passkeys need a domain: http://localhost:<port>).
+  const issuer = env.ISSUER ?? `http://127.0.0.1:${port}`;
   const config = loadConfig({
     PORT: String(port),
     HOST: '127.0.0.1',

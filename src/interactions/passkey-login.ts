@@ -1,0 +1,117 @@
+import Router from '@koa/router';
+import type { Context } from 'koa';
+import { errors } from 'oidc-provider';
+import { PAGE_ROUTES } from '../http/routes.ts';
+import { bindingOf } from '../mfa/passkeys.ts';
+import type { InteractionDetails } from './interaction.ts';
+import { jsonError, parseJson } from './json.ts';
+import type { LoginDeps } from './login.ts';
+
+/**
+ * Passwordless sign-in with a passkey, the JSON half of the sign-in page (views/assets/passkeys.js):
+ * POST …/passkey/options hands out a challenge bound to this interaction, POST …/passkey/login
+ * checks the answer (mfa/passkeys.ts signIn: the account's disabled, lockout and sign-out rules as
+ * for a password) and finishes the interaction as the password form does, answering with where the
+ * browser goes next. Both need the interaction's cookie and the page's CSRF token.
+ */
+export function passkeyLoginRoutes(deps: LoginDeps): Router {
+  /** The interaction of a JSON request, once its CSRF token checks out; undefined after answering 4xx. */
+  async function postedInteraction(ctx: Context): Promise<InteractionDetails | undefined> {
+    const t = deps.views.strings(ctx);
+    let interaction: InteractionDetails;
+    try {
+      interaction = await deps.provider().interactionDetails(ctx.req, ctx.res);
+    } catch (err) {
+      if (err instanceof errors.SessionNotFound) {
+        jsonError(ctx, 400, 'interaction_expired', t.passkeys.expired);
+        return undefined;
+      }
+      throw err;
+    }
+    if (interaction.uid !== ctx.params.uid) {
+      jsonError(ctx, 400, 'interaction_expired', t.passkeys.expired);
+      return undefined;
+    }
+    if (!deps.csrf.verify(interaction.uid, ctx.request.json?.csrf)) {
+      jsonError(ctx, 403, 'csrf', t.error.forbiddenMessage);
+      return undefined;
+    }
+    if (interaction.prompt.name !== 'login') {
+      // The sign-in moved on (consent, say): the page to show is the interaction's own.
+      ctx.body = { redirect: `/interaction/${interaction.uid}` };
+      return undefined;
+    }
+    return interaction;
+  }
+
+  return new Router()
+    .post(PAGE_ROUTES.passkeyOptions, parseJson, async function passkeyOptions(ctx) {
+      const { passkeys } = deps;
+      if (!passkeys) return;
+      const interaction = await postedInteraction(ctx);
+      if (!interaction) return;
+      ctx.body = await passkeys.authenticationOptions({ binding: bindingOf('interaction', interaction.uid) });
+    })
+    .post(PAGE_ROUTES.passkeyLogin, parseJson, async function passkeyLogin(ctx) {
+      const { passkeys, audit, log } = deps;
+      if (!passkeys) return;
+      const interaction = await postedInteraction(ctx);
+      if (!interaction) return;
+      const t = deps.views.strings(ctx);
+      const limit = await deps.allowLoginAttempt?.(ctx);
+      if (limit && !limit.allowed) {
+        ctx.set('Retry-After', String(limit.retryAfterSeconds));
+        return jsonError(ctx, 429, 'rate_limited', t.login.rateLimited);
+      }
+      const clientId = String(interaction.params.client_id);
+      const result = await passkeys.signIn({
+        binding: bindingOf('interaction', interaction.uid),
+        response: ctx.request.json?.response,
+      });
+      if (!result.ok) {
+        if (result.reason === 'invalid_input') return jsonError(ctx, 400, 'invalid_request', t.passkeys.refused);
+        const { accountId, reason } = result;
+        await audit.record({
+          event: 'login.failed',
+          accountId,
+          clientId,
+          ip: ctx.ip,
+          details: { reason, method: 'passkey' },
+        });
+        log.info(
+          { event: 'login.failed', reason, method: 'passkey', client_id: clientId, account_id: accountId },
+          'passkey sign-in refused',
+        );
+        // The passkey proved whose account it is, so its state may be told, as after a right password.
+        if (reason === 'disabled') return jsonError(ctx, 403, 'account_disabled', t.login.disabled);
+        if (reason === 'locked') return jsonError(ctx, 403, 'account_locked', t.passkeys.locked);
+        return jsonError(ctx, 401, 'passkey_refused', t.passkeys.refused);
+      }
+      await audit.record({
+        event: 'login.success',
+        accountId: result.accountId,
+        clientId,
+        ip: ctx.ip,
+        details: { method: 'passkey', amr: result.amr },
+      });
+      log.info(
+        { event: 'login.success', method: 'passkey', account_id: result.accountId, client_id: clientId },
+        'signed in with a passkey',
+      );
+      const redirect = await deps.provider().interactionResult(
+        ctx.req,
+        ctx.res,
+        {
+          login: {
+            accountId: result.accountId,
+            ts: result.loginTs,
+            amr: result.amr,
+            acr: result.acr,
+            remember: true,
+          },
+        },
+        { mergeWithLastSubmission: false },
+      );
+      ctx.body = { redirect };
+    });
+}
