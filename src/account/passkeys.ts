@@ -35,7 +35,7 @@ export interface AccountPasskeyPage<W extends Who> {
 }
 
 /** Where the page goes after a change to the passkeys, with its notice. */
-export const passkeysDone = (done: string) => `${PAGE_ROUTES.account}?done=${done}#passkeys`;
+const passkeysDone = (done: string) => `${PAGE_ROUTES.account}?done=${done}#passkeys`;
 
 /**
  * Passkeys on the account page. Adding one asks for the current password first (as every sensitive
