@@ -32,6 +32,9 @@ export const PAGE_ROUTES = {
   secondFactor: '/interaction/:uid/second-factor',
   /** Setting up an authenticator app during sign-in (an app or the operator requires two factors). */
   secondFactorEnrol: '/interaction/:uid/enrol',
+  /** A passkey as the second factor (JSON, views/assets/passkeys.js): a challenge for the account, then its answer. */
+  secondFactorPasskeyOptions: '/interaction/:uid/second-factor/passkey/options',
+  secondFactorPasskey: '/interaction/:uid/second-factor/passkey',
   account: '/account',
   account_callback: '/account/callback',
   account_profile: '/account/profile',
@@ -111,6 +114,13 @@ const TABLE = [
   { name: 'consent', path: PAGE_ROUTES.consent, methods: ['POST'], engine: false },
   { name: 'second_factor', path: PAGE_ROUTES.secondFactor, methods: ['POST'], engine: false },
   { name: 'second_factor_enrol', path: PAGE_ROUTES.secondFactorEnrol, methods: ['POST'], engine: false },
+  {
+    name: 'second_factor_passkey_options',
+    path: PAGE_ROUTES.secondFactorPasskeyOptions,
+    methods: ['POST'],
+    engine: false,
+  },
+  { name: 'second_factor_passkey', path: PAGE_ROUTES.secondFactorPasskey, methods: ['POST'], engine: false },
   { name: 'account', path: PAGE_ROUTES.account, methods: ['GET'], engine: false },
   { name: 'account_callback', path: PAGE_ROUTES.account_callback, methods: ['GET'], engine: false },
   { name: 'account_profile', path: PAGE_ROUTES.account_profile, methods: ['POST'], engine: false },

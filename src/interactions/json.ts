@@ -1,4 +1,9 @@
 import type { Context, Next } from 'koa';
+import type Provider from 'oidc-provider';
+import { errors } from 'oidc-provider';
+import type { Csrf } from './forms.ts';
+import type { InteractionDetails } from './interaction.ts';
+import type { Views } from './views.ts';
 
 /**
  * JSON endpoints of our pages (the passkey ceremonies, driven by views/assets/passkeys.js). They
@@ -52,4 +57,39 @@ export async function parseJson(ctx: Context, next: Next) {
 export function stringField(body: Record<string, unknown>, key: string, max: number): string | undefined {
   const value = body[key];
   return typeof value === 'string' && value.length <= max && !value.includes('\0') ? value : undefined;
+}
+
+/**
+ * The interaction of a JSON request from a sign-in page, once its CSRF token checks out; undefined
+ * after answering 4xx, or `{ redirect }` when the sign-in has moved past its login prompt.
+ */
+export async function loadJsonInteraction(
+  ctx: Context,
+  deps: { provider: () => Provider; views: Views; csrf: Csrf },
+): Promise<InteractionDetails | undefined> {
+  const t = deps.views.strings(ctx);
+  let interaction: InteractionDetails;
+  try {
+    interaction = await deps.provider().interactionDetails(ctx.req, ctx.res);
+  } catch (err) {
+    if (err instanceof errors.SessionNotFound) {
+      jsonError(ctx, 400, 'interaction_expired', t.passkeys.expired);
+      return undefined;
+    }
+    throw err;
+  }
+  if (interaction.uid !== ctx.params.uid) {
+    jsonError(ctx, 400, 'interaction_expired', t.passkeys.expired);
+    return undefined;
+  }
+  if (!deps.csrf.verify(interaction.uid, ctx.request.json?.csrf)) {
+    jsonError(ctx, 403, 'csrf', t.error.forbiddenMessage);
+    return undefined;
+  }
+  if (interaction.prompt.name !== 'login') {
+    // The sign-in moved on (consent, say): the page to show is the interaction's own.
+    ctx.body = { redirect: `/interaction/${interaction.uid}` };
+    return undefined;
+  }
+  return interaction;
 }

@@ -11,7 +11,7 @@ import { type Csrf, parseForm } from './forms.ts';
 import { clientNameOf, type InteractionDetails, loadPostedInteraction } from './interaction.ts';
 import { secondStepAfterPassword } from './second-factor.ts';
 import type { SecondFactorDeps } from './second-factor-pages.ts';
-import type { Views } from './views.ts';
+import { PASSKEY_SCRIPTS, type Views } from './views.ts';
 
 export interface LoginDeps {
   provider: () => Provider;
@@ -27,9 +27,6 @@ export interface LoginDeps {
   /** Per-IP limiter for login attempts; false when the caller must wait. */
   allowLoginAttempt?: (ctx: Context) => Promise<{ allowed: true } | { allowed: false; retryAfterSeconds: number }>;
 }
-
-/** The scripts of a page with passkeys: the WebAuthn helper library, then ours (app.ts serves both). */
-export const PASSKEY_SCRIPTS = ['/assets/simplewebauthn-browser.js', '/assets/passkeys.js'];
 
 const withInteraction = (path: string, uid: string) => `${path}?interaction=${encodeURIComponent(uid)}`;
 

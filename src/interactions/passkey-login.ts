@@ -1,10 +1,7 @@
 import Router from '@koa/router';
-import type { Context } from 'koa';
-import { errors } from 'oidc-provider';
 import { PAGE_ROUTES } from '../http/routes.ts';
 import { bindingOf } from '../mfa/passkeys.ts';
-import type { InteractionDetails } from './interaction.ts';
-import { jsonError, parseJson } from './json.ts';
+import { jsonError, loadJsonInteraction, parseJson } from './json.ts';
 import type { LoginDeps } from './login.ts';
 
 /**
@@ -15,47 +12,18 @@ import type { LoginDeps } from './login.ts';
  * browser goes next. Both need the interaction's cookie and the page's CSRF token.
  */
 export function passkeyLoginRoutes(deps: LoginDeps): Router {
-  /** The interaction of a JSON request, once its CSRF token checks out; undefined after answering 4xx. */
-  async function postedInteraction(ctx: Context): Promise<InteractionDetails | undefined> {
-    const t = deps.views.strings(ctx);
-    let interaction: InteractionDetails;
-    try {
-      interaction = await deps.provider().interactionDetails(ctx.req, ctx.res);
-    } catch (err) {
-      if (err instanceof errors.SessionNotFound) {
-        jsonError(ctx, 400, 'interaction_expired', t.passkeys.expired);
-        return undefined;
-      }
-      throw err;
-    }
-    if (interaction.uid !== ctx.params.uid) {
-      jsonError(ctx, 400, 'interaction_expired', t.passkeys.expired);
-      return undefined;
-    }
-    if (!deps.csrf.verify(interaction.uid, ctx.request.json?.csrf)) {
-      jsonError(ctx, 403, 'csrf', t.error.forbiddenMessage);
-      return undefined;
-    }
-    if (interaction.prompt.name !== 'login') {
-      // The sign-in moved on (consent, say): the page to show is the interaction's own.
-      ctx.body = { redirect: `/interaction/${interaction.uid}` };
-      return undefined;
-    }
-    return interaction;
-  }
-
   return new Router()
     .post(PAGE_ROUTES.passkeyOptions, parseJson, async function passkeyOptions(ctx) {
       const { passkeys } = deps;
       if (!passkeys) return;
-      const interaction = await postedInteraction(ctx);
+      const interaction = await loadJsonInteraction(ctx, deps);
       if (!interaction) return;
       ctx.body = await passkeys.authenticationOptions({ binding: bindingOf('interaction', interaction.uid) });
     })
     .post(PAGE_ROUTES.passkeyLogin, parseJson, async function passkeyLogin(ctx) {
       const { passkeys, audit, log } = deps;
       if (!passkeys) return;
-      const interaction = await postedInteraction(ctx);
+      const interaction = await loadJsonInteraction(ctx, deps);
       if (!interaction) return;
       const t = deps.views.strings(ctx);
       const limit = await deps.allowLoginAttempt?.(ctx);

@@ -2,14 +2,16 @@ import type { Context } from 'koa';
 import type Provider from 'oidc-provider';
 import type { AccountStore } from '../accounts/store.ts';
 import type { AuditStore } from '../audit/store.ts';
+import { PAGE_ROUTES } from '../http/routes.ts';
 import type { Amr } from '../mfa/acr.ts';
+import type { Passkeys } from '../mfa/passkeys.ts';
 import { recoveryCodesText } from '../mfa/recovery-codes.ts';
 import type { SecondFactors, TotpSetup } from '../mfa/second-factors.ts';
 import type { Logger } from '../observability/logger.ts';
 import type { SecondFactorPolicy } from '../oidc/provider.ts';
 import type { Csrf } from './forms.ts';
 import { clientNameOf, type InteractionDetails } from './interaction.ts';
-import type { Views } from './views.ts';
+import { PASSKEY_SCRIPTS, type Views } from './views.ts';
 
 /**
  * The pages of a sign-in's second step (second-factor.ts decides which): the code page, the
@@ -27,8 +29,8 @@ export interface SecondFactorDeps {
   secondFactorPolicy: SecondFactorPolicy;
   /** Per-IP limiter (the sign-in page's): wrong codes count as sign-in attempts. */
   allowLoginAttempt?: (ctx: Context) => Promise<{ allowed: true } | { allowed: false; retryAfterSeconds: number }>;
-  /** The passkey block on the second-factor page: set when passkeys can be asked for (the passkeys feature). */
-  passkeyAvailable?: ((accountId: string) => Promise<boolean>) | undefined;
+  /** Passkeys as a second factor (mfa/passkeys.ts); absent where the issuer cannot have passkeys. */
+  passkeys?: Pick<Passkeys, 'authenticationOptions' | 'verifyPasskeyAssertion'> | undefined;
 }
 
 /** A sign-in waiting for its second factor: `verify` asks for it, `enrol` sets one up, `enrolled` shows the recovery codes. */
@@ -71,6 +73,7 @@ export async function renderVerify(
 ) {
   const t = deps.views.strings(ctx);
   const summary = await deps.secondFactors.summary(pending.accountId);
+  const withPasskey = deps.passkeys !== undefined && summary.passkeys > 0;
   await deps.views.render(
     ctx,
     'second-factor',
@@ -81,7 +84,14 @@ export async function renderVerify(
       clientName: await clientNameOf(deps.provider(), interaction),
       totp: summary.totp,
       recovery: summary.recoveryCodes > 0,
-      passkeyAvailable: (await deps.passkeyAvailable?.(pending.accountId)) ?? false,
+      // The person's passkeys, asked for by views/assets/passkeys.js through these JSON routes.
+      passkey: withPasskey
+        ? {
+            options: PAGE_ROUTES.secondFactorPasskeyOptions.replace(':uid', interaction.uid),
+            login: PAGE_ROUTES.secondFactorPasskey.replace(':uid', interaction.uid),
+          }
+        : undefined,
+      scripts: withPasskey ? PASSKEY_SCRIPTS : undefined,
       error: options.error,
       method: options.method ?? (summary.totp ? 'totp' : 'recovery'),
     },

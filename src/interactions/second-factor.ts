@@ -5,9 +5,11 @@ import { REQUIRE_MFA } from '../clients/require-mfa.ts';
 import { PAGE_ROUTES } from '../http/routes.ts';
 import { mailLocale } from '../mail/templates.ts';
 import { type Amr, authenticationOf } from '../mfa/acr.ts';
+import { bindingOf } from '../mfa/passkeys.ts';
 import { EMAIL_NOT_VERIFIED, SECOND_FACTOR_REQUIRED } from '../oidc/provider.ts';
 import { parseForm } from './forms.ts';
 import { type InteractionDetails, loadPostedInteraction } from './interaction.ts';
+import { jsonError, loadJsonInteraction, parseJson } from './json.ts';
 import {
   type PendingSecondFactor,
   pendingOf,
@@ -131,6 +133,18 @@ export function secondFactorRoutes(deps: SecondFactorDeps): Router {
     return { ...posted, pending };
   }
 
+  /** The same for the JSON routes of a passkey (views/assets/passkeys.js): 4xx JSON or `{ redirect }` otherwise. */
+  async function jsonPostedAt(ctx: Context) {
+    const interaction = await loadJsonInteraction(ctx, deps);
+    if (!interaction) return undefined;
+    const pending = pendingOf(interaction);
+    if (pending?.stage !== 'verify') {
+      ctx.body = { redirect: `/interaction/${interaction.uid}` };
+      return undefined;
+    }
+    return { interaction, pending };
+  }
+
   return new Router()
     .post(PAGE_ROUTES.secondFactor, parseForm, async function submitSecondFactor(ctx) {
       const posted = await postedAt(ctx, ['verify']);
@@ -177,6 +191,75 @@ export function secondFactorRoutes(deps: SecondFactorDeps): Router {
         'signed in with a second factor',
       );
       await finish(ctx, deps, pending, ['otp']);
+    })
+    .post(PAGE_ROUTES.secondFactorPasskeyOptions, parseJson, async function secondFactorPasskeyOptions(ctx) {
+      const posted = await jsonPostedAt(ctx);
+      if (!posted || !deps.passkeys) return;
+      const { interaction, pending } = posted;
+      // Only this account's passkeys may answer, and the challenge is bound to this sign-in.
+      ctx.body = await deps.passkeys.authenticationOptions({
+        binding: bindingOf('interaction', interaction.uid),
+        accountId: pending.accountId,
+      });
+    })
+    .post(PAGE_ROUTES.secondFactorPasskey, parseJson, async function submitSecondFactorPasskey(ctx) {
+      const posted = await jsonPostedAt(ctx);
+      if (!posted || !deps.passkeys) return;
+      const { interaction, pending } = posted;
+      const t = views.strings(ctx);
+      const limit = await deps.allowLoginAttempt?.(ctx);
+      if (limit && !limit.allowed) {
+        ctx.set('Retry-After', String(limit.retryAfterSeconds));
+        return jsonError(ctx, 429, 'rate_limited', t.login.rateLimited);
+      }
+      const clientId = String(interaction.params.client_id);
+      const result = await deps.passkeys.verifyPasskeyAssertion({
+        binding: bindingOf('interaction', interaction.uid),
+        accountId: pending.accountId,
+        response: ctx.request.json?.response,
+      });
+      if (!result.ok) {
+        if (result.reason === 'invalid_input') return jsonError(ctx, 400, 'invalid_request', t.passkeys.refused);
+        await audit.record({
+          event: 'login.second_factor_failed',
+          accountId: pending.accountId,
+          clientId,
+          ip: ctx.ip,
+          details: { method: 'passkey', reason: result.reason },
+        });
+        log.info(
+          {
+            event: 'login.second_factor_failed',
+            reason: result.reason,
+            client_id: clientId,
+            account_id: pending.accountId,
+          },
+          'second factor refused',
+        );
+        return jsonError(ctx, 401, 'passkey_refused', t.passkeys.refused);
+      }
+      await audit.record({
+        event: 'login.success',
+        accountId: pending.accountId,
+        clientId,
+        ip: ctx.ip,
+        details: { second_factor: 'passkey' },
+      });
+      log.info(
+        { event: 'login.success', account_id: pending.accountId, client_id: clientId },
+        'signed in with a passkey as second factor',
+      );
+      const { amr, acr } = authenticationOf([...pending.amr, ...result.methods]);
+      ctx.body = {
+        redirect: await deps
+          .provider()
+          .interactionResult(
+            ctx.req,
+            ctx.res,
+            { login: { accountId: pending.accountId, ts: pending.loginTs, amr, acr, remember: true } },
+            { mergeWithLastSubmission: false },
+          ),
+      };
     })
     .post(PAGE_ROUTES.secondFactorEnrol, parseForm, async function submitEnrolment(ctx) {
       const posted = await postedAt(ctx, ['enrol', 'enrolled']);

@@ -8,6 +8,9 @@ import { pickLocale, type Strings } from './locales/index.ts';
 
 export const VIEWS_DIR = fileURLToPath(new URL('../../views/', import.meta.url));
 
+/** The scripts of a page with passkeys: the WebAuthn helper library, then ours (app.ts serves both). */
+export const PASSKEY_SCRIPTS = ['/assets/simplewebauthn-browser.js', '/assets/passkeys.js'];
+
 export interface Views {
   /** Renders `name` inside the layout as the response, with the request's language. */
   render(ctx: Context, name: string, data: Record<string, unknown> & { title: string }, status?: number): Promise<void>;
