@@ -98,6 +98,8 @@ export interface RunContext {
   pairs: number;
   sessions: Session[];
   accessTokens: IssuedToken[];
+  /** A variant run (a setting other than the default, e.g. "LOG_LEVEL=warn"): added to each row's run, no paced runs. */
+  label?: string;
 }
 
 const tally = (): Tally => ({ ok: 0, errors: 0, opLatencies: [], lastAt: 0 });
@@ -119,6 +121,7 @@ function loginOptions(ctx: RunContext, extra: Partial<FlowOptions> = {}): FlowOp
 }
 
 function record(ctx: RunContext, row: Row) {
+  if (ctx.label) row.variant = `${row.variant}, ${ctx.label}`;
   ctx.rows.push(row);
   const m = row.measured;
   if (m) {
@@ -278,7 +281,7 @@ async function codeExchange(ctx: RunContext) {
   });
 
   const rate = 500;
-  if (ctx.target.name === 'latchkey' || ctx.sizes.pacedBaseline) {
+  if (!ctx.label && (ctx.target.name === 'latchkey' || ctx.sizes.pacedBaseline)) {
     const pacedCodes = await mintCodes(ctx, Math.round(rate * ctx.sizes.pacedSeconds));
     const paced = await runPaced({
       url: ctx.target.issuer,
@@ -394,42 +397,51 @@ async function refresh(ctx: RunContext) {
   }
 }
 
-async function clientCredentials(ctx: RunContext) {
-  const request = tokenRequest(ctx.target.ccClient, {
-    grant_type: 'client_credentials',
-    resource: API.identifier,
-    scope: API.scope,
-  });
-  const run = (ops: number) => {
-    const t = tally();
-    return load(ctx, {
-      connections: 32,
-      ops,
-      steps: 1,
-      tally: t,
-      requests: singleRequest({ make: () => request, check: (s) => s === 200, tally: t }),
+/**
+ * client_credentials as a service asks for it by default: no `resource`, so an opaque token that
+ * the server stores (Latchkey: a row in oidc_payloads, committed before the response). With
+ * `resource` (the API): an ES256 JWT, nothing stored: the variant row.
+ */
+function clientCredentials(withResource: boolean) {
+  return async function clientCredentialsScenario(ctx: RunContext) {
+    const request = tokenRequest(ctx.target.ccClient, {
+      grant_type: 'client_credentials',
+      ...(withResource ? { resource: API.identifier, scope: API.scope } : {}),
     });
+    const scenario = withResource ? 'client_credentials+resource' : 'client_credentials';
+    const run = (ops: number) => {
+      const t = tally();
+      return load(ctx, {
+        connections: 32,
+        ops,
+        steps: 1,
+        tally: t,
+        requests: singleRequest({ make: () => request, check: (s) => s === 200, tally: t }),
+      });
+    };
+    if (ctx.sizes.warmup) await run(ctx.sizes.warmup * 4);
+    const measured = await run(ctx.sizes.clientCredentials);
+    record(ctx, {
+      scenario,
+      target: ctx.target.name,
+      variant: 'max',
+      measured,
+      note: withResource
+        ? 'POST /token client_credentials for an API (resource indicator): ES256 JWT access token, nothing stored'
+        : 'POST /token client_credentials without resource: opaque access token, stored',
+    });
+    const rate = 1500;
+    if (withResource || ctx.label || (ctx.target.name === 'baseline' && !ctx.sizes.pacedBaseline)) return;
+    const paced = await runPaced({
+      url: ctx.target.issuer,
+      rate,
+      total: Math.round(rate * ctx.sizes.pacedSeconds),
+      maxMs: ctx.sizes.pacedSeconds * 1000 + 1000,
+      isOk: (s) => s === 200,
+      request: () => request,
+    });
+    record(ctx, { scenario, target: ctx.target.name, variant: `paced ${rate}/s`, paced });
   };
-  if (ctx.sizes.warmup) await run(ctx.sizes.warmup * 4);
-  const measured = await run(ctx.sizes.clientCredentials);
-  record(ctx, {
-    scenario: 'client_credentials',
-    target: ctx.target.name,
-    variant: 'max',
-    measured,
-    note: 'POST /token client_credentials for an API (resource indicator): ES256 JWT access token, nothing stored',
-  });
-  const rate = 1500;
-  if (ctx.target.name === 'baseline' && !ctx.sizes.pacedBaseline) return;
-  const paced = await runPaced({
-    url: ctx.target.issuer,
-    rate,
-    total: Math.round(rate * ctx.sizes.pacedSeconds),
-    maxMs: ctx.sizes.pacedSeconds * 1000 + 1000,
-    isOk: (s) => s === 200,
-    request: () => request,
-  });
-  record(ctx, { scenario: 'client_credentials', target: ctx.target.name, variant: `paced ${rate}/s`, paced });
 }
 
 function needTokens(ctx: RunContext) {
@@ -498,7 +510,8 @@ export const SCENARIOS = {
   login,
   'code-exchange': codeExchange,
   refresh,
-  'client-credentials': clientCredentials,
+  'client-credentials': clientCredentials(false),
+  'client-credentials-resource': clientCredentials(true),
   introspection,
   userinfo,
 } as const;
