@@ -108,7 +108,7 @@ export function ratios(rows: Row[]): Ratio[] {
 }
 
 /** The table: engine CPU per op / Latchkey CPU per op (node + PostgreSQL), at operator defaults. */
-export const RATIO_TARGETS: Record<string, number> = {
+const RATIO_TARGETS: Record<string, number> = {
   'discovery+jwks': 0.8,
   login: 0.75,
   userinfo: 0.5,

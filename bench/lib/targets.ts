@@ -129,7 +129,7 @@ export interface LatchkeyOptions {
 }
 
 /**
- * Latchkey as operators run it: `node --import tsx src/main.ts` (cluster primary + a worker per
+ * Latchkey as operators run it: `node bin/serve.js`, i.e. `npm start` (cluster primary + a worker per
  * core) against a fresh database on the machine's PostgreSQL, seeded through our own stores.
  */
 export async function startLatchkeyTarget(options: LatchkeyOptions): Promise<Target> {
@@ -175,7 +175,7 @@ export async function startLatchkeyTarget(options: LatchkeyOptions): Promise<Tar
       ...options.extraEnv,
     };
     const started = performance.now();
-    child = spawnServer([...(options.nodeFlags ?? []), '--import', 'tsx', 'src/main.ts'], env, 'latchkey');
+    child = spawnServer([...(options.nodeFlags ?? []), 'bin/serve.js'], env, 'latchkey');
     await waitFor(`${issuer}/healthz`, 90_000, child);
     const primary = child.pid!;
     const workersWanted = options.workers ?? (await import('node:os')).availableParallelism();
