@@ -36,7 +36,7 @@ const { values } = parseArgs({
 });
 
 const sizes = values.quick ? QUICK : FULL;
-const budgetMs = values.quick ? 60_000 : 600_000;
+const budgetMs = values.quick ? 90_000 : 720_000;
 const names = (values.only?.split(',').map((name) => name.trim()) ?? Object.keys(SCENARIOS)) as ScenarioName[];
 for (const name of names)
   if (!(name in SCENARIOS)) throw new Error(`unknown scenario ${name} (known: ${Object.keys(SCENARIOS).join(', ')})`);

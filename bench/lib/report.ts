@@ -87,11 +87,11 @@ export interface Ratio {
 export function ratios(rows: Row[]): Ratio[] {
   const out: Ratio[] = [];
   for (const row of rows) {
-    if (row.target !== 'latchkey' || !row.variant.startsWith('max') || !row.measured) continue;
+    if (row.target !== 'latchkey' || !row.variant.startsWith('max') || !row.measured?.ops) continue;
     const base = rows.find(
       (other) => other.target === 'baseline' && other.scenario === row.scenario && other.variant === 'max',
     )?.measured;
-    if (!base) continue;
+    if (!base?.ops) continue;
     out.push({
       scenario: row.scenario,
       variant: row.variant,
