@@ -8,7 +8,7 @@ import { FULL, QUICK, type Row, type RunContext, SCENARIOS, type ScenarioName } 
 import { ADMIN_URL, ROOT, startBaselineTarget, startLatchkeyTarget, type Target } from './lib/targets.ts';
 
 /**
- * `npm run bench` (full, under 10 minutes) or `npm run bench -- --quick` (under a minute).
+ * `npm run bench` (full, under 12 minutes) or `npm run bench -- --quick` (about a minute).
  * Starts Latchkey as a real server at operator defaults (LOG_LEVEL=info, a worker per core, the
  * default pool) on a fresh database of the machine's PostgreSQL, seeds it, runs each scenario with
  * autocannon, then the variants (LOG_LEVEL=warn on a second server; client_credentials with a
