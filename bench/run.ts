@@ -4,7 +4,7 @@ import path from 'node:path';
 import { parseArgs } from 'node:util';
 import pg from 'pg';
 import { checks, type Memory, ratios, ratioTable, table } from './lib/report.ts';
-import { FULL, QUICK, type Row, type RunContext, SCENARIOS, type ScenarioName } from './lib/scenarios.ts';
+import { FULL, QUICK, type Row, type RunContext, SCENARIOS, type ScenarioName, type Sizes } from './lib/scenarios.ts';
 import { ADMIN_URL, ROOT, startBaselineTarget, startLatchkeyTarget, type Target } from './lib/targets.ts';
 
 /**
@@ -32,11 +32,29 @@ const { values } = parseArgs({
     pool: { type: 'string' },
     profile: { type: 'boolean', default: false },
     env: { type: 'string', multiple: true },
+    scale: { type: 'string' },
+    budget: { type: 'string' },
+    'no-paced': { type: 'boolean', default: false },
   },
 });
 
-const sizes = values.quick ? QUICK : FULL;
-const budgetMs = values.quick ? 90_000 : 720_000;
+// --scale=0.5 halves every measured load (warm-ups stay), for a machine too busy to finish a full
+// run in its budget; --budget=S moves that budget; --no-paced skips the fixed-rate latency runs.
+const scale = Number(values.scale ?? 1);
+const base = values.quick ? QUICK : FULL;
+const scaled = (n: number) => Math.max(1, Math.round(n * scale));
+const sizes: Sizes = {
+  ...base,
+  discovery: scaled(base.discovery),
+  logins: scaled(base.logins),
+  exchanges: scaled(base.exchanges),
+  refreshes: scaled(base.refreshes),
+  clientCredentials: scaled(base.clientCredentials),
+  introspections: scaled(base.introspections),
+  userinfos: scaled(base.userinfos),
+  ...(values['no-paced'] ? { pacedSeconds: 0 } : {}),
+};
+const budgetMs = values.budget ? Number(values.budget) * 1000 : values.quick ? 90_000 : 720_000;
 const names = (values.only?.split(',').map((name) => name.trim()) ?? Object.keys(SCENARIOS)) as ScenarioName[];
 for (const name of names)
   if (!(name in SCENARIOS)) throw new Error(`unknown scenario ${name} (known: ${Object.keys(SCENARIOS).join(', ')})`);

@@ -281,7 +281,7 @@ async function codeExchange(ctx: RunContext) {
   });
 
   const rate = 500;
-  if (!ctx.label && (ctx.target.name === 'latchkey' || ctx.sizes.pacedBaseline)) {
+  if (!ctx.label && ctx.sizes.pacedSeconds > 0 && (ctx.target.name === 'latchkey' || ctx.sizes.pacedBaseline)) {
     const pacedCodes = await mintCodes(ctx, Math.round(rate * ctx.sizes.pacedSeconds));
     const paced = await runPaced({
       url: ctx.target.issuer,
@@ -431,7 +431,13 @@ function clientCredentials(withResource: boolean) {
         : 'POST /token client_credentials without resource: opaque access token, stored',
     });
     const rate = 1500;
-    if (withResource || ctx.label || (ctx.target.name === 'baseline' && !ctx.sizes.pacedBaseline)) return;
+    if (
+      withResource ||
+      ctx.label ||
+      !ctx.sizes.pacedSeconds ||
+      (ctx.target.name === 'baseline' && !ctx.sizes.pacedBaseline)
+    )
+      return;
     const paced = await runPaced({
       url: ctx.target.issuer,
       rate,
