@@ -293,22 +293,6 @@ async function codeExchange(ctx: RunContext) {
     });
     record(ctx, { scenario: 'code exchange', target: ctx.target.name, variant: `paced ${rate}/s`, paced });
   }
-
-  // Opaque access tokens for the introspection and userinfo scenarios.
-  for (const minted of await mintCodes(ctx, ctx.sizes.tokens)) {
-    const request = exchange(minted);
-    const response = await fetch(`${ctx.target.issuer}${request.path}`, {
-      method: 'POST',
-      headers: request.headers,
-      body: request.body,
-      signal: AbortSignal.timeout(10_000),
-    });
-    if (response.ok)
-      ctx.accessTokens.push({
-        client: minted.client,
-        accessToken: ((await response.json()) as { access_token: string }).access_token,
-      });
-  }
 }
 
 async function refresh(ctx: RunContext) {
@@ -450,12 +434,43 @@ function clientCredentials(withResource: boolean) {
   };
 }
 
+/**
+ * Opaque access tokens for introspection and userinfo, minted right before them: the refresh
+ * scenario's consent flows authorize the same (session, client) pairs again, which replaces their
+ * grants and so ends the tokens issued earlier.
+ */
+async function mintAccessTokens(ctx: RunContext) {
+  const exchange = ({ client, code }: { client: BenchClient; code: string }) =>
+    tokenRequest(client, {
+      grant_type: 'authorization_code',
+      code,
+      redirect_uri: REDIRECT_URI,
+      code_verifier: CODE_VERIFIER,
+    });
+  ctx.accessTokens.length = 0;
+  for (const minted of await mintCodes(ctx, ctx.sizes.tokens)) {
+    const request = exchange(minted);
+    const response = await fetch(`${ctx.target.issuer}${request.path}`, {
+      method: 'POST',
+      headers: request.headers,
+      body: request.body,
+      signal: AbortSignal.timeout(10_000),
+    });
+    if (response.ok)
+      ctx.accessTokens.push({
+        client: minted.client,
+        accessToken: ((await response.json()) as { access_token: string }).access_token,
+      });
+  }
+}
+
 function needTokens(ctx: RunContext) {
   if (ctx.accessTokens.length === 0)
-    throw new Error('no access tokens: the code exchange scenario provides them (do not skip it)');
+    throw new Error('no access tokens could be minted (no code was exchanged)');
 }
 
 async function introspection(ctx: RunContext) {
+  await mintAccessTokens(ctx);
   needTokens(ctx);
   const tokens = ctx.accessTokens;
   const run = (ops: number) => {
@@ -485,6 +500,7 @@ async function introspection(ctx: RunContext) {
 }
 
 async function userinfo(ctx: RunContext) {
+  if (ctx.accessTokens.length === 0) await mintAccessTokens(ctx);
   needTokens(ctx);
   const tokens = ctx.accessTokens;
   const run = (ops: number) => {
