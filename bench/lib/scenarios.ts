@@ -465,8 +465,7 @@ async function mintAccessTokens(ctx: RunContext) {
 }
 
 function needTokens(ctx: RunContext) {
-  if (ctx.accessTokens.length === 0)
-    throw new Error('no access tokens could be minted (no code was exchanged)');
+  if (ctx.accessTokens.length === 0) throw new Error('no access tokens could be minted (no code was exchanged)');
 }
 
 async function introspection(ctx: RunContext) {
