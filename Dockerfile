@@ -1,7 +1,8 @@
 # Latchkey container image. `docker compose up --build` runs it with PostgreSQL (docker-compose.yml);
 # alone it needs DATABASE_URL, LATCHKEY_SECRET_KEY and an https ISSUER (README, "Operations").
 
-# Production dependencies only. tsx is one of them: the server runs its TypeScript directly.
+# Production dependencies only. The server runs its TypeScript directly (Node strips the types; tsx
+# is a dependency for the CLI and for Node releases without type stripping).
 FROM node:24-bookworm-slim AS deps
 WORKDIR /app
 COPY package.json package-lock.json ./
@@ -25,4 +26,4 @@ EXPOSE 3000
 HEALTHCHECK --interval=10s --timeout=3s --start-period=30s --retries=3 \
   CMD ["node", "-e", "fetch('http://127.0.0.1:' + (process.env.PORT || 3000) + '/readyz').then((r) => process.exit(r.ok ? 0 : 1), () => process.exit(1))"]
 # The same command as `npm start`, without npm in between, so SIGTERM reaches the server.
-CMD ["node", "--import", "tsx", "src/main.ts"]
+CMD ["node", "bin/serve.js"]

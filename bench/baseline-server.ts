@@ -1,5 +1,6 @@
 import { generateKeyPairSync, randomBytes } from 'node:crypto';
 import http from 'node:http';
+import argon2 from 'argon2';
 import Provider, { type Configuration, errors, type KoaContextWithOIDC } from 'oidc-provider';
 import MemoryAdapter from 'oidc-provider/lib/adapters/memory_adapter.js';
 import LRU from 'oidc-provider/lib/helpers/lru.js';
@@ -7,8 +8,8 @@ import LRU from 'oidc-provider/lib/helpers/lru.js';
 /**
  * The baseline: bare oidc-provider, configured like Latchkey's engine (src/oidc/provider.ts: same
  * features, algorithms, TTLs, refresh rotation, JWT access tokens for the API), with static
- * clients, a static account and the engine's in-memory adapter. No database, no password hash, no
- * pages: what the engine itself costs on this machine. Its interaction route finishes login and
+ * clients, a static account and the engine's in-memory adapter. No database, no
+ * pages; one argon2id verification per sign-in: what the engine itself costs here. Its interaction route finishes login and
  * consent at once, without a form. The engine's memory adapter keeps at most ~2×1000 entries by
  * default, too few for the runs' codes and tokens, so it gets a larger store of the same kind.
  * Started by bench/run.ts with BASELINE_CONFIG; listens on 127.0.0.1 only.
@@ -153,11 +154,22 @@ const configuration: Configuration = {
 
 const provider = new Provider(config.issuer, configuration);
 
+// The bare engine with an argon2id login, as issue 17 measures it: each sign-in verifies one
+// password against a hash of Latchkey's default parameters (19 MiB, t=2, one lane).
+const PASSWORD = 'correct horse battery staple';
+const passwordHash = await argon2.hash(PASSWORD, {
+  type: argon2.argon2id,
+  memoryCost: 19456,
+  timeCost: 2,
+  parallelism: 1,
+});
+
 // The interaction "page": signs in a per-interaction account and approves what was asked, no form.
 provider.use(async function autoInteraction(ctx: KoaContextWithOIDC, next: () => Promise<void>) {
   if (ctx.method !== 'GET' || !/^\/interaction\/[\w-]+$/.test(ctx.path)) return next();
   const details = await provider.interactionDetails(ctx.req, ctx.res);
   if (details.prompt.name === 'login') {
+    if (!(await argon2.verify(passwordHash, PASSWORD))) throw new Error('argon2 verify failed');
     await provider.interactionFinished(
       ctx.req,
       ctx.res,

@@ -3,36 +3,58 @@ import os from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import pg from 'pg';
-import { checks, ratios, table } from './lib/report.ts';
-import { FULL, QUICK, type Row, type RunContext, SCENARIOS, type ScenarioName } from './lib/scenarios.ts';
+import { checks, type Memory, ratios, ratioTable, table } from './lib/report.ts';
+import { FULL, QUICK, type Row, type RunContext, SCENARIOS, type ScenarioName, type Sizes } from './lib/scenarios.ts';
 import { ADMIN_URL, ROOT, startBaselineTarget, startLatchkeyTarget, type Target } from './lib/targets.ts';
 
 /**
- * `npm run bench` (full, under 10 minutes) or `npm run bench -- --quick` (under a minute).
- * Starts Latchkey as a real server (cluster of a worker per core) on a fresh database of the
- * machine's PostgreSQL, seeds it, runs each scenario with autocannon, then does the same against
- * bare oidc-provider (the baseline), and prints a table plus Latchkey/baseline ratios. Results go
+ * `npm run bench` (full, under 12 minutes) or `npm run bench -- --quick` (about a minute).
+ * Starts Latchkey as a real server at operator defaults (LOG_LEVEL=info, a worker per core, the
+ * default pool) on a fresh database of the machine's PostgreSQL, seeds it, runs each scenario with
+ * autocannon, then the variants (LOG_LEVEL=warn on a second server; client_credentials with a
+ * resource is a scenario of its own), then the same against bare oidc-provider (the baseline),
+ * and prints a table plus the engine/Latchkey CPU ratios. Results go
  * to bench/results/<timestamp>.json and bench/results/latest.json. See bench/README.md.
  *
  * Options: --quick; --only=login,refresh (scenario names: see SCENARIOS; code-exchange provides
  * the tokens introspection and userinfo use); --no-baseline; --workers=N; --pool=N (DATABASE_POOL_SIZE);
  * --profile (Latchkey runs with --cpu-prof; profiles in bench/results/profiles, see profile-summary.ts);
- * --env=NAME=value (repeatable) passes a setting to Latchkey, e.g. --env=RATE_LIMIT_TOKEN_PER_MINUTE=0.
+ * --env=NAME=value (repeatable) passes a setting to Latchkey, e.g. --env=RATE_LIMIT_TOKEN_PER_MINUTE=0;
+ * --no-variants skips the LOG_LEVEL=warn server.
  */
 const { values } = parseArgs({
   options: {
     quick: { type: 'boolean', default: false },
     only: { type: 'string' },
     'no-baseline': { type: 'boolean', default: false },
+    'no-variants': { type: 'boolean', default: false },
     workers: { type: 'string' },
     pool: { type: 'string' },
     profile: { type: 'boolean', default: false },
     env: { type: 'string', multiple: true },
+    scale: { type: 'string' },
+    budget: { type: 'string' },
+    'no-paced': { type: 'boolean', default: false },
   },
 });
 
-const sizes = values.quick ? QUICK : FULL;
-const budgetMs = values.quick ? 60_000 : 600_000;
+// --scale=0.5 halves every measured load (warm-ups stay), for a machine too busy to finish a full
+// run in its budget; --budget=S moves that budget; --no-paced skips the fixed-rate latency runs.
+const scale = Number(values.scale ?? 1);
+const base = values.quick ? QUICK : FULL;
+const scaled = (n: number) => Math.max(1, Math.round(n * scale));
+const sizes: Sizes = {
+  ...base,
+  discovery: scaled(base.discovery),
+  logins: scaled(base.logins),
+  exchanges: scaled(base.exchanges),
+  refreshes: scaled(base.refreshes),
+  clientCredentials: scaled(base.clientCredentials),
+  introspections: scaled(base.introspections),
+  userinfos: scaled(base.userinfos),
+  ...(values['no-paced'] ? { pacedSeconds: 0 } : {}),
+};
+const budgetMs = values.budget ? Number(values.budget) * 1000 : values.quick ? 90_000 : 720_000;
 const names = (values.only?.split(',').map((name) => name.trim()) ?? Object.keys(SCENARIOS)) as ScenarioName[];
 for (const name of names)
   if (!(name in SCENARIOS)) throw new Error(`unknown scenario ${name} (known: ${Object.keys(SCENARIOS).join(', ')})`);
@@ -93,10 +115,21 @@ async function machine() {
   };
 }
 
-async function runTarget(target: Target) {
-  const ctx: RunContext = { target, sizes, log, rows, pairs: 0, sessions: [], accessTokens: [] };
-  for (const name of names) {
-    log(`${target.name}: ${name} (at ${((performance.now() - began) / 1000).toFixed(0)} s)`);
+async function runTarget(target: Target, only = names, label?: string) {
+  const ctx: RunContext = {
+    target,
+    sizes,
+    log,
+    rows,
+    pairs: 0,
+    sessions: [],
+    accessTokens: [],
+    ...(label ? { label } : {}),
+  };
+  for (const name of only) {
+    log(
+      `${target.name}${label ? ` (${label})` : ''}: ${name} (at ${((performance.now() - began) / 1000).toFixed(0)} s)`,
+    );
     try {
       await SCENARIOS[name](ctx);
     } catch (err) {
@@ -110,7 +143,12 @@ const info = await machine();
 log(
   `bench: ${values.quick ? 'quick' : 'full'} run on ${info.cpus} CPUs (${info.cpu_model}), load average ${info.loadavg_before.join(' ')}`,
 );
-const rss = { idle: [] as number[], peak: [] as number[], afterLoad: [] as number[] };
+const rss: Memory = { idle: [], peak: [], afterLoad: [] };
+const extraEnv = Object.fromEntries(
+  (values.env ?? []).map((pair) => [pair.slice(0, pair.indexOf('=')), pair.slice(pair.indexOf('=') + 1)]),
+);
+/** Scenarios run again with LOG_LEVEL=warn (the setting the bench used before it measured defaults). */
+const VARIANT_SCENARIOS: ScenarioName[] = ['discovery', 'client-credentials'];
 const described: Record<string, unknown> = {};
 
 try {
@@ -118,9 +156,7 @@ try {
     log,
     ...(values.workers ? { workers: Number(values.workers) } : {}),
     ...(values.pool ? { poolSize: Number(values.pool) } : {}),
-    extraEnv: Object.fromEntries(
-      (values.env ?? []).map((pair) => [pair.slice(0, pair.indexOf('=')), pair.slice(pair.indexOf('=') + 1)]),
-    ),
+    extraEnv,
     ...(values.profile
       ? { nodeFlags: ['--cpu-prof', `--cpu-prof-dir=${path.join(ROOT, 'bench', 'results', 'profiles')}`] }
       : {}),
@@ -130,12 +166,32 @@ try {
   rss.idle = latchkey.rss();
   log(`latchkey: idle RSS per process (primary, workers): ${rss.idle.join(', ')} MiB`);
   await runTarget(latchkey);
-  rss.peak = rows.filter((row) => row.target === 'latchkey').flatMap((row) => row.measured?.peakRssMiB ?? []);
+  // Per process (primary first, then each worker): its highest RSS over every scenario.
+  for (const row of rows.filter((r) => r.target === 'latchkey'))
+    (row.measured?.peakRssMiB ?? []).forEach((value, i) => {
+      rss.peak[i] = Math.max(rss.peak[i] ?? 0, value);
+    });
+  log(`latchkey: peak RSS per process under load (primary, workers): ${rss.peak.join(', ')} MiB`);
   await new Promise((resolve) => setTimeout(resolve, 2000));
   rss.afterLoad = latchkey.rss();
   described.latchkey = { ...latchkey.describe, rss_idle_mib: rss.idle, rss_after_load_mib: rss.afterLoad };
+  log(`latchkey: RSS per process after the load: ${rss.afterLoad.join(', ')} MiB`);
   targets.splice(targets.indexOf(latchkey), 1);
   await latchkey.stop();
+
+  const variantNames = VARIANT_SCENARIOS.filter((name) => names.includes(name));
+  if (!values['no-variants'] && !('LOG_LEVEL' in extraEnv) && variantNames.length) {
+    const warn = await startLatchkeyTarget({
+      log,
+      ...(values.workers ? { workers: Number(values.workers) } : {}),
+      ...(values.pool ? { poolSize: Number(values.pool) } : {}),
+      extraEnv: { ...extraEnv, LOG_LEVEL: 'warn' },
+    });
+    targets.push(warn);
+    await runTarget(warn, variantNames, 'LOG_LEVEL=warn');
+    targets.splice(targets.indexOf(warn), 1);
+    await warn.stop();
+  }
 
   if (!values['no-baseline']) {
     const baseline = await startBaselineTarget({ log });
@@ -167,11 +223,20 @@ for (const row of rows.filter((r) => r.variant === 'failed'))
   log(`  ${row.target} ${row.scenario} failed: ${row.note}`);
 log('');
 if (result.ratios.length) {
-  log('Latchkey / baseline: throughput ratio, CPU-per-operation ratio (Latchkey includes its PostgreSQL backends)');
+  log(
+    'Bare engine CPU per operation / Latchkey CPU per operation (Latchkey: node + its PostgreSQL backends), same run:',
+  );
+  log('');
+  log(ratioTable(result.ratios));
+  log('');
+  log('Latchkey / baseline throughput:');
   for (const ratio of result.ratios)
-    log(
-      `  ${ratio.scenario.padEnd(20)} ${ratio.throughput.toFixed(2)}x throughput   ${ratio.cpuPerOp.toFixed(2)}x CPU/op`,
-    );
+    log(`  ${`${ratio.scenario} [${ratio.variant}]`.padEnd(44)} ${ratio.throughput.toFixed(2)}x`);
+  log('');
+  log(
+    `RSS MiB (primary, workers): idle ${rss.idle.join(', ')} (total ${rss.idle.reduce((a, b) => a + b, 0)}); ` +
+      `peak under load ${rss.peak.join(', ')}; after the load ${rss.afterLoad.join(', ')}`,
+  );
   log('');
 }
 log('Targets:');

@@ -22,6 +22,12 @@ import type { ReadAhead } from './oidc/read-ahead.ts';
 import { limitFrontChannelParameters } from './security/request-limits.ts';
 import { requireHttps } from './security/require-https.ts';
 
+/**
+ * The engine routes that find codes and tokens (by value, then their grant and session): each of
+ * these requests gets a read-ahead of its own (oidc/read-ahead.ts); the others need none.
+ */
+const READS_TOKENS = new Set<string | undefined>(['token', 'introspection', 'userinfo', 'revocation']);
+
 /** Holds the live engine; key rotation swaps in a new one without a restart. */
 export interface ProviderRef {
   current: Provider;
@@ -72,20 +78,25 @@ async function nameRoute(ctx: Context, next: Next) {
  * after consent. The engine adds a hash to script-src for its own auto-submitting form_post page.
  */
 function securityHeaders(config: Config) {
-  const hsts = config.issuer.startsWith('https://');
-  return async function setSecurityHeaders(ctx: Context, next: Next) {
-    ctx.set(
+  // Built once: the same headers on every response.
+  const headers: Array<[string, string]> = [
+    [
       'Content-Security-Policy',
       "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' https: data:; " +
         "connect-src 'self'; base-uri 'none'; frame-ancestors 'none'",
-    );
-    ctx.set('X-Content-Type-Options', 'nosniff');
-    ctx.set('X-Frame-Options', 'DENY');
-    ctx.set('Referrer-Policy', 'no-referrer');
-    ctx.set('Cross-Origin-Opener-Policy', 'same-origin');
-    ctx.set('Permissions-Policy', 'camera=(), microphone=(), geolocation=(), payment=()');
-    if (hsts) ctx.set('Strict-Transport-Security', 'max-age=31536000; includeSubDomains');
-    await next();
+    ],
+    ['X-Content-Type-Options', 'nosniff'],
+    ['X-Frame-Options', 'DENY'],
+    ['Referrer-Policy', 'no-referrer'],
+    ['Cross-Origin-Opener-Policy', 'same-origin'],
+    ['Permissions-Policy', 'camera=(), microphone=(), geolocation=(), payment=()'],
+    ...(config.issuer.startsWith('https://')
+      ? [['Strict-Transport-Security', 'max-age=31536000; includeSubDomains'] as [string, string]]
+      : []),
+  ];
+  return function setSecurityHeaders(ctx: Context, next: Next) {
+    for (const [name, value] of headers) ctx.res.setHeader(name, value);
+    return next();
   };
 }
 
@@ -211,16 +222,17 @@ export function createApp(deps: AppDeps): Koa {
   ];
   // The engine's endpoints: parameter limits and rate limits first (each guard checks the route name),
   // then the engine, which sets the response (its cookies are signed with the same keys as ours).
+  // A read-ahead (an AsyncLocalStorage scope) only where the engine finds codes and tokens.
   const engineRoutes = compose<Context>([
     limitFrontChannelParameters,
     ...(deps.engineGuards ?? []),
+    function requestReadAhead(ctx, next) {
+      return READS_TOKENS.has(ctx.state.route) ? deps.readAhead.run(next) : next();
+    },
     (ctx) => currentEngine()(ctx),
   ]);
 
   if (deps.observeRequests) app.use(deps.observeRequests);
-  app.use(function requestReadAhead(_ctx, next) {
-    return deps.readAhead.run(next);
-  });
   app.use(requestLog(log, deps.outage));
   app.use(securityHeaders(config));
   app.use(errorPages(views, deps.outage));

@@ -22,9 +22,11 @@ export async function serve(env: Record<string, string | undefined>): Promise<vo
     }
     throw err;
   }
+  // Lines are written without blocking a request and flushed when the process exits (logger.ts).
   const log = createLogger({
     level: config.logLevel,
     pretty: config.logFormat === 'pretty' || (config.logFormat === 'auto' && process.stdout.isTTY),
+    async: true,
   });
   // Once per start: the primary (or the single process) says it, not every worker again.
   if (cluster.isPrimary) {

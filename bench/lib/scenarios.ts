@@ -98,6 +98,8 @@ export interface RunContext {
   pairs: number;
   sessions: Session[];
   accessTokens: IssuedToken[];
+  /** A variant run (a setting other than the default, e.g. "LOG_LEVEL=warn"): added to each row's run, no paced runs. */
+  label?: string;
 }
 
 const tally = (): Tally => ({ ok: 0, errors: 0, opLatencies: [], lastAt: 0 });
@@ -119,6 +121,7 @@ function loginOptions(ctx: RunContext, extra: Partial<FlowOptions> = {}): FlowOp
 }
 
 function record(ctx: RunContext, row: Row) {
+  if (ctx.label) row.variant = `${row.variant}, ${ctx.label}`;
   ctx.rows.push(row);
   const m = row.measured;
   if (m) {
@@ -278,7 +281,7 @@ async function codeExchange(ctx: RunContext) {
   });
 
   const rate = 500;
-  if (ctx.target.name === 'latchkey' || ctx.sizes.pacedBaseline) {
+  if (!ctx.label && ctx.sizes.pacedSeconds > 0 && (ctx.target.name === 'latchkey' || ctx.sizes.pacedBaseline)) {
     const pacedCodes = await mintCodes(ctx, Math.round(rate * ctx.sizes.pacedSeconds));
     const paced = await runPaced({
       url: ctx.target.issuer,
@@ -289,22 +292,6 @@ async function codeExchange(ctx: RunContext) {
       request: (i) => exchange(pacedCodes[i]!),
     });
     record(ctx, { scenario: 'code exchange', target: ctx.target.name, variant: `paced ${rate}/s`, paced });
-  }
-
-  // Opaque access tokens for the introspection and userinfo scenarios.
-  for (const minted of await mintCodes(ctx, ctx.sizes.tokens)) {
-    const request = exchange(minted);
-    const response = await fetch(`${ctx.target.issuer}${request.path}`, {
-      method: 'POST',
-      headers: request.headers,
-      body: request.body,
-      signal: AbortSignal.timeout(10_000),
-    });
-    if (response.ok)
-      ctx.accessTokens.push({
-        client: minted.client,
-        accessToken: ((await response.json()) as { access_token: string }).access_token,
-      });
   }
 }
 
@@ -394,50 +381,95 @@ async function refresh(ctx: RunContext) {
   }
 }
 
-async function clientCredentials(ctx: RunContext) {
-  const request = tokenRequest(ctx.target.ccClient, {
-    grant_type: 'client_credentials',
-    resource: API.identifier,
-    scope: API.scope,
-  });
-  const run = (ops: number) => {
-    const t = tally();
-    return load(ctx, {
-      connections: 32,
-      ops,
-      steps: 1,
-      tally: t,
-      requests: singleRequest({ make: () => request, check: (s) => s === 200, tally: t }),
+/**
+ * client_credentials as a service asks for it by default: no `resource`, so an opaque token that
+ * the server stores (Latchkey: a row in oidc_payloads, committed before the response). With
+ * `resource` (the API): an ES256 JWT, nothing stored: the variant row.
+ */
+function clientCredentials(withResource: boolean) {
+  return async function clientCredentialsScenario(ctx: RunContext) {
+    const request = tokenRequest(ctx.target.ccClient, {
+      grant_type: 'client_credentials',
+      ...(withResource ? { resource: API.identifier, scope: API.scope } : {}),
     });
+    const scenario = withResource ? 'client_credentials+resource' : 'client_credentials';
+    const run = (ops: number) => {
+      const t = tally();
+      return load(ctx, {
+        connections: 32,
+        ops,
+        steps: 1,
+        tally: t,
+        requests: singleRequest({ make: () => request, check: (s) => s === 200, tally: t }),
+      });
+    };
+    if (ctx.sizes.warmup) await run(ctx.sizes.warmup * 4);
+    const measured = await run(ctx.sizes.clientCredentials);
+    record(ctx, {
+      scenario,
+      target: ctx.target.name,
+      variant: 'max',
+      measured,
+      note: withResource
+        ? 'POST /token client_credentials for an API (resource indicator): ES256 JWT access token, nothing stored'
+        : 'POST /token client_credentials without resource: opaque access token, stored',
+    });
+    const rate = 1500;
+    if (
+      withResource ||
+      ctx.label ||
+      !ctx.sizes.pacedSeconds ||
+      (ctx.target.name === 'baseline' && !ctx.sizes.pacedBaseline)
+    )
+      return;
+    const paced = await runPaced({
+      url: ctx.target.issuer,
+      rate,
+      total: Math.round(rate * ctx.sizes.pacedSeconds),
+      maxMs: ctx.sizes.pacedSeconds * 1000 + 1000,
+      isOk: (s) => s === 200,
+      request: () => request,
+    });
+    record(ctx, { scenario, target: ctx.target.name, variant: `paced ${rate}/s`, paced });
   };
-  if (ctx.sizes.warmup) await run(ctx.sizes.warmup * 4);
-  const measured = await run(ctx.sizes.clientCredentials);
-  record(ctx, {
-    scenario: 'client_credentials',
-    target: ctx.target.name,
-    variant: 'max',
-    measured,
-    note: 'POST /token client_credentials for an API (resource indicator): ES256 JWT access token, nothing stored',
-  });
-  const rate = 1500;
-  if (ctx.target.name === 'baseline' && !ctx.sizes.pacedBaseline) return;
-  const paced = await runPaced({
-    url: ctx.target.issuer,
-    rate,
-    total: Math.round(rate * ctx.sizes.pacedSeconds),
-    maxMs: ctx.sizes.pacedSeconds * 1000 + 1000,
-    isOk: (s) => s === 200,
-    request: () => request,
-  });
-  record(ctx, { scenario: 'client_credentials', target: ctx.target.name, variant: `paced ${rate}/s`, paced });
+}
+
+/**
+ * Opaque access tokens for introspection and userinfo, minted right before them: the refresh
+ * scenario's consent flows authorize the same (session, client) pairs again, which replaces their
+ * grants and so ends the tokens issued earlier.
+ */
+async function mintAccessTokens(ctx: RunContext) {
+  const exchange = ({ client, code }: { client: BenchClient; code: string }) =>
+    tokenRequest(client, {
+      grant_type: 'authorization_code',
+      code,
+      redirect_uri: REDIRECT_URI,
+      code_verifier: CODE_VERIFIER,
+    });
+  ctx.accessTokens.length = 0;
+  for (const minted of await mintCodes(ctx, ctx.sizes.tokens)) {
+    const request = exchange(minted);
+    const response = await fetch(`${ctx.target.issuer}${request.path}`, {
+      method: 'POST',
+      headers: request.headers,
+      body: request.body,
+      signal: AbortSignal.timeout(10_000),
+    });
+    if (response.ok)
+      ctx.accessTokens.push({
+        client: minted.client,
+        accessToken: ((await response.json()) as { access_token: string }).access_token,
+      });
+  }
 }
 
 function needTokens(ctx: RunContext) {
-  if (ctx.accessTokens.length === 0)
-    throw new Error('no access tokens: the code exchange scenario provides them (do not skip it)');
+  if (ctx.accessTokens.length === 0) throw new Error('no access tokens could be minted (no code was exchanged)');
 }
 
 async function introspection(ctx: RunContext) {
+  await mintAccessTokens(ctx);
   needTokens(ctx);
   const tokens = ctx.accessTokens;
   const run = (ops: number) => {
@@ -467,6 +499,7 @@ async function introspection(ctx: RunContext) {
 }
 
 async function userinfo(ctx: RunContext) {
+  if (ctx.accessTokens.length === 0) await mintAccessTokens(ctx);
   needTokens(ctx);
   const tokens = ctx.accessTokens;
   const run = (ops: number) => {
@@ -498,7 +531,8 @@ export const SCENARIOS = {
   login,
   'code-exchange': codeExchange,
   refresh,
-  'client-credentials': clientCredentials,
+  'client-credentials': clientCredentials(false),
+  'client-credentials-resource': clientCredentials(true),
   introspection,
   userinfo,
 } as const;

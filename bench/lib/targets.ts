@@ -85,15 +85,23 @@ function spawnServer(args: string[], env: Record<string, string>, label: string)
     env: { ...process.env, ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
-  // Production log level: only warnings and errors reach us; show them, prefixed.
-  const relay = (chunk: Buffer) => {
-    for (const line of chunk.toString('utf8').split('\n')) {
-      if (line.trim() && !line.includes('Unsupported runtime'))
-        process.stderr.write(`  [${label}] ${line.slice(0, 300)}\n`);
-    }
+  // The server logs at its default level (info: a line per request); only warnings, errors and
+  // anything that is not a JSON log line are shown here, prefixed. Every line is read, so the pipe
+  // never fills and the server's log output costs it what it costs an operator's.
+  const relay = () => {
+    let rest = '';
+    return (chunk: Buffer) => {
+      const lines = (rest + chunk.toString('utf8')).split('\n');
+      rest = lines.pop() ?? '';
+      for (const line of lines) {
+        const level = line.startsWith('{"level":') ? Number(line.slice(9, 11)) : 100;
+        if (level >= 40 && line.trim() && !line.includes('Unsupported runtime'))
+          process.stderr.write(`  [${label}] ${line.slice(0, 300)}\n`);
+      }
+    };
   };
-  child.stdout?.on('data', relay);
-  child.stderr?.on('data', relay);
+  child.stdout?.on('data', relay());
+  child.stderr?.on('data', relay());
   return child;
 }
 
@@ -121,7 +129,7 @@ export interface LatchkeyOptions {
 }
 
 /**
- * Latchkey as operators run it: `node --import tsx src/main.ts` (cluster primary + a worker per
+ * Latchkey as operators run it: `node bin/serve.js`, i.e. `npm start` (cluster primary + a worker per
  * core) against a fresh database on the machine's PostgreSQL, seeded through our own stores.
  */
 export async function startLatchkeyTarget(options: LatchkeyOptions): Promise<Target> {
@@ -155,7 +163,9 @@ export async function startLatchkeyTarget(options: LatchkeyOptions): Promise<Tar
       HOST: '127.0.0.1',
       ISSUER: issuer,
       LATCHKEY_SECRET_KEY: secretKey,
-      LOG_LEVEL: 'warn',
+      // Operator defaults: LOG_LEVEL (info), WEB_CONCURRENCY (a worker per core), DATABASE_POOL_SIZE
+      // are not set unless asked (--env, --workers, --pool). JSON lines, as LOG_FORMAT=auto gives
+      // when stdout is not a terminal.
       LOG_FORMAT: 'json',
       // Every flow comes from 127.0.0.1; the per-address limits stay on (their cost is real) but high enough not to refuse.
       RATE_LIMIT_LOGIN_PER_MINUTE: '100000',
@@ -165,7 +175,7 @@ export async function startLatchkeyTarget(options: LatchkeyOptions): Promise<Tar
       ...options.extraEnv,
     };
     const started = performance.now();
-    child = spawnServer([...(options.nodeFlags ?? []), '--import', 'tsx', 'src/main.ts'], env, 'latchkey');
+    child = spawnServer([...(options.nodeFlags ?? []), 'bin/serve.js'], env, 'latchkey');
     await waitFor(`${issuer}/healthz`, 90_000, child);
     const primary = child.pid!;
     const workersWanted = options.workers ?? (await import('node:os')).availableParallelism();

@@ -74,8 +74,15 @@ export async function openEmbeddedPostgres(options: {
   } else {
     log.info({ event: 'embedded_pg.attached', port }, 'using the embedded PostgreSQL that is already running');
   }
-  const url = `postgres://${SUPERUSER}:${encodeURIComponent(settings.password)}@127.0.0.1:${port}/${DATABASE}`;
   await ensureDatabase(port, settings.password);
+  // Our connections go through the Unix-domain socket when the server has one (it listens on
+  // 127.0.0.1 too, for whatever else an operator points at it): no TCP stack on either side,
+  // measured ~28 % less client CPU per statement here (bench/README.md).
+  const socketDir = await socketDirectory(clusterDir);
+  const credentials = `${SUPERUSER}:${encodeURIComponent(settings.password)}`;
+  const url = socketDir
+    ? `postgres://${credentials}@localhost:${port}/${DATABASE}?host=${encodeURIComponent(socketDir)}`
+    : `postgres://${credentials}@127.0.0.1:${port}/${DATABASE}`;
 
   return {
     url,
@@ -224,6 +231,29 @@ async function initCluster(args: {
   }
 }
 
+/** Longest Unix socket path (sun_path is 108 bytes on Linux, with its NUL). */
+const MAX_SOCKET_PATH = 107;
+
+/**
+ * Where the server we start puts its Unix-domain socket: the cluster directory (ours, so no
+ * other user can take the name), when its path is plain enough to pass through pg_ctl's option
+ * string and short enough for a socket name; otherwise TCP on 127.0.0.1 only.
+ */
+function socketDirFor(clusterDir: string, port: number): string | undefined {
+  const usable = /^[\w/.-]+$/.test(clusterDir) && `${clusterDir}/.s.PGSQL.${port}`.length <= MAX_SOCKET_PATH;
+  return usable ? clusterDir : undefined;
+}
+
+/** The socket directory of the server running on this cluster (postmaster.pid's fifth line), if it has one. */
+async function socketDirectory(clusterDir: string): Promise<string | undefined> {
+  const lines = await readFile(path.join(clusterDir, 'postmaster.pid'), 'utf8').then(
+    (text) => text.split('\n'),
+    () => [],
+  );
+  const dir = lines[4]?.trim();
+  return dir ? dir : undefined;
+}
+
 /** The port of a live server on this cluster, from postmaster.pid, or undefined when none runs. */
 async function runningPort(clusterDir: string): Promise<number | undefined> {
   let lines: string[];
@@ -264,7 +294,7 @@ async function startCluster(args: {
   const serverOptions = [
     `-p ${settings.port}`,
     '-c listen_addresses=127.0.0.1',
-    "-c unix_socket_directories=''",
+    `-c unix_socket_directories='${socketDirFor(clusterDir, settings.port) ?? ''}'`,
     '-c max_connections=200',
     '-c shared_buffers=128MB',
   ].join(' ');

@@ -2,7 +2,7 @@ import cluster, { type Worker } from 'node:cluster';
 import { randomUUID } from 'node:crypto';
 import { once } from 'node:events';
 import http, { type RequestListener } from 'node:http';
-import client from 'prom-client';
+import type client from 'prom-client';
 import type { Logger } from './logger.ts';
 
 /**
@@ -22,6 +22,9 @@ const COLLECTED = 'latchkey:metrics.collected';
 /** The primary waits this long for the workers; a worker waits a little longer for the primary. */
 const COLLECT_TIMEOUT_MS = 5000;
 const ASK_TIMEOUT_MS = 7000;
+
+/** prom-client's Registry.PROMETHEUS_CONTENT_TYPE (the text format 0.0.4), without loading it in the primary. */
+const PROMETHEUS_CONTENT_TYPE = 'text/plain; version=0.0.4; charset=utf-8';
 
 type MetricsJson = Awaited<ReturnType<client.Registry['getMetricsAsJSON']>>;
 interface Message {
@@ -113,7 +116,9 @@ export async function serveClusterMetrics(options: {
         return answer.metrics;
       }),
     );
-    return client.AggregatorRegistry.aggregate(parts).metrics();
+    // Loaded at the first scrape, not at start: the primary stays small until metrics are asked for.
+    const { AggregatorRegistry } = (await import('prom-client')).default;
+    return AggregatorRegistry.aggregate(parts).metrics();
   }
 
   const onMessage = (worker: Worker, value: unknown) => {
@@ -162,9 +167,7 @@ export function metricsOnly(text: () => Promise<string>, log: Logger): RequestLi
     }
     text().then(
       (body) => {
-        res
-          .writeHead(200, { 'content-type': client.Registry.PROMETHEUS_CONTENT_TYPE, 'cache-control': 'no-store' })
-          .end(body);
+        res.writeHead(200, { 'content-type': PROMETHEUS_CONTENT_TYPE, 'cache-control': 'no-store' }).end(body);
       },
       (err: unknown) => {
         log.error({ event: 'metrics.failed', err }, 'could not collect metrics');

@@ -25,7 +25,28 @@ const REDACT_PATHS = [
   'config.cookieKeys',
 ];
 
-export function createLogger(options: { level: string; pretty?: boolean; stderr?: boolean }): Logger {
+/**
+ * Log lines buffered at most (bytes) while the output is slower than the server: past it, lines are
+ * dropped rather than holding the process's memory hostage to a stalled pipe. 16 MiB is tens of
+ * thousands of request lines.
+ */
+const ASYNC_BUFFER_BYTES = 16 * 1024 * 1024;
+
+export interface LoggerOptions {
+  level: string;
+  pretty?: boolean;
+  stderr?: boolean;
+  /**
+   * Write without blocking the event loop (the server: main.ts): lines are queued and written by
+   * the thread pool, several per write under load, so a request never waits on stdout. The queue
+   * is bounded (ASYNC_BUFFER_BYTES) and written out synchronously when the process exits, by
+   * process.exit, a signal handled by main.ts, or an uncaught exception (pino registers that).
+   * Off (the CLI, tests in one process): each line is written before the call returns.
+   */
+  async?: boolean;
+}
+
+export function createLogger(options: LoggerOptions): Logger {
   const base = {
     level: options.level,
     base: undefined,
@@ -41,5 +62,20 @@ export function createLogger(options: { level: string; pretty?: boolean; stderr?
       },
     });
   }
-  return pino(base, pino.destination({ fd: options.stderr ? 2 : 1, sync: true }));
+  const fd = options.stderr ? 2 : 1;
+  return pino(
+    base,
+    options.async
+      ? pino.destination({ fd, sync: false, maxLength: ASYNC_BUFFER_BYTES })
+      : pino.destination({ fd, sync: true }),
+  );
+}
+
+/**
+ * A logger for records that carry no secret by construction (the request line: method, path
+ * without its query, status, duration): the same output, without walking every record for
+ * redacted paths.
+ */
+export function unredacted(log: Logger): Logger {
+  return log.child({}, { redact: [] });
 }

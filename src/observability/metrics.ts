@@ -110,6 +110,19 @@ export function createMetrics(deps: { pool: PoolCounts; clusterWorker?: boolean 
   // handed over through the request object both contexts share.
   const engineRoutes = new WeakMap<IncomingMessage, string>();
 
+  // Each (method, route, status) series is looked up once and kept: no label object per request.
+  // The key space is bounded as the labels are (methods node parses, route names, statuses).
+  const series = new Map<string, client.Histogram.Internal<'method' | 'route' | 'status'>>();
+  const seriesOf = (method: string, route: string, status: number) => {
+    const key = `${method} ${status} ${route}`;
+    let found = series.get(key);
+    if (!found) {
+      found = httpDuration.labels(method, route, String(status));
+      series.set(key, found);
+    }
+    return found;
+  };
+
   // A cluster worker reports the whole cluster's sum, which the primary collects.
   const text = deps.clusterWorker ? reportToPrimary(registry) : () => registry.metrics();
 
@@ -126,7 +139,7 @@ export function createMetrics(deps: { pool: PoolCounts; clusterWorker?: boolean 
     mails,
 
     async observeRequests(ctx, next) {
-      const stop = httpDuration.startTimer();
+      const started = performance.now();
       let status: number | undefined;
       try {
         await next();
@@ -137,7 +150,7 @@ export function createMetrics(deps: { pool: PoolCounts; clusterWorker?: boolean 
         status ??= ctx.respond === false ? ctx.res.statusCode : ctx.status;
         const template = (ctx as { _matchedRoute?: unknown })._matchedRoute;
         const route = engineRoutes.get(ctx.req) ?? (typeof template === 'string' ? template : 'unmatched');
-        stop({ method: ctx.method, route, status: String(status) });
+        seriesOf(ctx.method, route, status).observe((performance.now() - started) / 1000);
       }
     },
 

@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import type { Context, Next } from 'koa';
-import type { Logger } from './logger.ts';
+import { type Logger, unredacted } from './logger.ts';
 import type { Outage } from './outage.ts';
 
 declare module 'koa' {
@@ -10,36 +10,58 @@ declare module 'koa' {
   }
 }
 
+const REQUEST_ID = /^[\w.-]{1,64}$/;
+
+/**
+ * ctx.state of one request: its req_id, and a child logger carrying it, made the first time a
+ * handler logs (most requests log only their request line, which needs no child).
+ */
+function requestState(log: Logger, reqId: string): { reqId: string; log: Logger } {
+  let child: Logger | undefined;
+  return {
+    reqId,
+    get log() {
+      child ??= log.child({ req_id: reqId });
+      return child;
+    },
+    set log(replacement: Logger) {
+      child = replacement;
+    },
+  };
+}
+
 /**
  * One log line per request: method, path (never the query: it can carry a code), status and
- * duration. A child logger with req_id is left on ctx.state.log for the handlers. A 503 (the
+ * duration. A child logger with req_id is on ctx.state.log for the handlers. A 503 (the
  * database is unavailable: the outage tracker has said so once) is a warning, other 5xx errors.
+ * The request line holds no secret by construction, so it skips redaction (logger.ts).
  */
 export function requestLog(log: Logger, outage?: Pick<Outage, 'answered'>) {
+  const lines = unredacted(log);
   return async function logRequest(ctx: Context, next: Next) {
-    const started = process.hrtime.bigint();
+    const started = performance.now();
     const incoming = ctx.get('x-request-id');
-    const reqId = /^[\w.-]{1,64}$/.test(incoming) ? incoming : randomUUID();
-    ctx.state.reqId = reqId;
-    ctx.state.log = log.child({ req_id: reqId });
+    const reqId = REQUEST_ID.test(incoming) ? incoming : randomUUID();
+    ctx.state = requestState(log, reqId);
     ctx.set('X-Request-Id', reqId);
     try {
       await next();
     } finally {
       const status = ctx.respond === false ? ctx.res.statusCode : ctx.status;
-      const durationMs = Number(process.hrtime.bigint() - started) / 1e6;
       outage?.answered(status);
       const level = status === 503 ? 'warn' : status >= 500 ? 'error' : 'info';
-      ctx.state.log[level](
-        {
-          event: 'http.request',
-          method: ctx.method,
-          path: ctx.path.slice(0, 200),
-          status,
-          duration_ms: Math.round(durationMs * 10) / 10,
-        },
-        'request',
-      );
+      if (lines.isLevelEnabled(level))
+        lines[level](
+          {
+            req_id: reqId,
+            event: 'http.request',
+            method: ctx.method,
+            path: ctx.path.length > 200 ? ctx.path.slice(0, 200) : ctx.path,
+            status,
+            duration_ms: Math.round((performance.now() - started) * 10) / 10,
+          },
+          'request',
+        );
     }
   };
 }

@@ -1,6 +1,6 @@
-import { generateKeyPair, randomBytes } from 'node:crypto';
+import { createHash, generateKeyPair, randomBytes } from 'node:crypto';
 import { promisify } from 'node:util';
-import { calculateJwkThumbprint, type JWK } from 'jose';
+import type { JWK } from 'jose';
 import { ADVISORY_LOCKS } from '../db/locks.ts';
 import { type Pool, type PoolClient, withTransaction } from '../db/pool.ts';
 import type { SecretBox } from '../secret-box.ts';
@@ -18,12 +18,30 @@ const SIGNING_ALGS = ['ES256', 'RS256'] as const;
 
 const generate = promisify(generateKeyPair);
 
+/** The members of a public JWK that its RFC 7638 thumbprint covers, in lexicographic order. */
+const THUMBPRINT_MEMBERS: Record<string, readonly string[]> = {
+  EC: ['crv', 'kty', 'x', 'y'],
+  RSA: ['e', 'kty', 'n'],
+  OKP: ['crv', 'kty', 'x'],
+};
+
+/**
+ * RFC 7638 JWK thumbprint (SHA-256, base64url), as jose's calculateJwkThumbprint computes it: here
+ * so that the cluster primary, which creates the first keys, does not load jose (~13 MiB).
+ */
+function jwkThumbprint(jwk: JWK): string {
+  const members = THUMBPRINT_MEMBERS[jwk.kty ?? ''];
+  if (!members) throw new Error(`no thumbprint for key type ${jwk.kty}`);
+  const canonical = JSON.stringify(Object.fromEntries(members.map((name) => [name, jwk[name as keyof JWK]])));
+  return createHash('sha256').update(canonical).digest('base64url');
+}
+
 async function generateSigningJwk(alg: string): Promise<{ kid: string; privateJwk: JWK; publicJwk: JWK }> {
   const pair =
     alg === 'RS256' ? await generate('rsa', { modulusLength: 2048 }) : await generate('ec', { namedCurve: 'P-256' });
   const privateJwk = pair.privateKey.export({ format: 'jwk' }) as JWK;
   const publicJwk = pair.publicKey.export({ format: 'jwk' }) as JWK;
-  const kid = await calculateJwkThumbprint(publicJwk);
+  const kid = jwkThumbprint(publicJwk);
   return {
     kid,
     privateJwk: { ...privateJwk, kid, alg, use: 'sig' },
