@@ -320,7 +320,7 @@ describe('latchkey commands end to end', { concurrency: 2 }, () => {
       latchkey(['apis', 'list', '--json'], env),
       latchkey(['apis', 'show', 'https://api.example.com', '--json'], env),
     ]);
-    fails(duplicate, 1, /already exists: `latchkey users show .*` shows it, `latchkey users set-password /);
+    fails(duplicate, 1, /an API with identifier https:\/\/api\.example\.com already exists/);
     fails(notUri, 1, /must be an absolute URI/);
     fails(badTtl, 2, /--ttl must be a number/);
     assert.deepEqual(ok(list), [api]);
