@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { after } from 'node:test';
 import { assertAccessible, launchChromium, newContext, overflowsHorizontally, test } from './helpers/chromium.ts';
 import { PASSWORD } from './helpers/latchkey.ts';
+import { secondFactorsOf } from './helpers/mfa.ts';
 import { addPasskeyOnAccountPage, addVirtualAuthenticator, startPasskeyLatchkey } from './helpers/passkeys.ts';
 
 const browser = await launchChromium();
@@ -103,7 +104,14 @@ test('the account page in French lists passkeys and passes axe; without JavaScri
   await plain.goto(`${idp.issuer}/account`);
   await plain.locator('#email').fill(user.email);
   await plain.locator('#password').fill(PASSWORD);
+  // The passkey is a second factor now; without JavaScript a recovery code answers for it.
+  const [code] = (await secondFactorsOf(idp).recoveryCodesForNewFactor(user.id)) ?? [];
+  assert.ok(code, 'a first set of recovery codes');
   await plain.locator('form[action$="/login"] button[type=submit]').click();
+  await plain.locator('#recovery_code').waitFor();
+  assert.equal(await plain.locator('#passkey-sign-in').isVisible(), false, 'no passkey button without JavaScript');
+  await plain.locator('#recovery_code').fill(code);
+  await plain.locator('#recovery_code').press('Enter');
   await plain.waitForURL(`${idp.issuer}/account`);
   assert.equal(await plain.locator('#passkey-add').isVisible(), false);
   assert.match((await plain.locator('#passkey-needs-script').textContent()) ?? '', /needs JavaScript/);
