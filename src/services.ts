@@ -22,6 +22,7 @@ import { createApiResources } from './oidc/api-resources.ts';
 import { createConsentStore } from './oidc/consent-store.ts';
 import { createKeyStore } from './oidc/key-store.ts';
 import { createPayloadStore } from './oidc/payload-store.ts';
+import { createPlaygroundStore } from './playground/store.ts';
 import { prepareDatabase, resolveSecretKey } from './prepare-database.ts';
 import { createSecretBox } from './secret-box.ts';
 
@@ -68,6 +69,7 @@ export function createServices(deps: {
   const payloads = createPayloadStore(db);
   const accountTokens = createAccountTokenStore(db);
   const accountPages = createAccountPageStore(db);
+  const playground = createPlaygroundStore(db, box);
   return {
     box,
     accounts,
@@ -90,13 +92,18 @@ export function createServices(deps: {
      * their retention, one-time links a day past their use or expiry, and the device rows of
      * sessions gone for a day. Each is an idempotent bounded DELETE, safe on several nodes at once.
      */
-    async sweepRetained(batch?: number): Promise<{ mails: number; links: number; devices: number }> {
+    async sweepRetained(
+      batch?: number,
+    ): Promise<{ mails: number; links: number; devices: number; playground_runs: number }> {
       return {
         mails: await outbox.sweep(batch),
         links: await accountTokens.sweep(batch),
         devices: await accountPages.sweep(batch),
+        playground_runs: await playground.sweep(batch),
       };
     },
+    /** The playground's clients and its runs between steps (expired runs go with sweepRetained). */
+    playground,
     clients: createClients({ store: createClientStore(db), box }),
     apis: createApiResources(createApiResourceStore(db), { accessTokenTtl: config.ttl.accessToken }),
     /** The signing and cookie keys (rows); oidc/keys.ts turns them into key material. */
