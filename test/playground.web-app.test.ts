@@ -28,7 +28,9 @@ test('playground, web app: every step runs against the server, refresh, reuse, r
   // The printed access token is the real one: the server accepts it.
   const tokens = run.tokenResponse;
   assert.equal(tokens.token_type, 'Bearer');
-  const userinfo = await fetch(`${idp.issuer}/userinfo`, { headers: { authorization: `Bearer ${tokens.access_token}` } });
+  const userinfo = await fetch(`${idp.issuer}/userinfo`, {
+    headers: { authorization: `Bearer ${tokens.access_token}` },
+  });
   assert.equal(userinfo.status, 200);
   assert.equal(((await userinfo.json()) as { email: string }).email, user.email);
   assert.equal(await page.locator('[data-token=id_token] [data-verified]').getAttribute('data-verified'), 'true');
@@ -47,7 +49,11 @@ test('playground, web app: every step runs against the server, refresh, reuse, r
   await act(page, 'replay');
   await checkStep(page, 'after replay', true);
   assert.equal(printedJson(await printed(page, 'replay', 'response')).error, 'invalid_grant');
-  assert.equal(printedJson(await printed(page, 'check', 'response')).active, false, 'the tokens of the code are revoked');
+  assert.equal(
+    printedJson(await printed(page, 'check', 'response')).active,
+    false,
+    'the tokens of the code are revoked',
+  );
 
   await page.locator('button[name=action][value=logout]').click();
   await page.locator('button[name=logout][value=yes]').click();

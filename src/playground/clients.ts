@@ -2,7 +2,7 @@ import type { Clients } from '../clients/clients.ts';
 import type { AppType, PlaygroundStore } from './store.ts';
 
 /** What `clients list` shows: the name says it is the playground's (and `clients delete` removes it). */
-export const PLAYGROUND_CLIENT_PREFIX = 'Playground:';
+const PLAYGROUND_CLIENT_PREFIX = 'Playground:';
 const NAMES: Record<AppType, string> = {
   web: `${PLAYGROUND_CLIENT_PREFIX} web app (confidential)`,
   spa: `${PLAYGROUND_CLIENT_PREFIX} single-page app (public, PKCE)`,
@@ -18,7 +18,7 @@ export interface PlaygroundClient {
 }
 
 export const playgroundUri = (issuer: string) => `${issuer}/playground`;
-export const callbackUri = (issuer: string, appType: AppType) => `${issuer}/playground/callback/${appType}`;
+const callbackUri = (issuer: string, appType: AppType) => `${issuer}/playground/callback/${appType}`;
 
 /**
  * The playground's client for an application type, created on first use through the clients

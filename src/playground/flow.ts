@@ -51,7 +51,7 @@ export interface Run {
 }
 
 /** PKCE (RFC 7636 §4.1-4.2): a 256-bit verifier; the challenge is BASE64URL(SHA-256(verifier)). */
-export function pkce(): { verifier: string; challenge: string } {
+function pkce(): { verifier: string; challenge: string } {
   const verifier = randomBytes(32).toString('base64url');
   return { verifier, challenge: createHash('sha256').update(verifier).digest('base64url') };
 }

@@ -60,7 +60,8 @@ export const playgroundEn = {
     code_challenge: 'Derived from the secret code verifier (PKCE): BASE64URL(SHA-256(verifier)).',
     code_challenge_method: 'S256: how the challenge was derived. Plain is refused.',
     resource: 'The API the access token is for (RFC 8707): it becomes its audience.',
-    prompt: 'consent: show the consent page even if already given; offline_access counts only with it (OpenID Connect Core §11).',
+    prompt:
+      'consent: show the consent page even if already given; offline_access counts only with it (OpenID Connect Core §11).',
     acr_values: 'The authentication level asked for.',
   } as Record<string, string>,
   verifier: 'PKCE code verifier (kept by the app, sent only at /token)',

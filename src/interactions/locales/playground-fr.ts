@@ -63,7 +63,8 @@ export const playgroundFr: typeof playgroundEn = {
     code_challenge: 'Dérivé du vérificateur secret (PKCE) : BASE64URL(SHA-256(vérificateur)).',
     code_challenge_method: 'S256 : comment le défi a été dérivé. plain est refusé.',
     resource: 'L’API à qui le jeton d’accès est destiné (RFC 8707) : elle devient son audience.',
-    prompt: 'consent : afficher la page de consentement même s’il a déjà été donné ; offline_access ne compte qu’avec lui (OpenID Connect Core §11).',
+    prompt:
+      'consent : afficher la page de consentement même s’il a déjà été donné ; offline_access ne compte qu’avec lui (OpenID Connect Core §11).',
     acr_values: 'Le niveau d’authentification demandé.',
   },
   verifier: 'Vérificateur de code PKCE (gardé par l’application, envoyé seulement à /token)',
