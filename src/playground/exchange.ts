@@ -20,7 +20,7 @@ export interface Exchange {
 
 export interface Outgoing {
   method: 'GET' | 'POST';
-  /** A path of the issuer (/token, /userinfo, ...). */
+  /** A path of the issuer (/token, /userinfo, ...), or of the example API. */
   path: string;
   headers?: Array<[string, string]>;
   /** Form fields, sent as application/x-www-form-urlencoded. */
@@ -28,7 +28,7 @@ export interface Outgoing {
 }
 
 /** What the request will be, before it is sent (the page shows the token request before sending it). */
-export function prepare(issuer: string, kind: string, outgoing: Outgoing): Exchange {
+export function prepare(base: string, kind: string, outgoing: Outgoing): Exchange {
   const headers: Array<[string, string]> = [...(outgoing.headers ?? [])];
   let body: string | undefined;
   if (outgoing.form) {
@@ -36,7 +36,7 @@ export function prepare(issuer: string, kind: string, outgoing: Outgoing): Excha
     body = new URLSearchParams(outgoing.form).toString();
   }
   headers.push(['Accept', 'application/json']);
-  return { kind, request: { method: outgoing.method, url: `${issuer}${outgoing.path}`, headers, body } };
+  return { kind, request: { method: outgoing.method, url: `${base}${outgoing.path}`, headers, body } };
 }
 
 /** Sends a prepared exchange and records the response as it came. */

@@ -137,6 +137,8 @@ export function tokenRequest(issuer: string, run: Run, client: PlaygroundClient)
     code: run.callback?.code ?? '',
     redirect_uri: client.redirectUri,
     code_verifier: run.authorization.verifier,
+    // The API again: the token endpoint issues an access token for the resource it names (RFC 8707 §2.2).
+    ...(run.options.resource ? { resource: run.options.resource } : {}),
   });
 }
 
@@ -163,23 +165,23 @@ async function inspect(issuer: string, run: Run, client: PlaygroundClient): Prom
     }
   }
   if (tokens.access_token) {
-    exchanges.push(
-      await send(
-        prepare(issuer, 'userinfo', {
-          method: 'GET',
-          path: '/userinfo',
-          headers: [['Authorization', `Bearer ${tokens.access_token}`]],
-        }),
-      ),
-    );
-    exchanges.push(
-      await send(
-        post(issuer, 'introspection', '/introspect', run, client, {
-          token: tokens.access_token,
-          token_type_hint: 'access_token',
-        }),
-      ),
-    );
+    const bearer: Array<[string, string]> = [['Authorization', `Bearer ${tokens.access_token}`]];
+    exchanges.push(await send(prepare(issuer, 'userinfo', { method: 'GET', path: '/userinfo', headers: bearer })));
+    const api = run.options.resource && exampleApi(run.options.resource);
+    if (isJwt(tokens.access_token)) {
+      // An API verifies a JWT offline (the claims above are what it sees); the engine does not
+      // introspect one. On this machine the example API (examples/api) may be running: call it.
+      if (api) exchanges.push(await send(prepare(api, 'api', { method: 'GET', path: '/messages', headers: bearer })));
+    } else {
+      exchanges.push(
+        await send(
+          post(issuer, 'introspection', '/introspect', run, client, {
+            token: tokens.access_token,
+            token_type_hint: 'access_token',
+          }),
+        ),
+      );
+    }
   }
   return { ...run, decoded, exchanges: [...run.exchanges, ...exchanges] };
 }
@@ -203,7 +205,11 @@ export async function refresh(issuer: string, run: Run, client: PlaygroundClient
   const old = run.tokens?.refresh_token;
   if (!old) return run;
   const exchange = await send(
-    post(issuer, 'refresh', '/token', run, client, { grant_type: 'refresh_token', refresh_token: old }),
+    post(issuer, 'refresh', '/token', run, client, {
+      grant_type: 'refresh_token',
+      refresh_token: old,
+      ...(run.options.resource ? { resource: run.options.resource } : {}),
+    }),
   );
   const fresh = tokensFrom(exchange);
   const next: Run = {
@@ -246,14 +252,30 @@ export async function revoke(issuer: string, run: Run, client: PlaygroundClient)
   return afterRevocation(issuer, { ...run, exchanges: [...run.exchanges, exchange] }, client);
 }
 
-/** What the API would now see: the access token introspected (inactive once revoked). */
+/**
+ * What is left after a revocation: the opaque access token introspected (inactive once revoked). A
+ * JWT access token cannot be asked about (its API accepts it offline until it expires), so the
+ * refresh token is, when there is one.
+ */
 async function afterRevocation(issuer: string, run: Run, client: PlaygroundClient): Promise<Run> {
-  const token = run.tokens?.access_token;
+  const access = run.tokens?.access_token;
+  const [kind, token, hint] =
+    access && !isJwt(access)
+      ? ['check', access, 'access_token']
+      : ['check_refresh', run.tokens?.refresh_token, 'refresh_token'];
   if (!token) return run;
-  const check = await send(
-    post(issuer, 'check', '/introspect', run, client, { token, token_type_hint: 'access_token' }),
-  );
+  const check = await send(post(issuer, kind, '/introspect', run, client, { token, token_type_hint: hint }));
   return { ...run, exchanges: [...run.exchanges, check] };
+}
+
+/**
+ * The example API's base URL when the chosen API is one on this machine (its identifier is its URL,
+ * as examples/api's default http://localhost:4000): only loopback, never a request to elsewhere.
+ */
+function exampleApi(identifier: string): string | undefined {
+  const url = URL.parse(identifier);
+  if (!url || url.protocol !== 'http:' || !['localhost', '127.0.0.1', '[::1]'].includes(url.hostname)) return undefined;
+  return url.origin;
 }
 
 /** RP-initiated logout (OpenID Connect RP-Initiated Logout 1.0), back to the playground. */

@@ -11,6 +11,8 @@ export type Cause =
   | 'invalidClient'
   | 'audience'
   | 'tokenRevoked'
+  | 'jwtOffline'
+  | 'apiNotRunning'
   | 'other';
 
 const MASK = '••••••••••••';
@@ -56,14 +58,16 @@ export function failed(exchange: Exchange): boolean {
 export function causeOf(exchange: Exchange, resource: string | undefined): Cause | undefined {
   if (!failed(exchange)) {
     const json = jsonOf(exchange);
-    return exchange.kind === 'check' && json?.active === false ? 'tokenRevoked' : undefined;
+    return exchange.kind.startsWith('check') && json?.active === false ? 'tokenRevoked' : undefined;
   }
+  if (exchange.failure && exchange.kind === 'api') return 'apiNotRunning';
   if (exchange.failure) return exchange.failure === 'timeout' ? 'timeout' : 'unreachable';
   const json = jsonOf(exchange) ?? {};
   const error = String(json.error ?? '');
   const description = String(json.error_description ?? '');
   const authenticate = exchange.response?.headers.find(([name]) => name === 'www-authenticate')?.[1] ?? '';
   if (error === 'invalid_client') return 'invalidClient';
+  if (error === 'unsupported_token_type') return 'jwtOffline';
   if (error === 'invalid_grant') {
     if (exchange.kind === 'reuse' || exchange.kind === 'refresh') return 'refreshReused';
     if (/expired/i.test(description)) return 'codeExpired';

@@ -44,6 +44,20 @@ const ACR_VALUES = ['urn:latchkey:acr:pwd', 'urn:latchkey:acr:mfa'];
 const ACTIONS = ['token', 'refresh', 'reuse', 'replay', 'revoke', 'logout', 'reset'] as const;
 type Action = (typeof ACTIONS)[number];
 
+const INSPECTION = new Set(['jwks', 'userinfo', 'introspection', 'api']);
+
+/** Step 5's requests: those that followed the latest tokens (of the code, or of a refresh). */
+function inspection(run: Run | undefined): Run['exchanges'] {
+  const exchanges = run?.exchanges ?? [];
+  const latest = exchanges.findLastIndex(
+    (e) => (e.kind === 'token' || e.kind === 'refresh') && e.response?.status === 200,
+  );
+  if (latest < 0) return [];
+  const after = exchanges.slice(latest + 1);
+  const end = after.findIndex((e) => !INSPECTION.has(e.kind));
+  return end < 0 ? after : after.slice(0, end);
+}
+
 const isAppType = (value: unknown): value is AppType => APP_TYPES.includes(value as AppType);
 
 /**
@@ -122,6 +136,7 @@ export function playgroundRoutes(deps: PlaygroundDeps): Router {
         showSecret,
         hasSecret: Boolean(client?.secret),
         exchanges: run?.exchanges.map(present) ?? [],
+        inspection: inspection(run).map(present),
       },
       status,
     );

@@ -137,6 +137,8 @@ export const playgroundEn = {
     replay: 'POST /token: the same code again',
     revoke: 'POST /revoke',
     check: 'POST /introspect: the access token now',
+    check_refresh: 'POST /introspect: the refresh token now',
+    api: 'GET /messages at the example API (examples/api) with the access token',
   } as Record<string, string>,
   causes: {
     unreachable: 'This server could not reach its issuer: is ISSUER an address this server can reach itself?',
@@ -151,6 +153,10 @@ export const playgroundEn = {
     audience:
       'This access token is for the API (its aud), not for /userinfo: a token for an API is good only there. Without an API you get a token for userinfo.',
     tokenRevoked: 'The access token is no longer active: revoked, or its grant was.',
+    jwtOffline:
+      'A JWT access token is not stored to be asked about: its API verifies it offline against /jwks (the claims above are what it sees) and accepts it until it expires, which is why API tokens are short-lived.',
+    apiNotRunning:
+      'The example API does not answer here: start it with npm run example:api. Meanwhile, the decoded access token above is what it would see.',
     other: 'See the error above.',
   },
   moreHeading: 'Beyond the five steps',

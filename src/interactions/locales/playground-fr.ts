@@ -141,6 +141,8 @@ export const playgroundFr: typeof playgroundEn = {
     replay: 'POST /token : le même code, de nouveau',
     revoke: 'POST /revoke',
     check: 'POST /introspect : le jeton d’accès maintenant',
+    check_refresh: 'POST /introspect : le jeton de rafraîchissement maintenant',
+    api: 'GET /messages sur l’API d’exemple (examples/api) avec le jeton d’accès',
   },
   causes: {
     unreachable:
@@ -156,6 +158,10 @@ export const playgroundFr: typeof playgroundEn = {
     audience:
       'Ce jeton d’accès est pour l’API (son aud), pas pour /userinfo : un jeton pour une API ne vaut que là. Sans API, vous obtenez un jeton pour userinfo.',
     tokenRevoked: 'Le jeton d’accès n’est plus actif : révoqué, ou son autorisation l’a été.',
+    jwtOffline:
+      'Un jeton d’accès JWT n’est pas conservé pour être interrogé : son API le vérifie hors ligne avec /jwks (les attributs ci-dessus sont ce qu’elle voit) et l’accepte jusqu’à son expiration ; c’est pourquoi les jetons d’API vivent peu de temps.',
+    apiNotRunning:
+      'L’API d’exemple ne répond pas ici : lancez-la avec npm run example:api. En attendant, le jeton d’accès décodé ci-dessus est ce qu’elle verrait.',
     other: 'Voir l’erreur ci-dessus.',
   },
   moreHeading: 'Au-delà des cinq étapes',
