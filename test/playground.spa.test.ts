@@ -9,11 +9,11 @@ after(() => browser.close());
 
 const API = 'https://notes.example.com/api';
 
-test('playground, single-page app with an API: PKCE without a secret, a JWT access token verified against /jwks, replay and revoke', async (t) => {
+test('playground, single-page app with an API, in French: PKCE without a secret, a JWT access token verified against /jwks, replay and revoke', async (t) => {
   const idp = await startLatchkey(t);
   const user = await idp.users.create();
   await idp.apis.create({ identifier: API, scopes: ['notes:read'] });
-  const context = await newContext(t, browser);
+  const context = await newContext(t, browser, { locale: 'fr-FR' });
   const page = await context.newPage();
 
   const run = await runPlayground(page, {
@@ -23,6 +23,8 @@ test('playground, single-page app with an API: PKCE without a secret, a JWT acce
     offline: false,
     resource: API,
   });
+  assert.equal(await page.locator('html').getAttribute('lang'), 'fr');
+  assert.equal(await page.locator('#step-5-heading').textContent(), 'Étape 5 : les jetons');
   assert.equal(run.params.resource, API);
   assert.equal(run.params.code_challenge_method, 'S256');
   assert.match(run.params.scope ?? '', /notes:read/);
