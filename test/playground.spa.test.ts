@@ -48,7 +48,11 @@ test('playground, single-page app with an API, in French: PKCE without a secret,
   // An API verifies the JWT offline; the example API is not running here, and the page says so.
   assert.equal(await page.locator('[data-cause=apiNotRunning]').count(), 0, 'not a loopback API: not called');
   assert.equal(await page.locator('pre[data-exchange=introspection]').count(), 0);
-  assert.equal(await page.locator('button[name=action][value=refresh]').count(), 0, 'no refresh without offline_access');
+  assert.equal(
+    await page.locator('button[name=action][value=refresh]').count(),
+    0,
+    'no refresh without offline_access',
+  );
 
   // A JWT access token cannot be revoked at its API: the page says why.
   await act(page, 'revoke');

@@ -1,13 +1,17 @@
 import assert from 'node:assert/strict';
 import { after } from 'node:test';
+import { fileURLToPath } from 'node:url';
 import { launchChromium, newContext, test } from './helpers/chromium.ts';
 import { startLatchkey } from './helpers/latchkey.ts';
 import { act, checkStep, printed, printedJson, runPlayground } from './helpers/playground.ts';
 
+const UPDATE_SCREENSHOTS = process.env.UPDATE_SCREENSHOTS === '1';
+const SCREENSHOTS = fileURLToPath(new URL('../docs/screenshots/', import.meta.url));
+
 const browser = await launchChromium();
 after(() => browser.close());
 
-test('playground, web app: every step runs against the server, refresh, reuse, replay and logout included', async (t) => {
+test('playground, web app: every step runs against the server, refresh, reuse, replay and logout included (UPDATE_SCREENSHOTS=1 retakes step 4 for README)', async (t) => {
   const idp = await startLatchkey(t);
   const user = await idp.users.create();
   const context = await newContext(t, browser);
@@ -24,6 +28,15 @@ test('playground, web app: every step runs against the server, refresh, reuse, r
   const code = new URL(run.browserCallback).searchParams.get('code');
   assert.ok(code);
   assert.match(run.tokenRequest, new RegExp(`code=${code}`), 'the printed request carries the code the server issued');
+
+  if (UPDATE_SCREENSHOTS) {
+    await page.setViewportSize({ width: 1280, height: 800 });
+    await page.locator('#step-4').screenshot({
+      path: `${SCREENSHOTS}playground-step4-1280.png`,
+      animations: 'disabled',
+      caret: 'hide',
+    });
+  }
 
   // The printed access token is the real one: the server accepts it.
   const tokens = run.tokenResponse;
