@@ -109,7 +109,11 @@ test('playground clients are created once per type, named as such, and made agai
       body: new URLSearchParams({ csrf, app_type: appType, offline_access: 'yes' }),
     });
   const { createServices } = await import('../src/services.ts');
-  const services = createServices({ config: idp.config, db: idp.server.database.pool, secretKey: idp.config.secretKey! });
+  const services = createServices({
+    config: idp.config,
+    db: idp.server.database.pool,
+    secretKey: idp.config.secretKey!,
+  });
   const playgroundClients = async () =>
     (await services.clients.store.list()).filter((client) => client.name.startsWith('Playground:'));
 

@@ -72,5 +72,6 @@ test('playground, web app: every step runs against the server, refresh, reuse, r
   await page.locator('button[name=logout][value=yes]').click();
   await page.waitForURL((url) => url.pathname === '/playground');
   assert.equal(await page.locator('#more .notice').count(), 1, 'back at the playground, signed out');
+  await checkStep(page, 'signed out', true);
   assert.deepEqual(context.cspViolations, []);
 });

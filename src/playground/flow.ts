@@ -274,7 +274,7 @@ async function afterRevocation(issuer: string, run: Run, client: PlaygroundClien
  */
 function exampleApi(identifier: string): string | undefined {
   const url = URL.parse(identifier);
-  if (!url || url.protocol !== 'http:' || !['localhost', '127.0.0.1', '[::1]'].includes(url.hostname)) return undefined;
+  if (url?.protocol !== 'http:' || !['localhost', '127.0.0.1', '[::1]'].includes(url.hostname)) return undefined;
   return url.origin;
 }
 

@@ -117,7 +117,12 @@ export function playgroundRoutes(deps: PlaygroundDeps): Router {
       failure: exchange.failure,
     });
     const pending =
-      run?.callback?.code && client && !run.exchanges.some((e) => e.kind === 'token')
+      // Only for a callback that checks out: a real app stops at a wrong state or iss.
+      run?.callback?.code &&
+      run.callback.stateOk &&
+      run.callback.issOk &&
+      client &&
+      !run.exchanges.some((e) => e.kind === 'token')
         ? present(tokenRequest(issuer, run, client))
         : undefined;
     await views.render(
