@@ -32,7 +32,8 @@ const LAYERS: Record<string, { what: string; imports: string[] }> = {
   interactions: { what: 'login, consent, logout and error pages', imports: [...DOMAIN, 'oidc', 'mfa'] },
   // The account page is drawn in the pages' shell (views, locales, form parsing and CSRF), so it sits above interactions.
   account: { what: "the person's own pages", imports: [...DOMAIN, 'oidc', 'mfa', 'interactions'] },
-  playground: { what: 'the live walk-through of the code flow', imports: [...DOMAIN, 'oidc'] },
+  // Drawn in the pages' shell (views, locales, form parsing and CSRF), as the account page is.
+  playground: { what: 'the live walk-through of the code flow', imports: [...DOMAIN, 'oidc', 'mfa', 'interactions'] },
   cli: { what: 'the commands: parse, call one service, print', imports: [...DOMAIN, 'oidc', 'mfa'] },
 };
 

@@ -19,6 +19,7 @@ import type { Logger } from './observability/logger.ts';
 import type { Outage } from './observability/outage.ts';
 import { requestLog } from './observability/request-log.ts';
 import type { ReadAhead } from './oidc/read-ahead.ts';
+import { type PlaygroundDeps, playgroundRoutes } from './playground/routes.ts';
 import { limitFrontChannelParameters } from './security/request-limits.ts';
 import { requireHttps } from './security/require-https.ts';
 
@@ -46,6 +47,8 @@ export interface AppDeps {
   interactions: Omit<InteractionDeps, 'provider' | 'views' | 'log'>;
   /** The person's own page (/account); absent, it is not served. */
   account?: Omit<AccountPageDeps, 'provider' | 'views' | 'log'> | undefined;
+  /** The playground (/playground); absent (PLAYGROUND_ENABLED off), it is not served: 404. */
+  playground?: Omit<PlaygroundDeps, 'views' | 'log'> | undefined;
   /** Extra routers mounted before the engine (metrics, admin). */
   extraRoutes?: Router[];
   /** Outermost middleware that times every request (metrics). */
@@ -218,6 +221,7 @@ export function createApp(deps: AppDeps): Koa {
           emailChangeRoutes({ ...deps.account, views, log }),
         ]
       : []),
+    ...(deps.playground ? [playgroundRoutes({ ...deps.playground, views, log })] : []),
     ...(deps.extraRoutes ?? []),
   ];
   // The engine's endpoints: parameter limits and rate limits first (each guard checks the route name),

@@ -225,6 +225,12 @@ export const ConfigSchema = z.object({
     .string()
     .regex(/^#[0-9a-fA-F]{6}$/, 'must be a #rrggbb colour')
     .default('#3346d3'),
+  /**
+   * Serve /playground, the authorization code flow run step by step against this server (with
+   * clients of its own, created on first use). Default: on outside production, off in production;
+   * off, /playground is a 404 like any unknown path.
+   */
+  PLAYGROUND_ENABLED: flagValue.optional(),
 });
 
 export interface Config {
@@ -283,6 +289,8 @@ export interface Config {
     /** Whether a mail can leave: SMTP_URL is set, or outside production (the log). Flows that need mail show only then. */
     deliverable: boolean;
   };
+  /** Whether /playground is served (PLAYGROUND_ENABLED; default: outside production). */
+  playgroundEnabled: boolean;
 }
 
 /**
@@ -404,6 +412,7 @@ export function loadConfig(env: Record<string, string | undefined>): Config {
       signUpEnabled: c.SIGNUP_ENABLED,
       signUpRequiresVerifiedEmail: c.SIGNUP_REQUIRE_VERIFIED_EMAIL,
     },
+    playgroundEnabled: c.PLAYGROUND_ENABLED ?? c.NODE_ENV !== 'production',
     mail: {
       smtpUrl: c.SMTP_URL,
       deliverable,

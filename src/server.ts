@@ -30,6 +30,7 @@ import { type KeyMaterial, loadKeyMaterial, retiredKeyPublishSeconds, rotateKeys
 import { createProvider } from './oidc/provider.ts';
 import { createReadAhead } from './oidc/read-ahead.ts';
 import { createClientRegistrations } from './oidc/registration.ts';
+import { createPlaygroundClients } from './playground/clients.ts';
 import { sha256 } from './secret-box.ts';
 import { guardEngine } from './security/engine-failures.ts';
 import { createMailLimits } from './security/mail-limits.ts';
@@ -110,6 +111,7 @@ async function listen(
       audit: auditStore,
       secondFactors,
       mailSender,
+      playground,
     },
   } = opened;
   const accountStore = accounts.store;
@@ -214,6 +216,15 @@ async function listen(
       secondFactors,
       passkeys: pagePasskeys,
     },
+    playground: config.playgroundEnabled
+      ? {
+          clients: createPlaygroundClients({ clients, store: playground, issuer: config.issuer }),
+          store: playground,
+          apis: apis.store,
+          csrf,
+          issuer: config.issuer,
+        }
+      : undefined,
     engineGuards: [limits.limitTokenRequests, device.limitCodeEntry, device.requireResumeCookie],
     observeRequests: metrics.observeRequests,
     // Only when asked (METRICS_PORT = PORT): the sign-in counters tell which emails have accounts.
@@ -264,10 +275,10 @@ async function listen(
             const removed = await sweepExpired(pool, log);
             if (removed) metrics.janitorRemoved.inc(removed);
             const retained = await sweepRetained();
-            if (retained.mails + retained.links + retained.devices + retained.challenges > 0)
+            if (Object.values(retained).some((count) => count > 0))
               log.info(
                 { event: 'janitor.retained_swept', ...retained },
-                'old mails, links, session rows and passkey challenges removed',
+                'old mails, links, session rows, passkey challenges and playground runs removed',
               );
           },
           backgroundFailure('janitor.failed', 'could not sweep expired rows'),

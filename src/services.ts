@@ -25,6 +25,7 @@ import { createApiResources } from './oidc/api-resources.ts';
 import { createConsentStore } from './oidc/consent-store.ts';
 import { createKeyStore } from './oidc/key-store.ts';
 import { createPayloadStore } from './oidc/payload-store.ts';
+import { createPlaygroundStore } from './playground/store.ts';
 import { prepareDatabase, resolveSecretKey } from './prepare-database.ts';
 import { createSecretBox } from './secret-box.ts';
 
@@ -74,6 +75,7 @@ export function createServices(deps: {
   const audit = createAuditStore(db);
   const factors = createFactorStore(db);
   const issuer = new URL(config.issuer);
+  const playground = createPlaygroundStore(db, box);
   return {
     box,
     accounts,
@@ -108,14 +110,17 @@ export function createServices(deps: {
      */
     async sweepRetained(
       batch?: number,
-    ): Promise<{ mails: number; links: number; devices: number; challenges: number }> {
+    ): Promise<{ mails: number; links: number; devices: number; challenges: number; playground_runs: number }> {
       return {
         mails: await outbox.sweep(batch),
         links: await accountTokens.sweep(batch),
         devices: await accountPages.sweep(batch),
         challenges: await factors.sweepChallenges(batch),
+        playground_runs: await playground.sweep(batch),
       };
     },
+    /** The playground's clients and its runs between steps (expired runs go with sweepRetained). */
+    playground,
     clients: createClients({ store: createClientStore(db), box }),
     apis: createApiResources(createApiResourceStore(db), { accessTokenTtl: config.ttl.accessToken }),
     /** The signing and cookie keys (rows); oidc/keys.ts turns them into key material. */

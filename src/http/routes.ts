@@ -64,6 +64,11 @@ export const PAGE_ROUTES = {
   acceptInvitation: '/accept-invitation',
   verifyEmail: '/verify-email',
   signUp: '/sign-up',
+  // The playground (playground/): served only when PLAYGROUND_ENABLED (development by default).
+  playground: '/playground',
+  playground_start: '/playground/start',
+  playground_callback: '/playground/callback/:type',
+  playground_action: '/playground/action',
 } as const;
 
 type Method = 'GET' | 'POST' | 'PUT' | 'DELETE' | 'OPTIONS';
@@ -149,6 +154,10 @@ const TABLE = [
   { name: 'accept_invitation', path: PAGE_ROUTES.acceptInvitation, methods: ['GET', 'POST'], engine: false },
   { name: 'verify_email', path: PAGE_ROUTES.verifyEmail, methods: ['GET', 'POST'], engine: false },
   { name: 'sign_up', path: PAGE_ROUTES.signUp, methods: ['GET', 'POST'], engine: false },
+  { name: 'playground', path: PAGE_ROUTES.playground, methods: ['GET'], engine: false },
+  { name: 'playground_start', path: PAGE_ROUTES.playground_start, methods: ['POST'], engine: false },
+  { name: 'playground_callback', path: PAGE_ROUTES.playground_callback, methods: ['GET'], engine: false },
+  { name: 'playground_action', path: PAGE_ROUTES.playground_action, methods: ['POST'], engine: false },
 ] as const satisfies readonly Entry[];
 
 export type RouteName = (typeof TABLE)[number]['name'];

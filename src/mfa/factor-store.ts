@@ -2,7 +2,7 @@ import type { Queryable } from '../db/pool.ts';
 
 /**
  * All SQL of account_factors (migrations/0012_account_factors.sql) and of the passkey challenges
- * (webauthn_challenges, 0014), as named prepared statements, one section per kind of factor.
+ * (webauthn_challenges, 0013), as named prepared statements, one section per kind of factor.
  * Every "use once" decision (a TOTP time step, a recovery code, a passkey's counter, a challenge)
  * is made by the one statement that records it, so it holds across nodes and simultaneous requests.
  */

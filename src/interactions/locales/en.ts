@@ -1,3 +1,4 @@
+import { playgroundEn } from './playground-en.ts';
 /** Every string our pages show, in English. Other languages mirror this shape (see index.ts). */
 export const en = {
   lang: 'en',
@@ -351,6 +352,7 @@ export const en = {
     successTitle: 'Your device is connected',
     successLede: (client: string) => `You are signed in to ${client} on your device. You can close this window.`,
   },
+  playground: playgroundEn,
 };
 
 export type Strings = typeof en;

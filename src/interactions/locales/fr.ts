@@ -1,4 +1,5 @@
 import type { Strings } from './en.ts';
+import { playgroundFr } from './playground-fr.ts';
 
 export const fr: Strings = {
   lang: 'fr',
@@ -370,4 +371,5 @@ export const fr: Strings = {
     successTitle: 'Votre appareil est connecté',
     successLede: (client) => `Vous êtes connecté à ${client} sur votre appareil. Vous pouvez fermer cette fenêtre.`,
   },
+  playground: playgroundFr,
 };

@@ -1,0 +1,176 @@
+import type { playgroundEn } from './playground-en.ts';
+
+/** Le bac à sable (/playground), en français. */
+export const playgroundFr: typeof playgroundEn = {
+  title: 'Bac à sable OAuth',
+  lede: 'Déroulez le flux du code d’autorisation contre ce serveur, étape par étape, et voyez chaque message échangé.',
+  realHttp:
+    'Rien n’est simulé : les requêtes du canal arrière (jeton, userinfo, introspection, révocation) sont de vraies requêtes HTTP envoyées par ce serveur à son propre émetteur, comme le ferait le serveur d’une application.',
+  chooseHeading: 'Choisissez le type d’application',
+  chooseType: 'Choisissez un type d’application.',
+  appTypes: {
+    web: {
+      name: 'Application web avec serveur',
+      what: 'client confidentiel, client_secret_basic, PKCE',
+      why: 'Son code s’exécute sur un serveur que vous contrôlez : elle peut garder un secret et prouve son identité à /token avec lui (HTTP Basic). Elle envoie quand même PKCE : le secret prouve le client, PKCE prouve que ce code appartient à la session de navigateur qui a lancé le flux.',
+    },
+    spa: {
+      name: 'Application monopage (SPA)',
+      what: 'client public, PKCE',
+      why: 'Son code s’exécute dans le navigateur, où chacun peut le lire : un secret n’y resterait pas secret, elle n’en a donc pas. PKCE le remplace : seule l’application qui a créé le vérificateur peut échanger le code, si bien qu’un code volé dans la redirection (ou substitué) ne sert à rien. Une vraie SPA enregistre sa propre page https comme URI de redirection.',
+    },
+    native: {
+      name: 'Application native ou mobile',
+      what: 'client public, PKCE, redirection loopback',
+      why: 'Une application installée sur un appareil ne peut pas non plus garder de secret (on peut la décompiler). Elle s’enregistre en application_type native et reçoit le code sur une adresse loopback (http://127.0.0.1, port libre, RFC 8252) ou un lien https revendiqué ; PKCE empêche une autre application de l’appareil d’échanger un code intercepté.',
+    },
+  },
+  redirectNote: (uri) =>
+    `Le bac à sable reçoit lui-même le retour : chaque client du bac à sable est enregistré avec une URI de redirection sur ce serveur (${uri}). Une vraie application enregistre la sienne.`,
+  optionsHeading: 'Options',
+  offline: 'Demander un jeton de rafraîchissement (offline_access ; envoie aussi prompt=consent, qu’il exige)',
+  api: 'API (resource)',
+  apiNone: 'Aucune : jetons pour userinfo seulement',
+  apiHint: 'Une API de apis list : le jeton d’accès devient un JWT pour elle (indicateur de ressource RFC 8707).',
+  consent: 'Afficher de nouveau la page de consentement (prompt=consent)',
+  acr: 'Niveau d’authentification (acr_values)',
+  acrNone: 'Aucun',
+  acrHint: 'urn:latchkey:acr:mfa demande un second facteur ; effectif une fois les seconds facteurs activés.',
+  start: 'Préparer l’étape 1',
+  startOver: 'Recommencer',
+  unknownApi: 'Cette API n’est pas enregistrée.',
+  unknownAcr: 'Cette valeur acr n’est pas l’une des nôtres.',
+  unknownAction: 'Action inconnue.',
+  noRun: 'Aucun déroulé du bac à sable à cette étape dans ce navigateur : repartez de /playground.',
+  running: (type, clientId) => `Type d’application : ${type}, client ${clientId}.`,
+  step1: 'Étape 1 : le canal avant',
+  step1Lede:
+    'L’application envoie le navigateur vers /authorize avec ces paramètres. Rien de secret ne passe ici : le navigateur, son historique et toute extension peuvent les voir.',
+  parameter: 'Paramètre',
+  value: 'Valeur',
+  meaning: 'À quoi il sert',
+  params: {
+    response_type:
+      'code : le flux du code d’autorisation. Le navigateur ne porte qu’un code à usage unique, jamais de jetons.',
+    client_id: 'L’application enregistrée qui demande.',
+    redirect_uri: 'Où renvoyer le navigateur ; doit être exactement l’une de celles que le client a enregistrées.',
+    scope:
+      'Ce que l’application demande : openid (un jeton d’identité), profile et email (des attributs), offline_access (un jeton de rafraîchissement) et les portées d’une API.',
+    state:
+      'Aléatoire, gardé par l’application : le retour doit le rapporter inchangé, ce qui fait refuser un retour forgé (CSRF).',
+    nonce:
+      'Aléatoire, gardé par l’application : le jeton d’identité doit le porter, il ne peut donc pas être rejoué dans une autre connexion.',
+    code_challenge: 'Dérivé du vérificateur secret (PKCE) : BASE64URL(SHA-256(vérificateur)).',
+    code_challenge_method: 'S256 : comment le défi a été dérivé. plain est refusé.',
+    resource: 'L’API à qui le jeton d’accès est destiné (RFC 8707) : elle devient son audience.',
+    prompt:
+      'consent : afficher la page de consentement même s’il a déjà été donné ; offline_access ne compte qu’avec lui (OpenID Connect Core §11).',
+    acr_values: 'Le niveau d’authentification demandé.',
+  },
+  verifier: 'Vérificateur de code PKCE (gardé par l’application, envoyé seulement à /token)',
+  challengeHow:
+    'Le défi est le vérificateur haché en SHA-256 puis encodé en base64url. À /token l’application envoie le vérificateur ; le serveur le hache de nouveau et compare : seul celui qui a créé le vérificateur peut échanger le code.',
+  authorizationUrl: 'L’URL d’autorisation',
+  go: 'Aller à la page de connexion',
+  step2: 'Étape 2 : connexion et consentement',
+  step2Lede:
+    'Le bouton ci-dessus ouvre la vraie page de connexion de ce serveur, puis la page de consentement pour le client du bac à sable. Ensuite le serveur renvoie le navigateur vers l’URI de redirection avec un code.',
+  step3: 'Étape 3 : le retour',
+  step3Lede:
+    'Le navigateur est revenu à cette URL. Seul le code a traversé le navigateur : il ne sert à rien sans la preuve du client (le secret, et le vérificateur PKCE), et ne fonctionne qu’une fois, peu de temps.',
+  callbackError: (error) => `Le serveur a renvoyé le navigateur avec une erreur : ${error}.`,
+  stateChecked: 'state correspond à celui envoyé : ce retour répond à notre demande.',
+  stateBad: 'state ne correspond pas à celui envoyé : une vraie application doit s’arrêter ici.',
+  issChecked: (iss) => `iss vaut ${iss}, cet émetteur (RFC 9207) : le code vient du serveur que nous avons sollicité.`,
+  issBad:
+    'iss manque ou n’est pas cet émetteur (RFC 9207) : une vraie application doit s’arrêter ici (attaque par confusion).',
+  step4: 'Étape 4 : le canal arrière',
+  step4Lede:
+    'Le serveur de l’application échange le code à /token. Voici la requête exacte que ce serveur s’apprête à envoyer à son propre émetteur :',
+  secretMasked: 'Le secret du client est masqué.',
+  showSecret: 'Afficher le secret du client',
+  hideSecret: 'Masquer le secret du client',
+  send: 'Envoyer cette requête',
+  request: 'Requête',
+  response: 'Réponse',
+  formBody: 'Corps du formulaire, champ par champ',
+  noResponse: (why) => `Aucune réponse : ${why}.`,
+  step5: 'Étape 5 : les jetons',
+  step5Lede:
+    'Les JWT décodés : l’en-tête, puis les attributs. La signature est vérifiée avec les clés que ce serveur publie à /jwks, comme le ferait une application ou une API.',
+  idToken: 'Jeton d’identité (ID token)',
+  accessToken: 'Jeton d’accès (JWT, pour l’API)',
+  header: 'En-tête',
+  claims: 'Attributs',
+  claim: 'Attribut',
+  verified: (kid) => `Signature vérifiée avec /jwks, clé ${kid}.`,
+  notVerified: (problem) => `Signature ou attributs refusés : ${problem}.`,
+  claimMeaning: {
+    iss: 'Émetteur : qui a créé le jeton ; doit être ce serveur.',
+    sub: 'Sujet : l’identifiant stable du compte chez cet émetteur.',
+    aud: 'Audience : à qui le jeton est destiné (le client pour un jeton d’identité, l’API pour un jeton d’accès).',
+    exp: 'Expiration (secondes depuis 1970).',
+    iat: 'Date d’émission.',
+    auth_time: 'Quand la personne s’est connectée.',
+    nonce: 'Le nonce de l’étape 1 : vérifié par l’application.',
+    at_hash: 'La moitié du hachage du jeton d’accès : lie le jeton d’identité à lui.',
+    sid: 'La session sur le serveur (pour la déconnexion).',
+    acr: 'Le niveau d’authentification atteint.',
+    amr: 'Comment la personne s’est authentifiée.',
+    azp: 'Le client à qui le jeton a été émis.',
+    client_id: 'Le client à qui le jeton a été émis.',
+    scope: 'Ce que le jeton permet.',
+    jti: 'L’identifiant unique du jeton.',
+    email: 'L’adresse du compte (portée email).',
+    email_verified: 'Si l’adresse a été confirmée.',
+    name: 'Le nom du compte (portée profile).',
+    given_name: 'Prénom (portée profile).',
+    family_name: 'Nom de famille (portée profile).',
+    updated_at: 'Dernière modification du profil.',
+  },
+  otherClaim: 'Un attribut de ce serveur.',
+  nonceOk: 'nonce correspond à celui envoyé à l’étape 1.',
+  nonceBad: 'nonce ne correspond pas à celui de l’étape 1 : une vraie application doit refuser ce jeton.',
+  kinds: {
+    token: 'POST /token : le code contre des jetons',
+    jwks: 'GET /jwks : les clés qui vérifient les jetons',
+    userinfo: 'GET /userinfo avec le jeton d’accès',
+    introspection: 'POST /introspect : ce qu’une API voit de ce jeton',
+    refresh: 'POST /token : rafraîchissement',
+    reuse: 'POST /token : l’ancien jeton de rafraîchissement, de nouveau',
+    replay: 'POST /token : le même code, de nouveau',
+    revoke: 'POST /revoke',
+    check: 'POST /introspect : le jeton d’accès maintenant',
+    check_refresh: 'POST /introspect : le jeton de rafraîchissement maintenant',
+    api: 'GET /messages sur l’API d’exemple (examples/api) avec le jeton d’accès',
+  },
+  causes: {
+    unreachable:
+      'Ce serveur n’a pas pu joindre son émetteur : ISSUER est-elle une adresse que ce serveur peut joindre lui-même ?',
+    timeout: 'L’émetteur n’a pas répondu à temps.',
+    codeUsed:
+      'Le code a déjà été utilisé : les codes sont à usage unique, et un second usage révoque les jetons émis au premier.',
+    codeExpired: 'Le code a expiré : un code vit 60 secondes par défaut (AUTHORIZATION_CODE_TTL).',
+    refreshReused:
+      'Ce jeton de rafraîchissement a déjà servi : ils tournent, et réutiliser un jeton usé révoque toute l’autorisation (détection de réutilisation).',
+    invalidClient:
+      'Le client ne s’est pas authentifié : son secret a changé (clients rotate-secret) ou il a été supprimé. Recommencez.',
+    audience:
+      'Ce jeton d’accès est pour l’API (son aud), pas pour /userinfo : un jeton pour une API ne vaut que là. Sans API, vous obtenez un jeton pour userinfo.',
+    tokenRevoked: 'Le jeton d’accès n’est plus actif : révoqué, ou son autorisation l’a été.',
+    jwtOffline:
+      'Un jeton d’accès JWT n’est pas conservé pour être interrogé : son API le vérifie hors ligne avec /jwks (les attributs ci-dessus sont ce qu’elle voit) et l’accepte jusqu’à son expiration ; c’est pourquoi les jetons d’API vivent peu de temps.',
+    apiNotRunning:
+      'L’API d’exemple ne répond pas ici : lancez-la avec npm run example:api. En attendant, le jeton d’accès décodé ci-dessus est ce qu’elle verrait.',
+    other: 'Voir l’erreur ci-dessus.',
+  },
+  moreHeading: 'Au-delà des cinq étapes',
+  moreLede: 'Chaque bouton envoie une vraie requête et l’affiche avec la réponse.',
+  refresh: 'Rafraîchir les jetons',
+  reuse: 'Réutiliser l’ancien jeton de rafraîchissement',
+  replay: 'Rejouer le code',
+  revoke: 'Révoquer le jeton',
+  logout: 'Se déconnecter (déconnexion initiée par l’application)',
+  signedOut: 'Vous avez été déconnecté du serveur et renvoyé ici (post_logout_redirect_uri).',
+  noRefresh: 'Pas de jeton de rafraîchissement : choisissez offline_access pour voir le rafraîchissement.',
+};
