@@ -38,17 +38,17 @@ async function clientRequiresMfa(provider: Provider, interaction: InteractionDet
   return client?.[REQUIRE_MFA] === true;
 }
 
-/** Lets the engine finish the sign-in with what was used: amr and acr by mfa/acr.ts. */
-async function finish(ctx: Context, deps: SecondFactorDeps, pending: PendingSecondFactor, used: Amr[]) {
+/** The engine's login result for a sign-in finished with `used`: amr and acr by mfa/acr.ts. */
+function loginResult(pending: PendingSecondFactor, used: Amr[]) {
   const { amr, acr } = authenticationOf([...pending.amr, ...used]);
+  return { login: { accountId: pending.accountId, ts: pending.loginTs, amr, acr, remember: true } };
+}
+
+/** Lets the engine finish the sign-in (a redirect to its resume URL). */
+async function finish(ctx: Context, deps: SecondFactorDeps, pending: PendingSecondFactor, used: Amr[]) {
   await deps
     .provider()
-    .interactionFinished(
-      ctx.req,
-      ctx.res,
-      { login: { accountId: pending.accountId, ts: pending.loginTs, amr, acr, remember: true } },
-      { mergeWithLastSubmission: false },
-    );
+    .interactionFinished(ctx.req, ctx.res, loginResult(pending, used), { mergeWithLastSubmission: false });
   ctx.respond = false;
 }
 
@@ -121,6 +121,20 @@ export async function showSecondStep(
 export function secondFactorRoutes(deps: SecondFactorDeps): Router {
   const { views, csrf, log, audit } = deps;
 
+  /** The audit trail and the log of a second step: `login.success` with the factor used, or a refusal. */
+  async function recordOutcome(
+    ctx: Context,
+    pending: PendingSecondFactor,
+    clientId: string,
+    outcome: { event: string; details: Record<string, unknown> },
+  ) {
+    await audit.record({ ...outcome, accountId: pending.accountId, clientId, ip: ctx.ip });
+    log.info(
+      { event: outcome.event, ...outcome.details, client_id: clientId, account_id: pending.accountId },
+      outcome.event === 'login.success' ? 'signed in with a second factor' : 'second factor refused',
+    );
+  }
+
   /** The interaction and its pending state at `stage`; otherwise back to whatever the interaction shows now. */
   async function postedAt(ctx: Context, stages: PendingSecondFactor['stage'][]) {
     const posted = await loadPostedInteraction(ctx, deps.provider(), views, csrf);
@@ -164,32 +178,12 @@ export function secondFactorRoutes(deps: SecondFactorDeps): Router {
       const result = await deps.secondFactors.check(pending.accountId, { method, code }, mailLocale(t.lang));
       if (!result.ok) {
         const event = result.lockedNow ? 'login.locked' : 'login.second_factor_failed';
-        await audit.record({
-          event,
-          accountId: pending.accountId,
-          clientId,
-          ip: ctx.ip,
-          details: { method, reason: result.reason },
-        });
-        log.info(
-          { event, reason: result.reason, client_id: clientId, account_id: pending.accountId },
-          'second factor refused',
-        );
+        await recordOutcome(ctx, pending, clientId, { event, details: { method, reason: result.reason } });
         const error =
           result.reason === 'locked' ? t.mfa.locked : method === 'recovery' ? t.mfa.invalidRecovery : t.mfa.invalidCode;
         return renderVerify(ctx, deps, interaction, pending, { error, method, status: 401 });
       }
-      await audit.record({
-        event: 'login.success',
-        accountId: pending.accountId,
-        clientId,
-        ip: ctx.ip,
-        details: { second_factor: method },
-      });
-      log.info(
-        { event: 'login.success', account_id: pending.accountId, client_id: clientId },
-        'signed in with a second factor',
-      );
+      await recordOutcome(ctx, pending, clientId, { event: 'login.success', details: { second_factor: method } });
       await finish(ctx, deps, pending, ['otp']);
     })
     .post(PAGE_ROUTES.secondFactorPasskeyOptions, parseJson, async function secondFactorPasskeyOptions(ctx) {
@@ -220,45 +214,17 @@ export function secondFactorRoutes(deps: SecondFactorDeps): Router {
       });
       if (!result.ok) {
         if (result.reason === 'invalid_input') return jsonError(ctx, 400, 'invalid_request', t.passkeys.refused);
-        await audit.record({
+        await recordOutcome(ctx, pending, clientId, {
           event: 'login.second_factor_failed',
-          accountId: pending.accountId,
-          clientId,
-          ip: ctx.ip,
           details: { method: 'passkey', reason: result.reason },
         });
-        log.info(
-          {
-            event: 'login.second_factor_failed',
-            reason: result.reason,
-            client_id: clientId,
-            account_id: pending.accountId,
-          },
-          'second factor refused',
-        );
         return jsonError(ctx, 401, 'passkey_refused', t.passkeys.refused);
       }
-      await audit.record({
-        event: 'login.success',
-        accountId: pending.accountId,
-        clientId,
-        ip: ctx.ip,
-        details: { second_factor: 'passkey' },
-      });
-      log.info(
-        { event: 'login.success', account_id: pending.accountId, client_id: clientId },
-        'signed in with a passkey as second factor',
-      );
-      const { amr, acr } = authenticationOf([...pending.amr, ...result.methods]);
+      await recordOutcome(ctx, pending, clientId, { event: 'login.success', details: { second_factor: 'passkey' } });
       ctx.body = {
-        redirect: await deps
-          .provider()
-          .interactionResult(
-            ctx.req,
-            ctx.res,
-            { login: { accountId: pending.accountId, ts: pending.loginTs, amr, acr, remember: true } },
-            { mergeWithLastSubmission: false },
-          ),
+        redirect: await deps.provider().interactionResult(ctx.req, ctx.res, loginResult(pending, result.methods), {
+          mergeWithLastSubmission: false,
+        }),
       };
     })
     .post(PAGE_ROUTES.secondFactorEnrol, parseForm, async function submitEnrolment(ctx) {
@@ -268,11 +234,8 @@ export function secondFactorRoutes(deps: SecondFactorDeps): Router {
       const clientId = String(interaction.params.client_id);
       if (pending.stage === 'enrolled') {
         if (form.action !== 'continue') return see(ctx, interaction.uid);
-        await audit.record({
+        await recordOutcome(ctx, pending, clientId, {
           event: 'login.success',
-          accountId: pending.accountId,
-          clientId,
-          ip: ctx.ip,
           details: { second_factor: 'totp_enrolled' },
         });
         return finish(ctx, deps, pending, ['otp']);
@@ -290,11 +253,8 @@ export function secondFactorRoutes(deps: SecondFactorDeps): Router {
       );
       const enrolled: PendingSecondFactor = { ...pending, stage: 'enrolled', factorId: undefined };
       if (!result.recoveryCodes) {
-        await audit.record({
+        await recordOutcome(ctx, pending, clientId, {
           event: 'login.success',
-          accountId: pending.accountId,
-          clientId,
-          ip: ctx.ip,
           details: { second_factor: 'totp_enrolled' },
         });
         return finish(ctx, deps, enrolled, ['otp']);
