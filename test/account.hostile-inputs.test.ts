@@ -22,7 +22,7 @@ const FORMS: Record<string, Record<string, string>> = {
   '/account/sessions/end': { session: 'x' },
   '/account/sessions/end-others': {},
   '/account/delete': { password: PASSWORD, confirm: 'yes' },
-  '/account/mfa/totp': {},
+  '/account/mfa/totp': { password: PASSWORD },
   '/account/mfa/totp/confirm': { factor_id: 'x', code: '123456' },
   '/account/mfa/totp/remove': { password: PASSWORD },
   '/account/mfa/recovery-codes': { password: PASSWORD },
@@ -176,6 +176,7 @@ test('account forms: CSRF missing or wrong is 403, malformed input is 4xx, never
     );
   }
   assert.equal(await post('totp remove without password', '/account/mfa/totp/remove', form({ csrf })), 400);
+  assert.equal(await post('totp setup without password', '/account/mfa/totp', form({ csrf })), 400);
   // Hostile GETs.
   for (const query of ['?done=<script>', `?done=${'x'.repeat(5000)}`, '?done=profile&done=app']) {
     const response = await agent.request(`/account${query}`);

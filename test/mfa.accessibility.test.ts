@@ -12,6 +12,7 @@ import {
   submitLogin,
   test,
 } from './helpers/chromium.ts';
+import { PASSWORD } from './helpers/latchkey.ts';
 import { awayFromStepEnd, totpCode } from './helpers/mfa.ts';
 
 const browser = await launchChromium();
@@ -57,6 +58,7 @@ test('the second-factor pages pass axe at 375 and 1280 px in English and French:
     await submitLogin(page, person.email);
     await page.waitForURL(`${idp.issuer}/account`);
     await check(page, locale, 'account page without a factor');
+    await page.locator('#totp_setup_password').fill(PASSWORD);
     await page.locator('form[action="/account/mfa/totp"] button[type=submit]').click();
     await page.waitForLoadState();
     await check(page, locale, 'authenticator app setup', 'totp-setup');

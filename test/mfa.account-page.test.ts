@@ -19,7 +19,13 @@ test('account page: set up an authenticator app (confirmed with a code), recover
   assert.match(page, /action="\/account\/mfa\/totp"/);
   assert.doesNotMatch(page, /action="\/account\/mfa\/recovery-codes"/, 'no codes to remake without a factor');
 
-  const setup = await agent.submitForm('/account/mfa/totp', { csrf });
+  // Setting up an app (which would replace one) needs the password.
+  const withoutPassword = await agent.submitForm('/account/mfa/totp', { csrf });
+  assert.equal(withoutPassword.response.status, 400);
+  const wrongPassword = await agent.submitForm('/account/mfa/totp', { csrf, password: 'not the password' });
+  assert.equal(wrongPassword.response.status, 401);
+  assert.doesNotMatch(wrongPassword.body, /otpauth:/);
+  const setup = await agent.submitForm('/account/mfa/totp', { csrf, password: PASSWORD });
   assert.equal(setup.response.status, 200);
   assert.match(setup.body, /<img class="qr" src="data:image\/svg\+xml;base64,[A-Za-z0-9+/=]+"/);
   const secret = secretOnPage(setup.body);
@@ -87,7 +93,7 @@ test('account page in French: the second-factor section and the setup page', asy
   const setup = await agent.request('/account/mfa/totp', {
     method: 'POST',
     headers: { 'content-type': 'application/x-www-form-urlencoded', 'accept-language': 'fr' },
-    body: new URLSearchParams({ csrf }).toString(),
+    body: new URLSearchParams({ csrf, password: PASSWORD }).toString(),
   });
   assert.match(await setup.text(), /Configurer une application d’authentification/);
 });

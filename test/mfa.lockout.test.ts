@@ -50,13 +50,14 @@ test("wrong codes count toward the account's lockout: locked, even the right cod
 });
 
 test('wrong codes sent at once from many browsers lock the account once, counted before they are checked', async (t) => {
-  const idp = await startLatchkey(t, { LOCKOUT_THRESHOLD: '3', RATE_LIMIT_LOGIN_PER_MINUTE: '1000' });
+  // Each right password counts too until its second step succeeds: 8 of them, then 8 codes at once.
+  const idp = await startLatchkey(t, { LOCKOUT_THRESHOLD: '12', RATE_LIMIT_LOGIN_PER_MINUTE: '1000' });
   const rp = await idp.rp(await idp.clients.create());
   const user = await idp.users.create();
   await enrolTotp(idp, user);
   // One after the other: passwords sent at once would lock the account by themselves.
   const pages = [];
-  for (let i = 0; i < 10; i += 1) {
+  for (let i = 0; i < 8; i += 1) {
     const { flow, step } = await beginFlow(idp, rp);
     const page = await submitPassword(idp, flow.agent, step, user.email);
     assert.equal(pageOf(page), 'second-factor');
@@ -71,4 +72,41 @@ test('wrong codes sent at once from many browsers lock the account once, counted
     [user.id],
   );
   assert.deepEqual(rows[0], { lockouts: 1, failed_logins: 0, locked: true });
+});
+
+test('typing the password again does not reset the count of wrong codes: guesses at the code add up to one lockout', async (t) => {
+  const idp = await startLatchkey(t, { LOCKOUT_THRESHOLD: '5', RATE_LIMIT_LOGIN_PER_MINUTE: '1000' });
+  const rp = await idp.rp(await idp.clients.create());
+  const user = await idp.users.create();
+  await enrolTotp(idp, user);
+  const statuses: number[] = [];
+  // Two rounds of "right password, two wrong codes": 6 attempts, past the threshold of 5.
+  for (let round = 0; round < 2; round += 1) {
+    const { flow, step } = await beginFlow(idp, rp);
+    let page = await submitPassword(idp, flow.agent, step, user.email);
+    statuses.push(page.response.status);
+    for (const wrong of ['000000', '111111']) {
+      page = await submitSecondFactor(idp, flow.agent, page, wrong);
+      statuses.push(page.response.status);
+    }
+  }
+  assert.deepEqual(statuses, [200, 401, 401, 200, 401, 401]);
+  const { rows } = await idp.server.database.pool.query(
+    'select lockouts, locked_until > now() as locked from accounts where id = $1',
+    [user.id],
+  );
+  assert.deepEqual(rows[0], { lockouts: 1, locked: true });
+
+  // A right code after a right password, on an account not locked, resets the count.
+  const other = await idp.users.create();
+  const enrolled = await enrolTotp(idp, other);
+  const { flow, step } = await beginFlow(idp, rp);
+  const page = await submitPassword(idp, flow.agent, step, other.email);
+  await submitSecondFactor(idp, flow.agent, page, '000000');
+  await awayFromStepEnd();
+  await submitSecondFactor(idp, flow.agent, page, totpCode(enrolled.secret));
+  const { rows: after } = await idp.server.database.pool.query('select failed_logins from accounts where id = $1', [
+    other.id,
+  ]);
+  assert.equal(after[0].failed_logins, 0);
 });

@@ -26,6 +26,7 @@ test('in Chromium: set up an authenticator app on the account page, sign out, si
   await page.goto(`${idp.issuer}/account`);
   await submitLogin(page, user.email);
   await page.waitForURL(`${idp.issuer}/account`);
+  await page.locator('#totp_setup_password').fill(PASSWORD);
   await page.locator('form[action="/account/mfa/totp"] button[type=submit]').click();
   await page.waitForLoadState();
   const qr = page.locator('img.qr');

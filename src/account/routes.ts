@@ -457,6 +457,14 @@ export function accountRoutes(deps: AccountPageDeps): Router {
     .post(PAGE_ROUTES.account_totp, parseForm, async function startTotpSetup(ctx) {
       const who = await posted(ctx);
       if (!who) return;
+      // A new app replaces the old one: as every change to the ways in, it needs the password.
+      const t = views.strings(ctx);
+      const fail = (message: string, status = 400) => render(ctx, who, { error: { section: 'mfa', message }, status });
+      const password = who.form.password ?? '';
+      if (!password) return fail(t.mfa.passwordMissing);
+      const check = await passwordMatches(ctx, who, password);
+      if (check === 'limited') return fail(t.login.rateLimited, 429);
+      if (check === 'wrong') return fail(t.account.currentPasswordWrong, 401);
       const setup = await deps.secondFactors.startTotp(who.account);
       await renderTotpSetup(ctx, who, setup);
     })

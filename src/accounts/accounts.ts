@@ -159,7 +159,14 @@ export function createAccounts(deps: {
      * at most LOCKOUT_THRESHOLD of them are checked per lock period; a locked account is refused
      * even with the right password. A hash made with older ARGON2_* settings is replaced on success.
      */
-    async signIn(email: string, password: string): Promise<SignIn> {
+    async signIn(
+      email: string,
+      password: string,
+      options: {
+        /** Whether a second step follows for this account: then the lockout count stays until it succeeds. */
+        secondStepFollows?: (accountId: string) => Promise<boolean>;
+      } = {},
+    ): Promise<SignIn> {
       if (password.length > MAX_PASSWORD_LENGTH) return { ok: false, reason: 'bad_credentials' };
       const attempt = await store.claimAttempt(email.trim(), lockout.threshold, lockout.lockSeconds);
       if (!attempt) {
@@ -193,7 +200,8 @@ export function createAccounts(deps: {
       // The attempt that locked the account still signs in with the right password, but the lock
       // stays: it stops the guesses that arrived with it.
       const rehash = passwords.needsRehash(account.password_hash) ? await passwords.hash(password) : undefined;
-      const loginTs = await store.recordSuccess(account, rehash);
+      const resetCount = !(await options.secondStepFollows?.(account.id));
+      const loginTs = await store.recordSuccess(account, rehash, { resetCount });
       if (loginTs === undefined) return { ok: false, reason: 'bad_credentials', accountId: account.id };
       return { ok: true, accountId: account.id, loginTs };
     },

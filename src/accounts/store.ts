@@ -100,11 +100,13 @@ const settleAttempt = {
  * a rehash by a concurrent sign-in does not count (same password). $5, when given, replaces the
  * hash (a rehash at the current ARGON2_* settings) unless another sign-in already replaced it.
  * Returns the session's login time (loginTimeOf): after the sign-out cut-off as it stands now.
+ * $7 false keeps the count: a second factor is still to come, and only its success resets it
+ * (settleAttempt), so wrong codes and passwords typed again add up to one lockout.
  */
 const recordSuccess = {
   name: 'accounts.record_success',
   text: `update accounts set last_login_at = now(),
-           failed_logins = case when failed_logins = $2 and lockouts = $3 then 0 else failed_logins end,
+           failed_logins = case when $7 and failed_logins = $2 and lockouts = $3 then 0 else failed_logins end,
            password_hash = case when $5::text is not null and password_hash = $6 then $5 else password_hash end
          where id = $1 and password_changed_at is not distinct from $4
          returning ${LOGIN_TS} as login_ts`,
@@ -264,9 +266,14 @@ export function createAccountStore(db: Queryable) {
     },
     /**
      * The login time for the session, or undefined when a new password was set after `attempt`
-     * read the account: the check no longer counts. `newHash` replaces the hash `attempt` checked.
+     * read the account: the check no longer counts. `newHash` replaces the hash `attempt` checked;
+     * `resetCount: false` leaves the failed attempts counted (a second factor follows).
      */
-    async recordSuccess(attempt: AccountRow, newHash?: string): Promise<number | undefined> {
+    async recordSuccess(
+      attempt: AccountRow,
+      newHash?: string,
+      options: { resetCount: boolean } = { resetCount: true },
+    ): Promise<number | undefined> {
       const { rows } = await db.query<{ login_ts: number }>({
         ...recordSuccess,
         values: [
@@ -276,6 +283,7 @@ export function createAccountStore(db: Queryable) {
           attempt.password_changed_at,
           newHash ?? null,
           attempt.password_hash,
+          options.resetCount,
         ],
       });
       return rows[0]?.login_ts;

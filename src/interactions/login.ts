@@ -87,7 +87,11 @@ export function loginRoutes(deps: LoginDeps & SecondFactorDeps): Router {
       }
 
       const clientId = String(interaction.params.client_id);
-      const result = await accounts.signIn(email, password);
+      // A person with a factor is asked for it next: until it is given, the failed attempts stay
+      // counted, so guesses at the code cannot be reset by typing the password again.
+      const result = await accounts.signIn(email, password, {
+        secondStepFollows: async (accountId) => (await deps.secondFactors.summary(accountId)).hasFactor,
+      });
       if (!result.ok) {
         const accountId = result.accountId;
         const event = result.reason === 'locked' && result.lockedNow ? 'login.locked' : 'login.failed';

@@ -5,7 +5,7 @@ import { REQUIRE_MFA } from '../clients/require-mfa.ts';
 import { PAGE_ROUTES } from '../http/routes.ts';
 import { mailLocale } from '../mail/templates.ts';
 import { type Amr, authenticationOf } from '../mfa/acr.ts';
-import { bindingOf } from '../mfa/passkeys.ts';
+import { bindingOf, type PasskeyAssertion } from '../mfa/passkeys.ts';
 import { EMAIL_NOT_VERIFIED, SECOND_FACTOR_REQUIRED } from '../oidc/provider.ts';
 import { parseForm } from './forms.ts';
 import { type InteractionDetails, loadPostedInteraction } from './interaction.ts';
@@ -102,9 +102,12 @@ export async function showSecondStep(
     prompt.reasons.every((reason) => STEP_UP_ONLY.has(reason))
   ) {
     const summary = await deps.secondFactors.summary(session.accountId);
+    // The session's own login time stays: only a second factor is given now, so a later max_age
+    // still asks for the password typed then.
+    const engineSession = session.cookie ? await deps.provider().Session.find(session.cookie) : undefined;
     pending = {
       accountId: session.accountId,
-      loginTs: Math.floor(Date.now() / 1000),
+      loginTs: engineSession?.loginTs ?? Math.floor(Date.now() / 1000),
       amr: (session.amr as Amr[] | undefined) ?? ['pwd'],
       stage: summary.hasFactor ? 'verify' : 'enrol',
     };
@@ -140,7 +143,7 @@ export function secondFactorRoutes(deps: SecondFactorDeps): Router {
     const posted = await loadPostedInteraction(ctx, deps.provider(), views, csrf);
     if (!posted) return undefined;
     const pending = pendingOf(posted.interaction);
-    if (!pending || !stages.includes(pending.stage)) {
+    if (posted.interaction.prompt.name !== 'login' || !pending || !stages.includes(pending.stage)) {
       see(ctx, posted.interaction.uid);
       return undefined;
     }
@@ -207,22 +210,33 @@ export function secondFactorRoutes(deps: SecondFactorDeps): Router {
         return jsonError(ctx, 429, 'rate_limited', t.login.rateLimited);
       }
       const clientId = String(interaction.params.client_id);
-      const result = await deps.passkeys.verifyPasskeyAssertion({
-        binding: bindingOf('interaction', interaction.uid),
-        accountId: pending.accountId,
-        response: ctx.request.json?.response,
-      });
-      if (!result.ok) {
-        if (result.reason === 'invalid_input') return jsonError(ctx, 400, 'invalid_request', t.passkeys.refused);
-        await recordOutcome(ctx, pending, clientId, {
-          event: 'login.second_factor_failed',
-          details: { method: 'passkey', reason: result.reason },
+      const { passkeys } = deps;
+      let assertion: PasskeyAssertion | undefined;
+      // Counted toward the account's lockout like a code, so a lock set meanwhile holds here too.
+      const result = await deps.secondFactors.checkWith(pending.accountId, async () => {
+        assertion = await passkeys.verifyPasskeyAssertion({
+          binding: bindingOf('interaction', interaction.uid),
+          accountId: pending.accountId,
+          response: ctx.request.json?.response,
         });
-        return jsonError(ctx, 401, 'passkey_refused', t.passkeys.refused);
+        return assertion.ok;
+      });
+      if (!result.ok || !assertion?.ok) {
+        // Not checked at all (the account is locked), or refused: the passkey's reason when it said one.
+        const refusal = assertion && !assertion.ok ? assertion.reason : undefined;
+        if (refusal === 'invalid_input') return jsonError(ctx, 400, 'invalid_request', t.passkeys.refused);
+        const locked = !result.ok && result.reason === 'locked';
+        await recordOutcome(ctx, pending, clientId, {
+          event: !result.ok && result.lockedNow ? 'login.locked' : 'login.second_factor_failed',
+          details: { method: 'passkey', reason: locked ? 'locked' : refusal },
+        });
+        return locked
+          ? jsonError(ctx, 403, 'account_locked', t.mfa.locked)
+          : jsonError(ctx, 401, 'passkey_refused', t.passkeys.refused);
       }
       await recordOutcome(ctx, pending, clientId, { event: 'login.success', details: { second_factor: 'passkey' } });
       ctx.body = {
-        redirect: await deps.provider().interactionResult(ctx.req, ctx.res, loginResult(pending, result.methods), {
+        redirect: await deps.provider().interactionResult(ctx.req, ctx.res, loginResult(pending, assertion.methods), {
           mergeWithLastSubmission: false,
         }),
       };
@@ -242,6 +256,11 @@ export function secondFactorRoutes(deps: SecondFactorDeps): Router {
       }
       const t = views.strings(ctx);
       if (!pending.factorId) return see(ctx, interaction.uid);
+      // A factor added elsewhere since this setup began: the sign-in asks for it instead of replacing it.
+      if ((await deps.secondFactors.summary(pending.accountId)).hasFactor) {
+        await savePending(interaction, { ...pending, stage: 'verify', factorId: undefined });
+        return see(ctx, interaction.uid);
+      }
       const result = await deps.secondFactors.confirmTotp(pending.accountId, pending.factorId, form.code ?? '');
       if (!result.ok) {
         if (result.reason === 'not_found') return see(ctx, interaction.uid);

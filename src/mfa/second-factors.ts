@@ -194,6 +194,14 @@ export function createSecondFactors(deps: {
     },
 
     /**
+     * Another factor's answer at the second step (a passkey, mfa/passkeys.ts) under the same
+     * lockout as a code: counted before `verify` runs, refused while the account is locked.
+     */
+    checkWith(accountId: string, verify: () => Promise<boolean>) {
+      return accounts.checkSecondFactor(accountId, verify);
+    },
+
+    /**
      * `users reset-mfa`: removes every factor of the account (apps, passkeys, recovery codes) in
      * one statement, records it and mails the person, in one transaction. Undefined when there is
      * no such account.
