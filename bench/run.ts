@@ -19,6 +19,7 @@ import { ADMIN_URL, ROOT, startBaselineTarget, startLatchkeyTarget, type Target 
  * Options: --quick; --only=login,refresh (scenario names: see SCENARIOS; code-exchange provides
  * the tokens introspection and userinfo use); --no-baseline; --workers=N; --pool=N (DATABASE_POOL_SIZE);
  * --profile (Latchkey runs with --cpu-prof; profiles in bench/results/profiles, see profile-summary.ts);
+ * --perf-map (Latchkey writes /tmp/perf-<pid>.map, so `perf record -g` names JavaScript frames);
  * --env=NAME=value (repeatable) passes a setting to Latchkey, e.g. --env=RATE_LIMIT_TOKEN_PER_MINUTE=0;
  * --no-variants skips the LOG_LEVEL=warn server.
  */
@@ -31,6 +32,7 @@ const { values } = parseArgs({
     workers: { type: 'string' },
     pool: { type: 'string' },
     profile: { type: 'boolean', default: false },
+    'perf-map': { type: 'boolean', default: false },
     env: { type: 'string', multiple: true },
     scale: { type: 'string' },
     budget: { type: 'string' },
@@ -157,9 +159,10 @@ try {
     ...(values.workers ? { workers: Number(values.workers) } : {}),
     ...(values.pool ? { poolSize: Number(values.pool) } : {}),
     extraEnv,
-    ...(values.profile
-      ? { nodeFlags: ['--cpu-prof', `--cpu-prof-dir=${path.join(ROOT, 'bench', 'results', 'profiles')}`] }
-      : {}),
+    nodeFlags: [
+      ...(values.profile ? ['--cpu-prof', `--cpu-prof-dir=${path.join(ROOT, 'bench', 'results', 'profiles')}`] : []),
+      ...(values['perf-map'] ? ['--perf-basic-prof-only-functions', '--interpreted-frames-native-stack'] : []),
+    ],
   });
   targets.push(latchkey);
   await new Promise((resolve) => setTimeout(resolve, 1000));

@@ -50,9 +50,9 @@ test('a code exchange reads the code, its grant and its session in one statement
   assert.ok(tokens?.id_token && tokens.access_token);
   assert.deepEqual(statements, [
     'oidc_payloads.find_token',
-    'oidc_payloads.consume',
+    'oidc_payloads.consume_many',
     'accounts.find_by_id',
-    'oidc_payloads.upsert',
+    'oidc_payloads.upsert_many',
   ]);
 });
 

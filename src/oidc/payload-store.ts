@@ -1,4 +1,5 @@
 import type { Queryable } from '../db/pool.ts';
+import { createWriteBatch, type WriteBatch } from '../db/write-batch.ts';
 import { FORGET_CONSENT_OF_CLIENT, FORGET_CONSENTS_OF_ACCOUNT } from './consent-store.ts';
 
 /**
@@ -37,6 +38,22 @@ const extendingGrant = (
   where $1 = 'RefreshToken' and g.model = 'Grant' and g.id = written.grant_id
     and g.expires_at > now() and g.expires_at < written.expires_at`;
 const upsertRefreshToken = { name: 'oidc_payloads.upsert_refresh_token', text: extendingGrant(upsert.text) };
+/**
+ * `upsert` for a batch of rows (db/write-batch.ts), given as one JSON array: the rows a turn of
+ * the event loop saves share one statement and one commit. Keys are unique within a batch (the
+ * store keeps the last save of a key), as ON CONFLICT DO UPDATE requires.
+ */
+const upsertMany = {
+  name: 'oidc_payloads.upsert_many',
+  text: `insert into oidc_payloads (model, id, payload, grant_id, uid, user_code, session_uid, expires_at)
+         select r.model, r.id, r.payload, r.grant_id, r.uid, r.user_code, r.session_uid,
+           case when r.expires_in is null then null else now() + make_interval(secs => r.expires_in) end
+         from jsonb_to_recordset($1::jsonb) as r(model text, id text, payload jsonb, grant_id text, uid text,
+           user_code text, session_uid text, expires_in int)
+         on conflict (model, id) do update set payload = excluded.payload, grant_id = excluded.grant_id,
+           uid = excluded.uid, user_code = coalesce(excluded.user_code, oidc_payloads.user_code),
+           session_uid = excluded.session_uid, expires_at = excluded.expires_at`,
+};
 const COLUMNS = `payload, floor(extract(epoch from consumed_at))::int as consumed`;
 /** Not expired; `table` qualifies the columns in a join. */
 const live = (table?: string) => {
@@ -94,10 +111,17 @@ const claim = {
            where oidc_payloads.expires_at is not null and oidc_payloads.expires_at <= now()
          returning id`,
 };
-const consume = {
-  name: 'oidc_payloads.consume',
+/**
+ * Marks a batch of rows of one model consumed (db/write-batch.ts), each only if it was not yet:
+ * returns the ids this statement consumed. A row consumed by a batch on another connection at the
+ * same moment is locked, re-read once that commits, and then no longer matches: of two consumers,
+ * one wins. By primary key whatever the table's statistics (a join with the batch as a set would
+ * scan the table while it has none).
+ */
+const consumeMany = {
+  name: 'oidc_payloads.consume_many',
   text: `update oidc_payloads set consumed_at = now()
-         where model = $1 and id = $2 and consumed_at is null and ${LIVE} returning id`,
+         where model = $1 and id = any($2::text[]) and consumed_at is null and ${LIVE} returning id`,
 };
 /** Payload fields of refresh token rotation within REFRESH_TOKEN_REUSE_GRACE_SECONDS (see adapter.ts). */
 export const ROTATED_FROM = '_rotated_from';
@@ -257,9 +281,51 @@ function tokenRows(rows: TokenRowsResult[]): TokenRows {
   return found;
 }
 
+/** Most rows in one batched statement. */
+const MAX_BATCH_ROWS = 64;
+const keyOf = (row: { model: string; id: string }) => `${row.model}\u0000${row.id}`;
+
 export function createPayloadStore(db: Queryable) {
+  const saveBatch = createWriteBatch<UpsertRow, void>({
+    maxItems: MAX_BATCH_ROWS,
+    async write(rows) {
+      // The last save of a key wins, as it would one statement after the other.
+      const latest = new Map(rows.map((row) => [keyOf(row), row]));
+      const values = [...latest.values()].map((row) => ({
+        model: row.model,
+        id: row.id,
+        payload: row.payload,
+        grant_id: row.grantId,
+        uid: row.uid,
+        user_code: row.userCode,
+        session_uid: row.sessionUid,
+        expires_in: row.expiresIn,
+      }));
+      await db.query({ ...upsertMany, values: [JSON.stringify(values)] });
+      return rows.map(() => undefined);
+    },
+  });
+  /** One batch per model: a batch's statement names its model. */
+  const consumeBatches = new Map<string, WriteBatch<string, boolean>>();
+  const consumeBatch = (model: string) => {
+    let batch = consumeBatches.get(model);
+    if (!batch) {
+      batch = createWriteBatch<string, boolean>({
+        maxItems: MAX_BATCH_ROWS,
+        async write(ids) {
+          const { rows } = await db.query<{ id: string }>({ ...consumeMany, values: [model, [...new Set(ids)]] });
+          // The same code twice in one batch: the first caller consumed it, the second lost the race.
+          const won = new Set(rows.map((row) => row.id));
+          return ids.map((id) => won.delete(id));
+        },
+      });
+      consumeBatches.set(model, batch);
+    }
+    return batch;
+  };
   return {
     async upsert(row: UpsertRow): Promise<void> {
+      if (row.rotatedFrom === undefined && row.model !== 'RefreshToken') return saveBatch(row);
       const values = [
         row.model,
         row.id,
@@ -270,8 +336,7 @@ export function createPayloadStore(db: Queryable) {
         row.sessionUid,
         row.expiresIn,
       ];
-      if (row.rotatedFrom === undefined)
-        await db.query({ ...(row.model === 'RefreshToken' ? upsertRefreshToken : upsert), values });
+      if (row.rotatedFrom === undefined) await db.query({ ...upsertRefreshToken, values });
       else await db.query({ ...upsertRotated, values: [...values, row.rotatedFrom] });
     },
     /** A code or token by id, with its Grant and Session, in one round trip. */
@@ -303,9 +368,8 @@ export function createPayloadStore(db: Queryable) {
       return rowCount === 1;
     },
     /** Marks the row consumed. False when it was already consumed (or is gone): the caller lost the race. */
-    async consume(model: string, id: string): Promise<boolean> {
-      const { rowCount } = await db.query({ ...consume, values: [model, id] });
-      return rowCount === 1;
+    consume(model: string, id: string): Promise<boolean> {
+      return consumeBatch(model)(id);
     },
     /**
      * consume() for a refresh token with a reuse grace: undefined when neither consumed nor

@@ -1,0 +1,59 @@
+/**
+ * Group commit in the application: writes of one kind that arrive in the same turn of the event
+ * loop go to PostgreSQL as one statement, so they share one round trip, one transaction and one
+ * WAL flush (on this kind of machine the flush, a virtio notify per commit, is most of what a
+ * one-row insert costs PostgreSQL). Each caller still waits for the commit that carries its
+ * write: nothing is answered before it is durable.
+ *
+ * A failed batch of several is tried again one write at a time, so that a write PostgreSQL
+ * refuses (a value jsonb cannot hold, say) fails only its own request, never its neighbours'.
+ */
+export interface WriteBatch<Item, Outcome> {
+  /** Queues `item` for the next batch; resolves with its outcome once that batch has committed. */
+  (item: Item): Promise<Outcome>;
+}
+
+interface Waiting<Item, Outcome> {
+  item: Item;
+  resolve(outcome: Outcome): void;
+  reject(err: unknown): void;
+}
+
+export function createWriteBatch<Item, Outcome>(options: {
+  /** Writes the items in one statement; returns one outcome per item, in order. */
+  write(items: Item[]): Promise<Outcome[]>;
+  /** Most items in one statement (bounds the statement's size). */
+  maxItems: number;
+}): WriteBatch<Item, Outcome> {
+  let queue: Waiting<Item, Outcome>[] = [];
+  let scheduled = false;
+
+  const settle = async (batch: Waiting<Item, Outcome>[]) => {
+    try {
+      const outcomes = await options.write(batch.map((waiting) => waiting.item));
+      batch.forEach((waiting, i) => waiting.resolve(outcomes[i] as Outcome));
+    } catch (err) {
+      if (batch.length === 1) batch[0]!.reject(err);
+      else for (const waiting of batch) void settle([waiting]);
+    }
+  };
+
+  const flush = () => {
+    scheduled = false;
+    while (queue.length > 0) {
+      const batch = queue.length > options.maxItems ? queue.splice(0, options.maxItems) : queue;
+      if (batch === queue) queue = [];
+      void settle(batch);
+    }
+  };
+
+  return (item: Item) =>
+    new Promise<Outcome>((resolve, reject) => {
+      queue.push({ item, resolve, reject });
+      if (!scheduled) {
+        scheduled = true;
+        // After the I/O callbacks of this turn: every request that reached its write in this turn joins.
+        setImmediate(flush);
+      }
+    });
+}
