@@ -1,11 +1,21 @@
 # Latchkey container image. `docker compose up --build` runs it with PostgreSQL (docker-compose.yml);
 # alone it needs DATABASE_URL, LATCHKEY_SECRET_KEY and an https ISSUER (README, "Operations").
 
-# Production dependencies only. The server runs its TypeScript directly (Node strips the types; tsx
-# is a dependency for the CLI and for Node releases without type stripping).
+# src compiled to JavaScript (npm ci runs `prepare`, scripts/build.js): the server runs dist/, which
+# idles 17 MiB smaller per process than TypeScript stripped at load (bin/serve.js).
+FROM node:24-bookworm-slim AS build
+WORKDIR /app
+COPY package.json package-lock.json tsconfig.json tsconfig.build.json ./
+COPY scripts ./scripts
+COPY src ./src
+RUN npm ci --no-audit --no-fund
+
+# Production dependencies only (no TypeScript: `prepare` has nothing to compile here). tsx is a
+# dependency for the CLI, which runs its TypeScript directly.
 FROM node:24-bookworm-slim AS deps
 WORKDIR /app
 COPY package.json package-lock.json ./
+COPY scripts ./scripts
 RUN npm ci --omit=dev --no-audit --no-fund && npm cache clean --force
 
 FROM node:24-bookworm-slim
@@ -16,6 +26,8 @@ COPY --from=deps /app/node_modules ./node_modules
 COPY package.json ./
 COPY bin ./bin
 COPY src ./src
+# After src: dist/ must be the newer of the two for bin/serve.js to run it.
+COPY --from=build /app/dist ./dist
 COPY migrations ./migrations
 COPY views ./views
 COPY data ./data

@@ -63,7 +63,10 @@ test('tokens saved at the same moment share one statement, and every one is stor
 
 test('a code presented many times at once is consumed once, whether the attempts share a batch or race from two nodes', async (t) => {
   const idp = await startLatchkey(t);
-  const nodes = [createPayloadStore(countedPool(t, idp.database.url).pool), createPayloadStore(countedPool(t, idp.database.url).pool)];
+  const nodes = [
+    createPayloadStore(countedPool(t, idp.database.url).pool),
+    createPayloadStore(countedPool(t, idp.database.url).pool),
+  ];
   for (let round = 0; round < 5; round += 1) {
     const code = randomBytes(16).toString('hex');
     await nodes[0]!.upsert({ ...token(code), model: 'AuthorizationCode' });

@@ -8,10 +8,8 @@
  * A failed batch of several is tried again one write at a time, so that a write PostgreSQL
  * refuses (a value jsonb cannot hold, say) fails only its own request, never its neighbours'.
  */
-export interface WriteBatch<Item, Outcome> {
-  /** Queues `item` for the next batch; resolves with its outcome once that batch has committed. */
-  (item: Item): Promise<Outcome>;
-}
+/** Queues `item` for the next batch; resolves with its outcome once that batch has committed. */
+export type WriteBatch<Item, Outcome> = (item: Item) => Promise<Outcome>;
 
 interface Waiting<Item, Outcome> {
   item: Item;
@@ -31,7 +29,7 @@ export function createWriteBatch<Item, Outcome>(options: {
   const settle = async (batch: Waiting<Item, Outcome>[]) => {
     try {
       const outcomes = await options.write(batch.map((waiting) => waiting.item));
-      batch.forEach((waiting, i) => waiting.resolve(outcomes[i] as Outcome));
+      for (const [i, waiting] of batch.entries()) waiting.resolve(outcomes[i] as Outcome);
     } catch (err) {
       if (batch.length === 1) batch[0]!.reject(err);
       else for (const waiting of batch) void settle([waiting]);
