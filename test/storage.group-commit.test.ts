@@ -94,3 +94,38 @@ test('a row PostgreSQL refuses fails only its own save, not those it was grouped
   );
   assert.deepEqual(await storedIds(idp.database.url), ['fine-1', 'fine-2']);
 });
+
+test('refresh tokens saved together extend each of their grants to its latest token, in one statement', async (t) => {
+  const idp = await startLatchkey(t);
+  const { pool, statements } = countedPool(t, idp.database.url);
+  const payloads = createPayloadStore(pool);
+  const grant = (id: string) => ({ ...token(id, { exp: 0 }), model: 'Grant', expiresIn: 60 });
+  await Promise.all([payloads.upsert(grant('grant-a')), payloads.upsert(grant('grant-b'))]);
+  const refreshToken = (id: string, grantId: string, expiresIn: number) => ({
+    ...token(id),
+    model: 'RefreshToken',
+    grantId,
+    expiresIn,
+  });
+
+  statements.length = 0;
+  await Promise.all([
+    payloads.upsert(refreshToken('rt-a1', 'grant-a', 3600)),
+    payloads.upsert(refreshToken('rt-a2', 'grant-a', 7200)),
+    payloads.upsert(refreshToken('rt-b1', 'grant-b', 1800)),
+  ]);
+
+  assert.deepEqual(statements, ['oidc_payloads.upsert_refresh_tokens_many']);
+  const { rows } = await pool.query<{ id: string; seconds: number; exp_matches: boolean }>(
+    `select id, round(extract(epoch from expires_at - now()))::int as seconds,
+       (payload->>'exp')::bigint = ceil(extract(epoch from expires_at))::bigint as exp_matches
+     from oidc_payloads where model = 'Grant' order by id`,
+  );
+  assert.deepEqual(
+    rows.map((row) => [row.id, Math.round(row.seconds / 100) * 100, row.exp_matches]),
+    [
+      ['grant-a', 7200, true],
+      ['grant-b', 1800, true],
+    ],
+  );
+});

@@ -12,15 +12,6 @@ import { FORGET_CONSENT_OF_CLIENT, FORGET_CONSENTS_OF_ACCOUNT } from './consent-
  */
 export const REPLAY_GRACE_SECONDS = 300;
 
-// A save that names no user code keeps the row's: the engine saves a DeviceCode found by its id
-// again, and its user code (a credential) is never in the payload to give back (adapter.ts).
-const upsert = {
-  name: 'oidc_payloads.upsert',
-  text: `insert into oidc_payloads (model, id, payload, grant_id, uid, user_code, session_uid, expires_at)
-         values ($1, $2, $3::jsonb, $4, $5, $6, $7, case when $8::int is null then null else now() + make_interval(secs => $8::int) end)
-         on conflict (model, id) do update set payload = excluded.payload, grant_id = excluded.grant_id,
-           uid = excluded.uid, user_code = coalesce(excluded.user_code, oidc_payloads.user_code), session_uid = excluded.session_uid, expires_at = excluded.expires_at`,
-};
 /**
  * `insert` (an upsert of a token, returning grant_id and expires_at) and, for a refresh token,
  * its grant's expiry moved up to the token's: the engine saves a grant once, when the person
@@ -37,22 +28,36 @@ const extendingGrant = (
   from written
   where $1 = 'RefreshToken' and g.model = 'Grant' and g.id = written.grant_id
     and g.expires_at > now() and g.expires_at < written.expires_at`;
-const upsertRefreshToken = { name: 'oidc_payloads.upsert_refresh_token', text: extendingGrant(upsert.text) };
 /**
  * `upsert` for a batch of rows (db/write-batch.ts), given as one JSON array: the rows a turn of
  * the event loop saves share one statement and one commit. Keys are unique within a batch (the
- * store keeps the last save of a key), as ON CONFLICT DO UPDATE requires.
+ * store keeps the last save of a key), as ON CONFLICT DO UPDATE requires. A save that names no
+ * user code keeps the row's: the engine saves a DeviceCode found by its id again, and its user code
+ * (a credential) is never in the payload to give back (adapter.ts).
  */
-const upsertMany = {
-  name: 'oidc_payloads.upsert_many',
-  text: `insert into oidc_payloads (model, id, payload, grant_id, uid, user_code, session_uid, expires_at)
+const insertMany = `insert into oidc_payloads (model, id, payload, grant_id, uid, user_code, session_uid, expires_at)
          select r.model, r.id, r.payload, r.grant_id, r.uid, r.user_code, r.session_uid,
            case when r.expires_in is null then null else now() + make_interval(secs => r.expires_in) end
          from jsonb_to_recordset($1::jsonb) as r(model text, id text, payload jsonb, grant_id text, uid text,
            user_code text, session_uid text, expires_in int)
          on conflict (model, id) do update set payload = excluded.payload, grant_id = excluded.grant_id,
            uid = excluded.uid, user_code = coalesce(excluded.user_code, oidc_payloads.user_code),
-           session_uid = excluded.session_uid, expires_at = excluded.expires_at`,
+           session_uid = excluded.session_uid, expires_at = excluded.expires_at`;
+const upsertMany = { name: 'oidc_payloads.upsert_many', text: insertMany };
+/**
+ * `upsertMany` for refresh tokens, each grant's expiry moved up to its latest token's (see
+ * extendingGrant). The grants are found by primary key (`id = any(...)`) whatever the table's
+ * statistics: joined with the batch as a set, a table without them would be scanned.
+ */
+const upsertRefreshTokensMany = {
+  name: 'oidc_payloads.upsert_refresh_tokens_many',
+  text: `with written as (${insertMany} returning grant_id, expires_at),
+  extended as (select grant_id, max(expires_at) as expires_at from written where grant_id is not null group by grant_id)
+  update oidc_payloads g set expires_at = extended.expires_at,
+    payload = jsonb_set(g.payload, '{exp}', to_jsonb(ceil(extract(epoch from extended.expires_at))::bigint))
+  from extended
+  where g.model = 'Grant' and g.id = any(array(select grant_id from extended)) and g.id = extended.grant_id
+    and g.expires_at > now() and g.expires_at < extended.expires_at`,
 };
 const COLUMNS = `payload, floor(extract(epoch from consumed_at))::int as consumed`;
 /** Not expired; `table` qualifies the columns in a join. */
@@ -286,25 +291,29 @@ const MAX_BATCH_ROWS = 64;
 const keyOf = (row: { model: string; id: string }) => `${row.model}\u0000${row.id}`;
 
 export function createPayloadStore(db: Queryable) {
-  const saveBatch = createWriteBatch<UpsertRow, void>({
-    maxItems: MAX_BATCH_ROWS,
-    async write(rows) {
-      // The last save of a key wins, as it would one statement after the other.
-      const latest = new Map(rows.map((row) => [keyOf(row), row]));
-      const values = [...latest.values()].map((row) => ({
-        model: row.model,
-        id: row.id,
-        payload: row.payload,
-        grant_id: row.grantId,
-        uid: row.uid,
-        user_code: row.userCode,
-        session_uid: row.sessionUid,
-        expires_in: row.expiresIn,
-      }));
-      await db.query({ ...upsertMany, values: [JSON.stringify(values)] });
-      return rows.map(() => undefined);
-    },
-  });
+  /** Saves through `statement` (upsertMany or upsertRefreshTokensMany), a turn's rows at a time. */
+  const saveBatch = (statement: { name: string; text: string }) =>
+    createWriteBatch<UpsertRow, void>({
+      maxItems: MAX_BATCH_ROWS,
+      async write(rows) {
+        // The last save of a key wins, as it would one statement after the other.
+        const latest = new Map(rows.map((row) => [keyOf(row), row]));
+        const values = [...latest.values()].map((row) => ({
+          model: row.model,
+          id: row.id,
+          payload: row.payload,
+          grant_id: row.grantId,
+          uid: row.uid,
+          user_code: row.userCode,
+          session_uid: row.sessionUid,
+          expires_in: row.expiresIn,
+        }));
+        await db.query({ ...statement, values: [JSON.stringify(values)] });
+        return rows.map(() => undefined);
+      },
+    });
+  const save = saveBatch(upsertMany);
+  const saveRefreshToken = saveBatch(upsertRefreshTokensMany);
   /** One batch per model: a batch's statement names its model. */
   const consumeBatches = new Map<string, WriteBatch<string, boolean>>();
   const consumeBatch = (model: string) => {
@@ -325,7 +334,7 @@ export function createPayloadStore(db: Queryable) {
   };
   return {
     async upsert(row: UpsertRow): Promise<void> {
-      if (row.rotatedFrom === undefined && row.model !== 'RefreshToken') return saveBatch(row);
+      if (row.rotatedFrom === undefined) return row.model === 'RefreshToken' ? saveRefreshToken(row) : save(row);
       const values = [
         row.model,
         row.id,
@@ -336,8 +345,7 @@ export function createPayloadStore(db: Queryable) {
         row.sessionUid,
         row.expiresIn,
       ];
-      if (row.rotatedFrom === undefined) await db.query({ ...upsertRefreshToken, values });
-      else await db.query({ ...upsertRotated, values: [...values, row.rotatedFrom] });
+      await db.query({ ...upsertRotated, values: [...values, row.rotatedFrom] });
     },
     /** A code or token by id, with its Grant and Session, in one round trip. */
     async findToken(model: string, id: string): Promise<TokenRows> {
