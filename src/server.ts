@@ -159,6 +159,7 @@ async function listen(
           adapter,
           keys,
           accounts: accountStore,
+          accountReadAhead: readAhead.account,
           apis: { ...apis.store, findByIdentifier: apiCache.get },
           consents,
           pages,

@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { type TestContext, test } from 'node:test';
 import * as oidc from 'openid-client';
+import { createAccountStore } from '../src/accounts/store.ts';
 import { authorize, exchange, type Latchkey, startLatchkey } from './helpers/latchkey.ts';
 
 /**
@@ -41,19 +42,14 @@ async function signedIn(t: TestContext, scope: string) {
   return { idp, user, rp, flow };
 }
 
-test('a code exchange reads the code, its grant and its session in one statement', async (t) => {
+test('a code exchange reads the code, its grant, its session and the account in one statement', async (t) => {
   const { idp, rp, flow } = await signedIn(t, 'openid profile');
   let tokens: Awaited<ReturnType<typeof exchange>> | undefined;
   const statements = await statementsDuring(idp, async () => {
     tokens = await exchange(rp, flow);
   });
   assert.ok(tokens?.id_token && tokens.access_token);
-  assert.deepEqual(statements, [
-    'oidc_payloads.find_token',
-    'oidc_payloads.consume_many',
-    'accounts.find_by_id',
-    'oidc_payloads.upsert_many',
-  ]);
+  assert.deepEqual(statements, ['oidc_payloads.find_token', 'oidc_payloads.consume_many', 'oidc_payloads.upsert_many']);
 });
 
 test('introspection is one statement: the token under every opaque kind, with its grant', async (t) => {
@@ -67,7 +63,7 @@ test('introspection is one statement: the token under every opaque kind, with it
   assert.deepEqual(statements, ['oidc_payloads.find_opaque_token']);
 });
 
-test('userinfo reads the token with its grant and session, then the account', async (t) => {
+test('userinfo is one statement: the token with its grant, its session and the account', async (t) => {
   const { idp, user, rp, flow } = await signedIn(t, 'openid profile email');
   const tokens = await exchange(rp, flow);
   let claims: oidc.UserInfoResponse | undefined;
@@ -75,7 +71,7 @@ test('userinfo reads the token with its grant and session, then the account', as
     claims = await oidc.fetchUserInfo(rp, tokens.access_token, user.id);
   });
   assert.equal(claims?.email, user.email);
-  assert.deepEqual(statements, ['oidc_payloads.find_opaque_token', 'accounts.find_by_id']);
+  assert.deepEqual(statements, ['oidc_payloads.find_opaque_token']);
 });
 
 test('a refresh reads the token and its grant once, and its rotation writes what the next request reads', async (t) => {
@@ -86,7 +82,7 @@ test('a refresh reads the token and its grant once, and its rotation writes what
     second = await oidc.refreshTokenGrant(rp, first.refresh_token!);
   });
   assert.deepEqual(
-    statements.filter((name) => name.startsWith('oidc_payloads.find')),
+    statements.filter((name) => name.startsWith('oidc_payloads.find') || name.startsWith('accounts.')),
     ['oidc_payloads.find_opaque_token'],
   );
   // The rotated token is consumed: presenting it again is refused, and the grant goes with it.
@@ -104,4 +100,18 @@ test('what one request read ahead is not what the next one sees: a revoked token
   await oidc.tokenRevocation(rp, tokens.access_token);
   assert.equal((await oidc.tokenIntrospection(rp, tokens.access_token)).active, false);
   await assert.rejects(oidc.fetchUserInfo(rp, tokens.access_token, oidc.skipSubjectCheck));
+});
+
+test('the account read with a token is the account as it is now: disabled, its tokens get nothing at once', async (t) => {
+  const { idp, user, rp, flow } = await signedIn(t, 'openid profile offline_access');
+  const tokens = await exchange(rp, flow);
+  assert.equal((await oidc.fetchUserInfo(rp, tokens.access_token, user.id)).sub, user.id);
+
+  await createAccountStore(idp.server.database.pool).setDisabled(user.id, true);
+
+  await assert.rejects(oidc.fetchUserInfo(rp, tokens.access_token, user.id));
+  await assert.rejects(
+    oidc.refreshTokenGrant(rp, tokens.refresh_token!),
+    (err: oidc.ResponseBodyError) => err.error === 'invalid_grant',
+  );
 });

@@ -51,6 +51,32 @@ const LOGIN_TS = `greatest(floor(extract(epoch from clock_timestamp())),
   coalesce(floor(extract(epoch from sessions_valid_after)) + 1, 0))::bigint`;
 
 const findById = { name: 'accounts.find_by_id', text: `select ${COLUMNS} from accounts where id = $1` };
+
+/**
+ * An account by id as one jsonb value (null when there is none), for a statement of another store
+ * that reads it along with what points at it: a token and its grant (oidc/payload-store.ts), so
+ * the engine's findAccount needs no round trip of its own. `id`: an SQL expression. Read it with
+ * accountFromJson.
+ */
+export const accountJsonById = (id: string) =>
+  `(select to_jsonb(a) from (select ${COLUMNS} from accounts where id = ${id}) a)`;
+
+const TIMESTAMPS = [
+  'locked_until',
+  'last_login_at',
+  'sessions_valid_after',
+  'password_changed_at',
+  'signed_up_at',
+  'created_at',
+  'updated_at',
+] as const;
+
+/** The row accountJsonById gave, as findById gives it (jsonb holds timestamps as text). */
+export function accountFromJson(json: Record<string, unknown>): AccountRow {
+  const row = { ...json } as Record<string, unknown>;
+  for (const column of TIMESTAMPS) if (typeof row[column] === 'string') row[column] = new Date(row[column]);
+  return row as unknown as AccountRow;
+}
 const findByEmail = {
   name: 'accounts.find_by_email',
   text: `select ${COLUMNS} from accounts where lower(email) = lower($1)`,

@@ -39,8 +39,8 @@ import { type ReadAhead, type ReadAheadRows, readAheadKey, readAheadUidKey } fro
  * follows decides atomically (consumeWithGrace); the tokens of the first rotation carry the
  * rotated token's digest (`_rotated_from`) and are revoked when the retry rotates again.
  *
- * Within a request (read-ahead.ts) a code or token is read with its Grant and Session in one
- * statement, and an opaque token value once for every opaque token model: the engine's next finds
+ * Within a request (read-ahead.ts) a code or token is read with its Grant, its Session and the
+ * grant's account in one statement, and an opaque token value once for every opaque token model: the engine's next finds
  * (the grant, the session a token ends with, introspection trying each token kind) are answered
  * from that read instead of one round trip each.
  */
@@ -149,6 +149,7 @@ function forStorage(model: string, id: string, payload: AdapterPayload, box: Sec
  */
 function readToken(
   payloads: PayloadStore,
+  readAhead: ReadAhead,
   rows: ReadAheadRows,
   model: string,
   digest: string,
@@ -161,6 +162,7 @@ function readToken(
   const found = (opaque ? payloads.findOpaqueToken(digest) : payloads.findToken(model, digest)).then((result) => {
     if (result.grant) remember(readAheadKey('Grant', result.grant.id), Promise.resolve(result.grant.row));
     if (result.session) remember(readAheadUidKey('Session', result.session.uid), Promise.resolve(result.session.row));
+    if (result.account) readAhead.noteAccount(result.account);
     return result.tokens;
   });
   for (const each of opaque ? OPAQUE_TOKEN_MODELS : [model])
@@ -197,10 +199,10 @@ function payloadAdapter(model: string, deps: AdapterDeps): Adapter {
   /** The row by id: read ahead already, read now with what it points at, or read alone. */
   const findRow = (digest: string): Promise<StoredRow | undefined> => {
     const rows = readAhead?.rows();
-    if (!rows) return payloads.find(model, digest);
+    if (!readAhead || !rows) return payloads.find(model, digest);
     const ahead = rows.get(readAheadKey(model, digest));
     if (ahead) return ahead;
-    return GRANT_BOUND.has(model) ? readToken(payloads, rows, model, digest) : payloads.find(model, digest);
+    return GRANT_BOUND.has(model) ? readToken(payloads, readAhead, rows, model, digest) : payloads.find(model, digest);
   };
   return {
     async upsert(id: string, payload: AdapterPayload, expiresIn: number) {

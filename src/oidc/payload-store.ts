@@ -1,3 +1,4 @@
+import { type AccountRow, accountFromJson, accountJsonById } from '../accounts/store.ts';
 import type { Queryable } from '../db/pool.ts';
 import { createWriteBatch, type WriteBatch } from '../db/write-batch.ts';
 import { FORGET_CONSENT_OF_CLIENT, FORGET_CONSENTS_OF_ACCOUNT } from './consent-store.ts';
@@ -79,7 +80,8 @@ const findById = {
 export const OPAQUE_TOKEN_MODELS = ['AccessToken', 'ClientCredentials', 'RefreshToken'] as const;
 
 /**
- * A code or token with its Grant and its Session (each null when gone), in one statement. The
+ * A code or token with its Grant, its Session and the grant's account (each null when gone), in
+ * one statement: the engine looks for each of them next (the account through findAccount). The
  * model list is literal, not a parameter: with an array parameter PostgreSQL keeps planning the
  * statement anew each time (~0.2 ms), since its generic plan looks costlier.
  */
@@ -87,7 +89,8 @@ const tokenWithRelations = (name: string, model: string) => ({
   name,
   text: `select t.model, t.payload, floor(extract(epoch from t.consumed_at))::int as consumed,
            t.grant_id, g.payload as grant_payload, floor(extract(epoch from g.consumed_at))::int as grant_consumed,
-           t.session_uid, s.payload as session_payload, s.consumed as session_consumed
+           t.session_uid, s.payload as session_payload, s.consumed as session_consumed,
+           ${accountJsonById("g.payload->>'accountId'")} as account
          from oidc_payloads t
          left join oidc_payloads g on g.model = 'Grant' and g.id = t.grant_id and ${live('g')}
          left join lateral (
@@ -259,6 +262,8 @@ export interface TokenRows {
   grant?: { id: string; row: StoredRow | undefined };
   /** Its Session when it names one (session_uid), likewise. */
   session?: { uid: string; row: StoredRow | undefined };
+  /** The account of its grant, when both are there. */
+  account?: AccountRow;
 }
 
 interface TokenRowsResult {
@@ -271,6 +276,7 @@ interface TokenRowsResult {
   session_uid: string | null;
   session_payload: Record<string, unknown> | null;
   session_consumed: number | null;
+  account: Record<string, unknown> | null;
 }
 
 function tokenRows(rows: TokenRowsResult[]): TokenRows {
@@ -282,6 +288,7 @@ function tokenRows(rows: TokenRowsResult[]): TokenRows {
     if (row.grant_id !== null) found.grant = { id: row.grant_id, row: stored(row.grant_payload, row.grant_consumed) };
     if (row.session_uid !== null)
       found.session = { uid: row.session_uid, row: stored(row.session_payload, row.session_consumed) };
+    if (row.account !== null) found.account = accountFromJson(row.account);
   }
   return found;
 }

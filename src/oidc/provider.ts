@@ -6,7 +6,7 @@ import Provider, {
   type KoaContextWithOIDC,
 } from 'oidc-provider';
 import { claimsFor } from '../accounts/accounts.ts';
-import { type AccountStore, isSignedOut } from '../accounts/store.ts';
+import { type AccountRow, type AccountStore, isSignedOut } from '../accounts/store.ts';
 import { generateClientId, generateClientSecret } from '../clients/clients.ts';
 import { REQUIRE_PKCE } from '../clients/pkce.ts';
 import { REQUIRE_MFA } from '../clients/require-mfa.ts';
@@ -40,7 +40,9 @@ export interface ProviderDeps {
   config: Config;
   adapter: (model: string) => NonNullable<ReturnType<Extract<Configuration['adapter'], (name: string) => unknown>>>;
   keys: KeyMaterial;
-  accounts: AccountStore;
+  accounts: Pick<AccountStore, 'findById'>;
+  /** The account a token read ahead in this request belongs to (oidc/read-ahead.ts), if any. */
+  accountReadAhead?: (id: string) => AccountRow | undefined;
   apis: ApiResourceStore;
   consents: Pick<ConsentStore, 'find'>;
   pages: ProviderPages;
@@ -210,7 +212,9 @@ export function createProvider(deps: ProviderDeps): Provider {
     // Keycloak and Auth0 put the scope's claims in the ID token too; apps expect to find them there.
     conformIdTokenClaims: false,
     async findAccount(ctx, sub, token) {
-      const account = await accounts.findById(sub);
+      // On the token and userinfo endpoints the account came with the token's read (read-ahead.ts),
+      // a statement or two earlier in this request; elsewhere it is read now.
+      const account = deps.accountReadAhead?.(sub) ?? (await accounts.findById(sub));
       // A disabled account gets no new tokens, not even by refresh.
       if (!account || account.disabled) return undefined;
       // Signed out everywhere (users set-password, revoke-grants): the session, code or token

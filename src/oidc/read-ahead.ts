@@ -1,4 +1,5 @@
 import { AsyncLocalStorage } from 'node:async_hooks';
+import type { AccountRow } from '../accounts/store.ts';
 import type { StoredRow } from './payload-store.ts';
 
 /** Rows read ahead in this request, by `readAheadKey`; a promise, so a find already under way is shared. */
@@ -20,6 +21,14 @@ export interface ReadAhead {
   rows(): ReadAheadRows | undefined;
   /** Drops what this request read ahead (before a write). */
   forget(): void;
+  /** Keeps the account a token read ahead belongs to, for findAccount later in this request. */
+  noteAccount(account: AccountRow): void;
+  /**
+   * The account read ahead in this request, if any. Kept across forget(): the adapter's writes
+   * never change accounts, so the request sees the account as of its first read, as a request
+   * that reads it once would.
+   */
+  account(id: string): AccountRow | undefined;
   /**
    * Remembers the refresh token this request rotated, so that the tokens it issues next can be
    * tied to it (adapter.ts, REFRESH_TOKEN_REUSE_GRACE_SECONDS). Outside a request, a no-op.
@@ -45,7 +54,7 @@ export function readAheadUidKey(model: string, uidDigest: string): string {
 }
 
 export function createReadAhead(): ReadAhead {
-  const storage = new AsyncLocalStorage<{ rows: ReadAheadRows; rotation?: Rotation }>();
+  const storage = new AsyncLocalStorage<{ rows: ReadAheadRows; rotation?: Rotation; account?: AccountRow }>();
   return {
     run: (fn) => storage.run({ rows: new Map() }, fn),
     noteRotation(rotation) {
@@ -53,6 +62,14 @@ export function createReadAhead(): ReadAhead {
       if (scope) scope.rotation = rotation;
     },
     rotation: () => storage.getStore()?.rotation,
+    noteAccount(account) {
+      const scope = storage.getStore();
+      if (scope) scope.account = account;
+    },
+    account(id) {
+      const account = storage.getStore()?.account;
+      return account?.id === id ? account : undefined;
+    },
     rows: () => storage.getStore()?.rows,
     forget() {
       const scope = storage.getStore();
