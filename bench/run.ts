@@ -117,28 +117,30 @@ async function machine() {
   };
 }
 
-async function runTarget(target: Target, only = names, label?: string) {
-  const ctx: RunContext = {
-    target,
-    sizes,
-    log,
-    rows,
-    pairs: 0,
-    sessions: [],
-    accessTokens: [],
-    ...(label ? { label } : {}),
-  };
-  for (const name of only) {
-    log(
-      `${target.name}${label ? ` (${label})` : ''}: ${name} (at ${((performance.now() - began) / 1000).toFixed(0)} s)`,
-    );
-    try {
-      await SCENARIOS[name](ctx);
-    } catch (err) {
-      log(`  ${name} failed: ${(err as Error).message}`);
-      rows.push({ scenario: name, target: target.name, variant: 'failed', note: (err as Error).message });
-    }
+function contextFor(target: Target, label?: string): RunContext {
+  return { target, sizes, log, rows, pairs: 0, sessions: [], accessTokens: [], ...(label ? { label } : {}) };
+}
+
+async function runScenario(ctx: RunContext, name: ScenarioName) {
+  const label = ctx.label;
+  log(
+    `${ctx.target.name}${label ? ` (${label})` : ''}: ${name} (at ${((performance.now() - began) / 1000).toFixed(0)} s)`,
+  );
+  try {
+    await SCENARIOS[name](ctx);
+  } catch (err) {
+    log(`  ${name} failed: ${(err as Error).message}`);
+    rows.push({ scenario: name, target: ctx.target.name, variant: 'failed', note: (err as Error).message });
   }
+}
+
+/**
+ * Each scenario on every target in turn (Latchkey, then the bare engine), before the next scenario:
+ * the machine's background load drifts over minutes, and a ratio is only as good as the two
+ * figures being measured under the same conditions.
+ */
+async function runInterleaved(contexts: RunContext[], only = names) {
+  for (const name of only) for (const ctx of contexts) await runScenario(ctx, name);
 }
 
 const info = await machine();
@@ -168,7 +170,13 @@ try {
   await new Promise((resolve) => setTimeout(resolve, 1000));
   rss.idle = latchkey.rss();
   log(`latchkey: idle RSS per process (primary, workers): ${rss.idle.join(', ')} MiB`);
-  await runTarget(latchkey);
+  // The bare engine runs beside it (idle while Latchkey is measured, and the other way round).
+  const baseline = values['no-baseline'] ? undefined : await startBaselineTarget({ log });
+  if (baseline) {
+    targets.push(baseline);
+    described.baseline = { ...baseline.describe, rss_idle_mib: baseline.rss() };
+  }
+  await runInterleaved(baseline ? [contextFor(latchkey), contextFor(baseline)] : [contextFor(latchkey)]);
   // Per process (primary first, then each worker): its highest RSS over every scenario.
   for (const row of rows.filter((r) => r.target === 'latchkey'))
     (row.measured?.peakRssMiB ?? []).forEach((value, i) => {
@@ -181,6 +189,10 @@ try {
   log(`latchkey: RSS per process after the load: ${rss.afterLoad.join(', ')} MiB`);
   targets.splice(targets.indexOf(latchkey), 1);
   await latchkey.stop();
+  if (baseline) {
+    targets.splice(targets.indexOf(baseline), 1);
+    await baseline.stop();
+  }
 
   const variantNames = VARIANT_SCENARIOS.filter((name) => names.includes(name));
   if (!values['no-variants'] && !('LOG_LEVEL' in extraEnv) && variantNames.length) {
@@ -191,18 +203,9 @@ try {
       extraEnv: { ...extraEnv, LOG_LEVEL: 'warn' },
     });
     targets.push(warn);
-    await runTarget(warn, variantNames, 'LOG_LEVEL=warn');
+    await runInterleaved([contextFor(warn, 'LOG_LEVEL=warn')], variantNames);
     targets.splice(targets.indexOf(warn), 1);
     await warn.stop();
-  }
-
-  if (!values['no-baseline']) {
-    const baseline = await startBaselineTarget({ log });
-    targets.push(baseline);
-    described.baseline = { ...baseline.describe, rss_idle_mib: baseline.rss() };
-    await runTarget(baseline);
-    targets.splice(targets.indexOf(baseline), 1);
-    await baseline.stop();
   }
 } finally {
   await cleanup();

@@ -1,3 +1,5 @@
+import { isDatabaseUnavailable } from './errors.ts';
+
 /**
  * Group commit in the application: writes of one kind that arrive in the same turn of the event
  * loop go to PostgreSQL as one statement, so they share one round trip, one transaction and one
@@ -6,8 +8,11 @@
  * write: nothing is answered before it is durable.
  *
  * A failed batch of several is tried again one write at a time, so that a write PostgreSQL
- * refuses (a value jsonb cannot hold, say) fails only its own request, never its neighbours'.
+ * refuses (a value jsonb cannot hold, say) fails only its own request, never its neighbours'. An
+ * unreachable database fails the whole batch at once: trying each write again would only multiply
+ * the connection attempts of an outage.
  */
+
 /** Queues `item` for the next batch; resolves with its outcome once that batch has committed. */
 export type WriteBatch<Item, Outcome> = (item: Item) => Promise<Outcome>;
 
@@ -31,7 +36,7 @@ export function createWriteBatch<Item, Outcome>(options: {
       const outcomes = await options.write(batch.map((waiting) => waiting.item));
       for (const [i, waiting] of batch.entries()) waiting.resolve(outcomes[i] as Outcome);
     } catch (err) {
-      if (batch.length === 1) batch[0]!.reject(err);
+      if (batch.length === 1 || isDatabaseUnavailable(err)) for (const waiting of batch) waiting.reject(err);
       else for (const waiting of batch) void settle([waiting]);
     }
   };
