@@ -26,7 +26,8 @@ COPY --from=deps /app/node_modules ./node_modules
 COPY package.json ./
 COPY bin ./bin
 COPY src ./src
-# After src: dist/ must be the newer of the two for bin/serve.js to run it.
+# Compiled in the build stage, after the sources were checked out: newer than every file in src/,
+# which is what bin/serve.js asks before it runs dist/ (bin/compiled.js).
 COPY --from=build /app/dist ./dist
 COPY migrations ./migrations
 COPY views ./views
