@@ -11,7 +11,7 @@ import type { Config } from './config.ts';
 import { isDatabaseUnavailable, isUnstorableInput, UNSTORABLE_DESCRIPTION } from './db/errors.ts';
 import type { Pool } from './db/pool.ts';
 import { renderErrorPage, unavailable } from './http/responses.ts';
-import { isEngineRoute, routeOf } from './http/routes.ts';
+import { type EngineGuard, engineRouteNames, type RouteName, routeOf } from './http/routes.ts';
 import { type InteractionDeps, interactionRoutes } from './interactions/routes.ts';
 import { VIEWS_DIR, type Views } from './interactions/views.ts';
 import { healthRoutes } from './observability/health.ts';
@@ -20,14 +20,14 @@ import type { Outage } from './observability/outage.ts';
 import { requestLog } from './observability/request-log.ts';
 import type { ReadAhead } from './oidc/read-ahead.ts';
 import { type PlaygroundDeps, playgroundRoutes } from './playground/routes.ts';
-import { limitFrontChannelParameters } from './security/request-limits.ts';
+import { frontChannelParameterLimit } from './security/request-limits.ts';
 import { requireHttps } from './security/require-https.ts';
 
 /**
  * The engine routes that find codes and tokens (by value, then their grant and session): each of
  * these requests gets a read-ahead of its own (oidc/read-ahead.ts); the others need none.
  */
-const READS_TOKENS = new Set<string | undefined>(['token', 'introspection', 'userinfo', 'revocation']);
+const READS_TOKENS: RouteName[] = ['token', 'introspection', 'userinfo', 'revocation'];
 
 /** Holds the live engine; key rotation swaps in a new one without a restart. */
 export interface ProviderRef {
@@ -51,10 +51,10 @@ export interface AppDeps {
   playground?: Omit<PlaygroundDeps, 'views' | 'log'> | undefined;
   /** Extra routers mounted before the engine (metrics, admin). */
   extraRoutes?: Router[];
-  /** Outermost middleware that times every request (metrics). */
-  observeRequests?: (ctx: Context, next: Next) => Promise<void>;
-  /** Middleware run just before the engine (the token rate limit); each checks ctx.state.route. */
-  engineGuards?: Array<(ctx: Context, next: Next) => Promise<void>>;
+  /** Told of every answered request with its status and duration (metrics). */
+  observeRequest?: (ctx: Context, status: number, seconds: number) => void;
+  /** Checks run just before the engine on the routes each names (the token rate limit, the device flow's). */
+  engineGuards?: EngineGuard[];
 }
 
 /**
@@ -224,27 +224,31 @@ export function createApp(deps: AppDeps): Koa {
     ...(deps.playground ? [playgroundRoutes({ ...deps.playground, views, log })] : []),
     ...(deps.extraRoutes ?? []),
   ];
-  // The engine's endpoints: parameter limits and rate limits first (each guard checks the route name),
-  // then the engine, which sets the response (its cookies are signed with the same keys as ours).
-  // A read-ahead (an AsyncLocalStorage scope) only where the engine finds codes and tokens.
-  const engineRoutes = compose<Context>([
-    limitFrontChannelParameters,
+  // Each engine route's chain, composed once: parameter limits and rate limits first, a read-ahead
+  // (an AsyncLocalStorage scope) where the engine finds codes and tokens, then the engine, which sets
+  // the response (its cookies are signed with the same keys as ours). Discovery and /jwks pass no check.
+  const runEngine = (ctx: Context) => currentEngine()(ctx);
+  const guards: EngineGuard[] = [
+    frontChannelParameterLimit,
     ...(deps.engineGuards ?? []),
-    function requestReadAhead(ctx, next) {
-      return READS_TOKENS.has(ctx.state.route) ? deps.readAhead.run(next) : next();
-    },
-    (ctx) => currentEngine()(ctx),
-  ]);
+    { routes: READS_TOKENS, check: (_ctx, next) => deps.readAhead.run(next) },
+  ];
+  const engineChains = new Map<RouteName | undefined, (ctx: Context) => Promise<void>>();
+  for (const route of engineRouteNames()) {
+    const checks = guards.filter((guard) => guard.routes.includes(route)).map((guard) => guard.check);
+    engineChains.set(route, checks.length > 0 ? compose<Context>([...checks, runEngine]) : runEngine);
+  }
 
-  if (deps.observeRequests) app.use(deps.observeRequests);
-  app.use(requestLog(log, deps.outage));
+  app.use(requestLog(log, { outage: deps.outage, observe: deps.observeRequest }));
   app.use(securityHeaders(config));
   app.use(errorPages(views, deps.outage));
   app.use(nameRoute);
-  app.use(requireHttps({ issuer: config.issuer, trustProxy: config.trustProxy }));
+  const httpsOnly = requireHttps({ issuer: config.issuer, trustProxy: config.trustProxy });
+  if (httpsOnly) app.use(httpsOnly);
   // Each route belongs either to the engine or to our routers: the token route skips ours.
   app.use(function engineOrOurRoutes(ctx, next) {
-    return isEngineRoute(ctx.state.route) ? engineRoutes(ctx) : next();
+    const engineChain = engineChains.get(ctx.state.route);
+    return engineChain ? engineChain(ctx) : next();
   });
   for (const router of routers) app.use(router.routes()).use(router.allowedMethods());
   return app;

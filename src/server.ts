@@ -226,8 +226,8 @@ async function listen(
           issuer: config.issuer,
         }
       : undefined,
-    engineGuards: [limits.limitTokenRequests, device.limitCodeEntry, device.requireResumeCookie],
-    observeRequests: metrics.observeRequests,
+    engineGuards: [limits.tokenRequestLimit, device.codeEntryLimit, device.resumeCookieCheck],
+    observeRequest: metrics.observeRequest,
     // Only when asked (METRICS_PORT = PORT): the sign-in counters tell which emails have accounts.
     extraRoutes: config.metrics === 'public' ? [metrics.routes()] : [],
   });

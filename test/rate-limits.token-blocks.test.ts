@@ -39,7 +39,7 @@ async function tokenRequest(limits: ReturnType<typeof createRateLimits>, ip: str
       headers[name.toLowerCase()] = value;
     },
   };
-  await limits.limitTokenRequests(ctx as unknown as Context, async () => {
+  await limits.tokenRequestLimit.check(ctx as unknown as Context, async () => {
     ctx.status = 200;
   });
   return { status: ctx.status, retryAfter: headers['retry-after'] };

@@ -29,15 +29,16 @@ type Next = () => Promise<unknown>;
  * 401 and WWW-Authenticate and emits grant.error / introspection.error / revocation.error.
  */
 export function strictClientAuth() {
-  return async function enforceRegisteredAuthMethod(ctx: KoaContextWithOIDC, next: Next) {
+  return function enforceRegisteredAuthMethod(ctx: KoaContextWithOIDC, next: Next) {
+    if (ctx.method !== 'POST') return next(); // every client-authenticating route is a POST
     // Calling next() runs the engine's router synchronously up to its first await (reading the
     // body): by then the route's ctx.oidc exists and no client has been authenticated yet.
     const routed = next();
     const oidc = ctx.oidc as (KoaContextWithOIDC['oidc'] & NodeJS.EventEmitter) | undefined;
-    if (oidc && ctx.method === 'POST' && CLIENT_AUTH_ROUTES.has(oidc.route)) {
+    if (oidc && CLIENT_AUTH_ROUTES.has(oidc.route)) {
       oidc.once('assign.client', checkMechanism);
     }
-    await routed;
+    return routed;
   };
 }
 

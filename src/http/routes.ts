@@ -1,3 +1,5 @@
+import type { Context, Next } from 'koa';
+
 /**
  * Every route a guard keys on, by name, from one table: the engine's endpoints (with the engine's
  * own route names, as ctx.oidc.route reports them) and our interaction pages. Guards ask which
@@ -222,4 +224,18 @@ export function routeOf(method: string, path: string): RouteMatch | undefined {
 /** Whether the engine serves this route (the rest of the table is our interaction pages). */
 export function isEngineRoute(name: RouteName | undefined): boolean {
   return name !== undefined && ENGINE_NAMES.has(name);
+}
+
+/** The routes the engine serves. */
+export function engineRouteNames(): RouteName[] {
+  return [...ENGINE_NAMES];
+}
+
+/**
+ * A check that runs before the engine on the routes it names, and on no other: app.ts composes each
+ * engine route's chain once, at start, so a request passes only the checks of its own route.
+ */
+export interface EngineGuard {
+  routes: readonly RouteName[];
+  check(ctx: Context, next: Next): Promise<void>;
 }

@@ -3,6 +3,7 @@ import type { KoaContextWithOIDC } from 'oidc-provider';
 import { RateLimiterPostgres } from 'rate-limiter-flexible';
 import type { Pool } from '../db/pool.ts';
 import { renderErrorPage, retryAfterSeconds } from '../http/responses.ts';
+import type { EngineGuard } from '../http/routes.ts';
 import type { Logger } from '../observability/logger.ts';
 import type { DeviceFlowPages } from '../oidc/provider.ts';
 import { clientKey } from '../security/rate-limits.ts';
@@ -36,10 +37,10 @@ function xsrfOf(ctx: KoaContextWithOIDC): string {
 
 export interface DeviceFlow {
   pages: DeviceFlowPages;
-  /** Koa middleware before the engine: refuses code entry from an address over the wrong-code limit. */
-  limitCodeEntry(ctx: Context, next: Next): Promise<void>;
-  /** Koa middleware before the engine: a device resume without the flow's signed cookie is an expired sign-in. */
-  requireResumeCookie(ctx: Context, next: Next): Promise<void>;
+  /** Before the engine: refuses code entry from an address over the wrong-code limit. */
+  codeEntryLimit: EngineGuard;
+  /** Before the engine: a device resume without the flow's signed cookie is an expired sign-in. */
+  resumeCookieCheck: EngineGuard;
 }
 
 export function createDeviceFlow(deps: { views: Views; pool: Pool; log: Logger }): DeviceFlow {
@@ -113,30 +114,39 @@ export function createDeviceFlow(deps: { views: Views; pool: Pool; log: Logger }
 
   return {
     pages,
-    async limitCodeEntry(ctx, next) {
-      if (ctx.method !== 'POST' || ctx.state.route !== 'code_verification') return next();
-      addressOf.set(ctx.req, ctx.ip);
-      const used = await wrongCodes.get(keyFor(ctx));
-      if (!used || used.consumedPoints < MAX_WRONG_CODES) return next();
-      log.info({ event: 'rate_limit.device_code' }, 'device code entry rate limited');
-      const t = views.strings(ctx);
-      await renderErrorPage(ctx, views, {
-        status: 429,
-        heading: t.device.tooMany,
-        message: t.device.tooManyMessage,
-        retryAfterSeconds: retryAfterSeconds(used.msBeforeNext),
-      });
+    codeEntryLimit: {
+      routes: ['code_verification'],
+      check: limitCodeEntry,
     },
-
-    /**
-     * The engine resumes a device flow at GET /device/<uid> with the interaction's signed cookie.
-     * Without it the engine's answer is its code form, rendered for a session never stored, whose
-     * save then fails (a 500); without the cookie there is nothing to resume, so it is our
-     * expired page. (The cookies are signed with the engine's keys: app.keys.)
-     */
-    async requireResumeCookie(ctx, next) {
-      if (ctx.state.route !== 'device_resume' || ctx.cookies.get(RESUME_COOKIE, { signed: true })) return next();
-      await renderExpired(ctx, views);
+    resumeCookieCheck: {
+      routes: ['device_resume'],
+      check: requireResumeCookie,
     },
   };
+
+  async function limitCodeEntry(ctx: Context, next: Next): Promise<void> {
+    if (ctx.method !== 'POST') return next();
+    addressOf.set(ctx.req, ctx.ip);
+    const used = await wrongCodes.get(keyFor(ctx));
+    if (!used || used.consumedPoints < MAX_WRONG_CODES) return next();
+    log.info({ event: 'rate_limit.device_code' }, 'device code entry rate limited');
+    const t = views.strings(ctx);
+    await renderErrorPage(ctx, views, {
+      status: 429,
+      heading: t.device.tooMany,
+      message: t.device.tooManyMessage,
+      retryAfterSeconds: retryAfterSeconds(used.msBeforeNext),
+    });
+  }
+
+  /**
+   * The engine resumes a device flow at GET /device/<uid> with the interaction's signed cookie.
+   * Without it the engine's answer is its code form, rendered for a session never stored, whose
+   * save then fails (a 500); without the cookie there is nothing to resume, so it is our
+   * expired page. (The cookies are signed with the engine's keys: app.keys.)
+   */
+  async function requireResumeCookie(ctx: Context, next: Next): Promise<void> {
+    if (ctx.cookies.get(RESUME_COOKIE, { signed: true })) return next();
+    await renderExpired(ctx, views);
+  }
 }

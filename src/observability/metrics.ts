@@ -1,6 +1,6 @@
-import type { IncomingMessage, RequestListener } from 'node:http';
+import type { RequestListener } from 'node:http';
 import Router from '@koa/router';
-import type { Context, Next } from 'koa';
+import type { Context } from 'koa';
 import type Provider from 'oidc-provider';
 import type { KoaContextWithOIDC } from 'oidc-provider';
 import client from 'prom-client';
@@ -17,6 +17,7 @@ interface CountedEvent {
   details?: Record<string, unknown> | undefined;
 }
 
+import { isEngineRoute } from '../http/routes.ts';
 import { metricsOnly, reportToPrimary } from './cluster-metrics.ts';
 import type { Logger } from './logger.ts';
 
@@ -29,9 +30,9 @@ import type { Logger } from './logger.ts';
  */
 export interface Metrics {
   registry: client.Registry;
-  /** Outermost Koa middleware: times every request by route and status. */
-  observeRequests: (ctx: Context, next: Next) => Promise<void>;
-  /** Hooks the engine so its requests are labelled with its route name and tokens are counted. Returns it. */
+  /** Records one answered request by route and status (request-log.ts times it, once for the log and this). */
+  observeRequest(ctx: Context, status: number, seconds: number): void;
+  /** Hooks the engine so the tokens it issues are counted. Returns it. */
   observeProvider(provider: Provider): Provider;
   /** The audit store, counting sign-ins and lockouts as they are recorded. */
   /** Counts a recorded audit event in the sign-in metrics (audit/store.ts calls it after each record). */
@@ -106,10 +107,6 @@ export function createMetrics(deps: { pool: PoolCounts; clusterWorker?: boolean 
     },
   });
 
-  // The engine is a Koa app of its own: its route name is known on its context only, so it is
-  // handed over through the request object both contexts share.
-  const engineRoutes = new WeakMap<IncomingMessage, string>();
-
   // Each (method, route, status) series is looked up once and kept: no label object per request.
   // The key space is bounded as the labels are (methods node parses, route names, statuses).
   const series = new Map<string, client.Histogram.Internal<'method' | 'route' | 'status'>>();
@@ -138,31 +135,20 @@ export function createMetrics(deps: { pool: PoolCounts; clusterWorker?: boolean 
     keyRotations,
     mails,
 
-    async observeRequests(ctx, next) {
-      const started = performance.now();
-      let status: number | undefined;
-      try {
-        await next();
-      } catch (err) {
-        status = (err as { status?: number }).status ?? 500;
-        throw err;
-      } finally {
-        status ??= ctx.respond === false ? ctx.res.statusCode : ctx.status;
-        const template = (ctx as { _matchedRoute?: unknown })._matchedRoute;
-        const route = engineRoutes.get(ctx.req) ?? (typeof template === 'string' ? template : 'unmatched');
-        seriesOf(ctx.method, route, status).observe((performance.now() - started) / 1000);
-      }
+    observeRequest(ctx, status, seconds) {
+      // The engine runs on the request's own context, where its router leaves its route name;
+      // our routers leave their path template.
+      const matched = ctx as { _matchedRoute?: unknown; _matchedRouteName?: unknown };
+      const route =
+        isEngineRoute(ctx.state.route) && typeof matched._matchedRouteName === 'string'
+          ? matched._matchedRouteName
+          : typeof matched._matchedRoute === 'string'
+            ? matched._matchedRoute
+            : 'unmatched';
+      seriesOf(ctx.method, route, status).observe(seconds);
     },
 
     observeProvider(provider) {
-      provider.use(async function labelEngineRoute(ctx, next) {
-        try {
-          await next();
-        } finally {
-          const name = (ctx as { _matchedRouteName?: unknown })._matchedRouteName;
-          if (typeof name === 'string') engineRoutes.set(ctx.req, name);
-        }
-      });
       provider.on('grant.success', (ctx: KoaContextWithOIDC) => {
         const grantType = ctx.oidc.params?.grant_type;
         tokensIssued.inc({ grant_type: typeof grantType === 'string' ? grantType : 'unknown' });

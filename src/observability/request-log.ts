@@ -34,9 +34,17 @@ function requestState(log: Logger, reqId: string): { reqId: string; log: Logger 
  * One log line per request: method, path (never the query: it can carry a code), status and
  * duration. A child logger with req_id is on ctx.state.log for the handlers. A 503 (the
  * database is unavailable: the outage tracker has said so once) is a warning, other 5xx errors.
- * The request line holds no secret by construction, so it skips redaction (logger.ts).
+ * The request line holds no secret by construction, so it skips redaction (logger.ts). The same
+ * timing goes to `observe` (the metrics), so every request is timed once.
  */
-export function requestLog(log: Logger, outage?: Pick<Outage, 'answered'>) {
+export function requestLog(
+  log: Logger,
+  options: {
+    outage?: Pick<Outage, 'answered'> | undefined;
+    observe?: ((ctx: Context, status: number, seconds: number) => void) | undefined;
+  } = {},
+) {
+  const { outage, observe } = options;
   const lines = unredacted(log);
   return async function logRequest(ctx: Context, next: Next) {
     const started = performance.now();
@@ -44,11 +52,18 @@ export function requestLog(log: Logger, outage?: Pick<Outage, 'answered'>) {
     const reqId = REQUEST_ID.test(incoming) ? incoming : randomUUID();
     ctx.state = requestState(log, reqId);
     ctx.set('X-Request-Id', reqId);
+    let thrown: number | undefined;
     try {
       await next();
+    } catch (err) {
+      // Reaches Koa's own error handler, which answers with the error's status.
+      thrown = (err as { status?: number }).status ?? 500;
+      throw err;
     } finally {
-      const status = ctx.respond === false ? ctx.res.statusCode : ctx.status;
+      const status = thrown ?? (ctx.respond === false ? ctx.res.statusCode : ctx.status);
+      const elapsedMs = performance.now() - started;
       outage?.answered(status);
+      observe?.(ctx, status, elapsedMs / 1000);
       const level = status === 503 ? 'warn' : status >= 500 ? 'error' : 'info';
       if (lines.isLevelEnabled(level))
         lines[level](
@@ -58,7 +73,7 @@ export function requestLog(log: Logger, outage?: Pick<Outage, 'answered'>) {
             method: ctx.method,
             path: ctx.path.length > 200 ? ctx.path.slice(0, 200) : ctx.path,
             status,
-            duration_ms: Math.round((performance.now() - started) * 10) / 10,
+            duration_ms: Math.round(elapsedMs * 10) / 10,
           },
           'request',
         );

@@ -70,7 +70,12 @@ export const accountCallbackUri = (issuer: string) => `${issuer}/account/callbac
  */
 const GRANT_CHECK_ROUTES = new Set(['token', 'device_authorization']);
 const GRANT_NOT_ALLOWED = / is not allowed for this client$/;
-async function unauthorizedClientForGrant(ctx: KoaContextWithOIDC, next: () => Promise<unknown>) {
+function unauthorizedClientForGrant(ctx: KoaContextWithOIDC, next: () => Promise<unknown>) {
+  // Both routes are POSTs: the rest (discovery, /jwks, /authorize's GET) pass straight through.
+  return ctx.method === 'POST' ? correctGrantError(ctx, next) : next();
+}
+
+async function correctGrantError(ctx: KoaContextWithOIDC, next: () => Promise<unknown>) {
   await next();
   const body = ctx.body as { error?: unknown; error_description?: unknown } | undefined;
   if (

@@ -4,6 +4,7 @@ import { RateLimiterPostgres, RateLimiterRes } from 'rate-limiter-flexible';
 import { isDatabaseUnavailable } from '../db/errors.ts';
 import type { Pool, Queryable } from '../db/pool.ts';
 import { retryAfterSeconds, tooManyRequests, unavailable } from '../http/responses.ts';
+import type { EngineGuard } from '../http/routes.ts';
 import type { Logger } from '../observability/logger.ts';
 import type { Outage } from '../observability/outage.ts';
 
@@ -211,31 +212,34 @@ export function createRateLimits(deps: {
     },
 
     /**
-     * Koa middleware for the token route (POST), mounted before the engine: 429 over the limit, 503
-     * while the database is unreachable (http/responses.ts).
+     * Before the engine on the token route (POST): 429 over the limit, 503 while the database is
+     * unreachable (http/responses.ts).
      */
-    async limitTokenRequests(ctx: Context, next: Next): Promise<void> {
-      if (ctx.method !== 'POST' || ctx.state.route !== 'token') return next();
-      let decision: LimitDecision;
-      try {
-        decision = tokenLeases ? await tokenLeases.take(clientKey(ctx.ip)) : { allowed: true };
-      } catch (err) {
-        if (!isDatabaseUnavailable(err)) throw err;
-        deps.outage.unavailable(err);
-        await unavailable(ctx);
-        return;
-      }
-      if (!decision.allowed) {
-        ctx.state.log.info({ event: 'rate_limit.token' }, 'token request rate limited');
-        tooManyRequests(
-          ctx,
-          decision.retryAfterSeconds,
-          `too many token requests from this address; retry after ${decision.retryAfterSeconds} seconds`,
-        );
-        return;
-      }
-      await next();
-    },
+    tokenRequestLimit: {
+      routes: ['token'],
+      async check(ctx: Context, next: Next): Promise<void> {
+        if (ctx.method !== 'POST') return next();
+        let decision: LimitDecision;
+        try {
+          decision = tokenLeases ? await tokenLeases.take(clientKey(ctx.ip)) : { allowed: true };
+        } catch (err) {
+          if (!isDatabaseUnavailable(err)) throw err;
+          deps.outage.unavailable(err);
+          await unavailable(ctx);
+          return;
+        }
+        if (!decision.allowed) {
+          ctx.state.log.info({ event: 'rate_limit.token' }, 'token request rate limited');
+          tooManyRequests(
+            ctx,
+            decision.retryAfterSeconds,
+            `too many token requests from this address; retry after ${decision.retryAfterSeconds} seconds`,
+          );
+          return;
+        }
+        await next();
+      },
+    } satisfies EngineGuard,
 
     /** Deletes counters that expired over an hour ago; returns how many. */
     async sweep(db: Queryable = pool): Promise<number> {

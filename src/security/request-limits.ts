@@ -1,5 +1,5 @@
 import type { Context, Next } from 'koa';
-import type { RouteName } from '../http/routes.ts';
+import type { EngineGuard } from '../http/routes.ts';
 
 /**
  * The engine stores front-channel parameters (state, nonce, login_hint, ...) with the interaction
@@ -11,15 +11,18 @@ export const MAX_PARAMETER_LENGTH = 4096;
 /** More parameters than any authorization or logout request has. */
 const MAX_PARAMETERS = 64;
 
-/** GET routes whose query we check (POST bodies are capped at 56 KiB by the engine). */
-const FRONT_CHANNEL_ROUTES = new Set<RouteName | undefined>(['authorization', 'end_session']);
-
 /**
  * Refuses an oversized front-channel request with a plain 400 page. No redirect: before the engine
- * has checked client_id and redirect_uri, the redirect_uri is not to be trusted.
+ * has checked client_id and redirect_uri, the redirect_uri is not to be trusted. Only GET queries
+ * are checked: POST bodies are capped at 56 KiB by the engine.
  */
-export async function limitFrontChannelParameters(ctx: Context, next: Next): Promise<void> {
-  if (ctx.method === 'GET' && FRONT_CHANNEL_ROUTES.has(ctx.state.route) && ctx.querystring) {
+export const frontChannelParameterLimit: EngineGuard = {
+  routes: ['authorization', 'end_session'],
+  check: limitFrontChannelParameters,
+};
+
+async function limitFrontChannelParameters(ctx: Context, next: Next): Promise<void> {
+  if (ctx.method === 'GET' && ctx.querystring) {
     const params = new URLSearchParams(ctx.querystring);
     let count = 0;
     for (const [key, value] of params) {

@@ -43,11 +43,15 @@ const BROWSER_FACING = new Set<RouteName | undefined>([
  * engine. Such a request gets a 400 that says what is wrong; operators get a log line that says why.
  * Only browser-facing routes are checked: discovery, /jwks, /token and the other back-channel
  * endpoints set no cookies, and services inside the network may call them over plain http.
+ * Undefined for a plain http issuer: there is nothing to check.
  */
-export function requireHttps(options: { issuer: string; trustProxy: boolean }) {
-  const enabled = options.issuer.startsWith('https://');
+export function requireHttps(options: {
+  issuer: string;
+  trustProxy: boolean;
+}): ((ctx: Context, next: Next) => Promise<void>) | undefined {
+  if (!options.issuer.startsWith('https://')) return undefined;
   return async function rejectPlainHttp(ctx: Context, next: Next): Promise<void> {
-    if (enabled && !ctx.secure && BROWSER_FACING.has(ctx.state.route)) {
+    if (!ctx.secure && BROWSER_FACING.has(ctx.state.route)) {
       ctx.state.log.warn(
         { event: 'http.not_https', trust_proxy: options.trustProxy },
         options.trustProxy
