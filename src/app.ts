@@ -28,6 +28,23 @@ import { requireHttps } from './security/require-https.ts';
  * these requests gets a read-ahead of its own (oidc/read-ahead.ts); the others need none.
  */
 const READS_TOKENS: RouteName[] = ['token', 'introspection', 'userinfo', 'revocation'];
+/**
+ * Our pages of a sign-in: each reads its interaction (and session) through the engine's
+ * interactionDetails and again in interactionFinished; in a read-ahead scope the second is the first's.
+ */
+const READS_INTERACTION = new Set<RouteName | undefined>([
+  'interaction',
+  'login',
+  'abort',
+  'consent',
+  'second_factor',
+  'second_factor_enrol',
+  'passkey_options',
+  'passkey_login',
+  'second_factor_passkey_options',
+  'second_factor_passkey',
+  'verify_email_resend',
+]);
 
 /** Holds the live engine; key rotation swaps in a new one without a restart. */
 export interface ProviderRef {
@@ -248,7 +265,8 @@ export function createApp(deps: AppDeps): Koa {
   // Each route belongs either to the engine or to our routers: the token route skips ours.
   app.use(function engineOrOurRoutes(ctx, next) {
     const engineChain = engineChains.get(ctx.state.route);
-    return engineChain ? engineChain(ctx) : next();
+    if (engineChain) return engineChain(ctx);
+    return READS_INTERACTION.has(ctx.state.route) ? deps.readAhead.run(next) : next();
   });
   for (const router of routers) app.use(router.routes()).use(router.allowedMethods());
   return app;

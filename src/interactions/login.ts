@@ -6,6 +6,7 @@ import type { AuditStore } from '../audit/store.ts';
 import { PAGE_ROUTES } from '../http/routes.ts';
 import { authenticationOf } from '../mfa/acr.ts';
 import type { Passkeys } from '../mfa/passkeys.ts';
+import type { FactorSummary } from '../mfa/second-factors.ts';
 import type { Logger } from '../observability/logger.ts';
 import { type Csrf, parseForm } from './forms.ts';
 import { clientNameOf, type InteractionDetails, loadPostedInteraction } from './interaction.ts';
@@ -89,8 +90,12 @@ export function loginRoutes(deps: LoginDeps & SecondFactorDeps): Router {
       const clientId = String(interaction.params.client_id);
       // A person with a factor is asked for it next: until it is given, the failed attempts stay
       // counted, so guesses at the code cannot be reset by typing the password again.
+      let factors: FactorSummary | undefined;
       const result = await accounts.signIn(email, password, {
-        secondStepFollows: async (accountId) => (await deps.secondFactors.summary(accountId)).hasFactor,
+        secondStepFollows: async (accountId) => {
+          factors = await deps.secondFactors.summary(accountId);
+          return factors.hasFactor;
+        },
       });
       if (!result.ok) {
         const accountId = result.accountId;
@@ -105,7 +110,7 @@ export function loginRoutes(deps: LoginDeps & SecondFactorDeps): Router {
       }
       // A person with a second factor (or one an app requires) goes on to the second step;
       // the sign-in is recorded as a success there.
-      if (await secondStepAfterPassword(ctx, deps, interaction, result)) {
+      if (await secondStepAfterPassword(ctx, deps, interaction, result, factors)) {
         log.info(
           { event: 'login.password_ok', account_id: result.accountId, client_id: clientId },
           'password right: second step',

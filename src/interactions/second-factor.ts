@@ -6,6 +6,7 @@ import { PAGE_ROUTES } from '../http/routes.ts';
 import { mailLocale } from '../mail/templates.ts';
 import { type Amr, authenticationOf } from '../mfa/acr.ts';
 import { bindingOf, type PasskeyAssertion } from '../mfa/passkeys.ts';
+import type { FactorSummary } from '../mfa/second-factors.ts';
 import { EMAIL_NOT_VERIFIED, SECOND_FACTOR_REQUIRED } from '../oidc/provider.ts';
 import { parseForm } from './forms.ts';
 import { type InteractionDetails, loadPostedInteraction } from './interaction.ts';
@@ -62,8 +63,10 @@ export async function secondStepAfterPassword(
   deps: SecondFactorDeps,
   interaction: InteractionDetails,
   login: { accountId: string; loginTs: number },
+  /** The account's factors when the caller has just read them. */
+  known?: FactorSummary,
 ): Promise<boolean> {
-  const summary = await deps.secondFactors.summary(login.accountId);
+  const summary = known ?? (await deps.secondFactors.summary(login.accountId));
   let stage: PendingSecondFactor['stage'];
   if (summary.hasFactor) stage = 'verify';
   else if (

@@ -147,6 +147,21 @@ function forStorage(model: string, id: string, payload: AdapterPayload, box: Sec
  * Reads a code or token (with its Grant and Session) into this request's read-ahead: an opaque
  * token value under every opaque token model, anything else under its own. Returns the row of `model`.
  */
+/**
+ * A row found again in the same request, as a read of its own would give it: the engine and our
+ * pages change what a find returned (an interaction's result, a session's authorizations) in place.
+ */
+function copyOf(row: StoredRow | undefined): StoredRow | undefined {
+  return row && { ...row, payload: structuredClone(row.payload) };
+}
+
+/** Keeps a row read in this request for its later finds; a failed read fails the finds that await it. */
+function keep(rows: ReadAheadRows, key: string, row: Promise<StoredRow | undefined>): Promise<StoredRow | undefined> {
+  row.catch(() => undefined);
+  rows.set(key, row);
+  return row;
+}
+
 function readToken(
   payloads: PayloadStore,
   readAhead: ReadAhead,
@@ -154,10 +169,7 @@ function readToken(
   model: string,
   digest: string,
 ): Promise<StoredRow | undefined> {
-  const remember = (key: string, row: Promise<StoredRow | undefined>) => {
-    row.catch(() => undefined); // a failed read fails the find that awaits it, not the process
-    rows.set(key, row);
-  };
+  const remember = (key: string, row: Promise<StoredRow | undefined>) => keep(rows, key, row);
   const opaque = isOpaqueToken(model);
   const found = (opaque ? payloads.findOpaqueToken(digest) : payloads.findToken(model, digest)).then((result) => {
     if (result.grant) remember(readAheadKey('Grant', result.grant.id), Promise.resolve(result.grant.row));
@@ -176,6 +188,9 @@ function readToken(
 function payloadAdapter(model: string, deps: AdapterDeps): Adapter {
   const { payloads, box, readAhead } = deps;
   const reuseGrace = model === 'RefreshToken' ? (deps.refreshReuseGraceSeconds ?? 0) : 0;
+  // Saving or deleting a code or token can touch its grant (a refresh token's save extends it):
+  // such a write drops everything read ahead; an interaction's, a session's or a grant's only its own model.
+  const writesAlone = GRANT_BOUND.has(model) ? undefined : model;
   /** A refresh token consumed within the reuse grace and not reused yet is found as not consumed. */
   const inReuseGrace = (row: StoredRow | undefined): row is StoredRow =>
     reuseGrace > 0 &&
@@ -196,17 +211,23 @@ function payloadAdapter(model: string, deps: AdapterDeps): Adapter {
     const sealed = row?.payload[SEALED_JTI];
     return typeof sealed === 'string' ? restore(model, box.open(sealed), row, box) : undefined;
   };
-  /** The row by id: read ahead already, read now with what it points at, or read alone. */
+  /**
+   * The row by id: read ahead already, read now with what it points at, or read alone. A row read
+   * alone is kept for the rest of the request too (until a write): an interaction page reads its
+   * interaction through the engine's interactionDetails, then again in interactionFinished.
+   */
   const findRow = (digest: string): Promise<StoredRow | undefined> => {
     const rows = readAhead?.rows();
     if (!readAhead || !rows) return payloads.find(model, digest);
-    const ahead = rows.get(readAheadKey(model, digest));
-    if (ahead) return ahead;
-    return GRANT_BOUND.has(model) ? readToken(payloads, readAhead, rows, model, digest) : payloads.find(model, digest);
+    const key = readAheadKey(model, digest);
+    const ahead = rows.get(key);
+    if (ahead) return GRANT_BOUND.has(model) ? ahead : ahead.then(copyOf);
+    if (GRANT_BOUND.has(model)) return readToken(payloads, readAhead, rows, model, digest);
+    return keep(rows, key, payloads.find(model, digest));
   };
   return {
     async upsert(id: string, payload: AdapterPayload, expiresIn: number) {
-      readAhead?.forget();
+      readAhead?.forget(writesAlone);
       const from = rotatedFrom();
       const stored = forStorage(model, id, payload, box);
       await payloads.upsert({
@@ -237,8 +258,12 @@ function payloadAdapter(model: string, deps: AdapterDeps): Adapter {
 
     async findByUid(uid: string) {
       const digest = sha256(uid);
-      const ahead = readAhead?.rows()?.get(readAheadUidKey(model, digest));
-      return restoreSealed(await (ahead ?? payloads.findByUid(model, digest)));
+      const rows = readAhead?.rows();
+      const key = readAheadUidKey(model, digest);
+      const ahead = rows?.get(key);
+      if (ahead) return restoreSealed(copyOf(await ahead));
+      const row = payloads.findByUid(model, digest);
+      return restoreSealed(await (rows ? keep(rows, key, row) : row));
     },
 
     async findByUserCode(userCode: string) {
@@ -269,7 +294,7 @@ function payloadAdapter(model: string, deps: AdapterDeps): Adapter {
     },
 
     async destroy(id: string) {
-      readAhead?.forget();
+      readAhead?.forget(writesAlone);
       await payloads.destroy(model, sha256(id));
     },
 

@@ -19,8 +19,11 @@ export interface ReadAhead {
   run<T>(fn: () => T): T;
   /** This request's rows read ahead; undefined outside a request. */
   rows(): ReadAheadRows | undefined;
-  /** Drops what this request read ahead (before a write). */
-  forget(): void;
+  /**
+   * Drops what this request read ahead (before a write): of `model` only when given, for a write
+   * that changes rows of that model alone; everything otherwise.
+   */
+  forget(model?: string): void;
   /** Keeps the account a token read ahead belongs to, for findAccount later in this request. */
   noteAccount(account: AccountRow): void;
   /**
@@ -71,10 +74,18 @@ export function createReadAhead(): ReadAhead {
       return account?.id === id ? account : undefined;
     },
     rows: () => storage.getStore()?.rows,
-    forget() {
+    forget(model) {
       const scope = storage.getStore();
-      // A new map rather than clear(): a lookup still under way fills in the old one.
-      if (scope && scope.rows.size > 0) scope.rows = new Map();
+      if (!scope || scope.rows.size === 0) return;
+      // A new map rather than deleting in place: a lookup still under way fills in the old one.
+      scope.rows =
+        model === undefined
+          ? new Map()
+          : new Map(
+              [...scope.rows].filter(
+                ([key]) => !key.startsWith(readAheadKey(model, '')) && !key.startsWith(readAheadUidKey(model, '')),
+              ),
+            );
     },
   };
 }
