@@ -3,7 +3,7 @@ import { once } from 'node:events';
 import net from 'node:net';
 import type { Config } from './config.ts';
 import { openDatabase } from './db/open.ts';
-import { serveClusterMetrics } from './observability/cluster-metrics.ts';
+import { relayClusterMetrics } from './observability/cluster-metrics.ts';
 import type { Logger } from './observability/logger.ts';
 import { prepareDatabase } from './prepare-database.ts';
 
@@ -37,7 +37,13 @@ export function isStopMessage(message: unknown): boolean {
   return typeof message === 'object' && message !== null && (message as { type?: unknown }).type === STOP_MESSAGE;
 }
 
-function isServingMessage(message: unknown): boolean {
+/** What a worker sends once it serves: SERVING_MESSAGE, with the port of its metrics listener if it has one. */
+export interface ServingMessage {
+  type: typeof SERVING_MESSAGE;
+  metricsPort: number | undefined;
+}
+
+function isServingMessage(message: unknown): message is ServingMessage {
   return typeof message === 'object' && message !== null && (message as { type?: unknown }).type === SERVING_MESSAGE;
 }
 
@@ -97,24 +103,23 @@ export async function runPrimary(
   const database = await openDatabase(config, log, { adoptEmbedded: true });
   // The workers that serve (they said so): counted for start-up, asked for their metrics.
   const serving = new Set<Worker>();
+  // The metrics listener's port, as the workers bound it (all the same: node:cluster shares it).
+  let metricsPort: number | undefined;
   const onServing = (worker: Worker, message: unknown) => {
-    if (isServingMessage(message)) serving.add(worker);
+    if (!isServingMessage(message)) return;
+    serving.add(worker);
+    metricsPort ??= message.metricsPort;
   };
   cluster.on('message', onServing);
   cluster.on('exit', (worker) => serving.delete(worker));
-  let metrics: Awaited<ReturnType<typeof serveClusterMetrics>>;
   try {
     await prepareDatabase(database.pool, config, log);
-    // Sums the workers' metrics for /metrics (and serves the metrics listener, METRICS_PORT, unless off or public).
-    metrics = await serveClusterMetrics({
-      log,
-      serving: () => serving,
-      listen: typeof config.metrics === 'object' ? config.metrics : undefined,
-    });
   } catch (err) {
     await database.close().catch(() => undefined);
     throw err;
   }
+  // Sums the workers' metrics for whichever worker is asked for /metrics.
+  const metrics = relayClusterMetrics(() => serving);
 
   const live = () => Object.values(cluster.workers ?? {}).filter((worker): worker is Worker => worker !== undefined);
   const stopWorkers = async () => {
@@ -209,7 +214,7 @@ export async function runPrimary(
     {
       event: 'cluster.started',
       workers: config.webConcurrency,
-      metrics_port: metrics.port,
+      metrics_port: metricsPort,
       kernel_balancing: kernelBalancing(config.port),
     },
     `Latchkey running ${config.webConcurrency} workers`,

@@ -1,6 +1,6 @@
 import cluster from 'node:cluster';
 import { pathToFileURL } from 'node:url';
-import { isStopMessage, runPrimary, SERVING_MESSAGE } from './cluster.ts';
+import { isStopMessage, runPrimary, SERVING_MESSAGE, type ServingMessage } from './cluster.ts';
 import { type Config, ConfigError, configWarnings, loadConfig } from './config.ts';
 import { createLogger } from './observability/logger.ts';
 import type { RunningServer } from './server.ts';
@@ -62,7 +62,10 @@ export async function serve(env: Record<string, string | undefined>): Promise<vo
     // Loaded here, not at the top: the cluster primary serves nothing and stays small without it.
     const { startServer } = await import('./server.ts');
     running = await startServer(config, log, { worker: cluster.isWorker });
-    if (cluster.isWorker) process.send?.({ type: SERVING_MESSAGE });
+    if (cluster.isWorker) {
+      const serving: ServingMessage = { type: SERVING_MESSAGE, metricsPort: running.metricsPort };
+      process.send?.(serving);
+    }
   } catch (err) {
     process.stderr.write(`latchkey: ${oneLine(err)}\n`);
     log.debug({ err }, 'start failed');
