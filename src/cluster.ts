@@ -39,6 +39,19 @@ export function isStopMessage(message: unknown): boolean {
   return typeof message === 'object' && message !== null && (message as { type?: unknown }).type === STOP_MESSAGE;
 }
 
+/** The IPC message a worker sends instead of starting, with the one line that says why. */
+export const START_FAILED_MESSAGE = 'latchkey:start_failed';
+export interface StartFailedMessage {
+  type: typeof START_FAILED_MESSAGE;
+  reason: string;
+}
+
+function isStartFailed(message: unknown): message is StartFailedMessage {
+  return (
+    typeof message === 'object' && message !== null && (message as { type?: unknown }).type === START_FAILED_MESSAGE
+  );
+}
+
 /** What a worker sends once it serves: SERVING_MESSAGE, with the port of its metrics listener if it has one. */
 export interface ServingMessage {
   type: typeof SERVING_MESSAGE;
@@ -138,6 +151,16 @@ export async function runPrimary(
   };
   cluster.on('message', onServing);
   cluster.on('exit', (worker) => serving.delete(worker));
+  // Why a worker could not start, when it said so: the primary's one line, or its exit's log line.
+  const failures = new WeakMap<Worker, string>();
+  cluster.on('message', (worker, message) => {
+    if (isStartFailed(message)) failures.set(worker, message.reason);
+  });
+  // Read once the worker's IPC channel has delivered everything: its exit can be seen first.
+  const failureOf = async (worker: Worker) => {
+    if (worker.isConnected()) await once(worker, 'disconnect');
+    return failures.get(worker);
+  };
   // Sums the workers' metrics for whichever worker is asked for /metrics.
   const metrics = relayClusterMetrics(() => serving);
   // At shutdown only: stopEmbeddedPostgres loads pg then, to see whether the CLI still uses it.
@@ -214,8 +237,11 @@ export async function runPrimary(
         if (listening.size === config.webConcurrency) done();
       };
       const onExit = (worker: Worker, code: number | null, signal: string | null) => {
-        if (!listening.has(worker.id))
-          done(new Error(`a server worker exited while starting (${signal ?? `exit code ${code}`})`));
+        if (listening.has(worker.id)) return;
+        const exit = signal ?? `exit code ${code}`;
+        void failureOf(worker).then((reason) =>
+          done(new Error(reason ?? `a server worker exited while starting (${exit})`)),
+        );
       };
       const done = (err?: Error) => {
         cluster.off('message', onListening);
@@ -253,9 +279,11 @@ export async function runPrimary(
       shutdown(1);
       return;
     }
-    log.error(
-      { event: 'cluster.worker_exited', worker_pid: worker.process.pid, code, signal },
-      'a server worker exited: starting another',
+    void failureOf(worker).then((reason) =>
+      log.error(
+        { event: 'cluster.worker_exited', worker_pid: worker.process.pid, code, signal, reason },
+        'a server worker exited: starting another',
+      ),
     );
     cluster.fork(options.workerEnv);
   });

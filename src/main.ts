@@ -10,6 +10,8 @@ import {
   runPrimary,
   SERVING_MESSAGE,
   type ServingMessage,
+  START_FAILED_MESSAGE,
+  type StartFailedMessage,
 } from './cluster.ts';
 import type { Config } from './config.ts';
 import { createLogger, type Logger } from './observability/logger.ts';
@@ -63,7 +65,7 @@ export async function serve(env: Record<string, string | undefined>): Promise<vo
       workerNodeFlags: operatorSized ? [] : ['--max-semi-space-size=16'],
     });
   } catch (err) {
-    failStart(err, log);
+    await failStart(err, log);
   }
 }
 
@@ -88,7 +90,7 @@ async function prepare(env: Record<string, string | undefined>): Promise<void> {
         : { embedded: false };
     prepared = { type: PREPARED_MESSAGE, config, embedded };
   } catch (err) {
-    failStart(err, log);
+    return failStart(err, log);
   }
   process.send!(prepared, () => {
     log.flush?.();
@@ -118,10 +120,20 @@ function loggerFor(config: Config): Logger {
   });
 }
 
-/** A start that failed: its one line on stderr, the details at debug, exit 1. */
-function failStart(err: unknown, log: Logger): never {
-  process.stderr.write(`latchkey: ${oneLine(err)}\n`);
+/**
+ * A start that failed: its one line on stderr, the details at debug, exit 1. A cluster worker
+ * tells the primary instead, which says it once for all the workers that fail alike (a taken
+ * METRICS_PORT fails every one of them).
+ */
+async function failStart(err: unknown, log: Logger): Promise<never> {
+  const reason = oneLine(err);
   log.debug({ err }, 'start failed');
+  if (cluster.isWorker && process.connected) {
+    const failed: StartFailedMessage = { type: START_FAILED_MESSAGE, reason };
+    await new Promise((resolve) => process.send!(failed, resolve));
+  } else {
+    process.stderr.write(`latchkey: ${reason}\n`);
+  }
   log.flush?.();
   process.exit(1);
 }
@@ -145,7 +157,7 @@ async function serveHere(config: Config, log: Logger): Promise<void> {
       process.send?.(serving);
     }
   } catch (err) {
-    failStart(err, log);
+    return failStart(err, log);
   }
   let stopping = false;
   const stop = (signal: string) => {
