@@ -19,12 +19,12 @@ import type { RunningServer } from './server.ts';
 
 /**
  * `npm start`: config -> database -> migrate -> app -> listen. SIGTERM/SIGINT stop gracefully
- * (in-flight requests get up to 10 s); a second signal exits at once. The same entry point runs in
- * three roles. This process first runs itself again as a short-lived preparing child, which
- * validates the config (and, for a cluster, checks the port and prepares the database) and sends
- * the Config back: config.ts's zod and pg never load here. With WEB_CONCURRENCY > 1 (the default on
- * a multi-core machine) this process is then the cluster primary (cluster.ts) and the entry point,
- * re-run by node:cluster, is each worker; with 1 it serves itself.
+ * (in-flight requests get up to 10 s); a second signal exits at once. This entry point first runs
+ * itself again as a short-lived preparing child, which validates the config (config.ts stays the
+ * one place that does) and, for a cluster, checks the port and prepares the database, then sends
+ * the Config back: this process never loads zod or pg. With WEB_CONCURRENCY > 1 (the default on a
+ * multi-core machine) it is then the cluster primary (cluster.ts), and the entry point, re-run by
+ * node:cluster, is each worker; with 1 it serves itself, one short Node start later.
  */
 export async function serve(env: Record<string, string | undefined>): Promise<void> {
   if (cluster.isWorker) {
@@ -32,7 +32,8 @@ export async function serve(env: Record<string, string | undefined>): Promise<vo
     await serveHere(config, loggerFor(config));
     return;
   }
-  if (env[ROLE_VARIABLE] === PREPARE_ROLE) {
+  // Only with a primary to answer: the variable inherited or set by hand is no role.
+  if (env[ROLE_VARIABLE] === PREPARE_ROLE && process.send) {
     await prepare(env);
     return;
   }
