@@ -62,8 +62,8 @@ const RATE_LIMIT_SWEEP_MS = 5 * 60_000;
 
 export interface StartOptions {
   /**
-   * A cluster worker (cluster.ts): the primary has already migrated and created the keys, and it
-   * owns the embedded PostgreSQL, which the worker only attaches to.
+   * A cluster worker (cluster.ts): the preparing child has already migrated and created the keys,
+   * and the primary owns the embedded PostgreSQL, which the worker only attaches to.
    */
   worker?: boolean;
 }
