@@ -1,26 +1,28 @@
+import { fork } from 'node:child_process';
 import cluster, { type Worker } from 'node:cluster';
 import { once } from 'node:events';
-import net from 'node:net';
 import type { Config } from './config.ts';
-import { openDatabase } from './db/open.ts';
-import { serveClusterMetrics } from './observability/cluster-metrics.ts';
+import { stopEmbeddedPostgres } from './db/embedded.ts';
+import { relayClusterMetrics } from './observability/cluster-metrics.ts';
 import type { Logger } from './observability/logger.ts';
-import { prepareDatabase } from './prepare-database.ts';
 
 /**
- * One server process per core (WEB_CONCURRENCY). The primary opens the database (starting the
- * embedded PostgreSQL when there is no DATABASE_URL), migrates and creates the keys once, then forks
- * the workers; each worker runs startServer on the shared port and only attaches to the embedded
- * database. The primary serves no requests. Where the runtime has SO_REUSEPORT (kernelBalancing)
- * each worker binds its own socket and the kernel spreads connections; elsewhere the primary accepts
- * and hands them out (node:cluster's round-robin).
+ * One server process per core (WEB_CONCURRENCY). The primary stays small (node:cluster, the
+ * logger, this file): it validates no config and opens no database itself. A short-lived preparing
+ * child (prepareInChild; main.ts, prepare-cluster.ts) loads the config, checks the port, opens the
+ * database (starting the embedded PostgreSQL when there is no DATABASE_URL), migrates and creates
+ * the keys once, and hands the primary the Config. The primary then forks the workers; each runs
+ * startServer on the shared port and only attaches to the embedded database. The primary serves
+ * no requests. Where the runtime has SO_REUSEPORT (kernelBalancing) each worker binds its own
+ * socket and the kernel spreads connections; elsewhere the primary accepts and hands them out
+ * (node:cluster's round-robin).
  *
  * Stopping: SIGTERM or SIGINT to the primary asks every worker to stop over IPC (a message, not a
  * signal: Ctrl-C already signals the whole process group, and a worker treats a second signal as
- * "exit now"), waits for them to finish their in-flight requests, then closes its own pool and the
- * embedded PostgreSQL. A second signal kills the workers and exits at once. A worker that dies
- * while serving is replaced, unless that happens more than RESTARTS_PER_MINUTE times a minute.
- * If the primary dies, node:cluster makes its workers exit when the IPC channel closes.
+ * "exit now"), waits for them to finish their in-flight requests, then stops the embedded
+ * PostgreSQL. A second signal kills the workers and exits at once. A worker that dies while
+ * serving is replaced, unless that happens more than RESTARTS_PER_MINUTE times a minute. If the
+ * primary dies, node:cluster makes its workers exit when the IPC channel closes.
  */
 
 /** The IPC message a worker receives when it should stop gracefully. */
@@ -37,7 +39,26 @@ export function isStopMessage(message: unknown): boolean {
   return typeof message === 'object' && message !== null && (message as { type?: unknown }).type === STOP_MESSAGE;
 }
 
-function isServingMessage(message: unknown): boolean {
+/** The IPC message a worker sends instead of starting, with the one line that says why. */
+export const START_FAILED_MESSAGE = 'latchkey:start_failed';
+export interface StartFailedMessage {
+  type: typeof START_FAILED_MESSAGE;
+  reason: string;
+}
+
+function isStartFailed(message: unknown): message is StartFailedMessage {
+  return (
+    typeof message === 'object' && message !== null && (message as { type?: unknown }).type === START_FAILED_MESSAGE
+  );
+}
+
+/** What a worker sends once it serves: SERVING_MESSAGE, with the port of its metrics listener if it has one. */
+export interface ServingMessage {
+  type: typeof SERVING_MESSAGE;
+  metricsPort: number | undefined;
+}
+
+function isServingMessage(message: unknown): message is ServingMessage {
   return typeof message === 'object' && message !== null && (message as { type?: unknown }).type === SERVING_MESSAGE;
 }
 
@@ -63,58 +84,89 @@ export function cannotListen(port: number, host: string, err: unknown): Error {
   return new Error(`cannot listen on PORT ${port} (HOST ${host}): ${reason}`, { cause: err });
 }
 
-/**
- * Takes PORT once with a plain socket (no SO_REUSEPORT) and lets it go again, before any worker is
- * forked. Workers bind with SO_REUSEPORT, which another process of the same user (a second or stale
- * Latchkey cluster) could share: the kernel would then split the traffic between the two instead of
- * refusing the second. A plain bind is refused by any socket on the port, reusePort or not.
- */
-async function assertPortFree(port: number, host: string): Promise<void> {
-  if (port === 0) return;
-  const probe = net.createServer();
-  probe.listen({ port, host, exclusive: true });
-  try {
-    await once(probe, 'listening');
-  } catch (err) {
-    throw cannotListen(port, host, err);
-  }
-  await new Promise((resolve) => probe.close(resolve));
+/** The environment variable and value that make main.ts the preparing child instead of a server. */
+export const ROLE_VARIABLE = 'LATCHKEY_ROLE';
+export const PREPARE_ROLE = 'prepare';
+
+/** What the preparing child sends the primary before it exits 0. */
+export const PREPARED_MESSAGE = 'latchkey:prepared';
+export interface Prepared {
+  type: typeof PREPARED_MESSAGE;
+  /** Plain data (strings, numbers, booleans, arrays, undefined): it crosses IPC whole. */
+  config: Config;
+  /** Whether the embedded PostgreSQL serves the cluster: the child started or adopted it, the primary stops it. */
+  embedded: boolean;
+}
+
+function isPrepared(message: unknown): message is Prepared {
+  return typeof message === 'object' && message !== null && (message as { type?: unknown }).type === PREPARED_MESSAGE;
 }
 
 /**
- * Runs the primary. Resolves once every worker listens; rejects (after stopping what it started)
- * when setup fails or a worker exits before it listened.
+ * Runs this entry point again, with the same Node flags and arguments, as the preparing child
+ * (main.ts) and waits for it to exit. Resolves with what it prepared, or undefined when it failed:
+ * it has already said why on stderr, in one line.
+ */
+export async function prepareInChild(env: Record<string, string | undefined>): Promise<Prepared | undefined> {
+  const child = fork(process.argv[1]!, process.argv.slice(2), {
+    env: { ...env, [ROLE_VARIABLE]: PREPARE_ROLE },
+    // Structured clone: the Config arrives as sent, undefined values included.
+    serialization: 'advanced',
+  });
+  let prepared: Prepared | undefined;
+  child.on('message', (message) => {
+    if (isPrepared(message)) prepared = message;
+  });
+  // 'close', not 'exit': it comes after the IPC channel has delivered every message.
+  const [code] = (await once(child, 'close')) as [number | null];
+  return code === 0 ? prepared : undefined;
+}
+
+/**
+ * Runs the primary with what the preparing child prepared. Resolves once every worker listens;
+ * rejects (after stopping what it started) when a worker exits before it listened.
  */
 export async function runPrimary(
   config: Config,
   log: Logger,
-  options: { graceMs?: number; workerEnv?: Record<string, string>; workerNodeFlags?: string[] } = {},
+  options: {
+    /** The embedded PostgreSQL serves the cluster: stopped at shutdown. */
+    embedded: boolean;
+    graceMs?: number;
+    workerEnv?: Record<string, string>;
+    workerNodeFlags?: string[];
+  },
 ): Promise<void> {
   const graceMs = options.graceMs ?? 10_000;
   if (options.workerNodeFlags?.length)
     cluster.setupPrimary({ execArgv: [...process.execArgv, ...options.workerNodeFlags] });
-  await assertPortFree(config.port, config.host);
-  const database = await openDatabase(config, log, { adoptEmbedded: true });
   // The workers that serve (they said so): counted for start-up, asked for their metrics.
   const serving = new Set<Worker>();
+  // The metrics listener's port, as the workers bound it (all the same: node:cluster shares it).
+  let metricsPort: number | undefined;
   const onServing = (worker: Worker, message: unknown) => {
-    if (isServingMessage(message)) serving.add(worker);
+    if (!isServingMessage(message)) return;
+    serving.add(worker);
+    metricsPort ??= message.metricsPort;
   };
   cluster.on('message', onServing);
   cluster.on('exit', (worker) => serving.delete(worker));
-  let metrics: Awaited<ReturnType<typeof serveClusterMetrics>>;
-  try {
-    await prepareDatabase(database.pool, config, log);
-    // Sums the workers' metrics for /metrics (and serves the metrics listener, METRICS_PORT, unless off or public).
-    metrics = await serveClusterMetrics({
-      log,
-      serving: () => serving,
-      listen: typeof config.metrics === 'object' ? config.metrics : undefined,
-    });
-  } catch (err) {
-    await database.close().catch(() => undefined);
-    throw err;
-  }
+  // Why a worker could not start, when it said so: the primary's one line, or its exit's log line.
+  const failures = new WeakMap<Worker, string>();
+  cluster.on('message', (worker, message) => {
+    if (isStartFailed(message)) failures.set(worker, message.reason);
+  });
+  // Read once the worker's IPC channel has delivered everything: its exit can be seen first.
+  const failureOf = async (worker: Worker) => {
+    if (worker.isConnected()) await once(worker, 'disconnect');
+    return failures.get(worker);
+  };
+  // Sums the workers' metrics for whichever worker is asked for /metrics.
+  const metrics = relayClusterMetrics(() => serving);
+  // At shutdown only: stopEmbeddedPostgres loads pg then, to see whether the CLI still uses it.
+  const stopDatabase = async () => {
+    if (options.embedded) await stopEmbeddedPostgres({ dataDir: config.dataDir, log });
+  };
 
   const live = () => Object.values(cluster.workers ?? {}).filter((worker): worker is Worker => worker !== undefined);
   const stopWorkers = async () => {
@@ -150,7 +202,7 @@ export async function runPrimary(
   const closeAll = () =>
     (closed ??= stopWorkers()
       .then(() => metrics.close())
-      .then(() => database.close()));
+      .then(stopDatabase));
   const shutdown = (exitCode: number) => {
     stopping = true;
     closeAll().then(
@@ -185,8 +237,11 @@ export async function runPrimary(
         if (listening.size === config.webConcurrency) done();
       };
       const onExit = (worker: Worker, code: number | null, signal: string | null) => {
-        if (!listening.has(worker.id))
-          done(new Error(`a server worker exited while starting (${signal ?? `exit code ${code}`})`));
+        if (listening.has(worker.id)) return;
+        const exit = signal ?? `exit code ${code}`;
+        void failureOf(worker).then((reason) =>
+          done(new Error(reason ?? `a server worker exited while starting (${exit})`)),
+        );
       };
       const done = (err?: Error) => {
         cluster.off('message', onListening);
@@ -209,7 +264,7 @@ export async function runPrimary(
     {
       event: 'cluster.started',
       workers: config.webConcurrency,
-      metrics_port: metrics.port,
+      metrics_port: metricsPort,
       kernel_balancing: kernelBalancing(config.port),
     },
     `Latchkey running ${config.webConcurrency} workers`,
@@ -224,9 +279,11 @@ export async function runPrimary(
       shutdown(1);
       return;
     }
-    log.error(
-      { event: 'cluster.worker_exited', worker_pid: worker.process.pid, code, signal },
-      'a server worker exited: starting another',
+    void failureOf(worker).then((reason) =>
+      log.error(
+        { event: 'cluster.worker_exited', worker_pid: worker.process.pid, code, signal, reason },
+        'a server worker exited: starting another',
+      ),
     );
     cluster.fork(options.workerEnv);
   });

@@ -10,9 +10,10 @@ import { createSecretBox } from './secret-box.ts';
 
 /**
  * What runs once before any process serves: migrations, the secret key, first-start signing keys.
- * Whoever owns the database runs it (the single-process server, the cluster primary, every CLI
- * command); a cluster worker only resolves the secret key. Apart from services.ts so that the
- * cluster primary, which runs this, does not load the stores and through them the engine.
+ * Whoever owns the database runs it (the single-process server, the cluster's preparing child,
+ * every CLI command); a cluster worker only resolves the secret key. Apart from services.ts so that
+ * the preparing child (prepare-cluster.ts), which runs this, does not load the stores and through
+ * them the engine.
  */
 export async function prepareDatabase(
   pool: Pool,

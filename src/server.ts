@@ -44,7 +44,7 @@ export interface RunningServer {
   port: number;
   database: Database;
   providerRef: ProviderRef;
-  /** The port of the metrics listener (METRICS_PORT, on METRICS_HOST); none on the public port, when off, or in a cluster worker. */
+  /** The port of the metrics listener (METRICS_PORT, on METRICS_HOST); none on the public port, or when off. */
   metricsPort: number | undefined;
   /** Stops accepting, lets in-flight requests finish (at most `graceMs`), closes the pool and the embedded database. */
   close(graceMs?: number): Promise<void>;
@@ -62,8 +62,8 @@ const RATE_LIMIT_SWEEP_MS = 5 * 60_000;
 
 export interface StartOptions {
   /**
-   * A cluster worker (cluster.ts): the primary has already migrated and created the keys, and it
-   * owns the embedded PostgreSQL, which the worker only attaches to.
+   * A cluster worker (cluster.ts): the preparing child has already migrated and created the keys,
+   * and the primary owns the embedded PostgreSQL, which the worker only attaches to.
    */
   worker?: boolean;
 }
@@ -322,8 +322,10 @@ async function listen(
   }
   const { port } = server.address() as AddressInfo;
   let metricsServer: http.Server | undefined;
-  // In a cluster the primary serves METRICS_PORT (cluster.ts), summing every worker.
-  if (typeof config.metrics === 'object' && !options.worker) {
+  // In a cluster every worker listens on METRICS_PORT too: node:cluster shares the port (the
+  // primary accepts and hands connections out; port 0 is one port for all), and whichever worker
+  // answers reports the sum of all (observability/cluster-metrics.ts).
+  if (typeof config.metrics === 'object') {
     const { port: metricsPort, host: metricsHost } = config.metrics;
     const listening = http.createServer(metrics.listener(log)).listen(metricsPort, metricsHost);
     try {

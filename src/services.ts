@@ -154,13 +154,14 @@ export type Services = ReturnType<typeof createServices>;
 
 /**
  * Who opens the database: the server (a single process; it also adopts an embedded PostgreSQL
- * left running by a crashed predecessor), a cluster worker (the primary has prepared the database
- * and owns the embedded PostgreSQL) or a CLI command (stops only what it started itself).
+ * left running by a crashed predecessor), a cluster worker (the preparing child has prepared the
+ * database, the primary owns the embedded PostgreSQL) or a CLI command (stops only what it started
+ * itself).
  */
 export type Role = 'server' | 'cluster-worker' | 'cli';
 
 /**
- * Opens the database, prepares it (prepare-database.ts) unless a cluster primary already has, and
+ * Opens the database, prepares it (prepare-database.ts) unless the cluster's preparing child has, and
  * builds the services. Closes the database again when any of that fails.
  */
 export async function openServices(

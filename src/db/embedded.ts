@@ -6,7 +6,6 @@ import os from 'node:os';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { promisify } from 'node:util';
-import pg from 'pg';
 import type { Logger } from '../observability/logger.ts';
 
 const run = promisify(execFile);
@@ -89,17 +88,35 @@ export async function openEmbeddedPostgres(options: {
     startedHere,
     async stop() {
       if (!startedHere && !options.adopt) return;
-      if (await othersConnected(port, settings.password)) {
-        log.info(
-          { event: 'embedded_pg.left_running' },
-          'embedded PostgreSQL left running: another Latchkey process uses it',
-        );
-        return;
-      }
-      await runPgCtl(bin, ['stop', '-D', clusterDir, '-m', 'fast', '-w', '-t', '20'], runAs);
-      log.info({ event: 'embedded_pg.stopped' }, 'embedded PostgreSQL stopped');
+      await stopEmbeddedPostgres({ dataDir, log });
     },
   };
+}
+
+/**
+ * Stops the embedded PostgreSQL under `dataDir` if it runs and no other Latchkey process is
+ * connected to it. Needs nothing from the process that started it: the cluster primary stops the
+ * server its preparing child started (or adopted), without ever opening a pool itself.
+ */
+export async function stopEmbeddedPostgres(options: { dataDir: string; log: Logger }): Promise<void> {
+  const { dataDir, log } = options;
+  const clusterDir = path.join(dataDir, 'pg');
+  const port = await runningPort(clusterDir);
+  const settings = await readSettings(dataDir);
+  if (port === undefined || !settings) return;
+  if (await othersConnected(port, settings.password)) {
+    log.info(
+      { event: 'embedded_pg.left_running' },
+      'embedded PostgreSQL left running: another Latchkey process uses it',
+    );
+    return;
+  }
+  await runPgCtl(
+    await loadBinaries(),
+    ['stop', '-D', clusterDir, '-m', 'fast', '-w', '-t', '20'],
+    await postgresUser(log),
+  );
+  log.info({ event: 'embedded_pg.stopped' }, 'embedded PostgreSQL stopped');
 }
 
 async function exists(file: string): Promise<boolean> {
@@ -121,15 +138,21 @@ async function loadBinaries(): Promise<Binaries> {
 }
 
 async function loadSettings(dataDir: string): Promise<EmbeddedSettings> {
+  const found = await readSettings(dataDir);
+  if (found) return found;
+  const settings = { port: await freePort(portFor(dataDir)), password: randomBytes(24).toString('base64url') };
+  await writeFile(path.join(dataDir, 'embedded.json'), JSON.stringify(settings, null, 2), { mode: 0o600 });
+  return settings;
+}
+
+async function readSettings(dataDir: string): Promise<EmbeddedSettings | undefined> {
   const file = path.join(dataDir, 'embedded.json');
   try {
     return JSON.parse(await readFile(file, 'utf8')) as EmbeddedSettings;
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw new Error(`${file} is unreadable`, { cause: err });
+    return undefined;
   }
-  const settings = { port: await freePort(portFor(dataDir)), password: randomBytes(24).toString('base64url') };
-  await writeFile(file, JSON.stringify(settings, null, 2), { mode: 0o600 });
-  return settings;
 }
 
 /** A port derived from the data dir, away from 5432, so two data dirs rarely pick the same one. */
@@ -323,6 +346,9 @@ async function runPgCtl(bin: Binaries, args: string[], runAs: RunAs) {
  * concluding someone still uses the cluster.
  */
 async function othersConnected(port: number, password: string, graceMs = 3000): Promise<boolean> {
+  // pg is loaded here and in ensureDatabase, not at the top: the cluster primary imports this
+  // module only to stop the server at shutdown, and stays without pg until then.
+  const { default: pg } = await import('pg');
   const admin = new pg.Client({ host: '127.0.0.1', port, user: SUPERUSER, password, database: 'postgres' });
   try {
     await admin.connect();
@@ -343,6 +369,7 @@ async function othersConnected(port: number, password: string, graceMs = 3000): 
 }
 
 async function ensureDatabase(port: number, password: string) {
+  const { default: pg } = await import('pg');
   const admin = new pg.Client({ host: '127.0.0.1', port, user: SUPERUSER, password, database: 'postgres' });
   await admin.connect();
   try {

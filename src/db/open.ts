@@ -8,6 +8,11 @@ export interface Database {
   /** Whether the embedded PostgreSQL serves this process. */
   embedded: boolean;
   close(): Promise<void>;
+  /**
+   * Ends the pool and leaves the embedded PostgreSQL running: the cluster's preparing child hands
+   * it over to the primary, which stops it at shutdown (stopEmbeddedPostgres).
+   */
+  closePool(): Promise<void>;
 }
 
 /**
@@ -48,6 +53,9 @@ export async function openDatabase(
     async close() {
       await pool.end();
       await embedded?.stop();
+    },
+    async closePool() {
+      await pool.end();
     },
   };
 }

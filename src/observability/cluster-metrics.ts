@@ -1,18 +1,15 @@
 import cluster, { type Worker } from 'node:cluster';
 import { randomUUID } from 'node:crypto';
-import { once } from 'node:events';
-import http, { type RequestListener } from 'node:http';
 import type client from 'prom-client';
-import type { Logger } from './logger.ts';
 
 /**
  * Metrics of a cluster (WEB_CONCURRENCY > 1). Each worker counts what it serves in its own
- * registry; a scrape must see the sum, whichever worker it reaches. A worker's /metrics asks the
- * primary; the primary asks every worker that is serving for its registry (a worker still
- * starting has nothing to report and could not answer yet), sums them with prom-client's
- * aggregation (counters and histograms add up, gauges per their aggregator) and replies. With a
- * metrics listener (METRICS_PORT) the primary serves the sum there itself and the workers serve none;
- * a worker serves /metrics on the public port only when asked (METRICS_PORT = PORT).
+ * registry; a scrape must see the sum, whichever worker it reaches. A worker's /metrics (on the
+ * metrics listener, which node:cluster shares between the workers, or on the public port when
+ * METRICS_PORT = PORT) asks the primary; the primary asks every worker that is serving for its
+ * registry (a worker still starting has nothing to report and could not answer yet) and sends the
+ * list back; the asking worker sums them (metrics.ts). The primary only relays: it loads neither
+ * prom-client nor node:http.
  */
 
 const ASK_PRIMARY = 'latchkey:metrics.ask_primary';
@@ -23,15 +20,13 @@ const COLLECTED = 'latchkey:metrics.collected';
 const COLLECT_TIMEOUT_MS = 5000;
 const ASK_TIMEOUT_MS = 7000;
 
-/** prom-client's Registry.PROMETHEUS_CONTENT_TYPE (the text format 0.0.4), without loading it in the primary. */
-const PROMETHEUS_CONTENT_TYPE = 'text/plain; version=0.0.4; charset=utf-8';
-
-type MetricsJson = Awaited<ReturnType<client.Registry['getMetricsAsJSON']>>;
+/** One worker's registry, as prom-client's AggregatorRegistry.aggregate takes it. */
+export type MetricsJson = Awaited<ReturnType<client.Registry['getMetricsAsJSON']>>;
 interface Message {
   type: string;
   id: string;
-  text?: string;
   metrics?: MetricsJson;
+  parts?: MetricsJson[];
   error?: string;
 }
 
@@ -67,9 +62,9 @@ function replies() {
 
 /**
  * A worker's half: answers the primary's collection requests with `registry`, and returns the
- * function /metrics uses to get the whole cluster's text from the primary.
+ * function /metrics uses to get every serving worker's registry (its own included) through the primary.
  */
-export function reportToPrimary(registry: client.Registry): () => Promise<string> {
+export function reportToPrimary(registry: client.Registry): () => Promise<MetricsJson[]> {
   const answers = replies();
   process.on('message', (value: unknown) => {
     const collect = messageOf(value, COLLECT);
@@ -82,30 +77,23 @@ export function reportToPrimary(registry: client.Registry): () => Promise<string
     const answer = messageOf(value, PRIMARY_ANSWER);
     if (answer) answers.deliver(answer);
   });
-  return async function clusterText() {
+  return async function clusterParts() {
     const id = randomUUID();
     const answered = answers.wait(id, ASK_TIMEOUT_MS, 'the cluster primary');
     process.send!({ type: ASK_PRIMARY, id });
     const answer = await answered;
-    if (answer.text === undefined) throw new Error(`cluster metrics failed: ${answer.error ?? 'no answer'}`);
-    return answer.text;
+    if (!answer.parts) throw new Error(`cluster metrics failed: ${answer.error ?? 'no answer'}`);
+    return answer.parts;
   };
 }
 
-/**
- * The primary's half: `serving` lists the workers to collect from. With `listen` (METRICS_PORT,
- * METRICS_HOST) it also serves /metrics there.
- */
-export async function serveClusterMetrics(options: {
-  log: Logger;
-  serving: () => Iterable<Worker>;
-  listen: { port: number; host: string } | undefined;
-}): Promise<{ port: number | undefined; close(): Promise<void> }> {
+/** The primary's half: answers a worker's question with the registries of the workers `serving` lists. */
+export function relayClusterMetrics(serving: () => Iterable<Worker>): { close(): void } {
   const collected = replies();
 
-  async function clusterText(): Promise<string> {
-    const workers = [...options.serving()].filter((worker) => worker.isConnected());
-    const parts = await Promise.all(
+  async function collect(): Promise<MetricsJson[]> {
+    const workers = [...serving()].filter((worker) => worker.isConnected());
+    return Promise.all(
       workers.map(async (worker) => {
         const id = randomUUID();
         const answered = collected.wait(id, COLLECT_TIMEOUT_MS, `worker ${worker.process.pid}`);
@@ -116,9 +104,6 @@ export async function serveClusterMetrics(options: {
         return answer.metrics;
       }),
     );
-    // Loaded at the first scrape, not at start: the primary stays small until metrics are asked for.
-    const { AggregatorRegistry } = (await import('prom-client')).default;
-    return AggregatorRegistry.aggregate(parts).metrics();
   }
 
   const onMessage = (worker: Worker, value: unknown) => {
@@ -126,53 +111,16 @@ export async function serveClusterMetrics(options: {
     if (answer) collected.deliver(answer);
     const ask = messageOf(value, ASK_PRIMARY);
     if (ask) {
-      clusterText().then(
-        (text) => worker.send({ type: PRIMARY_ANSWER, id: ask.id, text }),
+      collect().then(
+        (parts) => worker.send({ type: PRIMARY_ANSWER, id: ask.id, parts }),
         (err: unknown) => worker.send({ type: PRIMARY_ANSWER, id: ask.id, error: (err as Error).message }),
       );
     }
   };
   cluster.on('message', onMessage);
-
-  let server: http.Server | undefined;
-  if (options.listen) {
-    const { port, host } = options.listen;
-    const starting = http.createServer(metricsOnly(clusterText, options.log)).listen(port, host);
-    try {
-      await once(starting, 'listening');
-    } catch (err) {
-      cluster.off('message', onMessage);
-      throw new Error(
-        `cannot listen on METRICS_PORT ${port} (METRICS_HOST ${host}): ${(err as Error).message}; set another METRICS_PORT, or METRICS_PORT=off`,
-        { cause: err },
-      );
-    }
-    server = starting;
-  }
   return {
-    port: server ? (server.address() as { port: number }).port : undefined,
-    async close() {
+    close() {
       cluster.off('message', onMessage);
-      if (server) await once(server.close(), 'close');
     },
-  };
-}
-
-/** A bare request handler serving only GET /metrics: METRICS_PORT, for one node or a cluster's primary. */
-export function metricsOnly(text: () => Promise<string>, log: Logger): RequestListener {
-  return function serveMetricsOnly(req, res) {
-    if (req.method !== 'GET' || new URL(req.url ?? '/', 'http://localhost').pathname !== '/metrics') {
-      res.writeHead(404, { 'content-type': 'text/plain' }).end('not found\n');
-      return;
-    }
-    text().then(
-      (body) => {
-        res.writeHead(200, { 'content-type': PROMETHEUS_CONTENT_TYPE, 'cache-control': 'no-store' }).end(body);
-      },
-      (err: unknown) => {
-        log.error({ event: 'metrics.failed', err }, 'could not collect metrics');
-        res.writeHead(500, { 'content-type': 'text/plain' }).end('metrics failed\n');
-      },
-    );
   };
 }

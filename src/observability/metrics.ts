@@ -17,8 +17,7 @@ interface CountedEvent {
   details?: Record<string, unknown> | undefined;
 }
 
-import { isEngineRoute } from '../http/routes.ts';
-import { metricsOnly, reportToPrimary } from './cluster-metrics.ts';
+import { reportToPrimary } from './cluster-metrics.ts';
 import type { Logger } from './logger.ts';
 
 /**
@@ -26,7 +25,7 @@ import type { Logger } from './logger.ts';
  * one process keep separate counts). Labels are bounded sets: route templates and engine route
  * names, never raw paths (those carry interaction uids), client ids or account ids.
  *
- * In a cluster, /metrics reports the sum of every worker (cluster-metrics.ts).
+ * In a cluster, /metrics reports the sum of every worker (cluster-metrics.ts), whichever worker answers.
  */
 export interface Metrics {
   registry: client.Registry;
@@ -43,7 +42,7 @@ export interface Metrics {
   mails: client.Counter<'outcome'>;
   /** GET /metrics for the public port. */
   routes(): Router;
-  /** A bare request handler serving only /metrics, for METRICS_PORT. */
+  /** A bare request handler serving only GET /metrics, for the metrics listener (METRICS_PORT). */
   listener(log: Logger): RequestListener;
 }
 
@@ -120,8 +119,12 @@ export function createMetrics(deps: { pool: PoolCounts; clusterWorker?: boolean 
     return found;
   };
 
-  // A cluster worker reports the whole cluster's sum, which the primary collects.
-  const text = deps.clusterWorker ? reportToPrimary(registry) : () => registry.metrics();
+  // A cluster worker reports the whole cluster's sum: the primary collects every worker's
+  // registry, this worker adds them up (counters and histograms add up, gauges per their aggregator).
+  const clusterParts = deps.clusterWorker ? reportToPrimary(registry) : undefined;
+  const text = clusterParts
+    ? async () => client.AggregatorRegistry.aggregate(await clusterParts()).metrics()
+    : () => registry.metrics();
 
   async function serveMetrics(ctx: Context) {
     ctx.set('Cache-Control', 'no-store');
@@ -137,10 +140,10 @@ export function createMetrics(deps: { pool: PoolCounts; clusterWorker?: boolean 
 
     observeRequest(ctx, status, seconds) {
       // The engine runs on the request's own context, where its router leaves its route name;
-      // our routers leave their path template.
+      // our routers (none of whose routes is named) leave their path template.
       const matched = ctx as { _matchedRoute?: unknown; _matchedRouteName?: unknown };
       const route =
-        isEngineRoute(ctx.state.route) && typeof matched._matchedRouteName === 'string'
+        typeof matched._matchedRouteName === 'string'
           ? matched._matchedRouteName
           : typeof matched._matchedRoute === 'string'
             ? matched._matchedRoute
@@ -172,7 +175,21 @@ export function createMetrics(deps: { pool: PoolCounts; clusterWorker?: boolean 
     },
 
     listener(log) {
-      return metricsOnly(text, log);
+      return function serveMetricsOnly(req, res) {
+        if (req.method !== 'GET' || new URL(req.url ?? '/', 'http://localhost').pathname !== '/metrics') {
+          res.writeHead(404, { 'content-type': 'text/plain' }).end('not found\n');
+          return;
+        }
+        text().then(
+          (body) => {
+            res.writeHead(200, { 'content-type': registry.contentType, 'cache-control': 'no-store' }).end(body);
+          },
+          (err: unknown) => {
+            log.error({ event: 'metrics.failed', err }, 'could not collect metrics');
+            res.writeHead(500, { 'content-type': 'text/plain' }).end('metrics failed\n');
+          },
+        );
+      };
     },
   };
 }

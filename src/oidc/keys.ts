@@ -27,7 +27,7 @@ const THUMBPRINT_MEMBERS: Record<string, readonly string[]> = {
 
 /**
  * RFC 7638 JWK thumbprint (SHA-256, base64url), as jose's calculateJwkThumbprint computes it: here
- * so that the cluster primary, which creates the first keys, does not load jose (~13 MiB).
+ * so that the cluster's preparing child, which creates the first keys, starts without jose (~13 MiB).
  */
 function jwkThumbprint(jwk: JWK): string {
   const members = THUMBPRINT_MEMBERS[jwk.kty ?? ''];
