@@ -144,10 +144,6 @@ function forStorage(model: string, id: string, payload: AdapterPayload, box: Sec
 }
 
 /**
- * Reads a code or token (with its Grant and Session) into this request's read-ahead: an opaque
- * token value under every opaque token model, anything else under its own. Returns the row of `model`.
- */
-/**
  * A row found again in the same request, as a read of its own would give it: the engine and our
  * pages change what a find returned (an interaction's result, a session's authorizations) in place.
  */
@@ -162,6 +158,10 @@ function keep(rows: ReadAheadRows, key: string, row: Promise<StoredRow | undefin
   return row;
 }
 
+/**
+ * Reads a code or token (with its Grant and Session) into this request's read-ahead: an opaque
+ * token value under every opaque token model, anything else under its own. Returns the row of `model`.
+ */
 function readToken(
   payloads: PayloadStore,
   readAhead: ReadAhead,
@@ -169,16 +169,16 @@ function readToken(
   model: string,
   digest: string,
 ): Promise<StoredRow | undefined> {
-  const remember = (key: string, row: Promise<StoredRow | undefined>) => keep(rows, key, row);
   const opaque = isOpaqueToken(model);
   const found = (opaque ? payloads.findOpaqueToken(digest) : payloads.findToken(model, digest)).then((result) => {
-    if (result.grant) remember(readAheadKey('Grant', result.grant.id), Promise.resolve(result.grant.row));
-    if (result.session) remember(readAheadUidKey('Session', result.session.uid), Promise.resolve(result.session.row));
+    if (result.grant) keep(rows, readAheadKey('Grant', result.grant.id), Promise.resolve(result.grant.row));
+    if (result.session) keep(rows, readAheadUidKey('Session', result.session.uid), Promise.resolve(result.session.row));
     if (result.account) readAhead.noteAccount(result.account);
     return result.tokens;
   });
   for (const each of opaque ? OPAQUE_TOKEN_MODELS : [model])
-    remember(
+    keep(
+      rows,
       readAheadKey(each, digest),
       found.then((tokens) => tokens.get(each)),
     );
