@@ -121,8 +121,10 @@ async function listen(
   // An idle client's connection dropped: an outage only if the database then fails a probe.
   pool.on('error', (err) => outage.connectionLost(err));
   // Background work that fails: an outage is the tracker's to tell, anything else a warning of its own.
+  // Its query ran on one pooled connection, which an administrator or a proxy may have just ended
+  // while the database is up: a probe on a new connection decides whether that is an outage.
   const backgroundFailure = (event: string, message: string) => (err: unknown) => {
-    if (isDatabaseUnavailable(err)) outage.unavailable(err);
+    if (isDatabaseUnavailable(err)) outage.connectionLost(err);
     else log.warn({ event, err }, message);
   };
 

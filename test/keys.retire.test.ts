@@ -43,7 +43,7 @@ test('retiring the active and the next key of an algorithm at once leaves it one
     runs.map((run) => run.stderr).join(''),
   );
   for (const run of runs.filter((r) => r.code !== 0)) {
-    assert.equal(run.code, 1);
+    assert.equal(run.code, 1, run.stderr);
     assert.match(run.stderr, /^latchkey keys: \S+ is the only ES256 key able to sign: run keys rotate instead\n$/);
   }
   // Read from the database itself: every command (`keys list` too) first recreates missing keys.

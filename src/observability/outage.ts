@@ -12,9 +12,10 @@ export interface Outage {
   /** The database could not be reached (a request, background work). Known outages log no stack. */
   unavailable(err?: unknown): void;
   /**
-   * A connection was lost (an idle pool client, the LISTEN connection). An outage only when the
-   * database then fails a probe: idle_session_timeout, PgBouncer or a terminated backend drop
-   * idle connections of a database that is up, and that is no outage to warn about.
+   * A connection was lost outside a request (an idle pool client, the LISTEN connection, the query
+   * of background work). An outage only when the database then fails a probe: idle_session_timeout,
+   * PgBouncer or a terminated backend drop connections of a database that is up, and that is no
+   * outage to warn about.
    */
   connectionLost(err?: unknown): void;
   /** A response went out with `status`: the 503s of an outage are counted for its recovery line. */
