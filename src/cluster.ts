@@ -35,8 +35,13 @@ export const SERVING_MESSAGE = 'latchkey:serving';
 
 const RESTARTS_PER_MINUTE = 5;
 
+/** Whether an IPC message is one of ours of this type. */
+function isMessage<T extends { type: string }>(message: unknown, type: T['type']): message is T {
+  return typeof message === 'object' && message !== null && (message as { type?: unknown }).type === type;
+}
+
 export function isStopMessage(message: unknown): boolean {
-  return typeof message === 'object' && message !== null && (message as { type?: unknown }).type === STOP_MESSAGE;
+  return isMessage(message, STOP_MESSAGE);
 }
 
 /** The IPC message a worker sends instead of starting, with the one line that says why. */
@@ -46,11 +51,7 @@ export interface StartFailedMessage {
   reason: string;
 }
 
-function isStartFailed(message: unknown): message is StartFailedMessage {
-  return (
-    typeof message === 'object' && message !== null && (message as { type?: unknown }).type === START_FAILED_MESSAGE
-  );
-}
+const isStartFailed = (message: unknown) => isMessage<StartFailedMessage>(message, START_FAILED_MESSAGE);
 
 /** What a worker sends once it serves: SERVING_MESSAGE, with the port of its metrics listener if it has one. */
 export interface ServingMessage {
@@ -58,8 +59,31 @@ export interface ServingMessage {
   metricsPort: number | undefined;
 }
 
-function isServingMessage(message: unknown): message is ServingMessage {
-  return typeof message === 'object' && message !== null && (message as { type?: unknown }).type === SERVING_MESSAGE;
+const isServingMessage = (message: unknown) => isMessage<ServingMessage>(message, SERVING_MESSAGE);
+
+/**
+ * A worker asks the primary for the Config the preparing child validated, rather than validating
+ * the environment again: config.ts brings zod, some 14 MiB of every worker's memory (bench/README.md).
+ */
+const CONFIG_REQUEST = 'latchkey:config_request';
+const CONFIG_MESSAGE = 'latchkey:config';
+interface ConfigMessage {
+  type: typeof CONFIG_MESSAGE;
+  config: Config;
+}
+
+/** In a worker: the Config, as the primary holds it. If the primary is gone, node:cluster ends the worker. */
+export function configFromPrimary(): Promise<Config> {
+  return new Promise((resolve) => {
+    const onMessage = (message: unknown) => {
+      if (!isMessage<ConfigMessage>(message, CONFIG_MESSAGE)) return;
+      process.off('message', onMessage);
+      resolve(message.config);
+    };
+    // Listening before asking: a message that arrives with no listener is dropped.
+    process.on('message', onMessage);
+    process.send!({ type: CONFIG_REQUEST });
+  });
 }
 
 /**
@@ -98,9 +122,7 @@ export interface Prepared {
   embedded: boolean;
 }
 
-function isPrepared(message: unknown): message is Prepared {
-  return typeof message === 'object' && message !== null && (message as { type?: unknown }).type === PREPARED_MESSAGE;
-}
+const isPrepared = (message: unknown) => isMessage<Prepared>(message, PREPARED_MESSAGE);
 
 /**
  * Runs this entry point again, with the same Node flags and arguments, as the preparing child
@@ -140,6 +162,9 @@ export async function runPrimary(
   const graceMs = options.graceMs ?? 10_000;
   if (options.workerNodeFlags?.length)
     cluster.setupPrimary({ execArgv: [...process.execArgv, ...options.workerNodeFlags] });
+  cluster.on('message', (worker, message) => {
+    if (isMessage(message, CONFIG_REQUEST)) worker.send({ type: CONFIG_MESSAGE, config } satisfies ConfigMessage);
+  });
   // The workers that serve (they said so): counted for start-up, asked for their metrics.
   const serving = new Set<Worker>();
   // The metrics listener's port, as the workers bound it (all the same: node:cluster shares it).

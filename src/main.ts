@@ -1,6 +1,7 @@
 import cluster from 'node:cluster';
 import { pathToFileURL } from 'node:url';
 import {
+  configFromPrimary,
   isStopMessage,
   PREPARE_ROLE,
   PREPARED_MESSAGE,
@@ -14,6 +15,7 @@ import {
   type StartFailedMessage,
 } from './cluster.ts';
 import type { Config } from './config.ts';
+import { releaseMemoryWhenIdle } from './idle-memory.ts';
 import { createLogger, type Logger } from './observability/logger.ts';
 import type { RunningServer } from './server.ts';
 
@@ -24,11 +26,12 @@ import type { RunningServer } from './server.ts';
  * one place that does) and, for a cluster, checks the port and prepares the database, then sends
  * the Config back: this process never loads zod or pg. With WEB_CONCURRENCY > 1 (the default on a
  * multi-core machine) it is then the cluster primary (cluster.ts), and the entry point, re-run by
- * node:cluster, is each worker; with 1 it serves itself, one short Node start later.
+ * node:cluster, is each worker, which takes that Config from the primary; with 1 it serves itself,
+ * one short Node start later.
  */
 export async function serve(env: Record<string, string | undefined>): Promise<void> {
   if (cluster.isWorker) {
-    const config = await loadConfigOrExit(env);
+    const config = await configFromPrimary();
     await serveHere(config, loggerFor(config));
     return;
   }
@@ -60,10 +63,12 @@ export async function serve(env: Record<string, string | undefined>): Promise<vo
   // throughput. Under load V8 also lets the old generation grow up to 4x its live data between
   // full collections; a fixed factor of 2 kept a worker's peak at 179-229 MiB instead of 246-304,
   // for the same CPU per request (bench/README.md). A heap flag the operator gives wins.
+  // --expose-gc: for the collections that give memory back while a worker is idle (idle-memory.ts).
   const operatorFlags = [...process.execArgv, env.NODE_OPTIONS ?? ''].join(' ');
   const workerNodeFlags = [
     ...(operatorFlags.includes('semi-space') ? [] : ['--max-semi-space-size=16']),
     ...(operatorFlags.includes('heap-growing') ? [] : ['--heap-growing-percent=100']),
+    ...(operatorFlags.includes('expose-gc') ? [] : ['--expose-gc']),
   ];
   try {
     await runPrimary(config, log, { embedded, workerEnv, workerNodeFlags });
@@ -155,6 +160,9 @@ async function serveHere(config: Config, log: Logger): Promise<void> {
     // Loaded here, not at the top: the cluster primary serves nothing and stays small without it.
     const { startServer } = await import('./server.ts');
     running = await startServer(config, log, { worker: cluster.isWorker });
+    // What starting and each burst of load leave in V8's heap, given back while idle (idle-memory.ts):
+    // a worker always, a single process when its operator started node with --expose-gc.
+    releaseMemoryWhenIdle();
     if (cluster.isWorker) {
       const serving: ServingMessage = { type: SERVING_MESSAGE, metricsPort: running.metricsPort };
       process.send?.(serving);

@@ -1,21 +1,12 @@
 import assert from 'node:assert/strict';
-import { mkdtemp, readFile, rm } from 'node:fs/promises';
-import os from 'node:os';
-import path from 'node:path';
 import { test } from 'node:test';
-import { spawnServer } from './helpers/spawned-server.ts';
+import { spawnRecordedCluster } from './helpers/recorded-cluster.ts';
 
 // The primary of a cluster stays small (bench/README.md): a preparing child validates the config
 // and prepares the database, the workers serve /metrics. Measured on Node 24, zod costs 19 MiB, pg
 // 11, node:http 17.
 test('the cluster primary loads neither the config schema (zod), pg, prom-client nor node:http, /metrics scraped included', async (t) => {
-  const dir = await mkdtemp(path.join(os.tmpdir(), 'latchkey-primary-'));
-  t.after(() => rm(dir, { recursive: true, force: true }));
-  const file = path.join(dir, 'imports.json');
-  const server = await spawnServer(t, {
-    env: { WEB_CONCURRENCY: '2', METRICS_PORT: '0', RECORD_PRIMARY_IMPORTS: file },
-    command: [process.execPath, '--import', 'tsx', '--import', './test/helpers/primary-imports.ts', 'src/main.ts'],
-  });
+  const { server, loaded } = await spawnRecordedCluster(t, { METRICS_PORT: '0' });
   const metricsPort = /"event":"cluster.started"[^\n]*"metrics_port":(\d+)/.exec(server.output())?.[1];
   assert.ok(metricsPort, server.output());
   const scraped = await fetch(`http://127.0.0.1:${metricsPort}/metrics`);
@@ -24,8 +15,9 @@ test('the cluster primary loads neither the config schema (zod), pg, prom-client
 
   server.child.kill('SIGTERM');
   assert.equal(await server.exited, 0, server.output());
-  const loaded = JSON.parse(await readFile(file, 'utf8')) as { esm: string[]; cjs: string[]; builtins: string[] };
-  const modules = [...loaded.esm, ...loaded.cjs];
+  const [primary] = await loaded('primary');
+  assert.ok(primary, 'the primary wrote what it loaded');
+  const { modules, builtins } = primary;
   assert.ok(
     modules.some((url) => url.includes('/src/cluster.ts')),
     'the recording saw the primary load its modules',
@@ -37,7 +29,7 @@ test('the cluster primary loads neither the config schema (zod), pg, prom-client
       unwanted,
     );
   assert.deepEqual(
-    loaded.builtins.filter((name) => /^NativeModule _?http(s|2)?($|_)/.test(name)),
+    builtins.filter((name) => /^NativeModule _?http(s|2)?($|_)/.test(name)),
     [],
     'node:http',
   );

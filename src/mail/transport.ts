@@ -1,4 +1,4 @@
-import nodemailer from 'nodemailer';
+import type { Transporter } from 'nodemailer';
 import type SMTPTransport from 'nodemailer/lib/smtp-transport/index.js';
 import type { Config } from '../config.ts';
 import type { Logger } from '../observability/logger.ts';
@@ -36,13 +36,17 @@ const SMTP_TIMEOUTS = { connectionTimeout: 15_000, greetingTimeout: 15_000, sock
  * SMTP through nodemailer. `smtp://` connects in clear and upgrades with STARTTLS whenever the
  * server offers it (nodemailer's default); `smtps://` is TLS from the first byte. Credentials come
  * from the URL. One connection per message: mails are few, and no pooled connection can go stale.
+ * nodemailer is loaded by the first mail: a server process that sends none does not carry it.
  */
 export function createSmtpTransport(url: string, extra: SMTPTransport.Options = {}): MailTransport {
-  const transporter = nodemailer.createTransport({ ...smtpOptions(url), ...SMTP_TIMEOUTS, ...extra });
+  const options = { ...smtpOptions(url), ...SMTP_TIMEOUTS, ...extra };
+  let transporter: Promise<Transporter<SMTPTransport.SentMessageInfo>> | undefined;
+  const connect = () =>
+    (transporter ??= import('nodemailer').then(({ default: nodemailer }) => nodemailer.createTransport(options)));
   return {
     kind: 'smtp',
     async send(message) {
-      await transporter.sendMail({
+      await (await connect()).sendMail({
         from: message.from,
         to: message.to,
         subject: message.subject,
@@ -55,7 +59,12 @@ export function createSmtpTransport(url: string, extra: SMTPTransport.Options = 
         },
       });
     },
-    close: () => transporter.close(),
+    // A transporter that never loaded has nothing to close; send() already reported why.
+    close: () =>
+      void transporter?.then(
+        (opened) => opened.close(),
+        () => undefined,
+      ),
   };
 }
 

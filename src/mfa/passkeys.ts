@@ -1,16 +1,11 @@
 import { randomBytes, randomUUID } from 'node:crypto';
 import { isIP } from 'node:net';
-import {
-  type AuthenticationResponseJSON,
-  generateAuthenticationOptions,
-  generateRegistrationOptions,
-  type PublicKeyCredentialCreationOptionsJSON,
-  type PublicKeyCredentialRequestOptionsJSON,
-  type RegistrationResponseJSON,
-  verifyAuthenticationResponse,
-  verifyRegistrationResponse,
+import type {
+  PublicKeyCredentialCreationOptionsJSON,
+  PublicKeyCredentialRequestOptionsJSON,
+  VerifiedAuthenticationResponse,
+  VerifiedRegistrationResponse,
 } from '@simplewebauthn/server';
-import { z } from 'zod';
 import type { AccountRow, AccountStore } from '../accounts/store.ts';
 import { sha256 } from '../secret-box.ts';
 import { type Amr, authenticationOf } from './acr.ts';
@@ -52,41 +47,6 @@ export function passkeysPossible(issuer: string): boolean {
 export function bindingOf(kind: 'interaction' | 'account', id: string): string {
   return sha256(`${kind}:${id}`);
 }
-
-// The browser's answers (PublicKeyCredential.toJSON, as @simplewebauthn/browser sends them). Lengths
-// are generous upper bounds (a post-quantum signature is some 2.4 KB), there to refuse garbage early.
-const b64url = (max: number) =>
-  z
-    .string()
-    .max(max)
-    .regex(/^[A-Za-z0-9_-]*$/);
-const common = {
-  id: b64url(1400).min(1),
-  rawId: b64url(1400).min(1),
-  type: z.literal('public-key'),
-  authenticatorAttachment: z.enum(['platform', 'cross-platform']).optional(),
-  clientExtensionResults: z.record(z.string(), z.unknown()).default({}),
-};
-const AssertionSchema = z.object({
-  ...common,
-  response: z.object({
-    clientDataJSON: b64url(8192).min(1),
-    authenticatorData: b64url(8192).min(1),
-    signature: b64url(8192).min(1),
-    userHandle: b64url(512).optional(),
-  }),
-});
-const AttestationSchema = z.object({
-  ...common,
-  response: z.object({
-    clientDataJSON: b64url(8192).min(1),
-    attestationObject: b64url(32768).min(1),
-    authenticatorData: b64url(8192).optional(),
-    transports: z.array(z.string().max(32)).max(10).optional(),
-    publicKeyAlgorithm: z.number().int().optional(),
-    publicKey: b64url(8192).optional(),
-  }),
-});
 
 /** The challenge a response answers, from its clientDataJSON; undefined when that is not readable. */
 function challengeOf(clientDataJSON: string): string | undefined {
@@ -146,6 +106,9 @@ export interface PasskeysDeps {
 
 export function createPasskeys(deps: PasskeysDeps) {
   const { factors, accounts, rp } = deps;
+  // The library and the answers' schemas, loaded by the first ceremony (webauthn.ts says why).
+  let loading: Promise<typeof import('./webauthn.ts')> | undefined;
+  const webauthn = () => (loading ??= import('./webauthn.ts'));
 
   async function newChallenge(
     purpose: ChallengePurpose,
@@ -191,9 +154,9 @@ export function createPasskeys(deps: PasskeysDeps) {
     accountId?: string | undefined;
     response: unknown;
   }): Promise<PasskeyAssertion> {
-    const parsed = AssertionSchema.safeParse(input.response);
-    if (!parsed.success || parsed.data.id !== parsed.data.rawId) return { ok: false, reason: 'invalid_input' };
-    const response = parsed.data as AuthenticationResponseJSON;
+    const { parseAssertion, verifyAuthenticationResponse } = await webauthn();
+    const response = parseAssertion(input.response);
+    if (!response) return { ok: false, reason: 'invalid_input' };
     const challenge = await consume(response.response.clientDataJSON, input.binding, 'authenticate', input.accountId);
     if (!challenge) return { ok: false, reason: 'challenge', accountId: input.accountId };
     const passkey = await factors.passkeyByCredential(Buffer.from(response.rawId, 'base64url'));
@@ -203,7 +166,7 @@ export function createPasskeys(deps: PasskeysDeps) {
     const handle = response.response.userHandle;
     if (handle && handle !== Buffer.from(passkey.account_id).toString('base64url'))
       return { ok: false, reason: 'unknown_credential', accountId: passkey.account_id };
-    let verified: Awaited<ReturnType<typeof verifyAuthenticationResponse>>;
+    let verified: VerifiedAuthenticationResponse;
     try {
       verified = await verifyAuthenticationResponse({
         response,
@@ -259,6 +222,7 @@ export function createPasskeys(deps: PasskeysDeps) {
       account: Pick<AccountRow, 'id' | 'email' | 'name'>,
       binding: string,
     ): Promise<PublicKeyCredentialCreationOptionsJSON> {
+      const { generateRegistrationOptions } = await webauthn();
       const existing = await factors.passkeysOf(account.id);
       return generateRegistrationOptions({
         rpName: rp.name,
@@ -285,14 +249,13 @@ export function createPasskeys(deps: PasskeysDeps) {
       name: string;
       response: unknown;
     }): Promise<PasskeyRegistration> {
-      const parsed = AttestationSchema.safeParse(input.response);
+      const { parseAttestation, verifyRegistrationResponse } = await webauthn();
+      const response = parseAttestation(input.response);
       const name = input.name.trim();
-      if (!parsed.success || parsed.data.id !== parsed.data.rawId || !name || name.length > MAX_PASSKEY_NAME)
-        return { ok: false, reason: 'invalid_input' };
-      const response = parsed.data as RegistrationResponseJSON;
+      if (!response || !name || name.length > MAX_PASSKEY_NAME) return { ok: false, reason: 'invalid_input' };
       const challenge = await consume(response.response.clientDataJSON, input.binding, 'register', input.accountId);
       if (!challenge) return { ok: false, reason: 'challenge' };
-      let verified: Awaited<ReturnType<typeof verifyRegistrationResponse>>;
+      let verified: VerifiedRegistrationResponse;
       try {
         verified = await verifyRegistrationResponse({
           response,
@@ -330,6 +293,7 @@ export function createPasskeys(deps: PasskeysDeps) {
       binding: string;
       accountId?: string | undefined;
     }): Promise<PublicKeyCredentialRequestOptionsJSON> {
+      const { generateAuthenticationOptions } = await webauthn();
       const allowed = input.accountId ? await factors.passkeysOf(input.accountId) : [];
       return generateAuthenticationOptions({
         rpID: rp.id,
