@@ -25,9 +25,11 @@ import { requireHttps } from './security/require-https.ts';
 
 /**
  * The engine routes that find codes and tokens (by value, then their grant and session): each of
- * these requests gets a read-ahead of its own (oidc/read-ahead.ts); the others need none.
+ * these requests gets a read-ahead of its own (oidc/read-ahead.ts); the others need none. The
+ * token route's also holds its saves and writes them together when the engine is done.
  */
-const READS_TOKENS: RouteName[] = ['token', 'introspection', 'userinfo', 'revocation'];
+const READS_TOKENS: RouteName[] = ['introspection', 'userinfo', 'revocation'];
+const ISSUES_TOKENS: RouteName[] = ['token'];
 /**
  * Our pages of a sign-in: each reads its interaction (and session) through the engine's
  * interactionDetails and again in interactionFinished; in a read-ahead scope the second is the first's.
@@ -249,6 +251,7 @@ export function createApp(deps: AppDeps): Koa {
     frontChannelParameterLimit,
     ...(deps.engineGuards ?? []),
     { routes: READS_TOKENS, check: (_ctx, next) => deps.readAhead.run(next) },
+    { routes: ISSUES_TOKENS, check: (_ctx, next) => deps.readAhead.runHoldingSaves(next) },
   ];
   const engineChains = new Map<RouteName | undefined, (ctx: Context) => Promise<void>>();
   for (const route of engineRouteNames()) {

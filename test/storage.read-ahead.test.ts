@@ -7,7 +7,8 @@ import { authorize, exchange, type Latchkey, startLatchkey } from './helpers/lat
 /**
  * Within one request a code or token is read with its grant and its session in one statement,
  * and an opaque token value once for every kind of opaque token (oidc/read-ahead.ts). What is read
- * ahead never outlives the request, and a write drops it: a revocation is seen at once.
+ * ahead never outlives the request, and a write drops it: a revocation is seen at once. A token
+ * request's saves are written together when the engine is done, before the response goes out.
  */
 
 /** Names of the statements the server runs while `step` runs. */
@@ -52,6 +53,46 @@ test('a code exchange reads the code, its grant, its session and the account in 
   assert.deepEqual(statements, ['oidc_payloads.find_token', 'oidc_payloads.consume_many', 'oidc_payloads.upsert_many']);
 });
 
+test('a code exchange with offline_access writes its refresh token and access token in one statement', async (t) => {
+  const { idp, rp, flow } = await signedIn(t, 'openid offline_access');
+  let tokens: Awaited<ReturnType<typeof exchange>> | undefined;
+  const statements = await statementsDuring(idp, async () => {
+    tokens = await exchange(rp, flow);
+  });
+  assert.ok(tokens?.refresh_token && tokens.access_token);
+  assert.deepEqual(statements, [
+    'oidc_payloads.find_token',
+    'oidc_payloads.consume_many',
+    'oidc_payloads.upsert_refresh_tokens_many',
+  ]);
+  assert.equal((await oidc.tokenIntrospection(rp, tokens.access_token)).active, true);
+  assert.ok((await oidc.refreshTokenGrant(rp, tokens.refresh_token)).access_token);
+});
+
+test('tokens go out only once they are stored: a token request whose saves cannot be written gets a 503 and no tokens', async (t) => {
+  const { idp, rp, flow } = await signedIn(t, 'openid offline_access');
+  const pool = idp.server.database.pool;
+  const query = pool.query;
+  pool.query = ((config: unknown, values?: unknown) => {
+    if ((config as { name?: string }).name?.startsWith('oidc_payloads.upsert'))
+      return Promise.reject(Object.assign(new Error('connection reset'), { code: 'ECONNRESET' }));
+    return (query as (config: unknown, values?: unknown) => unknown).call(pool, config, values);
+  }) as typeof pool.query;
+  t.after(() => {
+    pool.query = query;
+  });
+  // The engine has issued the tokens when their write fails: the client must not receive them.
+  const refused = await exchange(rp, flow).then(
+    () => assert.fail('tokens were issued'),
+    (err: { cause?: unknown }) => err.cause,
+  );
+  assert.ok(refused instanceof Response);
+  assert.equal(refused.status, 503);
+  const body = (await refused.json()) as Record<string, unknown>;
+  assert.equal(body.error, 'temporarily_unavailable');
+  assert.equal(body.access_token, undefined);
+});
+
 test('introspection is one statement: the token under every opaque kind, with its grant', async (t) => {
   const { idp, rp, flow } = await signedIn(t, 'openid profile');
   const tokens = await exchange(rp, flow);
@@ -74,23 +115,27 @@ test('userinfo is one statement: the token with its grant, its session and the a
   assert.deepEqual(statements, ['oidc_payloads.find_opaque_token']);
 });
 
-test('a refresh reads the token and its grant once, and its rotation writes what the next request reads', async (t) => {
+test('a refresh reads the token and its grant once, writes the new refresh and access tokens in one statement, and the next request reads them', async (t) => {
   const { idp, rp, flow } = await signedIn(t, 'openid offline_access');
   const first = await exchange(rp, flow);
   let second: oidc.TokenEndpointResponse | undefined;
   const statements = await statementsDuring(idp, async () => {
     second = await oidc.refreshTokenGrant(rp, first.refresh_token!);
   });
-  assert.deepEqual(
-    statements.filter((name) => name.startsWith('oidc_payloads.find') || name.startsWith('accounts.')),
-    ['oidc_payloads.find_opaque_token'],
-  );
+  assert.deepEqual(statements, [
+    'oidc_payloads.find_opaque_token',
+    'oidc_payloads.consume_many',
+    'oidc_payloads.upsert_refresh_tokens_many',
+  ]);
+  assert.equal((await oidc.tokenIntrospection(rp, second!.access_token)).active, true);
+  const third = await oidc.refreshTokenGrant(rp, second!.refresh_token!);
+  assert.ok(third.access_token);
   // The rotated token is consumed: presenting it again is refused, and the grant goes with it.
   await assert.rejects(
     oidc.refreshTokenGrant(rp, first.refresh_token!),
     (err: oidc.ResponseBodyError) => err.error === 'invalid_grant',
   );
-  assert.equal((await oidc.tokenIntrospection(rp, second!.access_token)).active, false);
+  assert.equal((await oidc.tokenIntrospection(rp, third.access_token)).active, false);
 });
 
 test('what one request read ahead is not what the next one sees: a revoked token is inactive at once', async (t) => {

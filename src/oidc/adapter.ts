@@ -42,7 +42,8 @@ import { type ReadAhead, type ReadAheadRows, readAheadKey, readAheadUidKey } fro
  * Within a request (read-ahead.ts) a code or token is read with its Grant, its Session and the
  * grant's account in one statement, and an opaque token value once for every opaque token model: the engine's next finds
  * (the grant, the session a token ends with, introspection trying each token kind) are answered
- * from that read instead of one round trip each.
+ * from that read instead of one round trip each. A token request's saves are held until the
+ * engine is done and then written together; any other read or write writes them first.
  */
 
 /** Models whose rows belong to a grant and go when it is revoked. */
@@ -230,7 +231,7 @@ function payloadAdapter(model: string, deps: AdapterDeps): Adapter {
       readAhead?.forget(writesAlone);
       const from = rotatedFrom();
       const stored = forStorage(model, id, payload, box);
-      await payloads.upsert({
+      const row = {
         model,
         id: sha256(id),
         payload: from === undefined ? stored : { ...stored, [ROTATED_FROM]: from },
@@ -240,10 +241,16 @@ function payloadAdapter(model: string, deps: AdapterDeps): Adapter {
         sessionUid: model !== 'Session' && typeof payload.sessionUid === 'string' ? sha256(payload.sessionUid) : null,
         expiresIn: typeof expiresIn === 'number' && Number.isFinite(expiresIn) ? Math.ceil(expiresIn) : null,
         rotatedFrom: from,
-      });
+      };
+      // A token request's saves go out together at its end (read-ahead.ts runHoldingSaves); the
+      // first rotation's tokens are checked against a retry as they are written, so they go now.
+      if (from === undefined && readAhead?.hold(() => payloads.upsert(row))) return;
+      await readAhead?.release();
+      await payloads.upsert(row);
     },
 
     async find(id: string) {
+      await readAhead?.release();
       if (model === 'ReplayDetection') {
         // The engine's ReplayDetection.unique() is find-then-save: two requests with the same
         // DPoP proof or client assertion at the same moment would both see "not found". Here the
@@ -257,6 +264,7 @@ function payloadAdapter(model: string, deps: AdapterDeps): Adapter {
     },
 
     async findByUid(uid: string) {
+      await readAhead?.release();
       const digest = sha256(uid);
       const rows = readAhead?.rows();
       const key = readAheadUidKey(model, digest);
@@ -267,12 +275,14 @@ function payloadAdapter(model: string, deps: AdapterDeps): Adapter {
     },
 
     async findByUserCode(userCode: string) {
+      await readAhead?.release();
       const payload = restoreSealed(await payloads.findByUserCode(model, box.digest(userCode)));
       // The engine compares it with what was typed; only its digest is stored.
       return payload && { ...payload, userCode };
     },
 
     async consume(id: string) {
+      await readAhead?.release();
       readAhead?.forget();
       const digest = sha256(id);
       if (reuseGrace > 0) {
@@ -294,11 +304,13 @@ function payloadAdapter(model: string, deps: AdapterDeps): Adapter {
     },
 
     async destroy(id: string) {
+      await readAhead?.release();
       readAhead?.forget(writesAlone);
       await payloads.destroy(model, sha256(id));
     },
 
     async revokeByGrantId(grantId: string) {
+      await readAhead?.release();
       readAhead?.forget();
       await payloads.revokeByGrantId(model, sha256(grantId));
     },

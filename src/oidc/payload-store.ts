@@ -46,14 +46,16 @@ const insertMany = `insert into oidc_payloads (model, id, payload, grant_id, uid
            session_uid = excluded.session_uid, expires_at = excluded.expires_at`;
 const upsertMany = { name: 'oidc_payloads.upsert_many', text: insertMany };
 /**
- * `upsertMany` for refresh tokens, each grant's expiry moved up to its latest token's (see
- * extendingGrant). The grants are found by primary key (`id = any(...)`) whatever the table's
- * statistics: joined with the batch as a set, a table without them would be scanned.
+ * `upsertMany` for a batch holding refresh tokens, each grant's expiry moved up to its latest
+ * refresh token's (see extendingGrant; the batch's other rows extend nothing). The grants are
+ * found by primary key (`id = any(...)`) whatever the table's statistics: joined with the batch as
+ * a set, a table without them would be scanned.
  */
 const upsertRefreshTokensMany = {
   name: 'oidc_payloads.upsert_refresh_tokens_many',
-  text: `with written as (${insertMany} returning grant_id, expires_at),
-  extended as (select grant_id, max(expires_at) as expires_at from written where grant_id is not null group by grant_id)
+  text: `with written as (${insertMany} returning model, grant_id, expires_at),
+  extended as (select grant_id, max(expires_at) as expires_at from written
+    where model = 'RefreshToken' and grant_id is not null group by grant_id)
   update oidc_payloads g set expires_at = extended.expires_at,
     payload = jsonb_set(g.payload, '{exp}', to_jsonb(ceil(extract(epoch from extended.expires_at))::bigint))
   from extended
@@ -298,29 +300,30 @@ const MAX_BATCH_ROWS = 64;
 const keyOf = (row: { model: string; id: string }) => `${row.model}\u0000${row.id}`;
 
 export function createPayloadStore(db: Queryable) {
-  /** Saves through `statement` (upsertMany or upsertRefreshTokensMany), a turn's rows at a time. */
-  const saveBatch = (statement: { name: string; text: string }) =>
-    createWriteBatch<UpsertRow, void>({
-      maxItems: MAX_BATCH_ROWS,
-      async write(rows) {
-        // The last save of a key wins, as it would one statement after the other.
-        const latest = new Map(rows.map((row) => [keyOf(row), row]));
-        const values = [...latest.values()].map((row) => ({
-          model: row.model,
-          id: row.id,
-          payload: row.payload,
-          grant_id: row.grantId,
-          uid: row.uid,
-          user_code: row.userCode,
-          session_uid: row.sessionUid,
-          expires_in: row.expiresIn,
-        }));
-        await db.query({ ...statement, values: [JSON.stringify(values)] });
-        return rows.map(() => undefined);
-      },
-    });
-  const save = saveBatch(upsertMany);
-  const saveRefreshToken = saveBatch(upsertRefreshTokensMany);
+  /**
+   * Every save of a turn in one statement: upsertMany, or upsertRefreshTokensMany when the batch
+   * holds a refresh token (a token request's refresh token and access token go together: adapter.ts).
+   */
+  const save = createWriteBatch<UpsertRow, void>({
+    maxItems: MAX_BATCH_ROWS,
+    async write(rows) {
+      // The last save of a key wins, as it would one statement after the other.
+      const latest = new Map(rows.map((row) => [keyOf(row), row]));
+      const values = [...latest.values()].map((row) => ({
+        model: row.model,
+        id: row.id,
+        payload: row.payload,
+        grant_id: row.grantId,
+        uid: row.uid,
+        user_code: row.userCode,
+        session_uid: row.sessionUid,
+        expires_in: row.expiresIn,
+      }));
+      const statement = rows.some((row) => row.model === 'RefreshToken') ? upsertRefreshTokensMany : upsertMany;
+      await db.query({ ...statement, values: [JSON.stringify(values)] });
+      return rows.map(() => undefined);
+    },
+  });
   /** One batch per model: a batch's statement names its model. */
   const consumeBatches = new Map<string, WriteBatch<string, boolean>>();
   const consumeBatch = (model: string) => {
@@ -341,7 +344,7 @@ export function createPayloadStore(db: Queryable) {
   };
   return {
     async upsert(row: UpsertRow): Promise<void> {
-      if (row.rotatedFrom === undefined) return row.model === 'RefreshToken' ? saveRefreshToken(row) : save(row);
+      if (row.rotatedFrom === undefined) return save(row);
       const values = [
         row.model,
         row.id,

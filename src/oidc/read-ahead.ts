@@ -17,6 +17,20 @@ export type ReadAheadRows = Map<string, Promise<StoredRow | undefined>>;
 export interface ReadAhead {
   /** Runs `fn` (one request) with a read-ahead of its own. */
   run<T>(fn: () => T): T;
+  /**
+   * Runs `fn` (one token request) with a read-ahead of its own that also holds the request's saves
+   * and writes them together once `fn` is done, before the response goes out: the engine saves a
+   * refresh token and then an access token, awaiting each, and held they share one statement and
+   * one commit. Whatever `fn` did, what it saved is written; a failed write fails the request.
+   */
+  runHoldingSaves<T>(fn: () => Promise<T>): Promise<T>;
+  /** Holds `save` for the end of this request; false outside runHoldingSaves (the caller saves now). */
+  hold(save: () => Promise<void>): boolean;
+  /**
+   * Writes the saves this request holds, now: the adapter calls it before any other read or write,
+   * so a request reads its own saves and its writes reach the database in the order it made them.
+   */
+  release(): Promise<void>;
   /** This request's rows read ahead; undefined outside a request. */
   rows(): ReadAheadRows | undefined;
   /**
@@ -56,10 +70,39 @@ export function readAheadUidKey(model: string, uidDigest: string): string {
   return `${model}#uid:${uidDigest}`;
 }
 
+interface Scope {
+  rows: ReadAheadRows;
+  rotation?: Rotation;
+  account?: AccountRow;
+  /** Saves held for the end of the request (runHoldingSaves only). */
+  held?: Array<() => Promise<void>>;
+}
+
 export function createReadAhead(): ReadAhead {
-  const storage = new AsyncLocalStorage<{ rows: ReadAheadRows; rotation?: Rotation; account?: AccountRow }>();
+  const storage = new AsyncLocalStorage<Scope>();
+  const release = async () => {
+    const held = storage.getStore()?.held;
+    if (!held?.length) return;
+    // Started in one turn: the payload store's group commit writes them in one statement.
+    await Promise.all(held.splice(0).map((save) => save()));
+  };
   return {
     run: (fn) => storage.run({ rows: new Map() }, fn),
+    runHoldingSaves: (fn) =>
+      storage.run({ rows: new Map(), held: [] }, async () => {
+        try {
+          return await fn();
+        } finally {
+          await release();
+        }
+      }),
+    hold(save) {
+      const held = storage.getStore()?.held;
+      if (!held) return false;
+      held.push(save);
+      return true;
+    },
+    release,
     noteRotation(rotation) {
       const scope = storage.getStore();
       if (scope) scope.rotation = rotation;
