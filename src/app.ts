@@ -30,6 +30,14 @@ import { requireHttps } from './security/require-https.ts';
  */
 const READS_TOKENS: RouteName[] = ['introspection', 'userinfo', 'revocation'];
 const ISSUES_TOKENS: RouteName[] = ['token'];
+/** Back-channel endpoints: their callers are programs, so a failure is RFC 6749 JSON whatever they accept. */
+const NO_PAGES = new Set<RouteName | undefined>([
+  ...READS_TOKENS,
+  ...ISSUES_TOKENS,
+  'registration',
+  'device_authorization',
+  'pushed_authorization_request',
+]);
 /**
  * Our pages of a sign-in: each reads its interaction (and session) through the engine's
  * interactionDetails and again in interactionFinished; in a read-ahead scope the second is the first's.
@@ -148,7 +156,7 @@ function errorPages(views: Views, outage: Pick<Outage, 'unavailable'>) {
       if (ctx.headerSent || ctx.respond === false) return;
       if (unavailableNow) return unavailable(ctx, views);
       const t = views.strings(ctx);
-      if (!ctx.accepts('html')) {
+      if (!ctx.accepts('html') || NO_PAGES.has(ctx.state.route)) {
         ctx.status = status;
         ctx.body = {
           error: expose ? 'invalid_request' : 'server_error',

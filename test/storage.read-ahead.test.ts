@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { type TestContext, test } from 'node:test';
 import * as oidc from 'openid-client';
 import { createAccountStore } from '../src/accounts/store.ts';
-import { authorize, exchange, type Latchkey, startLatchkey } from './helpers/latchkey.ts';
+import { authorize, CALLBACK, exchange, type Latchkey, startLatchkey } from './helpers/latchkey.ts';
 
 /**
  * Within one request a code or token is read with its grant and its session in one statement,
@@ -32,15 +32,17 @@ async function statementsDuring(idp: Latchkey, step: () => Promise<unknown>): Pr
 async function signedIn(t: TestContext, scope: string) {
   const idp = await startLatchkey(t);
   const user = await idp.users.create();
-  const rp = await idp.rp(
-    await idp.clients.create({ type: 'confidential', grantTypes: ['authorization_code', 'refresh_token'] }),
-  );
+  const client = await idp.clients.create({
+    type: 'confidential',
+    grantTypes: ['authorization_code', 'refresh_token'],
+  });
+  const rp = await idp.rp(client);
   const flow = await authorize(idp, rp, {
     email: user.email,
     scope,
     ...(scope.includes('offline_access') ? { prompt: 'consent' } : {}),
   });
-  return { idp, user, rp, flow };
+  return { idp, user, client, rp, flow };
 }
 
 test('a code exchange reads the code, its grant, its session and the account in one statement', async (t) => {
@@ -69,18 +71,22 @@ test('a code exchange with offline_access writes its refresh token and access to
   assert.ok((await oidc.refreshTokenGrant(rp, tokens.refresh_token)).access_token);
 });
 
-test('tokens go out only once they are stored: a token request whose saves cannot be written gets a 503 and no tokens', async (t) => {
-  const { idp, rp, flow } = await signedIn(t, 'openid offline_access');
+/** Makes the server's saves of codes and tokens fail with `error` until the test ends. */
+function failSaves(t: TestContext, idp: Latchkey, error: Error) {
   const pool = idp.server.database.pool;
   const query = pool.query;
   pool.query = ((config: unknown, values?: unknown) => {
-    if ((config as { name?: string }).name?.startsWith('oidc_payloads.upsert'))
-      return Promise.reject(Object.assign(new Error('connection reset'), { code: 'ECONNRESET' }));
+    if ((config as { name?: string }).name?.startsWith('oidc_payloads.upsert')) return Promise.reject(error);
     return (query as (config: unknown, values?: unknown) => unknown).call(pool, config, values);
   }) as typeof pool.query;
   t.after(() => {
     pool.query = query;
   });
+}
+
+test('tokens go out only once they are stored: a token request whose saves cannot be written gets a 503 and no tokens', async (t) => {
+  const { idp, rp, flow } = await signedIn(t, 'openid offline_access');
+  failSaves(t, idp, Object.assign(new Error('connection reset'), { code: 'ECONNRESET' }));
   // The engine has issued the tokens when their write fails: the client must not receive them.
   const refused = await exchange(rp, flow).then(
     () => assert.fail('tokens were issued'),
@@ -90,6 +96,29 @@ test('tokens go out only once they are stored: a token request whose saves canno
   assert.equal(refused.status, 503);
   const body = (await refused.json()) as Record<string, unknown>;
   assert.equal(body.error, 'temporarily_unavailable');
+  assert.equal(body.access_token, undefined);
+});
+
+test('a token request whose saves fail for another reason gets RFC 6749 JSON, whatever it accepts', async (t) => {
+  const { idp, client, flow } = await signedIn(t, 'openid offline_access');
+  failSaves(t, idp, Object.assign(new Error('deadlock detected'), { code: '40P01' }));
+  const response = await fetch(`${idp.issuer}/token`, {
+    method: 'POST',
+    headers: {
+      accept: '*/*',
+      authorization: `Basic ${Buffer.from(`${client.clientId}:${client.clientSecret}`).toString('base64')}`,
+    },
+    body: new URLSearchParams({
+      grant_type: 'authorization_code',
+      code: flow.callback.searchParams.get('code')!,
+      redirect_uri: CALLBACK,
+      code_verifier: flow.codeVerifier,
+    }),
+  });
+  assert.equal(response.status, 500);
+  assert.match(response.headers.get('content-type') ?? '', /^application\/json/);
+  const body = (await response.json()) as Record<string, unknown>;
+  assert.equal(body.error, 'server_error');
   assert.equal(body.access_token, undefined);
 });
 

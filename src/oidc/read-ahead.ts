@@ -74,17 +74,23 @@ interface Scope {
   rows: ReadAheadRows;
   rotation?: Rotation;
   account?: AccountRow;
-  /** Saves held for the end of the request (runHoldingSaves only). */
-  held?: Array<() => Promise<void>>;
+  /** Saves held for the end of the request (runHoldingSaves only, until its end). */
+  held?: Array<() => Promise<void>> | undefined;
+  /** The held saves being written: a release that comes meanwhile waits for them too. */
+  writing?: Promise<void>;
 }
 
 export function createReadAhead(): ReadAhead {
   const storage = new AsyncLocalStorage<Scope>();
   const release = async () => {
-    const held = storage.getStore()?.held;
-    if (!held?.length) return;
-    // Started in one turn: the payload store's group commit writes them in one statement.
-    await Promise.all(held.splice(0).map((save) => save()));
+    const scope = storage.getStore();
+    if (!scope) return;
+    if (scope.held?.length) {
+      // Started in one turn: the payload store's group commit writes them in one statement.
+      const written = Promise.all(scope.held.splice(0).map((save) => save())).then(() => undefined);
+      scope.writing = scope.writing ? Promise.all([scope.writing, written]).then(() => undefined) : written;
+    }
+    await scope.writing;
   };
   return {
     run: (fn) => storage.run({ rows: new Map() }, fn),
@@ -93,7 +99,11 @@ export function createReadAhead(): ReadAhead {
         try {
           return await fn();
         } finally {
-          await release();
+          const scope = storage.getStore()!;
+          do await release();
+          while (scope.held?.length);
+          // A save after the request is done (nothing on the token route makes one) is written at once.
+          scope.held = undefined;
         }
       }),
     hold(save) {
