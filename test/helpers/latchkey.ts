@@ -14,16 +14,30 @@ import { createTestDatabase, type TestDatabase } from './database.ts';
 export const PASSWORD = 'correct horse battery staple';
 export const CALLBACK = 'http://127.0.0.1:8765/callback';
 
+/**
+ * A port free now for a server a test starts a moment later. Taken below Linux's ephemeral range
+ * (32768-60999), where every outgoing connection (pg's to PostgreSQL, fetch's) takes its local port:
+ * a port the kernel handed out as free could be taken by such a connection before the server binds
+ * it (seen in CI: "address in use"). Parallel tests draw at random, so they seldom meet.
+ */
 export async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = net
-      .createServer()
-      .once('error', reject)
-      .listen(0, '127.0.0.1', () => {
-        const { port } = server.address() as net.AddressInfo;
-        server.close(() => resolve(port));
-      });
-  });
+  const listens = (port: number) =>
+    new Promise<number | undefined>((resolve) => {
+      const server = net
+        .createServer()
+        .once('error', () => resolve(undefined))
+        .listen(port, '127.0.0.1', () => {
+          const { port: bound } = server.address() as net.AddressInfo;
+          server.close(() => resolve(bound));
+        });
+    });
+  for (let attempt = 0; attempt < 50; attempt += 1) {
+    const port = await listens(20_000 + Math.floor(Math.random() * 12_000));
+    if (port !== undefined) return port;
+  }
+  const port = await listens(0);
+  if (port === undefined) throw new Error('no free port on 127.0.0.1');
+  return port;
 }
 
 export interface TestClient {
