@@ -33,10 +33,9 @@ function fails(run: Run, code: 1 | 2, pattern: RegExp) {
   assert.match(lines[0]!, pattern);
 }
 
-/** A fresh database and the environment the CLI needs for it; dropped when the test ends. */
-async function cliDatabase(t: { after: (fn: () => Promise<void>) => void }) {
+/** A fresh database and the environment the CLI needs for it. */
+async function cliDatabase() {
   const database = await createTestDatabase();
-  t.after(() => database.drop());
   return {
     DATABASE_URL: database.url,
     LATCHKEY_SECRET_KEY: randomBytes(32).toString('base64url'),
@@ -48,8 +47,8 @@ const email = (name: string) => `${name}.${randomBytes(3).toString('hex')}@examp
 
 // Each test has its own database; they run side by side.
 describe('latchkey commands end to end', { concurrency: 2 }, () => {
-  test('clients: create, list, show, update, rotate-secret, delete', async (t) => {
-    const env = await cliDatabase(t);
+  test('clients: create, list, show, update, rotate-secret, delete', async () => {
+    const env = await cliDatabase();
     const web = ok(
       await latchkey(
         [
@@ -152,8 +151,8 @@ describe('latchkey commands end to end', { concurrency: 2 }, () => {
     fails(deleteAgain, 1, /no client/);
   });
 
-  test('users: create, list, show and update by id or email, disable, enable, unlock, set-password, delete', async (t) => {
-    const env = await cliDatabase(t);
+  test('users: create, list, show and update by id or email, disable, enable, unlock, set-password, delete', async () => {
+    const env = await cliDatabase();
     const address = email('grace');
     const user = ok(
       await latchkey(
@@ -288,8 +287,8 @@ describe('latchkey commands end to end', { concurrency: 2 }, () => {
     assert.equal(await grant(client.clientSecret!), 401);
   });
 
-  test('apis: create, list, show, delete', async (t) => {
-    const env = await cliDatabase(t);
+  test('apis: create, list, show, delete', async () => {
+    const env = await cliDatabase();
     const api = ok(
       await latchkey(
         [
@@ -332,8 +331,8 @@ describe('latchkey commands end to end', { concurrency: 2 }, () => {
     fails(await latchkey(['apis', 'show', 'https://api.example.com'], env), 1, /no API/);
   });
 
-  test('keys list, retire and rotate; janitor; audit tail', async (t) => {
-    const env = await cliDatabase(t);
+  test('keys list, retire and rotate; janitor; audit tail', async () => {
+    const env = await cliDatabase();
     type Key = { kid: string; alg: string; state: string; published_until: string | null };
     const keys = ok(await latchkey(['keys', 'list', '--json'], env)) as Key[];
     assert.deepEqual(keys.map((k) => `${k.alg}:${k.state}`).sort(), [
@@ -390,7 +389,7 @@ describe('latchkey commands end to end', { concurrency: 2 }, () => {
   });
 
   test('audit tail --follow prints events as they happen', async (t) => {
-    const env = await cliDatabase(t);
+    const env = await cliDatabase();
     await latchkey(['migrate'], env);
     const follower = spawn(process.execPath, ['bin/latchkey.js', 'audit', 'tail', '--follow', '--json'], {
       cwd: ROOT,
@@ -425,8 +424,8 @@ describe('latchkey commands end to end', { concurrency: 2 }, () => {
     assert.equal(line?.account_id, created.id);
   });
 
-  test('failures: one line on stderr and a non-zero exit', async (t) => {
-    const env = await cliDatabase(t);
+  test('failures: one line on stderr and a non-zero exit', async () => {
+    const env = await cliDatabase();
     const unreachable = { DATABASE_URL: 'postgres://postgres@127.0.0.1:1/none', DATABASE_CONNECT_TIMEOUT_MS: '500' };
     const [noDatabase, badConfig, badOption, badKey] = await Promise.all([
       latchkey(['users', 'list'], unreachable),

@@ -87,9 +87,8 @@ test('development without SMTP_URL: the server logs the mail with its link, and 
   }
 });
 
-test('mail send-pending delivers what is due, on the log in development, and refuses in production without SMTP_URL', async (t) => {
+test('mail send-pending delivers what is due, on the log in development, and refuses in production without SMTP_URL', async () => {
   const database = await createTestDatabase();
-  t.after(() => database.drop());
   const secretKey = randomBytes(32).toString('base64url');
   const env = {
     DATABASE_URL: database.url,

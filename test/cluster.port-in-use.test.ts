@@ -38,7 +38,6 @@ test('a second cluster on the same port exits 1 with one line: cannot listen on 
 // the primary says it once.
 test('a cluster whose METRICS_PORT is taken exits 1 with one line naming METRICS_PORT', async (t) => {
   const database = await createTestDatabase();
-  t.after(() => database.drop());
   const taken = net.createServer().listen(0, '127.0.0.1');
   await once(taken, 'listening');
   t.after(() => taken.close());

@@ -96,7 +96,6 @@ test('a confidential client registered before PKCE became the default keeps sign
 
   // This release migrates it on start.
   const idp = await startLatchkey(t, { LATCHKEY_SECRET_KEY: secretKey }, { database });
-  t.after(() => database.drop());
   const user = await idp.users.create();
   const rp = await idp.rp({ clientId, clientSecret }, 'basic');
   const tokens = await exchange(rp, await authorize(idp, rp, { email: user.email, pkce: false }), false);

@@ -30,7 +30,6 @@ function capturedLogger() {
 // idle_session_timeout, PgBouncer or an administrator end idle connections of a database that is up.
 test('idle connections terminated while the database is up log no db.unavailable and nothing to recover from', async (t) => {
   const database = await createTestDatabase();
-  t.after(() => database.drop());
   const port = await freePort();
   const issuer = `http://127.0.0.1:${port}`;
   const config = loadConfig({

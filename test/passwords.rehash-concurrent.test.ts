@@ -7,7 +7,6 @@ import { openLoginPage, postLogin } from './helpers/security.ts';
 
 test('two right passwords at once to an account with an older hash both sign in (one rehashes, the other is not refused)', async (t) => {
   const database = await createTestDatabase();
-  t.after(() => database.drop());
   const env = { LATCHKEY_SECRET_KEY: randomBytes(32).toString('base64url') };
 
   // The account is hashed under the defaults, then the operator raises the cost.

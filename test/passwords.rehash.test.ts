@@ -19,7 +19,6 @@ async function storedHash(url: string, id: string): Promise<string> {
 
 test('an account hashed with older ARGON2_* settings is rehashed with the current ones at its next successful sign-in', async (t) => {
   const database = await createTestDatabase();
-  t.after(() => database.drop());
   const env = { LATCHKEY_SECRET_KEY: randomBytes(32).toString('base64url') };
 
   // The account is created under the defaults (t=2)...

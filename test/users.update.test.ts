@@ -8,9 +8,8 @@ import { PASSWORD } from './helpers/latchkey.ts';
 
 const latchkey = runCli;
 
-test('two simultaneous `users update` to one email: exactly one wins, the other is told the email is taken', async (t) => {
+test('two simultaneous `users update` to one email: exactly one wins, the other is told the email is taken', async () => {
   const database = await createTestDatabase();
-  t.after(() => database.drop());
   const env = {
     DATABASE_URL: database.url,
     LATCHKEY_SECRET_KEY: randomBytes(32).toString('base64url'),

@@ -68,8 +68,8 @@ export interface Latchkey extends Arrangements {
 export interface StartOptions {
   /**
    * Start on this database (a restart: pass the first server's `database`, its
-   * `config.secretKey` as LATCHKEY_SECRET_KEY and its `server.port`). A borrowed database is
-   * not dropped by this server's close(); its creator drops it.
+   * `config.secretKey` as LATCHKEY_SECRET_KEY and its `server.port`). Every test database is
+   * dropped when the test file ends (helpers/database.ts).
    */
   database?: TestDatabase;
   /** Listen on this port, so the issuer stays the same across a restart. Default: a free port. */
@@ -118,8 +118,8 @@ export async function startLatchkey(
     log,
     ...createArrangements(server.database.pool, config),
     async close() {
+      // Its database (if it made one) goes when the file ends: another node may still be on it.
       await server.close(2000);
-      if (!borrowed) await database.drop();
     },
   };
   t?.after(() => idp.close());
