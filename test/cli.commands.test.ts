@@ -341,6 +341,8 @@ describe('latchkey commands end to end', { concurrency: 2 }, () => {
       'RS256:active',
       'RS256:next',
     ]);
+    // Typed as an argument, a kid must not read as an option.
+    assert.ok(keys.every((k) => !k.kid.startsWith('-')));
     const next = keys.find((k) => k.alg === 'ES256' && k.state === 'next')!;
 
     assert.deepEqual(ok(await latchkey(['keys', 'retire', next.kid, '--json'], env)), { retired: next.kid });

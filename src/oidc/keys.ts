@@ -37,16 +37,21 @@ function jwkThumbprint(jwk: JWK): string {
 }
 
 async function generateSigningJwk(alg: string): Promise<{ kid: string; privateJwk: JWK; publicJwk: JWK }> {
-  const pair =
-    alg === 'RS256' ? await generate('rsa', { modulusLength: 2048 }) : await generate('ec', { namedCurve: 'P-256' });
-  const privateJwk = pair.privateKey.export({ format: 'jwk' }) as JWK;
-  const publicJwk = pair.publicKey.export({ format: 'jwk' }) as JWK;
-  const kid = jwkThumbprint(publicJwk);
-  return {
-    kid,
-    privateJwk: { ...privateJwk, kid, alg, use: 'sig' },
-    publicJwk: { ...publicJwk, kid, alg, use: 'sig' },
-  };
+  // A thumbprint starting with '-' (1 in 64) would read as an option in `latchkey keys retire <kid>`,
+  // so such a pair is set aside for another: the kid stays the key's RFC 7638 thumbprint.
+  for (;;) {
+    const pair =
+      alg === 'RS256' ? await generate('rsa', { modulusLength: 2048 }) : await generate('ec', { namedCurve: 'P-256' });
+    const publicJwk = pair.publicKey.export({ format: 'jwk' }) as JWK;
+    const kid = jwkThumbprint(publicJwk);
+    if (kid.startsWith('-')) continue;
+    const privateJwk = pair.privateKey.export({ format: 'jwk' }) as JWK;
+    return {
+      kid,
+      privateJwk: { ...privateJwk, kid, alg, use: 'sig' },
+      publicJwk: { ...publicJwk, kid, alg, use: 'sig' },
+    };
+  }
 }
 
 async function insertKey(keys: KeyStore, box: SecretBox, alg: string, state: 'next' | 'active') {
