@@ -97,6 +97,10 @@ test('tokens go out only once they are stored: a token request whose saves canno
   const body = (await refused.json()) as Record<string, unknown>;
   assert.equal(body.error, 'temporarily_unavailable');
   assert.equal(body.access_token, undefined);
+  // Nor do the metrics count them as issued.
+  const metrics = await (await fetch(`http://127.0.0.1:${idp.server.metricsPort}/metrics`)).text();
+  assert.match(metrics, /# TYPE latchkey_tokens_issued_total counter/);
+  assert.doesNotMatch(metrics, /^latchkey_tokens_issued_total\{/m);
 });
 
 test('a token request whose saves fail for another reason gets RFC 6749 JSON, whatever it accepts', async (t) => {

@@ -132,6 +132,10 @@ export function createMetrics(deps: { pool: PoolCounts; clusterWorker?: boolean 
     ctx.body = await text();
   }
 
+  // Tokens the engine issued in a request, counted when its response goes out: a token request's
+  // saves are written after the engine is done, and one whose write fails answers without tokens.
+  const issuedIn = new WeakMap<object, string>();
+
   return {
     registry,
     janitorRemoved,
@@ -149,12 +153,15 @@ export function createMetrics(deps: { pool: PoolCounts; clusterWorker?: boolean 
             ? matched._matchedRoute
             : 'unmatched';
       seriesOf(ctx.method, route, status).observe(seconds);
+      const grantType = issuedIn.get(ctx);
+      if (grantType !== undefined && status === 200) tokensIssued.inc({ grant_type: grantType });
     },
 
     observeProvider(provider) {
       provider.on('grant.success', (ctx: KoaContextWithOIDC) => {
+        // The engine runs on the request's own context: the one observeRequest is given.
         const grantType = ctx.oidc.params?.grant_type;
-        tokensIssued.inc({ grant_type: typeof grantType === 'string' ? grantType : 'unknown' });
+        issuedIn.set(ctx, typeof grantType === 'string' ? grantType : 'unknown');
       });
       return provider;
     },
