@@ -185,6 +185,7 @@ describe('latchkey commands end to end', { concurrency: 2 }, () => {
       'email_verified',
       'factors',
       'id',
+      'invitation_expires_at',
       'last_login_at',
       'locked_until',
       'name',

@@ -42,6 +42,10 @@ test('invitation, end to end in Chromium: users invite mails a link; the person 
   };
   const days = (new Date(expires).getTime() - Date.now()) / 86_400_000;
   assert.ok(days > 6.9 && days <= 7, 'valid 7 days (INVITE_TTL)');
+  const invitationOf = async () =>
+    (JSON.parse((await latchkey(idp, ['users', 'show', id, '--json'])).stdout) as { invitation_expires_at: unknown })
+      .invitation_expires_at;
+  assert.equal(await invitationOf(), expires, 'users show: the invitation is pending');
   assert.equal(
     (await latchkey(idp, ['users', 'invite', '--email', 'SAM@example.com', '--name', 'Again'])).code === 0,
     false,
@@ -72,6 +76,7 @@ test('invitation, end to end in Chromium: users invite mails a link; the person 
   await page.locator('#password').fill(CHOSEN);
   await page.getByRole('button', { name: 'Set my password' }).click();
   await page.getByRole('heading', { name: 'Your account is ready' }).waitFor();
+  assert.equal(await invitationOf(), null, 'users show: no invitation pending once accepted');
 
   const request = await authorizationRequest(rp, app);
   await page.goto(request.url.href);

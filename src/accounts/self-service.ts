@@ -308,7 +308,11 @@ export function createSelfService(deps: {
     },
 
     /** Whether a verification link sent earlier still works (the "verify your email" page sends one when none does). */
-    hasPendingVerification: (accountId: string) => createAccountTokenStore(pool).hasPending(accountId, 'verify'),
+    hasPendingVerification: async (accountId: string) =>
+      (await createAccountTokenStore(pool).pendingUntil(accountId, 'verify')) !== undefined,
+
+    /** Until when the account's invitation link works (`users show`); undefined once used, expired or none. */
+    invitationExpiresAt: (accountId: string) => createAccountTokenStore(pool).pendingUntil(accountId, 'invite'),
 
     /**
      * A signed-in person asks to use another address (their password already checked by the

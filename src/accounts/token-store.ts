@@ -53,9 +53,12 @@ const peek = {
            and (t.password_fingerprint is null or t.password_fingerprint = sha256(convert_to(a.password_hash, 'UTF8')))
            and (t.kind <> 'verify' or lower(t.email) = lower(a.email))`,
 };
-const pending = {
-  name: 'account_tokens.pending',
-  text: `select exists (select 1 from account_tokens where account_id = $1 and kind = $2 and used_at is null and expires_at > now()) as pending`,
+/** When the account's usable links of a kind stop working (null: it has none). */
+const pendingUntil = {
+  name: 'account_tokens.pending_until',
+  text: `select max(t.expires_at) as until from account_tokens t join accounts a on a.id = t.account_id
+         where t.account_id = $1 and t.kind = $2 and t.used_at is null and t.expires_at > now()
+           and (t.password_fingerprint is null or t.password_fingerprint = sha256(convert_to(a.password_hash, 'UTF8')))`,
 };
 /** The address of the account's newest usable link of a kind that carries one (a pending email change). */
 const pendingEmail = {
@@ -109,10 +112,11 @@ export function createAccountTokenStore(db: Queryable) {
       if (!TOKEN_SHAPE.test(token)) return undefined;
       return (await db.query<UsedToken>({ ...peek, values: [tokenHash(token), kind] })).rows[0];
     },
-    /** Whether the account has an unused, unexpired link of this kind. */
-    async hasPending(accountId: string, kind: AccountTokenKind): Promise<boolean> {
+    /** When the account's usable links of this kind expire; undefined when it has none. */
+    async pendingUntil(accountId: string, kind: AccountTokenKind): Promise<Date | undefined> {
       return (
-        (await db.query<{ pending: boolean }>({ ...pending, values: [accountId, kind] })).rows[0]?.pending ?? false
+        (await db.query<{ until: Date | null }>({ ...pendingUntil, values: [accountId, kind] })).rows[0]?.until ??
+        undefined
       );
     },
     /** The address of the account's newest usable link of `kind`, if any (a pending email change). */

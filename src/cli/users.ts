@@ -165,7 +165,15 @@ export async function usersCommand(ctx: CliContext, args: string[], io: Io): Pro
     }
     case 'show': {
       const row = await findUser(ctx, positionals[0]);
-      print(io, json, { ...userView(row), factors: factorsView(await ctx.secondFactors.summary(row.id)) });
+      const [factors, invitationExpiresAt] = await Promise.all([
+        ctx.secondFactors.summary(row.id),
+        ctx.selfService.invitationExpiresAt(row.id),
+      ]);
+      print(io, json, {
+        ...userView(row),
+        factors: factorsView(factors),
+        invitation_expires_at: invitationExpiresAt ?? null,
+      });
       return;
     }
     case 'reset-mfa': {
