@@ -21,7 +21,8 @@ import { ADMIN_URL, ROOT, startBaselineTarget, startLatchkeyTarget, type Target 
  * --profile (Latchkey runs with --cpu-prof; profiles in bench/results/profiles, see profile-summary.ts);
  * --perf-map (Latchkey writes /tmp/perf-<pid>.map, so `perf record -g` names JavaScript frames);
  * --env=NAME=value (repeatable) passes a setting to Latchkey, e.g. --env=RATE_LIMIT_TOKEN_PER_MINUTE=0;
- * --no-variants skips the LOG_LEVEL=warn server.
+ * --no-variants skips the LOG_LEVEL=warn server; --socket=DIR connects Latchkey to the machine's
+ * PostgreSQL through its Unix-domain socket in DIR (e.g. /var/run/postgresql) instead of TCP.
  */
 const { values } = parseArgs({
   options: {
@@ -37,6 +38,7 @@ const { values } = parseArgs({
     scale: { type: 'string' },
     budget: { type: 'string' },
     'no-paced': { type: 'boolean', default: false },
+    socket: { type: 'string' },
   },
 });
 
@@ -160,6 +162,7 @@ try {
     log,
     ...(values.workers ? { workers: Number(values.workers) } : {}),
     ...(values.pool ? { poolSize: Number(values.pool) } : {}),
+    socketDir: values.socket,
     extraEnv,
     nodeFlags: [
       ...(values.profile ? ['--cpu-prof', `--cpu-prof-dir=${path.join(ROOT, 'bench', 'results', 'profiles')}`] : []),
@@ -200,6 +203,7 @@ try {
       log,
       ...(values.workers ? { workers: Number(values.workers) } : {}),
       ...(values.pool ? { poolSize: Number(values.pool) } : {}),
+      socketDir: values.socket,
       extraEnv: { ...extraEnv, LOG_LEVEL: 'warn' },
     });
     targets.push(warn);

@@ -125,6 +125,11 @@ export interface LatchkeyOptions {
   extraEnv?: Record<string, string>;
   /** Extra node flags for the server (e.g. --cpu-prof); workers inherit them. */
   nodeFlags?: string[];
+  /**
+   * The directory of the machine's PostgreSQL Unix-domain socket: Latchkey connects through it
+   * instead of TCP to 127.0.0.1, as it does to the embedded PostgreSQL `npm start` runs.
+   */
+  socketDir?: string | undefined;
   log: (line: string) => void;
 }
 
@@ -140,6 +145,7 @@ export async function startLatchkeyTarget(options: LatchkeyOptions): Promise<Tar
   await admin.query(`create database ${database}`);
   const url = new URL(ADMIN_URL);
   url.pathname = `/${database}`;
+  if (options.socketDir) url.searchParams.set('host', options.socketDir);
   const databaseUrl = url.toString();
   const secretKey = randomBytes(32).toString('base64url');
   const port = await freePort();
