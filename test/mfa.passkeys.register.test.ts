@@ -20,8 +20,18 @@ test('a person adds two passkeys on the account page (password asked first), see
   const page = await context.newPage();
   const authenticator = await addVirtualAuthenticator(page);
 
-  await addPasskeyOnAccountPage(page, idp, user.email, 'Work laptop');
+  // The first factor of the account: its recovery codes are shown once, before the page goes on.
+  const codes = await addPasskeyOnAccountPage(page, idp, user.email, 'Work laptop', async () => {
+    assert.equal(await page.locator('#passkey-recovery-heading').textContent(), 'Save your recovery codes');
+    assert.match((await page.locator('#passkey-recovery').textContent()) ?? '', /If you lose your passkey/);
+    const download = await page.locator('#passkey-recovery-download').getAttribute('href');
+    assert.match(decodeURIComponent(download ?? ''), /^data:text\/plain;charset=utf-8,Recovery codes/);
+    await assertAccessible(page, 'recovery codes of a first passkey');
+  });
+  assert.equal(codes?.length, (await secondFactorsOf(idp).summary(user.id)).recoveryCodes);
+  assert.ok(codes!.every((code) => /^\S{6,}$/.test(code)));
   assert.match((await page.locator('[role=status]').first().textContent()) ?? '', /passkey was added/);
+  assert.match((await page.locator('#recovery-status').textContent()) ?? '', new RegExp(`${codes!.length} unused`));
   const [credential] = await authenticator.credentials();
   assert.ok(credential?.isResidentCredential, 'a discoverable passkey, for sign-in without an email');
   assert.equal(credential?.rpId, 'localhost', "the RP ID is the issuer's host");
@@ -43,7 +53,11 @@ test('a person adds two passkeys on the account page (password asked first), see
   // Another authenticator (a phone, say) adds a second one.
   const phone = await context.newPage();
   await addVirtualAuthenticator(phone);
-  await addPasskeyOnAccountPage(phone, idp, user.email, 'Phone');
+  assert.equal(
+    await addPasskeyOnAccountPage(phone, idp, user.email, 'Phone'),
+    undefined,
+    'codes come with the first factor only',
+  );
   const rows = phone.locator('#passkey-list li');
   assert.equal(await rows.count(), 2);
   assert.match((await rows.nth(0).textContent()) ?? '', /Work laptop[\s\S]*Added [\s\S]*UTC[\s\S]*Not used yet/);
@@ -92,7 +106,10 @@ test('the account page in French lists passkeys and passes axe; without JavaScri
   const context = await newContext(t, browser, { locale: 'fr-FR' });
   const page = await context.newPage();
   await addVirtualAuthenticator(page);
-  await addPasskeyOnAccountPage(page, idp, user.email, 'Ordinateur');
+  const codes = await addPasskeyOnAccountPage(page, idp, user.email, 'Ordinateur', async () => {
+    assert.match((await page.locator('#passkey-recovery').textContent()) ?? '', /Si vous perdez votre clé d’accès/);
+    await assertAccessible(page, 'recovery codes of a first passkey, fr');
+  });
   assert.equal(await page.locator('#passkeys-heading').textContent(), 'Clés d’accès');
   for (const viewport of VIEWPORTS) {
     await page.setViewportSize(viewport);
@@ -104,8 +121,8 @@ test('the account page in French lists passkeys and passes axe; without JavaScri
   await plain.goto(`${idp.issuer}/account`);
   await plain.locator('#email').fill(user.email);
   await plain.locator('#password').fill(PASSWORD);
-  // The passkey is a second factor now; without JavaScript a recovery code answers for it.
-  const [code] = (await secondFactorsOf(idp).recoveryCodesForNewFactor(user.id)) ?? [];
+  // The passkey is a second factor now; without JavaScript a recovery code shown with it answers for it.
+  const [code] = codes ?? [];
   assert.ok(code, 'a first set of recovery codes');
   await plain.locator('form[action$="/login"] button[type=submit]').click();
   await plain.locator('#recovery_code').waitFor();

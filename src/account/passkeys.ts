@@ -5,6 +5,7 @@ import type { AuditStore } from '../audit/store.ts';
 import { PAGE_ROUTES } from '../http/routes.ts';
 import { parseForm } from '../interactions/forms.ts';
 import { jsonError, parseJson, stringField } from '../interactions/json.ts';
+import { recoveryCodesDownload } from '../interactions/second-factor-pages.ts';
 import type { Views } from '../interactions/views.ts';
 import { bindingOf, MAX_PASSKEY_NAME, type Passkeys } from '../mfa/passkeys.ts';
 import type { Logger } from '../observability/logger.ts';
@@ -32,6 +33,8 @@ export interface AccountPasskeyPage<W extends Who> {
   /** Shows the page again with an error in the passkeys section. */
   renderError(ctx: Context, who: W, message: string, status: number): Promise<void>;
   seeOther(ctx: Context, done: 'passkey_added' | 'passkey_removed'): void;
+  /** The account's first recovery codes, when its new passkey is its first factor; undefined otherwise. */
+  recoveryCodesForNewFactor(accountId: string): Promise<string[] | undefined>;
 }
 
 /** Where the page goes after a change to the passkeys, with its notice. */
@@ -116,7 +119,17 @@ export function accountPasskeyRoutes<W extends Who>(page: AccountPasskeyPage<W>)
         { event: 'account.passkey_added', account_id: who.account.id, passkey_id: result.passkey.id },
         'passkey added on the account page',
       );
-      ctx.body = { redirect: passkeysDone('passkey_added') };
+      // A first factor comes with recovery codes, as an authenticator app's does: the page shows
+      // them once (views/assets/passkeys.js) before it goes on. Never stored by anyone on the way.
+      const recoveryCodes = await page.recoveryCodesForNewFactor(who.account.id);
+      ctx.set('Cache-Control', 'no-store');
+      ctx.body = {
+        redirect: passkeysDone('passkey_added'),
+        ...(recoveryCodes && {
+          recovery_codes: recoveryCodes,
+          recovery_codes_download: recoveryCodesDownload(recoveryCodes, t.passkeys.recoveryDownloadHeading),
+        }),
+      };
     })
     .post(PAGE_ROUTES.account_passkey_remove, parseForm, async function removePasskey(ctx) {
       const { passkeys } = page;

@@ -588,6 +588,7 @@ export function accountRoutes(deps: AccountPageDeps): Router {
         renderError: (ctx, who, message, status) =>
           render(ctx, who, { error: { section: 'passkeys', message }, status }),
         seeOther,
+        recoveryCodesForNewFactor: (accountId) => deps.secondFactors.recoveryCodesForNewFactor(accountId),
       }).routes(),
     );
 }

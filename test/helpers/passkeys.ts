@@ -35,8 +35,18 @@ export async function addVirtualAuthenticator(page: Page) {
   };
 }
 
-/** Signs in to /account with the password (when not signed in yet) and adds a passkey named `name`. */
-export async function addPasskeyOnAccountPage(page: Page, idp: Latchkey, email: string, name: string) {
+/**
+ * Signs in to /account with the password (when not signed in yet) and adds a passkey named `name`.
+ * Returns the recovery codes the page showed (a first factor comes with them), then went on.
+ */
+export async function addPasskeyOnAccountPage(
+  page: Page,
+  idp: Latchkey,
+  email: string,
+  name: string,
+  /** Runs while the recovery codes are shown, before the page goes on. */
+  whileCodesShown?: () => Promise<void>,
+): Promise<string[] | undefined> {
   await page.goto(`${idp.issuer}/account`);
   if (!page.url().startsWith(`${idp.issuer}/account`)) {
     await submitLogin(page, email);
@@ -45,8 +55,17 @@ export async function addPasskeyOnAccountPage(page: Page, idp: Latchkey, email: 
   await page.locator('#passkey_name').fill(name);
   await page.locator('#passkey_password').fill(PASSWORD);
   await page.locator('#passkey-add button[type=submit]').click();
-  await page.waitForURL(/done=passkey_added/);
+  const recovery = page.locator('#passkey-recovery');
+  await Promise.race([page.waitForURL(/done=passkey_added/), recovery.waitFor()]);
+  let codes: string[] | undefined;
+  if (await recovery.isVisible()) {
+    codes = await page.locator('#passkey-recovery-codes li').allTextContents();
+    await whileCodesShown?.();
+    await page.locator('#passkey-recovery-continue').click();
+    await page.waitForURL(/done=passkey_added/);
+  }
   assert.match((await page.locator('#passkey-list').textContent()) ?? '', new RegExp(name));
+  return codes;
 }
 
 /** Signs the browser out at /logout (the confirmation page's button). */

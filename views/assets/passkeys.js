@@ -94,6 +94,25 @@
     );
   }
 
+  /**
+   * The account's first passkey came with recovery codes: they are shown here, once, in place of the
+   * form; "continue" goes where the page would have gone.
+   */
+  function showRecoveryCodes(form, data) {
+    const section = document.getElementById('passkey-recovery');
+    const list = document.getElementById('passkey-recovery-codes');
+    for (const code of data.recovery_codes) {
+      const item = document.createElement('li');
+      item.textContent = code;
+      list.append(item);
+    }
+    document.getElementById('passkey-recovery-download').href = data.recovery_codes_download;
+    document.getElementById('passkey-recovery-continue').href = data.redirect;
+    form.hidden = true;
+    section.hidden = false;
+    document.getElementById('passkey-recovery-heading').focus();
+  }
+
   /** The account page: "Add a passkey" asks for a name and the password, then the browser makes it. */
   function addPasskey(form) {
     const say = messenger(form.querySelector('#passkey-message'));
@@ -121,6 +140,7 @@
           return say(err && err.name === 'InvalidStateError' ? form.dataset.already : form.dataset.cancelled, true);
         }
         const result = await postJson(addUrl, { csrf, name, response });
+        if (result.data.recovery_codes) return showRecoveryCodes(form, result.data);
         if (result.data.redirect) return location.assign(result.data.redirect);
         say(result.data.error_description || form.dataset.failed, true);
       } finally {

@@ -324,6 +324,9 @@ export const en = {
     removeMissing: 'Choose a passkey and enter your current password.',
     removeNote: 'You can no longer sign in with a passkey once it is removed.',
     added: 'Your passkey was added. You can sign in with it from now on.',
+    recoveryLede:
+      'If you lose your passkey, each of these codes lets you finish signing in once in its place. Save them somewhere safe now: they are not shown again.',
+    recoveryDownloadHeading: 'Recovery codes: each works once, instead of your passkey or a code from an app.',
     removed: 'The passkey was removed.',
   },
   loggedOut: {

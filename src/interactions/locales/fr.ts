@@ -340,6 +340,10 @@ export const fr: Strings = {
     removeMissing: 'Choisissez une clé d’accès et saisissez votre mot de passe actuel.',
     removeNote: 'Une fois supprimée, la clé d’accès ne permet plus de vous connecter.',
     added: 'Votre clé d’accès a été ajoutée. Vous pouvez vous connecter avec elle dès maintenant.',
+    recoveryLede:
+      'Si vous perdez votre clé d’accès, chacun de ces codes vous permet de terminer une connexion une fois à sa place. Enregistrez-les maintenant en lieu sûr : ils ne seront plus affichés.',
+    recoveryDownloadHeading:
+      'Codes de secours : chacun fonctionne une fois, à la place de votre clé d’accès ou d’un code d’application.',
     removed: 'La clé d’accès a été supprimée.',
   },
   loggedOut: {
