@@ -11,7 +11,7 @@ import type { Config } from './config.ts';
 import { isDatabaseUnavailable, isUnstorableInput, UNSTORABLE_DESCRIPTION } from './db/errors.ts';
 import type { Pool } from './db/pool.ts';
 import { renderErrorPage, unavailable } from './http/responses.ts';
-import { type EngineGuard, engineRouteNames, type RouteName, routeOf } from './http/routes.ts';
+import { type EngineGuard, engineRouteNames, type RouteName, readsInteraction, routeOf } from './http/routes.ts';
 import { type InteractionDeps, interactionRoutes } from './interactions/routes.ts';
 import { VIEWS_DIR, type Views } from './interactions/views.ts';
 import { healthRoutes } from './observability/health.ts';
@@ -37,23 +37,6 @@ const NO_PAGES = new Set<RouteName | undefined>([
   'registration',
   'device_authorization',
   'pushed_authorization_request',
-]);
-/**
- * Our pages of a sign-in: each reads its interaction (and session) through the engine's
- * interactionDetails and again in interactionFinished; in a read-ahead scope the second is the first's.
- */
-const READS_INTERACTION = new Set<RouteName | undefined>([
-  'interaction',
-  'login',
-  'abort',
-  'consent',
-  'second_factor',
-  'second_factor_enrol',
-  'passkey_options',
-  'passkey_login',
-  'second_factor_passkey_options',
-  'second_factor_passkey',
-  'verify_email_resend',
 ]);
 
 /** Holds the live engine; key rotation swaps in a new one without a restart. */
@@ -277,7 +260,8 @@ export function createApp(deps: AppDeps): Koa {
   app.use(function engineOrOurRoutes(ctx, next) {
     const engineChain = engineChains.get(ctx.state.route);
     if (engineChain) return engineChain(ctx);
-    return READS_INTERACTION.has(ctx.state.route) ? deps.readAhead.run(next) : next();
+    // A sign-in page reads its interaction twice: in a read-ahead scope the second is the first's.
+    return readsInteraction(ctx.state.route) ? deps.readAhead.run(next) : next();
   });
   for (const router of routers) app.use(router.routes()).use(router.allowedMethods());
   return app;

@@ -79,6 +79,11 @@ interface Entry {
   path: string;
   methods: readonly Method[];
   engine: boolean;
+  /**
+   * A page of a sign-in that reads its interaction (and session) through the engine's
+   * interactionDetails and again in interactionFinished: app.ts gives it a read-ahead scope.
+   */
+  interaction?: true;
 }
 
 /**
@@ -113,21 +118,34 @@ const TABLE = [
   { name: 'client', path: `${ROUTES.registration}/:clientId`, methods: ['GET'], engine: true },
   { name: 'client_update', path: `${ROUTES.registration}/:clientId`, methods: ['PUT'], engine: true },
   { name: 'client_delete', path: `${ROUTES.registration}/:clientId`, methods: ['DELETE'], engine: true },
-  { name: 'interaction', path: PAGE_ROUTES.interaction, methods: ['GET'], engine: false },
-  { name: 'login', path: PAGE_ROUTES.login, methods: ['POST'], engine: false },
-  { name: 'abort', path: PAGE_ROUTES.abort, methods: ['POST'], engine: false },
-  { name: 'passkey_options', path: PAGE_ROUTES.passkeyOptions, methods: ['POST'], engine: false },
-  { name: 'passkey_login', path: PAGE_ROUTES.passkeyLogin, methods: ['POST'], engine: false },
-  { name: 'consent', path: PAGE_ROUTES.consent, methods: ['POST'], engine: false },
-  { name: 'second_factor', path: PAGE_ROUTES.secondFactor, methods: ['POST'], engine: false },
-  { name: 'second_factor_enrol', path: PAGE_ROUTES.secondFactorEnrol, methods: ['POST'], engine: false },
+  { name: 'interaction', path: PAGE_ROUTES.interaction, methods: ['GET'], engine: false, interaction: true },
+  { name: 'login', path: PAGE_ROUTES.login, methods: ['POST'], engine: false, interaction: true },
+  { name: 'abort', path: PAGE_ROUTES.abort, methods: ['POST'], engine: false, interaction: true },
+  { name: 'passkey_options', path: PAGE_ROUTES.passkeyOptions, methods: ['POST'], engine: false, interaction: true },
+  { name: 'passkey_login', path: PAGE_ROUTES.passkeyLogin, methods: ['POST'], engine: false, interaction: true },
+  { name: 'consent', path: PAGE_ROUTES.consent, methods: ['POST'], engine: false, interaction: true },
+  { name: 'second_factor', path: PAGE_ROUTES.secondFactor, methods: ['POST'], engine: false, interaction: true },
+  {
+    name: 'second_factor_enrol',
+    path: PAGE_ROUTES.secondFactorEnrol,
+    methods: ['POST'],
+    engine: false,
+    interaction: true,
+  },
   {
     name: 'second_factor_passkey_options',
     path: PAGE_ROUTES.secondFactorPasskeyOptions,
     methods: ['POST'],
     engine: false,
+    interaction: true,
   },
-  { name: 'second_factor_passkey', path: PAGE_ROUTES.secondFactorPasskey, methods: ['POST'], engine: false },
+  {
+    name: 'second_factor_passkey',
+    path: PAGE_ROUTES.secondFactorPasskey,
+    methods: ['POST'],
+    engine: false,
+    interaction: true,
+  },
   { name: 'account', path: PAGE_ROUTES.account, methods: ['GET'], engine: false },
   { name: 'account_callback', path: PAGE_ROUTES.account_callback, methods: ['GET'], engine: false },
   { name: 'account_profile', path: PAGE_ROUTES.account_profile, methods: ['POST'], engine: false },
@@ -150,7 +168,13 @@ const TABLE = [
   { name: 'account_passkey_add', path: PAGE_ROUTES.account_passkey_add, methods: ['POST'], engine: false },
   { name: 'account_passkey_remove', path: PAGE_ROUTES.account_passkey_remove, methods: ['POST'], engine: false },
   { name: 'account_email_confirm', path: PAGE_ROUTES.account_email_confirm, methods: ['GET', 'POST'], engine: false },
-  { name: 'verify_email_resend', path: PAGE_ROUTES.verifyEmailResend, methods: ['POST'], engine: false },
+  {
+    name: 'verify_email_resend',
+    path: PAGE_ROUTES.verifyEmailResend,
+    methods: ['POST'],
+    engine: false,
+    interaction: true,
+  },
   { name: 'forgot_password', path: PAGE_ROUTES.forgotPassword, methods: ['GET', 'POST'], engine: false },
   { name: 'reset_password', path: PAGE_ROUTES.resetPassword, methods: ['GET', 'POST'], engine: false },
   { name: 'accept_invitation', path: PAGE_ROUTES.acceptInvitation, methods: ['GET', 'POST'], engine: false },
@@ -173,6 +197,9 @@ declare module 'koa' {
 
 const compiled = TABLE.map((entry) => ({ ...entry, segments: entry.path.split('/') as readonly string[] }));
 const ENGINE_NAMES = new Set<RouteName>(TABLE.filter((entry) => entry.engine).map((entry) => entry.name));
+const INTERACTION_NAMES = new Set<RouteName>(
+  TABLE.filter((entry) => 'interaction' in entry && entry.interaction).map((entry) => entry.name),
+);
 
 function matches(segments: readonly string[], parts: readonly string[]): boolean {
   if (segments.length !== parts.length) return false;
@@ -229,6 +256,11 @@ export function isEngineRoute(name: RouteName | undefined): boolean {
 /** The routes the engine serves. */
 export function engineRouteNames(): RouteName[] {
   return [...ENGINE_NAMES];
+}
+
+/** Whether the route is a page of a sign-in that reads its interaction (Entry.interaction). */
+export function readsInteraction(route: RouteName | undefined): boolean {
+  return route !== undefined && INTERACTION_NAMES.has(route);
 }
 
 /**
