@@ -11,7 +11,14 @@ import type { Config } from './config.ts';
 import { isDatabaseUnavailable, isUnstorableInput, UNSTORABLE_DESCRIPTION } from './db/errors.ts';
 import type { Pool } from './db/pool.ts';
 import { renderErrorPage, unavailable } from './http/responses.ts';
-import { type EngineGuard, engineRouteNames, type RouteName, readsInteraction, routeOf } from './http/routes.ts';
+import {
+  type EngineGuard,
+  engineRouteNames,
+  type Method,
+  type RouteName,
+  readsInteraction,
+  routeOf,
+} from './http/routes.ts';
 import { type InteractionDeps, interactionRoutes } from './interactions/routes.ts';
 import { VIEWS_DIR, type Views } from './interactions/views.ts';
 import { healthRoutes } from './observability/health.ts';
@@ -246,7 +253,13 @@ export function createApp(deps: AppDeps): Koa {
   ];
   const engineChains = new Map<RouteName | undefined, (ctx: Context) => Promise<void>>();
   for (const route of engineRouteNames()) {
-    const checks = guards.filter((guard) => guard.routes.includes(route)).map((guard) => guard.check);
+    const checks = guards
+      .filter((guard) => guard.routes.includes(route))
+      .map(({ methods, check }) =>
+        methods
+          ? (ctx: Context, next: Next) => (methods.includes(ctx.method as Method) ? check(ctx, next) : next())
+          : check,
+      );
     engineChains.set(route, checks.length > 0 ? compose<Context>([...checks, runEngine]) : runEngine);
   }
 

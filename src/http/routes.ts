@@ -73,7 +73,7 @@ export const PAGE_ROUTES = {
   playground_action: '/playground/action',
 } as const;
 
-type Method = 'GET' | 'POST' | 'PUT' | 'DELETE' | 'OPTIONS';
+export type Method = 'GET' | 'POST' | 'PUT' | 'DELETE' | 'OPTIONS';
 interface Entry {
   name: string;
   path: string;
@@ -269,5 +269,7 @@ export function readsInteraction(route: RouteName | undefined): boolean {
  */
 export interface EngineGuard {
   routes: readonly RouteName[];
+  /** Only requests with these methods pass the check (the others of its routes skip it); all when absent. */
+  methods?: readonly Method[];
   check(ctx: Context, next: Next): Promise<void>;
 }

@@ -116,6 +116,7 @@ export function createDeviceFlow(deps: { views: Views; pool: Pool; log: Logger }
     pages,
     codeEntryLimit: {
       routes: ['code_verification'],
+      methods: ['POST'],
       check: limitCodeEntry,
     },
     resumeCookieCheck: {
@@ -125,7 +126,6 @@ export function createDeviceFlow(deps: { views: Views; pool: Pool; log: Logger }
   };
 
   async function limitCodeEntry(ctx: Context, next: Next): Promise<void> {
-    if (ctx.method !== 'POST') return next();
     addressOf.set(ctx.req, ctx.ip);
     const used = await wrongCodes.get(keyFor(ctx));
     if (!used || used.consumedPoints < MAX_WRONG_CODES) return next();

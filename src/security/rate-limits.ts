@@ -217,8 +217,8 @@ export function createRateLimits(deps: {
      */
     tokenRequestLimit: {
       routes: ['token'],
+      methods: ['POST'],
       async check(ctx: Context, next: Next): Promise<void> {
-        if (ctx.method !== 'POST') return next();
         let decision: LimitDecision;
         try {
           decision = tokenLeases ? await tokenLeases.take(clientKey(ctx.ip)) : { allowed: true };

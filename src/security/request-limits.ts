@@ -18,11 +18,12 @@ const MAX_PARAMETERS = 64;
  */
 export const frontChannelParameterLimit: EngineGuard = {
   routes: ['authorization', 'end_session'],
+  methods: ['GET'],
   check: limitFrontChannelParameters,
 };
 
 async function limitFrontChannelParameters(ctx: Context, next: Next): Promise<void> {
-  if (ctx.method === 'GET' && ctx.querystring) {
+  if (ctx.querystring) {
     const params = new URLSearchParams(ctx.querystring);
     let count = 0;
     for (const [key, value] of params) {
