@@ -96,3 +96,13 @@ test('two uses of one recovery code at once: exactly one is accepted', async (t)
   );
   assert.equal(results.filter((result) => result.ok).length, 1);
 });
+
+test('first factors added at the same moment make one set of recovery codes, shown to exactly one of them', async (t) => {
+  const idp = await startLatchkey(t, { DATABASE_POOL_SIZE: '10' });
+  const user = await idp.users.create();
+  const factors = secondFactorsOf(idp);
+  const sets = await Promise.all(Array.from({ length: 8 }, () => factors.recoveryCodesForNewFactor(user.id)));
+  const shown = sets.filter((codes) => codes !== undefined);
+  assert.equal(shown.length, 1);
+  assert.equal((await factors.summary(user.id)).recoveryCodes, shown[0]!.length);
+});

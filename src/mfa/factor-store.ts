@@ -81,6 +81,14 @@ const totpUseStep = {
 // Recovery codes
 // ---------------------------------------------------------------------------------------------
 
+/**
+ * Holds one account's recovery codes until the transaction ends: whether the account has a set and
+ * what replaces it are decided by one transaction at a time (a 64-bit hash of the account id).
+ */
+const recoveryLock = {
+  name: 'account_factors.recovery_lock',
+  text: `select pg_advisory_xact_lock(hashtextextended('latchkey:recovery-codes:' || $1, 0))`,
+};
 const recoveryDeleteAll = {
   name: 'account_factors.recovery_delete_all',
   text: `delete from account_factors where account_id = $1 and kind = 'recovery'`,
@@ -239,8 +247,13 @@ export function createFactorStore(db: Queryable) {
     },
 
     // Recovery codes
-    /** Replaces the account's codes with these digests (run inside a transaction). */
+    /** In a transaction: until it ends, no other transaction changes or first-makes this account's codes. */
+    async recoveryLock(accountId: string): Promise<void> {
+      await db.query({ ...recoveryLock, values: [accountId] });
+    },
+    /** Replaces the account's codes with these digests, none for `[]` (in a transaction: it takes recoveryLock). */
     async recoveryReplace(accountId: string, digests: string[]): Promise<void> {
+      await db.query({ ...recoveryLock, values: [accountId] });
       await db.query({ ...recoveryDeleteAll, values: [accountId] });
       await db.query({ ...recoveryInsert, values: [accountId, digests] });
     },

@@ -71,6 +71,15 @@ export function createSecondFactors(deps: {
     return codes;
   }
 
+  /**
+   * The account's first set of recovery codes (in the caller's transaction), made when it has no
+   * unused one; undefined when it has. Of first factors added at the same moment, one makes the set.
+   */
+  async function firstRecoveryCodes(store: FactorStore, accountId: string): Promise<string[] | undefined> {
+    await store.recoveryLock(accountId);
+    return (await store.kindsOf(accountId)).recovery ? undefined : replaceRecoveryCodes(store, accountId);
+  }
+
   async function verifyTotp(accountId: string, input: string): Promise<boolean> {
     const code = normalizeTotpCode(input);
     const factor = code && (await factors.totpFindConfirmed(accountId));
@@ -138,10 +147,7 @@ export function createSecondFactors(deps: {
       const result = await inTransaction(async (store): Promise<ConfirmTotp> => {
         await store.totpDeleteConfirmed(accountId);
         if (!(await store.totpConfirm(factorId, accountId, step))) return { ok: false, reason: 'not_found' };
-        const codes = (await store.kindsOf(accountId)).recovery
-          ? undefined
-          : await replaceRecoveryCodes(store, accountId);
-        return { ok: true, recoveryCodes: codes };
+        return { ok: true, recoveryCodes: await firstRecoveryCodes(store, accountId) };
       });
       if (result.ok) await audit.record({ event: 'mfa.totp_added', accountId });
       return result;
@@ -166,9 +172,7 @@ export function createSecondFactors(deps: {
      * account has no unused one; undefined when it has (they are not shown again).
      */
     async recoveryCodesForNewFactor(accountId: string): Promise<string[] | undefined> {
-      return inTransaction(async (store) =>
-        (await store.kindsOf(accountId)).recovery ? undefined : replaceRecoveryCodes(store, accountId),
-      );
+      return inTransaction((store) => firstRecoveryCodes(store, accountId));
     },
 
     /** A new set of recovery codes; the old ones stop working. */
