@@ -26,7 +26,17 @@ test('a person adds two passkeys on the account page (password asked first), see
     assert.match((await page.locator('#passkey-recovery').textContent()) ?? '', /If you lose your passkey/);
     const download = await page.locator('#passkey-recovery-download').getAttribute('href');
     assert.match(decodeURIComponent(download ?? ''), /^data:text\/plain;charset=utf-8,Recovery codes/);
-    await assertAccessible(page, 'recovery codes of a first passkey');
+    for (const viewport of VIEWPORTS) {
+      await page.setViewportSize(viewport);
+      await assertAccessible(page, `recovery codes of a first passkey ${viewport.width}px`);
+      assert.equal(await overflowsHorizontally(page), false, `${viewport.width}px: no sideways scrolling`);
+    }
+    // Keyboard: the heading has the focus, and Tab reaches the download and then "continue".
+    assert.equal(await page.evaluate('document.activeElement?.id'), 'passkey-recovery-heading');
+    await page.keyboard.press('Tab');
+    assert.equal(await page.evaluate('document.activeElement?.id'), 'passkey-recovery-download');
+    await page.keyboard.press('Tab');
+    assert.equal(await page.evaluate('document.activeElement?.id'), 'passkey-recovery-continue');
   });
   assert.equal(codes?.length, (await secondFactorsOf(idp).summary(user.id)).recoveryCodes);
   assert.ok(codes!.every((code) => /^\S{6,}$/.test(code)));
