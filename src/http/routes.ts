@@ -198,7 +198,7 @@ declare module 'koa' {
 const compiled = TABLE.map((entry) => ({ ...entry, segments: entry.path.split('/') as readonly string[] }));
 const ENGINE_NAMES = new Set<RouteName>(TABLE.filter((entry) => entry.engine).map((entry) => entry.name));
 const INTERACTION_NAMES = new Set<RouteName>(
-  TABLE.filter((entry) => 'interaction' in entry && entry.interaction).map((entry) => entry.name),
+  TABLE.filter((entry) => 'interaction' in entry).map((entry) => entry.name),
 );
 
 function matches(segments: readonly string[], parts: readonly string[]): boolean {
