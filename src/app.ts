@@ -25,6 +25,7 @@ import { healthRoutes } from './observability/health.ts';
 import type { Logger } from './observability/logger.ts';
 import type { Outage } from './observability/outage.ts';
 import { requestLog } from './observability/request-log.ts';
+import { PUBLISHED_ROUTES, publishedDocuments } from './oidc/published-documents.ts';
 import type { ReadAhead } from './oidc/read-ahead.ts';
 import { type PlaygroundDeps, playgroundRoutes } from './playground/routes.ts';
 import { frontChannelParameterLimit } from './security/request-limits.ts';
@@ -243,13 +244,15 @@ export function createApp(deps: AppDeps): Koa {
   ];
   // Each engine route's chain, composed once: parameter limits and rate limits first, a read-ahead
   // (an AsyncLocalStorage scope) where the engine finds codes and tokens, then the engine, which sets
-  // the response (its cookies are signed with the same keys as ours). Discovery and /jwks pass no check.
+  // the response (its cookies are signed with the same keys as ours). Discovery and /jwks pass no
+  // check: each engine's document is served from its first answer.
   const runEngine = (ctx: Context) => currentEngine()(ctx);
   const guards: EngineGuard[] = [
     frontChannelParameterLimit,
     ...(deps.engineGuards ?? []),
     { routes: READS_TOKENS, check: (_ctx, next) => deps.readAhead.run(next) },
     { routes: ISSUES_TOKENS, check: (_ctx, next) => deps.readAhead.runHoldingSaves(next) },
+    { routes: PUBLISHED_ROUTES, methods: ['GET'], check: publishedDocuments(() => providerRef.current) },
   ];
   const engineChains = new Map<RouteName | undefined, (ctx: Context) => Promise<void>>();
   for (const route of engineRouteNames()) {
