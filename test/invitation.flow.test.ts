@@ -46,17 +46,21 @@ test('invitation, end to end in Chromium: users invite mails a link; the person 
     (JSON.parse((await latchkey(idp, ['users', 'show', id, '--json'])).stdout) as { invitation_expires_at: unknown })
       .invitation_expires_at;
   assert.equal(await invitationOf(), expires, 'users show: the invitation is pending');
-  assert.equal(
-    (await latchkey(idp, ['users', 'invite', '--email', 'SAM@example.com', '--name', 'Again'])).code === 0,
-    false,
-    'one account per address',
-  );
+  const linkIn = (mail: { text: string }) => new URL(/https?:\/\/\S+\/accept-invitation\?\S+/.exec(mail.text)![0]);
+  const [firstMail] = await smtp.waitFor(1);
+  const firstLink = linkIn(firstMail!);
 
-  const [mail] = await smtp.waitFor(1);
-  assert.deepEqual(mail!.envelope.to, ['sam@example.com']);
-  assert.match(mail!.headers.get('subject') ?? '', /invited/);
-  const link = new URL(/https?:\/\/\S+\/accept-invitation\?\S+/.exec(mail!.text)![0]);
+  // The mail went astray: inviting the address again mails a new link to the same account and voids the first.
+  const again = await latchkey(idp, ['users', 'invite', '--email', 'SAM@example.com', '--name', 'Again', '--json']);
+  assert.equal(again.code, 0, again.stderr);
+  const reinvited = JSON.parse(again.stdout) as { id: string; invited_again: boolean };
+  assert.deepEqual([reinvited.id, reinvited.invited_again], [id, true], 'one account per address');
+  const mail = (await smtp.waitFor(2))[1]!;
+  assert.deepEqual(mail.envelope.to, ['sam@example.com']);
+  assert.match(mail.headers.get('subject') ?? '', /invited/);
+  const link = linkIn(mail);
   assert.equal(link.origin, idp.issuer);
+  assert.notEqual(link.href, firstLink.href);
 
   const context = await newContext(t, browser);
   const page = await context.newPage();
@@ -66,6 +70,8 @@ test('invitation, end to end in Chromium: users invite mails a link; the person 
   await submitLogin(page, 'sam@example.com', CHOSEN);
   assert.equal(await page.locator('#login-error').count(), 1);
 
+  await page.goto(firstLink.href);
+  await page.getByRole('heading', { name: 'This link no longer works' }).waitFor();
   await page.goto(link.href);
   assert.equal(await page.locator('#password').getAttribute('autocomplete'), 'new-password');
   await assertAccessible(page, 'accept invitation');
@@ -77,6 +83,9 @@ test('invitation, end to end in Chromium: users invite mails a link; the person 
   await page.getByRole('button', { name: 'Set my password' }).click();
   await page.getByRole('heading', { name: 'Your account is ready' }).waitFor();
   assert.equal(await invitationOf(), null, 'users show: no invitation pending once accepted');
+  const used = await latchkey(idp, ['users', 'invite', '--email', 'sam@example.com', '--name', 'Sam']);
+  assert.notEqual(used.code, 0, 'an account whose invitation was accepted is not invited again');
+  assert.match(used.stderr, /has been used/);
 
   const request = await authorizationRequest(rp, app);
   await page.goto(request.url.href);

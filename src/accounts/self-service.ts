@@ -37,7 +37,8 @@ export type SignUp =
   | { ok: false; reason: 'invalid_email' | PasswordProblem };
 
 export type Invite =
-  | { ok: true; account: AccountRow; expiresAt: Date }
+  /** again: the address's account was awaiting its first sign-in; a new link replaces its earlier ones. */
+  | { ok: true; account: AccountRow; expiresAt: Date; again: boolean }
   | { ok: false; reason: 'email_taken' | 'invalid_email' };
 
 export type EmailChangeRequest =
@@ -128,6 +129,24 @@ export function createSelfService(deps: {
     const result = await accounts.setPassword(used.account_id, password);
     if (!result.ok) return { ok: false, reason: result.reason === 'not_found' ? 'invalid_link' : result.reason };
     return { ok: true, accountId: used.account_id };
+  }
+
+  /** The invitation link and its mail; undefined when the account no longer awaits its first sign-in. */
+  function sendInvitation(
+    account: AccountRow,
+    input: { locale: MailLocale; invitedBy?: string | undefined },
+  ): Promise<Date | undefined> {
+    return issueWithMail('invite', account, settings.inviteTtlSeconds, { bindPassword: true }, (token) => ({
+      recipient: account.email,
+      template: 'invitation',
+      locale: input.locale,
+      data: {
+        name: account.name,
+        acceptPath: link('/accept-invitation', { token }),
+        expiresInDays: Math.round(settings.inviteTtlSeconds / 86_400),
+        invitedBy: input.invitedBy,
+      },
+    }));
   }
 
   return {
@@ -243,7 +262,9 @@ export function createSelfService(deps: {
     /**
      * An operator invites a person: an account without a usable password (a random one nobody
      * knows) and a link, valid INVITE_TTL, to choose one. The account is not created when the
-     * mail cannot be queued.
+     * mail cannot be queued. Inviting an address again while its account awaits its first sign-in
+     * (the link expired or the mail was lost) mails a new link and voids the earlier ones; an
+     * account that has been used is refused (email_taken): its owner resets their own password.
      */
     async invite(input: {
       email: string;
@@ -256,29 +277,19 @@ export function createSelfService(deps: {
         name: input.name,
         password: randomBytes(32).toString('base64url'),
       });
-      if (!created.ok) return { ok: false, reason: created.reason === 'email_taken' ? 'email_taken' : 'invalid_email' };
+      if (!created.ok) {
+        if (created.reason !== 'email_taken') return { ok: false, reason: 'invalid_email' };
+        const existing = await store.findByEmail(input.email.trim());
+        const expiresAt = existing && (await sendInvitation(existing, input));
+        return existing && expiresAt
+          ? { ok: true, account: existing, expiresAt, again: true }
+          : { ok: false, reason: 'email_taken' };
+      }
       const { account } = created;
-      const days = Math.round(settings.inviteTtlSeconds / 86_400);
       try {
-        const expiresAt = await issueWithMail(
-          'invite',
-          account,
-          settings.inviteTtlSeconds,
-          { bindPassword: true },
-          (token) => ({
-            recipient: account.email,
-            template: 'invitation',
-            locale: input.locale,
-            data: {
-              name: account.name,
-              acceptPath: link('/accept-invitation', { token }),
-              expiresInDays: days,
-              invitedBy: input.invitedBy,
-            },
-          }),
-        );
+        const expiresAt = await sendInvitation(account, input);
         if (!expiresAt) throw new Error('the invited account vanished before its link was issued');
-        return { ok: true, account, expiresAt };
+        return { ok: true, account, expiresAt, again: false };
       } catch (err) {
         // No account without its invitation: the operator can invite again.
         await store.delete(account.id).catch(() => undefined);

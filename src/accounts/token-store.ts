@@ -18,17 +18,28 @@ const newToken = (): string => randomBytes(32).toString('base64url');
 const TOKEN_SHAPE = /^[A-Za-z0-9_-]{43}$/;
 
 // $5: bind the link to the current password (reset, invite): any later password change voids it.
-const issue = {
-  name: 'account_tokens.issue',
-  text: `insert into account_tokens (token_hash, kind, account_id, email, password_fingerprint, expires_at)
-         select $1, $2, a.id, $4, case when $5 then sha256(convert_to(a.password_hash, 'UTF8')) end, now() + make_interval(secs => $6)
-         from accounts a where a.id = $3
-         returning expires_at`,
+const issueText = (condition: string) =>
+  `insert into account_tokens (token_hash, kind, account_id, email, password_fingerprint, expires_at)
+   select $1, $2, a.id, $4, case when $5 then sha256(convert_to(a.password_hash, 'UTF8')) end, now() + make_interval(secs => $6)
+   from accounts a where a.id = $3 ${condition}
+   returning expires_at`;
+const issue = { name: 'account_tokens.issue', text: issueText('') };
+/**
+ * An invitation goes only to an account that awaits its first sign-in: nobody has set its password
+ * (accepting an invitation does), it never signed in, nobody signed it up, it is not disabled.
+ * Decided as the link is written, so an invitation accepted at the same moment is not followed by
+ * a new link bound to the password just chosen.
+ */
+const issueInvitation = {
+  name: 'account_tokens.issue_invitation',
+  text: issueText(`and a.password_changed_at is null and a.last_login_at is null and a.signed_up_at is null
+     and not a.disabled`),
 };
 /** A newer link voids the older ones of its kind (a newer reset request, a resent verification). */
 const voidOlder = {
   name: 'account_tokens.void_older',
-  text: `update account_tokens set used_at = now() where account_id = $1 and kind = $2 and used_at is null`,
+  text: `update account_tokens set used_at = now()
+         where account_id = $1 and kind = $2 and used_at is null and token_hash <> $3`,
 };
 /**
  * Uses a token: one statement decides, so of two requests with the same link exactly one gets the
@@ -79,7 +90,8 @@ export function createAccountTokenStore(db: Queryable) {
   return {
     /**
      * Issues a token of `kind` for the account, voiding its older unused ones of that kind.
-     * Undefined when there is no such account.
+     * Undefined (and nothing voided) when there is no such account, or for an invitation when the
+     * account no longer awaits its first sign-in.
      */
     async issue(input: {
       kind: AccountTokenKind;
@@ -88,20 +100,15 @@ export function createAccountTokenStore(db: Queryable) {
       email?: string | undefined;
       bindPassword: boolean;
     }): Promise<{ token: string; expiresAt: Date } | undefined> {
-      await db.query({ ...voidOlder, values: [input.accountId, input.kind] });
       const token = newToken();
+      const hash = tokenHash(token);
       const { rows } = await db.query<{ expires_at: Date }>({
-        ...issue,
-        values: [
-          tokenHash(token),
-          input.kind,
-          input.accountId,
-          input.email ?? null,
-          input.bindPassword,
-          input.ttlSeconds,
-        ],
+        ...(input.kind === 'invite' ? issueInvitation : issue),
+        values: [hash, input.kind, input.accountId, input.email ?? null, input.bindPassword, input.ttlSeconds],
       });
-      return rows[0] && { token, expiresAt: rows[0].expires_at };
+      if (!rows[0]) return undefined;
+      await db.query({ ...voidOlder, values: [input.accountId, input.kind, hash] });
+      return { token, expiresAt: rows[0].expires_at };
     },
     /** Uses the token once; undefined when it is not (or no longer) valid. */
     async use(token: string, kind: AccountTokenKind): Promise<UsedToken | undefined> {

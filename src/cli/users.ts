@@ -22,7 +22,8 @@ Commands:
                        Create an account; the password is read from stdin (one trailing newline removed)
   invite --email E --name N [--lang en|fr]
                        Create an account without a password and mail the person a link (valid
-                       INVITE_TTL, 7 days by default) to choose one; following it verifies the address
+                       INVITE_TTL, 7 days by default) to choose one; following it verifies the address.
+                       Again for an account that never signed in: a new link, the earlier ones void
   list                 List accounts
   show <user>          Show one account
   update <user> [--email E] [--name N] [--given-name G] [--family-name F] [--email-verified | --no-email-verified]
@@ -143,14 +144,22 @@ export async function usersCommand(ctx: CliContext, args: string[], io: Io): Pro
         name: values.name ?? '',
         locale: lang,
       });
-      if (!result.ok) throw new CommandError(REASONS[result.reason] ?? result.reason);
+      if (!result.ok)
+        throw new CommandError(
+          result.reason === 'email_taken'
+            ? `${REASONS.email_taken} and has been used (signed in, or its password was set), so it is not invited again; its owner can reset the password from the sign-in page, or \`latchkey users set-password\` sets it`
+            : reason(ctx, result.reason),
+        );
       await ctx.audit.record({ event: 'user.invited', accountId: result.account.id });
+      const { account, expiresAt, again } = result;
       print(
         io,
         json,
-        { id: result.account.id, email: result.account.email, invitation_expires_at: result.expiresAt },
+        { id: account.id, email: account.email, invitation_expires_at: expiresAt, invited_again: again },
         () =>
-          `invited user ${result.account.id} (${result.account.email}); the link works until ${result.expiresAt.toISOString()}`,
+          again
+            ? `invited user ${account.id} (${account.email}) again: a new link, which works until ${expiresAt.toISOString()}; earlier links no longer work`
+            : `invited user ${account.id} (${account.email}); the link works until ${expiresAt.toISOString()}`,
       );
       return;
     }
