@@ -60,13 +60,13 @@ export async function serve(env: Record<string, string | undefined>): Promise<vo
   };
   // Node 24 sizes V8's young generation from the machine's memory: a worker under load grew to
   // 310-380 MiB here; 16 MiB semi-spaces (Node 20's size) kept it near 220-300 MiB at the same
-  // throughput. Under load V8 also lets the old generation grow up to 4x its live data between
+  // throughput, and 8 MiB another 15-30 MiB lower, for the same CPU per request in paired runs. Under load V8 also lets the old generation grow up to 4x its live data between
   // full collections; a fixed factor of 2 kept a worker's peak at 179-229 MiB instead of 246-304,
   // for the same CPU per request (bench/README.md). A heap flag the operator gives wins.
   // --expose-gc: for the collections that give memory back while a worker is idle (idle-memory.ts).
   const operatorFlags = [...process.execArgv, env.NODE_OPTIONS ?? ''].join(' ');
   const workerNodeFlags = [
-    ...(operatorFlags.includes('semi-space') ? [] : ['--max-semi-space-size=16']),
+    ...(operatorFlags.includes('semi-space') ? [] : ['--max-semi-space-size=8']),
     ...(operatorFlags.includes('heap-growing') ? [] : ['--heap-growing-percent=100']),
     ...(operatorFlags.includes('expose-gc') ? [] : ['--expose-gc']),
   ];
