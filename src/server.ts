@@ -164,6 +164,7 @@ async function listen(
           accountReadAhead: readAhead.account,
           apis: { ...apis.store, findByIdentifier: apiCache.get },
           consents,
+          audit,
           pages,
           device: device.pages,
           secondFactor: secondFactorPolicy,

@@ -105,8 +105,8 @@ export interface RunContext {
 const tally = (): Tally => ({ ok: 0, errors: 0, opLatencies: [], lastAt: 0 });
 
 /**
- * The i-th login uses a (user, client) pair no earlier login used, so every login shows the
- * consent step (first-party: approved without a page) exactly as a first sign-in does.
+ * The i-th login uses a (user, client) pair no earlier login used, so every login approves the
+ * app exactly as a first sign-in does (first-party: implied, its Grant saved as the sign-in resumes).
  */
 function nextPair(ctx: RunContext): { email: string; client: BenchClient } {
   const k = ctx.pairs++;
@@ -241,7 +241,7 @@ async function login(ctx: RunContext) {
   const measured = await run(ctx.sizes.logins);
   const how =
     ctx.target.name === 'latchkey'
-      ? 'GET /authorize, login page, POST password (argon2id), implied consent of a first-party app (Grant saved), code, POST /token'
+      ? 'GET /authorize, login page, POST password (argon2id), resume: implied consent of a first-party app (Grant saved) and the code, POST /token'
       : 'GET /authorize, interaction finished without password or page, consent Grant saved, code, POST /token';
   record(ctx, {
     scenario: 'login',

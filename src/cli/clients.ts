@@ -33,7 +33,7 @@ Options for create and update:
                                 default authorization_code + refresh_token)
   --scope "S ..."               Scopes the app may request, OpenID and API scopes (default: any; a list
                                 without API scopes allows none of them)
-  --first-party                 Skip the consent page (your own apps)
+  --first-party                 Your own app: approval implied, no consent page
   --auth-method M               Require one token endpoint auth method: client_secret_basic, client_secret_post,
                                 private_key_jwt (default: basic or post)
   --jwks JSON|@file             Public keys for private_key_jwt (inline JSON or a file path)

@@ -5,7 +5,7 @@ import type { AccountStore } from '../accounts/store.ts';
 import type { AuditStore } from '../audit/store.ts';
 import { PAGE_ROUTES } from '../http/routes.ts';
 import type { Logger } from '../observability/logger.ts';
-import { applyConsent, type ConsentStore } from '../oidc/consent-store.ts';
+import { applyConsent, type ConsentStore, consentOf } from '../oidc/consent-store.ts';
 import { type Csrf, parseForm } from './forms.ts';
 import { clientNameOf, type InteractionDetails, loadPostedInteraction } from './interaction.ts';
 import type { Views } from './views.ts';
@@ -55,17 +55,7 @@ async function grantConsent(
     grant.addResourceScope(indicator, scopes.join(' '));
   }
   const grantId = await grant.save();
-  const resources = Object.fromEntries(
-    Object.keys(grant.resources ?? {}).map((indicator) => [
-      indicator,
-      (grant.getResourceScope(indicator) ?? '').split(' ').filter(Boolean),
-    ]),
-  );
-  await consents.remember(accountId, clientId, {
-    scopes: grant.getOIDCScope().split(' ').filter(Boolean),
-    claims: grant.getOIDCClaims(),
-    resources,
-  });
+  await consents.remember(accountId, clientId, consentOf(grant));
   await provider.interactionFinished(
     ctx.req,
     ctx.res,

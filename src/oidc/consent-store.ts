@@ -61,11 +61,27 @@ export function createConsentStore(db: Queryable) {
 }
 export type ConsentStore = ReturnType<typeof createConsentStore>;
 
-/** The parts of the engine's Grant that a remembered consent fills in. */
+/** The parts of the engine's Grant that a remembered consent fills in, and is read back from. */
 interface GrantLike {
   addOIDCScope(scope: string): void;
   addOIDCClaims(claims: string[]): void;
   addResourceScope(indicator: string, scope: string): void;
+  getOIDCScope(): string;
+  getOIDCClaims(): string[];
+  getResourceScope(indicator: string): string;
+  resources?: Record<string, unknown> | undefined;
+}
+
+/** Everything a grant holds, as a consent to remember. */
+export function consentOf(grant: GrantLike): RememberedConsent {
+  const words = (scope: string | undefined) => (scope ?? '').split(' ').filter(Boolean);
+  return {
+    scopes: words(grant.getOIDCScope()),
+    claims: grant.getOIDCClaims(),
+    resources: Object.fromEntries(
+      Object.keys(grant.resources ?? {}).map((indicator) => [indicator, words(grant.getResourceScope(indicator))]),
+    ),
+  };
 }
 
 /** Adds what was remembered to a new grant. */

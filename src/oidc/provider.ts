@@ -7,6 +7,7 @@ import Provider, {
 } from 'oidc-provider';
 import { claimsFor } from '../accounts/accounts.ts';
 import { type AccountRow, type AccountStore, isSignedOut } from '../accounts/store.ts';
+import type { AuditStore } from '../audit/store.ts';
 import { generateClientId, generateClientSecret } from '../clients/clients.ts';
 import { REQUIRE_PKCE } from '../clients/pkce.ts';
 import { REQUIRE_MFA } from '../clients/require-mfa.ts';
@@ -19,7 +20,7 @@ import type { Logger } from '../observability/logger.ts';
 import type { ApiResourceStore } from './api-resource-store.ts';
 import { defaultApiTokenTtl } from './api-resources.ts';
 import { createOutboundFetch } from './backchannel.ts';
-import { applyConsent, type ConsentStore } from './consent-store.ts';
+import { applyConsent, type ConsentStore, consentOf, type RememberedConsent } from './consent-store.ts';
 import type { KeyMaterial } from './keys.ts';
 import { createRegistrationPolicy, REGISTRATION_POLICY } from './registration.ts';
 
@@ -44,7 +45,9 @@ export interface ProviderDeps {
   /** The account a token read ahead in this request belongs to (oidc/read-ahead.ts), if any. */
   accountReadAhead?: (id: string) => AccountRow | undefined;
   apis: ApiResourceStore;
-  consents: Pick<ConsentStore, 'find'>;
+  consents: Pick<ConsentStore, 'find' | 'remember'>;
+  /** Records a first-party app's implied consent (consent.implied), as the consent step does. */
+  audit: Pick<AuditStore, 'record'>;
   pages: ProviderPages;
   device: DeviceFlowPages;
   log: Logger;
@@ -183,6 +186,31 @@ function promptsWithAccountCheck(secondFactor: SecondFactorPolicy): interactionP
  * keys, cookie keys, findAccount, interactions, resource servers, TTLs. Protocol checks (PKCE,
  * redirect URI matching, scope handling) are the engine's; we only choose the policy.
  */
+/**
+ * What this authorization asks for that the grant lacks, or undefined: the same three checks as
+ * the engine's consent prompt (lib/helpers/interaction_policy/prompts/consent.js), OpenID scopes,
+ * claims and each API's scopes.
+ */
+function missingFrom(grant: InstanceType<Provider['Grant']>, ctx: KoaContextWithOIDC): RememberedConsent | undefined {
+  const granted = new Set((grant.getOIDCScope() ?? '').split(' '));
+  const grantedClaims = new Set(grant.getOIDCClaims());
+  const missing: RememberedConsent = {
+    scopes: [...ctx.oidc.requestParamOIDCScopes].filter((scope) => !granted.has(scope)),
+    claims: [...ctx.oidc.requestParamClaims].filter((claim) => !grantedClaims.has(claim)),
+    resources: {},
+  };
+  for (const [indicator, server] of Object.entries(ctx.oidc.resourceServers ?? {})) {
+    const encountered = new Set(grant.getResourceScopeEncountered(indicator).split(' '));
+    const scopes = [...ctx.oidc.requestParamScopes].filter(
+      (scope) => server.scopes.has(scope) && !encountered.has(scope),
+    );
+    if (scopes.length > 0) missing.resources[indicator] = scopes;
+  }
+  const nothing =
+    missing.scopes.length === 0 && missing.claims.length === 0 && Object.keys(missing.resources).length === 0;
+  return nothing ? undefined : missing;
+}
+
 export function createProvider(deps: ProviderDeps): Provider {
   const { config, keys, accounts, apis, consents, pages, device, log } = deps;
   const secure = config.issuer.startsWith('https://');
@@ -279,9 +307,22 @@ export function createProvider(deps: ProviderDeps): Provider {
         if (grant) return grant;
       }
       const consent = await consents.find(accountId, client.clientId);
-      if (!consent) return undefined;
+      // A first-party app's approval is implied (interactions/consent.ts): what it asks for is
+      // granted here, so the sign-in returns to the app without a consent step and the round trip
+      // through it. Not with offline_access or prompt=consent: those take the consent step, where
+      // a first-party app's approval is implied too.
+      const implied = client.first_party === true && !offline && !ctx.oidc.prompts.has('consent');
+      if (!consent && !implied) return undefined;
       const grant = new Grant({ accountId, clientId: client.clientId });
-      applyConsent(grant, consent);
+      if (consent) applyConsent(grant, consent);
+      if (implied) {
+        const missing = missingFrom(grant, ctx);
+        if (missing) {
+          applyConsent(grant, missing);
+          await consents.remember(accountId, client.clientId, consentOf(grant));
+          await deps.audit.record({ event: 'consent.implied', accountId, clientId: client.clientId });
+        }
+      }
       // Without a consent prompt to come (a device's confirmation), the code or token is issued
       // in this request and names the grant: it must exist.
       if (!(offline && ctx.oidc.promptPending('consent'))) await grant.save();

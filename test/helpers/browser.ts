@@ -6,7 +6,7 @@ import { CookieJar } from 'tough-cookie';
  */
 export class UserAgent {
   private readonly jar = new CookieJar();
-  private readonly origin: string;
+  protected readonly origin: string;
   constructor(origin: string) {
     this.origin = origin;
   }
