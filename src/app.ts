@@ -33,15 +33,19 @@ import { requireHttps } from './security/require-https.ts';
 
 /**
  * The engine routes that find codes and tokens (by value, then their grant and session): each of
- * these requests gets a read-ahead of its own (oidc/read-ahead.ts); the others need none. The
- * token route's also holds its saves and writes them together when the engine is done.
+ * these requests gets a read-ahead of its own (oidc/read-ahead.ts); the others need none.
  */
 const READS_TOKENS: RouteName[] = ['introspection', 'userinfo', 'revocation'];
-const ISSUES_TOKENS: RouteName[] = ['token'];
+/**
+ * The engine routes whose saves are held and written together, in one statement and one commit,
+ * when the engine is done and before the answer goes out: the token route's tokens, and the
+ * resumed authorization's grant, code and session (three commits each otherwise).
+ */
+const HOLDS_SAVES: RouteName[] = ['token', 'resume'];
 /** Back-channel endpoints: their callers are programs, so a failure is RFC 6749 JSON whatever they accept. */
 const NO_PAGES = new Set<RouteName | undefined>([
   ...READS_TOKENS,
-  ...ISSUES_TOKENS,
+  'token',
   'registration',
   'device_authorization',
   'pushed_authorization_request',
@@ -212,6 +216,21 @@ function assetRoutes(views: Views): Router {
   );
 }
 
+/**
+ * Awaits a request whose saves were held. When writing them fails, the engine's answer is withdrawn
+ * before the failure is rendered: its redirect would carry a code that was never stored, and its
+ * cookies a session that was not.
+ */
+async function writingHeldSaves(ctx: Context, request: Promise<void>): Promise<void> {
+  try {
+    await request;
+  } catch (err) {
+    ctx.remove('Location');
+    ctx.remove('Set-Cookie');
+    throw err;
+  }
+}
+
 export function createApp(deps: AppDeps): Koa {
   const { config, pool, providerRef, views, log } = deps;
   // maxIpsCount: only the X-Forwarded-For entries our own proxies appended name the client.
@@ -251,7 +270,7 @@ export function createApp(deps: AppDeps): Koa {
     frontChannelParameterLimit,
     ...(deps.engineGuards ?? []),
     { routes: READS_TOKENS, check: (_ctx, next) => deps.readAhead.run(next) },
-    { routes: ISSUES_TOKENS, check: (_ctx, next) => deps.readAhead.runHoldingSaves(next) },
+    { routes: HOLDS_SAVES, check: (ctx, next) => writingHeldSaves(ctx, deps.readAhead.runHoldingSaves(next)) },
     { routes: PUBLISHED_ROUTES, methods: ['GET'], check: publishedDocuments(() => providerRef.current) },
   ];
   const engineChains = new Map<RouteName | undefined, (ctx: Context) => Promise<void>>();

@@ -43,7 +43,8 @@ import { type ReadAhead, type ReadAheadRows, readAheadKey, readAheadUidKey } fro
  * grant's account in one statement, and an opaque token value once for every opaque token model: the engine's next finds
  * (the grant, the session a token ends with, introspection trying each token kind) are answered
  * from that read instead of one round trip each. A token request's saves are held until the
- * engine is done and then written together; any other read or write writes them first.
+ * engine is done and then written together (a resume's too: its grant, code and session, and the
+ * end of its interaction); any other read or write writes them first.
  */
 
 /** Models whose rows belong to a grant and go when it is revoked. */
@@ -242,8 +243,9 @@ function payloadAdapter(model: string, deps: AdapterDeps): Adapter {
         expiresIn: typeof expiresIn === 'number' && Number.isFinite(expiresIn) ? Math.ceil(expiresIn) : null,
         rotatedFrom: from,
       };
-      // A token request's saves go out together at its end (read-ahead.ts runHoldingSaves); the
-      // first rotation's tokens are checked against a retry as they are written, so they go now.
+      // A token request's or a resume's saves go out together at its end (read-ahead.ts
+      // runHoldingSaves); the first rotation's tokens are checked against a retry as they are
+      // written, so they go now.
       if (from === undefined && readAhead?.hold(() => payloads.upsert(row))) return;
       await readAhead?.release();
       await payloads.upsert(row);
@@ -304,8 +306,11 @@ function payloadAdapter(model: string, deps: AdapterDeps): Adapter {
     },
 
     async destroy(id: string) {
-      await readAhead?.release();
       readAhead?.forget(writesAlone);
+      // The resume destroys its interaction before it saves the grant, code and session it holds:
+      // held with them, the destroy costs no statement and no commit of its own.
+      if (model === 'Interaction' && readAhead?.hold(() => payloads.expire(model, sha256(id)))) return;
+      await readAhead?.release();
       await payloads.destroy(model, sha256(id));
     },
 

@@ -411,6 +411,24 @@ export function createPayloadStore(db: Queryable) {
     async destroy(model: string, id: string): Promise<void> {
       await db.query({ ...destroy, values: [model, id] });
     },
+    /**
+     * destroy() through the save batch, for a row never consumed (an Interaction): written empty
+     * and expired, it is found by nothing and swept with the other expired rows, and it shares its
+     * statement and its commit with the saves beside it. A consumed row must be destroyed instead:
+     * its consumption is what a late replay is found by.
+     */
+    expire(model: string, id: string): Promise<void> {
+      return save({
+        model,
+        id,
+        payload: {},
+        grantId: null,
+        uid: null,
+        userCode: null,
+        sessionUid: null,
+        expiresIn: -1,
+      });
+    },
     async revokeByGrantId(model: string, grantId: string): Promise<void> {
       await db.query({ ...revokeByGrantId, values: [model, grantId] });
     },

@@ -18,10 +18,11 @@ export interface ReadAhead {
   /** Runs `fn` (one request) with a read-ahead of its own. */
   run<T>(fn: () => T): T;
   /**
-   * Runs `fn` (one token request) with a read-ahead of its own that also holds the request's saves
-   * and writes them together once `fn` is done, before the response goes out: the engine saves a
-   * refresh token and then an access token, awaiting each, and held they share one statement and
-   * one commit. Whatever `fn` did, what it saved is written; a failed write fails the request.
+   * Runs `fn` (one request) with a read-ahead of its own that also holds the request's saves and
+   * writes them together once `fn` is done, before the response goes out: the engine saves a
+   * refresh token and then an access token, awaiting each (a resumed authorization: its grant, its
+   * code and its session), and held they share one statement and one commit. Whatever `fn` did,
+   * what it saved is written; a failed write fails the request.
    */
   runHoldingSaves<T>(fn: () => Promise<T>): Promise<T>;
   /** Holds `save` for the end of this request; false outside runHoldingSaves (the caller saves now). */
@@ -102,7 +103,7 @@ export function createReadAhead(): ReadAhead {
           const scope = storage.getStore()!;
           do await release();
           while (scope.held?.length);
-          // A save after the request is done (nothing on the token route makes one) is written at once.
+          // A save after the request is done (nothing on these routes makes one) is written at once.
           scope.held = undefined;
         }
       }),
