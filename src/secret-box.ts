@@ -1,4 +1,12 @@
-import { createCipheriv, createDecipheriv, createHash, createHmac, createSecretKey, randomBytes } from 'node:crypto';
+import {
+  createCipheriv,
+  createDecipheriv,
+  createHash,
+  createHmac,
+  createSecretKey,
+  hash,
+  randomBytes,
+} from 'node:crypto';
 
 /**
  * Authenticated encryption (AES-256-GCM) for values kept at rest: private JWKs, cookie keys,
@@ -53,7 +61,7 @@ export function createSecretBox(secretKey: string): SecretBox {
   };
 }
 
-/** SHA-256, base64url: how bearer values are keyed at rest. */
+/** SHA-256, base64url: how bearer values are keyed at rest (one-shot: a request digests several). */
 export function sha256(value: string): string {
-  return createHash('sha256').update(value).digest('base64url');
+  return hash('sha256', value, 'base64url');
 }

@@ -36,7 +36,7 @@ async function grantConsent(
   provider: Provider,
   consents: ConsentDeps['consents'],
   interaction: InteractionDetails,
-): Promise<string> {
+): Promise<void> {
   const details = interaction.prompt.details as ConsentDetails;
   const accountId = interaction.session!.accountId;
   const clientId = String(interaction.params.client_id);
@@ -63,7 +63,6 @@ async function grantConsent(
     { mergeWithLastSubmission: true },
   );
   ctx.respond = false;
-  return grantId;
 }
 
 export async function showConsent(ctx: Context, deps: ConsentDeps, interaction: InteractionDetails) {
@@ -72,13 +71,9 @@ export async function showConsent(ctx: Context, deps: ConsentDeps, interaction: 
   const accountId = interaction.session!.accountId;
   if (client?.first_party === true) {
     // First-party apps are the operator's own: approval is implied, as in Auth0 and Logto.
-    const grantId = await grantConsent(ctx, provider, deps.consents, interaction);
-    await deps.audit.record({
-      event: 'consent.implied',
-      accountId,
-      clientId: client.clientId,
-      details: { grant_id_set: Boolean(grantId) },
-    });
+    // Recorded as provider.ts loadExistingGrant records the approvals it implies: same event, same fields.
+    await grantConsent(ctx, provider, deps.consents, interaction);
+    await deps.audit.record({ event: 'consent.implied', accountId, clientId: client.clientId });
     return;
   }
   const t = deps.views.strings(ctx);
