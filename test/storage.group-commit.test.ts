@@ -7,7 +7,7 @@ import { startLatchkey } from './helpers/latchkey.ts';
 
 /**
  * Saves and consumes that arrive at the same moment go to PostgreSQL as one statement and one
- * commit (db/write-batch.ts): each caller is answered once that commit is done, a code is still
+ * commit (db/statement-batch.ts): each caller is answered once that commit is done, a code is still
  * consumed once however the simultaneous attempts are grouped, and a row PostgreSQL refuses fails
  * only its own save.
  */

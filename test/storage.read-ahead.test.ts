@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { type TestContext, test } from 'node:test';
 import * as oidc from 'openid-client';
 import { createAccountStore } from '../src/accounts/store.ts';
-import { authorize, CALLBACK, exchange, type Latchkey, startLatchkey } from './helpers/latchkey.ts';
+import { authorize, CALLBACK, exchange, type Latchkey, startLatchkey, statementsDuring } from './helpers/latchkey.ts';
 
 /**
  * Within one request a code or token is read with its grant and its session in one statement,
@@ -10,24 +10,6 @@ import { authorize, CALLBACK, exchange, type Latchkey, startLatchkey } from './h
  * ahead never outlives the request, and a write drops it: a revocation is seen at once. A token
  * request's saves are written together when the engine is done, before the response goes out.
  */
-
-/** Names of the statements the server runs while `step` runs. */
-async function statementsDuring(idp: Latchkey, step: () => Promise<unknown>): Promise<string[]> {
-  const pool = idp.server.database.pool;
-  const query = pool.query;
-  const seen: string[] = [];
-  pool.query = ((config: unknown, values?: unknown) => {
-    const name = (config as { name?: string }).name;
-    if (name) seen.push(name);
-    return (query as (config: unknown, values?: unknown) => unknown).call(pool, config, values);
-  }) as typeof pool.query;
-  try {
-    await step();
-  } finally {
-    pool.query = query;
-  }
-  return seen.filter((name) => !name.startsWith('rate_limits'));
-}
 
 async function signedIn(t: TestContext, scope: string) {
   const idp = await startLatchkey(t);
@@ -52,7 +34,11 @@ test('a code exchange reads the code, its grant, its session and the account in 
     tokens = await exchange(rp, flow);
   });
   assert.ok(tokens?.id_token && tokens.access_token);
-  assert.deepEqual(statements, ['oidc_payloads.find_token', 'oidc_payloads.consume_many', 'oidc_payloads.upsert_many']);
+  assert.deepEqual(statements, [
+    'oidc_payloads.find_tokens',
+    'oidc_payloads.consume_many',
+    'oidc_payloads.upsert_many',
+  ]);
 });
 
 test('a code exchange with offline_access writes its refresh token and access token in one statement', async (t) => {
@@ -63,7 +49,7 @@ test('a code exchange with offline_access writes its refresh token and access to
   });
   assert.ok(tokens?.refresh_token && tokens.access_token);
   assert.deepEqual(statements, [
-    'oidc_payloads.find_token',
+    'oidc_payloads.find_tokens',
     'oidc_payloads.consume_many',
     'oidc_payloads.upsert_refresh_tokens_many',
   ]);
@@ -134,7 +120,7 @@ test('introspection is one statement: the token under every opaque kind, with it
     introspected = await oidc.tokenIntrospection(rp, tokens.access_token, { token_type_hint: 'access_token' });
   });
   assert.equal(introspected?.active, true);
-  assert.deepEqual(statements, ['oidc_payloads.find_opaque_token']);
+  assert.deepEqual(statements, ['oidc_payloads.find_opaque_tokens']);
 });
 
 test('userinfo is one statement: the token with its grant, its session and the account', async (t) => {
@@ -145,7 +131,7 @@ test('userinfo is one statement: the token with its grant, its session and the a
     claims = await oidc.fetchUserInfo(rp, tokens.access_token, user.id);
   });
   assert.equal(claims?.email, user.email);
-  assert.deepEqual(statements, ['oidc_payloads.find_opaque_token']);
+  assert.deepEqual(statements, ['oidc_payloads.find_opaque_tokens']);
 });
 
 test('a refresh reads the token and its grant once, writes the new refresh and access tokens in one statement, and the next request reads them', async (t) => {
@@ -156,7 +142,7 @@ test('a refresh reads the token and its grant once, writes the new refresh and a
     second = await oidc.refreshTokenGrant(rp, first.refresh_token!);
   });
   assert.deepEqual(statements, [
-    'oidc_payloads.find_opaque_token',
+    'oidc_payloads.find_opaque_tokens',
     'oidc_payloads.consume_many',
     'oidc_payloads.upsert_refresh_tokens_many',
   ]);

@@ -1,6 +1,6 @@
 import { type AccountRow, accountFromJson, accountJsonById } from '../accounts/store.ts';
 import type { Queryable } from '../db/pool.ts';
-import { createWriteBatch, type WriteBatch } from '../db/write-batch.ts';
+import { createStatementBatch, type StatementBatch } from '../db/statement-batch.ts';
 import { FORGET_CONSENT_OF_CLIENT, FORGET_CONSENTS_OF_ACCOUNT } from './consent-store.ts';
 
 /**
@@ -30,7 +30,7 @@ const extendingGrant = (
   where $1 = 'RefreshToken' and g.model = 'Grant' and g.id = written.grant_id
     and g.expires_at > now() and g.expires_at < written.expires_at`;
 /**
- * `upsert` for a batch of rows (db/write-batch.ts), given as one JSON array: the rows a turn of
+ * `upsert` for a batch of rows (db/statement-batch.ts), given as one JSON array: the rows a turn of
  * the event loop saves share one statement and one commit. Keys are unique within a batch (the
  * store keeps the last save of a key), as ON CONFLICT DO UPDATE requires. A save that names no
  * user code keeps the row's: the engine saves a DeviceCode found by its id again, and its user code
@@ -82,14 +82,16 @@ const findById = {
 export const OPAQUE_TOKEN_MODELS = ['AccessToken', 'ClientCredentials', 'RefreshToken'] as const;
 
 /**
- * A code or token with its Grant, its Session and the grant's account (each null when gone), in
- * one statement: the engine looks for each of them next (the account through findAccount). The
- * model list is literal, not a parameter: with an array parameter PostgreSQL keeps planning the
- * statement anew each time (~0.2 ms), since its generic plan looks costlier.
+ * Codes or tokens by id (`$1`, the ids asked for in one turn: db/statement-batch.ts), each with its
+ * Grant, its Session and the grant's account (each null when gone), in one statement: the engine
+ * looks for each of them next (the account through findAccount). By primary key whatever the
+ * table's statistics (`id = any(...)`, as consumeMany). The model list is literal, not a
+ * parameter: with an array of models PostgreSQL keeps planning the statement anew each time
+ * (~0.2 ms), since its generic plan looks costlier.
  */
-const tokenWithRelations = (name: string, model: string) => ({
+const tokensWithRelations = (name: string, model: string) => ({
   name,
-  text: `select t.model, t.payload, floor(extract(epoch from t.consumed_at))::int as consumed,
+  text: `select t.id, t.model, t.payload, floor(extract(epoch from t.consumed_at))::int as consumed,
            t.grant_id, g.payload as grant_payload, floor(extract(epoch from g.consumed_at))::int as grant_consumed,
            t.session_uid, s.payload as session_payload, s.consumed as session_consumed,
            ${accountJsonById("g.payload->>'accountId'")} as account
@@ -98,11 +100,11 @@ const tokenWithRelations = (name: string, model: string) => ({
          left join lateral (
            select ${COLUMNS} from oidc_payloads where model = 'Session' and uid = t.session_uid and ${LIVE} limit 1
          ) s on true
-         where ${model} and t.id = $1 and ${findable('t')}`,
+         where ${model} and t.id = any($1::text[]) and ${findable('t')}`,
 });
-const findToken = tokenWithRelations('oidc_payloads.find_token', 't.model = $2');
-const findOpaqueToken = tokenWithRelations(
-  'oidc_payloads.find_opaque_token',
+const findTokens = tokensWithRelations('oidc_payloads.find_tokens', 't.model = $2');
+const findOpaqueTokens = tokensWithRelations(
+  'oidc_payloads.find_opaque_tokens',
   `t.model in (${OPAQUE_TOKEN_MODELS.map((model) => `'${model}'`).join(', ')})`,
 );
 const findByUid = {
@@ -122,7 +124,7 @@ const claim = {
          returning id`,
 };
 /**
- * Marks a batch of rows of one model consumed (db/write-batch.ts), each only if it was not yet:
+ * Marks a batch of rows of one model consumed (db/statement-batch.ts), each only if it was not yet:
  * returns the ids this statement consumed. A row consumed by a batch on another connection at the
  * same moment is locked, re-read once that commits, and then no longer matches: of two consumers,
  * one wins. By primary key whatever the table's statistics (a join with the batch as a set would
@@ -269,6 +271,7 @@ export interface TokenRows {
 }
 
 interface TokenRowsResult {
+  id: string;
   model: string;
   payload: Record<string, unknown>;
   consumed: number | null;
@@ -295,6 +298,23 @@ function tokenRows(rows: TokenRowsResult[]): TokenRows {
   return found;
 }
 
+/**
+ * The rows of one batched token read, for each id asked for, in order. An id asked for twice in
+ * one batch (two requests with the same token at the same moment) gets rows of its own each time:
+ * the engine changes what a find returned in place, and no request may see another's changes.
+ */
+function tokenRowsByRequest(ids: string[], rows: TokenRowsResult[]): TokenRows[] {
+  const byId = new Map<string, TokenRowsResult[]>();
+  for (const row of rows) byId.set(row.id, [...(byId.get(row.id) ?? []), row]);
+  const given = new Set<string>();
+  return ids.map((id) => {
+    const found = byId.get(id) ?? [];
+    if (given.has(id)) return tokenRows(structuredClone(found));
+    given.add(id);
+    return tokenRows(found);
+  });
+}
+
 /** Most rows in one batched statement. */
 const MAX_BATCH_ROWS = 64;
 const keyOf = (row: { model: string; id: string }) => `${row.model}\u0000${row.id}`;
@@ -304,9 +324,9 @@ export function createPayloadStore(db: Queryable) {
    * Every save of a turn in one statement: upsertMany, or upsertRefreshTokensMany when the batch
    * holds a refresh token (a token request's refresh token and access token go together: adapter.ts).
    */
-  const save = createWriteBatch<UpsertRow, void>({
+  const save = createStatementBatch<UpsertRow, void>({
     maxItems: MAX_BATCH_ROWS,
-    async write(rows) {
+    async run(rows) {
       // The last save of a key wins, as it would one statement after the other.
       const latest = new Map(rows.map((row) => [keyOf(row), row]));
       const values = [...latest.values()].map((row) => ({
@@ -324,14 +344,36 @@ export function createPayloadStore(db: Queryable) {
       return rows.map(() => undefined);
     },
   });
+  /** Token reads of one turn, one statement per model asked for (and one for opaque values of any model). */
+  const readBatches = new Map<string, StatementBatch<string, TokenRows>>();
+  const readBatch = (model: string | undefined) => {
+    const key = model ?? '';
+    let batch = readBatches.get(key);
+    if (!batch) {
+      batch = createStatementBatch<string, TokenRows>({
+        maxItems: MAX_BATCH_ROWS,
+        async run(ids) {
+          const unique = [...new Set(ids)];
+          const { rows } = await db.query<TokenRowsResult>(
+            model === undefined
+              ? { ...findOpaqueTokens, values: [unique] }
+              : { ...findTokens, values: [unique, model] },
+          );
+          return tokenRowsByRequest(ids, rows);
+        },
+      });
+      readBatches.set(key, batch);
+    }
+    return batch;
+  };
   /** One batch per model: a batch's statement names its model. */
-  const consumeBatches = new Map<string, WriteBatch<string, boolean>>();
+  const consumeBatches = new Map<string, StatementBatch<string, boolean>>();
   const consumeBatch = (model: string) => {
     let batch = consumeBatches.get(model);
     if (!batch) {
-      batch = createWriteBatch<string, boolean>({
+      batch = createStatementBatch<string, boolean>({
         maxItems: MAX_BATCH_ROWS,
-        async write(ids) {
+        async run(ids) {
           const { rows } = await db.query<{ id: string }>({ ...consumeMany, values: [model, [...new Set(ids)]] });
           // The same code twice in one batch: the first caller consumed it, the second lost the race.
           const won = new Set(rows.map((row) => row.id));
@@ -358,12 +400,12 @@ export function createPayloadStore(db: Queryable) {
       await db.query({ ...upsertRotated, values: [...values, row.rotatedFrom] });
     },
     /** A code or token by id, with its Grant and Session, in one round trip. */
-    async findToken(model: string, id: string): Promise<TokenRows> {
-      return tokenRows((await db.query<TokenRowsResult>({ ...findToken, values: [id, model] })).rows);
+    findToken(model: string, id: string): Promise<TokenRows> {
+      return readBatch(model)(id);
     },
     /** An opaque token value as any of OPAQUE_TOKEN_MODELS, with its Grant and Session. */
-    async findOpaqueToken(id: string): Promise<TokenRows> {
-      return tokenRows((await db.query<TokenRowsResult>({ ...findOpaqueToken, values: [id] })).rows);
+    findOpaqueToken(id: string): Promise<TokenRows> {
+      return readBatch(undefined)(id);
     },
     async find(model: string, id: string): Promise<StoredRow | undefined> {
       const { rows } = await db.query<StoredRow>({ ...findById, values: [model, id] });

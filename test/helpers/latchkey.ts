@@ -309,3 +309,21 @@ export async function exchange(rp: oidc.Configuration, flow: FlowResult, pkce = 
     idTokenExpected: true,
   });
 }
+
+/** Names of the statements the server runs while `step` runs (the rate limiter's left out). */
+export async function statementsDuring(idp: Latchkey, step: () => Promise<unknown>): Promise<string[]> {
+  const pool = idp.server.database.pool;
+  const query = pool.query;
+  const seen: string[] = [];
+  pool.query = ((config: unknown, values?: unknown) => {
+    const name = (config as { name?: string }).name;
+    if (name) seen.push(name);
+    return (query as (config: unknown, values?: unknown) => unknown).call(pool, config, values);
+  }) as typeof pool.query;
+  try {
+    await step();
+  } finally {
+    pool.query = query;
+  }
+  return seen.filter((name) => !name.startsWith('rate_limits'));
+}

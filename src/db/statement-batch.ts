@@ -1,0 +1,65 @@
+import { isDatabaseUnavailable } from './errors.ts';
+
+/**
+ * Statements of one kind that arrive in the same turn of the event loop go to PostgreSQL as one
+ * statement, so they share one round trip (and a write, one transaction and one WAL flush).
+ *
+ * For writes this is group commit in the application: on this kind of machine the flush, a virtio
+ * notify per commit, is most of what a one-row insert costs PostgreSQL. Each caller still waits
+ * for the commit that carries its write: nothing is answered before it is durable. For reads (a
+ * token looked up by the requests that arrived together) it is one round trip and one statement's
+ * overhead instead of one each; every caller still reads what was committed when it asked.
+ *
+ * A failed batch of several is tried again one item at a time, so that an item PostgreSQL refuses
+ * (a value jsonb cannot hold, say) fails only its own request, never its neighbours'. An
+ * unreachable database fails the whole batch at once: trying each item again would only multiply
+ * the connection attempts of an outage.
+ */
+
+/** Queues `item` for the next batch; resolves with its outcome once that batch is done (committed, for a write). */
+export type StatementBatch<Item, Outcome> = (item: Item) => Promise<Outcome>;
+
+interface Waiting<Item, Outcome> {
+  item: Item;
+  resolve(outcome: Outcome): void;
+  reject(err: unknown): void;
+}
+
+export function createStatementBatch<Item, Outcome>(options: {
+  /** Runs the items as one statement; returns one outcome per item, in order. */
+  run(items: Item[]): Promise<Outcome[]>;
+  /** Most items in one statement (bounds the statement's size). */
+  maxItems: number;
+}): StatementBatch<Item, Outcome> {
+  let queue: Waiting<Item, Outcome>[] = [];
+  let scheduled = false;
+
+  const settle = async (batch: Waiting<Item, Outcome>[]) => {
+    try {
+      const outcomes = await options.run(batch.map((waiting) => waiting.item));
+      for (const [i, waiting] of batch.entries()) waiting.resolve(outcomes[i] as Outcome);
+    } catch (err) {
+      if (batch.length === 1 || isDatabaseUnavailable(err)) for (const waiting of batch) waiting.reject(err);
+      else for (const waiting of batch) void settle([waiting]);
+    }
+  };
+
+  const flush = () => {
+    scheduled = false;
+    while (queue.length > 0) {
+      const batch = queue.length > options.maxItems ? queue.splice(0, options.maxItems) : queue;
+      if (batch === queue) queue = [];
+      void settle(batch);
+    }
+  };
+
+  return (item: Item) =>
+    new Promise<Outcome>((resolve, reject) => {
+      queue.push({ item, resolve, reject });
+      if (!scheduled) {
+        scheduled = true;
+        // After the I/O callbacks of this turn: every request that reached this statement in this turn joins.
+        setImmediate(flush);
+      }
+    });
+}
