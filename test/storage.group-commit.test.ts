@@ -3,7 +3,7 @@ import { randomBytes } from 'node:crypto';
 import { type TestContext, test } from 'node:test';
 import pg from 'pg';
 import { createPayloadStore, type UpsertRow } from '../src/oidc/payload-store.ts';
-import { startLatchkey } from './helpers/latchkey.ts';
+import { startLatchkey, statementName } from './helpers/latchkey.ts';
 
 /**
  * Saves and consumes that arrive at the same moment go to PostgreSQL as one statement and one
@@ -30,7 +30,8 @@ function countedPool(t: TestContext, url: string) {
   const statements: string[] = [];
   const query = pool.query.bind(pool) as (config: unknown) => Promise<unknown>;
   pool.query = ((config: { name?: string }) => {
-    if (config.name) statements.push(config.name);
+    const name = statementName(config);
+    if (name) statements.push(name);
     return query(config);
   }) as typeof pool.query;
   return { pool, statements };

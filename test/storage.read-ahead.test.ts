@@ -2,7 +2,15 @@ import assert from 'node:assert/strict';
 import { type TestContext, test } from 'node:test';
 import * as oidc from 'openid-client';
 import { createAccountStore } from '../src/accounts/store.ts';
-import { authorize, CALLBACK, exchange, type Latchkey, startLatchkey, statementsDuring } from './helpers/latchkey.ts';
+import {
+  authorize,
+  CALLBACK,
+  exchange,
+  type Latchkey,
+  startLatchkey,
+  statementName,
+  statementsDuring,
+} from './helpers/latchkey.ts';
 
 /**
  * Within one request a code or token is read with its grant and its session in one statement,
@@ -62,7 +70,7 @@ function failSaves(t: TestContext, idp: Latchkey, error: Error) {
   const pool = idp.server.database.pool;
   const query = pool.query;
   pool.query = ((config: unknown, values?: unknown) => {
-    if ((config as { name?: string }).name?.startsWith('oidc_payloads.upsert')) return Promise.reject(error);
+    if (statementName(config)?.startsWith('oidc_payloads.upsert')) return Promise.reject(error);
     return (query as (config: unknown, values?: unknown) => unknown).call(pool, config, values);
   }) as typeof pool.query;
   t.after(() => {

@@ -46,14 +46,24 @@ const insertMany = `insert into oidc_payloads (model, id, payload, grant_id, uid
            session_uid = excluded.session_uid, expires_at = excluded.expires_at`;
 const upsertMany = { name: 'oidc_payloads.upsert_many', text: insertMany };
 /**
+ * A statement planned at each execution instead of prepared: node-postgres prepares only a
+ * statement with a `name`, so the name rides in a comment (for logs and pg_stat_activity). A
+ * prepared statement's generic plan is made once, with the table as it is then, and kept until the
+ * table is analysed again, which autovacuum may not do for a long time (or ever, where it is off).
+ * Where a partial index offers a plan that is cheap only while the table is small (every Grant,
+ * through oidc_payloads_grant_account), a statement is planned each time; a batch shares one plan.
+ * The lookups by id need not be: the primary key leads with the id (migrations/0015), so no plan
+ * finds those rows by the model alone.
+ */
+const plannedEachTime = (name: string, text: string) => ({ text: `/* ${name} */ ${text}` });
+/**
  * `upsertMany` for a batch holding refresh tokens, each grant's expiry moved up to its latest
  * refresh token's (see extendingGrant; the batch's other rows extend nothing). The grants are
- * found by primary key (`id = any(...)`) whatever the table's statistics: joined with the batch as
- * a set, a table without them would be scanned.
+ * found by primary key (`id = any(...)`, planned each time).
  */
-const upsertRefreshTokensMany = {
-  name: 'oidc_payloads.upsert_refresh_tokens_many',
-  text: `with written as (${insertMany} returning model, grant_id, expires_at),
+const upsertRefreshTokensMany = plannedEachTime(
+  'oidc_payloads.upsert_refresh_tokens_many',
+  `with written as (${insertMany} returning model, grant_id, expires_at),
   extended as (select grant_id, max(expires_at) as expires_at from written
     where model = 'RefreshToken' and grant_id is not null group by grant_id)
   update oidc_payloads g set expires_at = extended.expires_at,
@@ -61,7 +71,7 @@ const upsertRefreshTokensMany = {
   from extended
   where g.model = 'Grant' and g.id = any(array(select grant_id from extended)) and g.id = extended.grant_id
     and g.expires_at > now() and g.expires_at < extended.expires_at`,
-};
+);
 const COLUMNS = `payload, floor(extract(epoch from consumed_at))::int as consumed`;
 /** Not expired; `table` qualifies the columns in a join. */
 const live = (table?: string) => {
@@ -84,8 +94,10 @@ export const OPAQUE_TOKEN_MODELS = ['AccessToken', 'ClientCredentials', 'Refresh
 /**
  * Codes or tokens by id (`$1`, the ids asked for in one turn: db/statement-batch.ts), each with its
  * Grant, its Session and the grant's account (each null when gone), in one statement: the engine
- * looks for each of them next (the account through findAccount). By primary key whatever the
- * table's statistics (`id = any(...)`, as consumeMany). The model list is literal, not a
+ * looks for each of them next (the account through findAccount). Each is a probe of an index
+ * whatever the table held when the statement was prepared: the token and its grant by primary key
+ * (id first), the grant in a lateral subquery so that it is looked up by the token's grant_id and
+ * never through the index of all grants; the session by uid. The model list is literal, not a
  * parameter: with an array of models PostgreSQL keeps planning the statement anew each time
  * (~0.2 ms), since its generic plan looks costlier.
  */
@@ -96,7 +108,9 @@ const tokensWithRelations = (name: string, model: string) => ({
            t.session_uid, s.payload as session_payload, s.consumed as session_consumed,
            ${accountJsonById("g.payload->>'accountId'")} as account
          from oidc_payloads t
-         left join oidc_payloads g on g.model = 'Grant' and g.id = t.grant_id and ${live('g')}
+         left join lateral (
+           select payload, consumed_at from oidc_payloads g where g.id = t.grant_id and g.model = 'Grant' and ${live('g')} limit 1
+         ) g on true
          left join lateral (
            select ${COLUMNS} from oidc_payloads where model = 'Session' and uid = t.session_uid and ${LIVE} limit 1
          ) s on true
@@ -127,8 +141,7 @@ const claim = {
  * Marks a batch of rows of one model consumed (db/statement-batch.ts), each only if it was not yet:
  * returns the ids this statement consumed. A row consumed by a batch on another connection at the
  * same moment is locked, re-read once that commits, and then no longer matches: of two consumers,
- * one wins. By primary key whatever the table's statistics (a join with the batch as a set would
- * scan the table while it has none).
+ * one wins. By primary key (id first, whatever the table held when the statement was prepared).
  */
 const consumeMany = {
   name: 'oidc_payloads.consume_many',

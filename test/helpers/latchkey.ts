@@ -310,13 +310,19 @@ export async function exchange(rp: oidc.Configuration, flow: FlowResult, pkce = 
   });
 }
 
+/** A statement's name: a prepared one's, or the comment that names one planned each time (payload-store.ts). */
+export function statementName(config: unknown): string | undefined {
+  const { name, text } = config as { name?: string; text?: string };
+  return name ?? (typeof text === 'string' ? /^\/\* ([\w.]+) \*\//.exec(text)?.[1] : undefined);
+}
+
 /** Names of the statements the server runs while `step` runs (the rate limiter's left out). */
 export async function statementsDuring(idp: Latchkey, step: () => Promise<unknown>): Promise<string[]> {
   const pool = idp.server.database.pool;
   const query = pool.query;
   const seen: string[] = [];
   pool.query = ((config: unknown, values?: unknown) => {
-    const name = (config as { name?: string }).name;
+    const name = statementName(config);
     if (name) seen.push(name);
     return (query as (config: unknown, values?: unknown) => unknown).call(pool, config, values);
   }) as typeof pool.query;
