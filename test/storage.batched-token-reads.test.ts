@@ -1,9 +1,8 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import * as oidc from 'openid-client';
-import pg from 'pg';
 import { createPayloadStore, type UpsertRow } from '../src/oidc/payload-store.ts';
-import { authorize, exchange, startLatchkey } from './helpers/latchkey.ts';
+import { authorize, countedPool, exchange, startLatchkey } from './helpers/latchkey.ts';
 
 /**
  * Requests that look up a token at the same moment share one statement (db/statement-batch.ts,
@@ -29,8 +28,7 @@ const row = (
 
 test('tokens looked up at the same moment are read in one statement, each with its own grant', async (t) => {
   const idp = await startLatchkey(t);
-  const pool = new pg.Pool({ connectionString: idp.database.url, max: 4 });
-  t.after(() => pool.end());
+  const { pool, statements } = countedPool(t, idp.database.url);
   const payloads = createPayloadStore(pool);
   await Promise.all([
     payloads.upsert(row('Grant', 'grant-a', { accountId: 'account-a' })),
@@ -39,18 +37,13 @@ test('tokens looked up at the same moment are read in one statement, each with i
     payloads.upsert(row('ClientCredentials', 'token-b', { kind: 'ClientCredentials' })),
     payloads.upsert(row('RefreshToken', 'token-c', { kind: 'RefreshToken', grantId: 'b' }, 'grant-b')),
   ]);
-  const names: string[] = [];
-  const query = pool.query.bind(pool) as (config: unknown) => Promise<unknown>;
-  pool.query = ((config: { name?: string }) => {
-    if (config.name) names.push(config.name);
-    return query(config);
-  }) as typeof pool.query;
+  statements.length = 0;
 
   const [a, b, c, missing, aAgain] = await Promise.all(
     ['token-a', 'token-b', 'token-c', 'token-none', 'token-a'].map((id) => payloads.findOpaqueToken(id)),
   );
 
-  assert.deepEqual(names, ['oidc_payloads.find_opaque_tokens']);
+  assert.deepEqual(statements, ['oidc_payloads.find_opaque_tokens']);
   assert.deepEqual([...a!.tokens.keys()], ['AccessToken']);
   assert.equal(a!.grant?.row?.payload.accountId, 'account-a');
   assert.deepEqual([...b!.tokens.keys()], ['ClientCredentials']);

@@ -3,7 +3,7 @@ import { randomBytes } from 'node:crypto';
 import { type TestContext, test } from 'node:test';
 import pg from 'pg';
 import { createPayloadStore, type UpsertRow } from '../src/oidc/payload-store.ts';
-import { startLatchkey, statementName } from './helpers/latchkey.ts';
+import { countedPool, startLatchkey } from './helpers/latchkey.ts';
 
 /**
  * Saves and consumes that arrive at the same moment go to PostgreSQL as one statement and one
@@ -22,20 +22,6 @@ const token = (id: string, payload: Record<string, unknown> = { kind: 'AccessTok
   sessionUid: null,
   expiresIn: 3600,
 });
-
-/** A pool of its own (another node), counting the statements run through it by name. */
-function countedPool(t: TestContext, url: string) {
-  const pool = new pg.Pool({ connectionString: url, max: 4 });
-  t.after(() => pool.end());
-  const statements: string[] = [];
-  const query = pool.query.bind(pool) as (config: unknown) => Promise<unknown>;
-  pool.query = ((config: { name?: string }) => {
-    const name = statementName(config);
-    if (name) statements.push(name);
-    return query(config);
-  }) as typeof pool.query;
-  return { pool, statements };
-}
 
 async function storedIds(url: string): Promise<string[]> {
   const client = new pg.Client({ connectionString: url });

@@ -318,7 +318,11 @@ function tokenRows(rows: TokenRowsResult[]): TokenRows {
  */
 function tokenRowsByRequest(ids: string[], rows: TokenRowsResult[]): TokenRows[] {
   const byId = new Map<string, TokenRowsResult[]>();
-  for (const row of rows) byId.set(row.id, [...(byId.get(row.id) ?? []), row]);
+  for (const row of rows) {
+    const ofId = byId.get(row.id);
+    if (ofId) ofId.push(row);
+    else byId.set(row.id, [row]);
+  }
   const given = new Set<string>();
   return ids.map((id) => {
     const found = byId.get(id) ?? [];
@@ -331,6 +335,23 @@ function tokenRowsByRequest(ids: string[], rows: TokenRowsResult[]): TokenRows[]
 /** Most rows in one batched statement. */
 const MAX_BATCH_ROWS = 64;
 const keyOf = (row: { model: string; id: string }) => `${row.model}\u0000${row.id}`;
+/** The read batch's key for an opaque value, looked up as any of OPAQUE_TOKEN_MODELS. */
+const OPAQUE = '';
+
+/** A statement batch per model, made on first use: a batch's statement names its model. */
+function batchPerModel<Outcome>(
+  run: (model: string, ids: string[]) => Promise<Outcome[]>,
+): (model: string) => StatementBatch<string, Outcome> {
+  const batches = new Map<string, StatementBatch<string, Outcome>>();
+  return (model) => {
+    let batch = batches.get(model);
+    if (!batch) {
+      batch = createStatementBatch<string, Outcome>({ maxItems: MAX_BATCH_ROWS, run: (ids) => run(model, ids) });
+      batches.set(model, batch);
+    }
+    return batch;
+  };
+}
 
 export function createPayloadStore(db: Queryable) {
   /**
@@ -357,46 +378,23 @@ export function createPayloadStore(db: Queryable) {
       return rows.map(() => undefined);
     },
   });
-  /** Token reads of one turn, one statement per model asked for (and one for opaque values of any model). */
-  const readBatches = new Map<string, StatementBatch<string, TokenRows>>();
-  const readBatch = (model: string | undefined) => {
-    const key = model ?? '';
-    let batch = readBatches.get(key);
-    if (!batch) {
-      batch = createStatementBatch<string, TokenRows>({
-        maxItems: MAX_BATCH_ROWS,
-        async run(ids) {
-          const unique = [...new Set(ids)];
-          const { rows } = await db.query<TokenRowsResult>(
-            model === undefined
-              ? { ...findOpaqueTokens, values: [unique] }
-              : { ...findTokens, values: [unique, model] },
-          );
-          return tokenRowsByRequest(ids, rows);
-        },
-      });
-      readBatches.set(key, batch);
-    }
-    return batch;
-  };
-  /** One batch per model: a batch's statement names its model. */
-  const consumeBatches = new Map<string, StatementBatch<string, boolean>>();
-  const consumeBatch = (model: string) => {
-    let batch = consumeBatches.get(model);
-    if (!batch) {
-      batch = createStatementBatch<string, boolean>({
-        maxItems: MAX_BATCH_ROWS,
-        async run(ids) {
-          const { rows } = await db.query<{ id: string }>({ ...consumeMany, values: [model, [...new Set(ids)]] });
-          // The same code twice in one batch: the first caller consumed it, the second lost the race.
-          const won = new Set(rows.map((row) => row.id));
-          return ids.map((id) => won.delete(id));
-        },
-      });
-      consumeBatches.set(model, batch);
-    }
-    return batch;
-  };
+  /**
+   * Token reads of one turn: one statement per model asked for, and one (OPAQUE) for opaque values
+   * of any model.
+   */
+  const readBatch = batchPerModel<TokenRows>(async (model, ids) => {
+    const unique = [...new Set(ids)];
+    const { rows } = await db.query<TokenRowsResult>(
+      model === OPAQUE ? { ...findOpaqueTokens, values: [unique] } : { ...findTokens, values: [unique, model] },
+    );
+    return tokenRowsByRequest(ids, rows);
+  });
+  const consumeBatch = batchPerModel<boolean>(async (model, ids) => {
+    const { rows } = await db.query<{ id: string }>({ ...consumeMany, values: [model, [...new Set(ids)]] });
+    // The same code twice in one batch: the first caller consumed it, the second lost the race.
+    const won = new Set(rows.map((row) => row.id));
+    return ids.map((id) => won.delete(id));
+  });
   return {
     async upsert(row: UpsertRow): Promise<void> {
       if (row.rotatedFrom === undefined) return save(row);
@@ -418,7 +416,7 @@ export function createPayloadStore(db: Queryable) {
     },
     /** An opaque token value as any of OPAQUE_TOKEN_MODELS, with its Grant and Session. */
     findOpaqueToken(id: string): Promise<TokenRows> {
-      return readBatch(undefined)(id);
+      return readBatch(OPAQUE)(id);
     },
     async find(model: string, id: string): Promise<StoredRow | undefined> {
       const { rows } = await db.query<StoredRow>({ ...findById, values: [model, id] });

@@ -182,11 +182,6 @@ function promptsWithAccountCheck(secondFactor: SecondFactorPolicy): interactionP
 }
 
 /**
- * The engine's configuration. Every `@important` option of oidc-provider is set here: adapter,
- * keys, cookie keys, findAccount, interactions, resource servers, TTLs. Protocol checks (PKCE,
- * redirect URI matching, scope handling) are the engine's; we only choose the policy.
- */
-/**
  * What this authorization asks for that the grant lacks, or undefined: the same three checks as
  * the engine's consent prompt (lib/helpers/interaction_policy/prompts/consent.js), OpenID scopes,
  * claims and each API's scopes.
@@ -211,6 +206,11 @@ function missingFrom(grant: InstanceType<Provider['Grant']>, ctx: KoaContextWith
   return nothing ? undefined : missing;
 }
 
+/**
+ * The engine's configuration. Every `@important` option of oidc-provider is set here: adapter,
+ * keys, cookie keys, findAccount, interactions, resource servers, TTLs. Protocol checks (PKCE,
+ * redirect URI matching, scope handling) are the engine's; we only choose the policy.
+ */
 export function createProvider(deps: ProviderDeps): Provider {
   const { config, keys, accounts, apis, consents, pages, device, log } = deps;
   const secure = config.issuer.startsWith('https://');

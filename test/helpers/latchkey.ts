@@ -2,6 +2,7 @@ import { randomBytes } from 'node:crypto';
 import net from 'node:net';
 import type { TestContext } from 'node:test';
 import * as oidc from 'openid-client';
+import pg from 'pg';
 import type { ClientInput } from '../../src/clients/clients.ts';
 import { type Config, loadConfig } from '../../src/config.ts';
 import type { Pool } from '../../src/db/pool.ts';
@@ -332,4 +333,18 @@ export async function statementsDuring(idp: Latchkey, step: () => Promise<unknow
     pool.query = query;
   }
   return seen.filter((name) => !name.startsWith('rate_limits'));
+}
+
+/** A pool of its own on `url` (another node), counting the statements run through it by name. */
+export function countedPool(t: TestContext, url: string) {
+  const pool = new pg.Pool({ connectionString: url, max: 4 });
+  t.after(() => pool.end());
+  const statements: string[] = [];
+  const query = pool.query.bind(pool) as (config: unknown) => Promise<unknown>;
+  pool.query = ((config: unknown) => {
+    const name = statementName(config);
+    if (name) statements.push(name);
+    return query(config);
+  }) as typeof pool.query;
+  return { pool, statements };
 }
