@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import * as oidc from 'openid-client';
+import pg from 'pg';
 import { createPayloadStore, type UpsertRow } from '../src/oidc/payload-store.ts';
 import { authorize, countedPool, exchange, startLatchkey } from './helpers/latchkey.ts';
 
@@ -86,5 +87,53 @@ test('userinfo requests presenting tokens at the same moment are each answered f
     assert.equal(answer.status, 200);
     const claims = (await answer.json()) as { sub: string; name: string };
     assert.deepEqual([claims.sub, claims.name], [person.id, person.name], 'its own token, its own person');
+  }
+});
+
+test('the lookups and consumes by a batch of ids run on their prepared plan, not planned again each time', async (t) => {
+  const idp = await startLatchkey(t);
+  // One connection, so that its prepared statements are the ones pg_prepared_statements shows.
+  const pool = new pg.Pool({ connectionString: idp.database.url, max: 1 });
+  t.after(() => pool.end());
+  const payloads = createPayloadStore(pool);
+  const ids = Array.from({ length: 8 }, (_, i) => `code-${i}`);
+  await Promise.all(ids.map((id) => payloads.upsert(row('AuthorizationCode', id, { kind: 'AuthorizationCode' }))));
+  // A table of some size, with statistics, as a server's is: on a nearly empty one every plan costs alike.
+  await pool.query(`insert into oidc_payloads (model, id, payload, grant_id, expires_at)
+    select 'AccessToken', 'token-' || i, '{}', 'grant-' || i % 500, now() + interval '1 hour' from generate_series(1, 20000) i`);
+  await pool.query('analyze oidc_payloads');
+
+  // One at a time, each its own statement: PostgreSQL plans the first five for their values, then
+  // keeps the generic plan when it costs no more than those did.
+  for (const id of ids) {
+    await payloads.findToken('AuthorizationCode', id);
+    await payloads.findOpaqueToken(id);
+    assert.equal(await payloads.consume('AuthorizationCode', id), true);
+  }
+
+  const { rows } = await pool.query<{ name: string; generic_plans: string }>(
+    `select name, generic_plans from pg_prepared_statements
+      where name in ('oidc_payloads.find_tokens', 'oidc_payloads.find_opaque_tokens', 'oidc_payloads.consume_many')
+      order by name`,
+  );
+  assert.deepEqual(
+    rows.map(({ name, generic_plans }) => [name, Number(generic_plans) > 0]),
+    [
+      ['oidc_payloads.consume_many', true],
+      ['oidc_payloads.find_opaque_tokens', true],
+      ['oidc_payloads.find_tokens', true],
+    ],
+  );
+  // And that plan finds the rows by primary key (an index scan or a bitmap of it), whatever the table holds.
+  for (const execute of [
+    `"oidc_payloads.find_tokens"('{code-1}', 'AuthorizationCode')`,
+    `"oidc_payloads.find_opaque_tokens"('{token-1}')`,
+    `"oidc_payloads.consume_many"('AuthorizationCode', '{code-1}')`,
+  ]) {
+    const plan = (await pool.query<{ 'QUERY PLAN': string }>(`explain execute ${execute}`)).rows
+      .map((line) => line['QUERY PLAN'])
+      .join('\n');
+    assert.match(plan, /oidc_payloads_pkey[^\n]*\n\s*Index Cond: \(+id = ANY/);
+    assert.doesNotMatch(plan, /Seq Scan on oidc_payloads/);
   }
 });
