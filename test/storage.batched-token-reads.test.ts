@@ -90,6 +90,20 @@ test('userinfo requests presenting tokens at the same moment are each answered f
   }
 });
 
+/** The plan a prepared statement runs on, on this one-connection pool's connection. */
+async function planOf(pool: pg.Pool, execute: string): Promise<string> {
+  const { rows } = await pool.query<{ 'QUERY PLAN': string }>(`explain execute ${execute}`);
+  return rows.map((line) => line['QUERY PLAN']).join('\n');
+}
+
+async function genericPlansUsed(pool: pg.Pool, names: string[]): Promise<Array<[string, boolean]>> {
+  const { rows } = await pool.query<{ name: string; generic_plans: string }>(
+    'select name, generic_plans from pg_prepared_statements where name = any($1) order by name',
+    [names],
+  );
+  return rows.map(({ name, generic_plans }) => [name, Number(generic_plans) > 0]);
+}
+
 test('the lookups and consumes by a batch of ids run on their prepared plan, not planned again each time', async (t) => {
   const idp = await startLatchkey(t);
   // One connection, so that its prepared statements are the ones pg_prepared_statements shows.
@@ -111,29 +125,54 @@ test('the lookups and consumes by a batch of ids run on their prepared plan, not
     assert.equal(await payloads.consume('AuthorizationCode', id), true);
   }
 
-  const { rows } = await pool.query<{ name: string; generic_plans: string }>(
-    `select name, generic_plans from pg_prepared_statements
-      where name in ('oidc_payloads.find_tokens', 'oidc_payloads.find_opaque_tokens', 'oidc_payloads.consume_many')
-      order by name`,
-  );
   assert.deepEqual(
-    rows.map(({ name, generic_plans }) => [name, Number(generic_plans) > 0]),
+    await genericPlansUsed(pool, [
+      'oidc_payloads.find_tokens',
+      'oidc_payloads.find_opaque_tokens',
+      'oidc_payloads.consume_many',
+    ]),
     [
       ['oidc_payloads.consume_many', true],
       ['oidc_payloads.find_opaque_tokens', true],
       ['oidc_payloads.find_tokens', true],
     ],
   );
-  // And that plan finds the rows by primary key (an index scan or a bitmap of it), whatever the table holds.
+  // And that plan finds the rows by primary key (an index scan or a bitmap of it).
   for (const execute of [
     `"oidc_payloads.find_tokens"('{code-1}', 'AuthorizationCode')`,
     `"oidc_payloads.find_opaque_tokens"('{token-1}')`,
     `"oidc_payloads.consume_many"('AuthorizationCode', '{code-1}')`,
   ]) {
-    const plan = (await pool.query<{ 'QUERY PLAN': string }>(`explain execute ${execute}`)).rows
-      .map((line) => line['QUERY PLAN'])
-      .join('\n');
+    const plan = await planOf(pool, execute);
     assert.match(plan, /oidc_payloads_pkey[^\n]*\n\s*Index Cond: \(+id = ANY/);
     assert.doesNotMatch(plan, /Seq Scan on oidc_payloads/);
   }
+});
+
+test('refresh token saves keep a plan that finds each grant by primary key, made while the table was small', async (t) => {
+  const idp = await startLatchkey(t);
+  const pool = new pg.Pool({ connectionString: idp.database.url, max: 1 });
+  t.after(() => pool.end());
+  const payloads = createPayloadStore(pool);
+  await Promise.all(
+    Array.from({ length: 8 }, (_, i) => payloads.upsert(row('Grant', `grant-${i}`, { accountId: `account-${i}` }))),
+  );
+  // Each rotation's save its own statement, while the table holds a few rows and has no statistics.
+  for (let i = 0; i < 8; i++) {
+    await payloads.upsert(row('RefreshToken', `refresh-${i}`, { kind: 'RefreshToken' }, `grant-${i}`));
+  }
+  assert.deepEqual(await genericPlansUsed(pool, ['oidc_payloads.upsert_refresh_tokens_many']), [
+    ['oidc_payloads.upsert_refresh_tokens_many', true],
+  ]);
+
+  // The table grows by thousands of grants; the kept plan still goes to the one grant by its key.
+  await pool.query(`insert into oidc_payloads (model, id, payload, expires_at)
+    select 'Grant', 'more-' || i, jsonb_build_object('accountId', 'a-' || i, 'clientId', 'c'), now() + interval '1 day'
+    from generate_series(1, 20000) i`);
+  const saved = JSON.stringify([
+    { model: 'RefreshToken', id: 'refresh-9', payload: {}, grant_id: 'grant-1', expires_in: 3600 },
+  ]);
+  const plan = await planOf(pool, `"oidc_payloads.upsert_refresh_tokens_many"('${saved}')`);
+  assert.match(plan, /Index Scan using oidc_payloads_pkey on oidc_payloads g/);
+  assert.doesNotMatch(plan, /oidc_payloads_grant_account/);
 });
