@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
-import { type TestContext, test } from 'node:test';
+import { test } from 'node:test';
 import pg from 'pg';
 import { createPayloadStore, type UpsertRow } from '../src/oidc/payload-store.ts';
 import { countedPool, startLatchkey } from './helpers/latchkey.ts';
