@@ -115,6 +115,9 @@ test('the lookups and consumes by a batch of ids run on their prepared plan, not
   // A table of some size, with statistics, as a server's is: on a nearly empty one every plan costs alike.
   await pool.query(`insert into oidc_payloads (model, id, payload, grant_id, expires_at)
     select 'AccessToken', 'token-' || i, '{}', 'grant-' || i % 500, now() + interval '1 hour' from generate_series(1, 20000) i`);
+  await pool.query(`insert into oidc_payloads (model, id, payload, uid, expires_at)
+    select case when i % 10 = 0 then 'Session' else 'Interaction' end, 'row-' || i, '{}', 'uid-' || i,
+      now() + interval '1 hour' from generate_series(1, 20000) i`);
   await pool.query('analyze oidc_payloads');
 
   // One at a time, each its own statement: PostgreSQL plans the first five for their values, then
@@ -123,6 +126,7 @@ test('the lookups and consumes by a batch of ids run on their prepared plan, not
     await payloads.findToken('AuthorizationCode', id);
     await payloads.findOpaqueToken(id);
     assert.equal(await payloads.consume('AuthorizationCode', id), true);
+    await payloads.findByUid('Session', `uid-of-${id}`);
   }
 
   assert.deepEqual(
@@ -130,9 +134,11 @@ test('the lookups and consumes by a batch of ids run on their prepared plan, not
       'oidc_payloads.find_tokens',
       'oidc_payloads.find_opaque_tokens',
       'oidc_payloads.consume_many',
+      'oidc_payloads.find_by_uid',
     ]),
     [
       ['oidc_payloads.consume_many', true],
+      ['oidc_payloads.find_by_uid', true],
       ['oidc_payloads.find_opaque_tokens', true],
       ['oidc_payloads.find_tokens', true],
     ],
@@ -147,6 +153,9 @@ test('the lookups and consumes by a batch of ids run on their prepared plan, not
     assert.match(plan, /oidc_payloads_pkey[^\n]*\n\s*Index Cond: \(+id = ANY/);
     assert.doesNotMatch(plan, /Seq Scan on oidc_payloads/);
   }
+  const byUid = await planOf(pool, `"oidc_payloads.find_by_uid"('Session', 'uid-10')`);
+  assert.match(byUid, /Index Cond: \(uid = \$2\)/);
+  assert.doesNotMatch(byUid, /Seq Scan on oidc_payloads/);
 });
 
 test('refresh token saves keep a plan that finds each grant by primary key, made while the table was small', async (t) => {
