@@ -311,10 +311,9 @@ export async function exchange(rp: oidc.Configuration, flow: FlowResult, pkce = 
   });
 }
 
-/** A statement's name: a prepared one's, or the comment that names one planned each time (payload-store.ts). */
+/** A prepared statement's name (every statement of our stores has one); undefined for unnamed SQL. */
 export function statementName(config: unknown): string | undefined {
-  const { name, text } = config as { name?: string; text?: string };
-  return name ?? (typeof text === 'string' ? /^\/\* ([\w.]+) \*\//.exec(text)?.[1] : undefined);
+  return (config as { name?: string }).name;
 }
 
 /** Names of the statements the server runs while `step` runs (the rate limiter's left out). */
