@@ -27,7 +27,7 @@ const extendingGrant = (
   update oidc_payloads g set expires_at = written.expires_at,
     payload = jsonb_set(g.payload, '{exp}', to_jsonb(ceil(extract(epoch from written.expires_at))::bigint))
   from written
-  where $1 = 'RefreshToken' and g.model = 'Grant' and g.id = written.grant_id
+  where $1 = 'RefreshToken' and g.model = ${GRANT_MODEL} and g.id = written.grant_id
     and g.expires_at > now() and g.expires_at < written.expires_at`;
 /**
  * `upsert` for a batch of rows (db/statement-batch.ts), given as one JSON array: the rows a turn of
@@ -56,6 +56,12 @@ const COLUMNS = `payload, floor(extract(epoch from consumed_at))::int as consume
  */
 const unseen = (param: string, type: string) => `(select ${param}::${type})::${type}`;
 /**
+ * The model of the grant a refresh token's save extends, unseen: the partial indexes on
+ * `model = 'Grant'` are then out of a kept plan's reach, and the grant is found by primary key
+ * (upsertRefreshTokensMany says why).
+ */
+const GRANT_MODEL = unseen("'Grant'", 'text');
+/**
  * `upsertMany` for a batch holding refresh tokens, each grant's expiry moved up to its latest
  * refresh token's (see extendingGrant; the batch's other rows extend nothing). The grant is found by
  * primary key from each token's grant_id. Its model is read through a subquery (`unseen`): a
@@ -74,7 +80,7 @@ const upsertRefreshTokensMany = {
   update oidc_payloads g set expires_at = extended.expires_at,
     payload = jsonb_set(g.payload, '{exp}', to_jsonb(ceil(extract(epoch from extended.expires_at))::bigint))
   from extended
-  where g.model = ${unseen("'Grant'", 'text')} and g.id = extended.grant_id
+  where g.model = ${GRANT_MODEL} and g.id = extended.grant_id
     and g.expires_at > now() and g.expires_at < extended.expires_at`,
 };
 /** Not expired; `table` qualifies the columns in a join. */
