@@ -331,6 +331,29 @@ export function accountRoutes(deps: AccountPageDeps): Router {
     return 'wrong';
   }
 
+  /** The page again, with `message` in `section`: how a refused form is answered. */
+  const failIn =
+    (ctx: Context, who: SignedIn, section: Section) =>
+    (message: string, status = 400) =>
+      render(ctx, who, { error: { section, message }, status });
+
+  /**
+   * The current password, asked for by every change to the ways in: true when it matched;
+   * otherwise false, and the refusal (wrong, or too many tries) is already shown through `fail`.
+   */
+  async function confirmedByPassword(
+    ctx: Context,
+    who: SignedIn,
+    password: string,
+    fail: (message: string, status: number) => Promise<void>,
+  ): Promise<boolean> {
+    const check = await passwordMatches(ctx, who, password);
+    if (check === 'ok') return true;
+    const t = views.strings(ctx);
+    await (check === 'limited' ? fail(t.login.rateLimited, 429) : fail(t.account.currentPasswordWrong, 401));
+    return false;
+  }
+
   return new Router()
     .get(PAGE_ROUTES.account, async function showAccount(ctx) {
       const who = await signedIn(ctx);
@@ -395,9 +418,7 @@ export function accountRoutes(deps: AccountPageDeps): Router {
       if (!email || !password) return fail(t.account.emailMissing);
       // A malformed address costs no password check and no lockout count.
       if (!isValidEmail(email)) return fail(t.account.emailInvalid);
-      const check = await passwordMatches(ctx, who, password);
-      if (check === 'limited') return fail(t.login.rateLimited, 429);
-      if (check === 'wrong') return fail(t.account.currentPasswordWrong, 401);
+      if (!(await confirmedByPassword(ctx, who, password, fail))) return;
       const recipient = await deps.mailLimits.allowRecipient(email);
       if (!recipient.allowed) {
         ctx.set('Retry-After', String(recipient.retryAfterSeconds));
@@ -423,15 +444,12 @@ export function accountRoutes(deps: AccountPageDeps): Router {
       const t = views.strings(ctx);
       const current = who.form.current_password ?? '';
       const next = who.form.new_password ?? '';
-      const fail = (message: string, status = 400) =>
-        render(ctx, who, { error: { section: 'password', message }, status });
+      const fail = failIn(ctx, who, 'password');
       if (!current || !next) return fail(t.account.passwordMissing);
       // The new password's rules first: a refused one costs no password check and no lockout count.
       const problem = await accounts.passwordRules.check(next);
       if (problem) return fail(t.account.passwordProblems[problem](accounts.passwordRules.minLength));
-      const check = await passwordMatches(ctx, who, current);
-      if (check === 'limited') return fail(t.login.rateLimited, 429);
-      if (check === 'wrong') return fail(t.account.currentPasswordWrong, 401);
+      if (!(await confirmedByPassword(ctx, who, current, fail))) return;
       // Every other session ends and every grant is revoked with its tokens; this browser stays
       // signed in (so not signOutEverywhere's cut-off, which would end this session too).
       const result = await accounts.setPassword(who.account.id, next, { keepSessions: true });
@@ -459,12 +477,10 @@ export function accountRoutes(deps: AccountPageDeps): Router {
       if (!who) return;
       // A new app replaces the old one: as every change to the ways in, it needs the password.
       const t = views.strings(ctx);
-      const fail = (message: string, status = 400) => render(ctx, who, { error: { section: 'mfa', message }, status });
+      const fail = failIn(ctx, who, 'mfa');
       const password = who.form.password ?? '';
       if (!password) return fail(t.mfa.passwordMissing);
-      const check = await passwordMatches(ctx, who, password);
-      if (check === 'limited') return fail(t.login.rateLimited, 429);
-      if (check === 'wrong') return fail(t.account.currentPasswordWrong, 401);
+      if (!(await confirmedByPassword(ctx, who, password, fail))) return;
       const setup = await deps.secondFactors.startTotp(who.account);
       await renderTotpSetup(ctx, who, setup);
     })
@@ -488,12 +504,10 @@ export function accountRoutes(deps: AccountPageDeps): Router {
       const who = await posted(ctx);
       if (!who) return;
       const t = views.strings(ctx);
-      const fail = (message: string, status = 400) => render(ctx, who, { error: { section: 'mfa', message }, status });
+      const fail = failIn(ctx, who, 'mfa');
       const password = who.form.password ?? '';
       if (!password) return fail(t.mfa.passwordMissing);
-      const check = await passwordMatches(ctx, who, password);
-      if (check === 'limited') return fail(t.login.rateLimited, 429);
-      if (check === 'wrong') return fail(t.account.currentPasswordWrong, 401);
+      if (!(await confirmedByPassword(ctx, who, password, fail))) return;
       await deps.secondFactors.removeTotp(who.account.id);
       log.info(
         { event: 'mfa.totp_removed', account_id: who.account.id },
@@ -505,14 +519,12 @@ export function accountRoutes(deps: AccountPageDeps): Router {
       const who = await posted(ctx);
       if (!who) return;
       const t = views.strings(ctx);
-      const fail = (message: string, status = 400) => render(ctx, who, { error: { section: 'mfa', message }, status });
+      const fail = failIn(ctx, who, 'mfa');
       // Codes stand in for a factor: without one there is nothing for them to stand in for.
       if (!(await deps.secondFactors.summary(who.account.id)).hasFactor) return seeOther(ctx);
       const password = who.form.password ?? '';
       if (!password) return fail(t.mfa.passwordMissing);
-      const check = await passwordMatches(ctx, who, password);
-      if (check === 'limited') return fail(t.login.rateLimited, 429);
-      if (check === 'wrong') return fail(t.account.currentPasswordWrong, 401);
+      if (!(await confirmedByPassword(ctx, who, password, fail))) return;
       const codes = await deps.secondFactors.regenerateRecoveryCodes(who.account.id);
       await renderRecoveryCodes(ctx, codes);
     })
@@ -563,13 +575,10 @@ export function accountRoutes(deps: AccountPageDeps): Router {
       if (!who) return;
       const t = views.strings(ctx);
       if (!deps.deletionEnabled) ctx.throw(403, t.account.deleteDisabled);
-      const fail = (message: string, status = 400) =>
-        render(ctx, who, { error: { section: 'delete', message }, status });
+      const fail = failIn(ctx, who, 'delete');
       const password = who.form.password ?? '';
       if (!password || who.form.confirm !== 'yes') return fail(t.account.deleteMissing);
-      const check = await passwordMatches(ctx, who, password);
-      if (check === 'limited') return fail(t.login.rateLimited, 429);
-      if (check === 'wrong') return fail(t.account.currentPasswordWrong, 401);
+      if (!(await confirmedByPassword(ctx, who, password, fail))) return;
       await accounts.delete(who.account.id);
       await audit.record({ event: 'account.deleted', accountId: who.account.id, ip: ctx.ip });
       log.info({ event: 'account.deleted', account_id: who.account.id }, 'account deleted by its owner');
