@@ -3,7 +3,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import pg from 'pg';
-import { checks, type Memory, ratios, ratioTable, table } from './lib/report.ts';
+import { checks, type Memory, ratios, ratioTable, table, threadTable } from './lib/report.ts';
 import { FULL, QUICK, type Row, type RunContext, SCENARIOS, type ScenarioName, type Sizes } from './lib/scenarios.ts';
 import { ADMIN_URL, ROOT, startBaselineTarget, startLatchkeyTarget, type Target } from './lib/targets.ts';
 
@@ -238,6 +238,10 @@ if (result.ratios.length) {
   );
   log('');
   log(ratioTable(result.ratios));
+  log('');
+  log('Node CPU ms per operation by thread (main: JavaScript; V8 helpers: garbage collection; thread pool: argon2id):');
+  log('');
+  log(threadTable(rows));
   log('');
   log('Latchkey / baseline throughput:');
   for (const ratio of result.ratios)

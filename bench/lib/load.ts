@@ -1,6 +1,6 @@
 import autocannon from 'autocannon';
 import { type FlowOptions, type FlowState, type NextRequest, onFlowResponse, startFlow } from './flow.ts';
-import { cpuDelta, cpuSnapshot, rssMiB } from './proc.ts';
+import { cpuDelta, cpuSnapshot, rssMiB, type ThreadKind, threadCpuDelta, threadCpuSnapshot } from './proc.ts';
 
 /** Where the server's CPU is read: its own processes and the PostgreSQL processes it uses. */
 export interface CpuSources {
@@ -28,6 +28,8 @@ export interface Measured {
   pgCpuMsPerOp: number;
   totalCpuMsPerOp: number;
   pgClusterCpuMsPerOp: number;
+  /** The server's CPU per operation by thread (proc.ts ThreadKind): its JavaScript, V8's helpers, the thread pool. */
+  serverThreadsMsPerOp: Record<ThreadKind, number>;
   /** Peak RSS per server process during the run, MiB. */
   peakRssMiB: number[];
 }
@@ -89,6 +91,7 @@ export async function measure(sources: CpuSources, spec: LoadSpec): Promise<Meas
   const serverBefore = cpuSnapshot(sources.server());
   const pgBefore = cpuSnapshot(sources.postgres());
   const clusterBefore = cpuSnapshot(sources.postgresAll());
+  const threadsBefore = threadCpuSnapshot(sources.server());
   const started = performance.now();
   let result: autocannon.Result;
   try {
@@ -101,6 +104,7 @@ export async function measure(sources: CpuSources, spec: LoadSpec): Promise<Meas
   const serverMs = cpuDelta(serverBefore, cpuSnapshot(sources.server()));
   const pgMs = cpuDelta(pgBefore, cpuSnapshot(sources.postgres()));
   const clusterMs = cpuDelta(clusterBefore, cpuSnapshot(sources.postgresAll()));
+  const threadsMs = threadCpuDelta(threadsBefore, threadCpuSnapshot(sources.server()));
   sampleRss();
   const ops = spec.tally.ok;
   const lat = [...spec.tally.opLatencies].sort((a, b) => a - b);
@@ -120,6 +124,12 @@ export async function measure(sources: CpuSources, spec: LoadSpec): Promise<Meas
     pgCpuMsPerOp: perOp(pgMs),
     totalCpuMsPerOp: perOp(serverMs + pgMs),
     pgClusterCpuMsPerOp: perOp(clusterMs),
+    serverThreadsMsPerOp: {
+      main: perOp(threadsMs.main),
+      v8: perOp(threadsMs.v8),
+      threadpool: perOp(threadsMs.threadpool),
+      other: perOp(threadsMs.other),
+    },
     peakRssMiB: [...peaks.values()].map((value) => Math.round(value)),
   };
 }

@@ -106,6 +106,60 @@ export function cpuDelta(before: Map<number, number>, after: Map<number, number>
   return total;
 }
 
+/**
+ * What a node process's threads do: its JavaScript (the main thread), V8's helper threads
+ * (parallel and concurrent garbage collection, compilation: named `V8Worker`), libuv's thread
+ * pool (argon2 hashing: `libuv-worker`), and anything else.
+ */
+export type ThreadKind = 'main' | 'v8' | 'threadpool' | 'other';
+
+function threadKind(pid: number, tid: number, comm: string): ThreadKind {
+  if (tid === pid) return 'main';
+  if (comm.startsWith('V8Worker')) return 'v8';
+  if (comm.startsWith('libuv-worker')) return 'threadpool';
+  return 'other';
+}
+
+/**
+ * CPU ms per thread kind over `pids`, from each thread's `schedstat` (nanoseconds on the CPU, so
+ * finer than the clock ticks of `stat`); compare two snapshots with threadCpuDelta. A thread is
+ * keyed by pid/tid, so one that ends between two snapshots drops out of both sums.
+ */
+export function threadCpuSnapshot(pids: number[]): Map<string, { kind: ThreadKind; ms: number }> {
+  const snapshot = new Map<string, { kind: ThreadKind; ms: number }>();
+  for (const pid of pids) {
+    let tids: string[];
+    try {
+      tids = readdirSync(`/proc/${pid}/task`);
+    } catch {
+      continue;
+    }
+    for (const tid of tids) {
+      try {
+        const comm = readFileSync(`/proc/${pid}/task/${tid}/comm`, 'utf8').trim();
+        const ns = Number(readFileSync(`/proc/${pid}/task/${tid}/schedstat`, 'utf8').split(' ')[0]);
+        snapshot.set(`${pid}/${tid}`, { kind: threadKind(pid, Number(tid), comm), ms: ns / 1e6 });
+      } catch {
+        // The thread ended while it was being read.
+      }
+    }
+  }
+  return snapshot;
+}
+
+/** CPU ms per thread kind between two thread snapshots (threads present in both). */
+export function threadCpuDelta(
+  before: Map<string, { kind: ThreadKind; ms: number }>,
+  after: Map<string, { kind: ThreadKind; ms: number }>,
+): Record<ThreadKind, number> {
+  const total: Record<ThreadKind, number> = { main: 0, v8: 0, threadpool: 0, other: 0 };
+  for (const [key, { kind, ms }] of after) {
+    const then = before.get(key);
+    if (then) total[kind] += ms - then.ms;
+  }
+  return total;
+}
+
 /** The parent (postmaster) of a PostgreSQL backend. */
 export function parentOf(pid: number): number | undefined {
   return procStat(pid)?.ppid;

@@ -134,6 +134,32 @@ export function ratioTable(list: Ratio[]): string {
   return lines.join('\n');
 }
 
+/**
+ * Where each side's node CPU goes, by thread (load.ts serverThreadsMsPerOp): JavaScript on the
+ * main thread, V8's helper threads (garbage collection), the thread pool (argon2id). One line per
+ * scenario both sides ran at full speed with the defaults.
+ */
+export function threadTable(rows: Row[]): string {
+  const lines = [
+    '| operation | Latchkey main | engine main | Latchkey V8 helpers | engine V8 helpers | Latchkey thread pool | engine thread pool | Latchkey PostgreSQL |',
+    '| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |',
+  ];
+  for (const row of rows) {
+    if (row.target !== 'latchkey' || row.variant !== 'max' || !row.measured?.ops) continue;
+    const base = rows.find(
+      (other) => other.target === 'baseline' && other.scenario === row.scenario && other.variant === 'max',
+    )?.measured;
+    if (!base?.ops) continue;
+    const ours = row.measured.serverThreadsMsPerOp;
+    const theirs = base.serverThreadsMsPerOp;
+    lines.push(
+      `| ${row.scenario} | ${fixed(ours.main, 3)} | ${fixed(theirs.main, 3)} | ${fixed(ours.v8, 3)} | ${fixed(theirs.v8, 3)} | ` +
+        `${fixed(ours.threadpool, 3)} | ${fixed(theirs.threadpool, 3)} | ${fixed(row.measured.pgCpuMsPerOp, 3)} |`,
+    );
+  }
+  return lines.join('\n');
+}
+
 export interface Check {
   target: string;
   measured: string;
