@@ -15,6 +15,7 @@ import {
   type EngineGuard,
   engineRouteNames,
   type Method,
+  methodsAt,
   type RouteName,
   readsInteraction,
   routeOf,
@@ -25,6 +26,7 @@ import { healthRoutes } from './observability/health.ts';
 import type { Logger } from './observability/logger.ts';
 import type { Outage } from './observability/outage.ts';
 import { requestLog } from './observability/request-log.ts';
+import { formRequestRoutes } from './oidc/form-requests.ts';
 import { PUBLISHED_ROUTES, publishedDocuments } from './oidc/published-documents.ts';
 import type { ReadAhead } from './oidc/read-ahead.ts';
 import { type PlaygroundDeps, playgroundRoutes } from './playground/routes.ts';
@@ -92,6 +94,16 @@ async function nameRoute(ctx: Context, next: Next) {
   if (route && !route.canonical) {
     ctx.status = 404;
     return;
+  }
+  if (!route) {
+    // A route's own path with a method it does not have: 405 with the methods it has, as that
+    // route answers its errors (NO_PAGES: JSON), not the 404 page of a path that does not exist.
+    const known = methodsAt(ctx.path);
+    if (known) {
+      ctx.state.route = known.route;
+      ctx.set('Allow', known.methods.join(', '));
+      ctx.throw(405, `${ctx.method} is not allowed here; use ${known.methods.join(' or ')}`);
+    }
   }
   ctx.state.route = route?.name;
   await next();
@@ -252,6 +264,7 @@ export function createApp(deps: AppDeps): Koa {
     healthRoutes({ pool, keysLoaded: () => providerRef.current !== undefined, outage: deps.outage }),
     assetRoutes(views),
     interactionRoutes({ ...deps.interactions, provider: () => providerRef.current, views, log }),
+    formRequestRoutes(),
     ...(deps.account
       ? [
           accountRoutes({ ...deps.account, provider: () => providerRef.current, views, log }),
@@ -268,6 +281,14 @@ export function createApp(deps: AppDeps): Koa {
   const runEngine = (ctx: Context) => currentEngine()(ctx);
   const guards: EngineGuard[] = [
     frontChannelParameterLimit,
+    // RFC 6749 §5.1: beside the engine's Cache-Control: no-store, Pragma: no-cache for HTTP/1.0 caches.
+    {
+      routes: ['token'],
+      check: (ctx, next) => {
+        ctx.set('Pragma', 'no-cache');
+        return next();
+      },
+    },
     ...(deps.engineGuards ?? []),
     { routes: READS_TOKENS, check: (_ctx, next) => deps.readAhead.run(next) },
     { routes: HOLDS_SAVES, check: (ctx, next) => writingHeldSaves(ctx, deps.readAhead.runHoldingSaves(next)) },

@@ -37,6 +37,9 @@ export const PAGE_ROUTES = {
   /** A passkey as the second factor (JSON, views/assets/passkeys.js): a challenge for the account, then its answer. */
   secondFactorPasskeyOptions: '/interaction/:uid/second-factor/passkey/options',
   secondFactorPasskey: '/interaction/:uid/second-factor/passkey',
+  /** Authorization and logout requests sent as a form (oidc/form-requests.ts): the engine's own paths, POST. */
+  authorizationForm: ROUTES.authorization,
+  endSessionForm: ROUTES.end_session,
   account: '/account',
   account_callback: '/account/callback',
   account_profile: '/account/profile',
@@ -73,7 +76,7 @@ export const PAGE_ROUTES = {
   playground_action: '/playground/action',
 } as const;
 
-export type Method = 'GET' | 'POST' | 'PUT' | 'DELETE' | 'OPTIONS';
+export type Method = 'GET' | 'HEAD' | 'POST' | 'PUT' | 'DELETE' | 'OPTIONS';
 interface Entry {
   name: string;
   path: string;
@@ -146,6 +149,8 @@ const TABLE = [
     engine: false,
     interaction: true,
   },
+  { name: 'authorization_form', path: PAGE_ROUTES.authorizationForm, methods: ['POST'], engine: false },
+  { name: 'end_session_form', path: PAGE_ROUTES.endSessionForm, methods: ['POST'], engine: false },
   { name: 'account', path: PAGE_ROUTES.account, methods: ['GET'], engine: false },
   { name: 'account_callback', path: PAGE_ROUTES.account_callback, methods: ['GET'], engine: false },
   { name: 'account_profile', path: PAGE_ROUTES.account_profile, methods: ['POST'], engine: false },
@@ -246,6 +251,25 @@ export function routeOf(method: string, path: string): RouteMatch | undefined {
   const loose = looseParts(path);
   const variant = compiled.find((entry) => matches(entry.segments, loose));
   return variant ? { name: variant.name, canonical: false } : undefined;
+}
+
+/**
+ * The methods the table has for this exact path (HEAD with GET) and the first route on it, or
+ * undefined when no route has the path: a request with another method gets 405 and these methods
+ * in `Allow` (RFC 9110 §15.5.6), answered as that route answers its errors (JSON or a page).
+ */
+export function methodsAt(path: string): { route: RouteName; methods: Method[] } | undefined {
+  const parts = path.split('/');
+  const methods = new Set<Method>();
+  let route: RouteName | undefined;
+  for (const entry of compiled) {
+    if (!matches(entry.segments, parts)) continue;
+    route ??= entry.name;
+    for (const method of entry.methods) methods.add(method);
+  }
+  if (!route) return undefined;
+  if (methods.has('GET')) methods.add('HEAD');
+  return { route, methods: [...methods] };
 }
 
 /** Whether the engine serves this route (the rest of the table is our interaction pages). */

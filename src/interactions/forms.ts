@@ -1,5 +1,6 @@
 import { createHmac, createSecretKey, timingSafeEqual } from 'node:crypto';
 import type { Context, Next } from 'koa';
+import { readFormBody } from '../http/form-body.ts';
 
 /** Our forms are small: an email, a password, a token. Anything bigger is not ours. */
 const MAX_FORM_BYTES = 16 * 1024;
@@ -15,18 +16,8 @@ declare module 'koa' {
  * interaction POST routes: the engine parses its own bodies. Duplicate fields are refused.
  */
 export async function parseForm(ctx: Context, next: Next) {
-  if (!ctx.is('application/x-www-form-urlencoded')) ctx.throw(415, 'expected a form submission');
-  const declared = Number(ctx.get('content-length') || 0);
-  if (declared > MAX_FORM_BYTES) ctx.throw(413, 'form too large');
-  const chunks: Buffer[] = [];
-  let size = 0;
-  for await (const chunk of ctx.req) {
-    size += (chunk as Buffer).length;
-    if (size > MAX_FORM_BYTES) ctx.throw(413, 'form too large');
-    chunks.push(chunk as Buffer);
-  }
   const form: Record<string, string> = {};
-  for (const [key, value] of new URLSearchParams(Buffer.concat(chunks).toString('utf8'))) {
+  for (const [key, value] of await readFormBody(ctx, MAX_FORM_BYTES)) {
     if (key in form) ctx.throw(400, `duplicate form field ${key}`);
     form[key] = value;
   }

@@ -66,29 +66,40 @@ export const ACCOUNT_CLIENT_ID = 'latchkey-account';
 export const accountCallbackUri = (issuer: string) => `${issuer}/account/callback`;
 
 /**
- * RFC 6749 §5.2 (and RFC 8628 §3.2): a client using a grant type it is not registered for gets
- * unauthorized_client. The engine says invalid_request, after authenticating the client
- * (actions/token.js allowedGrantTypeCheck, actions/authorization/client.js checkClientGrantType);
- * this corrects the code of those answers and leaves every other response alone.
+ * Error codes the engine gives where RFC 6749 §5.2 names another; every other response is left alone.
+ * - A client using a grant type it is not registered for gets unauthorized_client (and RFC 8628
+ *   §3.2); the engine says invalid_request after authenticating it (actions/token.js
+ *   allowedGrantTypeCheck, actions/authorization/client.js checkClientGrantType).
+ * - A request with no client authentication at all gets invalid_client, 401, with the scheme to
+ *   use (RFC 6749 §5.2 "no client authentication included", RFC 9110 §11.6.1); the engine says
+ *   invalid_request (lib/shared/client_auth.js). A malformed credential stays invalid_request.
  */
 const GRANT_CHECK_ROUTES = new Set(['token', 'device_authorization']);
 const GRANT_NOT_ALLOWED = / is not allowed for this client$/;
-function unauthorizedClientForGrant(ctx: KoaContextWithOIDC, next: () => Promise<unknown>) {
-  // Both routes are POSTs: the rest (discovery, /jwks, /authorize's GET) pass straight through.
-  return ctx.method === 'POST' ? correctGrantError(ctx, next) : next();
+const CLIENT_AUTH_ROUTES = new Set([
+  'token',
+  'introspection',
+  'revocation',
+  'device_authorization',
+  'pushed_authorization_request',
+]);
+const NO_CLIENT_AUTH = 'no client authentication mechanism provided';
+function correctErrorCodes(ctx: KoaContextWithOIDC, next: () => Promise<unknown>) {
+  // Every such route is a POST: the rest (discovery, /jwks, /authorize's GET) pass straight through.
+  return ctx.method === 'POST' ? correctErrorCode(ctx, next) : next();
 }
 
-async function correctGrantError(ctx: KoaContextWithOIDC, next: () => Promise<unknown>) {
+async function correctErrorCode(ctx: KoaContextWithOIDC, next: () => Promise<unknown>) {
   await next();
   const body = ctx.body as { error?: unknown; error_description?: unknown } | undefined;
-  if (
-    GRANT_CHECK_ROUTES.has(ctx.oidc?.route) &&
-    ctx.status === 400 &&
-    body?.error === 'invalid_request' &&
-    typeof body.error_description === 'string' &&
-    GRANT_NOT_ALLOWED.test(body.error_description)
-  ) {
+  if (ctx.status !== 400 || body?.error !== 'invalid_request' || typeof body.error_description !== 'string') return;
+  const route = ctx.oidc?.route;
+  if (GRANT_CHECK_ROUTES.has(route) && GRANT_NOT_ALLOWED.test(body.error_description)) {
     ctx.body = { ...body, error: 'unauthorized_client' };
+  } else if (CLIENT_AUTH_ROUTES.has(route) && body.error_description === NO_CLIENT_AUTH) {
+    ctx.status = 401;
+    ctx.set('WWW-Authenticate', `Basic realm="${ctx.oidc.issuer}"`);
+    ctx.body = { error: 'invalid_client', error_description: 'client authentication is required' };
   }
 }
 
@@ -466,7 +477,7 @@ export function createProvider(deps: ProviderDeps): Provider {
   provider.proxy = config.trustProxy;
   // A client registered with an explicit client_secret_basic/post may use only that one.
   provider.use(strictClientAuth());
-  provider.use(unauthorizedClientForGrant);
+  provider.use(correctErrorCodes);
   if (deps.sessionSeen) {
     const seen = deps.sessionSeen;
     provider.on('authorization.success', (ctx) => {

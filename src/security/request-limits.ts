@@ -14,7 +14,7 @@ const MAX_PARAMETERS = 64;
 /**
  * Refuses an oversized front-channel request with a plain 400 page. No redirect: before the engine
  * has checked client_id and redirect_uri, the redirect_uri is not to be trusted. Only GET queries
- * are checked: POST bodies are capped at 56 KiB by the engine.
+ * are checked: a form POST to these endpoints comes back as a GET (oidc/form-requests.ts).
  */
 export const frontChannelParameterLimit: EngineGuard = {
   routes: ['authorization', 'end_session'],
