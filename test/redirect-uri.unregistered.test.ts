@@ -39,3 +39,22 @@ test('/authorize with a redirect_uri that is not registered shows an error page 
     });
   }
 });
+
+test('/authorize without a redirect_uri says the request is at fault, not an unregistered address', async (t) => {
+  const idp = await startLatchkey(t);
+  const client = await idp.clients.create({ type: 'confidential' });
+  const url = new URL(`${idp.issuer}/authorize`);
+  url.search = new URLSearchParams({
+    client_id: client.clientId,
+    response_type: 'code',
+    scope: 'openid',
+    code_challenge: await oidc.calculatePKCECodeChallenge(oidc.randomPKCECodeVerifier()),
+    code_challenge_method: 'S256',
+  }).toString();
+  const response = await fetch(url, { headers: { accept: 'text/html' }, redirect: 'manual' });
+  const body = await response.text();
+  assert.equal(response.status, 400);
+  assert.equal(response.headers.get('location'), null);
+  assert.doesNotMatch(body, /not registered for this return address/);
+  assert.match(body, /redirect_uri/, "the engine's description names the missing parameter, for the app's developer");
+});

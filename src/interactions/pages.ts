@@ -15,7 +15,9 @@ export function createProviderPages(views: Views): ProviderPages {
       const t = views.strings(ctx);
       const status = Math.max(ctx.status, 400);
       const isServer = status >= 500;
-      const isRedirect = /redirect_uri/.test(out.error_description ?? '');
+      // A return address the app did not register (not a missing one: that is the app's request at fault).
+      const isRedirect =
+        out.error === 'invalid_redirect_uri' || /redirect_uri not registered/.test(out.error_description ?? '');
       await renderErrorPage(ctx, views, {
         status,
         heading: isServer ? t.error.server : t.error.badRequest,
