@@ -162,6 +162,7 @@ async function listen(
           keys,
           accounts: accountStore,
           accountReadAhead: readAhead.account,
+          restoreConsumed: readAhead.restoreConsumed,
           apis: { ...apis.store, findByIdentifier: apiCache.get },
           consents,
           audit,

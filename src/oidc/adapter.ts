@@ -287,15 +287,22 @@ function payloadAdapter(model: string, deps: AdapterDeps): Adapter {
       await readAhead?.release();
       readAhead?.forget();
       const digest = sha256(id);
+      // The first consume of this code or token can be undone if the request is then refused for
+      // its parameters (provider.ts); a retry's once-more cannot (the first rotation stands).
+      const undo = () => payloads.unconsume(model, digest);
       if (reuseGrace > 0) {
         const consumed = await payloads.consumeWithGrace(model, digest, reuseGrace);
         if (consumed) {
           readAhead?.noteRotation({ from: digest, again: consumed.again });
+          if (!consumed.again) readAhead?.noteConsumed(undo);
           // The retry of a lost response: what the first rotation issued goes, the retry's stays.
           if (consumed.again && consumed.grantId) await payloads.revokeRotatedFrom(consumed.grantId, digest);
           return;
         }
-      } else if (await payloads.consume(model, digest)) return;
+      } else if (await payloads.consume(model, digest)) {
+        readAhead?.noteConsumed(undo);
+        return;
+      }
       // Two requests raced with the same code or refresh token and this one lost: it is a replay.
       // Revoke what the grant issued, as the engine does for a replay it sees itself.
       const row = await payloads.find(model, digest);

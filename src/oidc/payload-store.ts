@@ -163,6 +163,14 @@ const consumeMany = {
   text: `update oidc_payloads set consumed_at = now()
          where model = ${unseen('$1', 'text')} and id = any(${unseen('$2', 'text[]')}) and consumed_at is null and ${LIVE} returning id`,
 };
+/**
+ * Undoes a consume: the code or refresh token is usable again. Only for the request that consumed
+ * it, when that request was refused for its parameters (adapter.ts, restoreConsumed).
+ */
+const unconsume = {
+  name: 'oidc_payloads.unconsume',
+  text: 'update oidc_payloads set consumed_at = null where model = $1 and id = $2 and consumed_at is not null',
+};
 /** Payload fields of refresh token rotation within REFRESH_TOKEN_REUSE_GRACE_SECONDS (see adapter.ts). */
 export const ROTATED_FROM = '_rotated_from';
 export const REUSED_IN_GRACE = '_reused_in_grace';
@@ -456,6 +464,10 @@ export function createPayloadStore(db: Queryable) {
     /** Marks the row consumed. False when it was already consumed (or is gone): the caller lost the race. */
     consume(model: string, id: string): Promise<boolean> {
       return consumeBatch(model)(id);
+    },
+    /** Marks a consumed row not consumed again (see unconsume). */
+    async unconsume(model: string, id: string): Promise<void> {
+      await db.query({ ...unconsume, values: [model, id] });
     },
     /**
      * consume() for a refresh token with a reuse grace: undefined when neither consumed nor

@@ -44,6 +44,8 @@ export interface ProviderDeps {
   accounts: Pick<AccountStore, 'findById'>;
   /** The account a token read ahead in this request belongs to (oidc/read-ahead.ts), if any. */
   accountReadAhead?: (id: string) => AccountRow | undefined;
+  /** Undoes this request's consume of a code or refresh token (oidc/read-ahead.ts restoreConsumed). */
+  restoreConsumed?: () => Promise<void>;
   apis: ApiResourceStore;
   consents: Pick<ConsentStore, 'find' | 'remember'>;
   /** Records a first-party app's implied consent (consent.implied), as the consent step does. */
@@ -101,6 +103,22 @@ async function correctErrorCode(ctx: KoaContextWithOIDC, next: () => Promise<unk
     ctx.set('WWW-Authenticate', `Basic realm="${ctx.oidc.issuer}"`);
     ctx.body = { error: 'invalid_client', error_description: 'client authentication is required' };
   }
+}
+
+/**
+ * RFC 8707 §2: a token request for a resource it may not have is refused with invalid_target, an
+ * error in the request like any other of RFC 6749 §5.2. The engine consumes the code or refresh
+ * token before it resolves the resource (lib/actions/grants/*: consume, then resolveResource and
+ * getResourceServerInfo), so that refusal would spend it: the client's corrected retry would be
+ * taken for a replay and revoke the grant. The consume is undone instead. Meanwhile a simultaneous
+ * use of the same code or token sees it consumed: a replay, as two simultaneous uses always are.
+ */
+function keepGrantSourceOnInvalidTarget(restoreConsumed: () => Promise<void>) {
+  return async function keepGrantSource(ctx: KoaContextWithOIDC, next: () => Promise<unknown>) {
+    await next();
+    const body = ctx.body as { error?: unknown } | undefined;
+    if (ctx.oidc?.route === 'token' && ctx.status === 400 && body?.error === 'invalid_target') await restoreConsumed();
+  };
 }
 
 /**
@@ -478,6 +496,7 @@ export function createProvider(deps: ProviderDeps): Provider {
   // A client registered with an explicit client_secret_basic/post may use only that one.
   provider.use(strictClientAuth());
   provider.use(correctErrorCodes);
+  if (deps.restoreConsumed) provider.use(keepGrantSourceOnInvalidTarget(deps.restoreConsumed));
   if (deps.sessionSeen) {
     const seen = deps.sessionSeen;
     provider.on('authorization.success', (ctx) => {

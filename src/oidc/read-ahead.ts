@@ -54,6 +54,10 @@ export interface ReadAhead {
   noteRotation(rotation: Rotation): void;
   /** The rotation noted in this request, if any. */
   rotation(): Rotation | undefined;
+  /** Remembers how to undo this request's consume of a code or refresh token. Outside a request, a no-op. */
+  noteConsumed(undo: () => Promise<void>): void;
+  /** Undoes what this request consumed (provider.ts, a token request refused for its resource). */
+  restoreConsumed(): Promise<void>;
 }
 
 /** A refresh token consumed by this request: its digest, and whether this was a retry's once-more. */
@@ -74,6 +78,8 @@ export function readAheadUidKey(model: string, uidDigest: string): string {
 interface Scope {
   rows: ReadAheadRows;
   rotation?: Rotation;
+  /** How to undo the consumes this request made (noteConsumed). */
+  consumed?: Array<() => Promise<void>>;
   account?: AccountRow;
   /** Saves held for the end of the request (runHoldingSaves only, until its end). */
   held?: Array<() => Promise<void>> | undefined;
@@ -119,6 +125,15 @@ export function createReadAhead(): ReadAhead {
       if (scope) scope.rotation = rotation;
     },
     rotation: () => storage.getStore()?.rotation,
+    noteConsumed(undo) {
+      const scope = storage.getStore();
+      if (scope) (scope.consumed ??= []).push(undo);
+    },
+    async restoreConsumed() {
+      const scope = storage.getStore();
+      const undo = scope?.consumed?.splice(0) ?? [];
+      for (const restore of undo) await restore();
+    },
     noteAccount(account) {
       const scope = storage.getStore();
       if (scope) scope.account = account;
