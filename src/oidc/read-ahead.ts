@@ -127,7 +127,9 @@ export function createReadAhead(): ReadAhead {
     rotation: () => storage.getStore()?.rotation,
     noteConsumed(undo) {
       const scope = storage.getStore();
-      if (scope) (scope.consumed ??= []).push(undo);
+      if (!scope) return;
+      scope.consumed ??= [];
+      scope.consumed.push(undo);
     },
     async restoreConsumed() {
       const scope = storage.getStore();
