@@ -1,6 +1,6 @@
 import Router from '@koa/router';
 import { PAGE_ROUTES } from '../http/routes.ts';
-import { EMAIL_NOT_VERIFIED } from '../oidc/provider.ts';
+import { EMAIL_NOT_VERIFIED, OTHER_ACCOUNT_THAN_HINTED } from '../oidc/provider.ts';
 import { type ConsentDeps, consentRoutes, showConsent } from './consent.ts';
 import { emailVerificationRoutes, showVerifyRequired } from './email-verification.ts';
 import type { FlowDeps } from './flow-pages.ts';
@@ -29,6 +29,9 @@ export function interactionRoutes(deps: InteractionDeps): Router {
       interaction.session?.accountId
     ) {
       return showVerifyRequired(ctx, deps, interaction);
+    }
+    if (interaction.prompt.name === 'login' && interaction.prompt.reasons.includes(OTHER_ACCOUNT_THAN_HINTED)) {
+      return renderLogin(ctx, deps, interaction, { error: deps.views.strings(ctx).login.otherAccount });
     }
     if (interaction.prompt.name === 'login') return renderLogin(ctx, deps, interaction);
     if (interaction.prompt.name === 'consent') return showConsent(ctx, consentDeps, interaction);

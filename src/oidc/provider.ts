@@ -1,3 +1,4 @@
+import { decodeJwt } from 'jose';
 import Provider, {
   type Client,
   type Configuration,
@@ -156,6 +157,21 @@ export const SECOND_FACTOR_REQUIRED = 'second_factor_required';
 
 /** The login prompt's reason when a verified address is needed and the account has none. */
 export const EMAIL_NOT_VERIFIED = 'email_not_verified';
+/**
+ * The reason of a sign-in asked for again because the person signed in as someone other than the
+ * app's id_token_hint names (the sign-in page says so).
+ */
+export const OTHER_ACCOUNT_THAN_HINTED = 'id_token_hint_other_account';
+
+/** The subject an id_token_hint names: the engine verified its signature at /authorize. */
+function hintedSubject(hint: string): string | undefined {
+  try {
+    const { sub } = decodeJwt(hint);
+    return sub;
+  } catch {
+    return undefined;
+  }
+}
 
 /** What findAccount adds to the engine's account for the login checks below. */
 interface FoundAccount {
@@ -191,6 +207,24 @@ function promptsWithAccountCheck(secondFactor: SecondFactorPolicy): interactionP
         ? Check.REQUEST_PROMPT
         : Check.NO_NEED_TO_PROMPT;
     }),
+  );
+  // OpenID Connect Core §3.1.2.1: with id_token_hint, only the End-User it names gets a positive
+  // response. The engine compares the hint with the session at /authorize; once the person has
+  // signed in (the resume) the hint is no longer read, so one who signed in as someone else is
+  // asked to sign in again (with prompt=none the app gets login_required). Subjects are account
+  // ids (no pairwise subjects).
+  policy.get('login')!.checks.add(
+    new Check(
+      OTHER_ACCOUNT_THAN_HINTED,
+      'id_token_hint and authenticated subject do not match',
+      'login_required',
+      (ctx) => {
+        const hint = ctx.oidc.params?.id_token_hint;
+        const accountId = ctx.oidc.session?.accountId;
+        if (typeof hint !== 'string' || !accountId) return Check.NO_NEED_TO_PROMPT;
+        return hintedSubject(hint) === accountId ? Check.NO_NEED_TO_PROMPT : Check.REQUEST_PROMPT;
+      },
+    ),
   );
   // An app that needs two factors (acr_values=urn:latchkey:acr:mfa, clients --require-mfa,
   // MFA_REQUIRED) and a session signed in with a password alone: the person is asked for a second

@@ -14,6 +14,7 @@ export const en = {
     missing: 'Enter your email and password.',
     disabled: 'This account is disabled. Contact your administrator.',
     rateLimited: 'Too many sign-in attempts from your network. Wait a moment and try again.',
+    otherAccount: 'The app asked for a different account. Sign in with that account, or cancel.',
     forgot: 'Forgot password?',
     signUp: 'Create account',
   },

@@ -15,6 +15,7 @@ export const fr: Strings = {
     missing: 'Saisissez votre adresse e-mail et votre mot de passe.',
     disabled: 'Ce compte est désactivé. Contactez votre administrateur.',
     rateLimited: 'Trop de tentatives de connexion depuis votre réseau. Patientez un instant puis réessayez.',
+    otherAccount: "L'application a demandé un autre compte. Connectez-vous avec ce compte, ou annulez.",
     forgot: 'Mot de passe oublié ?',
     signUp: 'Créer un compte',
   },
