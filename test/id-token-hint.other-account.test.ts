@@ -75,3 +75,23 @@ test('id_token_hint names another End-User than the one who signs in', async (t)
     assert.equal(answer.location.searchParams.get('state'), 'st-none');
   });
 });
+
+// Signing in again within a session (prompt=login, max_age) shows whose session it is, as Keycloak does.
+test('a sign-in asked again within a session names the session’s person', async (t) => {
+  const idp = await startLatchkey(t);
+  const user = await idp.users.create();
+  const rp = await idp.rp(await idp.clients.create({ type: 'confidential' }));
+  const flow = await authorize(idp, rp, { email: user.email });
+  const again = await flow.agent.navigate(
+    oidc.buildAuthorizationUrl(rp, {
+      redirect_uri: 'http://127.0.0.1:8765/callback',
+      scope: 'openid',
+      state: oidc.randomState(),
+      prompt: 'login',
+      code_challenge: await oidc.calculatePKCECodeChallenge(oidc.randomPKCECodeVerifier()),
+      code_challenge_method: 'S256',
+    }),
+  );
+  assert.ok(formField(again.body, 'csrf'), 'the sign-in page');
+  assert.ok(again.body.includes(`value="${user.email}"`), 'the email field holds the session’s address');
+});

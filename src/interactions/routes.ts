@@ -33,7 +33,16 @@ export function interactionRoutes(deps: InteractionDeps): Router {
     if (interaction.prompt.name === 'login' && interaction.prompt.reasons.includes(OTHER_ACCOUNT_THAN_HINTED)) {
       return renderLogin(ctx, deps, interaction, { error: deps.views.strings(ctx).login.otherAccount });
     }
-    if (interaction.prompt.name === 'login') return renderLogin(ctx, deps, interaction);
+    if (interaction.prompt.name === 'login') {
+      // Signing in again within a session (max_age, prompt=login): the session's person, as Keycloak
+      // shows it, unless the app named someone (login_hint).
+      const sessionAccount = interaction.session?.accountId;
+      const email =
+        sessionAccount && typeof interaction.params.login_hint !== 'string'
+          ? (await deps.accountStore.findById(sessionAccount))?.email
+          : undefined;
+      return renderLogin(ctx, deps, interaction, { email });
+    }
     if (interaction.prompt.name === 'consent') return showConsent(ctx, consentDeps, interaction);
     throw new Error(`interaction prompt ${interaction.prompt.name} has no page`);
   });

@@ -262,6 +262,14 @@ function payloadAdapter(model: string, deps: AdapterDeps): Adapter {
         return restore(model, id, await payloads.find(model, sha256(id)), box) ?? ({ jti: id } as AdapterPayload);
       }
       const row = await findRow(sha256(id));
+      // RFC 8628 §3.5: a device polling past its code's expiry is told expired_token, which the
+      // engine tells apart when the expired code is found (it asks with ignoreExpiration).
+      if (!row && model === 'DeviceCode') {
+        const expired = restore(model, id, await payloads.findExpired(model, sha256(id)), box);
+        // Expired by the database's clock, so expired to the engine, whatever its own exp says.
+        if (expired) expired.exp = Math.min(typeof expired.exp === 'number' ? expired.exp : 0, now() - 1);
+        return expired;
+      }
       return restore(model, id, inReuseGrace(row) ? { ...row, consumed: null } : row, box);
     },
 

@@ -98,6 +98,14 @@ const findById = {
   name: 'oidc_payloads.find',
   text: `select ${COLUMNS} from oidc_payloads where model = $1 and id = $2 and ${findable()}`,
 };
+/**
+ * A row past its expiry, not consumed, that the janitor has not yet removed (it keeps them
+ * REPLAY_GRACE_SECONDS): for the engine to tell an expired device code from an unknown one.
+ */
+const findExpired = {
+  name: 'oidc_payloads.find_expired',
+  text: `select ${COLUMNS} from oidc_payloads where model = $1 and id = $2 and expires_at <= now() and consumed_at is null`,
+};
 /** Opaque token values look alike: the engine tries each of these models for one value. */
 export const OPAQUE_TOKEN_MODELS = ['AccessToken', 'ClientCredentials', 'RefreshToken'] as const;
 
@@ -443,6 +451,11 @@ export function createPayloadStore(db: Queryable) {
     },
     async find(model: string, id: string): Promise<StoredRow | undefined> {
       const { rows } = await db.query<StoredRow>({ ...findById, values: [model, id] });
+      return rows[0];
+    },
+    /** The expired, unconsumed row, while it is kept (see findExpired). */
+    async findExpired(model: string, id: string): Promise<StoredRow | undefined> {
+      const { rows } = await db.query<StoredRow>({ ...findExpired, values: [model, id] });
       return rows[0];
     },
     async findByUid(model: string, uid: string): Promise<StoredRow | undefined> {
