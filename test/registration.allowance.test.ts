@@ -133,4 +133,31 @@ test('a registered client gets only the API scopes and client_credentials its in
       assert.equal(again.scope, 'read');
     },
   );
+
+  await t.test('API scopes named in scope (RFC 7591 §2) are the ones it gets, if its token allows them', async () => {
+    const rp = await register(
+      idp,
+      { redirect_uris: [CALLBACK], grant_types: ['authorization_code', 'client_credentials'], scope: 'openid read' },
+      machine,
+    );
+    assert.equal(rp.clientMetadata().scope, 'openid');
+    assert.equal(rp.clientMetadata().api_scopes, 'read');
+    const tokens = await oidc.clientCredentialsGrant(rp, { resource: API, scope: 'read' });
+    assert.equal(tokens.scope, 'read');
+
+    await assert.rejects(
+      register(
+        idp,
+        { redirect_uris: [], grant_types: ['client_credentials'], response_types: [], scope: 'read write' },
+        machine,
+      ),
+      oauthError('invalid_client_metadata'),
+      'write is not among what the token allows',
+    );
+    await assert.rejects(
+      register(idp, { redirect_uris: [CALLBACK], scope: 'openid read' }, plain),
+      oauthError('invalid_client_metadata'),
+      'a plain token allows no API scope',
+    );
+  });
 });

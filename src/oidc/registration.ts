@@ -107,8 +107,32 @@ export function createRegistrationPolicy(initialAccessTokens: Pick<Adapter, 'fin
         );
       }
     }
+    if (apiScopes) apiScopes = apiScopesNamed(properties, apiScopes);
     if (apiScopes) properties[API_SCOPES] = apiScopes.join(' ');
   };
+}
+
+/**
+ * A registrant may name API scopes in `scope` (RFC 7591 §2): those it names, of what it may have,
+ * become its API scope list, and a named one it may not have is refused. The engine's `scope`
+ * metadata holds OpenID scopes only, so the API scopes leave it (the response lists them in
+ * api_scopes). Naming none keeps all it may have, as before.
+ */
+function apiScopesNamed(properties: Record<string, unknown>, allowed: string[]): string[] {
+  if (typeof properties.scope !== 'string') return allowed;
+  const named = properties.scope.split(' ').filter(Boolean);
+  const api = named.filter((scope) => !OIDC_SCOPES.includes(scope));
+  if (api.length === 0) return allowed;
+  const refused = api.filter((scope) => !allowed.includes(scope));
+  if (refused.length > 0) {
+    throw new errors.InvalidClientMetadata(
+      `scope: ${refused.join(' ')} is not allowed for this client (ask the operator for an initial access token that allows it)`,
+    );
+  }
+  const openid = named.filter((scope) => OIDC_SCOPES.includes(scope));
+  if (openid.length > 0) properties.scope = openid.join(' ');
+  else delete properties.scope;
+  return [...new Set(api)];
 }
 
 function checkProperties(properties: Record<string, unknown>): void {
