@@ -14,6 +14,7 @@ import { renderErrorPage, unavailable } from './http/responses.ts';
 import {
   type EngineGuard,
   engineRouteNames,
+  isEngineRoute,
   type Method,
   methodsAt,
   type RouteName,
@@ -53,6 +54,9 @@ const NO_PAGES = new Set<RouteName | undefined>([
   'pushed_authorization_request',
 ]);
 
+/** The engine's routes of dynamic client registration (RFC 7591/7592), served only with REGISTRATION_ENABLED. */
+const REGISTRATION_ROUTES = new Set<RouteName>(['registration', 'client', 'client_update', 'client_delete']);
+
 /** Holds the live engine; key rotation swaps in a new one without a restart. */
 export interface ProviderRef {
   current: Provider;
@@ -89,24 +93,24 @@ export interface AppDeps {
  * instead: the routers then only ever see a route as the table writes it, which is how our pages
  * and the engine's links (urlFor) spell it, and the name the guards see is the one that runs.
  */
-async function nameRoute(ctx: Context, next: Next) {
-  const route = routeOf(ctx.method, ctx.path);
-  if (route && !route.canonical) {
-    ctx.status = 404;
-    return;
-  }
-  if (!route) {
-    // A route's own path with a method it does not have: 405 with the methods it has, as that
-    // route answers its errors (NO_PAGES: JSON), not the 404 page of a path that does not exist.
-    const known = methodsAt(ctx.path);
-    if (known) {
+function nameRoute(answersWrongMethod: (route: RouteName) => boolean) {
+  return async function nameRoute(ctx: Context, next: Next) {
+    const route = routeOf(ctx.method, ctx.path);
+    if (route && !route.canonical) {
+      ctx.status = 404;
+      return;
+    }
+    // A served endpoint's own path with a method it does not have: 405 with the methods it has,
+    // as that route answers its errors (NO_PAGES: JSON), not the 404 of a path that does not exist.
+    const known = route ? undefined : methodsAt(ctx.path);
+    if (known && answersWrongMethod(known.route)) {
       ctx.state.route = known.route;
       ctx.set('Allow', known.methods.join(', '));
       ctx.throw(405, `${ctx.method} is not allowed here; use ${known.methods.join(' or ')}`);
     }
-  }
-  ctx.state.route = route?.name;
-  await next();
+    ctx.state.route = route?.name;
+    await next();
+  };
 }
 
 /**
@@ -309,7 +313,11 @@ export function createApp(deps: AppDeps): Koa {
   app.use(requestLog(log, { outage: deps.outage, observe: deps.observeRequest }));
   app.use(securityHeaders(config));
   app.use(errorPages(views, deps.outage));
-  app.use(nameRoute);
+  // 405 where the engine serves the path (registration only while it is on); elsewhere (our pages,
+  // a feature switched off) a wrong method stays 404 and tells nothing about what is not served.
+  app.use(
+    nameRoute((route) => isEngineRoute(route) && (config.registrationEnabled || !REGISTRATION_ROUTES.has(route))),
+  );
   const httpsOnly = requireHttps({ issuer: config.issuer, trustProxy: config.trustProxy });
   if (httpsOnly) app.use(httpsOnly);
   // Each route belongs either to the engine or to our routers: the token route skips ours.

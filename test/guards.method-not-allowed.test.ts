@@ -30,4 +30,9 @@ test('an endpoint asked with a method it does not have', async (t) => {
   await t.test('a path no route has is still 404', async () => {
     assert.equal((await fetch(`${idp.issuer}/no-such-endpoint`, { method: 'POST' })).status, 404);
   });
+
+  await t.test('an endpoint switched off keeps 404 for any method', async () => {
+    // Dynamic registration is off by default: /register tells nothing.
+    assert.equal((await fetch(`${idp.issuer}/register`)).status, 404);
+  });
 });

@@ -57,6 +57,7 @@ test('id_token_hint names another End-User than the one who signs in', async (t)
     assert.equal(tokens.claims()?.sub, dave.id);
   });
 
+  // The engine's own check at /authorize, kept beside the one after the sign-in.
   await t.test('with prompt=none and a session of someone else: login_required at the app', async () => {
     const flow = await authorize(idp, rp, { email: alice.email });
     const answer = await flow.agent.navigate(

@@ -28,6 +28,17 @@ test('a token request refused with invalid_target does not spend its code or ref
     const first = await exchange(rp, flow);
     assert.ok(first.refresh_token);
 
+    const liveRefreshTokens = async () =>
+      Number(
+        (
+          await idp.server.database.pool.query<{ n: string }>(
+            `select count(*) as n from oidc_payloads where model = 'RefreshToken' and consumed_at is null`,
+          )
+        ).rows[0]!.n,
+      );
+    const before = await liveRefreshTokens();
+    // An API that is not registered is refused after the engine consumed the token; a malformed
+    // one (a fragment) before it: neither may spend it.
     for (const resource of [OTHER, `${API}#fragment`]) {
       await assert.rejects(
         oidc.refreshTokenGrant(rp, first.refresh_token, { resource }),
@@ -35,6 +46,7 @@ test('a token request refused with invalid_target does not spend its code or ref
         `resource ${resource}`,
       );
     }
+    assert.equal(await liveRefreshTokens(), before, 'no refresh token written for a refused request');
     const second = await oidc.refreshTokenGrant(rp, first.refresh_token, { resource: API });
     assert.ok(second.refresh_token, 'the refresh token was not spent by the refusals');
     const plain = await oidc.refreshTokenGrant(rp, second.refresh_token);
@@ -61,4 +73,33 @@ test('a token request refused with invalid_target does not spend its code or ref
     await exchange(rp, flow);
     await assert.rejects(exchange(rp, flow), oauthErrorBody('invalid_grant'));
   });
+});
+
+test('with a refresh token reuse grace, the corrected retry after invalid_target is the once-more', async (t) => {
+  const idp = await startLatchkey(t, { REFRESH_TOKEN_REUSE_GRACE_SECONDS: '60' });
+  await idp.apis.create({ identifier: API, scopes: ['read'] });
+  const user = await idp.users.create();
+  const rp = await idp.rp(
+    await idp.clients.create({ type: 'confidential', grantTypes: ['authorization_code', 'refresh_token'] }),
+  );
+  const first = await exchange(
+    rp,
+    await authorize(idp, rp, {
+      email: user.email,
+      scope: 'openid offline_access read',
+      prompt: 'consent',
+      resource: API,
+    }),
+  );
+  await assert.rejects(
+    oidc.refreshTokenGrant(rp, first.refresh_token!, { resource: OTHER }),
+    oauthErrorBody('invalid_target'),
+  );
+  const retried = await oidc.refreshTokenGrant(rp, first.refresh_token!, { resource: API });
+  assert.ok(retried.refresh_token, 'within the grace the corrected retry is served');
+  await assert.rejects(
+    oidc.refreshTokenGrant(rp, first.refresh_token!),
+    oauthErrorBody('invalid_grant'),
+    'a third use is a replay',
+  );
 });

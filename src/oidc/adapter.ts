@@ -295,20 +295,22 @@ function payloadAdapter(model: string, deps: AdapterDeps): Adapter {
       await readAhead?.release();
       readAhead?.forget();
       const digest = sha256(id);
-      // The first consume of this code or token can be undone if the request is then refused for
-      // its parameters (provider.ts); a retry's once-more cannot (the first rotation stands).
-      const undo = () => payloads.unconsume(model, digest);
       if (reuseGrace > 0) {
+        // No undo here (provider.ts keepGrantSourceOnInvalidTarget): the reuse grace already lets
+        // the client's corrected retry through once, and an undone consume could meet a grace
+        // retry made meanwhile and open the token for a second chain.
         const consumed = await payloads.consumeWithGrace(model, digest, reuseGrace);
         if (consumed) {
           readAhead?.noteRotation({ from: digest, again: consumed.again });
-          if (!consumed.again) readAhead?.noteConsumed(undo);
           // The retry of a lost response: what the first rotation issued goes, the retry's stays.
           if (consumed.again && consumed.grantId) await payloads.revokeRotatedFrom(consumed.grantId, digest);
           return;
         }
       } else if (await payloads.consume(model, digest)) {
-        readAhead?.noteConsumed(undo);
+        // Undone if the request is then refused for its parameters (provider.ts). A simultaneous
+        // use of the same code or token meanwhile lost its consume: a replay that revoked the
+        // grant, this row with it, so the undo finds nothing to reopen.
+        readAhead?.noteConsumed(() => payloads.unconsume(model, digest));
         return;
       }
       // Two requests raced with the same code or refresh token and this one lost: it is a replay.

@@ -111,8 +111,11 @@ async function correctErrorCode(ctx: KoaContextWithOIDC, next: () => Promise<unk
  * error in the request like any other of RFC 6749 §5.2. The engine consumes the code or refresh
  * token before it resolves the resource (lib/actions/grants/*: consume, then resolveResource and
  * getResourceServerInfo), so that refusal would spend it: the client's corrected retry would be
- * taken for a replay and revoke the grant. The consume is undone instead. Meanwhile a simultaneous
- * use of the same code or token sees it consumed: a replay, as two simultaneous uses always are.
+ * taken for a replay and revoke the grant. The consume is undone instead, and the tokens the
+ * request made before it was refused (a rotated refresh token) are not written. Meanwhile a
+ * simultaneous use of the same code or token sees it consumed: a replay, as two simultaneous uses
+ * always are. With a refresh token reuse grace nothing is undone (adapter.ts consume): the grace
+ * lets the corrected retry through.
  */
 function keepGrantSourceOnInvalidTarget(restoreConsumed: () => Promise<void>) {
   return async function keepGrantSource(ctx: KoaContextWithOIDC, next: () => Promise<unknown>) {

@@ -56,7 +56,10 @@ export interface ReadAhead {
   rotation(): Rotation | undefined;
   /** Remembers how to undo this request's consume of a code or refresh token. Outside a request, a no-op. */
   noteConsumed(undo: () => Promise<void>): void;
-  /** Undoes what this request consumed (provider.ts, a token request refused for its resource). */
+  /**
+   * Undoes what this request consumed, and drops the saves it still holds (tokens never sent):
+   * provider.ts, a token request refused for its resource.
+   */
   restoreConsumed(): Promise<void>;
 }
 
@@ -133,8 +136,9 @@ export function createReadAhead(): ReadAhead {
     },
     async restoreConsumed() {
       const scope = storage.getStore();
-      const undo = scope?.consumed?.splice(0) ?? [];
-      for (const restore of undo) await restore();
+      if (!scope?.consumed?.length) return;
+      scope.held?.splice(0);
+      for (const restore of scope.consumed.splice(0)) await restore();
     },
     noteAccount(account) {
       const scope = storage.getStore();
