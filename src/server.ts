@@ -165,7 +165,6 @@ async function listen(
           restoreConsumed: readAhead.restoreConsumed,
           apis: { ...apis.store, findByIdentifier: apiCache.get },
           consents,
-          audit,
           pages,
           device: device.pages,
           secondFactor: secondFactorPolicy,

@@ -18,9 +18,16 @@ export interface AuditRow {
   details: Record<string, unknown>;
 }
 
+/**
+ * The head of an audit row's insert, for another store's statement that records its change and the
+ * event together (one statement, one commit: remembered_consents.remember_implied). It is followed
+ * by the values or a select of (event, account_id, client_id, ip, details).
+ */
+export const RECORD_AUDIT_EVENT = 'insert into audit_events (event, account_id, client_id, ip, details)';
+
 const insert = {
   name: 'audit_events.insert',
-  text: 'insert into audit_events (event, account_id, client_id, ip, details) values ($1, $2, $3, $4, $5::jsonb)',
+  text: `${RECORD_AUDIT_EVENT} values ($1, $2, $3, $4, $5::jsonb)`,
 };
 const since = {
   name: 'audit_events.since',

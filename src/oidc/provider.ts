@@ -8,7 +8,6 @@ import Provider, {
 } from 'oidc-provider';
 import { claimsFor } from '../accounts/accounts.ts';
 import { type AccountRow, type AccountStore, isSignedOut } from '../accounts/store.ts';
-import type { AuditStore } from '../audit/store.ts';
 import { generateClientId, generateClientSecret } from '../clients/clients.ts';
 import { REQUIRE_PKCE } from '../clients/pkce.ts';
 import { REQUIRE_MFA } from '../clients/require-mfa.ts';
@@ -21,7 +20,7 @@ import type { Logger } from '../observability/logger.ts';
 import type { ApiResourceStore } from './api-resource-store.ts';
 import { defaultApiTokenTtl } from './api-resources.ts';
 import { createOutboundFetch } from './backchannel.ts';
-import { applyConsent, type ConsentStore, consentOf, type RememberedConsent } from './consent-store.ts';
+import { applyConsent, type ConsentStore, type RememberedConsent } from './consent-store.ts';
 import type { KeyMaterial } from './keys.ts';
 import { createRegistrationPolicy, REGISTRATION_POLICY } from './registration.ts';
 
@@ -48,9 +47,7 @@ export interface ProviderDeps {
   /** Undoes this request's consume of a code or refresh token (oidc/read-ahead.ts restoreConsumed). */
   restoreConsumed?: () => Promise<void>;
   apis: ApiResourceStore;
-  consents: Pick<ConsentStore, 'find' | 'remember'>;
-  /** Records a first-party app's implied consent (consent.implied), as the consent step does. */
-  audit: Pick<AuditStore, 'record'>;
+  consents: Pick<ConsentStore, 'find' | 'rememberImplied'>;
   pages: ProviderPages;
   device: DeviceFlowPages;
   log: Logger;
@@ -248,9 +245,9 @@ function promptsWithAccountCheck(secondFactor: SecondFactorPolicy): interactionP
 }
 
 /**
- * What this authorization asks for that the grant lacks, or undefined: the same three checks as
- * the engine's consent prompt (lib/helpers/interaction_policy/prompts/consent.js), OpenID scopes,
- * claims and each API's scopes.
+ * What this authorization asks for that the grant lacks (of a new grant: all it asks for), or
+ * undefined: the same three checks as the engine's consent prompt
+ * (lib/helpers/interaction_policy/prompts/consent.js), OpenID scopes, claims and each API's scopes.
  */
 function missingFrom(grant: InstanceType<Provider['Grant']>, ctx: KoaContextWithOIDC): RememberedConsent | undefined {
   const granted = new Set((grant.getOIDCScope() ?? '').split(' '));
@@ -372,23 +369,19 @@ export function createProvider(deps: ProviderDeps): Provider {
         const grant = ours(await Grant.find(sessionGrantId));
         if (grant) return grant;
       }
-      const consent = await consents.find(accountId, client.clientId);
       // A first-party app's approval is implied (interactions/consent.ts): what it asks for is
       // granted here, so the sign-in returns to the app without a consent step and the round trip
       // through it. Not with offline_access or prompt=consent: those take the consent step, where
-      // a first-party app's approval is implied too.
+      // a first-party app's approval is implied too. What it asks for beyond what is remembered is
+      // remembered and recorded (consent.implied) by the same statement that reads it.
       const implied = client.first_party === true && !offline && !ctx.oidc.prompts.has('consent');
-      if (!consent && !implied) return undefined;
       const grant = new Grant({ accountId, clientId: client.clientId });
-      if (consent) applyConsent(grant, consent);
-      if (implied) {
-        const missing = missingFrom(grant, ctx);
-        if (missing) {
-          applyConsent(grant, missing);
-          await consents.remember(accountId, client.clientId, consentOf(grant));
-          await deps.audit.record({ event: 'consent.implied', accountId, clientId: client.clientId });
-        }
-      }
+      const asks = implied ? missingFrom(grant, ctx) : undefined;
+      const consent = asks
+        ? (await consents.rememberImplied(accountId, client.clientId, asks)).consent
+        : await consents.find(accountId, client.clientId);
+      if (!consent) return undefined;
+      applyConsent(grant, consent);
       // Without a consent prompt to come (a device's confirmation), the code or token is issued
       // in this request and names the grant: it must exist.
       if (!(offline && ctx.oidc.promptPending('consent'))) await grant.save();
