@@ -89,7 +89,9 @@ test('implied approvals of one app arriving at the same moment are all remembere
   const consents = createConsentStore(pool);
   const scopes = ['a', 'b', 'c', 'd', 'e', 'f'];
   const results = await Promise.all(
-    scopes.map((scope) => consents.rememberImplied('a1', 'c1', { scopes: ['openid', scope], claims: [], resources: {} })),
+    scopes.map((scope) =>
+      consents.rememberImplied('a1', 'c1', { scopes: ['openid', scope], claims: [], resources: {} }),
+    ),
   );
   for (const [i, result] of results.entries()) assert.ok(result.consent.scopes.includes(scopes[i]!));
   assert.deepEqual((await consents.find('a1', 'c1'))?.scopes, ['a', 'b', 'c', 'd', 'e', 'f', 'openid']);

@@ -4,8 +4,11 @@ import { MAX_PASSWORD_LENGTH, type PasswordHasher } from './passwords.ts';
 import type { AccountChanges, AccountRow, AccountStore, NewAccount } from './store.ts';
 
 export type SignIn =
-  /** loginTs: the session's login time (epoch seconds), after any sign-out cut-off (store.recordSuccess). */
-  | { ok: true; accountId: string; loginTs: number }
+  /**
+   * loginTs: the session's login time (epoch seconds), after any sign-out cut-off (store.recordSuccess).
+   * audited: the `login.success` row was written with it (signIn's `audit`, no second step).
+   */
+  | { ok: true; accountId: string; loginTs: number; audited: boolean }
   /** accountId: the account the email names, when there is one (for the audit trail, never for the page). */
   | { ok: false; reason: 'bad_credentials'; accountId?: string | undefined }
   | { ok: false; reason: 'disabled'; accountId: string }
@@ -163,8 +166,14 @@ export function createAccounts(deps: {
       email: string,
       password: string,
       options: {
-        /** Whether a second step follows for this account: then the lockout count stays until it succeeds. */
-        secondStepFollows?: (accountId: string) => Promise<boolean>;
+        /**
+         * Asked once the password is right: the second step that follows for this account, if any.
+         * Before a second factor is checked ('verify') the lockout count stays until it succeeds;
+         * either step leaves the sign-in's success to be recorded when it is done.
+         */
+        secondStep?: (accountId: string) => Promise<'verify' | 'enrol' | undefined>;
+        /** Where the sign-in comes from: its `login.success` audit row is written with the success. */
+        audit?: { clientId: string; ip: string } | undefined;
       } = {},
     ): Promise<SignIn> {
       if (password.length > MAX_PASSWORD_LENGTH) return { ok: false, reason: 'bad_credentials' };
@@ -200,10 +209,11 @@ export function createAccounts(deps: {
       // The attempt that locked the account still signs in with the right password, but the lock
       // stays: it stops the guesses that arrived with it.
       const rehash = passwords.needsRehash(account.password_hash) ? await passwords.hash(password) : undefined;
-      const resetCount = !(await options.secondStepFollows?.(account.id));
-      const loginTs = await store.recordSuccess(account, rehash, { resetCount });
+      const secondStep = await options.secondStep?.(account.id);
+      const audited = !secondStep && options.audit ? { event: 'login.success', ...options.audit } : undefined;
+      const loginTs = await store.recordSuccess(account, rehash, { resetCount: secondStep !== 'verify', audited });
       if (loginTs === undefined) return { ok: false, reason: 'bad_credentials', accountId: account.id };
-      return { ok: true, accountId: account.id, loginTs };
+      return { ok: true, accountId: account.id, loginTs, audited: audited !== undefined };
     },
 
     /**

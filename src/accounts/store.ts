@@ -1,3 +1,4 @@
+import { RECORD_AUDIT_EVENT } from '../audit/store.ts';
 import type { Queryable } from '../db/pool.ts';
 
 export interface AccountRow {
@@ -129,13 +130,23 @@ const settleAttempt = {
  * $7 false keeps the count: a second factor is still to come, and only its success resets it
  * (settleAttempt), so wrong codes and passwords typed again add up to one lockout.
  */
-const recordSuccess = {
-  name: 'accounts.record_success',
-  text: `update accounts set last_login_at = now(),
+const RECORD_SUCCESS = `update accounts set last_login_at = now(),
            failed_logins = case when $7 and failed_logins = $2 and lockouts = $3 then 0 else failed_logins end,
            password_hash = case when $5::text is not null and password_hash = $6 then $5 else password_hash end
          where id = $1 and password_changed_at is not distinct from $4
-         returning ${LOGIN_TS} as login_ts`,
+         returning id, ${LOGIN_TS} as login_ts`;
+const recordSuccess = { name: 'accounts.record_success', text: RECORD_SUCCESS };
+/**
+ * The same, with the sign-in's audit row ($8 event, $9 client, $10 address) written by the same
+ * statement when the success counts: the account's success and its record commit together, and
+ * a check that no longer counts (a new password meanwhile) leaves no row.
+ */
+const recordSuccessAudited = {
+  name: 'accounts.record_success_audited',
+  text: `with success as (${RECORD_SUCCESS}), recorded as (
+           ${RECORD_AUDIT_EVENT} select $8, id, $9, $10, '{}'::jsonb from success
+         )
+         select login_ts from success`,
 };
 const setDisabled = {
   name: 'accounts.set_disabled',
@@ -298,20 +309,30 @@ export function createAccountStore(db: Queryable) {
     async recordSuccess(
       attempt: AccountRow,
       newHash?: string,
-      options: { resetCount: boolean } = { resetCount: true },
+      options: {
+        resetCount: boolean;
+        /** The success's audit event, recorded in the same statement (audit/store.ts RECORD_AUDIT_EVENT). */
+        audited?: { event: string; clientId?: string | undefined; ip?: string | undefined } | undefined;
+      } = { resetCount: true },
     ): Promise<number | undefined> {
-      const { rows } = await db.query<{ login_ts: number }>({
-        ...recordSuccess,
-        values: [
-          attempt.id,
-          attempt.failed_logins,
-          attempt.lockouts,
-          attempt.password_changed_at,
-          newHash ?? null,
-          attempt.password_hash,
-          options.resetCount,
-        ],
-      });
+      const values = [
+        attempt.id,
+        attempt.failed_logins,
+        attempt.lockouts,
+        attempt.password_changed_at,
+        newHash ?? null,
+        attempt.password_hash,
+        options.resetCount,
+      ];
+      const { audited } = options;
+      const { rows } = await db.query<{ login_ts: number }>(
+        audited
+          ? {
+              ...recordSuccessAudited,
+              values: [...values, audited.event, audited.clientId ?? null, audited.ip ?? null],
+            }
+          : { ...recordSuccess, values },
+      );
       return rows[0]?.login_ts;
     },
     async setDisabled(id: string, disabled: boolean): Promise<void> {

@@ -57,6 +57,11 @@ export function createAuditStore(db: Queryable) {
         ],
       });
     },
+    /**
+     * An event another store's statement wrote with its change (RECORD_AUDIT_EVENT): nothing is
+     * stored here; observers (observedAudit) are told, as for `record`.
+     */
+    recordedElsewhere(_entry: AuditEvent): void {},
     async since(afterId: number, limit = 500): Promise<AuditRow[]> {
       return (await db.query<AuditRow>({ ...since, values: [afterId, limit] })).rows;
     },
@@ -77,6 +82,10 @@ export function observedAudit(audit: AuditStore, onRecorded: (entry: AuditEvent)
     ...audit,
     async record(entry) {
       await audit.record(entry);
+      onRecorded(entry);
+    },
+    recordedElsewhere(entry) {
+      audit.recordedElsewhere(entry);
       onRecorded(entry);
     },
   };

@@ -6,11 +6,10 @@ import type { AuditStore } from '../audit/store.ts';
 import { PAGE_ROUTES } from '../http/routes.ts';
 import { authenticationOf } from '../mfa/acr.ts';
 import type { Passkeys } from '../mfa/passkeys.ts';
-import type { FactorSummary } from '../mfa/second-factors.ts';
 import type { Logger } from '../observability/logger.ts';
 import { type Csrf, parseForm } from './forms.ts';
 import { clientNameOf, type InteractionDetails, loadPostedInteraction } from './interaction.ts';
-import { secondStepAfterPassword } from './second-factor.ts';
+import { secondStepAfterPassword, startSecondStep } from './second-factor.ts';
 import type { SecondFactorDeps } from './second-factor-pages.ts';
 import { PASSKEY_SCRIPTS, type Views } from './views.ts';
 
@@ -89,13 +88,15 @@ export function loginRoutes(deps: LoginDeps & SecondFactorDeps): Router {
 
       const clientId = String(interaction.params.client_id);
       // A person with a factor is asked for it next: until it is given, the failed attempts stay
-      // counted, so guesses at the code cannot be reset by typing the password again.
-      let factors: FactorSummary | undefined;
+      // counted, so guesses at the code cannot be reset by typing the password again. Without a
+      // second step, the sign-in's login.success row is written with the account's success.
+      let secondStep: 'verify' | 'enrol' | undefined;
       const result = await accounts.signIn(email, password, {
-        secondStepFollows: async (accountId) => {
-          factors = await deps.secondFactors.summary(accountId);
-          return factors.hasFactor;
+        secondStep: async (accountId) => {
+          secondStep = await secondStepAfterPassword(deps, interaction, await deps.secondFactors.summary(accountId));
+          return secondStep;
         },
+        audit: { clientId, ip: ctx.ip },
       });
       if (!result.ok) {
         const accountId = result.accountId;
@@ -110,14 +111,17 @@ export function loginRoutes(deps: LoginDeps & SecondFactorDeps): Router {
       }
       // A person with a second factor (or one an app requires) goes on to the second step;
       // the sign-in is recorded as a success there.
-      if (await secondStepAfterPassword(ctx, deps, interaction, result, factors)) {
+      if (secondStep) {
+        await startSecondStep(ctx, interaction, result, secondStep);
         log.info(
           { event: 'login.password_ok', account_id: result.accountId, client_id: clientId },
           'password right: second step',
         );
         return;
       }
-      await audit.record({ event: 'login.success', accountId: result.accountId, clientId, ip: ctx.ip });
+      const success = { event: 'login.success', accountId: result.accountId, clientId, ip: ctx.ip };
+      if (result.audited) audit.recordedElsewhere(success);
+      else await audit.record(success);
       log.info({ event: 'login.success', account_id: result.accountId, client_id: clientId }, 'signed in');
       await provider.interactionFinished(
         ctx.req,

@@ -54,32 +54,32 @@ async function finish(ctx: Context, deps: SecondFactorDeps, pending: PendingSeco
 }
 
 /**
- * After a right password (login.ts): true when the sign-in goes on to a second step (the browser
- * is sent to it), false when the password is enough. A person with a factor is always asked for
- * it; a person without one sets one up when this authorization needs two factors.
+ * The second step a sign-in takes after a right password (login.ts), or undefined when the password
+ * is enough: a person with a factor is always asked for it ('verify'); a person without one sets
+ * one up ('enrol') when this authorization needs two factors.
  */
 export async function secondStepAfterPassword(
-  ctx: Context,
   deps: SecondFactorDeps,
   interaction: InteractionDetails,
+  factors: FactorSummary,
+): Promise<'verify' | 'enrol' | undefined> {
+  if (factors.hasFactor) return 'verify';
+  const required = deps.secondFactorPolicy.required({
+    acrValues: interaction.params.acr_values,
+    clientRequiresMfa: await clientRequiresMfa(deps.provider(), interaction),
+  });
+  return required ? 'enrol' : undefined;
+}
+
+/** Sends the browser on to the second step of a sign-in whose password was right. */
+export async function startSecondStep(
+  ctx: Context,
+  interaction: InteractionDetails,
   login: { accountId: string; loginTs: number },
-  /** The account's factors when the caller has just read them. */
-  known?: FactorSummary,
-): Promise<boolean> {
-  const summary = known ?? (await deps.secondFactors.summary(login.accountId));
-  let stage: PendingSecondFactor['stage'];
-  if (summary.hasFactor) stage = 'verify';
-  else if (
-    deps.secondFactorPolicy.required({
-      acrValues: interaction.params.acr_values,
-      clientRequiresMfa: await clientRequiresMfa(deps.provider(), interaction),
-    })
-  )
-    stage = 'enrol';
-  else return false;
+  stage: 'verify' | 'enrol',
+): Promise<void> {
   await savePending(interaction, { accountId: login.accountId, loginTs: login.loginTs, amr: ['pwd'], stage });
   see(ctx, interaction.uid);
-  return true;
 }
 
 /** Reasons the engine may give for a login prompt that a second factor alone answers. */
