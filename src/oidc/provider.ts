@@ -380,8 +380,8 @@ export function createProvider(deps: ProviderDeps): Provider {
       const consent = asks
         ? (await consents.rememberImplied(accountId, client.clientId, asks)).consent
         : await consents.find(accountId, client.clientId);
-      if (!consent) return undefined;
-      applyConsent(grant, consent);
+      if (!consent && !implied) return undefined;
+      if (consent) applyConsent(grant, consent);
       // Without a consent prompt to come (a device's confirmation), the code or token is issued
       // in this request and names the grant: it must exist.
       if (!(offline && ctx.oidc.promptPending('consent'))) await grant.save();
