@@ -15,6 +15,9 @@ import { startLatchkey } from './helpers/latchkey.ts';
  * real browser are in mfa.passkeys.passwordless.test.ts.
  */
 
+/** The app and address a sign-in comes from: its `login.success` audit row names them. */
+const SIGN_IN_FROM = { clientId: 'app', ip: '192.0.2.7' };
+
 async function arrange(t: TestContext, options: { backedUp?: boolean } = {}) {
   const idp = await startLatchkey(t);
   const pool = idp.server.database.pool;
@@ -32,7 +35,7 @@ async function arrange(t: TestContext, options: { backedUp?: boolean } = {}) {
   async function answer(uid: string, counter: number, accountId?: string, key: SoftwarePasskey = passkey) {
     const binding = bindingOf('interaction', uid);
     const options = await passkeys.authenticationOptions({ binding, accountId });
-    return { binding, response: authenticator.assert(key, options.challenge, counter) };
+    return { binding, response: authenticator.assert(key, options.challenge, counter), audit: SIGN_IN_FROM };
   }
   return { idp, pool, passkeys, user, passkey, answer, authenticator };
 }
@@ -50,6 +53,22 @@ test('a user-verified passkey signs in without a password as multi-factor: amr h
     [user.id],
   );
   assert.deepEqual(rows, [{ sign_count: 1, used: true }], 'the counter and the last use are stored');
+  const audited = await pool.query(
+    `select event, client_id, ip, details from audit_events where account_id = $1 and event like 'login.%'`,
+    [user.id],
+  );
+  assert.deepEqual(
+    audited.rows,
+    [
+      {
+        event: 'login.success',
+        client_id: 'app',
+        ip: '192.0.2.7',
+        details: { method: 'passkey', amr: ['hwk', 'user', 'mfa'] },
+      },
+    ],
+    'the success is recorded once, by the statement that records it on the account',
+  );
 });
 
 test('a synced (backed-up) passkey is a software key: amr swk, user, mfa', async (t) => {
@@ -71,7 +90,7 @@ test('an assertion replayed, or answering another sign-in’s challenge, is refu
   assert.deepEqual(replayed, { ok: false, reason: 'challenge', accountId: undefined }, 'the challenge was used up');
 
   const other = await answer('b', 2);
-  const foreign = await passkeys.signIn({ binding: bindingOf('interaction', 'c'), response: other.response });
+  const foreign = await passkeys.signIn({ ...other, binding: bindingOf('interaction', 'c') });
   assert.equal(foreign.ok, false);
   assert.equal(!foreign.ok && foreign.reason, 'challenge', "another sign-in's challenge does not count here");
   assert.equal((await passkeys.signIn(other)).ok, true, 'and the sign-in it was for still can use it');

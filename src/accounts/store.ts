@@ -1,4 +1,4 @@
-import { RECORD_AUDIT_EVENT } from '../audit/store.ts';
+import { type AuditEvent, RECORD_AUDIT_EVENT } from '../audit/store.ts';
 import type { Queryable } from '../db/pool.ts';
 
 export interface AccountRow {
@@ -137,14 +137,14 @@ const RECORD_SUCCESS = `update accounts set last_login_at = now(),
          returning id, ${LOGIN_TS} as login_ts`;
 const recordSuccess = { name: 'accounts.record_success', text: RECORD_SUCCESS };
 /**
- * The same, with the sign-in's audit row ($8 event, $9 client, $10 address) written by the same
- * statement when the success counts: the account's success and its record commit together, and
- * a check that no longer counts (a new password meanwhile) leaves no row.
+ * The same, with the sign-in's audit row ($8 event, $9 client, $10 address, $11 details) written by
+ * the same statement when the success counts: the account's success and its record commit
+ * together, and a check that no longer counts (a new password meanwhile) leaves no row.
  */
 const recordSuccessAudited = {
   name: 'accounts.record_success_audited',
   text: `with success as (${RECORD_SUCCESS}), recorded as (
-           ${RECORD_AUDIT_EVENT} select $8, id, $9, $10, '{}'::jsonb from success
+           ${RECORD_AUDIT_EVENT} select $8, id, $9, $10, $11::jsonb from success
          )
          select login_ts from success`,
 };
@@ -311,8 +311,11 @@ export function createAccountStore(db: Queryable) {
       newHash?: string,
       options: {
         resetCount: boolean;
-        /** The success's audit event, recorded in the same statement (audit/store.ts RECORD_AUDIT_EVENT). */
-        audited?: { event: string; clientId?: string | undefined; ip?: string | undefined } | undefined;
+        /**
+         * The success's audit event, recorded in the same statement (audit/store.ts
+         * RECORD_AUDIT_EVENT), for the account that `attempt` read.
+         */
+        audited?: Omit<AuditEvent, 'accountId'> | undefined;
       } = { resetCount: true },
     ): Promise<number | undefined> {
       const values = [
@@ -329,7 +332,13 @@ export function createAccountStore(db: Queryable) {
         audited
           ? {
               ...recordSuccessAudited,
-              values: [...values, audited.event, audited.clientId ?? null, audited.ip ?? null],
+              values: [
+                ...values,
+                audited.event,
+                audited.clientId ?? null,
+                audited.ip ?? null,
+                JSON.stringify(audited.details ?? {}),
+              ],
             }
           : { ...recordSuccess, values },
       );

@@ -35,6 +35,7 @@ export function passkeyLoginRoutes(deps: LoginDeps): Router {
       const result = await passkeys.signIn({
         binding: bindingOf('interaction', interaction.uid),
         response: ctx.request.json?.response,
+        audit: { clientId, ip: ctx.ip },
       });
       if (!result.ok) {
         if (result.reason === 'invalid_input') return jsonError(ctx, 400, 'invalid_request', t.passkeys.refused);
@@ -55,7 +56,8 @@ export function passkeyLoginRoutes(deps: LoginDeps): Router {
         if (reason === 'locked') return jsonError(ctx, 403, 'account_locked', t.passkeys.locked);
         return jsonError(ctx, 401, 'passkey_refused', t.passkeys.refused);
       }
-      await audit.record({
+      // passkeys.signIn wrote the row with the success.
+      audit.recordedElsewhere({
         event: 'login.success',
         accountId: result.accountId,
         clientId,

@@ -311,9 +311,14 @@ export function createPasskeys(deps: PasskeysDeps) {
      * Passwordless sign-in: the passkey's answer, then the account as password sign-in checks it
      * (accounts.ts signIn): a disabled account is refused, a locked one too (the lock stops every
      * way in until it lapses), and the session's login time comes from store.recordSuccess, so it
-     * falls after any sign-out cut-off. A user-verified passkey is multi-factor on its own.
+     * falls after any sign-out cut-off. A user-verified passkey is multi-factor on its own. The
+     * `login.success` row (client and address from `audit`) is written by the success's own statement.
      */
-    async signIn(input: { binding: string; response: unknown }): Promise<PasskeySignIn> {
+    async signIn(input: {
+      binding: string;
+      response: unknown;
+      audit: { clientId: string; ip: string };
+    }): Promise<PasskeySignIn> {
       const assertion = await verifyPasskeyAssertion({ binding: input.binding, response: input.response });
       if (!assertion.ok) return assertion;
       const account = await accounts.findById(assertion.accountId);
@@ -321,9 +326,15 @@ export function createPasskeys(deps: PasskeysDeps) {
       if (account.disabled) return { ok: false, reason: 'disabled', accountId: account.id };
       if (account.locked_until && account.locked_until > new Date())
         return { ok: false, reason: 'locked', accountId: account.id };
-      const loginTs = await accounts.recordSuccess(account);
+      const authentication = authenticationOf(assertion.methods);
+      const audited = {
+        event: 'login.success',
+        ...input.audit,
+        details: { method: 'passkey', amr: authentication.amr },
+      };
+      const loginTs = await accounts.recordSuccess(account, undefined, { resetCount: true, audited });
       if (loginTs === undefined) return { ok: false, reason: 'not_verified', accountId: account.id };
-      return { ok: true, accountId: account.id, loginTs, ...authenticationOf(assertion.methods) };
+      return { ok: true, accountId: account.id, loginTs, ...authentication };
     },
   };
 }
