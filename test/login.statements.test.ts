@@ -21,7 +21,7 @@ test('the password POST counts the attempt, reads the factors and writes the suc
   });
   assert.equal(status, 303);
   assert.deepEqual(statements, [
-    'oidc_payloads.find',
+    'oidc_payloads.find_interaction',
     'accounts.claim_attempt',
     'account_factors.kinds_of',
     'accounts.record_success_audited',

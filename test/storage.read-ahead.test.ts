@@ -7,10 +7,12 @@ import {
   CALLBACK,
   exchange,
   type Latchkey,
+  PASSWORD,
   startLatchkey,
   statementName,
   statementsDuring,
 } from './helpers/latchkey.ts';
+import { openLoginPage, postLogin } from './helpers/security.ts';
 
 /**
  * Within one request a code or token is read with its grant and its session in one statement,
@@ -186,4 +188,35 @@ test('the account read with a token is the account as it is now: disabled, its t
     oidc.refreshTokenGrant(rp, tokens.refresh_token!),
     (err: oidc.ResponseBodyError) => err.error === 'invalid_grant',
   );
+});
+
+test('the resume reads the interaction with the account it signed in, in one statement, as the account is now', async (t) => {
+  const idp = await startLatchkey(t);
+  const client = await idp.clients.create({ type: 'confidential', firstParty: true });
+  const rp = await idp.rp(client);
+  const resumeAfterPassword = async (email: string) => {
+    const page = await openLoginPage(idp, rp);
+    const location = (await postLogin(page, email, PASSWORD)).response.headers.get('location');
+    assert.ok(location, 'the password is right: on to the resume');
+    return { page, resume: new URL(location, idp.issuer) };
+  };
+
+  const user = await idp.users.create();
+  const signingIn = await resumeAfterPassword(user.email);
+  let response: Response | undefined;
+  const statements = await statementsDuring(idp, async () => {
+    response = await signingIn.page.agent.request(signingIn.resume);
+  });
+  assert.ok(new URL(response!.headers.get('location')!).searchParams.get('code'));
+  assert.equal(statements[0], 'oidc_payloads.find_interaction');
+  assert.equal(statements.includes('accounts.find_by_id'), false, 'findAccount uses the account read with it');
+
+  // Disabled after its password was checked: the resume, reading the account then, issues no
+  // code and sends the browser back to sign in.
+  const disabled = await idp.users.create();
+  const late = await resumeAfterPassword(disabled.email);
+  await createAccountStore(idp.server.database.pool).setDisabled(disabled.id, true);
+  const refused = await late.page.agent.request(late.resume);
+  const next = refused.headers.get('location') ?? '';
+  assert.match(next, /^\/interaction\/[\w-]+$/, 'a new sign-in, not the callback');
 });

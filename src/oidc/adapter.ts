@@ -187,6 +187,17 @@ function readToken(
   return rows.get(readAheadKey(model, digest))!;
 }
 
+/** Reads an Interaction, keeping the account it is for in this request's read-ahead (for findAccount). */
+async function readInteraction(
+  payloads: PayloadStore,
+  readAhead: ReadAhead,
+  digest: string,
+): Promise<StoredRow | undefined> {
+  const found = await payloads.findInteraction(digest);
+  if (found?.account) readAhead.noteAccount(found.account);
+  return found?.row;
+}
+
 function payloadAdapter(model: string, deps: AdapterDeps): Adapter {
   const { payloads, box, readAhead } = deps;
   const reuseGrace = model === 'RefreshToken' ? (deps.refreshReuseGraceSeconds ?? 0) : 0;
@@ -225,6 +236,7 @@ function payloadAdapter(model: string, deps: AdapterDeps): Adapter {
     const ahead = rows.get(key);
     if (ahead) return GRANT_BOUND.has(model) ? ahead : ahead.then(copyOf);
     if (GRANT_BOUND.has(model)) return readToken(payloads, readAhead, rows, model, digest);
+    if (model === 'Interaction') return keep(rows, key, readInteraction(payloads, readAhead, digest));
     return keep(rows, key, payloads.find(model, digest));
   };
   return {

@@ -99,6 +99,17 @@ const findById = {
   text: `select ${COLUMNS} from oidc_payloads where model = $1 and id = $2 and ${findable()}`,
 };
 /**
+ * An Interaction by id with the account it is for, as one jsonb value (null when it names none):
+ * the account its sign-in chose (`result.login`), else its session's. The resume that finishes it
+ * asks the engine's findAccount for that account next, which then needs no round trip of its own.
+ */
+const findInteraction = {
+  name: 'oidc_payloads.find_interaction',
+  text: `select ${COLUMNS},
+           ${accountJsonById("coalesce(payload #>> '{result,login,accountId}', payload #>> '{session,accountId}')")} as account
+         from oidc_payloads where model = 'Interaction' and id = $1 and ${findable()}`,
+};
+/**
  * A row past its expiry, not consumed, that the janitor has not yet removed (it keeps them
  * REPLAY_GRACE_SECONDS): for the engine to tell an expired device code from an unknown one.
  */
@@ -452,6 +463,17 @@ export function createPayloadStore(db: Queryable) {
     async find(model: string, id: string): Promise<StoredRow | undefined> {
       const { rows } = await db.query<StoredRow>({ ...findById, values: [model, id] });
       return rows[0];
+    },
+    /** An Interaction, with the account it is for (see findInteraction). */
+    async findInteraction(id: string): Promise<{ row: StoredRow; account: AccountRow | undefined } | undefined> {
+      const { rows } = await db.query<StoredRow & { account: Record<string, unknown> | null }>({
+        ...findInteraction,
+        values: [id],
+      });
+      const found = rows[0];
+      if (!found) return undefined;
+      const { account, ...row } = found;
+      return { row, account: account === null ? undefined : accountFromJson(account) };
     },
     /** The expired, unconsumed row, while it is kept (see findExpired). */
     async findExpired(model: string, id: string): Promise<StoredRow | undefined> {

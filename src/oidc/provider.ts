@@ -309,7 +309,8 @@ export function createProvider(deps: ProviderDeps): Provider {
     conformIdTokenClaims: false,
     async findAccount(ctx, sub, token) {
       // On the token and userinfo endpoints the account came with the token's read (read-ahead.ts),
-      // a statement or two earlier in this request; elsewhere it is read now.
+      // at the resume with the interaction's, a statement or two earlier in this request; elsewhere
+      // it is read now.
       const account = deps.accountReadAhead?.(sub) ?? (await accounts.findById(sub));
       // A disabled account gets no new tokens, not even by refresh.
       if (!account || account.disabled) return undefined;

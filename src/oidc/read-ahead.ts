@@ -39,7 +39,7 @@ export interface ReadAhead {
    * that changes rows of that model alone; everything otherwise.
    */
   forget(model?: string): void;
-  /** Keeps the account a token read ahead belongs to, for findAccount later in this request. */
+  /** Keeps the account a token or an interaction read ahead is for, for findAccount later in this request. */
   noteAccount(account: AccountRow): void;
   /**
    * The account read ahead in this request, if any. Kept across forget(): the adapter's writes
