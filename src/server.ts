@@ -31,7 +31,6 @@ import { createProvider } from './oidc/provider.ts';
 import { createReadAhead } from './oidc/read-ahead.ts';
 import { createClientRegistrations } from './oidc/registration.ts';
 import { createPlaygroundClients } from './playground/clients.ts';
-import { sha256 } from './secret-box.ts';
 import { guardEngine } from './security/engine-failures.ts';
 import { createMailLimits } from './security/mail-limits.ts';
 import { createRateLimits } from './security/rate-limits.ts';
@@ -169,8 +168,6 @@ async function listen(
           device: device.pages,
           secondFactor: secondFactorPolicy,
           log,
-          sessionSeen: (seen) =>
-            accountPages.recordDevice(sha256(seen.sessionUid), seen.accountId, seen.userAgent, seen.ip),
         }),
       ),
       { views, log, outage },
@@ -282,7 +279,7 @@ async function listen(
             if (Object.values(retained).some((count) => count > 0))
               log.info(
                 { event: 'janitor.retained_swept', ...retained },
-                'old mails, links, session rows, passkey challenges and playground runs removed',
+                'old mails, links, passkey challenges and playground runs removed',
               );
           },
           backgroundFailure('janitor.failed', 'could not sweep expired rows'),

@@ -104,17 +104,15 @@ export function createServices(deps: {
     }),
     /**
      * The janitor's work besides expired protocol rows (oidc/janitor.ts): sent and failed mails past
-     * their retention, one-time links a day past their use or expiry, and the device rows of
-     * sessions gone for a day, expired passkey challenges. Each is an idempotent bounded DELETE, safe
-     * on several nodes at once.
+     * their retention, one-time links a day past their use or expiry, expired passkey challenges.
+     * Each is an idempotent bounded DELETE, safe on several nodes at once.
      */
     async sweepRetained(
       batch?: number,
-    ): Promise<{ mails: number; links: number; devices: number; challenges: number; playground_runs: number }> {
+    ): Promise<{ mails: number; links: number; challenges: number; playground_runs: number }> {
       return {
         mails: await outbox.sweep(batch),
         links: await accountTokens.sweep(batch),
-        devices: await accountPages.sweep(batch),
         challenges: await factors.sweepChallenges(batch),
         playground_runs: await playground.sweep(batch),
       };

@@ -373,7 +373,6 @@ describe('latchkey commands end to end', { concurrency: 2 }, () => {
       skipped: false,
       mails_removed: 0,
       links_removed: 0,
-      session_devices_removed: 0,
       challenges_removed: 0,
     });
     fails(await latchkey(['janitor', '--limit', '0'], env), 2, /must be positive numbers/);

@@ -72,32 +72,3 @@ test('a node that cannot take the janitor lock skips the round; the next one swe
   );
   assert.deepEqual(await remainingIds(idp), ['expired-just-now', 'live', 'no-expiry']);
 });
-
-test('the janitor drops the device rows of sessions gone for a day, and keeps those of live or recent sessions', async (t) => {
-  const idp = await startLatchkey(t, { JANITOR_INTERVAL: '1' });
-  const { pool } = idp.server.database;
-  const payloads = createPayloadStore(pool);
-  await payloads.upsert({
-    model: 'Session',
-    id: 'session-id',
-    payload: { kind: 'Session' },
-    grantId: null,
-    uid: 'live-session',
-    userCode: null,
-    sessionUid: null,
-    expiresIn: 3600,
-  });
-  await pool.query(
-    `insert into session_devices (session_uid, account_id, last_seen_at) values
-       ('live-session', 'a', now() - interval '3 days'),
-       ('gone-long-ago', 'a', now() - interval '2 days'),
-       ('gone-just-now', 'a', now() - interval '1 hour')`,
-  );
-  const remaining = async () =>
-    (await pool.query<{ session_uid: string }>('select session_uid from session_devices order by 1')).rows.map(
-      (row) => row.session_uid,
-    );
-  for (const deadline = Date.now() + 15_000; (await remaining()).length > 2 && Date.now() < deadline; )
-    await sleep(200);
-  assert.deepEqual(await remaining(), ['gone-just-now', 'live-session']);
-});

@@ -358,8 +358,6 @@ export function accountRoutes(deps: AccountPageDeps): Router {
     .get(PAGE_ROUTES.account, async function showAccount(ctx) {
       const who = await signedIn(ctx);
       if (!who) return ctx.redirect(signInUrl());
-      // This browser is active now; its device is refreshed as on each authorization.
-      await store.recordDevice(who.sessionUid, who.account.id, ctx.get('user-agent'), ctx.ip);
       await render(ctx, who);
     })
     .get(PAGE_ROUTES.account_callback, async function accountCallback(ctx) {

@@ -1,27 +1,19 @@
 import type { Queryable } from '../db/pool.ts';
+import { SESSION_BROWSER } from '../oidc/payload-store.ts';
 
 /**
- * The account page's reads and writes over the engine's sessions (oidc_payloads, model Session)
- * and session_devices. Session uids are digests here, as in oidc_payloads.uid.
+ * The account page's reads and writes over the engine's sessions (oidc_payloads, model Session).
+ * Session uids are digests here, as in oidc_payloads.uid.
  */
 const LIVE = '(s.expires_at is null or s.expires_at > now())';
 
-/** Records (or refreshes) the browser of a session, and forgets those of the account's ended sessions. */
-const recordDevice = {
-  name: 'session_devices.record',
-  text: `with gone as (
-           delete from session_devices d where d.account_id = $2 and d.session_uid <> $1 and not exists (
-             select 1 from oidc_payloads s where s.model = 'Session' and s.uid = d.session_uid and ${LIVE})
-         )
-         insert into session_devices (session_uid, account_id, user_agent, ip) values ($1, $2, $3, $4)
-         on conflict (session_uid) do update set account_id = excluded.account_id, user_agent = excluded.user_agent,
-           ip = excluded.ip, last_seen_at = now()`,
-};
+/** Each live session with the browser it was last used from (SESSION_BROWSER), most recent first. */
 const sessionsOf = {
-  name: 'session_devices.sessions_of',
+  name: 'account_sessions.sessions_of',
   text: `select s.uid as session_uid, to_timestamp((s.payload->>'loginTs')::bigint) as signed_in_at,
-           d.user_agent, d.ip, coalesce(d.last_seen_at, to_timestamp((s.payload->>'loginTs')::bigint)) as last_seen_at
-         from oidc_payloads s left join session_devices d on d.session_uid = s.uid
+           s.payload->'${SESSION_BROWSER}'->>'userAgent' as user_agent, s.payload->'${SESSION_BROWSER}'->>'ip' as ip,
+           to_timestamp(coalesce((s.payload->'${SESSION_BROWSER}'->>'seenAt')::bigint, (s.payload->>'loginTs')::bigint)) as last_seen_at
+         from oidc_payloads s
          where s.model = 'Session' and s.payload->>'accountId' = $1 and ${LIVE}
          order by last_seen_at desc nulls last limit 100`,
 };
@@ -31,46 +23,25 @@ const sessionsOf = {
  * after a sign-out.
  */
 const endSessions = {
-  name: 'session_devices.end_sessions',
-  text: `with ended as (
-           delete from oidc_payloads s where s.model = 'Session' and s.payload->>'accountId' = $1
-             and (case when $3::boolean then s.uid is distinct from $2 else s.uid = $2 end)
-           returning s.uid, s.payload->'authorizations' as authorizations
-         ), devices as (
-           delete from session_devices where session_uid in (select uid from ended)
-         )
-         select authorizations from ended`,
+  name: 'account_sessions.end_sessions',
+  text: `delete from oidc_payloads s where s.model = 'Session' and s.payload->>'accountId' = $1
+           and (case when $3::boolean then s.uid is distinct from $2 else s.uid = $2 end)
+         returning s.payload->'authorizations' as authorizations`,
 };
 /**
  * What a password change on the account page ends: every grant of the account with its tokens
  * (refresh tokens included) and every other session; the browser that changed it stays signed in.
  */
 const signOutOthers = {
-  name: 'session_devices.sign_out_others',
+  name: 'account_sessions.sign_out_others',
   text: `with grants as (
            select id from oidc_payloads where model = 'Grant' and payload->>'accountId' = $1
          ), tokens as (
            delete from oidc_payloads where grant_id in (select id from grants)
          ), sessions as (
            delete from oidc_payloads s where s.model = 'Session' and s.payload->>'accountId' = $1 and s.uid is distinct from $2
-           returning s.uid
-         ), devices as (
-           delete from session_devices where session_uid in (select uid from sessions)
          )
          delete from oidc_payloads where model = 'Grant' and id in (select id from grants)`,
-};
-
-/**
- * Rows of sessions that ended without the account signing in again (expired, signed out at /logout):
- * a day after their last activity, when no session with that uid is stored any more.
- */
-const sweepDevices = {
-  name: 'session_devices.sweep',
-  text: `delete from session_devices where session_uid in (
-           select d.session_uid from session_devices d
-           where d.last_seen_at < now() - interval '1 day'
-             and not exists (select 1 from oidc_payloads s where s.uid = d.session_uid)
-           limit $1)`,
 };
 
 /** An ended session: the apps it had signed in to, each with its session id for that app (the engine's). */
@@ -88,14 +59,6 @@ export interface SessionRow {
 
 export function createAccountPageStore(db: Queryable) {
   return {
-    async recordDevice(
-      sessionUid: string,
-      accountId: string,
-      userAgent: string,
-      ip: string | undefined,
-    ): Promise<void> {
-      await db.query({ ...recordDevice, values: [sessionUid, accountId, userAgent.slice(0, 512), ip ?? null] });
-    },
     async sessionsOf(accountId: string): Promise<SessionRow[]> {
       return (await db.query<SessionRow>({ ...sessionsOf, values: [accountId] })).rows;
     },
@@ -105,10 +68,6 @@ export function createAccountPageStore(db: Queryable) {
     },
     async endOtherSessions(accountId: string, keepSessionUid: string): Promise<EndedSession[]> {
       return (await db.query<EndedSession>({ ...endSessions, values: [accountId, keepSessionUid, true] })).rows;
-    },
-    /** Janitor: deletes at most `batch` rows of sessions gone for a day; returns how many. */
-    async sweep(batch = 1000): Promise<number> {
-      return (await db.query({ ...sweepDevices, values: [batch] })).rowCount ?? 0;
     },
     /** Revokes every grant of the account and ends its other sessions; returns the grants revoked. */
     async signOutOthers(accountId: string, keepSessionUid: string): Promise<number> {

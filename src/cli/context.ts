@@ -36,8 +36,8 @@ export interface CliContext {
   /** Second factors (users reset-mfa, users show). */
   secondFactors: SecondFactors;
   outbox: OutboxStore;
-  /** Old mails, one-time links, session rows and passkey challenges (the janitor's work besides expired protocol rows). */
-  sweepRetained(batch?: number): Promise<{ mails: number; links: number; devices: number; challenges: number }>;
+  /** Old mails, one-time links and passkey challenges (the janitor's work besides expired protocol rows). */
+  sweepRetained(batch?: number): Promise<{ mails: number; links: number; challenges: number }>;
   mailRenderer: MailRenderer;
   /** A sender with the configured transport; undefined in production without SMTP_URL. */
   mailSender(log: Logger, extras?: Pick<MailSenderDeps, 'metrics' | 'audit' | 'retry'>): MailSender | undefined;

@@ -122,12 +122,11 @@ export async function janitorCommand(ctx: CliContext, args: string[], io: Io): P
       skipped: removed === undefined,
       mails_removed: retained.mails,
       links_removed: retained.links,
-      session_devices_removed: retained.devices,
       challenges_removed: retained.challenges,
     },
     () =>
       `${removed === undefined ? 'another node is sweeping; skipped' : `removed ${removed} expired row(s)`}; ` +
-      `removed ${retained.mails} old mail(s), ${retained.links} old link(s), ${retained.devices} old session row(s), ` +
+      `removed ${retained.mails} old mail(s), ${retained.links} old link(s), ` +
       `${retained.challenges} expired passkey challenge(s)`,
   );
 }

@@ -1,4 +1,4 @@
-import { type Adapter, type AdapterPayload, errors } from 'oidc-provider';
+import Provider, { type Adapter, type AdapterPayload, errors } from 'oidc-provider';
 import type { ClientMetadataSource } from '../clients/cache.ts';
 import { type SecretBox, sha256 } from '../secret-box.ts';
 import {
@@ -6,6 +6,8 @@ import {
   type PayloadStore,
   REUSED_IN_GRACE,
   ROTATED_FROM,
+  SESSION_BROWSER,
+  type SessionBrowser,
   type StoredRow,
 } from './payload-store.ts';
 import { type ReadAhead, type ReadAheadRows, readAheadKey, readAheadUidKey } from './read-ahead.ts';
@@ -82,6 +84,16 @@ export function createAdapterFactory(deps: AdapterDeps): (model: string) => Adap
 }
 
 const SEALED_JTI = '_sealed_jti';
+/**
+ * A signed-in session's browser (SESSION_BROWSER in payload-store.ts), written with the session by
+ * the engine request that saves it: its user agent, address and time, for the account page's list.
+ */
+function browserOfRequest(): SessionBrowser | undefined {
+  const ctx = Provider.ctx;
+  if (!ctx) return undefined;
+  return { userAgent: ctx.get('user-agent').slice(0, MAX_USER_AGENT_LENGTH), ip: ctx.ip, seenAt: now() };
+}
+const MAX_USER_AGENT_LENGTH = 512;
 /** Lifetime of a replay claim until the engine saves the real expiry (proofs live minutes at most). */
 const REPLAY_CLAIM_SECONDS = 600;
 /** Set when `returnTo` was stored without its trailing own id. */
@@ -104,6 +116,7 @@ function restore(model: string, id: string, row: StoredRow | undefined, box: Sec
     [RETURN_TO_WITHOUT_JTI]: returnToBase,
     [ROTATED_FROM]: _from,
     [REUSED_IN_GRACE]: _reused,
+    [SESSION_BROWSER]: _browser,
     ...rest
   } = row.payload;
   const payload = { ...rest, jti: id } as AdapterPayload;
@@ -140,6 +153,11 @@ function forStorage(model: string, id: string, payload: AdapterPayload, box: Sec
   if (model === 'DeviceCode') {
     delete rest.userCode;
     return { ...rest, [SEALED_JTI]: box.seal(id) };
+  }
+  if (model === 'Session' && rest.accountId) {
+    // Saved by every engine request that loads a signed-in session, so "last seen" is its last use.
+    const browser = browserOfRequest();
+    if (browser) rest[SESSION_BROWSER] = browser;
   }
   if (rest.uid) return { ...rest, [SEALED_JTI]: box.seal(id) };
   return rest;

@@ -190,6 +190,17 @@ const unconsume = {
   name: 'oidc_payloads.unconsume',
   text: 'update oidc_payloads set consumed_at = null where model = $1 and id = $2 and consumed_at is not null',
 };
+/**
+ * Payload field of a signed-in Session: the browser it was last used from (adapter.ts), read by
+ * the account page's list of sessions. It lives and ends with the session's row.
+ */
+export const SESSION_BROWSER = '_browser';
+export interface SessionBrowser {
+  userAgent: string;
+  ip: string;
+  /** Epoch seconds. */
+  seenAt: number;
+}
 /** Payload fields of refresh token rotation within REFRESH_TOKEN_REUSE_GRACE_SECONDS (see adapter.ts). */
 export const ROTATED_FROM = '_rotated_from';
 export const REUSED_IN_GRACE = '_reused_in_grace';
@@ -266,9 +277,6 @@ const revokeGrantsOfAccount = {
            delete from oidc_payloads where model = 'Session' and payload->>'accountId' = $1
          ), consents as (
            ${FORGET_CONSENTS_OF_ACCOUNT}
-         ), devices as (
-           -- the account page's record of each signed-in browser (account/store.ts) goes with the sessions
-           delete from session_devices where account_id = $1
          )
          delete from oidc_payloads where model = 'Grant' and id in (select id from grants)`,
 };

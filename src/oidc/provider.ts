@@ -53,8 +53,6 @@ export interface ProviderDeps {
   log: Logger;
   /** Second factors: the acr values offered and when an authorization needs two factors (mfa/policy.ts). */
   secondFactor: SecondFactorPolicy;
-  /** Told of each successful authorization's session and browser (the account page lists them). */
-  sessionSeen?: (seen: { sessionUid: string; accountId: string; userAgent: string; ip: string }) => Promise<void>;
 }
 
 /**
@@ -528,21 +526,6 @@ export function createProvider(deps: ProviderDeps): Provider {
   provider.use(strictClientAuth());
   provider.use(correctErrorCodes);
   if (deps.restoreConsumed) provider.use(keepGrantSourceOnInvalidTarget(deps.restoreConsumed));
-  if (deps.sessionSeen) {
-    const seen = deps.sessionSeen;
-    provider.on('authorization.success', (ctx) => {
-      const session = ctx.oidc.session;
-      if (!session?.accountId) return;
-      seen({
-        sessionUid: session.uid,
-        accountId: session.accountId,
-        userAgent: ctx.get('user-agent'),
-        ip: ctx.ip,
-      }).catch((err: unknown) =>
-        log.warn({ event: 'session_device.failed', err }, 'could not record the browser of a session'),
-      );
-    });
-  }
   // server_error is logged by guardEngine (security/engine-failures.ts), which tells an outage from a bug.
   for (const event of [
     'grant.error',
