@@ -24,7 +24,8 @@ const LAYERS: Record<string, { what: string; imports: string[] }> = {
   },
   security: { what: 'HTTP policy: rate and size limits, HTTPS, cookie signing', imports: BASE },
   audit: { what: 'audit events: the store and what records them', imports: BASE },
-  mail: { what: 'outbox store, sender, templates', imports: BASE },
+  // A mail's outcome is written with its audit row (one statement), as the accounts' are.
+  mail: { what: 'outbox store, sender, templates', imports: [...BASE, 'audit'] },
   accounts: { what: 'account store, passwords, claims, lockout', imports: [...BASE, 'security', 'audit', 'mail'] },
   clients: { what: 'client store, secrets, redirect policy', imports: [...BASE, 'security', 'audit'] },
   oidc: { what: 'the engine: provider configuration, adapter, keys, API resources', imports: DOMAIN },

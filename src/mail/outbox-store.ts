@@ -1,3 +1,4 @@
+import { type AuditEvent, RECORD_AUDIT_EVENT } from '../audit/store.ts';
 import type { Queryable } from '../db/pool.ts';
 import type { SecretBox } from '../secret-box.ts';
 import type { MailLocale, MailTemplateName, MailTemplates } from './templates.ts';
@@ -6,6 +7,9 @@ import type { MailLocale, MailTemplateName, MailTemplates } from './templates.ts
 export const MAIL_CHANNEL = 'latchkey_mail';
 
 export type MailState = 'pending' | 'sent' | 'failed';
+
+/** The audit event of a mail's outcome: about the mail (its id and template), never its recipient. */
+export type MailAuditEvent = Required<Pick<AuditEvent, 'event' | 'details'>>;
 
 /** A mail to send: what `enqueue` takes. The template name decides the data's shape. */
 export type OutgoingMail = {
@@ -57,10 +61,24 @@ const claimDue = {
                       order by next_attempt_at, id limit $1 for update skip locked)
          returning id, recipient, template, locale, attempts, created_at, data`,
 };
+/**
+ * A mail's outcome with its audit row ($E event, $D details), written by one statement when the
+ * claim is still this sender's: the state and its record commit together, and a lost claim
+ * records nothing. `update`: an UPDATE of mail_outbox, without RETURNING.
+ */
+const withAuditRow = (update: string, event: string, details: string) =>
+  `with marked as (${update} returning id), recorded as (
+     ${RECORD_AUDIT_EVENT} select ${event}, null, null, null, ${details}::jsonb from marked
+   )
+   select id from marked`;
 const markSent = {
   name: 'mail_outbox.mark_sent',
-  text: `update mail_outbox set state = 'sent', sent_at = now(), last_error = null
-         where id = $1 and state = 'pending' and attempts = $2`,
+  text: withAuditRow(
+    `update mail_outbox set state = 'sent', sent_at = now(), last_error = null
+     where id = $1 and state = 'pending' and attempts = $2`,
+    '$3',
+    '$4',
+  ),
 };
 const markRetry = {
   name: 'mail_outbox.mark_retry',
@@ -69,8 +87,12 @@ const markRetry = {
 };
 const markFailed = {
   name: 'mail_outbox.mark_failed',
-  text: `update mail_outbox set state = 'failed', last_error = $3
-         where id = $1 and state = 'pending' and attempts = $2`,
+  text: withAuditRow(
+    `update mail_outbox set state = 'failed', last_error = $3
+     where id = $1 and state = 'pending' and attempts = $2`,
+    '$4',
+    '$5',
+  ),
 };
 const list = {
   name: 'mail_outbox.list',
@@ -123,22 +145,32 @@ export function createOutboxStore(db: Queryable, box: SecretBox) {
     /** A claimed mail's data, opened (throws when it cannot be: another LATCHKEY_SECRET_KEY). */
     openData: (mail: Pick<ClaimedMail, 'sealedData'>): unknown => open(mail.sealedData),
 
-    /** Records a delivery; false when the claim is no longer this sender's (its lease ran out and another claimed it). */
-    async markSent(mail: Pick<ClaimedMail, 'id' | 'attempts'>): Promise<boolean> {
-      return ((await db.query({ ...markSent, values: [mail.id, mail.attempts] })).rowCount ?? 0) > 0;
+    /**
+     * Records a delivery with its audit event (withAuditRow); false when the claim is no longer
+     * this sender's (its lease ran out and another claimed it): then nothing is recorded.
+     */
+    async markSent(mail: Pick<ClaimedMail, 'id' | 'attempts'>, audited: MailAuditEvent): Promise<boolean> {
+      const values = [mail.id, mail.attempts, audited.event, JSON.stringify(audited.details)];
+      return ((await db.query({ ...markSent, values })).rowCount ?? 0) > 0;
     },
 
-    /** A failed attempt: try again at `retryAt`, or `final` (state failed, never retried). */
+    /**
+     * A failed attempt: try again at `retryAt`, or `final` (state failed, never retried, recorded
+     * with its audit event as markSent does).
+     */
     async markFailed(
       mail: Pick<ClaimedMail, 'id' | 'attempts'>,
-      outcome: { retryAt: Date } | { final: true },
+      outcome: { retryAt: Date } | { final: true; audited: MailAuditEvent },
       error: string,
     ): Promise<boolean> {
       const message = error.slice(0, ERROR_LENGTH);
       const result =
         'retryAt' in outcome
           ? await db.query({ ...markRetry, values: [mail.id, mail.attempts, outcome.retryAt, message] })
-          : await db.query({ ...markFailed, values: [mail.id, mail.attempts, message] });
+          : await db.query({
+              ...markFailed,
+              values: [mail.id, mail.attempts, message, outcome.audited.event, JSON.stringify(outcome.audited.details)],
+            });
       return (result.rowCount ?? 0) > 0;
     },
 

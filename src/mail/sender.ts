@@ -1,3 +1,4 @@
+import type { AuditStore } from '../audit/store.ts';
 import type { Logger } from '../observability/logger.ts';
 import type { ClaimedMail, OutboxStore } from './outbox-store.ts';
 import type { MailRenderer, RenderedMail } from './render.ts';
@@ -40,8 +41,11 @@ export interface MailSenderDeps {
   log: Logger;
   /** latchkey_mails_total{outcome}: sent, retry, failed. */
   metrics?: { mails: { inc(labels: { outcome: 'sent' | 'retry' | 'failed' }): void } } | undefined;
-  /** The audit store (ids and template only). */
-  audit?: { record(event: { event: string; details?: Record<string, unknown> }): Promise<void> } | undefined;
+  /**
+   * Told of each outcome's audit event (ids and template only), which the outbox store writes with
+   * the outcome (markSent, markFailed): for the audit's observers, such as the metrics.
+   */
+  audit?: Pick<AuditStore, 'recordedElsewhere'> | undefined;
   retry?: RetryPolicy;
   /** Mails claimed at a time. */
   batchSize?: number;
@@ -110,7 +114,11 @@ export function createMailSender(deps: MailSenderDeps) {
       );
       return;
     }
-    if (!(await outbox.markFailed(mail, { final: true }, error))) return;
+    const audited = {
+      event: 'mail.failed',
+      details: { mail_id: mail.id, template: mail.template, attempts: mail.attempts, reason: options.reason },
+    };
+    if (!(await outbox.markFailed(mail, { final: true, audited }, error))) return;
     report.failed += 1;
     deps.metrics?.mails.inc({ outcome: 'failed' });
     log.error(
@@ -125,10 +133,7 @@ export function createMailSender(deps: MailSenderDeps) {
       },
       'mail not delivered: giving up',
     );
-    await deps.audit?.record({
-      event: 'mail.failed',
-      details: { mail_id: mail.id, template: mail.template, attempts: mail.attempts, reason: options.reason },
-    });
+    deps.audit?.recordedElsewhere(audited);
   }
 
   async function deliver(mail: ClaimedMail, report: SendReport) {
@@ -160,7 +165,11 @@ export function createMailSender(deps: MailSenderDeps) {
       );
       return;
     }
-    if (!(await outbox.markSent(mail))) {
+    const audited = {
+      event: 'mail.sent',
+      details: { mail_id: mail.id, template: mail.template, attempts: mail.attempts },
+    };
+    if (!(await outbox.markSent(mail, audited))) {
       log.warn(
         { event: 'mail.claim_lost', mail_id: mail.id, template: mail.template },
         'mail delivered after its claim ran out: it may go twice',
@@ -179,10 +188,7 @@ export function createMailSender(deps: MailSenderDeps) {
       },
       'mail delivered',
     );
-    await deps.audit?.record({
-      event: 'mail.sent',
-      details: { mail_id: mail.id, template: mail.template, attempts: mail.attempts },
-    });
+    deps.audit?.recordedElsewhere(audited);
   }
 
   return {
