@@ -1,4 +1,4 @@
-import { type AuditEvent, RECORD_AUDIT_EVENT } from '../audit/store.ts';
+import { type AuditEvent, withAuditRow } from '../audit/store.ts';
 import type { Queryable } from '../db/pool.ts';
 
 export interface AccountRow {
@@ -143,10 +143,7 @@ const recordSuccess = { name: 'accounts.record_success', text: RECORD_SUCCESS };
  */
 const recordSuccessAudited = {
   name: 'accounts.record_success_audited',
-  text: `with success as (${RECORD_SUCCESS}), recorded as (
-           ${RECORD_AUDIT_EVENT} select $8, id, $9, $10, $11::jsonb from success
-         )
-         select login_ts from success`,
+  text: withAuditRow(RECORD_SUCCESS, '$8, id, $9, $10, $11::jsonb', 'login_ts'),
 };
 const setDisabled = {
   name: 'accounts.set_disabled',
@@ -313,7 +310,7 @@ export function createAccountStore(db: Queryable) {
         resetCount: boolean;
         /**
          * The success's audit event, recorded in the same statement (audit/store.ts
-         * RECORD_AUDIT_EVENT), for the account that `attempt` read.
+         * withAuditRow), for the account that `attempt` read.
          */
         audited?: Omit<AuditEvent, 'accountId'> | undefined;
       } = { resetCount: true },

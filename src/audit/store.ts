@@ -24,6 +24,16 @@ export interface AuditRow {
  * by the values or a select of (event, account_id, client_id, ip, details).
  */
 export const RECORD_AUDIT_EVENT = 'insert into audit_events (event, account_id, client_id, ip, details)';
+/**
+ * A change and its audit row as one statement: `change` is a data-modifying statement with
+ * RETURNING, `row` selects (event, account_id, client_id, ip, details) from the rows it returned,
+ * so a change that touched nothing records nothing; the statement answers `result` of those rows.
+ */
+export const withAuditRow = (change: string, row: string, result: string) =>
+  `with changed as (${change}), recorded as (
+     ${RECORD_AUDIT_EVENT} select ${row} from changed
+   )
+   select ${result} from changed`;
 
 const insert = {
   name: 'audit_events.insert',

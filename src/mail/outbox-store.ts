@@ -1,4 +1,4 @@
-import { type AuditEvent, RECORD_AUDIT_EVENT } from '../audit/store.ts';
+import { type AuditEvent, withAuditRow } from '../audit/store.ts';
 import type { Queryable } from '../db/pool.ts';
 import type { SecretBox } from '../secret-box.ts';
 import type { MailLocale, MailTemplateName, MailTemplates } from './templates.ts';
@@ -61,23 +61,14 @@ const claimDue = {
                       order by next_attempt_at, id limit $1 for update skip locked)
          returning id, recipient, template, locale, attempts, created_at, data`,
 };
-/**
- * A mail's outcome with its audit row ($E event, $D details), written by one statement when the
- * claim is still this sender's: the state and its record commit together, and a lost claim
- * records nothing. `update`: an UPDATE of mail_outbox, without RETURNING.
- */
-const withAuditRow = (update: string, event: string, details: string) =>
-  `with marked as (${update} returning id), recorded as (
-     ${RECORD_AUDIT_EVENT} select ${event}, null, null, null, ${details}::jsonb from marked
-   )
-   select id from marked`;
+/** A mail's outcome is written with its audit row (withAuditRow): a lost claim records nothing. */
 const markSent = {
   name: 'mail_outbox.mark_sent',
   text: withAuditRow(
     `update mail_outbox set state = 'sent', sent_at = now(), last_error = null
-     where id = $1 and state = 'pending' and attempts = $2`,
-    '$3',
-    '$4',
+     where id = $1 and state = 'pending' and attempts = $2 returning id`,
+    '$3, null, null, null, $4::jsonb',
+    'id',
   ),
 };
 const markRetry = {
@@ -89,9 +80,9 @@ const markFailed = {
   name: 'mail_outbox.mark_failed',
   text: withAuditRow(
     `update mail_outbox set state = 'failed', last_error = $3
-     where id = $1 and state = 'pending' and attempts = $2`,
-    '$4',
-    '$5',
+     where id = $1 and state = 'pending' and attempts = $2 returning id`,
+    '$4, null, null, null, $5::jsonb',
+    'id',
   ),
 };
 const list = {

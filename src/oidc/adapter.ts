@@ -84,6 +84,7 @@ export function createAdapterFactory(deps: AdapterDeps): (model: string) => Adap
 }
 
 const SEALED_JTI = '_sealed_jti';
+const MAX_USER_AGENT_LENGTH = 512;
 /**
  * A signed-in session's browser (SESSION_BROWSER in payload-store.ts), written with the session by
  * the engine request that saves it: its user agent, address and time, for the account page's list.
@@ -93,7 +94,6 @@ function browserOfRequest(): SessionBrowser | undefined {
   if (!ctx) return undefined;
   return { userAgent: ctx.get('user-agent').slice(0, MAX_USER_AGENT_LENGTH), ip: ctx.ip, seenAt: now() };
 }
-const MAX_USER_AGENT_LENGTH = 512;
 /** Lifetime of a replay claim until the engine saves the real expiry (proofs live minutes at most). */
 const REPLAY_CLAIM_SECONDS = 600;
 /** Set when `returnTo` was stored without its trailing own id. */
