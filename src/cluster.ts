@@ -163,7 +163,10 @@ export async function runPrimary(
   if (options.workerNodeFlags?.length)
     cluster.setupPrimary({ execArgv: [...process.execArgv, ...options.workerNodeFlags] });
   cluster.on('message', (worker, message) => {
-    if (isMessage(message, CONFIG_REQUEST)) worker.send({ type: CONFIG_MESSAGE, config } satisfies ConfigMessage);
+    // A worker that asked and exited before the answer is seen by the exit handler; the callback
+    // takes the closed channel's error, which would otherwise be an unhandled 'error' event.
+    if (isMessage(message, CONFIG_REQUEST) && worker.isConnected())
+      worker.send({ type: CONFIG_MESSAGE, config } satisfies ConfigMessage, undefined, () => undefined);
   });
   // The workers that serve (they said so): counted for start-up, asked for their metrics.
   const serving = new Set<Worker>();
@@ -196,12 +199,18 @@ export async function runPrimary(
   const live = () => Object.values(cluster.workers ?? {}).filter((worker): worker is Worker => worker !== undefined);
   const stopWorkers = async () => {
     const workers = live();
+    // A worker whose channel is gone (it is exiting) cannot be asked: it gets SIGTERM instead.
+    // send() reports a closed channel to its callback, not by throwing; without one the error
+    // is an unhandled 'error' event that kills the primary.
+    const terminate = (worker: Worker) => {
+      if (!worker.isDead()) worker.process.kill('SIGTERM');
+    };
     for (const worker of workers) {
-      try {
-        worker.send({ type: STOP_MESSAGE });
-      } catch {
-        worker.process.kill('SIGTERM'); // its channel is already gone
-      }
+      if (!worker.isConnected()) terminate(worker);
+      else
+        worker.send({ type: STOP_MESSAGE }, undefined, (err: Error | null) => {
+          if (err) terminate(worker);
+        });
     }
     const exited = Promise.all(
       workers.map((worker) => (worker.isDead() ? undefined : new Promise((resolve) => worker.once('exit', resolve)))),

@@ -97,7 +97,10 @@ export function relayClusterMetrics(serving: () => Iterable<Worker>): { close():
       workers.map(async (worker) => {
         const id = randomUUID();
         const answered = collected.wait(id, COLLECT_TIMEOUT_MS, `worker ${worker.process.pid}`);
-        worker.send({ type: COLLECT, id });
+        // A channel that closed meanwhile is reported here, not thrown: the worker is gone.
+        worker.send({ type: COLLECT, id }, undefined, (err: Error | null) => {
+          if (err) collected.deliver({ type: COLLECTED, id, error: `its channel closed (${err.message})` });
+        });
         const answer = await answered;
         if (!answer.metrics)
           throw new Error(`worker ${worker.process.pid} could not collect metrics: ${answer.error ?? 'no metrics'}`);
@@ -111,9 +114,14 @@ export function relayClusterMetrics(serving: () => Iterable<Worker>): { close():
     if (answer) collected.deliver(answer);
     const ask = messageOf(value, ASK_PRIMARY);
     if (ask) {
+      // A worker that asked and then exited has no one to read the answer: the callback takes
+      // the closed channel's error, which would otherwise be an unhandled 'error' on the primary.
+      const answer = (message: Message) => {
+        if (worker.isConnected()) worker.send(message, undefined, () => undefined);
+      };
       collect().then(
-        (parts) => worker.send({ type: PRIMARY_ANSWER, id: ask.id, parts }),
-        (err: unknown) => worker.send({ type: PRIMARY_ANSWER, id: ask.id, error: (err as Error).message }),
+        (parts) => answer({ type: PRIMARY_ANSWER, id: ask.id, parts }),
+        (err: unknown) => answer({ type: PRIMARY_ANSWER, id: ask.id, error: (err as Error).message }),
       );
     }
   };
