@@ -15,9 +15,9 @@ import {
   type StartFailedMessage,
 } from './cluster.ts';
 import type { Config } from './config.ts';
-import { releaseMemoryWhenIdle } from './idle-memory.ts';
 import { createLogger, type Logger } from './observability/logger.ts';
 import type { RunningServer } from './server.ts';
+import { manageWorkerMemory } from './worker-memory.ts';
 
 /**
  * `npm start`: config -> database -> migrate -> app -> listen. SIGTERM/SIGINT stop gracefully
@@ -63,7 +63,8 @@ export async function serve(env: Record<string, string | undefined>): Promise<vo
   // throughput, and 8 MiB another 15-30 MiB lower, for the same CPU per request in paired runs. Under load V8 also lets the old generation grow up to 4x its live data between
   // full collections; a fixed factor of 2 kept a worker's peak at 179-229 MiB instead of 246-304,
   // for the same CPU per request (bench/README.md). A heap flag the operator gives wins.
-  // --expose-gc: for the collections that give memory back while a worker is idle (idle-memory.ts).
+  // --expose-gc: for the collections that give memory back while a worker is idle and that keep its heap
+  // under a ceiling while it serves (worker-memory.ts).
   const operatorFlags = [...process.execArgv, env.NODE_OPTIONS ?? ''].join(' ');
   const workerNodeFlags = [
     ...(operatorFlags.includes('semi-space') ? [] : ['--max-semi-space-size=8']),
@@ -160,9 +161,10 @@ async function serveHere(config: Config, log: Logger): Promise<void> {
     // Loaded here, not at the top: the cluster primary serves nothing and stays small without it.
     const { startServer } = await import('./server.ts');
     running = await startServer(config, log, { worker: cluster.isWorker });
-    // What starting and each burst of load leave in V8's heap, given back while idle (idle-memory.ts):
-    // a worker always, a single process when its operator started node with --expose-gc.
-    releaseMemoryWhenIdle();
+    // What starting and each burst of load leave in V8's heap, given back while idle, and the heap
+    // kept under a ceiling under load (worker-memory.ts): a worker always, a single process when its
+    // operator started node with --expose-gc.
+    manageWorkerMemory();
     if (cluster.isWorker) {
       const serving: ServingMessage = { type: SERVING_MESSAGE, metricsPort: running.metricsPort };
       process.send?.(serving);

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { createIdleMemoryRelease } from '../src/idle-memory.ts';
+import { createIdleMemoryRelease } from '../src/worker-memory.ts';
 
 const MiB = 1024 * 1024;
 
