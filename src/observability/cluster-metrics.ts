@@ -116,12 +116,12 @@ export function relayClusterMetrics(serving: () => Iterable<Worker>): { close():
     if (ask) {
       // A worker that asked and then exited has no one to read the answer: the callback takes
       // the closed channel's error, which would otherwise be an unhandled 'error' on the primary.
-      const answer = (message: Message) => {
+      const reply = (message: Message) => {
         if (worker.isConnected()) worker.send(message, undefined, () => undefined);
       };
       collect().then(
-        (parts) => answer({ type: PRIMARY_ANSWER, id: ask.id, parts }),
-        (err: unknown) => answer({ type: PRIMARY_ANSWER, id: ask.id, error: (err as Error).message }),
+        (parts) => reply({ type: PRIMARY_ANSWER, id: ask.id, parts }),
+        (err: unknown) => reply({ type: PRIMARY_ANSWER, id: ask.id, error: (err as Error).message }),
       );
     }
   };
