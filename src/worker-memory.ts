@@ -55,7 +55,7 @@ export function createIdleMemoryRelease(deps: {
  * worker was short of CPU counts what was allocated during the marking as kept: measured here, one
  * such collection under load kept 62 MB where the others kept 25, so the next came only at 125 MB,
  * and the worker's RSS rose from 193 to 263 MiB and stayed there. When the heap in use passes a
- * ceiling well above what a worker uses under load (at most 60 MB here, in every scenario of the
+ * ceiling well above what a worker uses under load (at most 64 MB here, in every scenario of the
  * bench), one full collection finds what is really live and V8 sets its limit from that. A worker
  * whose live data is truly that large gets a ceiling of twice it, as V8 would have grown the heap,
  * until its heap is seen small again.
@@ -65,7 +65,7 @@ export interface HeapCeiling {
   check(): void;
 }
 
-/** Above the 60 MB a worker's heap used at most in any bench scenario, below where its RSS nears 250 MB. */
+/** Above the 64 MB a worker's heap used at most in any bench scenario, below where its RSS nears 250 MB. */
 const HEAP_CEILING_BYTES = 80 * MiB;
 
 export function createHeapCeiling(deps: {
