@@ -58,8 +58,10 @@ export function createServices(deps: {
   const box = createSecretBox(deps.secretKey);
   const outbox = createOutboxStore(db, box);
   const mailRenderer = createMailRenderer({ issuer: config.issuer, brand: config.brand, themeDir: config.themeDir });
+  const factors = createFactorStore(db);
   const accounts = createAccounts({
     store: createAccountStore(db),
+    claimAttempt: factors.claimSignIn,
     passwords: createPasswordHasher({
       memoryKib: config.argon2.memoryKib,
       iterations: config.argon2.iterations,
@@ -73,7 +75,6 @@ export function createServices(deps: {
   const accountTokens = createAccountTokenStore(db);
   const accountPages = createAccountPageStore(db);
   const audit = createAuditStore(db);
-  const factors = createFactorStore(db);
   const issuer = new URL(config.issuer);
   const playground = createPlaygroundStore(db, box);
   return {

@@ -39,7 +39,7 @@ test('a sign-in records its browser and address with its session, in the stateme
   assert.equal(statements.at(-1), 'oidc_payloads.upsert_many', 'the resume ends with its one held write');
   assert.deepEqual(
     statements.filter((name) => !/^(oidc_payloads|accounts|clients)\./.test(name)),
-    ['account_factors.kinds_of', 'remembered_consents.remember_implied'],
+    ['account_factors.claim_sign_in', 'remembered_consents.remember_implied'],
     'nothing else is written for the browser',
   );
 

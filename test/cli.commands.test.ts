@@ -9,6 +9,7 @@ import { createAccounts } from '../src/accounts/accounts.ts';
 import { createPasswordRules } from '../src/accounts/password-rules.ts';
 import { createPasswordHasher } from '../src/accounts/passwords.ts';
 import { createAccountStore } from '../src/accounts/store.ts';
+import { createFactorStore } from '../src/mfa/factor-store.ts';
 import { accountTransaction } from '../src/services.ts';
 import { createTestDatabase } from './helpers/database.ts';
 import { authorize, exchange, PASSWORD, startLatchkey } from './helpers/latchkey.ts';
@@ -221,6 +222,7 @@ describe('latchkey commands end to end', { concurrency: 2 }, () => {
     try {
       const accounts = createAccounts({
         store: createAccountStore(pool),
+        claimAttempt: createFactorStore(pool).claimSignIn,
         passwords: createPasswordHasher({ memoryKib: 19456, iterations: 2 }),
         rules: createPasswordRules({ minLength: 8 }),
         lockout: { threshold: 10, lockSeconds: 900 },

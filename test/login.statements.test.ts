@@ -10,7 +10,7 @@ import { openLoginPage, postLogin } from './helpers/security.ts';
  * one statement as the authorization resumes (remembered_consents.remember_implied).
  */
 
-test('the password POST counts the attempt, reads the factors and writes the success with its audit row', async (t) => {
+test('the password POST counts the attempt with the factors read, then writes the success with its audit row', async (t) => {
   const idp = await startLatchkey(t);
   const user = await idp.users.create();
   const client = await idp.clients.create({ type: 'confidential', firstParty: true });
@@ -22,8 +22,7 @@ test('the password POST counts the attempt, reads the factors and writes the suc
   assert.equal(status, 303);
   assert.deepEqual(statements, [
     'oidc_payloads.find_interaction',
-    'accounts.claim_attempt',
-    'account_factors.kinds_of',
+    'account_factors.claim_sign_in',
     'accounts.record_success_audited',
     'oidc_payloads.upsert_many',
   ]);

@@ -4,6 +4,7 @@ import { createAccounts } from '../src/accounts/accounts.ts';
 import { createPasswordRules } from '../src/accounts/password-rules.ts';
 import { createPasswordHasher, MAX_PASSWORD_LENGTH, type PasswordHasher } from '../src/accounts/passwords.ts';
 import { createAccountStore } from '../src/accounts/store.ts';
+import { createFactorStore } from '../src/mfa/factor-store.ts';
 import { accountTransaction } from '../src/services.ts';
 import { startLatchkey } from './helpers/latchkey.ts';
 import { loginAlert, openLoginPage, postLogin } from './helpers/security.ts';
@@ -35,6 +36,7 @@ test('passwords over 1024 characters are refused before any hashing', async (t) 
   const { seen, wrapped } = counting(createPasswordHasher(idp.config.argon2));
   const accounts = createAccounts({
     store: createAccountStore(idp.server.database.pool),
+    claimAttempt: createFactorStore(idp.server.database.pool).claimSignIn,
     passwords: wrapped,
     rules: createPasswordRules({ minLength: idp.config.passwordMinLength }),
     lockout: idp.config.lockout,

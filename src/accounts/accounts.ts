@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import type { PasswordProblem, PasswordRules } from './password-rules.ts';
 import { MAX_PASSWORD_LENGTH, type PasswordHasher } from './passwords.ts';
-import type { AccountChanges, AccountRow, AccountStore, NewAccount } from './store.ts';
+import type { AccountChanges, AccountRow, AccountStore, ClaimAttempt, NewAccount } from './store.ts';
 
 export type SignIn =
   /**
@@ -68,12 +68,14 @@ export function isValidEmail(email: string): boolean {
  */
 export function createAccounts(deps: {
   store: AccountStore;
+  /** The sign-in's lockout claim, which also reads whether a second factor follows (mfa/factor-store.ts claimSignIn). */
+  claimAttempt: ClaimAttempt;
   passwords: PasswordHasher;
   rules: PasswordRules;
   lockout: LockoutPolicy;
   transaction<T>(work: (tx: AccountTransaction) => Promise<T>): Promise<T>;
 }) {
-  const { store, passwords, rules, lockout, transaction } = deps;
+  const { store, claimAttempt, passwords, rules, lockout, transaction } = deps;
   return {
     store,
     /** The rules every new password meets (password-rules.ts); the pages and the CLI name them. */
@@ -158,7 +160,7 @@ export function createAccounts(deps: {
     /**
      * Checks an email and password. Every path that looks at a password spends one argon2
      * verification, so timing tells nothing about whether the email exists. The attempt is counted
-     * before the password is checked (store.claimAttempt), so however many guesses arrive at once
+     * before the password is checked (claimAttempt), so however many guesses arrive at once
      * at most LOCKOUT_THRESHOLD of them are checked per lock period; a locked account is refused
      * even with the right password. A hash made with older ARGON2_* settings is replaced on success.
      */
@@ -167,17 +169,18 @@ export function createAccounts(deps: {
       password: string,
       options: {
         /**
-         * Asked once the password is right: the second step that follows for this account, if any.
-         * Before a second factor is checked ('verify') the lockout count stays until it succeeds;
-         * either step leaves the sign-in's success to be recorded when it is done.
+         * Asked once the password is right, with whether the account has a second factor (read by
+         * the claim): the second step that follows, if any. Before a second factor is checked
+         * ('verify') the lockout count stays until it succeeds; either step leaves the sign-in's
+         * success to be recorded when it is done.
          */
-        secondStep?: (accountId: string) => Promise<'verify' | 'enrol' | undefined>;
+        secondStep?: (hasSecondFactor: boolean) => Promise<'verify' | 'enrol' | undefined>;
         /** Where the sign-in comes from: its `login.success` audit row is written with the success. */
         audit?: { clientId: string; ip: string } | undefined;
       } = {},
     ): Promise<SignIn> {
       if (password.length > MAX_PASSWORD_LENGTH) return { ok: false, reason: 'bad_credentials' };
-      const attempt = await store.claimAttempt(email.trim(), lockout.threshold, lockout.lockSeconds);
+      const attempt = await claimAttempt(email.trim(), lockout.threshold, lockout.lockSeconds);
       if (!attempt) {
         // No account, or a locked one: the same argon2 work and the same answer on the page.
         const [account] = await Promise.all([store.findByEmail(email.trim()), passwords.verifyDummy(password)]);
@@ -193,7 +196,7 @@ export function createAccounts(deps: {
         }
         return { ok: false, reason: 'bad_credentials', accountId: account.id };
       }
-      const { account, lockedNow } = attempt;
+      const { account, lockedNow, hasSecondFactor } = attempt;
       if (!(await passwords.verify(account.password_hash, password))) {
         if (lockedNow)
           return {
@@ -209,7 +212,7 @@ export function createAccounts(deps: {
       // The attempt that locked the account still signs in with the right password, but the lock
       // stays: it stops the guesses that arrived with it.
       const rehash = passwords.needsRehash(account.password_hash) ? await passwords.hash(password) : undefined;
-      const secondStep = await options.secondStep?.(account.id);
+      const secondStep = await options.secondStep?.(hasSecondFactor);
       const audited = !secondStep && options.audit ? { event: 'login.success', ...options.audit } : undefined;
       const loginTs = await store.recordSuccess(account, rehash, { resetCount: secondStep !== 'verify', audited });
       if (loginTs === undefined) return { ok: false, reason: 'bad_credentials', accountId: account.id };

@@ -97,12 +97,24 @@ const COUNT_ATTEMPT = `failed_logins = case when failed_logins + 1 >= $2 then 0 
            lockouts = case when failed_logins + 1 >= $2 then lockouts + 1 else lockouts end,
            locked_until = case when failed_logins + 1 >= $2
              then now() + make_interval(secs => least($3::float8 * power(2, lockouts), 86400)) else locked_until end`;
-const claimAttempt = {
-  name: 'accounts.claim_attempt',
-  text: `update accounts set ${COUNT_ATTEMPT}
+/**
+ * The sign-in's claim ($1 email, $2 threshold, $3 lock seconds) as the text of a statement run by
+ * mfa/factor-store.ts (account_factors.claim_sign_in): it returns, with the account as the count
+ * left it, whether the account has a second factor, read from `hasSecondFactor` (an SQL boolean
+ * over the updated row, `accounts.id`), so the password POST needs no round trip of its own for
+ * it. Read the row with claimedAttemptOf.
+ */
+export const claimAttemptStatement = (hasSecondFactor: string) => `update accounts set ${COUNT_ATTEMPT}
          where lower(email) = lower($1) and (locked_until is null or locked_until <= now())
-         returning ${COLUMNS}, coalesce(locked_until > now(), false) as locked_now`,
-};
+         returning ${COLUMNS}, coalesce(locked_until > now(), false) as locked_now, ${hasSecondFactor} as has_second_factor`;
+
+/** A row of claimAttemptStatement, as a ClaimedAttempt. */
+export function claimedAttemptOf(
+  row: AccountRow & { locked_now: boolean; has_second_factor: boolean },
+): ClaimedAttempt {
+  const { locked_now: lockedNow, has_second_factor: hasSecondFactor, ...account } = row;
+  return { account, lockedNow, hasSecondFactor };
+}
 /**
  * The same count for a second factor (mfa/): the account is known by then (its password was
  * right), so it is found by id; a disabled account is not counted (and not let through).
@@ -225,12 +237,24 @@ export type ChangedEmail =
 
 export type UpdatedAccount = { ok: true; account: AccountRow } | { ok: false; reason: 'email_taken' | 'not_found' };
 
-/** An attempt counted by claimAttempt: the account as the count left it. */
+/** An attempt counted by the sign-in's claim (claimAttemptStatement): the account as the count left it. */
 export interface ClaimedAttempt {
   account: AccountRow;
   /** This attempt reached the threshold and locked the account (its password is still checked). */
   lockedNow: boolean;
+  /** The account has a factor to ask for after the password (an authenticator app or a passkey). */
+  hasSecondFactor: boolean;
 }
+
+/**
+ * Counts an attempt on the account with this email; undefined when there is none or it is locked.
+ * Runs claimAttemptStatement (mfa/factor-store.ts claimSignIn; composition root services.ts).
+ */
+export type ClaimAttempt = (
+  email: string,
+  threshold: number,
+  lockSeconds: number,
+) => Promise<ClaimedAttempt | undefined>;
 
 /**
  * Whether something the account authenticated at `authTime` (epoch seconds: a session's login, a
@@ -269,17 +293,6 @@ export function createAccountStore(db: Queryable) {
     },
     async list(limit = 1000, offset = 0): Promise<AccountRow[]> {
       return (await db.query<AccountRow>({ ...list, values: [limit, offset] })).rows;
-    },
-    /** Counts an attempt on the account with this email; undefined when there is none or it is locked. */
-    async claimAttempt(email: string, threshold: number, lockSeconds: number): Promise<ClaimedAttempt | undefined> {
-      const { rows } = await db.query<AccountRow & { locked_now: boolean }>({
-        ...claimAttempt,
-        values: [email, threshold, lockSeconds],
-      });
-      const row = rows[0];
-      if (!row) return undefined;
-      const { locked_now: lockedNow, ...account } = row;
-      return { account, lockedNow };
     },
     /** Counts an attempt on the account with this id; undefined when there is none, it is disabled or locked. */
     async claimAttemptById(

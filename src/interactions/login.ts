@@ -92,8 +92,8 @@ export function loginRoutes(deps: LoginDeps & SecondFactorDeps): Router {
       // second step, the sign-in's login.success row is written with the account's success.
       let secondStep: 'verify' | 'enrol' | undefined;
       const result = await accounts.signIn(email, password, {
-        secondStep: async (accountId) => {
-          secondStep = await secondStepAfterPassword(deps, interaction, await deps.secondFactors.summary(accountId));
+        secondStep: async (hasSecondFactor) => {
+          secondStep = await secondStepAfterPassword(deps, interaction, hasSecondFactor);
           return secondStep;
         },
         audit: { clientId, ip: ctx.ip },

@@ -6,7 +6,6 @@ import { PAGE_ROUTES } from '../http/routes.ts';
 import { mailLocale } from '../mail/templates.ts';
 import { type Amr, authenticationOf } from '../mfa/acr.ts';
 import { bindingOf, type PasskeyAssertion } from '../mfa/passkeys.ts';
-import type { FactorSummary } from '../mfa/second-factors.ts';
 import { EMAIL_NOT_VERIFIED, SECOND_FACTOR_REQUIRED } from '../oidc/provider.ts';
 import { parseForm } from './forms.ts';
 import { type InteractionDetails, loadPostedInteraction } from './interaction.ts';
@@ -61,9 +60,9 @@ async function finish(ctx: Context, deps: SecondFactorDeps, pending: PendingSeco
 export async function secondStepAfterPassword(
   deps: SecondFactorDeps,
   interaction: InteractionDetails,
-  factors: FactorSummary,
+  hasSecondFactor: boolean,
 ): Promise<'verify' | 'enrol' | undefined> {
-  if (factors.hasFactor) return 'verify';
+  if (hasSecondFactor) return 'verify';
   const required = deps.secondFactorPolicy.required({
     acrValues: interaction.params.acr_values,
     clientRequiresMfa: await clientRequiresMfa(deps.provider(), interaction),

@@ -1,3 +1,4 @@
+import { type AccountRow, type ClaimedAttempt, claimAttemptStatement, claimedAttemptOf } from '../accounts/store.ts';
 import type { Queryable } from '../db/pool.ts';
 
 /**
@@ -20,6 +21,16 @@ const kindsOf = {
   text: `select kind, count(*)::int as count from account_factors
          where account_id = $1 and (kind <> 'totp' or confirmed_at is not null) and (kind <> 'recovery' or used_at is null)
          group by kind`,
+};
+/**
+ * The sign-in's lockout claim on the account (accounts/store.ts) with whether the account has a
+ * factor to ask for after the password: a confirmed authenticator app or a passkey, as
+ * second-factors.ts summaryOf counts `hasFactor`. One round trip for both on the password POST.
+ */
+const claimSignIn = {
+  name: 'account_factors.claim_sign_in',
+  text: claimAttemptStatement(`exists (select 1 from account_factors f where f.account_id = accounts.id
+           and (f.kind = 'webauthn' or (f.kind = 'totp' and f.confirmed_at is not null)))`),
 };
 /** users reset-mfa: every factor of the account, of every kind, in one statement. */
 const deleteAll = {
@@ -214,6 +225,14 @@ export function createFactorStore(db: Queryable) {
     async kindsOf(accountId: string): Promise<Partial<Record<FactorKind, number>>> {
       const { rows } = await db.query<{ kind: FactorKind; count: number }>({ ...kindsOf, values: [accountId] });
       return Object.fromEntries(rows.map((row) => [row.kind, row.count]));
+    },
+    /** accounts.ts signIn's claim: the attempt counted, and whether a second factor follows; undefined when no account or locked. */
+    async claimSignIn(email: string, threshold: number, lockSeconds: number): Promise<ClaimedAttempt | undefined> {
+      const { rows } = await db.query<AccountRow & { locked_now: boolean; has_second_factor: boolean }>({
+        ...claimSignIn,
+        values: [email, threshold, lockSeconds],
+      });
+      return rows[0] && claimedAttemptOf(rows[0]);
     },
     /** Removes every factor of the account; the kinds removed (one entry per row). */
     async deleteAll(accountId: string): Promise<FactorKind[]> {

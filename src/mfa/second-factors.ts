@@ -36,6 +36,7 @@ export type SecondFactorCheck =
   | { ok: true; method: 'totp' | 'recovery' }
   | { ok: false; reason: 'invalid' | 'locked'; lockedNow?: boolean | undefined };
 
+/** `hasFactor` is also read by the sign-in's claim (factor-store.ts claimSignIn): change both together. */
 function summaryOf(kinds: Partial<Record<FactorKind, number>>): FactorSummary {
   const totp = (kinds.totp ?? 0) > 0;
   const passkeys = kinds.webauthn ?? 0;
