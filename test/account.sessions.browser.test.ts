@@ -38,8 +38,8 @@ test('a sign-in records its browser and address with its session, in the stateme
   const statements = await statementsDuring(idp, () => authorize(idp, rp, { email: user.email, agent }));
   assert.equal(statements.at(-1), 'oidc_payloads.upsert_many', 'the resume ends with its one held write');
   assert.deepEqual(
-    statements.filter((name) => !/^(oidc_payloads|accounts|clients)\./.test(name)),
-    ['account_factors.claim_sign_in', 'remembered_consents.remember_implied'],
+    statements.filter((name) => !/^(oidc_payloads|accounts|account_factors|clients)\./.test(name)),
+    ['remembered_consents.remember_implied'],
     'nothing else is written for the browser',
   );
 

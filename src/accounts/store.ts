@@ -99,10 +99,10 @@ const COUNT_ATTEMPT = `failed_logins = case when failed_logins + 1 >= $2 then 0 
              then now() + make_interval(secs => least($3::float8 * power(2, lockouts), 86400)) else locked_until end`;
 /**
  * The sign-in's claim ($1 email, $2 threshold, $3 lock seconds) as the text of a statement run by
- * mfa/factor-store.ts (account_factors.claim_sign_in): it returns, with the account as the count
- * left it, whether the account has a second factor, read from `hasSecondFactor` (an SQL boolean
- * over the updated row, `accounts.id`), so the password POST needs no round trip of its own for
- * it. Read the row with claimedAttemptOf.
+ * mfa/factor-store.ts (account_factors.claim_sign_in). With the account as the count left it, it
+ * returns whether the account has a second factor, so the password POST needs no round trip of its
+ * own for that. `hasSecondFactor`: an SQL boolean that may refer to the updated row as `accounts`.
+ * Read the row with claimedAttemptOf.
  */
 export const claimAttemptStatement = (hasSecondFactor: string) => `update accounts set ${COUNT_ATTEMPT}
          where lower(email) = lower($1) and (locked_until is null or locked_until <= now())
@@ -242,7 +242,7 @@ export interface ClaimedAttempt {
   account: AccountRow;
   /** This attempt reached the threshold and locked the account (its password is still checked). */
   lockedNow: boolean;
-  /** The account has a factor to ask for after the password (an authenticator app or a passkey). */
+  /** The account has a factor to ask for after the password (a confirmed authenticator app or a passkey). */
   hasSecondFactor: boolean;
 }
 
