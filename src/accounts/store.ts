@@ -108,10 +108,11 @@ export const claimAttemptStatement = (hasSecondFactor: string) => `update accoun
          where lower(email) = lower($1) and (locked_until is null or locked_until <= now())
          returning ${COLUMNS}, coalesce(locked_until > now(), false) as locked_now, ${hasSecondFactor} as has_second_factor`;
 
+/** A row of claimAttemptStatement. */
+export type ClaimedAttemptRow = AccountRow & { locked_now: boolean; has_second_factor: boolean };
+
 /** A row of claimAttemptStatement, as a ClaimedAttempt. */
-export function claimedAttemptOf(
-  row: AccountRow & { locked_now: boolean; has_second_factor: boolean },
-): ClaimedAttempt {
+export function claimedAttemptOf(row: ClaimedAttemptRow): ClaimedAttempt {
   const { locked_now: lockedNow, has_second_factor: hasSecondFactor, ...account } = row;
   return { account, lockedNow, hasSecondFactor };
 }

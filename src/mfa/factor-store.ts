@@ -1,4 +1,9 @@
-import { type AccountRow, type ClaimedAttempt, claimAttemptStatement, claimedAttemptOf } from '../accounts/store.ts';
+import {
+  type ClaimedAttempt,
+  type ClaimedAttemptRow,
+  claimAttemptStatement,
+  claimedAttemptOf,
+} from '../accounts/store.ts';
 import type { Queryable } from '../db/pool.ts';
 
 /**
@@ -12,15 +17,12 @@ import type { Queryable } from '../db/pool.ts';
 // Every kind
 // ---------------------------------------------------------------------------------------------
 
-/**
- * What an account has, by kind: a TOTP counts once confirmed, a recovery code while unused.
- * Secrets never leave this statement.
- */
+/** A factor that counts: a TOTP once confirmed, a recovery code while unused, every passkey. */
+const COUNTS = `(kind <> 'totp' or confirmed_at is not null) and (kind <> 'recovery' or used_at is null)`;
+/** What an account has, by kind (what COUNTS). Secrets never leave this statement. */
 const kindsOf = {
   name: 'account_factors.kinds_of',
-  text: `select kind, count(*)::int as count from account_factors
-         where account_id = $1 and (kind <> 'totp' or confirmed_at is not null) and (kind <> 'recovery' or used_at is null)
-         group by kind`,
+  text: `select kind, count(*)::int as count from account_factors where account_id = $1 and ${COUNTS} group by kind`,
 };
 /**
  * The sign-in's lockout claim on the account (accounts/store.ts) with whether the account has a
@@ -29,8 +31,8 @@ const kindsOf = {
  */
 const claimSignIn = {
   name: 'account_factors.claim_sign_in',
-  text: claimAttemptStatement(`exists (select 1 from account_factors f where f.account_id = accounts.id
-           and (f.kind = 'webauthn' or (f.kind = 'totp' and f.confirmed_at is not null)))`),
+  text: claimAttemptStatement(`exists (select 1 from account_factors
+           where account_id = accounts.id and kind in ('totp', 'webauthn') and ${COUNTS})`),
 };
 /** users reset-mfa: every factor of the account, of every kind, in one statement. */
 const deleteAll = {
@@ -228,7 +230,7 @@ export function createFactorStore(db: Queryable) {
     },
     /** accounts.ts signIn's claim: the attempt counted, and whether a second factor follows; undefined when no account or locked. */
     async claimSignIn(email: string, threshold: number, lockSeconds: number): Promise<ClaimedAttempt | undefined> {
-      const { rows } = await db.query<AccountRow & { locked_now: boolean; has_second_factor: boolean }>({
+      const { rows } = await db.query<ClaimedAttemptRow>({
         ...claimSignIn,
         values: [email, threshold, lockSeconds],
       });
