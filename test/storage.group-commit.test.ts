@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { test } from 'node:test';
 import pg from 'pg';
+import { createStatementBatch } from '../src/db/statement-batch.ts';
 import { createPayloadStore, type UpsertRow } from '../src/oidc/payload-store.ts';
 import { countedPool, startLatchkey } from './helpers/latchkey.ts';
 
@@ -9,8 +10,23 @@ import { countedPool, startLatchkey } from './helpers/latchkey.ts';
  * Saves and consumes that arrive at the same moment go to PostgreSQL as one statement and one
  * commit (db/statement-batch.ts): each caller is answered once that commit is done, a code is still
  * consumed once however the simultaneous attempts are grouped, and a row PostgreSQL refuses fails
- * only its own save.
+ * only its own save. One statement of a kind is in flight at a time: what arrives meanwhile goes in
+ * the next one.
  */
+
+/** A statement batch whose statements the test answers itself, one at a time. */
+function controlledBatch() {
+  const statements: Array<{ items: string[]; answer(err?: Error): void }> = [];
+  const batch = createStatementBatch<string, string>({
+    maxItems: 64,
+    run: (items) =>
+      new Promise((resolve, reject) => {
+        statements.push({ items, answer: (err) => (err ? reject(err) : resolve(items.map((item) => `${item} done`))) });
+      }),
+  });
+  return { batch, statements };
+}
+const nextTurn = () => new Promise((resolve) => setImmediate(resolve));
 
 const token = (id: string, payload: Record<string, unknown> = { kind: 'AccessToken' }): UpsertRow => ({
   model: 'AccessToken',
@@ -113,4 +129,57 @@ test('refresh tokens saved together extend each of their grants to its latest to
       ['grant-b', 1800, true],
     ],
   );
+});
+
+test('what arrives while a statement is in flight waits for it, then goes out together in the next one', async () => {
+  const { batch, statements } = controlledBatch();
+  const first = batch('a');
+  await nextTurn();
+  assert.deepEqual(
+    statements.map((statement) => statement.items),
+    [['a']],
+    'idle, an item goes out in the turn it arrived in',
+  );
+
+  const later = [batch('b')];
+  await nextTurn();
+  later.push(batch('c'));
+  await nextTurn();
+  later.push(batch('d'));
+  await nextTurn();
+  assert.equal(statements.length, 1, 'nothing more is sent while the first statement runs');
+
+  statements[0]!.answer();
+  assert.equal(await first, 'a done');
+  // The next statement goes out in the turn after the first one's answer has been handed out.
+  await nextTurn();
+  await nextTurn();
+  assert.deepEqual(
+    statements.map((statement) => statement.items),
+    [['a'], ['b', 'c', 'd']],
+  );
+  statements[1]!.answer();
+  assert.deepEqual(await Promise.all(later), ['b done', 'c done', 'd done']);
+});
+
+test('an unreachable database fails the statement in flight and what waited behind it, without trying again', async () => {
+  const { batch, statements } = controlledBatch();
+  const first = batch('a');
+  await nextTurn();
+  const waiting = batch('b');
+  await nextTurn();
+
+  const refused = Object.assign(new Error('connect ECONNREFUSED 127.0.0.1:5432'), { code: 'ECONNREFUSED' });
+  statements[0]!.answer(refused);
+  await assert.rejects(first, refused);
+  await assert.rejects(waiting, refused);
+  await nextTurn();
+  assert.equal(statements.length, 1, 'no second connection attempt for the item that waited');
+
+  // Once the database is back, the next item goes out at once.
+  const after = batch('c');
+  await nextTurn();
+  assert.equal(statements.length, 2);
+  statements[1]!.answer();
+  assert.equal(await after, 'c done');
 });
