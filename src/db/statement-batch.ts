@@ -5,10 +5,10 @@ import { isDatabaseUnavailable } from './errors.ts';
  * round trip (and a write, one transaction and one WAL flush). "Together" is sized by the load, not
  * by a timer: one statement of a kind is in flight at a time, and what arrives while it runs goes
  * in the next one, as soon as it is done. Idle, an item goes out in the turn of the event loop it
- * arrived in; under load a statement carries what arrived during one round trip (measured with the
- * bench's token loads: 10-20 % less PostgreSQL CPU per token than one statement per turn of the
- * event loop, bench/README.md). One at a time also keeps a kind's statements in the order they
- * were asked for.
+ * arrived in; under load a statement carries what arrived during one round trip (the bench's
+ * client_credentials, userinfo and introspection: a third to a half less PostgreSQL CPU per request
+ * than with a statement per turn of the event loop, bench/README.md). One at a time also keeps a
+ * kind's statements in the order they were asked for.
  *
  * For writes this is group commit in the application: on this kind of machine the flush, a virtio
  * notify per commit, is most of what a one-row insert costs PostgreSQL. Each caller still waits
