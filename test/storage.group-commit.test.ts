@@ -183,3 +183,29 @@ test('an unreachable database fails the statement in flight and what waited behi
   statements[1]!.answer();
   assert.equal(await after, 'c done');
 });
+
+test('an outage met by a retried item fails what waited, and no empty statement follows', async () => {
+  const { batch, statements } = controlledBatch();
+  const grouped = [batch('a'), batch('b')];
+  await nextTurn();
+  const waiting = batch('c');
+  await nextTurn();
+
+  // PostgreSQL refuses the pair: each item is tried again alone, and the first retry meets the outage.
+  statements[0]!.answer(new Error('invalid input syntax for type json'));
+  await nextTurn();
+  const refused = Object.assign(new Error('connect ECONNREFUSED 127.0.0.1:5432'), { code: 'ECONNREFUSED' });
+  statements[1]!.answer(refused);
+  statements[2]!.answer();
+  const outcomes = await Promise.allSettled([...grouped, waiting]);
+  assert.deepEqual(
+    outcomes.map((outcome) => outcome.status),
+    ['rejected', 'fulfilled', 'rejected'],
+  );
+  await nextTurn();
+  await nextTurn();
+  assert.deepEqual(
+    statements.map((statement) => statement.items),
+    [['a', 'b'], ['a'], ['b']],
+  );
+});

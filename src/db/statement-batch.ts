@@ -62,6 +62,8 @@ export function createStatementBatch<Item, Outcome>(options: {
 
   const flush = () => {
     scheduled = false;
+    // An outage met meanwhile (a retried item's) may have failed everything that was waiting.
+    if (queue.length === 0) return;
     const batch = queue.length > options.maxItems ? queue.splice(0, options.maxItems) : queue;
     if (batch === queue) queue = [];
     inFlight = true;
