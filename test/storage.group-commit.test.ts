@@ -78,6 +78,31 @@ test('a code presented many times at once is consumed once, whether the attempts
   }
 });
 
+test('a save waiting on a row lock held elsewhere does not hold back the saves after it', async (t) => {
+  const idp = await startLatchkey(t);
+  const payloads = createPayloadStore(countedPool(t, idp.database.url).pool);
+  await payloads.upsert(token('locked'));
+  // An operator's open transaction holds the row.
+  const holder = new pg.Client({ connectionString: idp.database.url });
+  await holder.connect();
+  t.after(() => holder.end());
+  await holder.query('begin');
+  await holder.query(`select 1 from oidc_payloads where model = 'AccessToken' and id = 'locked' for update`);
+
+  const blocked = payloads.upsert(token('locked', { kind: 'AccessToken', saved: 'again' }));
+  await new Promise((resolve) => setTimeout(resolve, 50));
+  const other = payloads.upsert(token('other'));
+  const outcome = await Promise.race([
+    other.then(() => 'saved'),
+    new Promise((resolve) => setTimeout(resolve, 3000, 'still waiting')),
+  ]);
+  await holder.query('commit');
+  await blocked;
+
+  assert.equal(outcome, 'saved');
+  assert.deepEqual(await storedIds(idp.database.url), ['locked', 'other']);
+});
+
 test('a row PostgreSQL refuses fails only its own save, not those it was grouped with', async (t) => {
   const idp = await startLatchkey(t);
   const payloads = createPayloadStore(countedPool(t, idp.database.url).pool);
@@ -208,4 +233,43 @@ test('an outage met by a retried item fails what waited, and no empty statement 
     statements.map((statement) => statement.items),
     [['a', 'b'], ['a'], ['b']],
   );
+});
+
+test('a statement left unanswered (a row lock held elsewhere) holds back the next one for 250 ms, not until it ends', async (t) => {
+  t.mock.timers.enable({ apis: ['setTimeout'] });
+  const { batch, statements } = controlledBatch();
+  const stuck = batch('a');
+  await nextTurn();
+  const next = batch('b');
+  await nextTurn();
+  t.mock.timers.tick(249);
+  await nextTurn();
+  assert.equal(statements.length, 1);
+
+  t.mock.timers.tick(1);
+  await nextTurn();
+  assert.deepEqual(
+    statements.map((statement) => statement.items),
+    [['a'], ['b']],
+  );
+  statements[1]!.answer();
+  assert.equal(await next, 'b done');
+
+  // Once the stalled one ends, its kind is back to one statement in flight.
+  statements[0]!.answer();
+  assert.equal(await stuck, 'a done');
+  const third = batch('c');
+  await nextTurn();
+  const fourth = batch('d');
+  await nextTurn();
+  assert.deepEqual(
+    statements.map((statement) => statement.items),
+    [['a'], ['b'], ['c']],
+  );
+  statements[2]!.answer();
+  await third;
+  await nextTurn();
+  await nextTurn();
+  statements[3]!.answer();
+  assert.equal(await fourth, 'd done');
 });
