@@ -101,6 +101,10 @@ test('a save waiting on a row lock held elsewhere does not hold back the saves a
 
   assert.equal(outcome, 'saved');
   assert.deepEqual(await storedIds(idp.database.url), ['locked', 'other']);
+  const { rows } = await holder.query<{ saved: string }>(
+    `select payload->>'saved' as saved from oidc_payloads where model = 'AccessToken' and id = 'locked'`,
+  );
+  assert.equal(rows[0]?.saved, 'again', 'the blocked save is written once the lock is released');
 });
 
 test('a row PostgreSQL refuses fails only its own save, not those it was grouped with', async (t) => {
@@ -209,30 +213,59 @@ test('an unreachable database fails the statement in flight and what waited behi
   assert.equal(await after, 'c done');
 });
 
-test('an outage met by a retried item fails what waited, and no empty statement follows', async () => {
+test('the retries of a refused batch keep its turn, and an outage one of them meets fails only that item', async () => {
   const { batch, statements } = controlledBatch();
   const grouped = [batch('a'), batch('b')];
   await nextTurn();
   const waiting = batch('c');
   await nextTurn();
 
-  // PostgreSQL refuses the pair: each item is tried again alone, and the first retry meets the outage.
+  // PostgreSQL refuses the pair: each item is tried again alone, before what waited behind them.
   statements[0]!.answer(new Error('invalid input syntax for type json'));
-  await nextTurn();
-  const refused = Object.assign(new Error('connect ECONNREFUSED 127.0.0.1:5432'), { code: 'ECONNREFUSED' });
-  statements[1]!.answer(refused);
-  statements[2]!.answer();
-  const outcomes = await Promise.allSettled([...grouped, waiting]);
-  assert.deepEqual(
-    outcomes.map((outcome) => outcome.status),
-    ['rejected', 'fulfilled', 'rejected'],
-  );
-  await nextTurn();
   await nextTurn();
   assert.deepEqual(
     statements.map((statement) => statement.items),
     [['a', 'b'], ['a'], ['b']],
   );
+  const refused = Object.assign(new Error('connect ECONNREFUSED 127.0.0.1:5432'), { code: 'ECONNREFUSED' });
+  statements[1]!.answer(refused);
+  statements[2]!.answer();
+  const outcomes = await Promise.allSettled(grouped);
+  assert.deepEqual(
+    outcomes.map((outcome) => outcome.status),
+    ['rejected', 'fulfilled'],
+  );
+  await nextTurn();
+  await nextTurn();
+  assert.deepEqual(statements.at(-1)!.items, ['c'], 'what waited is tried in the next statement');
+  statements.at(-1)!.answer();
+  assert.equal(await waiting, 'c done');
+});
+
+test('an outage met by a statement that had stalled fails only its own items', async (t) => {
+  t.mock.timers.enable({ apis: ['setTimeout'] });
+  const { batch, statements } = controlledBatch();
+  const stuck = batch('a');
+  await nextTurn();
+  t.mock.timers.tick(250);
+  const next = batch('b');
+  await nextTurn();
+  const waiting = batch('c');
+  await nextTurn();
+  assert.deepEqual(
+    statements.map((statement) => statement.items),
+    [['a'], ['b']],
+  );
+
+  const refused = Object.assign(new Error('Connection terminated unexpectedly'), { code: '08006' });
+  statements[0]!.answer(refused);
+  await assert.rejects(stuck, refused);
+  statements[1]!.answer();
+  assert.equal(await next, 'b done');
+  await nextTurn();
+  await nextTurn();
+  statements[2]!.answer();
+  assert.equal(await waiting, 'c done');
 });
 
 test('a statement left unanswered (a row lock held elsewhere) holds back the next one for 250 ms, not until it ends', async (t) => {

@@ -9,7 +9,8 @@ import { isDatabaseUnavailable } from './errors.ts';
  * client_credentials, userinfo and introspection: a third to a half less PostgreSQL CPU per request
  * than with a statement per turn of the event loop, bench/README.md). A statement unanswered after
  * STALLED_AFTER_MS no longer holds back the next one: one waiting on a row lock (an operator's open
- * transaction, say) delays the others of its kind once, by that much, and never stalls them all.
+ * transaction, say) delays the others of its kind by that much, not until the lock is released
+ * (each stalled statement keeps its pool connection, so the pool's size still bounds how many).
  *
  * For writes this is group commit in the application: on this kind of machine the flush, a virtio
  * notify per commit, is most of what a one-row insert costs PostgreSQL. Each caller still waits
@@ -47,15 +48,22 @@ export function createStatementBatch<Item, Outcome>(options: {
   let running = 0;
   let stalled = 0;
 
-  const settle = async (batch: Waiting<Item, Outcome>[]) => {
+  /**
+   * Runs one statement. `slot` is set for the statement holding its kind's turn (not for the
+   * retries of a failed batch's items): only while it has not stalled does an outage it meets also
+   * fail what queued behind it.
+   */
+  const settle = async (batch: Waiting<Item, Outcome>[], slot?: { late: boolean }): Promise<void> => {
     try {
       const outcomes = await options.run(batch.map((waiting) => waiting.item));
       for (const [i, waiting] of batch.entries()) waiting.resolve(outcomes[i] as Outcome);
     } catch (err) {
-      if (batch.length === 1 || isDatabaseUnavailable(err)) for (const waiting of batch) waiting.reject(err);
-      else for (const waiting of batch) void settle([waiting]);
+      const unavailable = isDatabaseUnavailable(err);
       // Those that waited meanwhile would only try the unreachable database again.
-      if (isDatabaseUnavailable(err)) for (const waiting of queue.splice(0)) waiting.reject(err);
+      if (unavailable && slot && !slot.late) for (const waiting of queue.splice(0)) waiting.reject(err);
+      if (batch.length === 1 || unavailable) for (const waiting of batch) waiting.reject(err);
+      // Tried again one by one, still holding the kind's turn.
+      else await Promise.all(batch.map((waiting) => settle([waiting])));
     }
   };
 
@@ -68,21 +76,19 @@ export function createStatementBatch<Item, Outcome>(options: {
 
   const flush = () => {
     scheduled = false;
-    // An outage met meanwhile (a retried item's) may have failed everything that was waiting.
-    if (queue.length === 0) return;
     const batch = queue.length > options.maxItems ? queue.splice(0, options.maxItems) : queue;
     if (batch === queue) queue = [];
     running += 1;
-    let late = false;
+    const slot = { late: false };
     const stall = setTimeout(() => {
-      late = true;
+      slot.late = true;
       stalled += 1;
       schedule();
     }, STALLED_AFTER_MS);
-    void settle(batch).finally(() => {
+    void settle(batch, slot).finally(() => {
       clearTimeout(stall);
       running -= 1;
-      if (late) stalled -= 1;
+      if (slot.late) stalled -= 1;
       schedule();
     });
   };
