@@ -24,9 +24,14 @@ function controlledBatch() {
         statements.push({ items, answer: (err) => (err ? reject(err) : resolve(items.map((item) => `${item} done`))) });
       }),
   });
-  return { batch, statements };
+  /** The items of each statement sent so far, in order. */
+  const sent = () => statements.map((statement) => statement.items);
+  return { batch, statements, sent };
 }
 const nextTurn = () => new Promise((resolve) => setImmediate(resolve));
+/** What pg rejects with when PostgreSQL does not accept connections. */
+const connectionRefused = () =>
+  Object.assign(new Error('connect ECONNREFUSED 127.0.0.1:5432'), { code: 'ECONNREFUSED' });
 
 const token = (id: string, payload: Record<string, unknown> = { kind: 'AccessToken' }): UpsertRow => ({
   model: 'AccessToken',
@@ -161,14 +166,10 @@ test('refresh tokens saved together extend each of their grants to its latest to
 });
 
 test('what arrives while a statement is in flight waits for it, then goes out together in the next one', async () => {
-  const { batch, statements } = controlledBatch();
+  const { batch, statements, sent } = controlledBatch();
   const first = batch('a');
   await nextTurn();
-  assert.deepEqual(
-    statements.map((statement) => statement.items),
-    [['a']],
-    'idle, an item goes out in the turn it arrived in',
-  );
+  assert.deepEqual(sent(), [['a']], 'idle, an item goes out in the turn it arrived in');
 
   const later = [batch('b')];
   await nextTurn();
@@ -183,10 +184,7 @@ test('what arrives while a statement is in flight waits for it, then goes out to
   // The next statement goes out in the turn after the first one's answer has been handed out.
   await nextTurn();
   await nextTurn();
-  assert.deepEqual(
-    statements.map((statement) => statement.items),
-    [['a'], ['b', 'c', 'd']],
-  );
+  assert.deepEqual(sent(), [['a'], ['b', 'c', 'd']]);
   statements[1]!.answer();
   assert.deepEqual(await Promise.all(later), ['b done', 'c done', 'd done']);
 });
@@ -198,7 +196,7 @@ test('an unreachable database fails the statement in flight and what waited behi
   const waiting = batch('b');
   await nextTurn();
 
-  const refused = Object.assign(new Error('connect ECONNREFUSED 127.0.0.1:5432'), { code: 'ECONNREFUSED' });
+  const refused = connectionRefused();
   statements[0]!.answer(refused);
   await assert.rejects(first, refused);
   await assert.rejects(waiting, refused);
@@ -214,7 +212,7 @@ test('an unreachable database fails the statement in flight and what waited behi
 });
 
 test('the retries of a refused batch keep its turn, and an outage one of them meets fails only that item', async () => {
-  const { batch, statements } = controlledBatch();
+  const { batch, statements, sent } = controlledBatch();
   const grouped = [batch('a'), batch('b')];
   await nextTurn();
   const waiting = batch('c');
@@ -223,11 +221,8 @@ test('the retries of a refused batch keep its turn, and an outage one of them me
   // PostgreSQL refuses the pair: each item is tried again alone, before what waited behind them.
   statements[0]!.answer(new Error('invalid input syntax for type json'));
   await nextTurn();
-  assert.deepEqual(
-    statements.map((statement) => statement.items),
-    [['a', 'b'], ['a'], ['b']],
-  );
-  const refused = Object.assign(new Error('connect ECONNREFUSED 127.0.0.1:5432'), { code: 'ECONNREFUSED' });
+  assert.deepEqual(sent(), [['a', 'b'], ['a'], ['b']]);
+  const refused = connectionRefused();
   statements[1]!.answer(refused);
   statements[2]!.answer();
   const outcomes = await Promise.allSettled(grouped);
@@ -244,7 +239,7 @@ test('the retries of a refused batch keep its turn, and an outage one of them me
 
 test('an outage met by a statement that had stalled fails only its own items', async (t) => {
   t.mock.timers.enable({ apis: ['setTimeout'] });
-  const { batch, statements } = controlledBatch();
+  const { batch, statements, sent } = controlledBatch();
   const stuck = batch('a');
   await nextTurn();
   t.mock.timers.tick(250);
@@ -252,10 +247,7 @@ test('an outage met by a statement that had stalled fails only its own items', a
   await nextTurn();
   const waiting = batch('c');
   await nextTurn();
-  assert.deepEqual(
-    statements.map((statement) => statement.items),
-    [['a'], ['b']],
-  );
+  assert.deepEqual(sent(), [['a'], ['b']]);
 
   const refused = Object.assign(new Error('Connection terminated unexpectedly'), { code: '08006' });
   statements[0]!.answer(refused);
@@ -270,7 +262,7 @@ test('an outage met by a statement that had stalled fails only its own items', a
 
 test('a statement left unanswered (a row lock held elsewhere) holds back the next one for 250 ms, not until it ends', async (t) => {
   t.mock.timers.enable({ apis: ['setTimeout'] });
-  const { batch, statements } = controlledBatch();
+  const { batch, statements, sent } = controlledBatch();
   const stuck = batch('a');
   await nextTurn();
   const next = batch('b');
@@ -281,10 +273,7 @@ test('a statement left unanswered (a row lock held elsewhere) holds back the nex
 
   t.mock.timers.tick(1);
   await nextTurn();
-  assert.deepEqual(
-    statements.map((statement) => statement.items),
-    [['a'], ['b']],
-  );
+  assert.deepEqual(sent(), [['a'], ['b']]);
   statements[1]!.answer();
   assert.equal(await next, 'b done');
 
@@ -295,10 +284,7 @@ test('a statement left unanswered (a row lock held elsewhere) holds back the nex
   await nextTurn();
   const fourth = batch('d');
   await nextTurn();
-  assert.deepEqual(
-    statements.map((statement) => statement.items),
-    [['a'], ['b'], ['c']],
-  );
+  assert.deepEqual(sent(), [['a'], ['b'], ['c']]);
   statements[2]!.answer();
   await third;
   await nextTurn();

@@ -21,7 +21,8 @@ import { isDatabaseUnavailable } from './errors.ts';
  * A failed batch of several is tried again one item at a time, so that an item PostgreSQL refuses
  * (a value jsonb cannot hold, say) fails only its own request, never its neighbours'. An
  * unreachable database fails the whole batch at once: trying each item again would only multiply
- * the connection attempts of an outage, and so does what waited behind it for the next statement.
+ * the connection attempts of an outage. Met by the statement holding its kind's turn, it also
+ * fails what waited behind that statement, for the same reason.
  */
 
 /** Far longer than a statement takes under load here (p99 of a whole token request: 30-80 ms). */
